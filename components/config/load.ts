@@ -1,0 +1,122 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { StackConfig, stackConfigSchema } from "./schema";
+
+/**
+ * A configuration problem found before any resource is registered. It extends RunError so Pulumi prints the message
+ * alone, without a stack trace that would bury it.
+ */
+export class ConfigError extends pulumi.RunError {
+    constructor(readonly problems: string[]) {
+        super(`Invalid stack configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+/**
+ * Validates a raw configuration object (keys without the project prefix) and returns it with defaults applied.
+ * Throws a ConfigError naming, for every problem, the key, the value found and what is allowed.
+ */
+export function parseStackConfig(raw: unknown, project = "korthweb"): StackConfig {
+    const result = stackConfigSchema.safeParse(raw, { reportInput: true });
+    if (result.success) {
+        return result.data;
+    }
+    throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, raw, project)));
+}
+
+/**
+ * Builds the raw configuration from Pulumi's flat `<project>:<key>` map (as `pulumi.runtime.allConfig()` returns it),
+ * reading every key of this project so that a misspelt key is reported instead of silently ignored.
+ */
+export function stackConfigFromPulumi(allConfig: Record<string, string>, project: string): StackConfig {
+    const prefix = `${project}:`;
+    const raw: Record<string, unknown> = {};
+    for (const [fullKey, value] of Object.entries(allConfig)) {
+        if (fullKey.startsWith(prefix)) {
+            raw[fullKey.slice(prefix.length)] = parseConfigValue(value);
+        }
+    }
+    return parseStackConfig(raw, project);
+}
+
+/** Pulumi stores structured values as JSON text and plain strings as they are; the same rule as `Config.getObject`. */
+function parseConfigValue(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, project: string): string {
+    const key = `${project}:${formatPath(issue.path)}`;
+    if (issue.code === "unrecognized_keys") {
+        const prefix = issue.path.length ? `${key}.` : `${project}:`;
+        const allowed = knownKeys(issue.path);
+        return `${issue.keys.map((k) => prefix + k).join(", ")}: unknown key; allowed keys here: ${allowed.join(", ")}`;
+    }
+    const value = valueAt(raw, issue.path);
+    const found = value === undefined ? "missing" : `is ${JSON.stringify(value)}`;
+    return `${key} ${found}; allowed: ${allowedText(issue)}`;
+}
+
+function allowedText(issue: z.core.$ZodIssue): string {
+    switch (issue.code) {
+        case "invalid_type":
+            return issue.expected === "int" ? "an integer" : `a value of type ${issue.expected}`;
+        case "invalid_value":
+            return `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+        case "too_small":
+            return customOr(issue.message, issue.origin === "array" ? `at least ${issue.minimum} entries` : `a value >= ${issue.minimum}`);
+        case "too_big":
+            return customOr(issue.message, issue.origin === "array" ? `at most ${issue.maximum} entries` : `a value <= ${issue.maximum}`);
+        default:
+            return issue.message;
+    }
+}
+
+/** Zod's own messages start with "Too small"/"Too big"; ours are already phrased as what is allowed. */
+function customOr(message: string, fallback: string): string {
+    return /^(Too small|Too big|Invalid)/.test(message) ? fallback : message;
+}
+
+function formatPath(path: PropertyKey[]): string {
+    return path
+        .map((part, index) => (typeof part === "number" ? `[${part}]` : `${index === 0 ? "" : "."}${String(part)}`))
+        .join("");
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+    let current: unknown = raw;
+    for (const part of path) {
+        if (current === null || typeof current !== "object") {
+            return undefined;
+        }
+        current = (current as Record<PropertyKey, unknown>)[part];
+    }
+    return current;
+}
+
+/** The keys the schema accepts at a path, for the "unknown key" message. */
+function knownKeys(path: PropertyKey[]): string[] {
+    let schema: z.core.$ZodType = stackConfigSchema;
+    for (const part of path) {
+        schema = unwrap(schema);
+        if (schema instanceof z.ZodArray && typeof part === "number") {
+            schema = schema.element as z.core.$ZodType;
+        } else if (schema instanceof z.ZodObject) {
+            schema = schema.shape[String(part)];
+        }
+    }
+    schema = unwrap(schema);
+    return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function unwrap(schema: z.core.$ZodType): z.core.$ZodType {
+    let current = schema;
+    while (current instanceof z.ZodDefault || current instanceof z.ZodOptional || current instanceof z.ZodPipe) {
+        current = current instanceof z.ZodPipe ? (current.in as z.core.$ZodType) : current.unwrap();
+    }
+    return current;
+}

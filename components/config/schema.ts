@@ -1,0 +1,132 @@
+import { z } from "zod";
+import { tenantNames } from "../tenant/naming";
+
+/**
+ * The stack configuration of korthweb: one typed, validated object with every default in this file.
+ *
+ * Stack files (Pulumi.<stack>.yaml) only hold what differs from these defaults. Parsing is pure, so the validation
+ * rules are tested table-driven without Pulumi, and a bad stack file fails before any resource is registered.
+ */
+
+/** RFC 1123 label, as Kubernetes requires for namespace names. */
+const dnsLabelPattern = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/** Lowercase DNS name with at least two labels; certificates and Gateway hosts are issued for names under it. */
+const domainPattern = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Kubernetes quantity for a volume, in binary units so the size is unambiguous. */
+const volumeSizePattern = /^[1-9][0-9]*(Mi|Gi|Ti)$/;
+const cpuPattern = /^([1-9][0-9]*m|[0-9]+(\.[0-9]+)?)$/;
+const memoryPattern = /^[1-9][0-9]*(Mi|Gi)$/;
+/** DICOM application entity titles: up to 16 characters of the default character repertoire, no backslash. */
+const aeTitlePattern = /^[A-Z0-9_ -]{1,16}$/;
+
+export const maxTenantNameLength = 20;
+/** The longest derived host name is dicom.<tenant>.<domain>; a DNS name holds 253 characters. */
+const maxDomainLength = 253 - tenantNames("x".repeat(maxTenantNameLength), "").dicomHost.length;
+const hour = 1;
+const day = 24 * hour;
+const year = 365 * day;
+
+const orthancSchema = z.strictObject({
+    /** Lower bound of the HorizontalPodAutoscaler; also the Deployment's replica count. At least 2 for availability. */
+    minReplicas: z.int().min(2, { error: "at least 2 (one replica is a single point of failure)" }).max(50).default(2),
+    maxReplicas: z.int().min(2).max(50).default(6),
+    /** Called AE title modalities use. */
+    aeTitle: z.string().regex(aeTitlePattern, { error: "1-16 of A-Z, 0-9, '_', '-' and space" }).default("ORTHANC"),
+    cpuRequest: z.string().regex(cpuPattern, { error: "a CPU quantity such as 500m or 2" }).default("500m"),
+    memoryRequest: z.string().regex(memoryPattern, { error: "a memory quantity in Mi or Gi such as 1Gi" }).default("1Gi"),
+    memoryLimit: z.string().regex(memoryPattern, { error: "a memory quantity in Mi or Gi such as 3Gi" }).default("3Gi"),
+});
+
+const postgresSchema = z.strictObject({
+    /** PostgreSQL nodes (one primary, the rest streaming standbys managed by repmgr). */
+    replicas: z.int().min(1).max(9).default(3),
+    /** Pgpool-II nodes in front of them. */
+    pgpoolReplicas: z.int().min(1).max(9).default(2),
+    volumeSize: z.string().regex(volumeSizePattern, { error: "a size such as 50Gi (Mi, Gi or Ti, no decimals)" }).default("20Gi"),
+    /** Storage class of the data volumes; the cluster default when unset. */
+    storageClass: z.string().regex(dnsLabelPattern, { error: "a storage class name (DNS label)" }).optional(),
+});
+
+const tenantSchema = z.strictObject({
+    name: z
+        .string()
+        .regex(dnsLabelPattern, { error: "a DNS label: lowercase letters, digits and '-', starting with a letter" })
+        .max(maxTenantNameLength, {
+            error: `at most ${maxTenantNameLength} characters (it prefixes the namespace, gateway and host names)`,
+        }),
+    displayName: z.string().trim().min(1, { error: "a non-empty name" }).max(64),
+    orthanc: orthancSchema.default(orthancSchema.parse({})),
+    postgres: postgresSchema.default(postgresSchema.parse({})),
+    /**
+     * Guards the tenant's data: its namespace, database release and credentials are protected in Pulumi, so removing the
+     * tenant from the configuration fails instead of deleting studies. Set to false first to really delete a tenant.
+     */
+    protectData: z.boolean().default(true),
+});
+
+const ingressSchema = z.strictObject({
+    /** How each tenant's gateway Service is exposed. */
+    serviceType: z.enum(["LoadBalancer", "NodePort", "ClusterIP"]).default("LoadBalancer"),
+    /** Annotations for the gateway Services, e.g. to ask a cloud for an internal load balancer. */
+    annotations: z.record(z.string(), z.string()).default({}),
+});
+
+const kubernetesSchema = z.strictObject({
+    /** kubeconfig context to deploy to; the current context when unset. */
+    context: z.string().min(1).optional(),
+    /** Path to (or contents of) a kubeconfig; $KUBECONFIG or ~/.kube/config when unset. */
+    kubeconfig: z.string().min(1).optional(),
+});
+
+const observabilitySchema = z.strictObject({
+    /** Install Prometheus, Kiali and the Istio monitors. */
+    enabled: z.boolean().default(true),
+});
+
+const pkiSchema = z.strictObject({
+    organization: z.string().min(1).max(64).default("Korthweb"),
+    rootCaValidityHours: z.int().min(30 * day).max(30 * year).default(10 * year),
+    tenantCaValidityHours: z.int().min(30 * day).max(30 * year).default(5 * year),
+    /** Server certificates are short-lived and renewed by cert-manager. */
+    serverCertificateDurationHours: z.int().min(1 * day).max(397 * day).default(90 * day),
+});
+
+export const stackConfigSchema = z
+    .strictObject({
+        domain: z
+            .string()
+            .regex(domainPattern, { error: "a lowercase DNS name with at least two labels, such as orthweb.example.org" })
+            .max(maxDomainLength, {
+                error: `at most ${maxDomainLength} characters, so that every tenant's host names fit in 253`,
+            }),
+        tenants: z.array(tenantSchema).min(1, { error: "at least one tenant" }),
+        kubernetes: kubernetesSchema.default(kubernetesSchema.parse({})),
+        ingress: ingressSchema.default(ingressSchema.parse({})),
+        observability: observabilitySchema.default(observabilitySchema.parse({})),
+        pki: pkiSchema.default(pkiSchema.parse({})),
+    })
+    .superRefine((config, ctx) => {
+        const seen = new Set<string>();
+        config.tenants.forEach((tenant, index) => {
+            if (seen.has(tenant.name)) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "name"],
+                    message: "a name not used by another tenant (names must be unique)",
+                });
+            }
+            seen.add(tenant.name);
+            if (tenant.orthanc.maxReplicas < tenant.orthanc.minReplicas) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "orthanc", "maxReplicas"],
+                    message: `a number >= orthanc.minReplicas (${tenant.orthanc.minReplicas})`,
+                });
+            }
+        });
+    });
+
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+export type TenantConfig = StackConfig["tenants"][number];
+export type IngressConfig = StackConfig["ingress"];
+export type PkiConfig = StackConfig["pki"];

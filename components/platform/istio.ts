@@ -1,0 +1,118 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { pinnedRelease } from "../k8s/helm";
+import { namespace } from "../k8s/namespace";
+import { charts } from "../versions";
+
+export interface IstioMeshArgs {
+    /** Namespace of the control plane; Korthweb's and Istio's default. */
+    namespace?: string;
+}
+
+/**
+ * The Istio control plane: CRDs (`base`), the CNI node agent and `istiod`, and mesh-wide STRICT mutual TLS.
+ *
+ * The CNI agent sets up traffic redirection on the node, so injected pods need no NET_ADMIN init container and tenant
+ * namespaces can enforce the Pod Security "baseline" level.
+ */
+export class IstioMesh extends pulumi.ComponentResource {
+    readonly namespace: string;
+    readonly base: k8s.helm.v3.Release;
+    readonly cni: k8s.helm.v3.Release;
+    readonly istiod: k8s.helm.v3.Release;
+    /** Wait on these before creating Istio custom resources: CRDs installed and the validating webhook answering. */
+    readonly crdsReady: pulumi.Resource[];
+    /** Wait on these before creating pods that get a sidecar: injector and CNI agent running. */
+    readonly injectionReady: pulumi.Resource[];
+
+    constructor(name: string, args: IstioMeshArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("korthweb:platform:IstioMesh", name, {}, opts);
+        this.namespace = args.namespace ?? "istio-system";
+
+        // The CNI DaemonSet mounts host paths, which only the "privileged" level admits.
+        const ns = namespace(
+            `${name}-namespace`,
+            { name: this.namespace, enforce: "privileged", istioInjection: false },
+            { parent: this },
+        );
+        const inNamespace = { parent: this, dependsOn: [ns] };
+        this.base = pinnedRelease(
+            `${name}-base`,
+            { pin: charts.istioBase, releaseName: "istio-base", namespace: this.namespace, values: baseValues(this.namespace) },
+            inNamespace,
+        );
+        this.cni = pinnedRelease(
+            `${name}-cni`,
+            { pin: charts.istioCni, releaseName: "istio-cni", namespace: this.namespace, values: cniValues() },
+            { ...inNamespace, dependsOn: [ns, this.base] },
+        );
+        this.istiod = pinnedRelease(
+            `${name}-istiod`,
+            { pin: charts.istiod, releaseName: "istiod", namespace: this.namespace, values: istiodValues() },
+            { ...inNamespace, dependsOn: [ns, this.base, this.cni] },
+        );
+        this.crdsReady = [this.base, this.istiod];
+        this.injectionReady = [this.istiod, this.cni];
+
+        // A PeerAuthentication in the root namespace applies to the whole mesh: no workload accepts plaintext.
+        new k8s.apiextensions.CustomResource(
+            `${name}-strict-mtls`,
+            {
+                apiVersion: "security.istio.io/v1",
+                kind: "PeerAuthentication",
+                metadata: { name: "default", namespace: this.namespace },
+                spec: strictMtlsSpec(),
+            },
+            { parent: this, dependsOn: this.crdsReady },
+        );
+
+        this.registerOutputs({ namespace: this.namespace });
+    }
+}
+
+export function baseValues(istioNamespace: string): Record<string, unknown> {
+    return { defaultRevision: "default", global: { istioNamespace } };
+}
+
+export function cniValues(): Record<string, unknown> {
+    return {
+        cni: {
+            resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+        },
+    };
+}
+
+export function istiodValues(): Record<string, unknown> {
+    return {
+        pilot: {
+            // Redirection is done by the CNI agent; the injector then leaves out the privileged istio-init container.
+            cni: { enabled: true },
+            autoscaleMin: 2,
+            replicaCount: 2,
+            resources: { requests: { cpu: "200m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+            env: {
+                // Without it a Gateway's selector matches gateway pods in every namespace, so one tenant's Gateway
+                // could bind another tenant's gateway.
+                PILOT_SCOPE_GATEWAY_TO_NAMESPACE: "true",
+            },
+        },
+        meshConfig: {
+            accessLogFile: "/dev/stdout",
+            accessLogEncoding: "JSON",
+            // Egress only to services known to the mesh: a compromised pod cannot call arbitrary hosts.
+            outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
+            enablePrometheusMerge: true,
+        },
+        global: {
+            proxy: {
+                // Orthanc must not receive traffic, nor open its database connection, before Envoy is ready.
+                holdApplicationUntilProxyStarts: true,
+                resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+            },
+        },
+    };
+}
+
+export function strictMtlsSpec(): Record<string, unknown> {
+    return { mtls: { mode: "STRICT" } };
+}

@@ -1,0 +1,178 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { pinnedRelease } from "../k8s/helm";
+import { namespace } from "../k8s/namespace";
+import { charts, kialiImageVersion } from "../versions";
+
+export interface ObservabilityArgs {
+    namespace?: string;
+    /** Namespace of the Istio control plane, which Kiali inspects. */
+    istioNamespace: string;
+    /** Istio custom resources and the Prometheus Operator's CRDs must exist before the monitors are created. */
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The kube-prometheus-stack release name; its `fullnameOverride` fixes the names of the Services it creates. */
+const prometheusRelease = "kube-prometheus-stack";
+const prometheusFullname = "monitoring";
+
+/**
+ * Prometheus (a slim kube-prometheus-stack, as Korthweb runs it), Kiali reading from it, and the monitors that scrape
+ * the Envoy proxies of every meshed pod and the istiod control plane.
+ */
+export class Observability extends pulumi.ComponentResource {
+    readonly namespace: string;
+    readonly prometheusUrl: string;
+
+    constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("korthweb:platform:Observability", name, {}, opts);
+        this.namespace = args.namespace ?? "monitoring";
+        this.prometheusUrl = prometheusServiceUrl(this.namespace);
+
+        const ns = namespace(
+            `${name}-namespace`,
+            { name: this.namespace, enforce: "baseline", istioInjection: false },
+            { parent: this },
+        );
+        const prometheus = pinnedRelease(
+            `${name}-prometheus`,
+            {
+                pin: charts.kubePrometheusStack,
+                releaseName: prometheusRelease,
+                namespace: this.namespace,
+                values: prometheusValues(),
+            },
+            { parent: this, dependsOn: [ns] },
+        );
+        pinnedRelease(
+            `${name}-kiali`,
+            {
+                pin: charts.kiali,
+                releaseName: "kiali",
+                namespace: this.namespace,
+                values: kialiValues(args.istioNamespace, this.prometheusUrl),
+            },
+            { parent: this, dependsOn: [ns, prometheus] },
+        );
+
+        const monitorOpts = { parent: this, dependsOn: [prometheus, ...(args.dependsOn ?? [])] };
+        new k8s.apiextensions.CustomResource(
+            `${name}-envoy-pod-monitor`,
+            {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "PodMonitor",
+                metadata: { name: "envoy-stats", namespace: this.namespace, labels: monitorLabels },
+                spec: envoyPodMonitorSpec(),
+            },
+            monitorOpts,
+        );
+        new k8s.apiextensions.CustomResource(
+            `${name}-istiod-service-monitor`,
+            {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "ServiceMonitor",
+                metadata: { name: "istiod", namespace: this.namespace, labels: monitorLabels },
+                spec: istiodServiceMonitorSpec(args.istioNamespace),
+            },
+            monitorOpts,
+        );
+        this.registerOutputs({ namespace: this.namespace, prometheusUrl: this.prometheusUrl });
+    }
+}
+
+const monitorLabels = { release: prometheusRelease, "app.kubernetes.io/part-of": "korthweb" };
+
+export function prometheusServiceUrl(monitoringNamespace: string): string {
+    return `http://${prometheusFullname}-prometheus.${monitoringNamespace}:9090`;
+}
+
+/** Prometheus and its operator only: the rest of the stack is off, as in Korthweb, and Grafana (default password) too. */
+export function prometheusValues(): Record<string, unknown> {
+    const off = { enabled: false };
+    return {
+        fullnameOverride: prometheusFullname,
+        defaultRules: { create: false },
+        alertmanager: off,
+        grafana: off,
+        coreDns: off,
+        kubeApiServer: off,
+        kubeControllerManager: off,
+        kubeEtcd: off,
+        kubeProxy: off,
+        kubeScheduler: off,
+        kubeStateMetrics: off,
+        kubelet: off,
+        nodeExporter: off,
+        prometheusOperator: {
+            resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+        },
+        prometheus: {
+            prometheusSpec: {
+                scrapeInterval: "15s",
+                retention: "10d",
+                // Select every monitor, not only those labelled with this release, so tenants can add their own.
+                podMonitorSelectorNilUsesHelmValues: false,
+                serviceMonitorSelectorNilUsesHelmValues: false,
+                resources: { requests: { cpu: "200m", memory: "1Gi" }, limits: { memory: "4Gi" } },
+            },
+        },
+    };
+}
+
+export function kialiValues(istioNamespace: string, prometheusUrl: string): Record<string, unknown> {
+    return {
+        istio_namespace: istioNamespace,
+        // Korthweb let anyone in ("anonymous"); a token bound to a Kubernetes identity is required here.
+        auth: { strategy: "token" },
+        deployment: {
+            image_version: kialiImageVersion,
+            cluster_wide_access: true,
+            view_only_mode: true,
+            resources: { requests: { cpu: "10m", memory: "128Mi" }, limits: { memory: "1Gi" } },
+        },
+        external_services: {
+            prometheus: { url: prometheusUrl },
+            grafana: { enabled: false },
+            tracing: { enabled: false },
+        },
+    };
+}
+
+/** Scrapes the merged (application + Envoy) metrics every injected pod exposes on its prometheus.io annotations. */
+export function envoyPodMonitorSpec(): Record<string, unknown> {
+    return {
+        selector: { matchExpressions: [{ key: "istio-prometheus-ignore", operator: "DoesNotExist" }] },
+        namespaceSelector: { any: true },
+        jobLabel: "envoy-stats",
+        podMetricsEndpoints: [
+            {
+                path: "/stats/prometheus",
+                interval: "15s",
+                relabelings: [
+                    { action: "keep", sourceLabels: ["__meta_kubernetes_pod_container_name"], regex: "istio-proxy" },
+                    { action: "keep", sourceLabels: ["__meta_kubernetes_pod_annotationpresent_prometheus_io_scrape"] },
+                    {
+                        action: "replace",
+                        sourceLabels: ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+                        regex: "([^:]+)(?::\\d+)?;(\\d+)",
+                        replacement: "$1:$2",
+                        targetLabel: "__address__",
+                    },
+                    { action: "labeldrop", regex: "__meta_kubernetes_pod_label_(.+)" },
+                    { action: "replace", sourceLabels: ["__meta_kubernetes_namespace"], targetLabel: "namespace" },
+                    { action: "replace", sourceLabels: ["__meta_kubernetes_pod_name"], targetLabel: "pod_name" },
+                ],
+            },
+        ],
+    };
+}
+
+export function istiodServiceMonitorSpec(istioNamespace: string): Record<string, unknown> {
+    return {
+        jobLabel: "istio",
+        targetLabels: ["app"],
+        selector: { matchExpressions: [{ key: "istio", operator: "In", values: ["pilot"] }] },
+        namespaceSelector: { matchNames: [istioNamespace] },
+        endpoints: [{ port: "http-monitoring", interval: "15s" }],
+    };
+}

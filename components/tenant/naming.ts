@@ -1,0 +1,29 @@
+/**
+ * Names derived from a tenant's short name. Every place that needs a tenant's namespace, host names or gateway
+ * labels calls this, so validation can check the derived names against Kubernetes' limits before anything exists.
+ */
+export interface TenantNames {
+    namespace: string;
+    /** Helm release of the tenant's own Istio ingress gateway; the chart names its pods, Service and account after it. */
+    gatewayRelease: string;
+    /** Value of the `istio` label the gateway chart puts on its pods (release name without "istio-"). */
+    gatewayIstioLabel: string;
+    webHost: string;
+    dicomHost: string;
+}
+
+/** Suffix Korthweb used for tenant namespaces; kept so existing runbooks (`kubectl -n bhs-orthweb ...`) still work. */
+export const tenantNamespaceSuffix = "-orthweb";
+
+export function tenantNames(tenantName: string, domain: string): TenantNames {
+    // A tenant-specific release name gives each tenant's gateway pods their own labels, so a Gateway object of one
+    // tenant can never select another tenant's gateway pods.
+    const gatewayRelease = `${tenantName}-ingressgateway`;
+    return {
+        namespace: `${tenantName}${tenantNamespaceSuffix}`,
+        gatewayRelease,
+        gatewayIstioLabel: gatewayRelease.replace(/^istio-/, ""),
+        webHost: `web.${tenantName}.${domain}`,
+        dicomHost: `dicom.${tenantName}.${domain}`,
+    };
+}

@@ -1,0 +1,62 @@
+/**
+ * Every version korthweb pins: Helm charts, their repositories and the container images we override.
+ *
+ * Upgrades happen here and nowhere else, so that a reviewer sees the whole change in one diff and the tests
+ * (which read these constants) follow automatically.
+ */
+
+export interface ChartPin {
+    /** Chart name inside its repository. */
+    chart: string;
+    /** Exact chart version: never a range, so a re-run installs byte-identical templates. */
+    version: string;
+    /** Helm repository URL, or undefined when `chart` is a full `oci://` reference. */
+    repo?: string;
+}
+
+export interface ImagePin {
+    registry: string;
+    repository: string;
+    tag: string;
+}
+
+const istioRepo = "https://istio-release.storage.googleapis.com/charts";
+/** One Istio version for every Istio chart: control plane, CNI and gateways must not skew. */
+export const istioVersion = "1.30.3";
+
+export const charts = {
+    istioBase: { chart: "base", version: istioVersion, repo: istioRepo },
+    istiod: { chart: "istiod", version: istioVersion, repo: istioRepo },
+    istioCni: { chart: "cni", version: istioVersion, repo: istioRepo },
+    istioGateway: { chart: "gateway", version: istioVersion, repo: istioRepo },
+    certManager: { chart: "cert-manager", version: "v1.21.1", repo: "https://charts.jetstack.io" },
+    kubePrometheusStack: {
+        chart: "kube-prometheus-stack",
+        version: "88.5.3",
+        repo: "https://prometheus-community.github.io/helm-charts",
+    },
+    kiali: { chart: "kiali-server", version: "2.20.0", repo: "https://kiali.org/helm-charts" },
+    // Bitnami only publishes this chart as an OCI artifact; Helm takes the full reference as the chart name.
+    postgresqlHa: { chart: "oci://registry-1.docker.io/bitnamicharts/postgresql-ha", version: "16.3.2" },
+} satisfies Record<string, ChartPin>;
+
+/**
+ * Bitnami stopped serving versioned images under docker.io/bitnami on 28 Aug 2025; the chart's defaults no longer
+ * pull. These are the same builds, republished under bitnamilegacy.
+ */
+export const postgresqlHaImages = {
+    postgresqlRepmgr: { registry: "docker.io", repository: "bitnamilegacy/postgresql-repmgr", tag: "17.6.0-debian-12-r2" },
+    pgpool: { registry: "docker.io", repository: "bitnamilegacy/pgpool", tag: "4.6.3-debian-12-r0" },
+    postgresExporter: { registry: "docker.io", repository: "bitnamilegacy/postgres-exporter", tag: "0.17.1-debian-12-r16" },
+    osShell: { registry: "docker.io", repository: "bitnamilegacy/os-shell", tag: "12-debian-12-r51" },
+} satisfies Record<string, ImagePin>;
+
+export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "25.12.1" };
+
+/** `registry/repository:tag`, the form a Pod spec wants. */
+export function imageReference(image: ImagePin): string {
+    return `${image.registry}/${image.repository}:${image.tag}`;
+}
+
+/** Kiali's image follows its chart; pinned here so an upgrade of one is an upgrade of both. */
+export const kialiImageVersion = "v2.20.0";

@@ -1,0 +1,134 @@
+import { strict as assert } from "assert";
+import { ConfigError, parseStackConfig, stackConfigFromPulumi } from "../components/config/load";
+import { maxTenantNameLength } from "../components/config/schema";
+import { shippedStacks, stackFileConfig } from "./support/stacks";
+
+const stripPrefix = (config: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value]));
+
+const minimal = () => ({
+    domain: "orthweb.example.org",
+    tenants: [{ name: "bhs", displayName: "Beaverdale Health Services" }],
+});
+
+function withTenant(patch: Record<string, unknown>) {
+    const config = minimal();
+    return { ...config, tenants: [{ ...config.tenants[0], ...patch }] };
+}
+
+function problemsOf(raw: unknown): string {
+    try {
+        parseStackConfig(raw);
+    } catch (error) {
+        assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+        return error.message;
+    }
+    assert.fail("the configuration was accepted");
+}
+
+describe("stack configuration", () => {
+    for (const stack of shippedStacks) {
+        it(`accepts the shipped ${stack} stack with tenants bhs and mhr`, () => {
+            const config = parseStackConfig(stripPrefix(stackFileConfig(stack)));
+            assert.deepEqual(
+                config.tenants.map((t) => [t.name, t.displayName]),
+                [
+                    ["bhs", "Beaverdale Health Services"],
+                    ["mhr", "Maple Hill Radiology"],
+                ],
+            );
+        });
+    }
+
+    it("fills every default from one place, so a stack file only says what differs", () => {
+        const config = parseStackConfig(minimal());
+        assert.equal(config.ingress.serviceType, "LoadBalancer");
+        assert.deepEqual(config.ingress.annotations, {});
+        assert.equal(config.observability.enabled, true);
+        assert.equal(config.tenants[0].orthanc.minReplicas, 2);
+        assert.equal(config.tenants[0].postgres.replicas, 3);
+        assert.equal(config.tenants[0].protectData, true);
+        assert.equal(config.pki.rootCaValidityHours, 87600);
+    });
+
+    it("keeps what the tst stack overrides and defaults the rest", () => {
+        const config = parseStackConfig(stripPrefix(stackFileConfig("tst")));
+        assert.equal(config.ingress.annotations["service.beta.kubernetes.io/azure-load-balancer-internal"], "true");
+        assert.equal(config.tenants[0].orthanc.minReplicas, 3);
+        assert.equal(config.tenants[0].postgres.volumeSize, "100Gi");
+        assert.equal(config.tenants[0].postgres.pgpoolReplicas, 2);
+    });
+
+    it("reads Pulumi's flat config map, parsing JSON values and ignoring other projects' keys", () => {
+        const config = stackConfigFromPulumi(
+            {
+                "korthweb:domain": "orthweb.example.org",
+                "korthweb:tenants": JSON.stringify(minimal().tenants),
+                "korthweb:observability": JSON.stringify({ enabled: false }),
+                "kubernetes:context": "elsewhere",
+            },
+            "korthweb",
+        );
+        assert.equal(config.observability.enabled, false);
+        assert.equal(config.tenants[0].name, "bhs");
+    });
+
+    it("reports a misspelt top-level key from Pulumi's config map instead of ignoring it", () => {
+        assert.throws(
+            () =>
+                stackConfigFromPulumi(
+                    { "korthweb:domain": "orthweb.example.org", "korthweb:tenants": JSON.stringify(minimal().tenants), "korthweb:observabilty": "{}" },
+                    "korthweb",
+                ),
+            /korthweb:observabilty: unknown key; allowed keys here: domain, tenants/,
+        );
+    });
+
+    // Each row: the configuration, then what the single error message must say (key, value found, what is allowed).
+    const invalid: [string, unknown, RegExp[]][] = [
+        ["a tenant name that is not a DNS label", withTenant({ name: "Bhs_1" }), [/korthweb:tenants\[0\]\.name is "Bhs_1"/, /DNS label/]],
+        ["a tenant name starting with a digit", withTenant({ name: "1bhs" }), [/tenants\[0\]\.name is "1bhs"/, /starting with a letter/]],
+        [
+            "a tenant name that makes an over-long namespace",
+            withTenant({ name: "a".repeat(maxTenantNameLength + 1) }),
+            [/tenants\[0\]\.name is "a{21}"/, /at most 20 characters .*namespace/],
+        ],
+        [
+            "duplicate tenants",
+            { ...minimal(), tenants: [minimal().tenants[0], { name: "bhs", displayName: "Again" }] },
+            [/korthweb:tenants\[1\]\.name is "bhs"/, /not used by another tenant/],
+        ],
+        ["an empty tenant list", { ...minimal(), tenants: [] }, [/korthweb:tenants is \[\]/, /at least one tenant/]],
+        ["no tenant list", { domain: "orthweb.example.org" }, [/korthweb:tenants missing/]],
+        ["a malformed domain", { ...minimal(), domain: "Orthweb..example" }, [/korthweb:domain is "Orthweb\.\.example"/, /lowercase DNS name/]],
+        ["a single-label domain", { ...minimal(), domain: "localhost" }, [/korthweb:domain is "localhost"/]],
+        ["a domain too long for the host names", { ...minimal(), domain: `${"a".repeat(60)}.`.repeat(4) + "org" }, [/korthweb:domain/, /253/]],
+        ["an unknown top-level key", { ...minimal(), ingres: {} }, [/korthweb:ingres: unknown key/, /allowed keys here: .*ingress/]],
+        [
+            "a misspelt tenant key",
+            withTenant({ orthanc: { maxReplics: 4 } }),
+            [/korthweb:tenants\[0\]\.orthanc\.maxReplics: unknown key/, /minReplicas, maxReplicas/],
+        ],
+        ["a string where a number belongs", withTenant({ orthanc: { minReplicas: "3" } }), [/orthanc\.minReplicas is "3"/, /type number/]],
+        ["a fractional replica count", withTenant({ postgres: { replicas: 2.5 } }), [/postgres\.replicas is 2\.5/, /integer/]],
+        ["one Orthanc replica", withTenant({ orthanc: { minReplicas: 1 } }), [/orthanc\.minReplicas is 1/, /at least 2/]],
+        ["an autoscaler maximum below its minimum", withTenant({ orthanc: { minReplicas: 4, maxReplicas: 3 } }), [/orthanc\.maxReplicas is 3/, />= orthanc\.minReplicas \(4\)/]],
+        ["no PostgreSQL node", withTenant({ postgres: { replicas: 0 } }), [/postgres\.replicas is 0/, /1/]],
+        ["a volume size without a unit", withTenant({ postgres: { volumeSize: "100" } }), [/postgres\.volumeSize is "100"/, /Gi/]],
+        ["an unknown Service type", { ...minimal(), ingress: { serviceType: "Ingress" } }, [/korthweb:ingress\.serviceType is "Ingress"/, /"LoadBalancer", "NodePort", "ClusterIP"/]],
+        ["a non-string annotation", { ...minimal(), ingress: { annotations: { internal: true } } }, [/ingress\.annotations\.internal is true/, /type string/]],
+        ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
+        ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
+        ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],
+        ["an empty display name", withTenant({ displayName: " " }), [/displayName is " "/, /non-empty/]],
+    ];
+
+    for (const [what, raw, expected] of invalid) {
+        it(`rejects ${what}`, () => {
+            const message = problemsOf(raw);
+            for (const pattern of expected) {
+                assert.match(message, pattern);
+            }
+        });
+    }
+});

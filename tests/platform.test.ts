@@ -1,0 +1,144 @@
+import { strict as assert } from "assert";
+import { CertManager } from "../components/platform/certManager";
+import { IstioMesh, istiodValues } from "../components/platform/istio";
+import { Observability, kialiValues, prometheusServiceUrl, prometheusValues } from "../components/platform/observability";
+import { CertificateAuthority } from "../components/pki/certificateAuthority";
+import { rootCaProfile, tenantCaProfile } from "../components/pki/profile";
+import { parseStackConfig } from "../components/config/load";
+import { charts } from "../components/versions";
+import { isSecretValue, reveal } from "./support/mocks";
+import { only, registeredUnder, useMocks } from "./support/inProcess";
+
+const releaseType = "kubernetes:helm.sh/v3:Release";
+const pki = parseStackConfig({ domain: "orthweb.example.org", tenants: [{ name: "bhs", displayName: "B" }] }).pki;
+
+describe("platform components", () => {
+    before(useMocks);
+
+    describe("IstioMesh", () => {
+        it("installs base, cni and istiod with pinned versions and fixed release names in istio-system", async () => {
+            new IstioMesh("mesh1");
+            const releases = (await registeredUnder("mesh1")).filter((r) => r.type === releaseType);
+            assert.deepEqual(
+                releases.map((r) => [r.inputs.name, r.inputs.chart, r.inputs.version, r.inputs.namespace]).sort(),
+                [
+                    ["istio-base", "base", charts.istioBase.version, "istio-system"],
+                    ["istio-cni", "cni", charts.istioCni.version, "istio-system"],
+                    ["istiod", "istiod", charts.istiod.version, "istio-system"],
+                ],
+            );
+            for (const release of releases) {
+                assert.equal(release.inputs.repositoryOpts.repo, "https://istio-release.storage.googleapis.com/charts");
+            }
+        });
+
+        it("configures the mesh at least as strictly as Korthweb: access log to stdout, registry-only egress", () => {
+            const values = istiodValues() as any;
+            assert.equal(values.meshConfig.accessLogFile, "/dev/stdout");
+            assert.equal(values.meshConfig.outboundTrafficPolicy.mode, "REGISTRY_ONLY");
+        });
+
+        it("scopes Gateway selectors to their own namespace and relies on the CNI agent, not privileged init containers", () => {
+            const values = istiodValues() as any;
+            assert.equal(values.pilot.env.PILOT_SCOPE_GATEWAY_TO_NAMESPACE, "true");
+            assert.equal(values.pilot.cni.enabled, true);
+        });
+
+        it("enforces STRICT mutual TLS mesh-wide, after the CRDs and webhook exist", async () => {
+            const mesh = new IstioMesh("mesh2");
+            const children = await registeredUnder("mesh2");
+            const peer = only(children.filter((r) => r.type === "kubernetes:security.istio.io/v1:PeerAuthentication"), "PeerAuthentication");
+            assert.equal(peer.inputs.metadata.namespace, "istio-system");
+            assert.equal(peer.inputs.metadata.name, "default");
+            assert.equal(peer.inputs.spec.mtls.mode, "STRICT");
+            assert.deepEqual(mesh.crdsReady, [mesh.base, mesh.istiod]);
+        });
+
+        it("creates istio-system with the privileged level the CNI DaemonSet needs and no injection", async () => {
+            new IstioMesh("mesh3");
+            const ns = only((await registeredUnder("mesh3")).filter((r) => r.type === "kubernetes:core/v1:Namespace"), "Namespace");
+            assert.equal(ns.inputs.metadata.name, "istio-system");
+            assert.equal(ns.inputs.metadata.labels["pod-security.kubernetes.io/enforce"], "privileged");
+            assert.equal(ns.inputs.metadata.labels["istio-injection"], "disabled");
+        });
+    });
+
+    describe("CertManager", () => {
+        it("installs cert-manager with its CRDs (not the deprecated installCRDs) in cert-manager", async () => {
+            new CertManager("cm1");
+            const release = only((await registeredUnder("cm1")).filter((r) => r.type === releaseType), "release");
+            assert.equal(release.inputs.name, "cert-manager");
+            assert.equal(release.inputs.namespace, "cert-manager");
+            assert.equal(release.inputs.version, charts.certManager.version);
+            assert.equal(release.inputs.values.crds.enabled, true);
+            assert.equal(release.inputs.values.installCRDs, undefined);
+        });
+    });
+
+    describe("Observability", () => {
+        it("installs a slim Prometheus and Kiali wired to it in monitoring", async () => {
+            new Observability("obs1", { istioNamespace: "istio-system" });
+            const children = await registeredUnder("obs1");
+            const releases = children.filter((r) => r.type === releaseType);
+            assert.deepEqual(releases.map((r) => r.inputs.name).sort(), ["kiali", "kube-prometheus-stack"]);
+            for (const release of releases) {
+                assert.equal(release.inputs.namespace, "monitoring");
+            }
+            const kiali = releases.find((r) => r.inputs.name === "kiali")!;
+            assert.equal(kiali.inputs.values.external_services.prometheus.url, prometheusServiceUrl("monitoring"));
+        });
+
+        it("turns off everything Korthweb turned off, and Grafana with its default password", () => {
+            const values = prometheusValues() as any;
+            for (const part of ["alertmanager", "grafana", "nodeExporter", "kubeStateMetrics", "kubelet", "kubeApiServer"]) {
+                assert.equal(values[part].enabled, false, part);
+            }
+            assert.equal(values.defaultRules.create, false);
+        });
+
+        it("does not let Kiali in anonymously", () => {
+            const values = kialiValues("istio-system", "http://p:9090") as any;
+            assert.notEqual(values.auth.strategy, "anonymous");
+            assert.equal(values.deployment.view_only_mode, true);
+        });
+
+        it("scrapes Envoy proxies in every namespace and istiod", async () => {
+            new Observability("obs2", { istioNamespace: "istio-system" });
+            const children = await registeredUnder("obs2");
+            const pod = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor"), "PodMonitor");
+            assert.equal(pod.inputs.spec.namespaceSelector.any, true);
+            assert.equal(pod.inputs.spec.podMetricsEndpoints[0].path, "/stats/prometheus");
+            const service = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"), "ServiceMonitor");
+            assert.deepEqual(service.inputs.spec.namespaceSelector.matchNames, ["istio-system"]);
+            assert.equal(service.inputs.spec.endpoints[0].port, "http-monitoring");
+        });
+    });
+
+    describe("CertificateAuthority", () => {
+        it("makes a root CA: RSA key, self-signed CA certificate with CA usages and the configured validity", async () => {
+            new CertificateAuthority("ca1", { commonName: "Root", organization: "Org", profile: rootCaProfile(pki) });
+            const children = await registeredUnder("ca1");
+            const key = only(children.filter((r) => r.type === "tls:index/privateKey:PrivateKey"), "key");
+            assert.equal(key.inputs.algorithm, "RSA");
+            assert.equal(key.inputs.rsaBits, 4096);
+            const cert = only(children.filter((r) => r.type === "tls:index/selfSignedCert:SelfSignedCert"), "certificate");
+            assert.equal(cert.inputs.isCaCertificate, true);
+            assert.deepEqual(cert.inputs.allowedUses, ["cert_signing", "crl_signing", "digital_signature"]);
+            assert.equal(cert.inputs.validityPeriodHours, pki.rootCaValidityHours);
+            assert.equal(cert.inputs.subject.commonName, "Root");
+            assert.ok(isSecretValue(cert.inputs.privateKeyPem), "the CA key reaches the certificate only as a secret");
+        });
+
+        it("signs an intermediate with its issuer's key, as a CA that may not sign further CAs", async () => {
+            const root = new CertificateAuthority("ca2", { commonName: "Root", organization: "Org", profile: rootCaProfile(pki) });
+            new CertificateAuthority("ca2-tenant", { commonName: "Tenant", organization: "Org", profile: tenantCaProfile(pki), issuer: root });
+            const children = await registeredUnder("ca2-tenant");
+            const cert = only(children.filter((r) => r.type === "tls:index/locallySignedCert:LocallySignedCert"), "certificate");
+            assert.equal(cert.inputs.isCaCertificate, true);
+            assert.equal(cert.inputs.maxPathLength, 0);
+            assert.ok(isSecretValue(cert.inputs.caPrivateKeyPem));
+            assert.match(reveal(cert.inputs.caPrivateKeyPem), /MOCKca2-key/);
+            assert.match(cert.inputs.caCertPem, /MOCKca2-certificate/);
+        });
+    });
+});

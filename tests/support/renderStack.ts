@@ -1,0 +1,65 @@
+/**
+ * Runs the whole Pulumi program (index.ts) under mocks in this process and prints, as JSON on stdout, every resource
+ * it registered and its resolved stack outputs. tests/support/stacks.ts starts one such process per stack, because a
+ * program module can only be loaded once per process.
+ *
+ * Input: the path of a JSON file `{stack, config}` where `config` maps `korthweb:<key>` to the value of the stack file.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { readFileSync } from "fs";
+import { RecordingMocks } from "./mocks";
+
+interface RenderInput {
+    stack: string;
+    config: Record<string, unknown>;
+}
+
+async function main(): Promise<void> {
+    const input = JSON.parse(readFileSync(process.argv[2], "utf8")) as RenderInput;
+    // Pulumi hands structured values to the program as JSON text and strings as they are.
+    const flat = Object.fromEntries(
+        Object.entries(input.config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
+    );
+    pulumi.runtime.setAllConfig(flat, []);
+    const mocks = new RecordingMocks();
+    await pulumi.runtime.setMocks(mocks, "korthweb", input.stack, false);
+    try {
+        const program = require("../../index");
+        const outputs = await resolve(program);
+        await settled(mocks);
+        process.stdout.write(JSON.stringify({ resources: mocks.resources, outputs }));
+    } catch (error) {
+        process.stdout.write(JSON.stringify({ error: error instanceof Error ? error.message : String(error), resources: mocks.resources }));
+    }
+}
+
+/** Stack outputs with their Outputs resolved; a secret output becomes `{secret: true, value}`. */
+async function resolve(value: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) {
+        const secret = await pulumi.isSecret(value);
+        const plain = await resolve(await new Promise((done) => value.apply(done)));
+        return secret ? { secret: true, value: plain } : plain;
+    }
+    if (Array.isArray(value)) {
+        return Promise.all(value.map(resolve));
+    }
+    if (value !== null && typeof value === "object" && !pulumi.Resource.isInstance(value)) {
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolve(v)] as const));
+        return Object.fromEntries(entries);
+    }
+    return value;
+}
+
+/** Registrations are asynchronous; wait until the count stops moving. */
+async function settled(mocks: RecordingMocks): Promise<void> {
+    let last = -1;
+    while (mocks.resources.length !== last) {
+        last = mocks.resources.length;
+        await new Promise((done) => setTimeout(done, 50));
+    }
+}
+
+main().catch((error) => {
+    process.stderr.write(String(error?.stack ?? error));
+    process.exit(1);
+});
