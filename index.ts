@@ -12,6 +12,7 @@ import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { rootCaProfile } from "./components/pki/profile";
+import { OrthancTenant } from "./components/tenant/tenant";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject());
 
@@ -23,9 +24,9 @@ const platformOpts = { providers: { kubernetes: provider } };
 
 const mesh = new IstioMesh("istio", {}, platformOpts);
 const certManager = new CertManager("cert-manager", {}, platformOpts);
-if (config.observability.enabled) {
-    new Observability("observability", { istioNamespace: mesh.namespace, dependsOn: mesh.crdsReady }, platformOpts);
-}
+const observability = config.observability.enabled
+    ? new Observability("observability", { istioNamespace: mesh.namespace, dependsOn: mesh.crdsReady }, platformOpts)
+    : undefined;
 
 const rootCa = new CertificateAuthority("root-ca", {
     commonName: `${config.pki.organization} Root CA (${pulumi.getStack()})`,
@@ -33,7 +34,26 @@ const rootCa = new CertificateAuthority("root-ca", {
     profile: rootCaProfile(config.pki),
 });
 
-// Tenants: one OrthancTenant per entry of `korthweb:tenants` (components/tenant).
-void certManager;
+const tenants = config.tenants.map(
+    (tenant) =>
+        new OrthancTenant(
+            tenant.name,
+            {
+                tenant,
+                domain: config.domain,
+                ingress: config.ingress,
+                pki: config.pki,
+                rootCa,
+                istioNamespace: mesh.namespace,
+                monitoringNamespace: observability?.namespace ?? "monitoring",
+                istioCrdsReady: mesh.crdsReady,
+                istioInjectionReady: mesh.injectionReady,
+                certManagerCrdsReady: certManager.crdsReady,
+            },
+            platformOpts,
+        ),
+);
 
 export const rootCaCertificate = rootCa.certificatePem;
+/** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
+export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));

@@ -24,6 +24,13 @@ export class CertificateAuthority extends pulumi.ComponentResource {
     readonly privateKeyPem: pulumi.Output<string>;
     /** This CA's certificate followed by its issuers', as a TLS peer needs to build the path to the root. */
     readonly chainPem: pulumi.Output<string>;
+    /**
+     * A certificate that makes this CA, and only this CA, a trust anchor. For a root, its certificate. For an
+     * intermediate, a self-signed certificate with the same key and subject: OpenSSL-based peers (Envoy, DCMTK,
+     * Orthanc) do not accept an intermediate alone as a trust anchor, and adding the root would trust every sibling
+     * CA. Certificates this CA issues chain to either form, since both carry the same name and key.
+     */
+    readonly trustAnchorPem: pulumi.Output<string>;
 
     constructor(name: string, args: CertificateAuthorityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("korthweb:pki:CertificateAuthority", name, {}, opts);
@@ -51,6 +58,7 @@ export class CertificateAuthority extends pulumi.ComponentResource {
             );
             this.certificatePem = certificate.certPem;
             this.chainPem = certificate.certPem;
+            this.trustAnchorPem = certificate.certPem;
         } else {
             const request = new tls.CertRequest(
                 `${name}-request`,
@@ -69,6 +77,11 @@ export class CertificateAuthority extends pulumi.ComponentResource {
             );
             this.certificatePem = certificate.certPem;
             this.chainPem = pulumi.concat(certificate.certPem, args.issuer.chainPem);
+            this.trustAnchorPem = new tls.SelfSignedCert(
+                `${name}-trust-anchor`,
+                { ...certificateArgs, privateKeyPem: this.privateKeyPem, subject },
+                { parent: this },
+            ).certPem;
         }
         this.registerOutputs({ certificatePem: this.certificatePem });
     }

@@ -1,0 +1,80 @@
+/**
+ * Orthanc's configuration for a tenant, as a pure function of the tenant's settings and credentials.
+ *
+ * The program delivers its result as a Secret; the integration suite boots a real Orthanc with it. Both call this
+ * function, so what is proven on a real Orthanc + PostgreSQL is what the pods get.
+ */
+
+export interface OrthancConfigInput {
+    /** Shown in Orthanc Explorer and reported by /system. */
+    displayName: string;
+    /** Called AE title modalities address. */
+    aeTitle: string;
+    /** Ports Orthanc listens on inside the pod (the Service and the mesh map them to 443 and 11112 outside). */
+    httpPort: number;
+    dicomPort: number;
+    /** The only HTTP user; its password is generated per tenant. */
+    adminUser: string;
+    adminPassword: string;
+    database: {
+        host: string;
+        port: number;
+        name: string;
+        user: string;
+        password: string;
+    };
+    /** Absolute paths of the PostgreSQL index and storage plugins in the image. */
+    plugins: string[];
+    /** A writable directory (the pod's emptyDir); Orthanc keeps nothing there that must survive. */
+    workDirectory: string;
+}
+
+export type OrthancConfig = Record<string, unknown>;
+
+export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
+    return {
+        Name: input.displayName,
+        DicomAet: input.aeTitle,
+        DicomPort: input.dicomPort,
+        HttpPort: input.httpPort,
+        // The pod is reached only through the mesh; the gateway terminates TLS and the sidecars encrypt pod to pod.
+        RemoteAccessAllowed: true,
+        SslEnabled: false,
+        DicomTlsEnabled: false,
+        AuthenticationEnabled: true,
+        RegisteredUsers: { [input.adminUser]: input.adminPassword },
+        // Modalities are authenticated by their TLS client certificate at the gateway; AE titles are not a credential.
+        DicomCheckCalledAet: false,
+        DicomAlwaysAllowEcho: true,
+        DicomAlwaysAllowStore: true,
+        // Patient names and IDs must not end up in pod logs, which leave the tenant's boundary (log shipping).
+        DeidentifyLogs: true,
+        StorageDirectory: `${input.workDirectory}/storage`,
+        IndexDirectory: `${input.workDirectory}/index`,
+        Plugins: input.plugins,
+        // Several replicas share one database. Jobs are per process (a job saved by one replica and resumed by
+        // another would run twice), so they are not persisted; the database is not locked by the first replica.
+        SaveJobs: false,
+        // Each replica's identifier is set per pod (ORTHANC__DATABASE_SERVER_IDENTIFIER); this is the fallback.
+        DatabaseServerIdentifier: "orthanc",
+        // Storage commitment and modality worklists are out of scope; keep the HTTP server's defaults otherwise.
+        HttpRequestTimeout: 60,
+        DicomScpTimeout: 60,
+        StableAge: 60,
+        PostgreSQL: {
+            EnableIndex: true,
+            // DICOM files in PostgreSQL too: pods keep no state, so any replica serves any study.
+            EnableStorage: true,
+            Host: input.database.host,
+            Port: input.database.port,
+            Database: input.database.name,
+            Username: input.database.user,
+            Password: input.database.password,
+            // Pod-to-database traffic is already mutual TLS in the mesh.
+            EnableSsl: false,
+            Lock: false,
+            MaximumConnectionRetries: 30,
+            ConnectionRetryInterval: 2,
+        },
+    };
+}
