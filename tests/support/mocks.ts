@@ -8,8 +8,10 @@ export interface RecordedResource {
     type: string;
     name: string;
     inputs: Record<string, any>;
-    /** Set when the program read an existing resource (`Resource.get`) instead of creating one. */
+    /** Set (non-empty) when the program read an existing resource (`Resource.get`) instead of creating one. */
     id?: string;
+    /** Resource options, recorded when the whole program is rendered (tests/support/renderStack.ts). */
+    options?: { protect: boolean; dependsOn: string[]; parent?: string };
 }
 
 /** Marker Pulumi puts on secret values it serialises: `{[secretSignatureKey]: secretSignature, value}`. */
@@ -60,4 +62,24 @@ export function isSecretValue(value: unknown): boolean {
 /** The plain value of a possibly secret-wrapped input. */
 export function reveal<T = any>(value: unknown): T {
     return (isSecretValue(value) ? (value as any).value : value) as T;
+}
+
+/** A value with every secret wrapper inside it removed, for assertions on content. */
+export function plain<T = any>(value: unknown): T {
+    const revealed = reveal(value);
+    if (Array.isArray(revealed)) {
+        return revealed.map(plain) as T;
+    }
+    if (revealed !== null && typeof revealed === "object") {
+        return Object.fromEntries(Object.entries(revealed).map(([k, v]) => [k, plain(v)])) as T;
+    }
+    return revealed as T;
+}
+
+/** Whether a value is a secret or sits inside one (Pulumi marks a whole object secret when a member is). */
+export function secretAt(container: unknown, key: string): boolean {
+    if (isSecretValue(container)) {
+        return true;
+    }
+    return isSecretValue((container as Record<string, unknown>)?.[key]);
 }

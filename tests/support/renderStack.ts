@@ -9,6 +9,29 @@ import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import { RecordingMocks } from "./mocks";
 
+/**
+ * Resource options are not visible to mocks. The SDK hands every registration to runtime.registerResource, so
+ * wrapping it records what tests need from the options: protection and explicit dependencies, by resource name.
+ */
+interface RecordedOptions {
+    protect: boolean;
+    dependsOn: string[];
+    parent?: string;
+}
+const options = new Map<string, RecordedOptions>();
+const runtimeResource = require("@pulumi/pulumi/runtime/resource");
+const register = runtimeResource.registerResource;
+runtimeResource.registerResource = function (res: unknown, parent: any, type: string, name: string, ...rest: any[]) {
+    const opts = rest[4] ?? {};
+    const dependsOn = Array.isArray(opts.dependsOn) ? opts.dependsOn : opts.dependsOn ? [opts.dependsOn] : [];
+    options.set(`${type}::${name}`, {
+        protect: opts.protect === true,
+        dependsOn: dependsOn.map((dependency: any) => dependency?.__name).filter(Boolean),
+        parent: parent?.__name,
+    });
+    return register.call(this, res, parent, type, name, ...rest);
+};
+
 interface RenderInput {
     stack: string;
     config: Record<string, unknown>;
@@ -27,7 +50,8 @@ async function main(): Promise<void> {
         const program = require("../../index");
         const outputs = await resolve(program);
         await settled(mocks);
-        process.stdout.write(JSON.stringify({ resources: mocks.resources, outputs }));
+        const resources = mocks.resources.map((r) => ({ ...r, options: options.get(`${r.type}::${r.name}`) }));
+        process.stdout.write(JSON.stringify({ resources, outputs }));
     } catch (error) {
         process.stdout.write(JSON.stringify({ error: error instanceof Error ? error.message : String(error), resources: mocks.resources }));
     }

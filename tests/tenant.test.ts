@@ -1,0 +1,550 @@
+import { strict as assert } from "assert";
+import { parseStackConfig } from "../components/config/load";
+import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
+import { tenantNames } from "../components/tenant/naming";
+import { orthancConfig } from "../components/tenant/orthancConfig";
+import { postgresSecrets } from "../components/tenant/postgres";
+import { charts } from "../components/versions";
+import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
+import { RenderedStack, renderStack, shippedStacks, stackFileConfig } from "./support/stacks";
+
+const stripPrefix = (config: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value]));
+
+/** A tenant's view of a rendered stack: its resources (named `<tenant>-...`) and lookups by kind and name. */
+class TenantView {
+    readonly resources: RecordedResource[];
+    constructor(
+        readonly stack: RenderedStack,
+        readonly tenant: string,
+        readonly domain: string,
+    ) {
+        this.resources = stack.resources.filter((r) => r.name.startsWith(`${tenant}-`));
+    }
+    get names() {
+        return tenantNames(this.tenant, this.domain);
+    }
+    all(kind: string): RecordedResource[] {
+        return this.resources.filter((r) => r.type.endsWith(`:${kind}`));
+    }
+    one(kind: string, objectName: string): RecordedResource {
+        const found = this.all(kind).filter((r) => (r.inputs.metadata?.name ?? r.inputs.name ?? r.name) === objectName);
+        assert.equal(found.length, 1, `${this.tenant}: expected one ${kind} ${objectName}, found ${found.length}`);
+        return found[0];
+    }
+    release(releaseName: string): RecordedResource {
+        return this.one("Release", releaseName);
+    }
+}
+
+function tenantsOf(stack: string) {
+    return parseStackConfig(stripPrefix(stackFileConfig(stack)));
+}
+
+for (const stack of shippedStacks) {
+    describe(`tenants on stack ${stack}`, () => {
+        const config = tenantsOf(stack);
+        let rendered: RenderedStack;
+        let views: TenantView[];
+        before(async () => {
+            rendered = await renderStack(stack);
+            assert.equal(rendered.error, undefined);
+            views = config.tenants.map((t) => new TenantView(rendered, t.name, config.domain));
+        });
+
+        it("gives every tenant its own namespace <tenant>-orthweb with injection, Pod Security and tenant labels", () => {
+            for (const view of views) {
+                const labels = view.one("Namespace", `${view.tenant}-orthweb`).inputs.metadata.labels;
+                assert.equal(labels["istio-injection"], "enabled");
+                assert.equal(labels["pod-security.kubernetes.io/enforce"], "baseline");
+                assert.equal(labels["pod-security.kubernetes.io/warn"], "restricted");
+                assert.equal(labels["korthweb.io/tenant"], view.tenant);
+            }
+        });
+
+        it("places every namespaced object of a tenant in that tenant's namespace", () => {
+            for (const view of views) {
+                for (const resource of view.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace")) {
+                    const ns = resource.inputs.metadata?.namespace ?? resource.inputs.namespace ?? resource.id?.split("/")[0];
+                    assert.equal(ns, view.names.namespace, `${resource.type} ${resource.name}`);
+                }
+            }
+        });
+
+        it("signs each tenant CA with the root and stores it as int-ca-secret with its key as a secret", () => {
+            for (const view of views) {
+                const certificate = view.one("LocallySignedCert", `${view.tenant}-ca-certificate`);
+                assert.equal(certificate.inputs.isCaCertificate, true);
+                assert.match(certificate.inputs.caCertPem, /MOCKroot-ca-certificate/);
+                const secret = view.one("Secret", "int-ca-secret");
+                assert.equal(secret.inputs.type, "kubernetes.io/tls");
+                assert.ok(secretAt(secret.inputs.stringData, "tls.key"));
+                const data = plain(secret.inputs.stringData);
+                assert.match(data["tls.key"], new RegExp(`MOCK${view.tenant}-ca-key`));
+                assert.match(data["tls.crt"], new RegExp(`MOCK${view.tenant}-ca-certificate[\\s\\S]*MOCKroot-ca-certificate`));
+                const issuer = view.one("Issuer", "tenant-ca");
+                assert.equal(issuer.inputs.spec.ca.secretName, "int-ca-secret");
+            }
+        });
+
+        it("has cert-manager issue and renew the server certificate for web.<tenant> and dicom.<tenant>", () => {
+            for (const view of views) {
+                const spec = view.one("Certificate", "orthanc-server").inputs.spec;
+                assert.deepEqual(spec.dnsNames, [view.names.webHost, view.names.dicomHost]);
+                assert.equal(spec.issuerRef.name, "tenant-ca");
+                assert.equal(spec.issuerRef.kind, "Issuer");
+                assert.ok(spec.usages.includes("server auth"));
+                assert.equal(spec.duration, `${config.pki.serverCertificateDurationHours}h`);
+                assert.ok(spec.renewBefore);
+            }
+        });
+
+        it("trusts only the tenant's own CA on its DICOM port: no root, no other tenant", () => {
+            for (const view of views) {
+                const dicom = view.one("Gateway", "dicom").inputs.spec.servers[0];
+                const trustSecrets = [dicom.tls.caCertCredentialName, `${dicom.tls.credentialName}-cacert`];
+                for (const name of trustSecrets) {
+                    const data = plain(view.one("Secret", name).inputs.stringData);
+                    for (const key of ["cacert", "ca.crt"]) {
+                        assert.equal(data[key].trim(), `-----BEGIN CERTIFICATE-----\nMOCK${view.tenant}-ca-trust-anchor\n-----END CERTIFICATE-----`, `${name}/${key}`);
+                    }
+                }
+                // The trust anchor is the tenant CA itself: same key, same subject, self-signed.
+                const anchor = view.one("SelfSignedCert", `${view.tenant}-ca-trust-anchor`).inputs;
+                const request = view.one("CertRequest", `${view.tenant}-ca-request`).inputs;
+                assert.deepEqual(anchor.subject, request.subject);
+                assert.equal(plain(anchor.privateKeyPem), plain(request.privateKeyPem));
+                assert.equal(anchor.isCaCertificate, true);
+                assert.equal(anchor.maxPathLength, 0);
+            }
+        });
+
+        it("gives every tenant its own ingress gateway release whose labels no other tenant's Gateway selects", () => {
+            const selectors = new Set<string>();
+            for (const view of views) {
+                const release = view.release(view.names.gatewayRelease);
+                assert.equal(release.inputs.chart, charts.istioGateway.chart);
+                assert.equal(release.inputs.version, charts.istioGateway.version);
+                assert.equal(release.inputs.namespace, view.names.namespace);
+                for (const gateway of view.all("Gateway")) {
+                    assert.deepEqual(gateway.inputs.spec.selector, { istio: view.names.gatewayIstioLabel });
+                    selectors.add(JSON.stringify(gateway.inputs.spec.selector));
+                }
+            }
+            assert.equal(selectors.size, views.length, "each tenant's Gateways select a different label");
+        });
+
+        it("exposes the gateway with the configured Service type and annotations, and only the TLS ports", () => {
+            for (const view of views) {
+                const service = view.release(view.names.gatewayRelease).inputs.values.service;
+                assert.equal(service.type, config.ingress.serviceType);
+                assert.deepEqual(service.annotations, config.ingress.annotations);
+                assert.deepEqual(service.ports.map((p: any) => p.port).sort((a: number, b: number) => a - b), [443, 11112, 15021]);
+            }
+        });
+
+        it("has Envoy listen where the Service sends traffic: every Gateway server port is a Service targetPort", () => {
+            for (const view of views) {
+                const targetPorts = view.release(view.names.gatewayRelease).inputs.values.service.ports.map((p: any) => p.targetPort);
+                for (const gateway of view.all("Gateway")) {
+                    for (const server of gateway.inputs.spec.servers) {
+                        assert.ok(targetPorts.includes(server.port.number), `${view.tenant} ${gateway.name} port ${server.port.number}`);
+                    }
+                }
+            }
+        });
+
+        it("serves HTTPS on 443 for web.<tenant> to Orthanc's HTTP port, TLS 1.2 or newer", () => {
+            for (const view of views) {
+                const server = view.one("Gateway", "web").inputs.spec.servers[0];
+                assert.equal(server.port.number, ingressPorts.https);
+                assert.equal(server.port.protocol, "HTTPS");
+                assert.deepEqual(server.hosts, [view.names.webHost]);
+                assert.equal(server.tls.mode, "SIMPLE");
+                assert.equal(server.tls.minProtocolVersion, "TLSV1_2");
+                const route = view.one("VirtualService", "web").inputs.spec;
+                assert.deepEqual(route.gateways, ["web"]);
+                assert.equal(route.http[0].route[0].destination.host, `orthanc.${view.names.namespace}.svc.cluster.local`);
+                assert.equal(route.http[0].route[0].destination.port.number, orthancPorts.http);
+            }
+        });
+
+        it("serves DICOM over TLS on 11112 with client certificates required, routed as TCP to Orthanc's DICOM port", () => {
+            for (const view of views) {
+                const server = view.one("Gateway", "dicom").inputs.spec.servers[0];
+                assert.equal(server.port.number, ingressPorts.dicomTls);
+                assert.equal(server.port.protocol, "TLS");
+                assert.deepEqual(server.hosts, ["*"], "modalities send no SNI");
+                assert.equal(server.tls.mode, "MUTUAL");
+                assert.equal(server.tls.minProtocolVersion, "TLSV1_2");
+                const route = view.one("VirtualService", "dicom").inputs.spec;
+                assert.equal(route.http, undefined);
+                assert.equal(route.tcp[0].route[0].destination.host, `orthanc.${view.names.namespace}.svc.cluster.local`);
+                assert.equal(route.tcp[0].route[0].destination.port.number, orthancPorts.dicom);
+            }
+        });
+
+        it("enforces STRICT mutual TLS in every tenant namespace", () => {
+            for (const view of views) {
+                assert.equal(view.one("PeerAuthentication", "default").inputs.spec.mtls.mode, "STRICT");
+            }
+        });
+
+        it("admits Orthanc traffic only from the tenant's gateway and namespace, PostgreSQL traffic only from Orthanc", () => {
+            for (const view of views) {
+                const ns = view.names.namespace;
+                const denyAll = view.one("AuthorizationPolicy", "deny-by-default").inputs.spec;
+                assert.deepEqual(denyAll, {});
+                const orthanc = view.one("AuthorizationPolicy", "allow-gateway-to-orthanc").inputs.spec;
+                assert.deepEqual(orthanc.rules[0].from[0].source.principals, [`cluster.local/ns/${ns}/sa/${view.names.gatewayRelease}`]);
+                assert.deepEqual(orthanc.rules[1].from[0].source.namespaces, [ns]);
+                const pgpool = view.one("AuthorizationPolicy", "allow-orthanc-to-pgpool").inputs.spec;
+                assert.deepEqual(pgpool.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals)), [`cluster.local/ns/${ns}/sa/orthanc`]);
+                // No rule of any policy names another namespace, and none allows by namespace without naming it.
+                for (const policy of view.all("AuthorizationPolicy")) {
+                    for (const rule of policy.inputs.spec.rules ?? []) {
+                        for (const from of rule.from ?? []) {
+                            for (const principal of from.source.principals ?? []) {
+                                assert.ok(principal.startsWith(`cluster.local/ns/${ns}/`), `${policy.name}: ${principal}`);
+                            }
+                            for (const namespace of from.source.namespaces ?? []) {
+                                assert.equal(namespace, ns, policy.name);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+
+        it("backs the mesh policies with default-deny NetworkPolicies that admit no other tenant", () => {
+            for (const view of views) {
+                const policies = view.all("NetworkPolicy");
+                const deny = view.one("NetworkPolicy", "default-deny").inputs.spec;
+                assert.deepEqual(deny, { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+                const allowed = new Set(["kube-system", "istio-system", "monitoring"]);
+                for (const policy of policies) {
+                    for (const rule of [...(policy.inputs.spec.ingress ?? []), ...(policy.inputs.spec.egress ?? [])]) {
+                        for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
+                            if (peer.namespaceSelector) {
+                                const name = peer.namespaceSelector.matchLabels?.["kubernetes.io/metadata.name"];
+                                assert.ok(allowed.has(name), `${policy.name} admits namespace ${JSON.stringify(peer.namespaceSelector)}`);
+                            }
+                            assert.equal(peer.ipBlock, undefined, `${policy.name} uses an address block`);
+                        }
+                        assert.ok(rule.ports?.length, `${policy.name} opens every port`);
+                    }
+                }
+                const names = policies.map((p) => p.inputs.metadata.name).sort();
+                assert.deepEqual(names, [
+                    "allow-clients-to-gateway",
+                    "allow-dns-and-istiod",
+                    "allow-monitoring-scrapes",
+                    "allow-orthanc",
+                    "allow-pgpool",
+                    "allow-postgresql-replication",
+                    "default-deny",
+                ]);
+            }
+        });
+
+        it("installs PostgreSQL HA per tenant from the pinned OCI chart with images that can be pulled today", () => {
+            for (const view of views) {
+                const release = view.release("postgresql-ha");
+                assert.equal(release.inputs.chart, "oci://registry-1.docker.io/bitnamicharts/postgresql-ha");
+                assert.equal(release.inputs.version, charts.postgresqlHa.version);
+                const values = release.inputs.values;
+                for (const image of [values.postgresql.image, values.pgpool.image, values.metrics.image, values.volumePermissions.image]) {
+                    assert.match(image.repository, /^bitnamilegacy\//);
+                    assert.match(image.tag, /^\d/);
+                }
+                assert.equal(values.global.security.allowInsecureImages, true);
+                assert.equal(values.service.portName, "tcp-postgresql");
+            }
+        });
+
+        it("hands PostgreSQL generated passwords in existing Secrets, for a database role that is not postgres", () => {
+            for (const view of views) {
+                const values = view.release("postgresql-ha").inputs.values;
+                assert.equal(values.postgresql.existingSecret, postgresSecrets.postgresql);
+                assert.equal(values.pgpool.existingSecret, postgresSecrets.pgpool);
+                assert.notEqual(values.postgresql.username, "postgres");
+                assert.equal(values.postgresql.password, undefined);
+                assert.equal(values.pgpool.adminPassword, undefined);
+                const expectations: [string, string[]][] = [
+                    [postgresSecrets.postgresql, ["password", "postgres-password", "repmgr-password"]],
+                    [postgresSecrets.pgpool, ["admin-password", "sr-check-password"]],
+                ];
+                for (const [secretName, keys] of expectations) {
+                    const stringData = view.one("Secret", secretName).inputs.stringData;
+                    const data = plain(stringData);
+                    assert.deepEqual(Object.keys(data).sort(), keys);
+                    for (const key of keys) {
+                        assert.ok(secretAt(stringData, key), `${secretName}/${key} is a secret`);
+                        assert.match(data[key], new RegExp(`^mockpassword${view.tenant}`));
+                    }
+                }
+            }
+        });
+
+        it("sizes PostgreSQL from the configuration with explicit resources, and keeps volumes when the StatefulSet goes", () => {
+            for (const [index, view] of views.entries()) {
+                const values = view.release("postgresql-ha").inputs.values;
+                const settings = config.tenants[index].postgres;
+                assert.equal(values.postgresql.replicaCount, settings.replicas);
+                assert.equal(values.pgpool.replicaCount, settings.pgpoolReplicas);
+                assert.equal(values.persistence.size, settings.volumeSize);
+                for (const part of [values.postgresql, values.pgpool]) {
+                    assert.ok(part.resources.requests.memory && part.resources.limits.memory);
+                    assert.equal(part.networkPolicy.enabled, false, "the chart's allow-all NetworkPolicy would open the wall");
+                }
+                assert.deepEqual(values.persistentVolumeClaimRetentionPolicy, { enabled: true, whenDeleted: "Retain", whenScaled: "Retain" });
+            }
+        });
+
+        it("protects what holds a tenant's data, so removing a tenant from the configuration cannot delete it", () => {
+            for (const view of views) {
+                assert.equal(view.one("Namespace", view.names.namespace).options?.protect, true);
+                assert.equal(view.release("postgresql-ha").options?.protect, true);
+                assert.equal(view.one("Secret", postgresSecrets.postgresql).options?.protect, true);
+                assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-password`)?.options?.protect, true);
+                assert.equal(view.one("Deployment", "orthanc").options?.protect, false, "stateless parts stay replaceable");
+            }
+        });
+
+        it("runs Orthanc pinned, with at least two replicas, an autoscaler with the configured bounds and a disruption budget", () => {
+            for (const [index, view] of views.entries()) {
+                const settings = config.tenants[index].orthanc;
+                const deployment = view.one("Deployment", "orthanc").inputs.spec;
+                assert.match(deployment.template.spec.containers[0].image, /^docker\.io\/orthancteam\/orthanc:\d+\.\d+\.\d+$/);
+                assert.equal(deployment.replicas, settings.minReplicas);
+                assert.ok(deployment.replicas >= 2);
+                const hpa = view.one("HorizontalPodAutoscaler", "orthanc").inputs.spec;
+                assert.deepEqual([hpa.minReplicas, hpa.maxReplicas], [settings.minReplicas, settings.maxReplicas]);
+                assert.equal(hpa.scaleTargetRef.name, "orthanc");
+                const pdb = view.one("PodDisruptionBudget", "orthanc").inputs.spec;
+                assert.deepEqual(pdb.selector.matchLabels, deployment.selector.matchLabels);
+                assert.equal(pdb.maxUnavailable, 1);
+                const spread = deployment.template.spec.topologySpreadConstraints.map((c: any) => c.topologyKey);
+                assert.ok(spread.includes("kubernetes.io/hostname"));
+            }
+        });
+
+        it("hardens Orthanc's pods: non-root, no escalation, no capabilities, RuntimeDefault seccomp, read-only root", () => {
+            for (const view of views) {
+                const pod = view.one("Deployment", "orthanc").inputs.spec.template.spec;
+                assert.equal(pod.securityContext.runAsNonRoot, true);
+                assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
+                assert.equal(pod.automountServiceAccountToken, false);
+                const container = pod.containers[0];
+                assert.deepEqual(container.securityContext.capabilities, { drop: ["ALL"] });
+                assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+                assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+                // Where the image writes, an emptyDir is mounted.
+                const volumes = new Map(pod.volumes.map((v: any) => [v.name, v]));
+                const writable = container.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath);
+                assert.ok(writable.includes("/tmp"));
+                for (const mount of container.volumeMounts.filter((m: any) => !m.readOnly)) {
+                    assert.ok((volumes.get(mount.name) as any).emptyDir, `${mount.mountPath} is scratch space`);
+                }
+            }
+        });
+
+        it("sizes Orthanc for real studies, not Korthweb's 128Mi", () => {
+            for (const [index, view] of views.entries()) {
+                const resources = view.one("Deployment", "orthanc").inputs.spec.template.spec.containers[0].resources;
+                assert.equal(resources.limits.memory, config.tenants[index].orthanc.memoryLimit);
+                assert.equal(resources.requests.memory, config.tenants[index].orthanc.memoryRequest);
+                assert.ok(mebibytes(resources.limits.memory) >= 2048);
+            }
+        });
+
+        it("gives each Orthanc replica its own database server identifier, the pod's name", () => {
+            for (const view of views) {
+                const env = view.one("Deployment", "orthanc").inputs.spec.template.spec.containers[0].env;
+                const identifier = env.find((e: any) => e.name === "ORTHANC__DATABASE_SERVER_IDENTIFIER");
+                assert.deepEqual(identifier.valueFrom, { fieldRef: { fieldPath: "metadata.name" } });
+            }
+        });
+
+        it("probes Orthanc without credentials in the pod spec", () => {
+            for (const view of views) {
+                const container = view.one("Deployment", "orthanc").inputs.spec.template.spec.containers[0];
+                for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
+                    assert.ok(probe, "probe defined");
+                    assert.equal(probe.httpGet?.httpHeaders, undefined);
+                    assert.doesNotMatch(JSON.stringify(probe), /Authorization: Basic [A-Za-z0-9+/=]{8,}|mockpassword/);
+                }
+            }
+        });
+
+        it("names Orthanc's Service ports for Istio: http- for the REST API, tcp- for DICOM", () => {
+            for (const view of views) {
+                const ports = view.one("Service", "orthanc").inputs.spec.ports;
+                assert.deepEqual(ports.map((p: any) => [p.name.split("-")[0], p.port]), [["http", orthancPorts.http], ["tcp", orthancPorts.dicom]]);
+            }
+        });
+
+        it("delivers Orthanc's configuration as a Secret with PostgreSQL index and storage and the generated credentials", () => {
+            for (const view of views) {
+                const secret = view.one("Secret", "orthanc-config");
+                assert.ok(secretAt(secret.inputs.stringData, "orthanc.json"));
+                const orthanc = JSON.parse(plain(secret.inputs.stringData)["orthanc.json"]);
+                assert.equal(orthanc.PostgreSQL.Host, `postgresql-ha-pgpool.${view.names.namespace}.svc.cluster.local`);
+                assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databasepassword`);
+                assert.deepEqual(orthanc.RegisteredUsers, { admin: `mockpassword${view.tenant}orthancadminpassword` });
+                const pod = view.one("Deployment", "orthanc").inputs.spec.template.spec;
+                assert.ok(pod.volumes.some((v: any) => v.secret?.secretName === "orthanc-config"));
+                assert.equal(view.all("ConfigMap").length, 0);
+            }
+        });
+
+        it("exports per tenant the web URL, DICOM host and port, namespace, ingress address, admin user, secret password, CA", () => {
+            for (const view of views) {
+                const outputs = rendered.outputs.tenantEndpoints[view.tenant];
+                assert.equal(outputs.webUrl, `https://${view.names.webHost}`);
+                assert.equal(outputs.dicomHost, view.names.dicomHost);
+                assert.equal(outputs.dicomPort, 11112);
+                assert.equal(outputs.namespace, view.names.namespace);
+                assert.equal(outputs.ingressAddress, "203.0.113.10");
+                assert.equal(outputs.adminUser, "admin");
+                assert.deepEqual(outputs.adminPassword, { secret: true, value: `mockpassword${view.tenant}orthancadminpassword` });
+                assert.match(JSON.stringify(outputs.caCertificate), new RegExp(`MOCK${view.tenant}-ca-certificate`));
+            }
+        });
+
+        it("keeps every password and private key secret, and out of ConfigMaps, env literals, probes and annotations", () => {
+            const generated = rendered.resources
+                .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
+                .map((r) => `mockpassword${r.name.replace(/[^a-zA-Z0-9]/g, "")}`);
+            const keys = rendered.resources.filter((r) => r.type === "tls:index/privateKey:PrivateKey").map((r) => `MOCK${r.name}`);
+            assert.ok(generated.length >= 6 * views.length && keys.length === 1 + views.length);
+            const material = [...generated, ...keys];
+            for (const resource of rendered.resources) {
+                for (const leak of exposedOutsideSecrets(resource.inputs, material)) {
+                    assert.fail(`${resource.type} ${resource.name} holds secret material outside a secret at ${leak}`);
+                }
+                // Even wrapped as a secret, these places must never carry it: they are shown, logged or listed.
+                const exposedPlaces = [
+                    ...(resource.type.endsWith(":ConfigMap") ? [resource.inputs.data, resource.inputs.binaryData] : []),
+                    ...containersOf(resource).flatMap((c: any) => [c.env, c.livenessProbe, c.readinessProbe, c.startupProbe, c.args, c.command]),
+                    resource.inputs.metadata?.annotations,
+                    resource.inputs.spec?.template?.metadata?.annotations,
+                ];
+                const text = JSON.stringify(plain(exposedPlaces));
+                for (const value of material) {
+                    assert.ok(!text.includes(value), `${resource.type} ${resource.name} shows ${value}`);
+                }
+            }
+        });
+
+        it("shares nothing between tenants: namespaces, secrets, gateway selectors and trust", () => {
+            const [first, second] = views;
+            // Objects the program reads (`.get`) are identified by their id, `namespace/name`.
+            const objectKey = (r: RecordedResource) =>
+                `${r.type}/${r.id || `${r.inputs.metadata?.namespace ?? r.inputs.namespace}/${r.inputs.metadata?.name ?? r.inputs.name}`}`;
+            const firstKeys = new Set(first.resources.filter((r) => r.type.startsWith("kubernetes:")).map(objectKey));
+            for (const resource of second.resources.filter((r) => r.type.startsWith("kubernetes:"))) {
+                assert.ok(!firstKeys.has(objectKey(resource)), `${objectKey(resource)} is shared`);
+            }
+            const text = (view: TenantView) => JSON.stringify(plain(view.resources.map((r) => r.inputs)));
+            assert.ok(!text(first).includes(`MOCK${second.tenant}-ca`), `${first.tenant} holds ${second.tenant}'s CA`);
+            assert.ok(!text(second).includes(`MOCK${first.tenant}-ca`), `${second.tenant} holds ${first.tenant}'s CA`);
+            assert.ok(!text(first).includes(second.names.namespace));
+            assert.ok(!text(second).includes(first.names.namespace));
+        });
+
+        it("creates workloads only after the mesh policies, NetworkPolicies and sidecar injector exist", () => {
+            for (const view of views) {
+                for (const workload of [view.one("Deployment", "orthanc"), view.release("postgresql-ha"), view.release(view.names.gatewayRelease)]) {
+                    const dependsOn = workload.options?.dependsOn ?? [];
+                    for (const required of [`${view.tenant}-strict-mtls`, `${view.tenant}-authz-deny-by-default`, `${view.tenant}-netpol-default-deny`, "istio-istiod", "istio-cni"]) {
+                        assert.ok(dependsOn.includes(required), `${workload.name} does not wait for ${required}`);
+                    }
+                }
+            }
+        });
+    });
+}
+
+/** Paths where a known secret value appears without a secret wrapper around it. */
+function exposedOutsideSecrets(value: unknown, material: string[], path = "inputs"): string[] {
+    if (isSecretValue(value)) {
+        return [];
+    }
+    if (typeof value === "string") {
+        return material.some((m) => value.includes(m)) ? [path] : [];
+    }
+    if (value !== null && typeof value === "object") {
+        return Object.entries(value).flatMap(([k, v]) => exposedOutsideSecrets(v, material, `${path}.${k}`));
+    }
+    return [];
+}
+
+function containersOf(resource: RecordedResource): any[] {
+    const pod = plain(resource.inputs.spec)?.template?.spec;
+    return pod ? [...(pod.containers ?? []), ...(pod.initContainers ?? [])] : [];
+}
+
+function mebibytes(quantity: string): number {
+    const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
+    assert.ok(match, quantity);
+    return Number(match[1]) * (match[2] === "Gi" ? 1024 : 1);
+}
+
+describe("adding a tenant", () => {
+    it("adds only that tenant's resources and changes nothing else", async () => {
+        const dev = stackFileConfig("dev");
+        const third = { name: "gvh", displayName: "Glen Valley Hospital" };
+        const [before, after] = await Promise.all([
+            renderStack("dev"),
+            renderStack("dev", { ...dev, "korthweb:tenants": [...(dev["korthweb:tenants"] as unknown[]), third] }),
+        ]);
+        assert.equal(after.error, undefined);
+        const key = (r: RecordedResource) => `${r.type}::${r.name}`;
+        const beforeByKey = new Map(before.resources.map((r) => [key(r), r]));
+        const added = after.resources.filter((r) => !beforeByKey.has(key(r)));
+        assert.ok(added.length > 40, `only ${added.length} resources added`);
+        for (const resource of added) {
+            assert.ok(resource.name === "gvh" || resource.name.startsWith("gvh-"), `${key(resource)} is not the new tenant's`);
+        }
+        assert.equal(after.resources.length, before.resources.length + added.length, "nothing removed");
+        for (const resource of after.resources.filter((r) => beforeByKey.has(key(r)))) {
+            assert.deepEqual(resource.inputs, beforeByKey.get(key(resource))!.inputs, `${key(resource)} changed`);
+        }
+        assert.ok(added.some((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata.name === "gvh-orthweb"));
+    });
+});
+
+describe("the Orthanc configuration builder", () => {
+    const base = {
+        displayName: "Beaverdale Health Services",
+        aeTitle: "ORTHANC",
+        httpPort: 8042,
+        dicomPort: 4242,
+        adminUser: "admin",
+        adminPassword: "generated",
+        database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass" },
+        plugins: ["/p/libOrthancPostgreSQLIndex.so", "/p/libOrthancPostgreSQLStorage.so"],
+        workDirectory: "/work",
+    };
+
+    it("stores index and DICOM files in PostgreSQL, without locking the database, for several replicas", () => {
+        const config = orthancConfig(base) as any;
+        assert.equal(config.PostgreSQL.EnableIndex, true);
+        assert.equal(config.PostgreSQL.EnableStorage, true);
+        assert.equal(config.PostgreSQL.Lock, false);
+        assert.equal(config.SaveJobs, false);
+        assert.deepEqual(config.Plugins, base.plugins);
+    });
+
+    it("requires authentication with the generated admin password and no other user", () => {
+        const config = orthancConfig(base) as any;
+        assert.equal(config.AuthenticationEnabled, true);
+        assert.deepEqual(config.RegisteredUsers, { admin: "generated" });
+        assert.ok(!JSON.stringify(config).includes('"orthanc"}'), "no default orthanc password");
+    });
+
+    it("keeps patient identifiers out of the logs", () => {
+        assert.equal((orthancConfig(base) as any).DeidentifyLogs, true);
+    });
+});
