@@ -86,6 +86,7 @@ describe("platform components", () => {
             }
             const kiali = releases.find((r) => r.inputs.name === "kiali")!;
             assert.equal(kiali.inputs.values.external_services.prometheus.url, prometheusServiceUrl("monitoring"));
+            assert.equal(kiali.inputs.values.external_services.istio.root_namespace, "istio-system");
         });
 
         it("turns off everything Korthweb turned off, and Grafana with its default password", () => {

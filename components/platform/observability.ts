@@ -121,7 +121,6 @@ export function prometheusValues(): Record<string, unknown> {
 
 export function kialiValues(istioNamespace: string, prometheusUrl: string): Record<string, unknown> {
     return {
-        istio_namespace: istioNamespace,
         // Korthweb let anyone in ("anonymous"); a token bound to a Kubernetes identity is required here.
         auth: { strategy: "token" },
         deployment: {
@@ -131,6 +130,8 @@ export function kialiValues(istioNamespace: string, prometheusUrl: string): Reco
             resources: { requests: { cpu: "10m", memory: "128Mi" }, limits: { memory: "1Gi" } },
         },
         external_services: {
+            // The chart dropped `istio_namespace`; the root namespace is where istiod and the mesh config live.
+            istio: { root_namespace: istioNamespace },
             prometheus: { url: prometheusUrl },
             grafana: { enabled: false },
             tracing: { enabled: false },
