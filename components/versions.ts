@@ -51,7 +51,8 @@ export const postgresqlHaImages = {
     osShell: { registry: "docker.io", repository: "bitnamilegacy/os-shell", tag: "12-debian-12-r51" },
 } satisfies Record<string, ImagePin>;
 
-export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "25.12.1" };
+/** Orthanc with the PostgreSQL plugins; the tag is the image build's YY.M.N. */
+export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "26.9.1" };
 
 /** `registry/repository:tag`, the form a Pod spec wants. */
 export function imageReference(image: ImagePin): string {

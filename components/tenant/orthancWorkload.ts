@@ -7,35 +7,31 @@ import { imageReference, orthancImage } from "../versions";
 import { orthancPorts, orthancServiceName } from "./ingress";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
 
-/** Where the configuration Secret is mounted; the image's entrypoint reads every JSON file in this directory. */
-export const orthancConfigDirectory = "/run/secrets/orthanc";
+/**
+ * How the orthancteam/orthanc image works, as far as the pod spec depends on it. Its entrypoint merges every
+ * `/run/secrets/*.json` (then `ORTHANC__*` variables, which win) into `/tmp/orthanc.json` and starts Orthanc on that file.
+ */
+export const orthancImageLayout = {
+    /** The configuration Secret is mounted here, as a directory. */
+    secretsDirectory: "/run/secrets",
+    /** The entrypoint links the plugins it enables here when the directory exists, instead of into the image. */
+    pluginLinkDirectory: "/run/orthanc/plugins",
+    /** Plugin libraries shipped in the image. */
+    pluginDirectory: "/usr/share/orthanc/plugins-available",
+    /** The image's unprivileged user, owner of the paths the entrypoint writes. */
+    uid: 999,
+    /** Probe script of the image: reads the credentials from the merged configuration, asks /changes (the database). */
+    probeScript: "/probes/test-aliveness.py",
+} as const;
+
 export const orthancConfigFile = "orthanc.json";
 export const orthancConfigSecretName = "orthanc-config";
 /** Writable scratch space (emptyDir): the root filesystem is read-only. Orthanc keeps no state here. */
 export const orthancWorkDirectory = "/var/lib/orthanc/work";
-/** Plugin libraries in the orthancteam/orthanc image. */
-export const orthancPluginDirectory = "/usr/share/orthanc/plugins-available";
 export const orthancPlugins = [
-    `${orthancPluginDirectory}/libOrthancPostgreSQLIndex.so`,
-    `${orthancPluginDirectory}/libOrthancPostgreSQLStorage.so`,
+    `${orthancImageLayout.pluginDirectory}/libOrthancPostgreSQLIndex.so`,
+    `${orthancImageLayout.pluginDirectory}/libOrthancPostgreSQLStorage.so`,
 ];
-/** The image runs Orthanc as this unprivileged user when not started as root. */
-const orthancUid = 1000;
-
-/**
- * Readiness asks Orthanc's REST API, authenticated with the credentials of the mounted configuration file, so the
- * password is neither in the pod spec nor in an environment variable.
- */
-export function readinessCommand(): string[] {
-    const script = [
-        "import base64, json, urllib.request",
-        `user, password = next(iter(json.load(open("${orthancConfigDirectory}/${orthancConfigFile}"))["RegisteredUsers"].items()))`,
-        'token = base64.b64encode(f"{user}:{password}".encode()).decode()',
-        `request = urllib.request.Request("http://127.0.0.1:${orthancPorts.http}/system", headers={"Authorization": "Basic " + token})`,
-        "urllib.request.urlopen(request, timeout=4)",
-    ].join("; ");
-    return ["python3", "-c", script];
-}
 
 export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["orthanc"], configChecksum: string): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = orthancPodLabels(tenantName);
@@ -54,9 +50,9 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                 automountServiceAccountToken: false,
                 securityContext: {
                     runAsNonRoot: true,
-                    runAsUser: orthancUid,
-                    runAsGroup: orthancUid,
-                    fsGroup: orthancUid,
+                    runAsUser: orthancImageLayout.uid,
+                    runAsGroup: orthancImageLayout.uid,
+                    fsGroup: orthancImageLayout.uid,
                     seccompProfile: { type: "RuntimeDefault" },
                 },
                 topologySpreadConstraints: ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((topologyKey) => ({
@@ -81,7 +77,6 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                     {
                         name: "orthanc",
                         image: imageReference(orthancImage),
-                        args: [orthancConfigDirectory],
                         ports: [
                             { name: "http", containerPort: orthancPorts.http, protocol: "TCP" },
                             { name: "dicom", containerPort: orthancPorts.dicom, protocol: "TCP" },
@@ -91,6 +86,8 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                             { name: "ORTHANC__DATABASE_SERVER_IDENTIFIER", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                             // DCMTK otherwise waits on Nagle's algorithm per PDU: ~15 instances/s instead of hundreds.
                             { name: "TCP_NODELAY", value: "1" },
+                            // The entrypoint would otherwise write /etc/hostid, which the read-only root forbids.
+                            { name: "GENERATE_HOST_ID_IF_MISSING", value: "false" },
                         ],
                         resources: {
                             requests: { cpu: tenant.cpuRequest, memory: tenant.memoryRequest },
@@ -104,20 +101,30 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                             seccompProfile: { type: "RuntimeDefault" },
                         },
                         volumeMounts: [
-                            { name: "config", mountPath: orthancConfigDirectory, readOnly: true },
+                            { name: "config", mountPath: orthancImageLayout.secretsDirectory, readOnly: true },
                             { name: "work", mountPath: orthancWorkDirectory },
+                            { name: "plugins", mountPath: orthancImageLayout.pluginLinkDirectory },
+                            // The merged configuration lands in /tmp.
                             { name: "tmp", mountPath: "/tmp" },
                         ],
                         // First start migrates the database schema, which can take minutes on a large index.
                         startupProbe: { tcpSocket: { port: "http" }, periodSeconds: 5, failureThreshold: 60 },
                         // Liveness does not depend on the database: an outage of PostgreSQL must not restart every pod.
                         livenessProbe: { tcpSocket: { port: "http" }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
-                        readinessProbe: { exec: { command: readinessCommand() }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+                        // Ready when Orthanc answers an authenticated request that reads the database. The image's
+                        // script takes the credentials from the configuration file, so none are in the pod spec.
+                        readinessProbe: {
+                            exec: { command: [orthancImageLayout.probeScript] },
+                            periodSeconds: 10,
+                            timeoutSeconds: 5,
+                            failureThreshold: 3,
+                        },
                     },
                 ],
                 volumes: [
                     { name: "config", secret: { secretName: orthancConfigSecretName, defaultMode: 0o440 } },
                     { name: "work", emptyDir: { sizeLimit: "2Gi" } },
+                    { name: "plugins", emptyDir: { sizeLimit: "256Mi" } },
                     { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
                 ],
             },
