@@ -38,25 +38,24 @@ export function tenantCaProfile(pki: PkiConfig): CertificateProfile {
     return { keyAlgorithm: "RSA", rsaBits: 4096, isCa: true, maxPathLength: 0, allowedUses: caUses, validityHours: pki.tenantCaValidityHours };
 }
 
-export function serverProfile(pki: PkiConfig): CertificateProfile {
+/** Leaf certificates differ only in what they authenticate. */
+function leafProfile(pki: PkiConfig, role: "server_auth" | "client_auth"): CertificateProfile {
     return {
         keyAlgorithm: "RSA",
         rsaBits: 2048,
         isCa: false,
-        allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+        allowedUses: ["digital_signature", "key_encipherment", role],
         validityHours: pki.serverCertificateDurationHours,
     };
 }
 
+export function serverProfile(pki: PkiConfig): CertificateProfile {
+    return leafProfile(pki, "server_auth");
+}
+
 /** Modalities' client certificates, signed by the tenant CA (see the README for issuing one). */
 export function dicomClientProfile(pki: PkiConfig): CertificateProfile {
-    return {
-        keyAlgorithm: "RSA",
-        rsaBits: 2048,
-        isCa: false,
-        allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
-        validityHours: pki.serverCertificateDurationHours,
-    };
+    return leafProfile(pki, "client_auth");
 }
 
 const certManagerUsageNames: Record<KeyUsage, string> = {
