@@ -32,6 +32,11 @@ const orthancSchema = z.strictObject({
     maxReplicas: z.int().min(2).max(50).default(6),
     /** Called AE title modalities use. */
     aeTitle: z.string().regex(aeTitlePattern, { error: "1-16 of A-Z, 0-9, '_', '-' and space" }).default("ORTHANC"),
+    // Orthanc holds a whole instance in memory while it receives, stores (the PostgreSQL storage plugin writes it as
+    // one large object) and serves it, several at once with concurrent associations and REST downloads, plus the
+    // decoded frames for previews. Multi-frame CT/MR, tomosynthesis and whole studies in a ZIP run to hundreds of MB,
+    // so Korthweb's 128Mi limit was killed on the first large study. 1Gi requested, 3Gi limit: room for a few
+    // concurrent large instances; raise it for tomosynthesis or whole-slide imaging.
     cpuRequest: z.string().regex(cpuPattern, { error: "a CPU quantity such as 500m or 2" }).default("500m"),
     memoryRequest: z.string().regex(memoryPattern, { error: "a memory quantity in Mi or Gi such as 1Gi" }).default("1Gi"),
     memoryLimit: z.string().regex(memoryPattern, { error: "a memory quantity in Mi or Gi such as 3Gi" }).default("3Gi"),
