@@ -5,6 +5,9 @@ import type * as k8s from "@pulumi/kubernetes";
 import { TenantConfig } from "../config/schema";
 import { imageReference, orthancImage } from "../versions";
 import { orthancPorts, orthancServiceName } from "./ingress";
+import { tenantNames } from "./naming";
+import { OrthancConfig, orthancConfig } from "./orthancConfig";
+import { orthancDatabase, postgresService } from "./postgres";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
 
 /**
@@ -32,6 +35,38 @@ export const orthancPlugins = [
     `${orthancImageLayout.pluginDirectory}/libOrthancPostgreSQLIndex.so`,
     `${orthancImageLayout.pluginDirectory}/libOrthancPostgreSQLStorage.so`,
 ];
+
+/** The only HTTP user of a tenant's Orthanc. */
+export const orthancAdminUser = "admin";
+
+/**
+ * The configuration a tenant's pods get: `orthancConfig` filled in with the tenant's settings, the in-cluster
+ * database address and the image's paths. The tenant component and the integration suite both call this.
+ */
+export function tenantOrthancConfig(
+    tenant: TenantConfig,
+    domain: string,
+    credentials: { adminPassword: string; databasePassword: string },
+): OrthancConfig {
+    const names = tenantNames(tenant.name, domain);
+    return orthancConfig({
+        displayName: tenant.displayName,
+        aeTitle: tenant.orthanc.aeTitle,
+        httpPort: orthancPorts.http,
+        dicomPort: orthancPorts.dicom,
+        adminUser: orthancAdminUser,
+        adminPassword: credentials.adminPassword,
+        database: {
+            host: `${postgresService.name}.${names.namespace}.svc.cluster.local`,
+            port: postgresService.port,
+            name: orthancDatabase.name,
+            user: orthancDatabase.user,
+            password: credentials.databasePassword,
+        },
+        plugins: orthancPlugins,
+        workDirectory: orthancWorkDirectory,
+    });
+}
 
 export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["orthanc"], configChecksum: string): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = orthancPodLabels(tenantName);

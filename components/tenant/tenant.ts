@@ -19,20 +19,18 @@ import {
     webVirtualServiceSpec,
 } from "./ingress";
 import { tenantNames } from "./naming";
-import { orthancConfig } from "./orthancConfig";
 import {
+    orthancAdminUser,
     orthancAutoscalerSpec,
     orthancConfigFile,
     orthancConfigSecretName,
     orthancDeploymentSpec,
     orthancDisruptionBudgetSpec,
-    orthancPlugins,
     orthancServiceName,
     orthancServiceSpec,
-    orthancWorkDirectory,
+    tenantOrthancConfig,
 } from "./orthancWorkload";
-import { orthancPorts } from "./ingress";
-import { orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService } from "./postgres";
+import { postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
 import { authorizationPolicies, networkPolicies, orthancServiceAccount } from "./security";
 
 export interface OrthancTenantArgs {
@@ -51,9 +49,6 @@ export interface OrthancTenantArgs {
     istioInjectionReady: pulumi.Input<pulumi.Resource>[];
     certManagerCrdsReady: pulumi.Input<pulumi.Resource>[];
 }
-
-/** The only HTTP user of a tenant's Orthanc. */
-export const orthancAdminUser = "admin";
 
 /** What a tenant exports: where to reach it and how to trust it. */
 export interface TenantOutputs {
@@ -254,29 +249,11 @@ export class OrthancTenant extends pulumi.ComponentResource {
 
         // --- Orthanc.
         const configJson = pulumi.secret(
-            pulumi.all([adminPassword, databasePassword]).apply(([admin, database]) =>
-                JSON.stringify(
-                    orthancConfig({
-                        displayName: tenant.displayName,
-                        aeTitle: tenant.orthanc.aeTitle,
-                        httpPort: orthancPorts.http,
-                        dicomPort: orthancPorts.dicom,
-                        adminUser: orthancAdminUser,
-                        adminPassword: admin,
-                        database: {
-                            host: `${postgresService.name}.${ns}.svc.cluster.local`,
-                            port: postgresService.port,
-                            name: orthancDatabase.name,
-                            user: orthancDatabase.user,
-                            password: database,
-                        },
-                        plugins: orthancPlugins,
-                        workDirectory: orthancWorkDirectory,
-                    }),
-                    null,
-                    2,
+            pulumi
+                .all([adminPassword, databasePassword])
+                .apply(([admin, database]) =>
+                    JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword: database }), null, 2),
                 ),
-            ),
         );
         const configSecret = new k8s.core.v1.Secret(
             `${name}-orthanc-config`,

@@ -1,0 +1,75 @@
+/**
+ * Synthetic CT instances written by DCMTK's `dump2dcm` from a text dump: each with its own study, series and SOP
+ * instance UIDs and a block of random pixel data, so any mix-up between instances shows in a byte comparison.
+ */
+import { randomBytes, randomUUID } from "crypto";
+import { statSync, writeFileSync } from "fs";
+import { join } from "path";
+import { mapLimit, runOk } from "./processes";
+
+export interface TestInstance {
+    readonly file: string;
+    readonly sopInstanceUid: string;
+    readonly studyInstanceUid: string;
+    readonly seriesInstanceUid: string;
+    /** Size of the DICOM file in bytes. */
+    readonly size: number;
+}
+
+/**
+ * A UID under the 2.25 root (ITU-T X.667): a random UUID as a decimal integer, unique without a registered root.
+ *
+ * The suite writes its own UIDs rather than letting dump2dcm make them (+Ug, --generate-new-uids), so it knows what
+ * it sent without reading the files back. Note that dump2dcm's `-g` is not that option: it removes group lengths.
+ */
+export function newUid(): string {
+    return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, "")}`).toString()}`;
+}
+
+/** CT Image Storage: proposed by storescu and accepted by Orthanc's default transfer syntaxes. */
+const ctImageStorage = "1.2.840.10008.5.1.4.1.1.2";
+
+function dump(instance: Omit<TestInstance, "file" | "size">, rows: number, columns: number, pixelFile: string, index: number): string {
+    return [
+        `(0008,0016) UI [${ctImageStorage}]`,
+        `(0008,0018) UI [${instance.sopInstanceUid}]`,
+        "(0008,0020) DA [20260101]",
+        "(0008,0060) CS [CT]",
+        "(0010,0010) PN [KORTHWEB^INTEGRATION]",
+        "(0010,0020) LO [KORTHWEB-IT]",
+        `(0020,000d) UI [${instance.studyInstanceUid}]`,
+        `(0020,000e) UI [${instance.seriesInstanceUid}]`,
+        "(0020,0011) IS [1]",
+        `(0020,0013) IS [${index + 1}]`,
+        "(0028,0002) US 1",
+        "(0028,0004) CS [MONOCHROME2]",
+        `(0028,0010) US ${rows}`,
+        `(0028,0011) US ${columns}`,
+        "(0028,0100) US 16",
+        "(0028,0101) US 16",
+        "(0028,0102) US 15",
+        "(0028,0103) US 0",
+        // dump2dcm reads an OW value from a file named after '='.
+        `(7fe0,0010) OW =${pixelFile}`,
+        "",
+    ].join("\n");
+}
+
+/**
+ * Writes `count` instances into `dir`, each in its own study, with about `pixelBytes` of 16-bit pixel data
+ * (256 columns; rows rounded up). Files are Explicit VR Little Endian (`+te`).
+ */
+export async function generateInstances(dir: string, count: number, pixelBytes: number, label = "instance"): Promise<TestInstance[]> {
+    const columns = 256;
+    const rows = Math.max(1, Math.ceil(pixelBytes / (columns * 2)));
+    return mapLimit(Array.from({ length: count }, (_, index) => index), 4, async (index) => {
+        const pixelFile = join(dir, `${label}-${index}.raw`);
+        writeFileSync(pixelFile, randomBytes(rows * columns * 2));
+        const uids = { sopInstanceUid: newUid(), studyInstanceUid: newUid(), seriesInstanceUid: newUid() };
+        const dumpFile = join(dir, `${label}-${index}.dump`);
+        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index));
+        const file = join(dir, `${label}-${index}.dcm`);
+        await runOk("dump2dcm", ["+te", dumpFile, file]);
+        return { file, ...uids, size: statSync(file).size };
+    });
+}

@@ -1,0 +1,169 @@
+/**
+ * Orthanc replicas booted from the configuration the program renders for a tenant.
+ *
+ * `productionConfig` calls `orthancConfig` with the values the tenant component passes in the cluster; only
+ * `adaptForLaptop` changes it, and only where a laptop must differ from a pod. Everything else (authentication,
+ * PostgreSQL index and storage, Lock, SaveJobs, ...) is what the pods get.
+ */
+import { randomBytes } from "crypto";
+import { writeFileSync } from "fs";
+import { basename, join, relative } from "path";
+import { TenantConfig } from "../../../components/config/schema";
+import { OrthancConfig } from "../../../components/tenant/orthancConfig";
+import { orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
+import { dcmtkEnvironment } from "./dcmtk";
+import { Postgres } from "./postgres";
+import { debianPluginDirectory } from "./prerequisites";
+import { Child, freePort, portOpen, Resources, waitUntil } from "./processes";
+
+export interface Credentials {
+    user: string;
+    password: string;
+}
+
+/** Generated like the program's random passwords: fresh per run, never a constant a test could pass by accident. */
+export function generatePassword(): string {
+    return randomBytes(24).toString("base64url");
+}
+
+/** The tenant's configuration exactly as the program renders it into the pods' Secret. */
+export function productionConfig(tenant: TenantConfig, domain: string, adminPassword: string, databasePassword: string): OrthancConfig {
+    return tenantOrthancConfig(tenant, domain, { adminPassword, databasePassword });
+}
+
+export interface LaptopSettings {
+    /** Debian installs the same plugin libraries in another directory than the image. */
+    pluginDirectory: string;
+    /** The throwaway PostgreSQL instead of the tenant's Pgpool Service. */
+    database: { host: string; port: number };
+    /** Free ports: several replicas share one host instead of one pod each. */
+    httpPort: number;
+    dicomPort: number;
+    /** A temp directory instead of the pod's emptyDir. */
+    workDirectory: string;
+    /** Set per pod in the cluster (ORTHANC__DATABASE_SERVER_IDENTIFIER); Debian's Orthanc reads no such variables. */
+    serverIdentifier: string;
+}
+
+/**
+ * The only place the suite departs from the rendered configuration. Every key it touches is listed here, and the
+ * first test checks that nothing else differs.
+ */
+export function adaptForLaptop(config: OrthancConfig, laptop: LaptopSettings): OrthancConfig {
+    const relocate = (path: unknown) => join(laptop.workDirectory, relative(orthancWorkDirectory, String(path)));
+    return {
+        ...config,
+        Plugins: (config.Plugins as string[]).map((plugin) => join(laptop.pluginDirectory, basename(plugin))),
+        HttpPort: laptop.httpPort,
+        DicomPort: laptop.dicomPort,
+        StorageDirectory: relocate(config.StorageDirectory),
+        IndexDirectory: relocate(config.IndexDirectory),
+        DatabaseServerIdentifier: laptop.serverIdentifier,
+        PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), Host: laptop.database.host, Port: laptop.database.port },
+    };
+}
+
+/** Dotted paths of the leaves that differ between two configurations (for checking what adaptForLaptop touched). */
+export function changedKeys(before: unknown, after: unknown, prefix = ""): string[] {
+    const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+    if (isObject(before) && isObject(after)) {
+        const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+        return keys.flatMap((key) => changedKeys(before[key], after[key], prefix ? `${prefix}.${key}` : key));
+    }
+    return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix];
+}
+
+/** Credentials of the configuration's only registered user. */
+export function adminCredentials(config: OrthancConfig): Credentials {
+    const [user, password] = Object.entries(config.RegisteredUsers as Record<string, string>)[0];
+    return { user, password };
+}
+
+export interface Replica {
+    readonly name: string;
+    readonly httpPort: number;
+    readonly dicomPort: number;
+    readonly aeTitle: string;
+    /** The work directory of this run: a fresh one per start, so a restart cannot read anything a previous run left. */
+    readonly workDirectory: string;
+    /** The configuration file Orthanc was started with. */
+    readonly config: OrthancConfig;
+    readonly child: Child;
+    /** An HTTP request to the REST API; `credentials` defaults to the admin's, `null` sends none. */
+    request(path: string, options?: { credentials?: Credentials | null; method?: string; body?: string }): Promise<Response>;
+    /** GET as admin, expecting 200 and JSON. */
+    getJson<T = unknown>(path: string): Promise<T>;
+    /** POST as admin, expecting 200 and JSON. */
+    postJson<T = unknown>(path: string, body: unknown): Promise<T>;
+    /** GET as admin, expecting 200; the body's bytes. */
+    getBytes(path: string): Promise<Buffer>;
+}
+
+export interface ReplicaOptions {
+    /** Identifies the replica in logs and in its DatabaseServerIdentifier. */
+    name: string;
+    /** The rendered (production) configuration, the same for every replica of a tenant. */
+    config: OrthancConfig;
+    postgres: Postgres;
+    /** Test-only additions on top of the laptop configuration (e.g. DICOM TLS); the caller explains why. */
+    extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig;
+}
+
+/** Starts a replica and waits until its REST API answers the admin. */
+export async function startReplica(resources: Resources, options: ReplicaOptions): Promise<Replica> {
+    const workDirectory = resources.tempDir(`orthanc-${options.name}`);
+    const laptopConfig = adaptForLaptop(options.config, {
+        pluginDirectory: debianPluginDirectory,
+        database: { host: options.postgres.host, port: options.postgres.port },
+        httpPort: await freePort(),
+        dicomPort: await freePort(),
+        workDirectory,
+        serverIdentifier: `orthanc-${options.name}`,
+    });
+    const config = options.extend ? options.extend(laptopConfig, workDirectory) : laptopConfig;
+    const configFile = join(workDirectory, "orthanc.json");
+    // The file holds the passwords, as the pods' Secret does.
+    writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+
+    const child = resources.start(`orthanc-${options.name}`, "Orthanc", [configFile], {
+        // Orthanc's DICOM server is DCMTK too: it reads TCP_NODELAY from its environment.
+        env: dcmtkEnvironment(),
+        logFile: join(workDirectory, "orthanc.log"),
+    });
+    const httpPort = config.HttpPort as number;
+    const admin = adminCredentials(config);
+    const request: Replica["request"] = (path, requestOptions = {}) => {
+        const credentials = requestOptions.credentials === undefined ? admin : requestOptions.credentials;
+        const headers: Record<string, string> = {};
+        if (credentials) {
+            headers.Authorization = `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}`;
+        }
+        return fetch(`http://127.0.0.1:${httpPort}${path}`, { method: requestOptions.method ?? "GET", headers, body: requestOptions.body });
+    };
+    const expectOk = async (response: Response, what: string) => {
+        if (response.status !== 200) {
+            throw new Error(`${what} on replica ${options.name}: HTTP ${response.status} ${await response.text()}`);
+        }
+        return response;
+    };
+    const replica: Replica = {
+        name: options.name,
+        httpPort,
+        dicomPort: config.DicomPort as number,
+        aeTitle: config.DicomAet as string,
+        workDirectory,
+        config,
+        child,
+        request,
+        getJson: async (path) => (await expectOk(await request(path), `GET ${path}`)).json() as never,
+        postJson: async (path, body) =>
+            (await expectOk(await request(path, { method: "POST", body: JSON.stringify(body) }), `POST ${path}`)).json() as never,
+        getBytes: async (path) => Buffer.from(await (await expectOk(await request(path), `GET ${path}`)).arrayBuffer()),
+    };
+    await waitUntil(
+        "the REST API answers",
+        child,
+        async () => (await portOpen(httpPort)) && (await request("/system").then((r) => r.status === 200, () => false)),
+    );
+    return replica;
+}

@@ -1,0 +1,46 @@
+/**
+ * A tenant's Orthanc stack on this machine: one throwaway PostgreSQL and Orthanc replicas rendered from the tenant's
+ * configuration. Shared by the integration suite and the benchmark.
+ */
+import { parseStackConfig } from "../../../components/config/load";
+import { StackConfig, TenantConfig } from "../../../components/config/schema";
+import { OrthancConfig } from "../../../components/tenant/orthancConfig";
+import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, startReplica } from "./orthanc";
+import { Postgres, startPostgres } from "./postgres";
+import { Resources } from "./processes";
+
+export const testDomain = "orthweb.example";
+
+/** Two tenants, as a stack configuration file would declare them; defaults come from the program's schema. */
+export function testStackConfig(): StackConfig {
+    return parseStackConfig({
+        domain: testDomain,
+        tenants: [
+            { name: "bhs", displayName: "B" },
+            { name: "mhr", displayName: "M" },
+        ],
+    });
+}
+
+export interface TenantStack {
+    readonly tenant: TenantConfig;
+    readonly postgres: Postgres;
+    /** What the program renders for the tenant (before adaptForLaptop), with this run's generated passwords. */
+    readonly config: OrthancConfig;
+    readonly admin: Credentials;
+    /** Starts one more replica of the tenant on the shared database. */
+    startReplica(resources: Resources, name: string, extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig): Promise<Replica>;
+}
+
+/** Starts PostgreSQL (released with `resources`) and renders the tenant's configuration with fresh credentials. */
+export async function startTenantStack(resources: Resources, tenant: TenantConfig = testStackConfig().tenants[0]): Promise<TenantStack> {
+    const postgres = await startPostgres(resources);
+    const config = productionConfig(tenant, testDomain, generatePassword(), postgres.password);
+    return {
+        tenant,
+        postgres,
+        config,
+        admin: adminCredentials(config),
+        startReplica: (replicaResources, name, extend) => startReplica(replicaResources, { name, config, postgres, extend }),
+    };
+}
