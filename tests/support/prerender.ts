@@ -1,9 +1,13 @@
 /**
- * Loaded by mocha before any test file: starts rendering the shipped stacks at once, in parallel child processes,
+ * Loaded by mocha before any test file: starts rendering the shipped stacks and the dev variants at once, in parallel child processes,
  * so the suites that need them find them ready instead of rendering one after the other.
  */
-import { renderStack, shippedStacks } from "./stacks";
+import { devVariants, renderStack, shippedStacks } from "./stacks";
 
+// The tests that await a rendering report its failure; here it is only started.
 for (const stack of shippedStacks) {
-    renderStack(stack).catch(() => undefined); // the tests that await it report the failure
+    renderStack(stack).catch(() => undefined);
+}
+for (const variant of Object.values(devVariants)) {
+    renderStack("dev", variant()).catch(() => undefined);
 }

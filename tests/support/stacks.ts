@@ -24,6 +24,19 @@ export function stackFileConfig(stack: string): Record<string, unknown> {
     return file.config;
 }
 
+/** The tenant that `withThirdTenant` adds. */
+export const thirdTenant = { name: "gvh", displayName: "Glen Valley Hospital" };
+
+/** Variations of the dev stack that tests render besides the shipped stacks. */
+export const devVariants = {
+    withoutObservability: () => ({ ...stackFileConfig("dev"), "korthweb:observability": { enabled: false } }),
+    withInvalidTenant: () => ({ ...stackFileConfig("dev"), "korthweb:tenants": [{ name: "BHS", displayName: "x" }] }),
+    withThirdTenant: () => {
+        const dev = stackFileConfig("dev");
+        return { ...dev, "korthweb:tenants": [...(dev["korthweb:tenants"] as unknown[]), thirdTenant] };
+    },
+};
+
 const cache = new Map<string, Promise<RenderedStack>>();
 
 /** Renders a stack with its stack file's configuration, or with `config` when given. Memoised per input. */
