@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import { charts } from "../components/versions";
 import { RecordedResource } from "./support/mocks";
-import { kubernetesObjects, ofType, releases, renderStack, shippedStacks, stackFileConfig } from "./support/stacks";
+import { devVariants, kubernetesObjects, ofType, releases, renderStack, shippedStacks } from "./support/stacks";
 
 /** Where a CRD-backed kind comes from: the release whose chart installs its CRDs. */
 const crdSources: Record<string, string> = {
@@ -75,8 +75,7 @@ for (const stack of shippedStacks) {
 
 describe("the program's configuration switches", () => {
     it("leaves observability out when a stack turns it off", async () => {
-        const config = { ...stackFileConfig("dev"), "korthweb:observability": { enabled: false } };
-        const rendered = await renderStack("dev", config);
+        const rendered = await renderStack("dev", devVariants.withoutObservability());
         assert.equal(rendered.error, undefined);
         const names = releases(rendered).map((r) => r.inputs.name);
         assert.ok(!names.includes("kube-prometheus-stack") && !names.includes("kiali"));
@@ -85,8 +84,7 @@ describe("the program's configuration switches", () => {
     });
 
     it("refuses an invalid configuration before registering any resource", async () => {
-        const config = { ...stackFileConfig("dev"), "korthweb:tenants": [{ name: "BHS", displayName: "x" }] };
-        const rendered = await renderStack("dev", config);
+        const rendered = await renderStack("dev", devVariants.withInvalidTenant());
         assert.match(rendered.error ?? "", /korthweb:tenants\[0\]\.name is "BHS"/);
         assert.deepEqual(rendered.resources, []);
     });

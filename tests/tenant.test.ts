@@ -6,7 +6,7 @@ import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/tenant/postgres";
 import { charts } from "../components/versions";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
-import { RenderedStack, renderStack, shippedStacks, stackFileConfig } from "./support/stacks";
+import { RenderedStack, devVariants, renderStack, shippedStacks, stackFileConfig, thirdTenant } from "./support/stacks";
 
 const stripPrefix = (config: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value]));
@@ -493,25 +493,20 @@ function mebibytes(quantity: string): number {
 
 describe("adding a tenant", () => {
     it("adds only that tenant's resources and changes nothing else", async () => {
-        const dev = stackFileConfig("dev");
-        const third = { name: "gvh", displayName: "Glen Valley Hospital" };
-        const [before, after] = await Promise.all([
-            renderStack("dev"),
-            renderStack("dev", { ...dev, "korthweb:tenants": [...(dev["korthweb:tenants"] as unknown[]), third] }),
-        ]);
+        const [before, after] = await Promise.all([renderStack("dev"), renderStack("dev", devVariants.withThirdTenant())]);
         assert.equal(after.error, undefined);
         const key = (r: RecordedResource) => `${r.type}::${r.name}`;
         const beforeByKey = new Map(before.resources.map((r) => [key(r), r]));
         const added = after.resources.filter((r) => !beforeByKey.has(key(r)));
         assert.ok(added.length > 40, `only ${added.length} resources added`);
         for (const resource of added) {
-            assert.ok(resource.name === "gvh" || resource.name.startsWith("gvh-"), `${key(resource)} is not the new tenant's`);
+            assert.ok(resource.name === thirdTenant.name || resource.name.startsWith(`${thirdTenant.name}-`), `${key(resource)} is not the new tenant's`);
         }
         assert.equal(after.resources.length, before.resources.length + added.length, "nothing removed");
         for (const resource of after.resources.filter((r) => beforeByKey.has(key(r)))) {
             assert.deepEqual(resource.inputs, beforeByKey.get(key(resource))!.inputs, `${key(resource)} changed`);
         }
-        assert.ok(added.some((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata.name === "gvh-orthweb"));
+        assert.ok(added.some((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata.name === `${thirdTenant.name}-orthweb`));
     });
 });
 
