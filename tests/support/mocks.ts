@@ -3,6 +3,7 @@
  * registers, with fake but well-formed outputs for the providers whose outputs the program reads.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { isWrappedSecret } from "../../policy/rules";
 
 export interface RecordedResource {
     type: string;
@@ -15,8 +16,8 @@ export interface RecordedResource {
 }
 
 /** Marker Pulumi puts on secret values it serialises: `{[secretSignatureKey]: secretSignature, value}`. */
-export const secretSignatureKey = "4dabf18193072939515e22adb298388d";
-export const secretSignature = "1b47061264138c4ac30d75fd1eb44270";
+export const secretSignatureKey = pulumi.runtime.specialSigKey;
+export const secretSignature = pulumi.runtime.specialSecretSig;
 
 export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
@@ -55,31 +56,15 @@ export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply(resolve));
 }
 
-export function isSecretValue(value: unknown): boolean {
-    return typeof value === "object" && value !== null && (value as any)[secretSignatureKey] === secretSignature;
-}
+/** Secret wrappers are read the same way the policy pack reads them. */
+export { isWrappedSecret as isSecretValue, plain } from "../../policy/rules";
 
-/** The plain value of a possibly secret-wrapped input. */
+/** The plain value of a possibly secret-wrapped input (one level). */
 export function reveal<T = any>(value: unknown): T {
-    return (isSecretValue(value) ? (value as any).value : value) as T;
-}
-
-/** A value with every secret wrapper inside it removed, for assertions on content. */
-export function plain<T = any>(value: unknown): T {
-    const revealed = reveal(value);
-    if (Array.isArray(revealed)) {
-        return revealed.map(plain) as T;
-    }
-    if (revealed !== null && typeof revealed === "object") {
-        return Object.fromEntries(Object.entries(revealed).map(([k, v]) => [k, plain(v)])) as T;
-    }
-    return revealed as T;
+    return (isWrappedSecret(value) ? (value as any).value : value) as T;
 }
 
 /** Whether a value is a secret or sits inside one (Pulumi marks a whole object secret when a member is). */
 export function secretAt(container: unknown, key: string): boolean {
-    if (isSecretValue(container)) {
-        return true;
-    }
-    return isSecretValue((container as Record<string, unknown>)?.[key]);
+    return isWrappedSecret(container) || isWrappedSecret((container as Record<string, unknown>)?.[key]);
 }
