@@ -47,15 +47,20 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("creates every custom resource after the release that installs its CRDs", async () => {
+        it("creates every custom resource after, and depending on, the release that installs its CRDs", async () => {
             const rendered = await renderStack(stack);
             const custom = kubernetesObjects(rendered).filter((r) => Object.keys(crdSources).some((g) => r.type.includes(`:${g}/`)));
             assert.ok(custom.length > 0);
             for (const resource of custom) {
                 const group = Object.keys(crdSources).find((g) => resource.type.includes(`:${g}/`))!;
-                const source = registrationIndex(rendered.resources, (r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.name === crdSources[group]);
+                const isSource = (r: RecordedResource) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.name === crdSources[group];
+                const source = registrationIndex(rendered.resources, isSource);
                 const own = registrationIndex(rendered.resources, (r) => r === resource);
                 assert.ok(own > source, `${resource.type} ${resource.name} is registered before ${crdSources[group]}`);
+                assert.ok(
+                    resource.options?.dependsOn.includes(rendered.resources[source].name),
+                    `${resource.type} ${resource.name} does not depend on ${crdSources[group]}`,
+                );
             }
         });
 

@@ -156,7 +156,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     issuerRef: { group: "cert-manager.io", kind: "Issuer", name: "tenant-ca" },
                 },
             },
-            { parent: this, dependsOn: [issuer] },
+            { parent: this, dependsOn: [issuer, ...args.certManagerCrdsReady] },
         );
 
         // --- Credentials: generated, never defaulted, secret in state and in every resource that holds them.
