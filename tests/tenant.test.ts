@@ -95,7 +95,7 @@ for (const stack of shippedStacks) {
                 assert.equal(spec.issuerRef.kind, "Issuer");
                 assert.ok(spec.usages.includes("server auth"));
                 assert.equal(spec.duration, `${config.pki.serverCertificateDurationHours}h`);
-                assert.ok(spec.renewBefore);
+                assert.ok(parseInt(spec.renewBefore, 10) > 0 && parseInt(spec.renewBefore, 10) < parseInt(spec.duration, 10), "renewed before expiry");
             }
         });
 
@@ -298,6 +298,34 @@ for (const stack of shippedStacks) {
                     assert.equal(part.networkPolicy.enabled, false, "the chart's allow-all NetworkPolicy would open the wall");
                 }
                 assert.deepEqual(values.persistentVolumeClaimRetentionPolicy, { enabled: true, whenDeleted: "Retain", whenScaled: "Retain" });
+            }
+        });
+
+        it("sizes Pgpool so that every Orthanc connection fits even with one Pgpool pod left, and PostgreSQL for all Pgpool", () => {
+            for (const [index, view] of views.entries()) {
+                const values = view.release("postgresql-ha").inputs.values;
+                const settings = config.tenants[index];
+                const orthanc = JSON.parse(plain(view.one("Secret", "orthanc-config").inputs.stringData)["orthanc.json"]);
+                const perReplica = orthanc.PostgreSQL.IndexConnectionsCount;
+                assert.ok(Number.isInteger(perReplica) && perReplica > 0, "Orthanc's index connections are set, not the plugin's default");
+                // maxReplicas, plus one pod surging in a rolling update, against one Pgpool pod minus its reserved slot.
+                const needed = (settings.orthanc.maxReplicas + 1) * perReplica;
+                const onePgpool = Number(values.pgpool.numInitChildren) - (values.pgpool.reservedConnections ?? 1);
+                assert.ok(needed <= onePgpool, `${needed} Orthanc connections, one Pgpool takes ${onePgpool}`);
+                const backends = settings.postgres.pgpoolReplicas * Number(values.pgpool.numInitChildren) * Number(values.pgpool.maxPool);
+                assert.ok(backends < Number(values.postgresql.maxConnections), `${backends} backends, max_connections ${values.postgresql.maxConnections}`);
+            }
+        });
+
+        it("sends every query to the primary, so a replica reads what another just stored", () => {
+            for (const view of views) {
+                assert.equal(view.release("postgresql-ha").inputs.values.pgpool.useLoadBalancing, false);
+            }
+        });
+
+        it("leaves the replica count to the autoscaler after the Deployment is created", () => {
+            for (const view of views) {
+                assert.deepEqual(view.one("Deployment", "orthanc").options?.ignoreChanges, ["spec.replicas"]);
             }
         });
 
@@ -518,7 +546,7 @@ describe("the Orthanc configuration builder", () => {
         dicomPort: 4242,
         adminUser: "admin",
         adminPassword: "generated",
-        database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass" },
+        database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass", connections: 5 },
         plugins: ["/p/libOrthancPostgreSQLIndex.so", "/p/libOrthancPostgreSQLStorage.so"],
         workDirectory: "/work",
     };

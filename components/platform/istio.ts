@@ -74,27 +74,25 @@ export function baseValues(istioNamespace: string): Record<string, unknown> {
     return { defaultRevision: "default", global: { istioNamespace } };
 }
 
+// Since Istio 1.24 the istiod and cni charts read their settings at the top level (the old `pilot.`/`cni.` prefixes
+// survive only as a legacy copy), so these values use the flat form.
+
 export function cniValues(): Record<string, unknown> {
-    return {
-        cni: {
-            resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-        },
-    };
+    return { resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } } };
 }
 
 export function istiodValues(): Record<string, unknown> {
     return {
-        pilot: {
-            // Redirection is done by the CNI agent; the injector then leaves out the privileged istio-init container.
-            cni: { enabled: true },
-            autoscaleMin: 2,
-            replicaCount: 2,
-            resources: { requests: { cpu: "200m", memory: "512Mi" }, limits: { memory: "2Gi" } },
-            env: {
-                // Without it a Gateway's selector matches gateway pods in every namespace, so one tenant's Gateway
-                // could bind another tenant's gateway.
-                PILOT_SCOPE_GATEWAY_TO_NAMESPACE: "true",
-            },
+        // Redirection is done by the CNI agent; the injector then leaves out the privileged istio-init container.
+        cni: { enabled: true },
+        autoscaleMin: 2,
+        replicaCount: 2,
+        resources: { requests: { cpu: "200m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+        seccompProfile: { type: "RuntimeDefault" },
+        env: {
+            // Without it a Gateway's selector matches gateway pods in every namespace, so one tenant's Gateway
+            // could bind another tenant's gateway.
+            PILOT_SCOPE_GATEWAY_TO_NAMESPACE: "true",
         },
         meshConfig: {
             accessLogFile: "/dev/stdout",
@@ -102,13 +100,13 @@ export function istiodValues(): Record<string, unknown> {
             // Egress only to services known to the mesh: a compromised pod cannot call arbitrary hosts.
             outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
             enablePrometheusMerge: true,
+            defaultConfig: {
+                // Orthanc must not receive traffic, nor open its database connections, before Envoy is ready.
+                holdApplicationUntilProxyStarts: true,
+            },
         },
         global: {
-            proxy: {
-                // Orthanc must not receive traffic, nor open its database connection, before Envoy is ready.
-                holdApplicationUntilProxyStarts: true,
-                resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-            },
+            proxy: { resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } } },
         },
     };
 }

@@ -22,6 +22,8 @@ export interface OrthancConfigInput {
         name: string;
         user: string;
         password: string;
+        /** Connections this replica keeps to the index; the database side is sized for it. */
+        connections: number;
     };
     /** Absolute paths of the PostgreSQL index and storage plugins in the image. */
     plugins: string[];
@@ -73,6 +75,7 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
             // Pod-to-database traffic is already mutual TLS in the mesh.
             EnableSsl: false,
             Lock: false,
+            IndexConnectionsCount: input.database.connections,
             MaximumConnectionRetries: 30,
             ConnectionRetryInterval: 2,
         },

@@ -7,7 +7,7 @@ import { imageReference, orthancImage } from "../versions";
 import { orthancPorts, orthancServiceName } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
-import { orthancDatabase, postgresService } from "./postgres";
+import { orthancDatabase, orthancIndexConnections, postgresService } from "./postgres";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
 
 /**
@@ -23,7 +23,7 @@ export const orthancImageLayout = {
     pluginDirectory: "/usr/share/orthanc/plugins-available",
     /** The image's unprivileged user, owner of the paths the entrypoint writes. */
     uid: 999,
-    /** Probe script of the image: reads the credentials from the merged configuration, asks /changes (the database). */
+    /** Probe script of the image: asks the REST API with the credentials of the merged configuration file. */
     probeScript: "/probes/test-aliveness.py",
 } as const;
 
@@ -62,6 +62,7 @@ export function tenantOrthancConfig(
             name: orthancDatabase.name,
             user: orthancDatabase.user,
             password: credentials.databasePassword,
+            connections: orthancIndexConnections,
         },
         plugins: orthancPlugins,
         workDirectory: orthancWorkDirectory,
@@ -71,6 +72,7 @@ export function tenantOrthancConfig(
 export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["orthanc"], configChecksum: string): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = orthancPodLabels(tenantName);
     return {
+        // The starting count; the autoscaler owns it afterwards (the Deployment ignores later changes to it).
         replicas: tenant.minReplicas,
         selector: { matchLabels: orthancSelector(tenantName) },
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
@@ -146,8 +148,8 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                         startupProbe: { tcpSocket: { port: "http" }, periodSeconds: 5, failureThreshold: 60 },
                         // Liveness does not depend on the database: an outage of PostgreSQL must not restart every pod.
                         livenessProbe: { tcpSocket: { port: "http" }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
-                        // Ready when Orthanc answers an authenticated request that reads the database. The image's
-                        // script takes the credentials from the configuration file, so none are in the pod spec.
+                        // Ready when Orthanc answers an authenticated REST request. The image's script takes the
+                        // credentials from the configuration file, so none are in the pod spec.
                         readinessProbe: {
                             exec: { command: [orthancImageLayout.probeScript] },
                             periodSeconds: 10,

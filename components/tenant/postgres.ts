@@ -30,11 +30,38 @@ export const postgresPodLabels = {
 /** The chart's service account, whose identity the mesh policies admit between PostgreSQL nodes and Pgpool. */
 export const postgresServiceAccount = postgresRelease;
 
+/** Connections each Orthanc replica keeps to the index (its PostgreSQL `IndexConnectionsCount`). */
+export const orthancIndexConnections = 5;
+
+export interface ConnectionBudget {
+    /** Pgpool-II child processes per Pgpool pod, i.e. the client connections one pod accepts. */
+    numInitChildren: number;
+    /** Backend connections each child caches; one (user, database) pair is ever used. */
+    maxPool: number;
+    /** `max_connections` of each PostgreSQL node. */
+    maxConnections: number;
+}
+
+/**
+ * Sizes Pgpool and PostgreSQL for the most Orthanc replicas the autoscaler may run, plus one surging during a rolling
+ * update. Each Pgpool pod can take every client alone, so losing one Pgpool pod refuses no Orthanc connection.
+ * Orthanc's plugin otherwise opens up to 50 connections per replica and Pgpool refuses what it cannot hold.
+ */
+export function connectionBudget(orthancMaxReplicas: number, pgpoolReplicas: number): ConnectionBudget {
+    const orthancConnections = (orthancMaxReplicas + 1) * orthancIndexConnections;
+    // Room for an operator's psql session and the chart's own health checks.
+    const numInitChildren = orthancConnections + 4;
+    const maxPool = 1;
+    // Every child of every Pgpool pod may hold a backend, plus repmgr, the replication check and superuser slots.
+    return { numInitChildren, maxPool, maxConnections: pgpoolReplicas * numInitChildren * maxPool + 20 };
+}
+
 export interface PostgresValuesInput {
     replicas: number;
     pgpoolReplicas: number;
     volumeSize: string;
     storageClass?: string;
+    connections: ConnectionBudget;
 }
 
 function image(pin: ImagePin) {
@@ -55,8 +82,7 @@ export function postgresHaValues(input: PostgresValuesInput): Record<string, unk
             database: orthancDatabase.name,
             existingSecret: postgresSecrets.postgresql,
             usePasswordFiles: true,
-            // Orthanc opens a handful of connections per replica; Pgpool multiplexes the rest.
-            maxConnections: "200",
+            maxConnections: String(input.connections.maxConnections),
             resourcesPreset: "none",
             resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
             pdb: { create: true, maxUnavailable: 1 },
@@ -68,6 +94,11 @@ export function postgresHaValues(input: PostgresValuesInput): Record<string, unk
             replicaCount: input.pgpoolReplicas,
             existingSecret: postgresSecrets.pgpool,
             usePasswordFiles: true,
+            numInitChildren: String(input.connections.numInitChildren),
+            maxPool: String(input.connections.maxPool),
+            // Every query goes to the primary. Load-balanced reads could hit an asynchronous standby, and an instance
+            // just stored through one Orthanc replica would then be missing through another.
+            useLoadBalancing: false,
             resourcesPreset: "none",
             resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
             pdb: { create: true, maxUnavailable: 1 },

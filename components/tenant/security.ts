@@ -65,7 +65,7 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                         to: [{ operation: { ports: ports(orthancPorts.http, orthancPorts.dicom) } }],
                     },
                     {
-                        // The tenant's own workloads (e.g. a replica forwarding to another, or an operator's job).
+                        // The tenant's own workloads, e.g. an operator's job in the namespace.
                         from: [{ source: { namespaces: [names.namespace] } }],
                         to: [{ operation: { ports: ports(orthancPorts.http, orthancPorts.dicom) } }],
                     },

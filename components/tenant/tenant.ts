@@ -30,7 +30,7 @@ import {
     orthancServiceSpec,
     tenantOrthancConfig,
 } from "./orthancWorkload";
-import { postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
+import { connectionBudget, postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
 import { authorizationPolicies, networkPolicies, orthancServiceAccount } from "./security";
 
 export interface OrthancTenantArgs {
@@ -242,6 +242,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     pgpoolReplicas: tenant.postgres.pgpoolReplicas,
                     volumeSize: tenant.postgres.volumeSize,
                     storageClass: tenant.postgres.storageClass,
+                    connections: connectionBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas),
                 }),
             },
             { ...workloadOpts, protect: tenant.protectData, dependsOn: [...workloadOpts.dependsOn, postgresCredentials, pgpoolCredentials] },
@@ -273,7 +274,8 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 metadata: { name: "orthanc", namespace: ns, labels: { app: "orthanc" } },
                 spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum)),
             },
-            { ...workloadOpts, dependsOn: [...workloadOpts.dependsOn, configSecret, postgres] },
+            // After creation the autoscaler sets the replica count; an update must not reset it.
+            { ...workloadOpts, dependsOn: [...workloadOpts.dependsOn, configSecret, postgres], ignoreChanges: ["spec.replicas"] },
         );
         new k8s.core.v1.Service(
             `${name}-orthanc-service`,

@@ -173,6 +173,16 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
             assert.strictEqual(system.Name, stack.tenant.displayName);
         }
 
+        // Each replica opens the index connections the configuration asks for (what Pgpool is sized for), and no
+        // more: the connection budget of the tenant's chart values rests on this number.
+        const perReplica = (stack.config.PostgreSQL as { IndexConnectionsCount: number }).IndexConnectionsCount;
+        const connections = Number(
+            await stack.postgres.asSuperuser(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${stack.postgres.user}'`),
+        );
+        console.log(`      ${connections} connections from 2 replicas with IndexConnectionsCount ${perReplica}`);
+        assert.ok(connections >= 2 * perReplica, `${connections} connections for 2 x ${perReplica} index connections`);
+        assert.ok(connections <= 2 * (perReplica + 2), `${connections} connections: more than the index and storage need`);
+
         // Instances go to PostgreSQL: rows appear in the plugin's storage table, and no replica writes files.
         const countStored = async () => Number(await stack.postgres.asOrthancRole("SELECT count(*) FROM storagearea"));
         const before = await countStored();

@@ -16,6 +16,7 @@ import { RecordingMocks } from "./mocks";
 interface RecordedOptions {
     protect: boolean;
     dependsOn: string[];
+    ignoreChanges: string[];
     parent?: string;
 }
 const options = new Map<string, RecordedOptions>();
@@ -27,6 +28,7 @@ runtimeResource.registerResource = function (res: unknown, parent: any, type: st
     options.set(`${type}::${name}`, {
         protect: opts.protect === true,
         dependsOn: dependsOn.map((dependency: any) => dependency?.__name).filter(Boolean),
+        ignoreChanges: opts.ignoreChanges ?? [],
         parent: parent?.__name,
     });
     return register.call(this, res, parent, type, name, ...rest);
