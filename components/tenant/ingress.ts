@@ -51,7 +51,7 @@ export function gatewayValues(names: TenantNames, ingress: IngressConfig, tenant
                 maxSkew: 1,
                 topologyKey: "kubernetes.io/hostname",
                 whenUnsatisfiable: "ScheduleAnyway",
-                labelSelector: { matchLabels: { istio: names.gatewayIstioLabel } },
+                labelSelector: { matchLabels: gatewaySelector(names) },
             },
         ],
     };

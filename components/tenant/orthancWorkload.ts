@@ -4,7 +4,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { TenantConfig } from "../config/schema";
 import { imageReference, orthancImage } from "../versions";
-import { orthancPorts, orthancServiceName } from "./ingress";
+import { orthancPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
 import { orthancDatabase, orthancIndexConnections, postgresService } from "./postgres";
@@ -196,4 +196,3 @@ export function orthancDisruptionBudgetSpec(tenantName: string): k8s.types.input
     return { maxUnavailable: 1, selector: { matchLabels: orthancSelector(tenantName) } };
 }
 
-export { orthancServiceName };

@@ -4,7 +4,7 @@
  * Pgpool and the PostgreSQL nodes reach each other, and nothing else, in particular nothing from another tenant.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { ingressPorts, orthancPorts } from "./ingress";
+import { gatewaySelector, ingressPorts, orthancPorts } from "./ingress";
 import { TenantNames } from "./naming";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 
@@ -49,7 +49,7 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
             // Clients outside the mesh reach the gateway only on its two TLS ports.
             name: "allow-clients-to-gateway",
             spec: {
-                selector: { matchLabels: { istio: names.gatewayIstioLabel } },
+                selector: { matchLabels: gatewaySelector(names) },
                 action: "ALLOW",
                 rules: [{ to: [{ operation: { ports: ports(ingressPorts.https, ingressPorts.dicomTls) } }] }],
             },
@@ -108,7 +108,7 @@ const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLabels: { 
 
 export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] {
     const { names } = ctx;
-    const gatewayPods = { istio: names.gatewayIstioLabel };
+    const gatewayPods = gatewaySelector(names);
     const orthancPods = orthancSelector(ctx.tenant);
     return [
         { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },

@@ -15,6 +15,7 @@ import {
     gatewaySecrets,
     gatewayValues,
     ingressPorts,
+    orthancServiceName,
     webGatewaySpec,
     webVirtualServiceSpec,
 } from "./ingress";
@@ -26,12 +27,14 @@ import {
     orthancConfigSecretName,
     orthancDeploymentSpec,
     orthancDisruptionBudgetSpec,
-    orthancServiceName,
     orthancServiceSpec,
     tenantOrthancConfig,
 } from "./orthancWorkload";
 import { connectionBudget, postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
 import { authorizationPolicies, networkPolicies, orthancServiceAccount } from "./security";
+
+/** The tenant CA's secret; the name Korthweb's runbooks use to sign modality certificates. */
+const tenantCaSecretName = "int-ca-secret";
 
 export interface OrthancTenantArgs {
     tenant: TenantConfig;
@@ -108,8 +111,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const caSecret = new k8s.core.v1.Secret(
             `${name}-int-ca-secret`,
             {
-                // The name Korthweb's runbooks use to sign modality certificates.
-                metadata: { name: "int-ca-secret", namespace: ns },
+                metadata: { name: tenantCaSecretName, namespace: ns },
                 type: "kubernetes.io/tls",
                 stringData: {
                     "tls.crt": tenantCa.chainPem,
@@ -134,7 +136,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 apiVersion: "cert-manager.io/v1",
                 kind: "Issuer",
                 metadata: { name: "tenant-ca", namespace: ns },
-                spec: { ca: { secretName: "int-ca-secret" } },
+                spec: { ca: { secretName: tenantCaSecretName } },
             },
             { parent: this, dependsOn: [caSecret, ...args.certManagerCrdsReady] },
         );
