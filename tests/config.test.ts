@@ -1,10 +1,7 @@
 import { strict as assert } from "assert";
 import { ConfigError, parseStackConfig, stackConfigFromPulumi } from "../components/config/load";
 import { maxTenantNameLength } from "../components/config/schema";
-import { shippedStacks, stackFileConfig } from "./support/stacks";
-
-const stripPrefix = (config: Record<string, unknown>) =>
-    Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value]));
+import { parsedStackFile, shippedStacks } from "./support/stacks";
 
 const minimal = () => ({
     domain: "orthweb.example.org",
@@ -29,7 +26,7 @@ function problemsOf(raw: unknown): string {
 describe("stack configuration", () => {
     for (const stack of shippedStacks) {
         it(`accepts the shipped ${stack} stack with tenants bhs and mhr`, () => {
-            const config = parseStackConfig(stripPrefix(stackFileConfig(stack)));
+            const config = parsedStackFile(stack);
             assert.deepEqual(
                 config.tenants.map((t) => [t.name, t.displayName]),
                 [
@@ -52,7 +49,7 @@ describe("stack configuration", () => {
     });
 
     it("keeps what the tst stack overrides and defaults the rest", () => {
-        const config = parseStackConfig(stripPrefix(stackFileConfig("tst")));
+        const config = parsedStackFile("tst");
         assert.equal(config.ingress.annotations["service.beta.kubernetes.io/azure-load-balancer-internal"], "true");
         assert.equal(config.tenants[0].orthanc.minReplicas, 3);
         assert.equal(config.tenants[0].postgres.volumeSize, "100Gi");

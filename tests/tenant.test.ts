@@ -1,15 +1,11 @@
 import { strict as assert } from "assert";
-import { parseStackConfig } from "../components/config/load";
 import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/tenant/postgres";
 import { charts } from "../components/versions";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
-import { RenderedStack, devVariants, renderStack, shippedStacks, stackFileConfig, thirdTenant } from "./support/stacks";
-
-const stripPrefix = (config: Record<string, unknown>) =>
-    Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value]));
+import { RenderedStack, devVariants, parsedStackFile, renderStack, shippedStacks, thirdTenant } from "./support/stacks";
 
 /** A tenant's view of a rendered stack: its resources (named `<tenant>-...`) and lookups by kind and name. */
 class TenantView {
@@ -37,13 +33,9 @@ class TenantView {
     }
 }
 
-function tenantsOf(stack: string) {
-    return parseStackConfig(stripPrefix(stackFileConfig(stack)));
-}
-
 for (const stack of shippedStacks) {
     describe(`tenants on stack ${stack}`, () => {
-        const config = tenantsOf(stack);
+        const config = parsedStackFile(stack);
         let rendered: RenderedStack;
         let views: TenantView[];
         before(async () => {

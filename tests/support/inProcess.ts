@@ -14,11 +14,7 @@ export function useMocks(): Promise<RecordingMocks> {
 
 /** Waits until registrations stop, then returns those whose name starts with `prefix` (a component's children). */
 export async function registeredUnder(prefix: string): Promise<RecordedResource[]> {
-    let last = -1;
-    while (mocks.resources.length !== last) {
-        last = mocks.resources.length;
-        await new Promise((done) => setTimeout(done, 20));
-    }
+    await mocks.settled(20);
     return mocks.resources.filter((r) => r.name === prefix || r.name.startsWith(`${prefix}-`));
 }
 

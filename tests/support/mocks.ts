@@ -30,6 +30,15 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
         return args.inputs;
     }
+
+    /** Registrations are asynchronous: waits until none has arrived for `quietMs`. */
+    async settled(quietMs: number): Promise<void> {
+        let last = -1;
+        while (this.resources.length !== last) {
+            last = this.resources.length;
+            await new Promise((done) => setTimeout(done, quietMs));
+        }
+    }
 }
 
 /** Distinct, recognisable values per resource, so a test can search the whole stack for where a secret ended up. */

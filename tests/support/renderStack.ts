@@ -11,7 +11,7 @@ import { RecordingMocks } from "./mocks";
 
 /**
  * Resource options are not visible to mocks. The SDK hands every registration to runtime.registerResource, so
- * wrapping it records what tests need from the options: protection and explicit dependencies, by resource name.
+ * wrapping it records what tests need from the options (protection, explicit dependencies, ignored changes) by name.
  */
 interface RecordedOptions {
     protect: boolean;
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     try {
         const program = require("../../index");
         const outputs = await resolve(program);
-        await settled(mocks);
+        await mocks.settled(50);
         const resources = mocks.resources.map((r) => ({ ...r, options: options.get(`${r.type}::${r.name}`) }));
         process.stdout.write(JSON.stringify({ resources, outputs }));
     } catch (error) {
@@ -74,15 +74,6 @@ async function resolve(value: unknown): Promise<unknown> {
         return Object.fromEntries(entries);
     }
     return value;
-}
-
-/** Registrations are asynchronous; wait until the count stops moving. */
-async function settled(mocks: RecordingMocks): Promise<void> {
-    let last = -1;
-    while (mocks.resources.length !== last) {
-        last = mocks.resources.length;
-        await new Promise((done) => setTimeout(done, 50));
-    }
 }
 
 main().catch((error) => {

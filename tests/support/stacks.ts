@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
+import { parseStackConfig } from "../../components/config/load";
+import { StackConfig } from "../../components/config/schema";
 import { RecordedResource } from "./mocks";
 
 export interface RenderedStack {
@@ -22,6 +24,12 @@ export const shippedStacks = ["dev", "tst"] as const;
 export function stackFileConfig(stack: string): Record<string, unknown> {
     const file = parse(readFileSync(path.join(repoRoot, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
     return file.config;
+}
+
+/** The stack file's configuration as the program sees it: validated, with the defaults filled in. */
+export function parsedStackFile(stack: string): StackConfig {
+    const config = stackFileConfig(stack);
+    return parseStackConfig(Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value])));
 }
 
 /** The tenant that `withThirdTenant` adds. */
