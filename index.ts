@@ -7,6 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stackConfigFromPulumi } from "./components/config/load";
+import { rootCaSuffix } from "./components/config/schema";
 import { CertManager } from "./components/platform/certManager";
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
@@ -29,7 +30,7 @@ const observability = config.observability.enabled
     : undefined;
 
 const rootCa = new CertificateAuthority("root-ca", {
-    commonName: `${config.pki.organization} Root CA (${pulumi.getStack()})`,
+    commonName: `${config.pki.organization}${rootCaSuffix}`,
     organization: config.pki.organization,
     profile: rootCaProfile(config.pki),
 });
@@ -46,6 +47,7 @@ const tenants = config.tenants.map(
                 rootCa,
                 istioNamespace: mesh.namespace,
                 monitoringNamespace: observability?.namespace ?? "monitoring",
+                certManagerNamespace: certManager.namespace,
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,

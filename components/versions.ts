@@ -51,8 +51,12 @@ export const postgresqlHaImages = {
     osShell: { registry: "docker.io", repository: "bitnamilegacy/os-shell", tag: "12-debian-12-r51" },
 } satisfies Record<string, ImagePin>;
 
-/** Orthanc with the PostgreSQL plugins; the tag is the image build's YY.M.N. */
-export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "26.9.1" };
+/**
+ * Orthanc with its plugins; the tag is the image build's YY.M.N. 26.8.1 is the newest tag in the image's build
+ * repository (orthanc-server/orthanc-builder) as read: Orthanc 1.13.0, PostgreSQL plugins 10.3, DICOMweb 1.24,
+ * Orthanc Explorer 2 1.14.1, Stone Web Viewer 3.0, OHIF plugin 1.8.
+ */
+export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "26.8.1" };
 
 /** `registry/repository:tag`, the form a Pod spec wants. */
 export function imageReference(image: ImagePin): string {

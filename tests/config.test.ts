@@ -5,7 +5,8 @@ import { parsedStackFile, shippedStacks } from "./support/stacks";
 
 const minimal = () => ({
     domain: "orthweb.example.org",
-    tenants: [{ name: "bhs", displayName: "Beaverdale Health Services" }],
+    ingress: { serviceType: "LoadBalancer" },
+    tenants: [{ name: "bhs", displayName: "Beaverdale Health Services" }] as Record<string, unknown>[],
 });
 
 function withTenant(patch: Record<string, unknown>) {
@@ -39,7 +40,6 @@ describe("stack configuration", () => {
 
     it("fills every default from one place, so a stack file only says what differs", () => {
         const config = parseStackConfig(minimal());
-        assert.equal(config.ingress.serviceType, "LoadBalancer");
         assert.deepEqual(config.ingress.annotations, {});
         assert.equal(config.observability.enabled, true);
         assert.equal(config.tenants[0].orthanc.minReplicas, 2);
@@ -60,6 +60,7 @@ describe("stack configuration", () => {
         const config = stackConfigFromPulumi(
             {
                 "korthweb:domain": "orthweb.example.org",
+                "korthweb:ingress": JSON.stringify(minimal().ingress),
                 "korthweb:tenants": JSON.stringify(minimal().tenants),
                 "korthweb:observability": JSON.stringify({ enabled: false }),
                 "kubernetes:context": "elsewhere",
@@ -74,7 +75,12 @@ describe("stack configuration", () => {
         assert.throws(
             () =>
                 stackConfigFromPulumi(
-                    { "korthweb:domain": "orthweb.example.org", "korthweb:tenants": JSON.stringify(minimal().tenants), "korthweb:observabilty": "{}" },
+                    {
+                        "korthweb:domain": "orthweb.example.org",
+                        "korthweb:ingress": JSON.stringify(minimal().ingress),
+                        "korthweb:tenants": JSON.stringify(minimal().tenants),
+                        "korthweb:observabilty": "{}",
+                    },
                     "korthweb",
                 ),
             /korthweb:observabilty: unknown key; allowed keys here: domain, tenants/,
@@ -112,8 +118,64 @@ describe("stack configuration", () => {
         ["an autoscaler maximum below its minimum", withTenant({ orthanc: { minReplicas: 4, maxReplicas: 3 } }), [/orthanc\.maxReplicas is 3/, />= orthanc\.minReplicas \(4\)/]],
         ["no PostgreSQL node", withTenant({ postgres: { replicas: 0 } }), [/postgres\.replicas is 0/, /1/]],
         ["a volume size without a unit", withTenant({ postgres: { volumeSize: "100" } }), [/postgres\.volumeSize is "100"/, /Gi/]],
-        ["an unknown Service type", { ...minimal(), ingress: { serviceType: "Ingress" } }, [/korthweb:ingress\.serviceType is "Ingress"/, /"LoadBalancer", "NodePort", "ClusterIP"/]],
-        ["a non-string annotation", { ...minimal(), ingress: { annotations: { internal: true } } }, [/ingress\.annotations\.internal is true/, /type string/]],
+        ["an unknown Service type", { ...minimal(), ingress: { serviceType: "Ingress" } }, [/korthweb:ingress\.serviceType is "Ingress"/, /"LoadBalancer".*"NodePort".*"ClusterIP"/]],
+        [
+            "a non-string annotation",
+            { ...minimal(), ingress: { serviceType: "LoadBalancer", annotations: { internal: true } } },
+            [/ingress\.annotations\.internal is true/, /type string/],
+        ],
+        [
+            "no Service type: whether the cluster has a load balancer is the stack's to say",
+            { domain: "orthweb.example.org", tenants: minimal().tenants },
+            [/korthweb:ingress\.serviceType missing/, /"LoadBalancer" \(the cluster assigns external addresses/, /"NodePort" \(kind, minikube/],
+        ],
+        [
+            "an annotation key Kubernetes refuses",
+            { ...minimal(), ingress: { serviceType: "LoadBalancer", annotations: { "internal lb": "true" } } },
+            [/korthweb:ingress\.annotations has the key "internal lb"/, /annotation key/],
+        ],
+        [
+            "node ports with a LoadBalancer Service",
+            withTenant({ nodePorts: { https: 30443, dicom: 31112 } }),
+            [/tenants\[0\]\.nodePorts is \{/, /unless korthweb:ingress\.serviceType is "NodePort" \(it is "LoadBalancer"\)/],
+        ],
+        [
+            "a node port outside Kubernetes' range",
+            { ...withTenant({ nodePorts: { https: 443, dicom: 31112 } }), ingress: { serviceType: "NodePort" } },
+            [/tenants\[0\]\.nodePorts\.https is 443/, />= 30000/],
+        ],
+        [
+            "two tenants on one node port",
+            {
+                ...minimal(),
+                ingress: { serviceType: "NodePort" },
+                tenants: [
+                    { name: "bhs", displayName: "B", nodePorts: { https: 30443, dicom: 31112 } },
+                    { name: "mhr", displayName: "M", nodePorts: { https: 30444, dicom: 31112 } },
+                ],
+            },
+            [/tenants\[1\]\.nodePorts\.dicom is 31112/, /not used elsewhere \(tenants\[0\]\.nodePorts\.dicom has it already\)/],
+        ],
+        [
+            "a memory request above the limit (every pod would be refused)",
+            withTenant({ orthanc: { memoryRequest: "4Gi", memoryLimit: "3Gi" } }),
+            [/orthanc\.memoryRequest is "4Gi"/, /<= orthanc\.memoryLimit \(3Gi\)/],
+        ],
+        [
+            "a web host longer than a certificate's common name",
+            { ...minimal(), domain: `${"a".repeat(50)}.example.org` },
+            [/korthweb:tenants\[0\]\.name is "bhs"/, /common name, at most 64 characters/],
+        ],
+        [
+            "a display name too long for the tenant CA's name",
+            withTenant({ displayName: "B".repeat(62) }),
+            [/displayName is "B{62}"/, /at most 61 characters/],
+        ],
+        [
+            "an organization too long for the root CA's name",
+            { ...minimal(), pki: { organization: "O".repeat(57) } },
+            [/pki\.organization is "O{57}"/, /at most 56 characters/],
+        ],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],

@@ -10,7 +10,7 @@ import { isSecretValue, reveal } from "./support/mocks";
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 
 const releaseType = "kubernetes:helm.sh/v3:Release";
-const pki = parseStackConfig({ domain: "orthweb.example.org", tenants: [{ name: "bhs", displayName: "B" }] }).pki;
+const pki = parseStackConfig({ domain: "orthweb.example.org", ingress: { serviceType: "ClusterIP" }, tenants: [{ name: "bhs", displayName: "B" }] }).pki;
 
 describe("platform components", () => {
     before(useMocks);

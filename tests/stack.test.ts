@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import { charts } from "../components/versions";
 import { RecordedResource } from "./support/mocks";
-import { devVariants, kubernetesObjects, ofType, releases, renderStack, shippedStacks } from "./support/stacks";
+import { devVariants, kubernetesObjects, ofType, parsedStackFile, releases, renderStack, shippedStacks } from "./support/stacks";
 
 /** Where a CRD-backed kind comes from: the release whose chart installs its CRDs. */
 const crdSources: Record<string, string> = {
@@ -27,13 +27,16 @@ for (const stack of shippedStacks) {
         it("installs the platform charts once each, pinned to components/versions.ts and with fixed names", async () => {
             const rendered = await renderStack(stack);
             const byName = new Map(releases(rendered).map((r) => [`${r.inputs.namespace}/${r.inputs.name}`, r]));
+            const observability: [string, { chart: string; version: string }][] = [
+                ["monitoring/kube-prometheus-stack", charts.kubePrometheusStack],
+                ["monitoring/kiali", charts.kiali],
+            ];
             const expected: [string, { chart: string; version: string }][] = [
                 ["istio-system/istio-base", charts.istioBase],
                 ["istio-system/istio-cni", charts.istioCni],
                 ["istio-system/istiod", charts.istiod],
                 ["cert-manager/cert-manager", charts.certManager],
-                ["monitoring/kube-prometheus-stack", charts.kubePrometheusStack],
-                ["monitoring/kiali", charts.kiali],
+                ...(parsedStackFile(stack).observability.enabled ? observability : []),
             ];
             for (const [key, pin] of expected) {
                 const release = byName.get(key);

@@ -54,37 +54,49 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("places every namespaced object of a tenant in that tenant's namespace", () => {
+        it("places every namespaced object of a tenant in one of its two namespaces, but for its CA in cert-manager's", () => {
             for (const view of views) {
                 for (const resource of view.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace")) {
-                    const ns = resource.inputs.metadata?.namespace ?? resource.inputs.namespace ?? resource.id?.split("/")[0];
-                    assert.equal(ns, view.names.namespace, `${resource.type} ${resource.name}`);
+                    const ns = resource.inputs.metadata?.namespace ?? resource.inputs.namespace;
+                    if (resource.name === `${view.tenant}-pki-ca-secret`) {
+                        assert.equal(ns, "cert-manager");
+                    } else if (resource.type.endsWith(":ClusterIssuer")) {
+                        assert.equal(ns, undefined, "cluster-scoped");
+                    } else {
+                        assert.ok([view.names.namespace, view.names.gatewayNamespace].includes(ns), `${resource.type} ${resource.name} in ${ns}`);
+                    }
                 }
             }
         });
 
-        it("signs each tenant CA with the root and stores it as int-ca-secret with its key as a secret", () => {
+        it("signs each tenant CA with the root and keeps its key in cert-manager's namespace only, behind a ClusterIssuer", () => {
             for (const view of views) {
-                const certificate = view.one("LocallySignedCert", `${view.tenant}-ca-certificate`);
+                const certificate = view.one("LocallySignedCert", `${view.tenant}-pki-ca-certificate`);
                 assert.equal(certificate.inputs.isCaCertificate, true);
                 assert.match(certificate.inputs.caCertPem, /MOCKroot-ca-certificate/);
-                const secret = view.one("Secret", "int-ca-secret");
+                const secret = view.one("Secret", `korthweb-${view.tenant}-ca`);
+                assert.equal(secret.inputs.metadata.namespace, "cert-manager");
                 assert.equal(secret.inputs.type, "kubernetes.io/tls");
                 assert.ok(secretAt(secret.inputs.stringData, "tls.key"));
                 const data = plain(secret.inputs.stringData);
-                assert.match(data["tls.key"], new RegExp(`MOCK${view.tenant}-ca-key`));
-                assert.match(data["tls.crt"], new RegExp(`MOCK${view.tenant}-ca-certificate[\\s\\S]*MOCKroot-ca-certificate`));
-                const issuer = view.one("Issuer", "tenant-ca");
-                assert.equal(issuer.inputs.spec.ca.secretName, "int-ca-secret");
+                assert.match(data["tls.key"], new RegExp(`MOCK${view.tenant}-pki-ca-key`));
+                assert.match(data["tls.crt"], new RegExp(`MOCK${view.tenant}-pki-ca-certificate[\\s\\S]*MOCKroot-ca-certificate`));
+                const issuer = view.one("ClusterIssuer", `korthweb-${view.tenant}-ca`);
+                assert.equal(issuer.inputs.spec.ca.secretName, `korthweb-${view.tenant}-ca`);
+                // No Secret in the tenant's namespaces holds the CA key.
+                for (const other of view.all("Secret").filter((r) => r !== secret)) {
+                    assert.doesNotMatch(JSON.stringify(plain(other.inputs.stringData)), /MOCK\w+-pki-ca-key/, other.name);
+                }
             }
         });
 
         it("has cert-manager issue and renew the server certificate for web.<tenant> and dicom.<tenant>", () => {
             for (const view of views) {
-                const spec = view.one("Certificate", "orthanc-server").inputs.spec;
+                const certificate = view.one("Certificate", "orthanc-server").inputs;
+                assert.equal(certificate.metadata.namespace, view.names.gatewayNamespace, "issued where the gateway reads it");
+                const spec = certificate.spec;
                 assert.deepEqual(spec.dnsNames, [view.names.webHost, view.names.dicomHost]);
-                assert.equal(spec.issuerRef.name, "tenant-ca");
-                assert.equal(spec.issuerRef.kind, "Issuer");
+                assert.deepEqual(spec.issuerRef, { group: "cert-manager.io", kind: "ClusterIssuer", name: `korthweb-${view.tenant}-ca` });
                 assert.ok(spec.usages.includes("server auth"));
                 assert.equal(spec.duration, `${config.pki.serverCertificateDurationHours}h`);
                 assert.ok(parseInt(spec.renewBefore, 10) > 0 && parseInt(spec.renewBefore, 10) < parseInt(spec.duration, 10), "renewed before expiry");
@@ -94,16 +106,12 @@ for (const stack of shippedStacks) {
         it("trusts only the tenant's own CA on its DICOM port: no root, no other tenant", () => {
             for (const view of views) {
                 const dicom = view.one("Gateway", "dicom").inputs.spec.servers[0];
-                const trustSecrets = [dicom.tls.caCertCredentialName, `${dicom.tls.credentialName}-cacert`];
-                for (const name of trustSecrets) {
-                    const data = plain(view.one("Secret", name).inputs.stringData);
-                    for (const key of ["cacert", "ca.crt"]) {
-                        assert.equal(data[key].trim(), `-----BEGIN CERTIFICATE-----\nMOCK${view.tenant}-ca-trust-anchor\n-----END CERTIFICATE-----`, `${name}/${key}`);
-                    }
-                }
+                const data = plain(view.one("Secret", dicom.tls.caCertCredentialName).inputs.stringData);
+                assert.deepEqual(Object.keys(data), ["cacert"]);
+                assert.equal(data.cacert.trim(), `-----BEGIN CERTIFICATE-----\nMOCK${view.tenant}-pki-ca-trust-anchor\n-----END CERTIFICATE-----`);
                 // The trust anchor is the tenant CA itself: same key, same subject, self-signed.
-                const anchor = view.one("SelfSignedCert", `${view.tenant}-ca-trust-anchor`).inputs;
-                const request = view.one("CertRequest", `${view.tenant}-ca-request`).inputs;
+                const anchor = view.one("SelfSignedCert", `${view.tenant}-pki-ca-trust-anchor`).inputs;
+                const request = view.one("CertRequest", `${view.tenant}-pki-ca-request`).inputs;
                 assert.deepEqual(anchor.subject, request.subject);
                 assert.equal(plain(anchor.privateKeyPem), plain(request.privateKeyPem));
                 assert.equal(anchor.isCaCertificate, true);
@@ -117,7 +125,7 @@ for (const stack of shippedStacks) {
                 const release = view.release(view.names.gatewayRelease);
                 assert.equal(release.inputs.chart, charts.istioGateway.chart);
                 assert.equal(release.inputs.version, charts.istioGateway.version);
-                assert.equal(release.inputs.namespace, view.names.namespace);
+                assert.equal(release.inputs.namespace, view.names.gatewayNamespace);
                 for (const gateway of view.all("Gateway")) {
                     assert.deepEqual(gateway.inputs.spec.selector, { istio: view.names.gatewayIstioLabel });
                     selectors.add(JSON.stringify(gateway.inputs.spec.selector));
@@ -126,18 +134,25 @@ for (const stack of shippedStacks) {
             assert.equal(selectors.size, views.length, "each tenant's Gateways select a different label");
         });
 
-        it("exposes the gateway with the configured Service type and annotations, and only the TLS ports", () => {
-            for (const view of views) {
-                const service = view.release(view.names.gatewayRelease).inputs.values.service;
-                assert.equal(service.type, config.ingress.serviceType);
-                assert.deepEqual(service.annotations, config.ingress.annotations);
-                assert.deepEqual(service.ports.map((p: any) => p.port).sort((a: number, b: number) => a - b), [443, 11112, 15021]);
+        it("exposes the gateway through its own Service with the configured type and annotations, and only the TLS ports", () => {
+            for (const [index, view] of views.entries()) {
+                assert.equal(view.release(view.names.gatewayRelease).inputs.values.service.type, "None", "the chart makes no Service");
+                const service = view.one("Service", view.names.gatewayRelease).inputs;
+                assert.equal(service.metadata.namespace, view.names.gatewayNamespace);
+                assert.equal(service.spec.type, config.ingress.serviceType);
+                assert.deepEqual(service.metadata.annotations, config.ingress.annotations);
+                assert.deepEqual(service.spec.ports.map((p: any) => p.port).sort((a: number, b: number) => a - b), [443, 11112]);
+                const nodePorts = config.tenants[index].nodePorts;
+                assert.deepEqual(
+                    service.spec.ports.map((p: any) => p.nodePort),
+                    nodePorts ? [nodePorts.https, nodePorts.dicom] : [undefined, undefined],
+                );
             }
         });
 
         it("has Envoy listen where the Service sends traffic: every Gateway server port is a Service targetPort", () => {
             for (const view of views) {
-                const targetPorts = view.release(view.names.gatewayRelease).inputs.values.service.ports.map((p: any) => p.targetPort);
+                const targetPorts = view.one("Service", view.names.gatewayRelease).inputs.spec.ports.map((p: any) => p.targetPort);
                 for (const gateway of view.all("Gateway")) {
                     for (const server of gateway.inputs.spec.servers) {
                         assert.ok(targetPorts.includes(server.port.number), `${view.tenant} ${gateway.name} port ${server.port.number}`);
@@ -176,19 +191,28 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("enforces STRICT mutual TLS in every tenant namespace", () => {
+        it("enforces STRICT mutual TLS in both of the tenant's namespaces", () => {
             for (const view of views) {
-                assert.equal(view.one("PeerAuthentication", "default").inputs.spec.mtls.mode, "STRICT");
+                const modes = view.all("PeerAuthentication").map((p) => [p.inputs.metadata.namespace, p.inputs.spec.mtls.mode]);
+                assert.deepEqual(modes.sort(), [
+                    [view.names.gatewayNamespace, "STRICT"],
+                    [view.names.namespace, "STRICT"],
+                ]);
             }
         });
 
         it("admits Orthanc traffic only from the tenant's gateway and namespace, PostgreSQL traffic only from Orthanc", () => {
             for (const view of views) {
                 const ns = view.names.namespace;
-                const denyAll = view.one("AuthorizationPolicy", "deny-by-default").inputs.spec;
-                assert.deepEqual(denyAll, {});
+                const denyAll = view.all("AuthorizationPolicy").filter((p) => p.inputs.metadata.name === "deny-by-default");
+                assert.deepEqual(denyAll.map((p) => [p.inputs.metadata.namespace, p.inputs.spec]).sort(), [
+                    [view.names.gatewayNamespace, {}],
+                    [ns, {}],
+                ]);
                 const orthanc = view.one("AuthorizationPolicy", "allow-gateway-to-orthanc").inputs.spec;
-                assert.deepEqual(orthanc.rules[0].from[0].source.principals, [`cluster.local/ns/${ns}/sa/${view.names.gatewayRelease}`]);
+                assert.deepEqual(orthanc.rules[0].from[0].source.principals, [
+                    `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`,
+                ]);
                 assert.deepEqual(orthanc.rules[1].from[0].source.namespaces, [ns]);
                 const pgpool = view.one("AuthorizationPolicy", "allow-orthanc-to-pgpool").inputs.spec;
                 assert.deepEqual(pgpool.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals)), [`cluster.local/ns/${ns}/sa/orthanc`]);
@@ -197,7 +221,8 @@ for (const stack of shippedStacks) {
                     for (const rule of policy.inputs.spec.rules ?? []) {
                         for (const from of rule.from ?? []) {
                             for (const principal of from.source.principals ?? []) {
-                                assert.ok(principal.startsWith(`cluster.local/ns/${ns}/`), `${policy.name}: ${principal}`);
+                                const own = [ns, view.names.gatewayNamespace].some((n) => principal.startsWith(`cluster.local/ns/${n}/`));
+                                assert.ok(own, `${policy.name}: ${principal}`);
                             }
                             for (const namespace of from.source.namespaces ?? []) {
                                 assert.equal(namespace, ns, policy.name);
@@ -211,9 +236,11 @@ for (const stack of shippedStacks) {
         it("backs the mesh policies with default-deny NetworkPolicies that admit no other tenant", () => {
             for (const view of views) {
                 const policies = view.all("NetworkPolicy");
-                const deny = view.one("NetworkPolicy", "default-deny").inputs.spec;
-                assert.deepEqual(deny, { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
-                const allowed = new Set(["kube-system", "istio-system", "monitoring"]);
+                for (const ns of [view.names.namespace, view.names.gatewayNamespace]) {
+                    const deny = policies.find((p) => p.inputs.metadata.namespace === ns && p.inputs.metadata.name === "default-deny");
+                    assert.deepEqual(deny?.inputs.spec, { podSelector: {}, policyTypes: ["Ingress", "Egress"] }, ns);
+                }
+                const allowed = new Set(["kube-system", "istio-system", "monitoring", view.names.namespace, view.names.gatewayNamespace]);
                 for (const policy of policies) {
                     for (const rule of [...(policy.inputs.spec.ingress ?? []), ...(policy.inputs.spec.egress ?? [])]) {
                         for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
@@ -226,16 +253,15 @@ for (const stack of shippedStacks) {
                         assert.ok(rule.ports?.length, `${policy.name} opens every port`);
                     }
                 }
-                const names = policies.map((p) => p.inputs.metadata.name).sort();
-                assert.deepEqual(names, [
-                    "allow-clients-to-gateway",
-                    "allow-dns-and-istiod",
-                    "allow-monitoring-scrapes",
-                    "allow-orthanc",
-                    "allow-pgpool",
-                    "allow-postgresql-replication",
-                    "default-deny",
-                ]);
+                const names = policies.map((p) => `${p.inputs.metadata.namespace}/${p.inputs.metadata.name}`).sort();
+                const floor = ["allow-dns-and-istiod", "allow-monitoring-scrapes", "default-deny"];
+                assert.deepEqual(
+                    names,
+                    [
+                        ...[...floor, "allow-clients-to-gateway"].map((n) => `${view.names.gatewayNamespace}/${n}`),
+                        ...[...floor, "allow-orthanc", "allow-pgpool", "allow-postgresql-replication"].map((n) => `${view.names.namespace}/${n}`),
+                    ].sort(),
+                );
             }
         });
 
@@ -322,11 +348,13 @@ for (const stack of shippedStacks) {
         });
 
         it("protects what holds a tenant's data, so removing a tenant from the configuration cannot delete it", () => {
-            for (const view of views) {
-                assert.equal(view.one("Namespace", view.names.namespace).options?.protect, true);
-                assert.equal(view.release("postgresql-ha").options?.protect, true);
-                assert.equal(view.one("Secret", postgresSecrets.postgresql).options?.protect, true);
-                assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-password`)?.options?.protect, true);
+            for (const [index, view] of views.entries()) {
+                const protect = config.tenants[index].protectData;
+                assert.equal(protect, stack !== "local", "only the local stack's data is throwaway");
+                assert.equal(view.one("Namespace", view.names.namespace).options?.protect, protect);
+                assert.equal(view.release("postgresql-ha").options?.protect, protect);
+                assert.equal(view.one("Secret", postgresSecrets.postgresql).options?.protect, protect);
+                assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-password`)?.options?.protect, protect);
                 assert.equal(view.one("Deployment", "orthanc").options?.protect, false, "stateless parts stay replaceable");
             }
         });
@@ -375,6 +403,7 @@ for (const stack of shippedStacks) {
                 assert.equal(resources.limits.memory, config.tenants[index].orthanc.memoryLimit);
                 assert.equal(resources.requests.memory, config.tenants[index].orthanc.memoryRequest);
                 assert.ok(mebibytes(resources.limits.memory) >= 2048);
+                assert.ok(mebibytes(resources.requests.memory) >= 512);
             }
         });
 
@@ -425,10 +454,11 @@ for (const stack of shippedStacks) {
                 assert.equal(outputs.dicomHost, view.names.dicomHost);
                 assert.equal(outputs.dicomPort, 11112);
                 assert.equal(outputs.namespace, view.names.namespace);
+                assert.equal(outputs.gatewayNamespace, view.names.gatewayNamespace);
                 assert.equal(outputs.ingressAddress, "203.0.113.10");
                 assert.equal(outputs.adminUser, "admin");
                 assert.deepEqual(outputs.adminPassword, { secret: true, value: `mockpassword${view.tenant}orthancadminpassword` });
-                assert.match(JSON.stringify(outputs.caCertificate), new RegExp(`MOCK${view.tenant}-ca-certificate`));
+                assert.match(JSON.stringify(outputs.caCertificate), new RegExp(`MOCK${view.tenant}-pki-ca-certificate`));
             }
         });
 
@@ -467,17 +497,26 @@ for (const stack of shippedStacks) {
                 assert.ok(!firstKeys.has(objectKey(resource)), `${objectKey(resource)} is shared`);
             }
             const text = (view: TenantView) => JSON.stringify(plain(view.resources.map((r) => r.inputs)));
-            assert.ok(!text(first).includes(`MOCK${second.tenant}-ca`), `${first.tenant} holds ${second.tenant}'s CA`);
-            assert.ok(!text(second).includes(`MOCK${first.tenant}-ca`), `${second.tenant} holds ${first.tenant}'s CA`);
-            assert.ok(!text(first).includes(second.names.namespace));
-            assert.ok(!text(second).includes(first.names.namespace));
+            assert.ok(!text(first).includes(`MOCK${second.tenant}-pki-ca`), `${first.tenant} holds ${second.tenant}'s CA`);
+            assert.ok(!text(second).includes(`MOCK${first.tenant}-pki-ca`), `${second.tenant} holds ${first.tenant}'s CA`);
+            for (const ns of [second.names.namespace, second.names.gatewayNamespace]) {
+                assert.ok(!text(first).includes(ns));
+            }
+            for (const ns of [first.names.namespace, first.names.gatewayNamespace]) {
+                assert.ok(!text(second).includes(ns));
+            }
         });
 
         it("creates workloads only after the mesh policies, NetworkPolicies and sidecar injector exist", () => {
             for (const view of views) {
                 for (const workload of [view.one("Deployment", "orthanc"), view.release("postgresql-ha"), view.release(view.names.gatewayRelease)]) {
                     const dependsOn = workload.options?.dependsOn ?? [];
-                    for (const required of [`${view.tenant}-strict-mtls`, `${view.tenant}-authz-deny-by-default`, `${view.tenant}-netpol-default-deny`, "istio-istiod", "istio-cni"]) {
+                    const walls = [view.names.namespace, view.names.gatewayNamespace].flatMap((ns) => [
+                        `${view.tenant}-walls-strict-mtls-${ns}`,
+                        `${view.tenant}-walls-authz-${ns}-deny-by-default`,
+                        `${view.tenant}-walls-netpol-${ns}-default-deny`,
+                    ]);
+                    for (const required of [...walls, "istio-istiod", "istio-cni"]) {
                         assert.ok(dependsOn.includes(required), `${workload.name} does not wait for ${required}`);
                     }
                 }
@@ -539,7 +578,6 @@ describe("the Orthanc configuration builder", () => {
         adminUser: "admin",
         adminPassword: "generated",
         database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass", connections: 5 },
-        plugins: ["/p/libOrthancPostgreSQLIndex.so", "/p/libOrthancPostgreSQLStorage.so"],
         workDirectory: "/work",
     };
 
@@ -549,7 +587,7 @@ describe("the Orthanc configuration builder", () => {
         assert.equal(config.PostgreSQL.EnableStorage, true);
         assert.equal(config.PostgreSQL.Lock, false);
         assert.equal(config.SaveJobs, false);
-        assert.deepEqual(config.Plugins, base.plugins);
+        assert.equal(config.Plugins, undefined, "the image's start-up chooses the plugins");
     });
 
     it("requires authentication with the generated admin password and no other user", () => {

@@ -56,6 +56,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, project: string): 
         const allowed = knownKeys(issue.path);
         return `${issue.keys.map((k) => prefix + k).join(", ")}: unknown key; allowed keys here: ${allowed.join(", ")}`;
     }
+    if (issue.code === "invalid_key") {
+        const inner = issue.issues.map((inner) => inner.message).join("; ");
+        return `${project}:${formatPath(issue.path.slice(0, -1))} has the key ${JSON.stringify(String(issue.path.at(-1)))}; allowed: ${inner}`;
+    }
     const value = valueAt(raw, issue.path);
     const found = value === undefined ? "missing" : `is ${JSON.stringify(value)}`;
     return `${key} ${found}; allowed: ${allowedText(issue)}`;
@@ -66,7 +70,7 @@ function allowedText(issue: z.core.$ZodIssue): string {
         case "invalid_type":
             return issue.expected === "int" ? "an integer" : `a value of type ${issue.expected}`;
         case "invalid_value":
-            return `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+            return customOr(issue.message, `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`);
         case "too_small":
             return customOr(issue.message, issue.origin === "array" ? `at least ${issue.minimum} entries` : `a value >= ${issue.minimum}`);
         case "too_big":

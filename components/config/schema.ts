@@ -20,6 +20,15 @@ const memoryPattern = /^[1-9][0-9]*(Mi|Gi)$/;
 const aeTitlePattern = /^[A-Z0-9_ -]{1,16}$/;
 
 export const maxTenantNameLength = 20;
+/** X.509's upper bound for a common name and an organization name (RFC 5280, ub-common-name); cert-manager refuses more. */
+export const maxCommonNameLength = 64;
+/** The tenant CA is named "<displayName> CA"; the root "<organization> Root CA". */
+const tenantCaSuffix = " CA";
+export const rootCaSuffix = " Root CA";
+/** Kubernetes' NodePort range (kube-apiserver --service-node-port-range default). */
+const nodePortRange = { min: 30000, max: 32767 } as const;
+/** Kubernetes annotation key: an optional DNS-subdomain prefix and a name of at most 63 characters. */
+const annotationKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 /** The longest derived host name is dicom.<tenant>.<domain>; a DNS name holds 253 characters. */
 const maxDomainLength = 253 - tenantNames("x".repeat(maxTenantNameLength), "").dicomHost.length;
 const hour = 1;
@@ -59,7 +68,13 @@ const tenantSchema = z.strictObject({
         .max(maxTenantNameLength, {
             error: `at most ${maxTenantNameLength} characters (it prefixes the namespace, gateway and host names)`,
         }),
-    displayName: z.string().trim().min(1, { error: "a non-empty name" }).max(64),
+    displayName: z
+        .string()
+        .trim()
+        .min(1, { error: "a non-empty name" })
+        .max(maxCommonNameLength - tenantCaSuffix.length, {
+            error: `at most ${maxCommonNameLength - tenantCaSuffix.length} characters (the tenant CA is named "<displayName>${tenantCaSuffix}", at most ${maxCommonNameLength})`,
+        }),
     orthanc: orthancSchema.default(orthancSchema.parse({})),
     postgres: postgresSchema.default(postgresSchema.parse({})),
     /**
@@ -67,13 +82,34 @@ const tenantSchema = z.strictObject({
      * tenant from the configuration fails instead of deleting studies. Set to false first to really delete a tenant.
      */
     protectData: z.boolean().default(true),
+    /**
+     * With `ingress.serviceType: NodePort`, the node ports of this tenant's gateway, so that a local cluster's port
+     * mappings and the README's host lines stay valid across re-deployments. Kubernetes picks free ones when unset.
+     */
+    nodePorts: z
+        .strictObject({
+            https: z.int().min(nodePortRange.min).max(nodePortRange.max),
+            dicom: z.int().min(nodePortRange.min).max(nodePortRange.max),
+        })
+        .optional(),
 });
 
 const ingressSchema = z.strictObject({
-    /** How each tenant's gateway Service is exposed. */
-    serviceType: z.enum(["LoadBalancer", "NodePort", "ClusterIP"]).default("LoadBalancer"),
+    /**
+     * How each tenant's gateway Service is exposed. No default: a LoadBalancer Service on a cluster that has no load
+     * balancer (kind, minikube, bare metal) never gets an address, and the deployment waits for it until it fails.
+     * The stack states what its cluster provides.
+     */
+    serviceType: z.enum(["LoadBalancer", "NodePort", "ClusterIP"], {
+        error: 'one of "LoadBalancer" (the cluster assigns external addresses: a cloud, MetalLB, k3d), "NodePort" (kind, minikube, bare metal), "ClusterIP"',
+    }),
     /** Annotations for the gateway Services, e.g. to ask a cloud for an internal load balancer. */
-    annotations: z.record(z.string(), z.string()).default({}),
+    annotations: z
+        .record(
+            z.string().regex(annotationKeyPattern, { error: "an annotation key: [prefix/]name, the name at most 63 of A-Z, a-z, 0-9, '-', '_', '.'" }),
+            z.string(),
+        )
+        .default({}),
 });
 
 const kubernetesSchema = z.strictObject({
@@ -89,7 +125,13 @@ const observabilitySchema = z.strictObject({
 });
 
 const pkiSchema = z.strictObject({
-    organization: z.string().min(1).max(64).default("Korthweb"),
+    organization: z
+        .string()
+        .min(1)
+        .max(maxCommonNameLength - rootCaSuffix.length, {
+            error: `at most ${maxCommonNameLength - rootCaSuffix.length} characters (the root CA is named "<organization>${rootCaSuffix}", at most ${maxCommonNameLength})`,
+        })
+        .default("Korthweb"),
     rootCaValidityHours: z.int().min(30 * day).max(30 * year).default(10 * year),
     tenantCaValidityHours: z.int().min(30 * day).max(30 * year).default(5 * year),
     /** Server certificates are short-lived and renewed by cert-manager. */
@@ -106,13 +148,52 @@ export const stackConfigSchema = z
             }),
         tenants: z.array(tenantSchema).min(1, { error: "at least one tenant" }),
         kubernetes: kubernetesSchema.default(kubernetesSchema.parse({})),
-        ingress: ingressSchema.default(ingressSchema.parse({})),
+        // Parsed from {} when absent, so that a missing serviceType is reported by its own key.
+        ingress: ingressSchema.prefault({} as z.input<typeof ingressSchema>),
         observability: observabilitySchema.default(observabilitySchema.parse({})),
         pki: pkiSchema.default(pkiSchema.parse({})),
     })
     .superRefine((config, ctx) => {
         const seen = new Set<string>();
+        const nodePortsSeen = new Map<number, string>();
         config.tenants.forEach((tenant, index) => {
+            // cert-manager refuses a Certificate whose common name exceeds 64 characters, halfway through a deployment.
+            const { webHost } = tenantNames(tenant.name, config.domain);
+            if (webHost.length > maxCommonNameLength) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "name"],
+                    message: `a shorter tenant name or domain: the web host ${webHost} is the server certificate's common name, at most ${maxCommonNameLength} characters`,
+                });
+            }
+            if (quantityBytes(tenant.orthanc.memoryRequest) > quantityBytes(tenant.orthanc.memoryLimit)) {
+                // The API server accepts the Deployment but refuses every pod: the rollout would wait forever.
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "orthanc", "memoryRequest"],
+                    message: `a quantity <= orthanc.memoryLimit (${tenant.orthanc.memoryLimit})`,
+                });
+            }
+            if (tenant.nodePorts !== undefined) {
+                if (config.ingress.serviceType !== "NodePort") {
+                    ctx.addIssue({
+                        code: "custom",
+                        path: ["tenants", index, "nodePorts"],
+                        message: `nothing unless korthweb:ingress.serviceType is "NodePort" (it is "${config.ingress.serviceType}")`,
+                    });
+                }
+                for (const [port, value] of Object.entries(tenant.nodePorts)) {
+                    const owner = nodePortsSeen.get(value);
+                    if (owner !== undefined) {
+                        ctx.addIssue({
+                            code: "custom",
+                            path: ["tenants", index, "nodePorts", port],
+                            message: `a node port not used elsewhere (${owner} has it already)`,
+                        });
+                    }
+                    nodePortsSeen.set(value, `tenants[${index}].nodePorts.${port}`);
+                }
+            }
             if (seen.has(tenant.name)) {
                 ctx.addIssue({
                     code: "custom",
@@ -130,6 +211,13 @@ export const stackConfigSchema = z
             }
         });
     });
+
+/** Bytes of a memory quantity in Mi or Gi (the only units `memoryPattern` admits). */
+function quantityBytes(quantity: string): number {
+    const units: Record<string, number> = { Mi: 2 ** 20, Gi: 2 ** 30 };
+    const match = /^([0-9]+)(Mi|Gi)$/.exec(quantity);
+    return match ? Number(match[1]) * units[match[2]] : Number.NaN;
+}
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 export type TenantConfig = StackConfig["tenants"][number];

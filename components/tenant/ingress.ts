@@ -2,47 +2,46 @@
  * A tenant's ingress: its own Istio gateway (Helm values) and the Gateway and VirtualService objects bound to it.
  * Pure builders, tested without mocks.
  */
+import type * as k8s from "@pulumi/kubernetes";
 import { IngressConfig } from "../config/schema";
 import { TenantNames } from "./naming";
 
 /** Ports exposed to the outside. Envoy listens on the Gateway server's port, so each equals its Service targetPort. */
-export const ingressPorts = { https: 443, dicomTls: 11112, status: 15021 } as const;
+export const ingressPorts = { https: 443, dicomTls: 11112 } as const;
+/** The gateway pods' health port (kubelet probes only; not exposed by the Service). */
+export const gatewayStatusPort = 15021;
 
 /** Orthanc's ports inside the pod, behind the Service `orthanc`. */
 export const orthancPorts = { http: 8042, dicom: 4242 } as const;
 export const orthancServiceName = "orthanc";
 
-/** Secrets the gateway pods read (Istio reads credentials from the gateway pods' namespace: the tenant's). */
+/**
+ * Secrets the gateway pods serve. Istio reads a Gateway's credentials from the namespace of the gateway pods, the
+ * tenant's gateway namespace, which holds these and nothing else.
+ */
 export const gatewaySecrets = {
     /** Server certificate for web.<tenant> and dicom.<tenant>, issued and renewed by cert-manager. */
     serverTls: "orthanc-server-tls",
-    /** The only CA the DICOM port trusts for client certificates: the tenant CA's trust anchor. */
-    dicomClientCa: "orthanc-dicom-client-ca",
+    /**
+     * The only CA the DICOM port trusts for client certificates: the tenant CA's trust anchor. Istio reads a
+     * `caCertCredentialName` as a CA bundle only when the name ends in "-cacert"; any other name is read as a key and
+     * certificate, and a secret holding only a CA fails every handshake (tests/upstream/istioCredentials.ts).
+     */
+    dicomClientCa: "dicom-clients-cacert",
 } as const;
 
-/**
- * Istio looks for `<credentialName>-cacert` before falling back to the `ca.crt` cert-manager writes (the root, which
- * would admit every tenant's clients). Publishing it with the tenant's trust anchor closes that fallback.
- */
-export function cacertSecretName(credentialName: string): string {
-    return `${credentialName}-cacert`;
-}
+/** Keys Istio reads a CA bundle from; `cacert` is looked at first. */
+export const caBundleKey = "cacert";
 
-export function gatewayValues(names: TenantNames, ingress: IngressConfig, tenant: string): Record<string, unknown> {
+/**
+ * Helm values of the tenant's gateway release. The chart's Service is off: the program creates the Service itself
+ * (`gatewayServiceSpec`), so its address and node ports are outputs of a resource it owns instead of a read of an
+ * object a chart made, which a first preview cannot do.
+ */
+export function gatewayValues(tenant: string): Record<string, unknown> {
     return {
         labels: { "korthweb.io/tenant": tenant },
-        service: {
-            type: ingress.serviceType,
-            annotations: ingress.annotations,
-            // Replaces the chart's list whole: no plain-HTTP port is opened.
-            ports: [
-                { name: "status-port", port: ingressPorts.status, protocol: "TCP", targetPort: ingressPorts.status },
-                { name: "https", port: ingressPorts.https, protocol: "TCP", targetPort: ingressPorts.https },
-                { name: "tls-dicom", port: ingressPorts.dicomTls, protocol: "TCP", targetPort: ingressPorts.dicomTls },
-            ],
-            // Keep the client's address visible to the gateway (access logs, future source-range policies).
-            ...(ingress.serviceType === "ClusterIP" ? {} : { externalTrafficPolicy: "Local" }),
-        },
+        service: { type: "None" },
         autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 80 },
         podDisruptionBudget: { minAvailable: 1 },
         resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "1Gi" } },
@@ -51,15 +50,44 @@ export function gatewayValues(names: TenantNames, ingress: IngressConfig, tenant
                 maxSkew: 1,
                 topologyKey: "kubernetes.io/hostname",
                 whenUnsatisfiable: "ScheduleAnyway",
-                labelSelector: { matchLabels: gatewaySelector(names) },
+                labelSelector: { matchLabels: { "korthweb.io/tenant": tenant } },
             },
         ],
     };
 }
 
+/** Labels the gateway chart puts on its pods: `app` is the release name, `istio` the release name without "istio-". */
+export function gatewayPodLabels(names: TenantNames): Record<string, string> {
+    return { app: names.gatewayRelease, istio: names.gatewayIstioLabel };
+}
+
 /** Selects this tenant's gateway pods only: the label is derived from the tenant-specific release name. */
 export function gatewaySelector(names: TenantNames): Record<string, string> {
     return { istio: names.gatewayIstioLabel };
+}
+
+export interface GatewayServiceInput {
+    serviceType: IngressConfig["serviceType"];
+    /** Fixed node ports, with serviceType NodePort. */
+    nodePorts?: { https: number; dicom: number };
+}
+
+/**
+ * The gateway's Service. Envoy listens on the Gateway servers' port numbers, so each port's targetPort equals its
+ * Gateway server port. No plain-HTTP port is opened.
+ */
+export function gatewayServiceSpec(names: TenantNames, input: GatewayServiceInput): k8s.types.input.core.v1.ServiceSpec {
+    const nodePort = (port: "https" | "dicom") => (input.nodePorts ? { nodePort: input.nodePorts[port] } : {});
+    return {
+        type: input.serviceType,
+        selector: gatewayPodLabels(names),
+        ports: [
+            { name: "https", port: ingressPorts.https, protocol: "TCP", targetPort: ingressPorts.https, ...nodePort("https") },
+            { name: "tls-dicom", port: ingressPorts.dicomTls, protocol: "TCP", targetPort: ingressPorts.dicomTls, ...nodePort("dicom") },
+        ],
+        // Keep the client's address visible to the gateway (access logs, future source-range policies).
+        ...(input.serviceType === "ClusterIP" ? {} : { externalTrafficPolicy: "Local" }),
+    };
 }
 
 export function webGatewaySpec(names: TenantNames): Record<string, unknown> {
@@ -101,6 +129,8 @@ export function webVirtualServiceSpec(names: TenantNames, gatewayName: string): 
     return {
         hosts: [names.webHost],
         gateways: [gatewayName],
+        // Only the gateway in this namespace uses the route; no sidecar anywhere gets it.
+        exportTo: ["."],
         http: [
             {
                 route: [{ destination: { host: orthancHost(names), port: { number: orthancPorts.http } } }],
@@ -115,6 +145,7 @@ export function dicomVirtualServiceSpec(names: TenantNames, gatewayName: string)
     return {
         hosts: ["*"],
         gateways: [gatewayName],
+        exportTo: ["."],
         tcp: [{ match: [{ port: ingressPorts.dicomTls }], route: [{ destination: { host: orthancHost(names), port: { number: orthancPorts.dicom } } }] }],
     };
 }

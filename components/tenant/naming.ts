@@ -1,9 +1,16 @@
 /**
- * Names derived from a tenant's short name. Every place that needs a tenant's namespace, host names or gateway
+ * Names derived from a tenant's short name. Every place that needs a tenant's namespaces, host names or gateway
  * labels calls this, so validation can check the derived names against Kubernetes' limits before anything exists.
  */
 export interface TenantNames {
+    /** Orthanc, its database and their credentials. */
     namespace: string;
+    /**
+     * The tenant's ingress gateway and only what it serves: its server certificate and the client CA. The gateway's
+     * service account may list every Secret of its own namespace (Istio checks exactly that before serving a
+     * credential), so it must not share a namespace with the database passwords or Orthanc's configuration.
+     */
+    gatewayNamespace: string;
     /** Helm release of the tenant's own Istio ingress gateway; the chart names its pods, Service and account after it. */
     gatewayRelease: string;
     /** Value of the `istio` label the gateway chart puts on its pods (release name without "istio-"). */
@@ -14,6 +21,7 @@ export interface TenantNames {
 
 /** Suffix Korthweb used for tenant namespaces; kept so existing runbooks (`kubectl -n bhs-orthweb ...`) still work. */
 export const tenantNamespaceSuffix = "-orthweb";
+export const gatewayNamespaceSuffix = "-gateway";
 
 export function tenantNames(tenantName: string, domain: string): TenantNames {
     // A tenant-specific release name gives each tenant's gateway pods their own labels, so a Gateway object of one
@@ -21,6 +29,7 @@ export function tenantNames(tenantName: string, domain: string): TenantNames {
     const gatewayRelease = `${tenantName}-ingressgateway`;
     return {
         namespace: `${tenantName}${tenantNamespaceSuffix}`,
+        gatewayNamespace: `${tenantName}${gatewayNamespaceSuffix}`,
         gatewayRelease,
         gatewayIstioLabel: gatewayRelease.replace(/^istio-/, ""),
         webHost: `web.${tenantName}.${domain}`,

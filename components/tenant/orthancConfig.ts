@@ -3,6 +3,10 @@
  *
  * The program delivers its result as a Secret; the integration suite boots a real Orthanc with it. Both call this
  * function, so what is proven on a real Orthanc + PostgreSQL is what the pods get.
+ *
+ * It sets no `Plugins`: the image's start-up builds that list from the plugins it enables (GDCM and Orthanc Explorer 2
+ * by default, PostgreSQL because its section is defined, others by their environment variables), and a configuration
+ * that sets `Plugins` itself decides alone what is loaded (tests/upstream/orthancImage.ts).
  */
 
 export interface OrthancConfigInput {
@@ -25,8 +29,6 @@ export interface OrthancConfigInput {
         /** Connections this replica keeps to the index; the database side is sized for it. */
         connections: number;
     };
-    /** Absolute paths of the PostgreSQL index and storage plugins in the image. */
-    plugins: string[];
     /** A writable directory (the pod's emptyDir); Orthanc keeps nothing there that must survive. */
     workDirectory: string;
 }
@@ -53,7 +55,6 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         DeidentifyLogs: true,
         StorageDirectory: `${input.workDirectory}/storage`,
         IndexDirectory: `${input.workDirectory}/index`,
-        Plugins: input.plugins,
         // Several replicas share one database. Jobs are per process (a job saved by one replica and resumed by
         // another would run twice), so they are not persisted; the database is not locked by the first replica.
         SaveJobs: false,

@@ -31,10 +31,6 @@ export const orthancConfigFile = "orthanc.json";
 export const orthancConfigSecretName = "orthanc-config";
 /** Writable scratch space (emptyDir): the root filesystem is read-only. Orthanc keeps no state here. */
 export const orthancWorkDirectory = "/var/lib/orthanc/work";
-export const orthancPlugins = [
-    `${orthancImageLayout.pluginDirectory}/libOrthancPostgreSQLIndex.so`,
-    `${orthancImageLayout.pluginDirectory}/libOrthancPostgreSQLStorage.so`,
-];
 
 /** The only HTTP user of a tenant's Orthanc. */
 export const orthancAdminUser = "admin";
@@ -64,7 +60,6 @@ export function tenantOrthancConfig(
             password: credentials.databasePassword,
             connections: orthancIndexConnections,
         },
-        plugins: orthancPlugins,
         workDirectory: orthancWorkDirectory,
     });
 }
@@ -85,6 +80,10 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
             spec: {
                 serviceAccountName: orthancServiceAccount,
                 automountServiceAccountToken: false,
+                // Kubernetes would inject <SERVICE>_PORT-style variables for every Service of the namespace; the image
+                // takes some of those names (e.g. from a Service called "dicom" or "http") for deprecated settings
+                // and refuses to start on them.
+                enableServiceLinks: false,
                 securityContext: {
                     runAsNonRoot: true,
                     runAsUser: orthancImageLayout.uid,

@@ -32,15 +32,32 @@ export const postgresServiceAccount = postgresRelease;
 
 /** Connections each Orthanc replica keeps to the index (its PostgreSQL `IndexConnectionsCount`). */
 export const orthancIndexConnections = 5;
+/** The PostgreSQL storage plugin keeps one connection of its own besides the index's. */
+export const orthancStorageConnections = 1;
+/** Every connection one Orthanc replica holds. */
+export const orthancConnectionsPerReplica = orthancIndexConnections + orthancStorageConnections;
+
+/**
+ * Pgpool's `reserved_connections` (the chart's default, set explicitly so the budget does not depend on it). With it
+ * at 1 or more, Pgpool refuses a client ("Sorry, too many clients already") once `num_init_children` minus this many
+ * are connected, instead of letting it hang.
+ */
+export const pgpoolReservedConnections = 1;
 
 export interface ConnectionBudget {
-    /** Pgpool-II child processes per Pgpool pod, i.e. the client connections one pod accepts. */
+    /** Pgpool-II child processes per Pgpool pod; it accepts this many minus `reservedConnections` clients. */
     numInitChildren: number;
+    reservedConnections: number;
     /** Backend connections each child caches; one (user, database) pair is ever used. */
     maxPool: number;
     /** `max_connections` of each PostgreSQL node. */
     maxConnections: number;
 }
+
+/** Room in each Pgpool pod for an operator's psql session and the chart's own health checks. */
+const pgpoolSpareChildren = 4;
+/** PostgreSQL slots beyond Pgpool's: repmgr, the replication check, standbys' WAL senders, superuser reserve. */
+const postgresSpareConnections = 20;
 
 /**
  * Sizes Pgpool and PostgreSQL for the most Orthanc replicas the autoscaler may run, plus one surging during a rolling
@@ -48,12 +65,16 @@ export interface ConnectionBudget {
  * Orthanc's plugin otherwise opens up to 50 connections per replica and Pgpool refuses what it cannot hold.
  */
 export function connectionBudget(orthancMaxReplicas: number, pgpoolReplicas: number): ConnectionBudget {
-    const orthancConnections = (orthancMaxReplicas + 1) * orthancIndexConnections;
-    // Room for an operator's psql session and the chart's own health checks.
-    const numInitChildren = orthancConnections + 4;
+    const orthancConnections = (orthancMaxReplicas + 1) * orthancConnectionsPerReplica;
+    const numInitChildren = orthancConnections + pgpoolSpareChildren + pgpoolReservedConnections;
     const maxPool = 1;
-    // Every child of every Pgpool pod may hold a backend, plus repmgr, the replication check and superuser slots.
-    return { numInitChildren, maxPool, maxConnections: pgpoolReplicas * numInitChildren * maxPool + 20 };
+    // Every child of every Pgpool pod may hold a backend.
+    return {
+        numInitChildren,
+        reservedConnections: pgpoolReservedConnections,
+        maxPool,
+        maxConnections: pgpoolReplicas * numInitChildren * maxPool + postgresSpareConnections,
+    };
 }
 
 export interface PostgresValuesInput {
@@ -95,6 +116,7 @@ export function postgresHaValues(input: PostgresValuesInput): Record<string, unk
             existingSecret: postgresSecrets.pgpool,
             usePasswordFiles: true,
             numInitChildren: String(input.connections.numInitChildren),
+            reservedConnections: input.connections.reservedConnections,
             maxPool: String(input.connections.maxPool),
             // Every query goes to the primary. Load-balanced reads could hit an asynchronous standby, and an instance
             // just stored through one Orthanc replica would then be missing through another.

@@ -1,10 +1,11 @@
 /**
- * A tenant's two walls: Istio authorization (identity-based, enforced by the sidecars) and Kubernetes NetworkPolicies
- * (address-based, enforced by the CNI). Both say the same thing: the gateway reaches Orthanc, Orthanc reaches Pgpool,
- * Pgpool and the PostgreSQL nodes reach each other, and nothing else, in particular nothing from another tenant.
+ * A tenant's two walls: Istio authorization (identity-based, enforced by the sidecars and the gateway) and Kubernetes
+ * NetworkPolicies (address-based, enforced by the CNI), in both of the tenant's namespaces. Both say the same thing:
+ * clients reach the gateway on its two TLS ports, the gateway reaches Orthanc, Orthanc reaches Pgpool, Pgpool and the
+ * PostgreSQL nodes reach each other, and nothing else, in particular nothing from another tenant.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { gatewaySelector, ingressPorts, orthancPorts } from "./ingress";
+import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
 import { TenantNames } from "./naming";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 
@@ -27,26 +28,36 @@ export interface PolicyContext {
     monitoringNamespace: string;
 }
 
-/** SPIFFE identity of a service account in the tenant's namespace, as the mesh's mutual TLS proves it. */
-export function principal(names: TenantNames, serviceAccount: string): string {
-    return `cluster.local/ns/${names.namespace}/sa/${serviceAccount}`;
+/** SPIFFE identity of a service account, as the mesh's mutual TLS proves it. */
+export function principal(namespace: string, serviceAccount: string): string {
+    return `cluster.local/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+/** The gateway chart's service account is named after the release. */
+export function gatewayPrincipal(names: TenantNames): string {
+    return principal(names.gatewayNamespace, names.gatewayRelease);
 }
 
 const ports = (...numbers: number[]) => numbers.map(String);
 
 export interface NamedSpec<Spec = Record<string, unknown>> {
+    /** The tenant namespace or the tenant's gateway namespace. */
+    namespace: string;
     name: string;
     spec: Spec;
 }
 
+/** An ALLOW policy with no rules matches nothing: every workload of the namespace denies what other policies don't allow. */
+const denyByDefault = (namespace: string): NamedSpec => ({ namespace, name: "deny-by-default", spec: {} });
+
 export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
     const { names } = ctx;
-    const gatewayPrincipal = principal(names, names.gatewayRelease);
+    const tenantNamespace = names.namespace;
     return [
-        // An ALLOW policy with no rules matches nothing: every workload here denies what the policies below don't allow.
-        { name: "deny-by-default", spec: {} },
+        denyByDefault(names.gatewayNamespace),
         {
             // Clients outside the mesh reach the gateway only on its two TLS ports.
+            namespace: names.gatewayNamespace,
             name: "allow-clients-to-gateway",
             spec: {
                 selector: { matchLabels: gatewaySelector(names) },
@@ -54,32 +65,35 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 rules: [{ to: [{ operation: { ports: ports(ingressPorts.https, ingressPorts.dicomTls) } }] }],
             },
         },
+        denyByDefault(tenantNamespace),
         {
+            namespace: tenantNamespace,
             name: "allow-gateway-to-orthanc",
             spec: {
                 selector: { matchLabels: orthancSelector(ctx.tenant) },
                 action: "ALLOW",
                 rules: [
                     {
-                        from: [{ source: { principals: [gatewayPrincipal] } }],
+                        from: [{ source: { principals: [gatewayPrincipal(names)] } }],
                         to: [{ operation: { ports: ports(orthancPorts.http, orthancPorts.dicom) } }],
                     },
                     {
                         // The tenant's own workloads, e.g. an operator's job in the namespace.
-                        from: [{ source: { namespaces: [names.namespace] } }],
+                        from: [{ source: { namespaces: [tenantNamespace] } }],
                         to: [{ operation: { ports: ports(orthancPorts.http, orthancPorts.dicom) } }],
                     },
                 ],
             },
         },
         {
+            namespace: tenantNamespace,
             name: "allow-orthanc-to-pgpool",
             spec: {
                 selector: { matchLabels: postgresPodLabels.pgpool },
                 action: "ALLOW",
                 rules: [
                     {
-                        from: [{ source: { principals: [principal(names, orthancServiceAccount)] } }],
+                        from: [{ source: { principals: [principal(tenantNamespace, orthancServiceAccount)] } }],
                         to: [{ operation: { ports: ports(postgresService.port) } }],
                     },
                 ],
@@ -87,13 +101,14 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
         },
         {
             // Pgpool's health checks and the PostgreSQL nodes' replication share the chart's one service account.
+            namespace: tenantNamespace,
             name: "allow-replication-to-postgresql",
             spec: {
                 selector: { matchLabels: postgresPodLabels.postgresql },
                 action: "ALLOW",
                 rules: [
                     {
-                        from: [{ source: { principals: [principal(names, postgresServiceAccount)] } }],
+                        from: [{ source: { principals: [principal(tenantNamespace, postgresServiceAccount)] } }],
                         to: [{ operation: { ports: ports(postgresService.port) } }],
                     },
                 ],
@@ -110,10 +125,14 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
     const { names } = ctx;
     const gatewayPods = gatewaySelector(names);
     const orthancPods = orthancSelector(ctx.tenant);
-    return [
-        { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
+    const tenantNamespace = names.namespace;
+    const gatewayNamespace = names.gatewayNamespace;
+    // Both namespaces start from the same floor: nothing in or out but names, istiod and Prometheus' scrapes.
+    const floor = (namespace: string): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] => [
+        { namespace, name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
         {
             // Every pod resolves names and fetches its mesh configuration and certificates from istiod.
+            namespace,
             name: "allow-dns-and-istiod",
             spec: {
                 podSelector: {},
@@ -131,25 +150,49 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
             },
         },
         {
+            // Prometheus scrapes the proxies' merged metrics (15020) and Envoy's own (15090); nothing else.
+            namespace,
+            name: "allow-monitoring-scrapes",
+            spec: {
+                podSelector: {},
+                policyTypes: ["Ingress"],
+                ingress: [{ from: [namespaceNamed(ctx.monitoringNamespace)], ports: [tcp(15020), tcp(15090)] }],
+            },
+        },
+    ];
+    return [
+        ...floor(gatewayNamespace),
+        {
+            namespace: gatewayNamespace,
             name: "allow-clients-to-gateway",
             spec: {
                 podSelector: { matchLabels: gatewayPods },
                 policyTypes: ["Ingress", "Egress"],
-                ingress: [{ ports: [tcp(ingressPorts.https), tcp(ingressPorts.dicomTls), tcp(ingressPorts.status)] }],
-                egress: [{ to: [podsLabelled(orthancPods)], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] }],
+                ingress: [{ ports: [tcp(ingressPorts.https), tcp(ingressPorts.dicomTls), tcp(gatewayStatusPort)] }],
+                egress: [
+                    { to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: orthancPods } }], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] },
+                ],
             },
         },
+        ...floor(tenantNamespace),
         {
+            namespace: tenantNamespace,
             name: "allow-orthanc",
             spec: {
                 podSelector: { matchLabels: orthancPods },
                 policyTypes: ["Ingress", "Egress"],
-                // Same namespace only: the gateway and the tenant's own workloads.
-                ingress: [{ from: [{ podSelector: {} }], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] }],
+                ingress: [
+                    {
+                        // The tenant's gateway, and the tenant's own workloads.
+                        from: [{ ...namespaceNamed(gatewayNamespace), podSelector: { matchLabels: gatewayPods } }, { podSelector: {} }],
+                        ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)],
+                    },
+                ],
                 egress: [{ to: [podsLabelled(postgresPodLabels.pgpool)], ports: [tcp(postgresService.port)] }],
             },
         },
         {
+            namespace: tenantNamespace,
             name: "allow-pgpool",
             spec: {
                 podSelector: { matchLabels: postgresPodLabels.pgpool },
@@ -159,6 +202,7 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
             },
         },
         {
+            namespace: tenantNamespace,
             name: "allow-postgresql-replication",
             spec: {
                 podSelector: { matchLabels: postgresPodLabels.postgresql },
@@ -170,15 +214,6 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                     },
                 ],
                 egress: [{ to: [podsLabelled(postgresPodLabels.postgresql)], ports: [tcp(postgresService.port)] }],
-            },
-        },
-        {
-            // Prometheus scrapes the proxies' merged metrics (15020) and Envoy's own (15090); nothing else.
-            name: "allow-monitoring-scrapes",
-            spec: {
-                podSelector: {},
-                policyTypes: ["Ingress"],
-                ingress: [{ from: [namespaceNamed(ctx.monitoringNamespace)], ports: [tcp(15020), tcp(15090)] }],
             },
         },
     ];

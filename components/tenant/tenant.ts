@@ -6,19 +6,9 @@ import { IngressConfig, PkiConfig, TenantConfig } from "../config/schema";
 import { pinnedRelease } from "../k8s/helm";
 import { namespace } from "../k8s/namespace";
 import { CertificateAuthority } from "../pki/certificateAuthority";
-import { certManagerDuration, certManagerUsages, serverProfile, tenantCaProfile } from "../pki/profile";
 import { charts } from "../versions";
-import {
-    cacertSecretName,
-    dicomGatewaySpec,
-    dicomVirtualServiceSpec,
-    gatewaySecrets,
-    gatewayValues,
-    ingressPorts,
-    orthancServiceName,
-    webGatewaySpec,
-    webVirtualServiceSpec,
-} from "./ingress";
+import { TenantGateway } from "./gateway";
+import { ingressPorts, orthancServiceName } from "./ingress";
 import { tenantNames } from "./naming";
 import {
     orthancAdminUser,
@@ -30,11 +20,10 @@ import {
     orthancServiceSpec,
     tenantOrthancConfig,
 } from "./orthancWorkload";
+import { TenantPki } from "./pki";
 import { connectionBudget, postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
-import { authorizationPolicies, networkPolicies, orthancServiceAccount } from "./security";
-
-/** The tenant CA's secret; the name Korthweb's runbooks use to sign modality certificates. */
-const tenantCaSecretName = "int-ca-secret";
+import { orthancServiceAccount } from "./security";
+import { TenantWalls } from "./walls";
 
 export interface OrthancTenantArgs {
     tenant: TenantConfig;
@@ -46,6 +35,8 @@ export interface OrthancTenantArgs {
     istioNamespace: string;
     /** Namespace whose Prometheus may scrape the tenant's proxies. */
     monitoringNamespace: string;
+    /** Where the tenant CA's ClusterIssuer reads its key. */
+    certManagerNamespace: string;
     /** Istio CRDs and validating webhook ready. */
     istioCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
@@ -56,10 +47,13 @@ export interface OrthancTenantArgs {
 /** What a tenant exports: where to reach it and how to trust it. */
 export interface TenantOutputs {
     namespace: string;
+    gatewayNamespace: string;
     webUrl: string;
     dicomHost: string;
     dicomPort: number;
     ingressAddress: pulumi.Output<string>;
+    /** With serviceType NodePort: the node ports that lead to 443 and 11112. */
+    nodePorts: pulumi.Output<{ https?: number; dicom?: number }>;
     adminUser: string;
     adminPassword: pulumi.Output<string>;
     /** The tenant CA, signed by the root: what a client needs to verify the tenant's servers (with the root). */
@@ -69,7 +63,7 @@ export interface TenantOutputs {
 }
 
 /**
- * One isolated Orthanc site: namespace, PKI, database, Orthanc, ingress gateway and both security walls.
+ * One isolated Orthanc site: its namespaces, PKI, walls, database, Orthanc and ingress gateway.
  */
 export class OrthancTenant extends pulumi.ComponentResource {
     readonly outputs: TenantOutputs;
@@ -83,83 +77,45 @@ export class OrthancTenant extends pulumi.ComponentResource {
         // deleting studies. See README, "Deleting a tenant".
         const dataOpts = { parent: this, protect: tenant.protectData };
 
+        // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the chart-installed gateway and
+        // database pods do not all meet "restricted". Warnings and audit stay at "restricted".
+        const tenantLabels = { "korthweb.io/tenant": tenant.name };
         const tenantNamespace = namespace(
             `${name}-namespace`,
-            {
-                name: ns,
-                // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the chart-installed
-                // gateway and database pods do not all meet "restricted". Warnings and audit stay at "restricted".
-                enforce: "baseline",
-                istioInjection: true,
-                labels: { "korthweb.io/tenant": tenant.name },
-            },
+            { name: ns, enforce: "baseline", istioInjection: true, labels: tenantLabels },
             dataOpts,
+        );
+        // The chart's pods ask for Istio's gateway injection template themselves; the namespace label keeps any other
+        // pod placed there in the mesh too.
+        const gatewayNamespace = namespace(
+            `${name}-gateway-namespace`,
+            { name: names.gatewayNamespace, enforce: "baseline", istioInjection: true, labels: tenantLabels },
+            { parent: this },
         );
         const inNamespace = { parent: this, dependsOn: [tenantNamespace] };
 
-        // --- Identity: the tenant CA and the certificates cert-manager issues from it.
-        const tenantCa = new CertificateAuthority(
-            `${name}-ca`,
+        const pki = new TenantPki(
+            `${name}-pki`,
             {
-                commonName: `${tenant.displayName} CA`,
-                organization: args.pki.organization,
-                profile: tenantCaProfile(args.pki),
-                issuer: args.rootCa,
+                tenant: tenant.name,
+                displayName: tenant.displayName,
+                pki: args.pki,
+                rootCa: args.rootCa,
+                certManagerNamespace: args.certManagerNamespace,
+                certManagerReady: args.certManagerCrdsReady,
             },
             { parent: this },
         );
-        const caSecret = new k8s.core.v1.Secret(
-            `${name}-int-ca-secret`,
+        const walls = new TenantWalls(
+            `${name}-walls`,
             {
-                metadata: { name: tenantCaSecretName, namespace: ns },
-                type: "kubernetes.io/tls",
-                stringData: {
-                    "tls.crt": tenantCa.chainPem,
-                    "tls.key": tenantCa.privateKeyPem,
-                    "ca.crt": args.rootCa.certificatePem,
-                },
+                context: { tenant: tenant.name, names, istioNamespace: args.istioNamespace, monitoringNamespace: args.monitoringNamespace },
+                namespaces: [tenantNamespace, gatewayNamespace],
+                istioCrdsReady: args.istioCrdsReady,
             },
-            inNamespace,
+            { parent: this },
         );
-        const clientTrust = { "ca.crt": tenantCa.trustAnchorPem, cacert: tenantCa.trustAnchorPem };
-        const clientCaSecrets = [gatewaySecrets.dicomClientCa, cacertSecretName(gatewaySecrets.serverTls)].map(
-            (secretName) =>
-                new k8s.core.v1.Secret(
-                    `${name}-${secretName}`,
-                    { metadata: { name: secretName, namespace: ns }, stringData: clientTrust },
-                    inNamespace,
-                ),
-        );
-        const issuer = new k8s.apiextensions.CustomResource(
-            `${name}-issuer`,
-            {
-                apiVersion: "cert-manager.io/v1",
-                kind: "Issuer",
-                metadata: { name: "tenant-ca", namespace: ns },
-                spec: { ca: { secretName: tenantCaSecretName } },
-            },
-            { parent: this, dependsOn: [caSecret, ...args.certManagerCrdsReady] },
-        );
-        const server = serverProfile(args.pki);
-        const serverCertificate = new k8s.apiextensions.CustomResource(
-            `${name}-server-certificate`,
-            {
-                apiVersion: "cert-manager.io/v1",
-                kind: "Certificate",
-                metadata: { name: "orthanc-server", namespace: ns },
-                spec: {
-                    secretName: gatewaySecrets.serverTls,
-                    commonName: names.webHost,
-                    dnsNames: [names.webHost, names.dicomHost],
-                    subject: { organizations: [args.pki.organization] },
-                    ...certManagerDuration(server),
-                    usages: certManagerUsages(server),
-                    privateKey: { algorithm: server.keyAlgorithm, size: server.rsaBits, rotationPolicy: "Always" },
-                    issuerRef: { group: "cert-manager.io", kind: "Issuer", name: "tenant-ca" },
-                },
-            },
-            { parent: this, dependsOn: [issuer, ...args.certManagerCrdsReady] },
-        );
+        const workloadOpts = { parent: this, dependsOn: [tenantNamespace, ...walls.ready, ...args.istioInjectionReady] };
 
         // --- Credentials: generated, never defaulted, secret in state and in every resource that holds them.
         const password = (purpose: string, protect = tenant.protectData) =>
@@ -189,48 +145,6 @@ export class OrthancTenant extends pulumi.ComponentResource {
             },
             { ...dataOpts, dependsOn: [tenantNamespace] },
         );
-
-        // --- Mesh security first, so no workload ever runs without it.
-        const istioOpts = { parent: this, dependsOn: [tenantNamespace, ...args.istioCrdsReady] };
-        const meshPolicies = [
-            new k8s.apiextensions.CustomResource(
-                `${name}-strict-mtls`,
-                {
-                    apiVersion: "security.istio.io/v1",
-                    kind: "PeerAuthentication",
-                    metadata: { name: "default", namespace: ns },
-                    spec: { mtls: { mode: "STRICT" } },
-                },
-                istioOpts,
-            ),
-        ];
-        const policyContext = { tenant: tenant.name, names, istioNamespace: args.istioNamespace, monitoringNamespace: args.monitoringNamespace };
-        for (const policy of authorizationPolicies(policyContext)) {
-            meshPolicies.push(
-                new k8s.apiextensions.CustomResource(
-                    `${name}-authz-${policy.name}`,
-                    {
-                        apiVersion: "security.istio.io/v1",
-                        kind: "AuthorizationPolicy",
-                        metadata: { name: policy.name, namespace: ns },
-                        spec: policy.spec,
-                    },
-                    istioOpts,
-                ),
-            );
-        }
-        const networkWall = networkPolicies(policyContext).map(
-            (policy) =>
-                new k8s.networking.v1.NetworkPolicy(
-                    `${name}-netpol-${policy.name}`,
-                    { metadata: { name: policy.name, namespace: ns }, spec: policy.spec },
-                    inNamespace,
-                ),
-        );
-        const workloadOpts = {
-            parent: this,
-            dependsOn: [tenantNamespace, ...meshPolicies, ...networkWall, ...args.istioInjectionReady],
-        };
 
         // --- PostgreSQL HA.
         const postgres = pinnedRelease(
@@ -295,61 +209,37 @@ export class OrthancTenant extends pulumi.ComponentResource {
             inNamespace,
         );
 
-        // --- Ingress: the tenant's own gateway and what binds to it.
-        const gateway = pinnedRelease(
-            `${name}-ingressgateway`,
+        // --- Ingress: the tenant's own gateway, in its own namespace.
+        const gateway = new TenantGateway(
+            `${name}-gateway`,
             {
-                pin: charts.istioGateway,
-                releaseName: names.gatewayRelease,
-                namespace: ns,
-                values: gatewayValues(names, args.ingress, tenant.name),
+                tenant: tenant.name,
+                names,
+                ingress: args.ingress,
+                nodePorts: tenant.nodePorts,
+                pki: args.pki,
+                issuerRef: pki.issuerRef,
+                dicomClientTrustAnchor: pki.ca.trustAnchorPem,
+                namespace: gatewayNamespace,
+                dependsOn: [...walls.ready, ...args.istioInjectionReady, pki.issuer],
+                crdsReady: [...args.istioCrdsReady, ...args.certManagerCrdsReady],
             },
-            { ...workloadOpts, dependsOn: [...workloadOpts.dependsOn, serverCertificate, ...clientCaSecrets] },
+            { parent: this },
         );
-        const routes: [string, Record<string, unknown>, (gatewayName: string) => Record<string, unknown>][] = [
-            ["web", webGatewaySpec(names), (gatewayName) => webVirtualServiceSpec(names, gatewayName)],
-            ["dicom", dicomGatewaySpec(names), (gatewayName) => dicomVirtualServiceSpec(names, gatewayName)],
-        ];
-        for (const [route, gatewaySpec, virtualServiceSpec] of routes) {
-            new k8s.apiextensions.CustomResource(
-                `${name}-${route}-gateway`,
-                { apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata: { name: route, namespace: ns }, spec: gatewaySpec },
-                istioOpts,
-            );
-            new k8s.apiextensions.CustomResource(
-                `${name}-${route}-virtual-service`,
-                {
-                    apiVersion: "networking.istio.io/v1",
-                    kind: "VirtualService",
-                    metadata: { name: route, namespace: ns },
-                    spec: virtualServiceSpec(route),
-                },
-                istioOpts,
-            );
-        }
-        const gatewayService = k8s.core.v1.Service.get(`${name}-gateway-service`, `${ns}/${names.gatewayRelease}`, {
-            parent: this,
-            dependsOn: [gateway],
-        });
 
         this.outputs = {
             namespace: ns,
+            gatewayNamespace: names.gatewayNamespace,
             webUrl: `https://${names.webHost}`,
             dicomHost: names.dicomHost,
             dicomPort: ingressPorts.dicomTls,
-            ingressAddress: ingressAddress(gatewayService),
+            ingressAddress: gateway.address,
+            nodePorts: gateway.nodePorts,
             adminUser: orthancAdminUser,
             adminPassword,
-            caCertificate: tenantCa.certificatePem,
-            dicomClientTrustAnchor: tenantCa.trustAnchorPem,
+            caCertificate: pki.ca.certificatePem,
+            dicomClientTrustAnchor: pki.ca.trustAnchorPem,
         };
         this.registerOutputs({ ...this.outputs });
     }
-}
-
-/** The load balancer's IP or host name once the cloud has assigned it, else the cluster IP. */
-function ingressAddress(service: k8s.core.v1.Service): pulumi.Output<string> {
-    return pulumi
-        .all([service.status, service.spec])
-        .apply(([status, spec]) => status?.loadBalancer?.ingress?.[0]?.ip ?? status?.loadBalancer?.ingress?.[0]?.hostname ?? spec?.clusterIP ?? "pending");
 }

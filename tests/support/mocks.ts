@@ -56,6 +56,8 @@ export function fakeOutputs(type: string, name: string): Record<string, unknown>
             return { result: `mockpassword${name.replace(/[^a-zA-Z0-9]/g, "")}` };
         case "kubernetes:core/v1:Service":
             return { status: { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } } };
+        case "kubernetes:helm.sh/v3:Release":
+            return { status: { name: name, namespace: "mock", revision: 1, status: "deployed" } };
         default:
             return {};
     }

@@ -18,7 +18,7 @@ export interface RenderedStack {
 }
 
 const repoRoot = path.resolve(__dirname, "..", "..");
-export const shippedStacks = ["dev", "tst"] as const;
+export const shippedStacks = ["dev", "tst", "local"] as const;
 
 /** The `config:` block of Pulumi.<stack>.yaml. */
 export function stackFileConfig(stack: string): Record<string, unknown> {

@@ -15,6 +15,7 @@ export const testDomain = "orthweb.example";
 export function testStackConfig(): StackConfig {
     return parseStackConfig({
         domain: testDomain,
+        ingress: { serviceType: "NodePort" },
         tenants: [
             { name: "bhs", displayName: "B" },
             { name: "mhr", displayName: "M" },
