@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "crypto";
 import { writeFileSync } from "fs";
-import { basename, join, relative } from "path";
+import { join, relative } from "path";
 import { TenantConfig } from "../../../components/config/schema";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
@@ -53,7 +53,8 @@ export function adaptForLaptop(config: OrthancConfig, laptop: LaptopSettings): O
     const relocate = (path: unknown) => join(laptop.workDirectory, relative(orthancWorkDirectory, String(path)));
     return {
         ...config,
-        Plugins: (config.Plugins as string[]).map((plugin) => join(laptop.pluginDirectory, basename(plugin))),
+        // The rendered configuration names no plugins (the image's start-up chooses them); Debian's Orthanc needs them named.
+        Plugins: ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so"].map((plugin) => join(laptop.pluginDirectory, plugin)),
         HttpPort: laptop.httpPort,
         DicomPort: laptop.dicomPort,
         StorageDirectory: relocate(config.StorageDirectory),
