@@ -3,6 +3,8 @@
  * registers, with fake but well-formed outputs for the providers whose outputs the program reads.
  */
 import * as pulumi from "@pulumi/pulumi";
+// How Pulumi's wire protocol says "not known until the resource exists".
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { isWrappedSecret } from "../../policy/rules";
 
 export interface RecordedResource {
@@ -19,12 +21,26 @@ export interface RecordedResource {
 export const secretSignatureKey = pulumi.runtime.specialSigKey;
 export const secretSignature = pulumi.runtime.specialSecretSig;
 
+
 export class RecordingMocks implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
 
+    /**
+     * @param firstPreview answer as the engine does in the first preview of an empty stack: nothing exists yet, so
+     * every ID and every output a provider computes (generated passwords, keys, certificates, release status, Service
+     * addresses) is unknown, and only the program's own inputs are known.
+     */
+    constructor(readonly firstPreview = false) {}
+
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
         this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
-        return { id: args.id ?? `${args.name}-id`, state: { ...args.inputs, ...fakeOutputs(args.type, args.name) } };
+        const computed = fakeOutputs(args.type, args.name);
+        if (this.firstPreview) {
+            const unknown = Object.fromEntries(Object.keys(computed).map((key) => [key, unknownValue]));
+            // An empty ID is how a preview reports an ID not known yet; a read keeps the ID it was asked for.
+            return { id: args.id ?? "", state: { ...args.inputs, ...unknown } };
+        }
+        return { id: args.id ?? `${args.name}-id`, state: { ...args.inputs, ...computed } };
     }
 
     call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
@@ -55,7 +71,7 @@ export function fakeOutputs(type: string, name: string): Record<string, unknown>
         case "random:index/randomPassword:RandomPassword":
             return { result: `mockpassword${name.replace(/[^a-zA-Z0-9]/g, "")}` };
         case "kubernetes:core/v1:Service":
-            return { status: { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } } };
+            return { status: { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } }, spec: { clusterIP: "10.96.0.10" } };
         case "kubernetes:helm.sh/v3:Release":
             return { status: { name: name, namespace: "mock", revision: 1, status: "deployed" } };
         default:

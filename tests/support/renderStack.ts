@@ -1,9 +1,11 @@
 /**
- * Runs the whole Pulumi program (index.ts) under mocks in this process and prints, as JSON on stdout, every resource
- * it registered and its resolved stack outputs. tests/support/stacks.ts starts one such process per stack, because a
- * program module can only be loaded once per process.
+ * Runs the whole Pulumi program (index.ts) under mocks and prints, as JSON on stdout, for each input the resources it
+ * registered and its resolved stack outputs. tests/support/stacks.ts hands each such process a batch of inputs; the
+ * program (index.ts) is dropped from the require cache between inputs, so each input runs it afresh while Node, the
+ * SDK and the component modules load once.
  *
- * Input: the path of a JSON file `{stack, config}` where `config` maps `korthweb:<key>` to the value of the stack file.
+ * Input: the path of a JSON file holding an array of `{stack, config, firstPreview?}`, `config` mapping
+ * `korthweb:<key>` to the value of the stack file.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
@@ -37,26 +39,53 @@ runtimeResource.registerResource = function (res: unknown, parent: any, type: st
 interface RenderInput {
     stack: string;
     config: Record<string, unknown>;
+    /** Render as the first `pulumi preview` of an empty stack sees it (see RecordingMocks). */
+    firstPreview?: boolean;
 }
 
-async function main(): Promise<void> {
-    const input = JSON.parse(readFileSync(process.argv[2], "utf8")) as RenderInput;
+const programPath = require.resolve("../../index");
+// Pulumi records where each resource was registered from a stack trace; source-map-support (installed by ts-node)
+// would map every one of them, which is most of a render's time. Plain positions serve the mocks as well.
+delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+// An error thrown inside an apply() callback surfaces as an unhandled rejection, not from require().
+const late: string[] = [];
+process.on("unhandledRejection", (reason) => late.push(reason instanceof Error ? reason.message : String(reason)));
+
+async function render(input: RenderInput): Promise<unknown> {
     // Pulumi hands structured values to the program as JSON text and strings as they are.
     const flat = Object.fromEntries(
         Object.entries(input.config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
     );
     pulumi.runtime.setAllConfig(flat, []);
-    const mocks = new RecordingMocks();
-    await pulumi.runtime.setMocks(mocks, "korthweb", input.stack, false);
+    const mocks = new RecordingMocks(input.firstPreview === true);
+    await pulumi.runtime.setMocks(mocks, "korthweb", input.stack, input.firstPreview === true);
+    options.clear();
+    late.length = 0;
+    // index.ts registers the resources when it runs; the component modules only define, so they stay loaded.
+    delete require.cache[programPath];
     try {
-        const program = require("../../index");
-        const outputs = await resolve(program);
+        const program = require(programPath);
+        // Outputs that stay unknown in a preview never resolve; a preview's stack outputs are not what it is tested for.
+        const outputs = input.firstPreview ? {} : await resolve(program);
         await mocks.settled(50);
+        if (late.length > 0) {
+            throw new Error(late.join("\n"));
+        }
         const resources = mocks.resources.map((r) => ({ ...r, options: options.get(`${r.type}::${r.name}`) }));
-        process.stdout.write(JSON.stringify({ resources, outputs }));
+        return { resources, outputs };
     } catch (error) {
-        process.stdout.write(JSON.stringify({ error: error instanceof Error ? error.message : String(error), resources: mocks.resources }));
+        await mocks.settled(50);
+        return { error: error instanceof Error ? error.message : String(error), resources: mocks.resources };
     }
+}
+
+async function main(): Promise<void> {
+    const inputs = JSON.parse(readFileSync(process.argv[2], "utf8")) as RenderInput[];
+    const results = [];
+    for (const input of inputs) {
+        results.push(await render(input));
+    }
+    process.stdout.write(JSON.stringify(results));
 }
 
 /** Stack outputs with their Outputs resolved; a secret output becomes `{secret: true, value}`. */

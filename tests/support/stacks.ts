@@ -3,7 +3,7 @@
  */
 import { execFile } from "child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { cpus, tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { parseStackConfig } from "../../components/config/load";
@@ -37,7 +37,6 @@ export const thirdTenant = { name: "gvh", displayName: "Glen Valley Hospital" };
 
 /** Variations of the dev stack that tests render besides the shipped stacks. */
 export const devVariants = {
-    withoutObservability: () => ({ ...stackFileConfig("dev"), "korthweb:observability": { enabled: false } }),
     withInvalidTenant: () => ({ ...stackFileConfig("dev"), "korthweb:tenants": [{ name: "BHS", displayName: "x" }] }),
     withThirdTenant: () => {
         const dev = stackFileConfig("dev");
@@ -49,27 +48,67 @@ const cache = new Map<string, Promise<RenderedStack>>();
 
 /** Renders a stack with its stack file's configuration, or with `config` when given. Memoised per input. */
 export function renderStack(stack: string, config: Record<string, unknown> = stackFileConfig(stack)): Promise<RenderedStack> {
-    const key = JSON.stringify({ stack, config });
+    return memoised({ stack, config });
+}
+
+/**
+ * Renders a stack as the first `pulumi preview` of an empty stack sees it: every ID and every computed output unknown.
+ */
+export function renderFirstPreview(stack: string): Promise<RenderedStack> {
+    return memoised({ stack, config: stackFileConfig(stack), firstPreview: true });
+}
+
+interface RenderInput {
+    stack: string;
+    config: Record<string, unknown>;
+    firstPreview?: boolean;
+}
+
+function memoised(input: RenderInput): Promise<RenderedStack> {
+    const key = JSON.stringify(input);
     let rendered = cache.get(key);
     if (!rendered) {
-        rendered = runRenderer(stack, config);
+        rendered = new Promise((resolve, reject) => pending.push({ input, resolve, reject }));
         cache.set(key, rendered);
+        if (pending.length === 1) {
+            setImmediate(renderPending);
+        }
     }
     return rendered;
 }
 
-function runRenderer(stack: string, config: Record<string, unknown>): Promise<RenderedStack> {
+interface Pending {
+    input: RenderInput;
+    resolve: (stack: RenderedStack) => void;
+    reject: (error: Error) => void;
+}
+const pending: Pending[] = [];
+/** One renderer per core: each loads Node and the SDK once and renders its share of the inputs in turn. */
+const renderers = Math.max(1, Math.min(2, cpus().length));
+
+/** Renders every input requested in the same turn of the event loop, split over `renderers` processes. */
+function renderPending(): void {
+    const batch = pending.splice(0);
+    for (let worker = 0; worker < renderers; worker++) {
+        const share = batch.filter((_, index) => index % renderers === worker);
+        if (share.length > 0) {
+            runRenderer(share);
+        }
+    }
+}
+
+function runRenderer(share: Pending[]): void {
     const inputFile = path.join(mkdtempSync(path.join(tmpdir(), "korthweb-render-")), "input.json");
-    writeFileSync(inputFile, JSON.stringify({ stack, config }));
+    writeFileSync(inputFile, JSON.stringify(share.map((p) => p.input)));
     const args = ["-r", "ts-node/register/transpile-only", path.join(__dirname, "renderStack.ts"), inputFile];
-    return new Promise((resolve, reject) => {
-        execFile(process.execPath, args, { cwd: repoRoot, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
-            if (error) {
-                reject(new Error(`rendering stack ${stack} failed: ${stderr || error.message}`));
-                return;
-            }
-            resolve(JSON.parse(stdout) as RenderedStack);
-        });
+    execFile(process.execPath, args, { cwd: repoRoot, maxBuffer: 512 * 1024 * 1024 }, (error, stdout, stderr) => {
+        if (error) {
+            const failure = new Error(`rendering ${share.map((p) => p.input.stack).join(", ")} failed: ${stderr || error.message}`);
+            share.forEach((p) => p.reject(failure));
+            return;
+        }
+        const results = JSON.parse(stdout) as RenderedStack[];
+        share.forEach((p, index) => p.resolve(results[index]));
     });
 }
 

@@ -1,0 +1,330 @@
+/**
+ * The rendered stacks against models of what upstream does with them (tests/upstream/*.ts, each citing the source it
+ * follows). Mocks accept anything; these tests ask what Pulumi's engine, Helm, Istio, cert-manager, Kubernetes, the
+ * Bitnami chart and the Orthanc image would do with exactly what the program registers.
+ */
+import { strict as assert } from "assert";
+import { readFileSync } from "fs";
+import * as path from "path";
+import { tenantNames } from "../components/tenant/naming";
+import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
+import { ClusterCapabilities, neverReady, readsRunInPreview } from "./upstream/deployment";
+import { GatewayObject, SecretLike, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
+import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
+import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
+import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
+import { RecordedResource, plain } from "./support/mocks";
+import { RenderedStack, parsedStackFile, renderFirstPreview, renderStack, shippedStacks } from "./support/stacks";
+
+/** What each shipped stack's cluster provides: dev and tst run on cloud clusters, local on kind, minikube or k3d. */
+const clusters: Record<(typeof shippedStacks)[number], ClusterCapabilities> = {
+    dev: { loadBalancer: true },
+    tst: { loadBalancer: true },
+    local: { loadBalancer: false },
+};
+
+/** Istio 1.30's minimum Kubernetes (istio/istio 1.30.3 istioctl/pkg/install/k8sversion/version.go, MinK8SVersion). */
+const istioMinimumKubernetesMinor = 32;
+
+const kind = (r: RecordedResource) => r.type.split(":").pop()!;
+const objectsOf = (stack: RenderedStack, k: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && kind(r) === k);
+const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;
+const releaseNamed = (stack: RenderedStack, name: string) => objectsOf(stack, "Release").find((r) => r.inputs.name === name);
+
+/** Every Secret that will exist in the cluster: those the program creates and those cert-manager issues. */
+function clusterSecrets(stack: RenderedStack): SecretLike[] {
+    const created = objectsOf(stack, "Secret").map((r) => ({
+        namespace: nsOf(r),
+        name: r.inputs.metadata.name,
+        keys: Object.keys({ ...plain(r.inputs.stringData), ...plain(r.inputs.data) }),
+    }));
+    const issued = objectsOf(stack, "Certificate").map((r) => ({ namespace: nsOf(r), name: r.inputs.spec.secretName, keys: issuedSecretKeys }));
+    return [...created, ...issued];
+}
+
+function gatewayPod(stack: RenderedStack, tenant: string, domain: string) {
+    const names = tenantNames(tenant, domain);
+    const release = releaseNamed(stack, names.gatewayRelease)!;
+    const chart = gatewayChartObjects(release.inputs.name, release.inputs.values);
+    return { names, release, chart, pod: { namespace: release.inputs.namespace, serviceAccount: chart.serviceAccount, roleRules: gatewayChartRoleRules(release.inputs.values), labels: chart.podLabels } };
+}
+
+function gatewayObjects(stack: RenderedStack): (GatewayObject & { resource: RecordedResource })[] {
+    return objectsOf(stack, "Gateway").map((r) => ({ namespace: nsOf(r), name: r.inputs.metadata.name, selector: r.inputs.spec.selector, resource: r }));
+}
+
+for (const stack of shippedStacks) {
+    describe(`upstream behaviour on stack ${stack}`, () => {
+        const config = parsedStackFile(stack);
+        let rendered: RenderedStack;
+        before(async () => {
+            rendered = await renderStack(stack);
+            assert.equal(rendered.error, undefined);
+        });
+
+        describe("Pulumi's engine in the first preview of an empty stack", () => {
+            it("registers the same resources without error when every ID and computed output is unknown", async () => {
+                const preview = await renderFirstPreview(stack);
+                assert.equal(preview.error, undefined);
+                const keys = (s: RenderedStack) => s.resources.map((r) => `${r.type}::${r.name}`).sort();
+                assert.deepEqual(keys(preview), keys(rendered));
+            });
+
+            it("reads nothing from the cluster, so no read can hit an object the program has yet to create", async () => {
+                const preview = await renderFirstPreview(stack);
+                const reads = preview.resources.filter((r) => r.id).map((r) => ({ type: r.type, id: r.id }));
+                assert.deepEqual(readsRunInPreview(reads), []);
+                assert.deepEqual(rendered.resources.filter((r) => r.id), [], "no Resource.get at all");
+            });
+        });
+
+        describe("Helm's and the Kubernetes provider's waits", () => {
+            it(`completes on a cluster ${clusters[stack].loadBalancer ? "with" : "without"} a load balancer`, () => {
+                const waits = [
+                    ...objectsOf(rendered, "Service").map((r) => ({
+                        waitedBy: "pulumi" as const,
+                        type: r.inputs.spec?.type ?? "ClusterIP",
+                        annotations: r.inputs.metadata?.annotations,
+                        what: `Service ${nsOf(r)}/${r.inputs.metadata.name}`,
+                    })),
+                    ...objectsOf(rendered, "Release")
+                        .filter((r) => r.inputs.chart === "gateway")
+                        .map((r) => ({ waitedBy: "helm" as const, type: gatewayChartObjects(r.inputs.name, r.inputs.values).serviceType ?? "none", what: `release ${r.inputs.name}` })),
+                    ...objectsOf(rendered, "Release")
+                        .filter((r) => r.inputs.chart.endsWith("postgresql-ha"))
+                        .map((r) => ({ waitedBy: "helm" as const, type: r.inputs.values.service?.type ?? "ClusterIP", what: `release ${r.inputs.name}` })),
+                ];
+                assert.ok(waits.length > 0);
+                for (const wait of waits) {
+                    assert.equal(neverReady(wait, clusters[stack]), undefined, wait.what);
+                }
+                for (const release of objectsOf(rendered, "Release")) {
+                    assert.notEqual(release.inputs.skipAwait, true, `${release.inputs.name}: dependants rely on Helm's wait`);
+                }
+            });
+        });
+
+        describe("Istio's gateways", () => {
+            it("gives every Gateway server its certificate, and the DICOM port exactly the tenant's trust anchor as client CA", () => {
+                const secrets = clusterSecrets(rendered);
+                for (const tenant of config.tenants) {
+                    const { pod, names } = gatewayPod(rendered, tenant.name, config.domain);
+                    const served = gatewaysServedBy({ namespace: pod.namespace, labels: pod.labels }, gatewayObjects(rendered), true);
+                    assert.deepEqual(served.map((g) => g.name).sort(), ["dicom", "web"]);
+                    for (const gateway of served) {
+                        for (const server of gateway.resource.inputs.spec.servers) {
+                            const resolved = resolveServerTls(server.tls, pod, secrets);
+                            assert.deepEqual(resolved.errors, [], `${tenant.name} ${gateway.name}`);
+                            assert.equal(resolved.certificateSecret, "orthanc-server-tls");
+                            if (server.tls.mode === "MUTUAL") {
+                                const ca = objectsOf(rendered, "Secret").find((s) => nsOf(s) === pod.namespace && s.inputs.metadata.name === resolved.clientCa!.secret)!;
+                                const bundle = plain(ca.inputs.stringData)[resolved.clientCa!.key];
+                                assert.equal(bundle.trim(), `-----BEGIN CERTIFICATE-----\nMOCK${tenant.name}-pki-ca-trust-anchor\n-----END CERTIFICATE-----`);
+                            }
+                        }
+                    }
+                    assert.equal(pod.namespace, names.gatewayNamespace);
+                }
+            });
+
+            it("lets the gateway's service account read only what it serves: no CA key, password or Orthanc configuration", () => {
+                const secrets = clusterSecrets(rendered);
+                for (const tenant of config.tenants) {
+                    const { pod } = gatewayPod(rendered, tenant.name, config.domain);
+                    assert.ok(rbacAllows(pod.roleRules, { verb: "list", resource: "secrets" }), "Istio needs list on secrets to serve a certificate");
+                    const readable = secrets.filter((s) => s.namespace === pod.namespace && rbacAllows(pod.roleRules, { verb: "get", resource: "secrets", name: s.name }));
+                    assert.deepEqual(readable.map((s) => s.name).sort(), ["dicom-clients-cacert", "orthanc-server-tls"]);
+                }
+            });
+
+            it("binds each tenant's gateway pods to that tenant's Gateways only, with or without namespace scoping", () => {
+                const gateways = gatewayObjects(rendered);
+                const istiod = releaseNamed(rendered, "istiod")!;
+                assert.equal(istiod.inputs.values.env.PILOT_SCOPE_GATEWAY_TO_NAMESPACE, "true");
+                for (const tenant of config.tenants) {
+                    const { pod } = gatewayPod(rendered, tenant.name, config.domain);
+                    for (const scoped of [true, false]) {
+                        const served = gatewaysServedBy({ namespace: pod.namespace, labels: pod.labels }, gateways, scoped);
+                        assert.ok(served.every((g) => g.namespace === pod.namespace), `${tenant.name} scoped=${scoped}`);
+                        assert.equal(served.length, 2);
+                    }
+                }
+            });
+
+            it("has Envoy listen where the Service sends traffic, and routes match the server port", () => {
+                for (const tenant of config.tenants) {
+                    const { pod, names } = gatewayPod(rendered, tenant.name, config.domain);
+                    const services = objectsOf(rendered, "Service").filter(
+                        (s) => nsOf(s) === pod.namespace && Object.entries(s.inputs.spec.selector).every(([k, v]) => pod.labels[k] === v),
+                    );
+                    assert.equal(services.length, 1, "the gateway's own Service selects its pods");
+                    const ports = services[0].inputs.spec.ports;
+                    for (const gateway of gatewayObjects(rendered).filter((g) => g.namespace === names.gatewayNamespace)) {
+                        for (const server of gateway.resource.inputs.spec.servers) {
+                            const entry = ports.find((p: any) => p.port === server.port.number);
+                            assert.ok(entry, `${gateway.name}: no Service port ${server.port.number}`);
+                            assert.equal(listenerPort(server.port.number, ports), entry.targetPort);
+                        }
+                    }
+                    const dicomRoute = objectsOf(rendered, "VirtualService").find((v) => nsOf(v) === names.gatewayNamespace && v.inputs.metadata.name === "dicom")!;
+                    assert.equal(dicomRoute.inputs.spec.tcp[0].match[0].port, 11112);
+                }
+            });
+        });
+
+        describe("cert-manager", () => {
+            it("finds every ClusterIssuer's CA key and certificate where it reads them", () => {
+                const certManager = releaseNamed(rendered, "cert-manager")!;
+                const secrets = clusterSecrets(rendered);
+                const issuers = objectsOf(rendered, "ClusterIssuer");
+                assert.equal(issuers.length, config.tenants.length);
+                for (const issuer of issuers) {
+                    const namespace = issuerSecretNamespace(
+                        { kind: "ClusterIssuer", secretName: issuer.inputs.spec.ca.secretName },
+                        { releaseNamespace: certManager.inputs.namespace, values: certManager.inputs.values },
+                    );
+                    const secret = secrets.find((s) => s.namespace === namespace && s.name === issuer.inputs.spec.ca.secretName);
+                    assert.ok(secret, `${issuer.inputs.metadata.name}: no secret in ${namespace}`);
+                    assert.ok(caIssuerSecretKeys.every((key) => secret.keys.includes(key)));
+                }
+            });
+        });
+
+        describe("the Orthanc image's start-up", () => {
+            for (const tenant of config.tenants) {
+                it(`${tenant.name}: starts with PostgreSQL, Orthanc Explorer 2 and GDCM loaded and the rendered settings intact`, () => {
+                    const names = tenantNames(tenant.name, config.domain);
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const pod = deployment.inputs.spec.template.spec;
+                    const container = pod.containers[0];
+                    const configText = plain(objectsOf(rendered, "Secret").find((s) => nsOf(s) === names.namespace && s.inputs.metadata.name === "orthanc-config")!.inputs.stringData)["orthanc.json"];
+                    const services = objectsOf(rendered, "Service")
+                        .filter((s) => nsOf(s) === names.namespace)
+                        .map((s) => ({ name: s.inputs.metadata.name, ports: s.inputs.spec.ports }));
+                    const env: Record<string, string> = Object.fromEntries(
+                        container.env.map((e: any) => [e.name, e.value ?? (e.valueFrom?.fieldRef ? "orthanc-7d9f-abcde" : "")]),
+                    );
+                    if (pod.enableServiceLinks !== false) {
+                        for (const name of serviceLinkVariables(services)) env[name] = "x";
+                    }
+                    const mounts = container.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath);
+                    const start = startImage({ configFiles: [configText], env, mountedDirectories: mounts, readOnlyRootFilesystem: container.securityContext.readOnlyRootFilesystem });
+                    assert.deepEqual(start.reasons, []);
+                    assert.equal(start.exitCode, 0);
+                    for (const lib of ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancExplorer2.so", "libOrthancGdcm.so"]) {
+                        assert.ok(start.loadedLibraries.includes(lib), `${lib} not loaded: ${start.loadedLibraries.join(", ")}`);
+                    }
+                    assert.ok(mounts.includes(pluginLinkDirectory));
+                    const rendered_ = JSON.parse(configText);
+                    for (const [key, value] of Object.entries(rendered_)) {
+                        if (key !== "DatabaseServerIdentifier") {
+                            assert.deepEqual(start.config[key], value, `${key} changed by the start-up`);
+                        }
+                    }
+                    assert.equal(start.config.DatabaseServerIdentifier, "orthanc-7d9f-abcde", "one identifier per pod");
+                    assert.equal((start.config.PostgreSQL as any).EnableStorage, true, "the image's default (false) does not win");
+                });
+            }
+        });
+
+        describe("connections from Orthanc through Pgpool to PostgreSQL", () => {
+            it("fits the autoscaler's maximum plus one surging pod on a single Pgpool pod, and every Pgpool backend in PostgreSQL", () => {
+                for (const tenant of config.tenants) {
+                    const names = tenantNames(tenant.name, config.domain);
+                    const values = objectsOf(rendered, "Release").find((r) => nsOf(r) === names.namespace && r.inputs.name === "postgresql-ha")!.inputs.values;
+                    const orthanc = JSON.parse(plain(objectsOf(rendered, "Secret").find((s) => nsOf(s) === names.namespace && s.inputs.metadata.name === "orthanc-config")!.inputs.stringData)["orthanc.json"]);
+                    const needed = (tenant.orthanc.maxReplicas + 1) * orthancConnections(orthanc.PostgreSQL);
+                    assert.ok(needed <= pgpoolAcceptedClients(values.pgpool), `${needed} connections, one Pgpool pod accepts ${pgpoolAcceptedClients(values.pgpool)}`);
+                    const backends = pgpoolBackends(values.pgpool);
+                    assert.ok(backends <= postgresOrdinaryConnections(values.postgresql.maxConnections), `${backends} backends, max_connections ${values.postgresql.maxConnections}`);
+                }
+            });
+        });
+    });
+}
+
+describe("the README against upstream", () => {
+    it("asks for a Kubernetes version Istio supports", () => {
+        const readme = readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+        const stated = /Kubernetes cluster \(1\.(\d+) or newer/.exec(readme);
+        assert.ok(stated, "the README states a minimum Kubernetes version");
+        assert.ok(Number(stated[1]) >= istioMinimumKubernetesMinor, `README says 1.${stated[1]}, Istio 1.30 needs 1.${istioMinimumKubernetesMinor}`);
+    });
+});
+
+// The models must tell the failures they exist for; each case is what an earlier version of the program did.
+describe("the upstream models catch what the program once got wrong", () => {
+    it("a Service read with a literal ID runs in the first preview (and fails there: the Service does not exist yet)", () => {
+        assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: "bhs-orthweb/bhs-ingressgateway" }]).length, 1);
+        assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: undefined }]).length, 0);
+    });
+
+    it("a gateway chart Service of type LoadBalancer never gets ready on a cluster without a load balancer", () => {
+        const chart = gatewayChartObjects("bhs-ingressgateway", { service: { type: "LoadBalancer" } });
+        assert.match(neverReady({ waitedBy: "helm", type: chart.serviceType! }, { loadBalancer: false }) ?? "", /no address/);
+        assert.equal(neverReady({ waitedBy: "helm", type: chart.serviceType! }, { loadBalancer: true }), undefined);
+    });
+
+    it("a CA-only secret named without -cacert leaves the DICOM port without a client CA", () => {
+        const pod = { namespace: "bhs-orthweb", serviceAccount: "bhs-ingressgateway", roleRules: gatewayChartRoleRules({}) };
+        const secrets = [
+            { namespace: "bhs-orthweb", name: "orthanc-server-tls", keys: issuedSecretKeys },
+            { namespace: "bhs-orthweb", name: "orthanc-dicom-client-ca", keys: ["ca.crt", "cacert"] },
+        ];
+        const resolved = resolveServerTls({ mode: "MUTUAL", credentialName: "orthanc-server-tls", caCertCredentialName: "orthanc-dicom-client-ca" }, pod, secrets);
+        assert.equal(resolved.clientCa, undefined);
+        assert.match(resolved.errors.join(), /orthanc-dicom-client-ca: read as a certificate and key/);
+    });
+
+    it("with no client CA named, Istio falls back to the issued secret's ca.crt: the root, which trusts every tenant", () => {
+        const pod = { namespace: "g", serviceAccount: "sa", roleRules: gatewayChartRoleRules({}) };
+        const resolved = resolveServerTls({ mode: "MUTUAL", credentialName: "orthanc-server-tls" }, pod, [{ namespace: "g", name: "orthanc-server-tls", keys: issuedSecretKeys }]);
+        assert.deepEqual(resolved.clientCa, { secret: "orthanc-server-tls", key: "ca.crt", crlKey: undefined });
+    });
+
+    it("a gateway in the tenant namespace could read the CA key, database passwords and Orthanc's configuration", () => {
+        const rules = gatewayChartRoleRules({});
+        for (const name of ["int-ca-secret", "postgresql-ha-credentials", "orthanc-config"]) {
+            assert.ok(rbacAllows(rules, { verb: "get", resource: "secrets", name }));
+        }
+        assert.ok(!rbacAllows([{ resources: ["secrets"], verbs: ["list"], resourceNames: ["orthanc-server-tls"] }], { verb: "list", resource: "secrets" }), "resourceNames cannot narrow list");
+    });
+
+    it("a configuration that lists its own Plugins keeps Orthanc Explorer 2 and GDCM from loading", () => {
+        const config = {
+            RegisteredUsers: { admin: "x" },
+            PostgreSQL: { EnableIndex: true },
+            Plugins: ["/usr/share/orthanc/plugins-available/libOrthancPostgreSQLIndex.so", "/usr/share/orthanc/plugins-available/libOrthancPostgreSQLStorage.so"],
+        };
+        const start = startImage({ configFiles: [JSON.stringify(config)], env: { GENERATE_HOST_ID_IF_MISSING: "false" }, mountedDirectories: ["/tmp", pluginLinkDirectory], readOnlyRootFilesystem: true });
+        assert.ok(start.enabledPlugins.includes("OrthancExplorer2") && start.enabledPlugins.includes("Gdcm"));
+        assert.ok(!start.loadedLibraries.includes("libOrthancExplorer2.so") && !start.loadedLibraries.includes("libOrthancGdcm.so"));
+    });
+
+    it("the image refuses deprecated settings, including those a Service named dicom injects through service links", () => {
+        const base = { configFiles: [JSON.stringify({ RegisteredUsers: { admin: "x" } })], mountedDirectories: ["/tmp", pluginLinkDirectory], readOnlyRootFilesystem: true };
+        const env = Object.fromEntries(serviceLinkVariables([{ name: "dicom", ports: [{ name: "dicom", port: 4242 }] }]).map((n) => [n, "x"]));
+        assert.ok(Object.keys(env).includes("DICOM_PORT"));
+        assert.equal(startImage({ ...base, env: { ...env, GENERATE_HOST_ID_IF_MISSING: "false" } }).exitCode, 254);
+        assert.equal(startImage({ ...base, configFiles: [JSON.stringify({})], env: { GENERATE_HOST_ID_IF_MISSING: "false" } }).exitCode, 253, "no registered user");
+        assert.notEqual(startImage({ ...base, env: {} }).exitCode, 0, "writes /etc/hostid on a read-only root");
+    });
+
+    it("envsubst would empty a `$word` in the mounted configuration", () => {
+        const start = startImage({
+            configFiles: [JSON.stringify({ Name: "Lab $HOME", RegisteredUsers: { admin: "x" } })],
+            env: { GENERATE_HOST_ID_IF_MISSING: "false" },
+            mountedDirectories: ["/tmp", pluginLinkDirectory],
+            readOnlyRootFilesystem: true,
+        });
+        assert.equal(start.config.Name, "Lab ");
+    });
+
+    it("the old connection budget left one Pgpool pod short once the storage connection and the reserved slot count", () => {
+        const maxReplicas = 6;
+        const oldNumInitChildren = (maxReplicas + 1) * 5 + 4;
+        const needed = (maxReplicas + 1) * orthancConnections({ IndexConnectionsCount: 5, EnableStorage: true });
+        assert.ok(needed > pgpoolAcceptedClients({ numInitChildren: String(oldNumInitChildren) }));
+        assert.equal(orthancConnections({}), 50, "the plugin's own default opens 50");
+    });
+});

@@ -1,0 +1,57 @@
+/**
+ * Kubernetes behaviour the program relies on, modelled from kubernetes/kubernetes:
+ * - pkg/kubelet/envvars/envvars.go (FromServices, makeLinkVariables): unless a pod sets `enableServiceLinks: false`,
+ *   the kubelet gives every container, for each Service of the pod's namespace that has a cluster IP, the variables
+ *   <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT, <NAME>_SERVICE_PORT_<PORT NAME>, <NAME>_PORT and
+ *   <NAME>_PORT_<port>_<PROTO>{,_PROTO,_PORT,_ADDR}, where NAME is the Service name upper-cased with `-` and `.` as `_`.
+ * - pkg/apis/rbac/v1/evaluation_helpers.go (ResourceNameMatches): a rule with resourceNames matches only a request that
+ *   names one of them; a request without a name (list) matches only rules without resourceNames.
+ */
+
+export interface ServiceLike {
+    name: string;
+    type?: string;
+    clusterIP?: string;
+    ports: { name?: string; port: number; protocol?: string }[];
+}
+
+export function serviceLinkVariables(services: ServiceLike[]): string[] {
+    return services
+        .filter((service) => service.clusterIP !== "None")
+        .flatMap((service) => {
+            const prefix = envName(service.name);
+            const names = [`${prefix}_SERVICE_HOST`, `${prefix}_SERVICE_PORT`];
+            for (const port of service.ports) {
+                if (port.name) names.push(`${prefix}_SERVICE_PORT_${envName(port.name)}`);
+            }
+            service.ports.forEach((port, index) => {
+                if (index === 0) names.push(`${prefix}_PORT`);
+                const portPrefix = `${prefix}_PORT_${port.port}_${(port.protocol ?? "TCP").toUpperCase()}`;
+                names.push(portPrefix, `${portPrefix}_PROTO`, `${portPrefix}_PORT`, `${portPrefix}_ADDR`);
+            });
+            return names;
+        });
+}
+
+function envName(name: string): string {
+    const upper = name.replace(/[.-]/g, "_").toUpperCase();
+    return /^[0-9]/.test(upper) ? `_${upper}` : upper;
+}
+
+export interface PolicyRule {
+    apiGroups?: string[];
+    resources?: string[];
+    verbs?: string[];
+    resourceNames?: string[];
+}
+
+/** Whether RBAC rules allow a request; `name` is absent for list and watch. */
+export function rbacAllows(rules: PolicyRule[], request: { verb: string; resource: string; name?: string }): boolean {
+    return rules.some(
+        (rule) =>
+            (rule.apiGroups ?? [""]).some((group) => group === "" || group === "*") &&
+            (rule.resources ?? []).some((resource) => resource === request.resource || resource === "*") &&
+            (rule.verbs ?? []).some((verb) => verb === request.verb || verb === "*") &&
+            (!rule.resourceNames?.length || (request.name !== undefined && rule.resourceNames.includes(request.name))),
+    );
+}
