@@ -176,6 +176,7 @@ describe("stack configuration", () => {
             { ...minimal(), pki: { organization: "O".repeat(57) } },
             [/pki\.organization is "O{57}"/, /at most 56 characters/],
         ],
+        ["a display name with a dollar sign", withTenant({ displayName: "Lab $HOME" }), [/displayName is "Lab \$HOME"/, /without '\$'/]],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],

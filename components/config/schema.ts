@@ -72,6 +72,8 @@ const tenantSchema = z.strictObject({
         .string()
         .trim()
         .min(1, { error: "a non-empty name" })
+        // The image runs envsubst over its configuration files: "$word" would become whatever that variable holds.
+        .regex(/^[^$]*$/, { error: "a name without '$' (the Orthanc image substitutes environment variables in its configuration)" })
         .max(maxCommonNameLength - tenantCaSuffix.length, {
             error: `at most ${maxCommonNameLength - tenantCaSuffix.length} characters (the tenant CA is named "<displayName>${tenantCaSuffix}", at most ${maxCommonNameLength})`,
         }),
