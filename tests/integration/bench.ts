@@ -10,6 +10,7 @@
  */
 import { store, storeRate } from "./support/dcmtk";
 import { generateInstances } from "./support/dicom";
+import { describeVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources } from "./support/processes";
 import { startTenantStack } from "./support/stack";
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
         const replicas = await Promise.all(names.map((name) => stack.startReplica(resources, name)));
         const dataDir = resources.tempDir("bench-data");
         console.log(`PostgreSQL and ${replicaCount} Orthanc replica(s) up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        console.log(`running on ${await describeVersions(replicas[0])}`);
 
         for (const replica of replicas) {
             const batch = await generateInstances(dataDir, instances, pixelBytes, `replica-${replica.name}`);

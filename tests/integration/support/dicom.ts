@@ -73,3 +73,45 @@ export async function generateInstances(dir: string, count: number, pixelBytes: 
         return { file, ...uids, size: statSync(file).size };
     });
 }
+
+/** A DICOM Part 10 file cut in two: its file meta information (group 0002, by tag) and the data set that follows. */
+export interface Part10File {
+    /** Values of the file meta elements, keyed by tag as `gggg,eeee` (lower-case hex). */
+    meta: Map<string, Buffer>;
+    /** The bytes after the file meta information: the data set exactly as stored. */
+    dataset: Buffer;
+}
+
+/** VRs whose explicit-VR length field is 4 bytes after 2 reserved ones (PS3.5 7.1.2). */
+const longLengthVrs = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]);
+
+/**
+ * Splits a Part 10 file (128-byte preamble, "DICM", group 0002 in Explicit VR Little Endian; PS3.10 7.1) into its
+ * file meta information and its data set. Throws on anything else.
+ */
+export function splitPart10(file: Buffer): Part10File {
+    if (file.length < 132 || file.toString("latin1", 128, 132) !== "DICM") {
+        throw new Error("not a DICOM Part 10 file (no DICM prefix)");
+    }
+    const meta = new Map<string, Buffer>();
+    let offset = 132;
+    while (offset + 8 <= file.length && file.readUInt16LE(offset) === 0x0002) {
+        const tag = `0002,${file.readUInt16LE(offset + 2).toString(16).padStart(4, "0")}`;
+        const vr = file.toString("latin1", offset + 4, offset + 6);
+        let length: number;
+        let valueOffset: number;
+        if (longLengthVrs.has(vr)) {
+            length = file.readUInt32LE(offset + 8);
+            valueOffset = offset + 12;
+        } else {
+            length = file.readUInt16LE(offset + 6);
+            valueOffset = offset + 8;
+        }
+        if (valueOffset + length > file.length) {
+            throw new Error(`file meta element ${tag} runs past the end of the file`);
+        }
+        meta.set(tag, file.subarray(valueOffset, valueOffset + length));
+        offset = valueOffset + length;
+    }
+    return { meta, dataset: file.subarray(offset) };
+}

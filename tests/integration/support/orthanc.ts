@@ -7,13 +7,14 @@
  */
 import { randomBytes } from "crypto";
 import { writeFileSync } from "fs";
-import { join, relative } from "path";
+import { tmpdir } from "os";
+import { basename, join, posix, relative } from "path";
 import { TenantConfig } from "../../../components/config/schema";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
 import { dcmtkEnvironment } from "./dcmtk";
 import { Postgres } from "./postgres";
-import { debianPluginDirectory } from "./prerequisites";
+import { laptopPlugins, orthancRoot, orthancRootLayout } from "./prerequisites";
 import { Child, freePort, portOpen, Resources, waitUntil } from "./processes";
 
 export interface Credentials {
@@ -32,8 +33,13 @@ export function productionConfig(tenant: TenantConfig, domain: string, adminPass
 }
 
 export interface LaptopSettings {
-    /** Debian installs the same plugin libraries in another directory than the image. */
+    /** Debian installs the plugin libraries in another directory than the image (a path inside the Orthanc root). */
     pluginDirectory: string;
+    /**
+     * Library names of the plugins to load from `pluginDirectory`. The rendered configuration names none: the image's
+     * start-up builds `Plugins` from the plugins its environment variables enable.
+     */
+    plugins: readonly string[];
     /** The throwaway PostgreSQL instead of the tenant's Pgpool Service. */
     database: { host: string; port: number };
     /** Free ports: several replicas share one host instead of one pod each. */
@@ -51,10 +57,15 @@ export interface LaptopSettings {
  */
 export function adaptForLaptop(config: OrthancConfig, laptop: LaptopSettings): OrthancConfig {
     const relocate = (path: unknown) => join(laptop.workDirectory, relative(orthancWorkDirectory, String(path)));
+    for (const plugin of laptop.plugins) {
+        if (basename(plugin) !== plugin) {
+            throw new Error(`plugins are library names in ${laptop.pluginDirectory}, not paths: ${plugin}`);
+        }
+    }
     return {
         ...config,
         // The rendered configuration names no plugins (the image's start-up chooses them); Debian's Orthanc needs them named.
-        Plugins: ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so"].map((plugin) => join(laptop.pluginDirectory, plugin)),
+        Plugins: laptop.plugins.map((plugin) => posix.join(laptop.pluginDirectory, plugin)),
         HttpPort: laptop.httpPort,
         DicomPort: laptop.dicomPort,
         StorageDirectory: relocate(config.StorageDirectory),
@@ -110,11 +121,40 @@ export interface ReplicaOptions {
     extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig;
 }
 
+/**
+ * The command that runs `argv` chrooted in the Orthanc root, seeing the suite's temp directory (work directories,
+ * configuration files, certificates) at the same path as the suite does.
+ *
+ * `unshare` gives the process a private mount namespace, in which the temp directory is bind-mounted into the root:
+ * the mount exists only as long as the process and is never visible to the host, so a killed run leaves nothing
+ * mounted. unshare, sh and chroot each exec the next, so the pid the suite tracks and signals is Orthanc's own. The
+ * root shares the host's network namespace: Orthanc reaches the suite's PostgreSQL on 127.0.0.1. As root the suite
+ * uses the real mount namespace privileges; otherwise an unprivileged user namespace maps the user to root.
+ */
+export function inOrthancRoot(argv: string[], root = orthancRoot()): [string, string[]] {
+    const shared = tmpdir();
+    const namespaces = process.getuid?.() === 0 ? ["--mount"] : ["--user", "--map-root-user", "--mount"];
+    const script = 'root="$1"; shared="$2"; shift 2; mount --bind "$shared" "$root$shared" && exec chroot "$root" "$@"';
+    return ["unshare", [...namespaces, "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", root, shared, ...argv]];
+}
+
+/** What a replica runs on, from its REST API: Orthanc's version and its plugins' (for the suite's output). */
+export async function describeVersions(replica: Replica): Promise<string> {
+    const system = await replica.getJson<{ Version: string }>("/system");
+    // The list also names "explorer.js" (the plugins' extensions of Orthanc Explorer), which is no plugin.
+    const plugins = (await replica.getJson<string[]>("/plugins")).filter((plugin) => plugin !== "explorer.js");
+    const versions = await Promise.all(
+        plugins.map(async (plugin) => `${plugin} ${(await replica.getJson<{ Version: string }>(`/plugins/${plugin}`)).Version}`),
+    );
+    return `Orthanc ${system.Version} (${orthancRoot()}), plugins: ${versions.join(", ")}`;
+}
+
 /** Starts a replica and waits until its REST API answers the admin. */
 export async function startReplica(resources: Resources, options: ReplicaOptions): Promise<Replica> {
     const workDirectory = resources.tempDir(`orthanc-${options.name}`);
     const laptopConfig = adaptForLaptop(options.config, {
-        pluginDirectory: debianPluginDirectory,
+        pluginDirectory: orthancRootLayout.pluginDirectory,
+        plugins: laptopPlugins,
         database: { host: options.postgres.host, port: options.postgres.port },
         httpPort: await freePort(),
         dicomPort: await freePort(),
@@ -126,7 +166,8 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
     // The file holds the passwords, as the pods' Secret does.
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
 
-    const child = resources.start(`orthanc-${options.name}`, "Orthanc", [configFile], {
+    const [command, args] = inOrthancRoot([orthancRootLayout.binary, configFile]);
+    const child = resources.start(`orthanc-${options.name}`, command, args, {
         // Orthanc's DICOM server is DCMTK too: it reads TCP_NODELAY from its environment.
         env: dcmtkEnvironment(),
         logFile: join(workDirectory, "orthanc.log"),

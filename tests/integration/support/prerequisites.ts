@@ -1,12 +1,42 @@
 /**
- * The Debian packages the suite boots. A missing one fails the suite loudly, naming the package: a skipped
- * integration suite would pass CI while proving nothing.
+ * What the suite boots. Orthanc and its plugins come from a Debian trixie root of the project's own (built by
+ * scripts/install-orthanc-root, started with chroot); PostgreSQL, DCMTK and OpenSSL are the host's Debian packages. A
+ * missing piece fails the suite loudly, naming what installs it: a skipped integration suite would pass CI while
+ * proving nothing.
  */
 import { accessSync, constants, readdirSync, readFileSync } from "fs";
-import { delimiter, join } from "path";
+import { delimiter, join, resolve } from "path";
 
-/** Where Debian's orthanc-postgresql installs its plugins (the image keeps the same files in another directory). */
-export const debianPluginDirectory = "/usr/share/orthanc/plugins";
+/** The command that builds the Orthanc root. */
+export const orthancRootInstallCommand = "scripts/install-orthanc-root";
+
+/**
+ * The Orthanc root: `.cache/trixie-orthanc/root` in the repository (KORTHWEB_ORTHANC_ROOT_CACHE moves the cache
+ * folder, as it does for scripts/install-orthanc-root).
+ */
+export function orthancRoot(): string {
+    const cache = process.env.KORTHWEB_ORTHANC_ROOT_CACHE || join(resolve(__dirname, "../../.."), ".cache", "trixie-orthanc");
+    return join(resolve(cache), "root");
+}
+
+/** Paths inside the Orthanc root (as the chrooted process sees them). */
+export const orthancRootLayout = {
+    binary: "/usr/sbin/Orthanc",
+    /** Where Debian's orthanc-postgresql and orthanc-dicomweb install their plugins (the image uses another directory). */
+    pluginDirectory: "/usr/share/orthanc/plugins",
+} as const;
+
+/**
+ * The plugins the suite's replicas load, by library name: what the tenant's pods enable (the PostgreSQL index and
+ * storage). The rendered configuration does not list plugins (the image picks them from environment variables), so
+ * the suite names them here and adaptForLaptop turns them into the `Plugins` setting.
+ */
+export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so"];
+
+/** The laptop plugins' paths inside the Orthanc root. */
+export function laptopPluginFiles(plugins: readonly string[] = laptopPlugins): string[] {
+    return plugins.map((plugin) => `${orthancRootLayout.pluginDirectory}/${plugin}`);
+}
 
 interface Requirement {
     /** Debian package that provides it. */
@@ -17,9 +47,6 @@ interface Requirement {
 }
 
 const requirements: Requirement[] = [
-    { debianPackage: "orthanc", program: "Orthanc" },
-    { debianPackage: "orthanc-postgresql", file: `${debianPluginDirectory}/libOrthancPostgreSQLIndex.so` },
-    { debianPackage: "orthanc-postgresql", file: `${debianPluginDirectory}/libOrthancPostgreSQLStorage.so` },
     { debianPackage: "postgresql", program: "psql" },
     { debianPackage: "dcmtk", program: "echoscu" },
     { debianPackage: "dcmtk", program: "storescu" },
@@ -27,7 +54,13 @@ const requirements: Requirement[] = [
     { debianPackage: "openssl", program: "openssl" },
     // PostgreSQL must not run as root; these switch to the `postgres` account the postgresql package creates.
     { debianPackage: "util-linux", program: "setpriv" },
+    // Orthanc runs chrooted in a private mount namespace that shows it the suite's temp directory.
+    { debianPackage: "util-linux", program: "unshare" },
+    { debianPackage: "coreutils", program: "chroot" },
 ];
+
+/** Files the suite needs inside the Orthanc root (paths inside it). */
+const rootFiles = [orthancRootLayout.binary, "/bin/sh", "/tmp"];
 
 function executable(path: string): boolean {
     try {
@@ -55,7 +88,7 @@ export function postgresBinDirectory(): string | undefined {
     return majors.length > 0 ? join(root, majors[0], "bin") : undefined;
 }
 
-/** Throws one error listing every missing requirement and the packages to install. */
+/** Throws one error listing every missing requirement and what installs it. */
 export function assertPrerequisites(): void {
     const missing: string[] = [];
     const packages = new Set<string>();
@@ -70,10 +103,22 @@ export function assertPrerequisites(): void {
         missing.push("/usr/lib/postgresql/<major>/bin/initdb (Debian package postgresql)");
         packages.add("postgresql");
     }
+    const root = orthancRoot();
+    const missingInRoot = [...rootFiles, ...laptopPluginFiles()].filter((file) => !exists(join(root, file)));
+    const problems: string[] = [];
     if (missing.length > 0) {
+        problems.push(`Missing on this machine:\n  - ${missing.join("\n  - ")}\nInstall with: apt-get install ${[...packages].join(" ")}`);
+    }
+    if (missingInRoot.length > 0) {
+        const what = exists(root) ? `Missing in the Orthanc root ${root}:\n  - ${missingInRoot.join("\n  - ")}` : `No Orthanc root at ${root}.`;
+        problems.push(
+            `${what}\n` +
+                `Build it with: ${orthancRootInstallCommand}  (Debian trixie's orthanc, orthanc-postgresql, orthanc-dicomweb)`,
+        );
+    }
+    if (problems.length > 0) {
         throw new Error(
-            `The integration suite needs a real Orthanc/PostgreSQL/DCMTK stack. Missing:\n  - ${missing.join("\n  - ")}\n` +
-                `Install with: apt-get install ${[...packages].join(" ")}  (scripts/run test does this)`,
+            `The integration suite needs a real Orthanc/PostgreSQL/DCMTK stack.\n${problems.join("\n")}\n(scripts/run test does all of this)`,
         );
     }
     if (process.getuid?.() === 0 && !postgresAccount()) {
