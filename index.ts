@@ -59,3 +59,28 @@ const tenants = config.tenants.map(
 export const rootCaCertificate = rootCa.certificatePem;
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
 export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));
+/**
+ * Per tenant and modality, what the modality needs on the DICOM port: its key and certificate, and the root CA to
+ * verify the server. Secret as a whole; `scripts/run modality-cert` writes one modality's files.
+ */
+export const modalityCertificates = pulumi.secret(
+    Object.fromEntries(
+        tenants.map((tenant, index) => [
+            config.tenants[index].name,
+            Object.fromEntries(
+                Object.entries(tenant.modalityCertificates).map(([modality, issued]) => [
+                    modality,
+                    {
+                        aeTitle: issued.aeTitle,
+                        calledAeTitle: config.tenants[index].orthanc.aeTitle,
+                        dicomHost: tenant.outputs.dicomHost,
+                        dicomPort: tenant.outputs.dicomPort,
+                        certificate: issued.certificate,
+                        privateKey: issued.privateKey,
+                        serverCa: rootCa.certificatePem,
+                    },
+                ]),
+            ),
+        ]),
+    ),
+);

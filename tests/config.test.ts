@@ -177,6 +177,26 @@ describe("stack configuration", () => {
             [/pki\.organization is "O{57}"/, /at most 56 characters/],
         ],
         ["a display name with a dollar sign", withTenant({ displayName: "Lab $HOME" }), [/displayName is "Lab \$HOME"/, /without '\$'/]],
+        [
+            "two modalities of a tenant with one name",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1" }, { name: "ct", aeTitle: "CT2" }] }),
+            [/tenants\[0\]\.modalities\[1\]\.name is "ct"/, /not used by another modality/],
+        ],
+        [
+            "a modality with Orthanc's own AE title",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "ORTHANC" }] }),
+            [/modalities\[0\]\.aeTitle is "ORTHANC"/, /not Orthanc's own \(ORTHANC\)/],
+        ],
+        [
+            "a modality address without a port",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", host: "10.0.0.5" }] }),
+            [/modalities\[0\]\.port missing/, /set together with host/],
+        ],
+        [
+            "a modality host name where an address belongs",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", host: "ct.example.org", port: 104 }] }),
+            [/modalities\[0\]\.host is "ct\.example\.org"/, /IPv4 address/],
+        ],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],

@@ -4,8 +4,10 @@ import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/tenant/postgres";
 import { charts } from "../components/versions";
+import { certificateFingerprint } from "../components/tenant/pki";
+import { noClientFingerprint } from "../components/tenant/ingress";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
-import { RenderedStack, devVariants, parsedStackFile, renderStack, shippedStacks, thirdTenant } from "./support/stacks";
+import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, shippedStacks, thirdTenant } from "./support/stacks";
 
 /** A tenant's view of a rendered stack: its resources (named `<tenant>-...`) and lookups by kind and name. */
 class TenantView {
@@ -248,7 +250,11 @@ for (const stack of shippedStacks) {
                                 const name = peer.namespaceSelector.matchLabels?.["kubernetes.io/metadata.name"];
                                 assert.ok(allowed.has(name), `${policy.name} admits namespace ${JSON.stringify(peer.namespaceSelector)}`);
                             }
-                            assert.equal(peer.ipBlock, undefined, `${policy.name} uses an address block`);
+                            if (peer.ipBlock) {
+                                // Only C-MOVE destinations: exactly one configured modality address each.
+                                assert.equal(policy.inputs.metadata.name, "allow-orthanc-to-modalities");
+                                assert.match(peer.ipBlock.cidr, /^\d+\.\d+\.\d+\.\d+\/32$/);
+                            }
                         }
                         assert.ok(rule.ports?.length, `${policy.name} opens every port`);
                     }
@@ -467,7 +473,8 @@ for (const stack of shippedStacks) {
                 .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
                 .map((r) => `mockpassword${r.name.replace(/[^a-zA-Z0-9]/g, "")}`);
             const keys = rendered.resources.filter((r) => r.type === "tls:index/privateKey:PrivateKey").map((r) => `MOCK${r.name}`);
-            assert.ok(generated.length >= 6 * views.length && keys.length === 1 + views.length);
+            const modalities = config.tenants.reduce((n, t) => n + t.modalities.length, 0);
+            assert.ok(generated.length >= 6 * views.length && keys.length === 1 + views.length + modalities);
             const material = [...generated, ...keys];
             for (const resource of rendered.resources) {
                 for (const leak of exposedOutsideSecrets(resource.inputs, material)) {
@@ -504,6 +511,40 @@ for (const stack of shippedStacks) {
             }
             for (const ns of [first.names.namespace, first.names.gatewayNamespace]) {
                 assert.ok(!text(second).includes(ns));
+            }
+        });
+
+        it("issues every configured modality a client certificate from its tenant CA, its key a secret", () => {
+            for (const [index, view] of views.entries()) {
+                for (const modality of config.tenants[index].modalities) {
+                    const id = `${view.tenant}-pki-modality-${modality.name}-g${modality.certificateGeneration}`;
+                    const certificate = view.one("LocallySignedCert", `${id}-certificate`).inputs;
+                    assert.match(plain(certificate.caPrivateKeyPem), new RegExp(`MOCK${view.tenant}-pki-ca-key`));
+                    assert.deepEqual(certificate.allowedUses, ["digital_signature", "key_encipherment", "client_auth"]);
+                    assert.equal(certificate.isCaCertificate, undefined);
+                    assert.equal(view.one("CertRequest", `${id}-request`).inputs.subject.commonName, modality.aeTitle);
+                    const secret = rendered.outputs.modalityCertificates;
+                    assert.equal(secret.secret, true, "the whole output is secret");
+                    const issued = secret.value[view.tenant][modality.name];
+                    assert.match(issued.privateKey, new RegExp(`MOCK${id}-key`));
+                    assert.match(issued.certificate, new RegExp(`MOCK${id}-certificate`));
+                    assert.equal(issued.aeTitle, modality.aeTitle);
+                    assert.match(issued.serverCa, /MOCKroot-ca-certificate/);
+                    assert.deepEqual([issued.dicomHost, issued.dicomPort], [view.names.dicomHost, 11112]);
+                }
+            }
+        });
+
+        it("accepts on the DICOM port only the configured modalities' own certificates, and none when there is none", () => {
+            for (const [index, view] of views.entries()) {
+                const tls = view.one("Gateway", "dicom").inputs.spec.servers[0].tls;
+                const expected = config.tenants[index].modalities.map((m) => {
+                    const id = `${view.tenant}-pki-modality-${m.name}-g${m.certificateGeneration}`;
+                    return certificateFingerprint(`-----BEGIN CERTIFICATE-----\nMOCK${id}-certificate\n-----END CERTIFICATE-----\n`);
+                });
+                assert.deepEqual(tls.verifyCertificateHash, expected.length ? expected.sort() : [noClientFingerprint]);
+                const registered = JSON.parse(plain(view.one("Secret", "orthanc-config").inputs.stringData)["orthanc.json"]).DicomModalities;
+                assert.deepEqual(Object.keys(registered).sort(), config.tenants[index].modalities.map((m) => m.name).sort());
             }
         });
 
@@ -569,6 +610,41 @@ describe("adding a tenant", () => {
     });
 });
 
+describe("modalities", () => {
+    it("rotating one modality's certificate replaces its key and certificate alone, and updates the allow-list", async () => {
+        const [before, after] = await Promise.all([renderStack("dev"), renderStack("dev", devVariants.withRotatedCertificate())]);
+        assert.equal(after.error, undefined);
+        const key = (r: RecordedResource) => `${r.type}::${r.name}`;
+        const beforeByKey = new Map(before.resources.map((r) => [key(r), r]));
+        const afterKeys = new Set(after.resources.map(key));
+        const removed = before.resources.filter((r) => !afterKeys.has(key(r))).map((r) => r.name);
+        const added = after.resources.filter((r) => !beforeByKey.has(key(r))).map((r) => r.name);
+        assert.deepEqual(removed.sort(), ["bhs-pki-modality-tester-g1-certificate", "bhs-pki-modality-tester-g1-key", "bhs-pki-modality-tester-g1-request"]);
+        assert.deepEqual(added.sort(), ["bhs-pki-modality-tester-g2-certificate", "bhs-pki-modality-tester-g2-key", "bhs-pki-modality-tester-g2-request"]);
+        const changed = after.resources
+            .filter((r) => beforeByKey.has(key(r)) && JSON.stringify(r.inputs) !== JSON.stringify(beforeByKey.get(key(r))!.inputs))
+            .map((r) => r.name);
+        assert.deepEqual(changed, ["bhs-gateway-dicom-gateway"], "only bhs's DICOM allow-list changes");
+    });
+
+    it("opens the mesh and the NetworkPolicy to exactly the address a modality retrieves to with C-MOVE", async () => {
+        const rendered = await renderStack("dev", devVariants.withModalityAddress());
+        assert.equal(rendered.error, undefined);
+        const entries = rendered.resources.filter((r) => r.type.endsWith(":ServiceEntry"));
+        assert.deepEqual(
+            entries.map((e) => [e.inputs.metadata.namespace, e.inputs.spec.addresses, e.inputs.spec.ports[0].number, e.inputs.spec.exportTo]),
+            [["bhs-orthweb", [`${modalityAddress.host}/32`], modalityAddress.port, ["."]]],
+        );
+        const policy = rendered.resources.find((r) => r.type.endsWith(":NetworkPolicy") && r.inputs.metadata.name === "allow-orthanc-to-modalities")!;
+        assert.deepEqual(policy.inputs.spec.egress, [{ to: [{ ipBlock: { cidr: `${modalityAddress.host}/32` } }], ports: [{ protocol: "TCP", port: modalityAddress.port }] }]);
+        const orthanc = JSON.parse(
+            plain(rendered.resources.find((r) => r.type.endsWith(":Secret") && r.inputs.metadata.name === "orthanc-config" && r.inputs.metadata.namespace === "bhs-orthweb")!.inputs.stringData)["orthanc.json"],
+        );
+        assert.equal(orthanc.DicomModalities.tester.Host, modalityAddress.host);
+        assert.equal(orthanc.DicomModalities.tester.AllowMove, true);
+    });
+});
+
 describe("the Orthanc configuration builder", () => {
     const base = {
         displayName: "Beaverdale Health Services",
@@ -579,6 +655,10 @@ describe("the Orthanc configuration builder", () => {
         adminPassword: "generated",
         database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass", connections: 5 },
         workDirectory: "/work",
+        modalities: [
+            { name: "ct-1", aeTitle: "CT1", host: "10.1.2.3", port: 104 },
+            { name: "tester", aeTitle: "TESTER" },
+        ],
     };
 
     it("stores index and DICOM files in PostgreSQL, without locking the database, for several replicas", () => {
@@ -599,5 +679,25 @@ describe("the Orthanc configuration builder", () => {
 
     it("keeps patient identifiers out of the logs", () => {
         assert.equal((orthancConfig(base) as any).DeidentifyLogs, true);
+    });
+
+    it("answers only registered modalities, and sends C-MOVE only to those with an address", () => {
+        const config = orthancConfig(base) as any;
+        for (const key of ["DicomAlwaysAllowStore", "DicomAlwaysAllowFind", "DicomAlwaysAllowGet", "DicomAlwaysAllowMove", "DicomModalitiesInDatabase"]) {
+            assert.equal(config[key], false, key);
+        }
+        assert.deepEqual(config.DicomModalities["ct-1"], { AET: "CT1", Host: "10.1.2.3", Port: 104, AllowEcho: true, AllowStore: true, AllowFind: true, AllowGet: true, AllowMove: true });
+        assert.equal(config.DicomModalities.tester.AET, "TESTER");
+        assert.equal(config.DicomModalities.tester.AllowMove, false, "no address to send to");
+        assert.equal(config.DicomCheckModalityHost, false, "the caller's address is the gateway's");
+    });
+
+    it("serves DICOMweb under /dicom-web/ with https URLs, and Orthanc Explorer 2 as the UI", () => {
+        const config = orthancConfig(base) as any;
+        assert.equal(config.DicomWeb.Enable, true);
+        assert.equal(config.DicomWeb.Root, "/dicom-web/");
+        assert.equal(config.DicomWeb.Ssl, true);
+        assert.equal(config.OrthancExplorer2.IsDefaultOrthancUI, true);
+        assert.equal(config.OHIF.DataSource, "dicom-web");
     });
 });

@@ -9,7 +9,8 @@ import * as path from "path";
 import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview } from "./upstream/deployment";
-import { GatewayObject, SecretLike, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
+import { certificateFingerprint } from "../components/tenant/pki";
+import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
@@ -127,6 +128,27 @@ for (const stack of shippedStacks) {
                 }
             });
 
+            it("accepts on the DICOM port each configured modality's certificate, and no other tenant's or unlisted one", () => {
+                const secrets = clusterSecrets(rendered);
+                const modalities = stack === "tst" ? {} : (rendered.outputs.modalityCertificates.value as Record<string, Record<string, any>>);
+                for (const tenant of config.tenants) {
+                    const { pod } = gatewayPod(rendered, tenant.name, config.domain);
+                    const dicom = gatewayObjects(rendered).find((g) => g.namespace === pod.namespace && g.name === "dicom")!;
+                    const server = dicom.resource.inputs.spec.servers[0];
+                    const resolved = resolveServerTls(server.tls, pod, secrets);
+                    const issuedUnder = (t: string) => ({ namespace: tenantNames(t, config.domain).gatewayNamespace, secret: resolved.clientCa!.secret });
+                    for (const [name, issued] of Object.entries(modalities[tenant.name] ?? {})) {
+                        const fingerprint = certificateFingerprint(issued.certificate);
+                        assert.ok(clientAccepted(server, resolved, pod.namespace, { issuedUnder: issuedUnder(tenant.name), fingerprint }), `${tenant.name}/${name}`);
+                        for (const other of config.tenants.filter((t) => t.name !== tenant.name)) {
+                            assert.ok(!clientAccepted(server, resolved, pod.namespace, { issuedUnder: issuedUnder(other.name), fingerprint }), `${other.name}'s CA`);
+                        }
+                    }
+                    const unlisted = certificateFingerprint("-----BEGIN CERTIFICATE-----\nMOCKremoved-modality\n-----END CERTIFICATE-----\n");
+                    assert.ok(!clientAccepted(server, resolved, pod.namespace, { issuedUnder: issuedUnder(tenant.name), fingerprint: unlisted }), "unlisted certificate of the same CA");
+                }
+            });
+
             it("lets the gateway's service account read only what it serves: no CA key, password or Orthanc configuration", () => {
                 const secrets = clusterSecrets(rendered);
                 for (const tenant of config.tenants) {
@@ -192,7 +214,7 @@ for (const stack of shippedStacks) {
 
         describe("the Orthanc image's start-up", () => {
             for (const tenant of config.tenants) {
-                it(`${tenant.name}: starts with PostgreSQL, Orthanc Explorer 2 and GDCM loaded and the rendered settings intact`, () => {
+                it(`${tenant.name}: starts with PostgreSQL, Orthanc Explorer 2, GDCM, DICOMweb and both viewers loaded, the rendered settings intact`, () => {
                     const names = tenantNames(tenant.name, config.domain);
                     const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
                     const pod = deployment.inputs.spec.template.spec;
@@ -211,7 +233,8 @@ for (const stack of shippedStacks) {
                     const start = startImage({ configFiles: [configText], env, mountedDirectories: mounts, readOnlyRootFilesystem: container.securityContext.readOnlyRootFilesystem });
                     assert.deepEqual(start.reasons, []);
                     assert.equal(start.exitCode, 0);
-                    for (const lib of ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancExplorer2.so", "libOrthancGdcm.so"]) {
+                    const libs = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancExplorer2.so", "libOrthancGdcm.so"];
+                    for (const lib of [...libs, "libOrthancDicomWeb.so", "libStoneWebViewer.so", "libOrthancOHIF.so"]) {
                         assert.ok(start.loadedLibraries.includes(lib), `${lib} not loaded: ${start.loadedLibraries.join(", ")}`);
                     }
                     assert.ok(mounts.includes(pluginLinkDirectory));
@@ -280,6 +303,13 @@ describe("the upstream models catch what the program once got wrong", () => {
         const pod = { namespace: "g", serviceAccount: "sa", roleRules: gatewayChartRoleRules({}) };
         const resolved = resolveServerTls({ mode: "MUTUAL", credentialName: "orthanc-server-tls" }, pod, [{ namespace: "g", name: "orthanc-server-tls", keys: issuedSecretKeys }]);
         assert.deepEqual(resolved.clientCa, { secret: "orthanc-server-tls", key: "ca.crt", crlKey: undefined });
+    });
+
+    it("an empty certificate allow-list admits every certificate the tenant CA signed", () => {
+        const resolved = { clientCa: { secret: "dicom-clients-cacert", key: "cacert" }, errors: [] };
+        const client = { issuedUnder: { namespace: "g", secret: "dicom-clients-cacert" }, fingerprint: "ab".repeat(32) };
+        assert.ok(clientAccepted({ tls: { mode: "MUTUAL", verifyCertificateHash: [] } }, resolved, "g", client));
+        assert.ok(!clientAccepted({ tls: { mode: "MUTUAL", verifyCertificateHash: ["0".repeat(64)] } }, resolved, "g", client));
     });
 
     it("a gateway in the tenant namespace could read the CA key, database passwords and Orthanc's configuration", () => {

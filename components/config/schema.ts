@@ -51,6 +51,28 @@ const orthancSchema = z.strictObject({
     memoryLimit: z.string().regex(memoryPattern, { error: "a memory quantity in Mi or Gi such as 3Gi" }).default("3Gi"),
 });
 
+/** Dotted-quad IPv4 address: the mesh's egress and the NetworkPolicy are opened to exactly this address. */
+const ipv4Pattern = /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
+
+const modalitySchema = z.strictObject({
+    /** Short name: names its certificate, its Orthanc entry and its stack output. */
+    name: z.string().regex(dnsLabelPattern, { error: "a DNS label: lowercase letters, digits and '-', starting with a letter" }).max(40),
+    /** The modality's own (calling) AE title: what Orthanc knows it by. */
+    aeTitle: z.string().regex(aeTitlePattern, { error: "1-16 of A-Z, 0-9, '_', '-' and space" }),
+    /**
+     * Where Orthanc sends what the modality retrieves with C-MOVE. Without it the modality retrieves with C-GET only.
+     * An IPv4 address, because the NetworkPolicy that opens the way can only name addresses.
+     */
+    host: z.string().regex(ipv4Pattern, { error: "an IPv4 address such as 10.20.30.40" }).optional(),
+    port: z.int().min(1).max(65535).optional(),
+    /**
+     * Bump to issue a new key and certificate (e.g. the old one was stolen): the old certificate is refused from the
+     * next `pulumi up` on, and no other modality's certificate changes.
+     */
+    certificateGeneration: z.int().min(1).max(1000).default(1),
+});
+export type ModalityConfig = z.infer<typeof modalitySchema>;
+
 const postgresSchema = z.strictObject({
     /** PostgreSQL nodes (one primary, the rest streaming standbys managed by repmgr). */
     replicas: z.int().min(1).max(9).default(3),
@@ -88,6 +110,11 @@ const tenantSchema = z.strictObject({
      * With `ingress.serviceType: NodePort`, the node ports of this tenant's gateway, so that a local cluster's port
      * mappings and the README's host lines stay valid across re-deployments. Kubernetes picks free ones when unset.
      */
+    /**
+     * The modalities that may connect to the DICOM port: each gets a client certificate from the tenant CA, and only
+     * the certificates of the modalities listed here are accepted. Removing one refuses it from the next `pulumi up`.
+     */
+    modalities: z.array(modalitySchema).default([]),
     nodePorts: z
         .strictObject({
             https: z.int().min(nodePortRange.min).max(nodePortRange.max),
@@ -138,6 +165,11 @@ const pkiSchema = z.strictObject({
     tenantCaValidityHours: z.int().min(30 * day).max(30 * year).default(5 * year),
     /** Server certificates are short-lived and renewed by cert-manager. */
     serverCertificateDurationHours: z.int().min(1 * day).max(397 * day).default(90 * day),
+    /**
+     * Modalities' client certificates. Renewed by `pulumi up` in their last tenth; the new one must then be installed
+     * on the modality (scripts/run modality-cert), so they are long-lived.
+     */
+    modalityCertificateValidityHours: z.int().min(30 * day).max(5 * year).default(2 * year),
 });
 
 export const stackConfigSchema = z
@@ -176,6 +208,30 @@ export const stackConfigSchema = z
                     message: `a quantity <= orthanc.memoryLimit (${tenant.orthanc.memoryLimit})`,
                 });
             }
+            const modalityNames = new Set<string>();
+            const aeTitles = new Set<string>([tenant.orthanc.aeTitle]);
+            tenant.modalities.forEach((modality, m) => {
+                const at = (key: string) => ["tenants", index, "modalities", m, key];
+                if (modalityNames.has(modality.name)) {
+                    ctx.addIssue({ code: "custom", path: at("name"), message: "a name not used by another modality of the tenant" });
+                }
+                modalityNames.add(modality.name);
+                if (aeTitles.has(modality.aeTitle)) {
+                    ctx.addIssue({
+                        code: "custom",
+                        path: at("aeTitle"),
+                        message: `an AE title used by no other modality of the tenant and not Orthanc's own (${tenant.orthanc.aeTitle})`,
+                    });
+                }
+                aeTitles.add(modality.aeTitle);
+                if ((modality.host === undefined) !== (modality.port === undefined)) {
+                    ctx.addIssue({
+                        code: "custom",
+                        path: at(modality.host === undefined ? "host" : "port"),
+                        message: "set together with " + (modality.host === undefined ? "port" : "host") + " (where C-MOVE sends to), or neither",
+                    });
+                }
+            });
             if (tenant.nodePorts !== undefined) {
                 if (config.ingress.serviceType !== "NodePort") {
                     ctx.addIssue({

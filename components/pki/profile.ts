@@ -53,9 +53,9 @@ export function serverProfile(pki: PkiConfig): CertificateProfile {
     return leafProfile(pki, "server_auth");
 }
 
-/** Modalities' client certificates, signed by the tenant CA (see the README for issuing one). */
+/** Modalities' client certificates, signed by the tenant CA. */
 export function dicomClientProfile(pki: PkiConfig): CertificateProfile {
-    return leafProfile(pki, "client_auth");
+    return { ...leafProfile(pki, "client_auth"), validityHours: pki.modalityCertificateValidityHours };
 }
 
 const certManagerUsageNames: Record<KeyUsage, string> = {

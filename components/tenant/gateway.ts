@@ -26,6 +26,8 @@ export interface TenantGatewayArgs {
     issuerRef: { group: string; kind: string; name: string };
     /** The only CA the DICOM port trusts for client certificates. */
     dicomClientTrustAnchor: pulumi.Input<string>;
+    /** The only client certificates the DICOM port accepts (SHA-256 fingerprints). */
+    allowedClientFingerprints: pulumi.Input<string[]>;
     /** The gateway namespace, created (with its walls) by the tenant. */
     namespace: pulumi.Resource;
     /** What must exist before the gateway pods start: mesh policies, NetworkPolicies, the sidecar injector, the issuer. */
@@ -89,9 +91,13 @@ export class TenantGateway extends pulumi.ComponentResource {
             { parent: this, dependsOn: [release] },
         );
         const istioOpts = { parent: this, dependsOn: [args.namespace, ...args.crdsReady] };
-        const routes: [string, Record<string, unknown>, Record<string, unknown>][] = [
+        const routes: [string, pulumi.Input<Record<string, unknown>>, Record<string, unknown>][] = [
             ["web", webGatewaySpec(names), webVirtualServiceSpec(names, "web")],
-            ["dicom", dicomGatewaySpec(names), dicomVirtualServiceSpec(names, "dicom")],
+            [
+                "dicom",
+                pulumi.output(args.allowedClientFingerprints).apply((fingerprints) => dicomGatewaySpec(names, fingerprints)),
+                dicomVirtualServiceSpec(names, "dicom"),
+            ],
         ];
         for (const [route, gatewaySpec, virtualServiceSpec] of routes) {
             new k8s.apiextensions.CustomResource(

@@ -104,10 +104,19 @@ export function webGatewaySpec(names: TenantNames): Record<string, unknown> {
 }
 
 /**
- * DICOM over TLS. Modalities send no SNI, so the server matches every host name and this port serves one tenant:
- * the reason each tenant has its own gateway address.
+ * A SHA-256 no certificate has: with no modality configured, the allow-list still refuses every client (an empty list
+ * would accept any certificate the tenant CA ever signed).
  */
-export function dicomGatewaySpec(names: TenantNames): Record<string, unknown> {
+export const noClientFingerprint = "0".repeat(64);
+
+/**
+ * DICOM over TLS. Modalities send no SNI, so the server matches every host name and this port serves one tenant:
+ * the reason each tenant has its own gateway address. A client needs a certificate from the tenant CA and, on top,
+ * one of the configured modalities' own certificates (`verifyCertificateHash`): a modality removed from the
+ * configuration, or whose certificate was replaced, is refused from the next deployment on, whatever its certificate's
+ * remaining validity.
+ */
+export function dicomGatewaySpec(names: TenantNames, allowedClientFingerprints: string[]): Record<string, unknown> {
     return {
         selector: gatewaySelector(names),
         servers: [
@@ -118,6 +127,7 @@ export function dicomGatewaySpec(names: TenantNames): Record<string, unknown> {
                     mode: "MUTUAL",
                     credentialName: gatewaySecrets.serverTls,
                     caCertCredentialName: gatewaySecrets.dicomClientCa,
+                    verifyCertificateHash: allowedClientFingerprints.length > 0 ? [...allowedClientFingerprints].sort() : [noClientFingerprint],
                     minProtocolVersion: "TLSV1_2",
                 },
             },

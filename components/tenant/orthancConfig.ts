@@ -31,7 +31,18 @@ export interface OrthancConfigInput {
     };
     /** A writable directory (the pod's emptyDir); Orthanc keeps nothing there that must survive. */
     workDirectory: string;
+    /** The modalities allowed to store, query and retrieve, by calling AE title. */
+    modalities: { name: string; aeTitle: string; host?: string; port?: number }[];
 }
+
+/** Where DICOMweb (QIDO-RS, WADO-RS, STOW-RS) answers, under the tenant's web host. */
+export const dicomWebRoot = "/dicom-web/";
+
+/**
+ * A modality without an address retrieves with C-GET only. Orthanc still needs an address for every entry; this one
+ * is never reached (the mesh and the NetworkPolicies open egress only to configured modality addresses).
+ */
+const unreachable = { host: "127.0.0.1", port: 104 } as const;
 
 export type OrthancConfig = Record<string, unknown>;
 
@@ -47,10 +58,34 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         DicomTlsEnabled: false,
         AuthenticationEnabled: true,
         RegisteredUsers: { [input.adminUser]: input.adminPassword },
-        // Modalities are authenticated by their TLS client certificate at the gateway; AE titles are not a credential.
+        // A modality gets to the DICOM port only with its own certificate, issued for it and accepted by the gateway.
+        // Behind that, Orthanc answers only the registered modalities, by calling AE title; it cannot check their
+        // address, which is the gateway's.
         DicomCheckCalledAet: false,
         DicomAlwaysAllowEcho: true,
-        DicomAlwaysAllowStore: true,
+        DicomAlwaysAllowStore: false,
+        DicomAlwaysAllowFind: false,
+        DicomAlwaysAllowFindWorklist: false,
+        DicomAlwaysAllowGet: false,
+        DicomAlwaysAllowMove: false,
+        DicomCheckModalityHost: false,
+        DicomModalities: Object.fromEntries(
+            input.modalities.map((modality) => [
+                modality.name,
+                {
+                    AET: modality.aeTitle,
+                    Host: modality.host ?? unreachable.host,
+                    Port: modality.port ?? unreachable.port,
+                    AllowEcho: true,
+                    AllowStore: true,
+                    AllowFind: true,
+                    AllowGet: true,
+                    AllowMove: modality.host !== undefined,
+                },
+            ]),
+        ),
+        // The modalities are the stack configuration's: none is added through the REST API behind its back.
+        DicomModalitiesInDatabase: false,
         // Patient names and IDs must not end up in pod logs, which leave the tenant's boundary (log shipping).
         DeidentifyLogs: true,
         StorageDirectory: `${input.workDirectory}/storage`,
@@ -64,6 +99,12 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         HttpRequestTimeout: 60,
         DicomScpTimeout: 60,
         StableAge: 60,
+        // DICOMweb for viewers and PACS, under the tenant's web host. URLs in its answers are https: the gateway
+        // terminates TLS, Orthanc itself speaks plain HTTP inside the mesh.
+        DicomWeb: { Enable: true, Root: dicomWebRoot, EnableWado: true, Ssl: true, StudiesMetadata: "Full", SeriesMetadata: "Full" },
+        // Orthanc Explorer 2 is the tenant's UI (on by default in the image); the viewers read through DICOMweb.
+        OrthancExplorer2: { Enable: true, IsDefaultOrthancUI: true },
+        OHIF: { DataSource: "dicom-web" },
         PostgreSQL: {
             EnableIndex: true,
             // DICOM files in PostgreSQL too: pods keep no state, so any replica serves any study.

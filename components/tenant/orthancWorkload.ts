@@ -28,6 +28,8 @@ export const orthancImageLayout = {
 } as const;
 
 export const orthancConfigFile = "orthanc.json";
+/** The image's variables for DICOMweb and the two diagnostic viewers, Stone Web Viewer and OHIF. */
+export const orthancViewerPlugins = ["DICOM_WEB_PLUGIN_ENABLED", "STONE_WEB_VIEWER_PLUGIN_ENABLED", "OHIF_PLUGIN_ENABLED"] as const;
 export const orthancConfigSecretName = "orthanc-config";
 /** Writable scratch space (emptyDir): the root filesystem is read-only. Orthanc keeps no state here. */
 export const orthancWorkDirectory = "/var/lib/orthanc/work";
@@ -61,6 +63,7 @@ export function tenantOrthancConfig(
             connections: orthancIndexConnections,
         },
         workDirectory: orthancWorkDirectory,
+        modalities: tenant.modalities.map(({ name, aeTitle, host, port }) => ({ name, aeTitle, host, port })),
     });
 }
 
@@ -124,6 +127,8 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                             { name: "TCP_NODELAY", value: "1" },
                             // The entrypoint would otherwise write /etc/hostid, which the read-only root forbids.
                             { name: "GENERATE_HOST_ID_IF_MISSING", value: "false" },
+                            // The image enables these viewers only by their variables (a section is not enough).
+                            ...orthancViewerPlugins.map((name) => ({ name, value: "true" })),
                         ],
                         resources: {
                             requests: { cpu: tenant.cpuRequest, memory: tenant.memoryRequest },
@@ -160,7 +165,8 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                 volumes: [
                     { name: "config", secret: { secretName: orthancConfigSecretName, defaultMode: 0o440 } },
                     { name: "work", emptyDir: { sizeLimit: "2Gi" } },
-                    { name: "plugins", emptyDir: { sizeLimit: "256Mi" } },
+                    // The start-up copies every enabled plugin here (viewers included: a few hundred MB).
+                    { name: "plugins", emptyDir: { sizeLimit: "1Gi" } },
                     { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
                 ],
             },

@@ -1,8 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { PkiConfig } from "../config/schema";
+import * as tls from "@pulumi/tls";
+import { createHash } from "crypto";
+import { ModalityConfig, PkiConfig } from "../config/schema";
 import { CertificateAuthority } from "../pki/certificateAuthority";
-import { tenantCaProfile } from "../pki/profile";
+import { dicomClientProfile, tenantCaProfile } from "../pki/profile";
 
 export interface TenantPkiArgs {
     tenant: string;
@@ -17,6 +19,19 @@ export interface TenantPkiArgs {
     certManagerNamespace: string;
     /** cert-manager's CRDs and webhook ready. */
     certManagerReady: pulumi.Input<pulumi.Resource>[];
+    /** Modalities that get a client certificate from the tenant CA. */
+    modalities: ModalityConfig[];
+}
+
+/** A modality's credentials for the DICOM port. */
+export interface ModalityCertificate {
+    aeTitle: string;
+    /** PEM certificate, signed by the tenant CA. */
+    certificate: pulumi.Output<string>;
+    /** PEM private key; a Pulumi secret, in the state only. */
+    privateKey: pulumi.Output<string>;
+    /** SHA-256 of the certificate's DER encoding, hex: what the gateway's allow-list holds. */
+    fingerprint: pulumi.Output<string>;
 }
 
 /**
@@ -32,6 +47,7 @@ export class TenantPki extends pulumi.ComponentResource {
     readonly issuerRef: { group: string; kind: string; name: string };
     /** Wait on this before creating Certificates. */
     readonly issuer: pulumi.Resource;
+    readonly modalityCertificates: Record<string, ModalityCertificate>;
 
     constructor(name: string, args: TenantPkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("korthweb:tenant:TenantPki", name, {}, opts);
@@ -67,8 +83,52 @@ export class TenantPki extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [caSecret, ...args.certManagerReady] },
         );
+        const profile = dicomClientProfile(args.pki);
+        this.modalityCertificates = Object.fromEntries(
+            args.modalities.map((modality) => {
+                // The generation is part of the names: a new one replaces this modality's key and certificate alone.
+                const id = `${name}-modality-${modality.name}-g${modality.certificateGeneration}`;
+                const key = new tls.PrivateKey(`${id}-key`, { algorithm: profile.keyAlgorithm, rsaBits: profile.rsaBits }, { parent: this });
+                const privateKey = pulumi.secret(key.privateKeyPem);
+                const request = new tls.CertRequest(
+                    `${id}-request`,
+                    { privateKeyPem: privateKey, subject: { commonName: modality.aeTitle, organization: args.pki.organization, organizationalUnit: modality.name } },
+                    { parent: this },
+                );
+                const certificate = new tls.LocallySignedCert(
+                    `${id}-certificate`,
+                    {
+                        certRequestPem: request.certRequestPem,
+                        caPrivateKeyPem: this.ca.privateKeyPem,
+                        caCertPem: this.ca.certificatePem,
+                        allowedUses: profile.allowedUses,
+                        validityPeriodHours: profile.validityHours,
+                        earlyRenewalHours: Math.floor(profile.validityHours / 10),
+                    },
+                    { parent: this },
+                );
+                const entry: ModalityCertificate = {
+                    aeTitle: modality.aeTitle,
+                    certificate: certificate.certPem,
+                    privateKey,
+                    fingerprint: certificate.certPem.apply(certificateFingerprint),
+                };
+                return [modality.name, entry];
+            }),
+        );
         this.registerOutputs({ caCertificate: this.ca.certificatePem });
     }
+
+    /** The fingerprints of every modality certificate: the only client certificates the DICOM port accepts. */
+    get allowedClientFingerprints(): pulumi.Output<string[]> {
+        return pulumi.all(Object.values(this.modalityCertificates).map((m) => m.fingerprint));
+    }
+}
+
+/** SHA-256 of a PEM certificate's DER encoding, lowercase hex without separators (Envoy's verify_certificate_hash). */
+export function certificateFingerprint(pem: string): string {
+    const base64 = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, "");
+    return createHash("sha256").update(Buffer.from(base64, "base64")).digest("hex");
 }
 
 /** Name of the tenant CA's Secret (in cert-manager's namespace) and of its ClusterIssuer. */

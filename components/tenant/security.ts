@@ -26,6 +26,39 @@ export interface PolicyContext {
     istioNamespace: string;
     /** Namespace of Prometheus, allowed to scrape the proxies' metrics ports. */
     monitoringNamespace: string;
+    /** Where Orthanc may open associations (C-MOVE destinations): the configured modalities' addresses. */
+    modalityDestinations: ModalityDestination[];
+}
+
+export interface ModalityDestination {
+    name: string;
+    host: string;
+    port: number;
+}
+
+/** Modalities that have an address Orthanc sends to. */
+export function modalityDestinations(modalities: { name: string; host?: string; port?: number }[]): ModalityDestination[] {
+    return modalities.flatMap(({ name, host, port }) => (host !== undefined && port !== undefined ? [{ name, host, port }] : []));
+}
+
+/**
+ * The mesh allows egress only to services it knows (REGISTRY_ONLY): one ServiceEntry per modality address, visible in
+ * the tenant namespace alone.
+ */
+export function modalityServiceEntries(ctx: PolicyContext): NamedSpec[] {
+    return ctx.modalityDestinations.map((destination) => ({
+        namespace: ctx.names.namespace,
+        name: `modality-${destination.name}`,
+        spec: {
+            hosts: [`${destination.name}.modalities.${ctx.names.namespace}.internal`],
+            addresses: [`${destination.host}/32`],
+            ports: [{ number: destination.port, name: `tcp-dicom-${destination.port}`, protocol: "TCP" }],
+            location: "MESH_EXTERNAL",
+            resolution: "STATIC",
+            endpoints: [{ address: destination.host }],
+            exportTo: ["."],
+        },
+    }));
 }
 
 /** SPIFFE identity of a service account, as the mesh's mutual TLS proves it. */
@@ -191,6 +224,23 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                 egress: [{ to: [podsLabelled(postgresPodLabels.pgpool)], ports: [tcp(postgresService.port)] }],
             },
         },
+        ...(ctx.modalityDestinations.length === 0
+            ? []
+            : [
+                  {
+                      // C-MOVE: Orthanc opens associations to the configured modality addresses, and nowhere else.
+                      namespace: tenantNamespace,
+                      name: "allow-orthanc-to-modalities",
+                      spec: {
+                          podSelector: { matchLabels: orthancPods },
+                          policyTypes: ["Egress"],
+                          egress: ctx.modalityDestinations.map((destination) => ({
+                              to: [{ ipBlock: { cidr: `${destination.host}/32` } }],
+                              ports: [tcp(destination.port)],
+                          })),
+                      },
+                  },
+              ]),
         {
             namespace: tenantNamespace,
             name: "allow-pgpool",

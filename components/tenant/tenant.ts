@@ -20,9 +20,9 @@ import {
     orthancServiceSpec,
     tenantOrthancConfig,
 } from "./orthancWorkload";
-import { TenantPki } from "./pki";
+import { ModalityCertificate, TenantPki } from "./pki";
 import { connectionBudget, postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
-import { orthancServiceAccount } from "./security";
+import { modalityDestinations, orthancServiceAccount } from "./security";
 import { TenantWalls } from "./walls";
 
 export interface OrthancTenantArgs {
@@ -60,6 +60,8 @@ export interface TenantOutputs {
     caCertificate: pulumi.Output<string>;
     /** What the DICOM port trusts for client certificates: the tenant CA alone. */
     dicomClientTrustAnchor: pulumi.Output<string>;
+    /** AE title and certificate fingerprint of every modality the DICOM port accepts (keys are in `modalityCertificates`). */
+    modalities: pulumi.Output<Record<string, { aeTitle: string; fingerprint: string }>>;
 }
 
 /**
@@ -67,6 +69,8 @@ export interface TenantOutputs {
  */
 export class OrthancTenant extends pulumi.ComponentResource {
     readonly outputs: TenantOutputs;
+    /** Per modality: its key (secret), certificate and AE title. */
+    readonly modalityCertificates: Record<string, ModalityCertificate>;
 
     constructor(name: string, args: OrthancTenantArgs, opts?: pulumi.ComponentResourceOptions) {
         super("korthweb:tenant:OrthancTenant", name, {}, opts);
@@ -103,13 +107,20 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 rootCa: args.rootCa,
                 certManagerNamespace: args.certManagerNamespace,
                 certManagerReady: args.certManagerCrdsReady,
+                modalities: tenant.modalities,
             },
             { parent: this },
         );
         const walls = new TenantWalls(
             `${name}-walls`,
             {
-                context: { tenant: tenant.name, names, istioNamespace: args.istioNamespace, monitoringNamespace: args.monitoringNamespace },
+                context: {
+                    tenant: tenant.name,
+                    names,
+                    istioNamespace: args.istioNamespace,
+                    monitoringNamespace: args.monitoringNamespace,
+                    modalityDestinations: modalityDestinations(tenant.modalities),
+                },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
             },
@@ -220,6 +231,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 pki: args.pki,
                 issuerRef: pki.issuerRef,
                 dicomClientTrustAnchor: pki.ca.trustAnchorPem,
+                allowedClientFingerprints: pki.allowedClientFingerprints,
                 namespace: gatewayNamespace,
                 dependsOn: [...walls.ready, ...args.istioInjectionReady, pki.issuer],
                 crdsReady: [...args.istioCrdsReady, ...args.certManagerCrdsReady],
@@ -239,7 +251,13 @@ export class OrthancTenant extends pulumi.ComponentResource {
             adminPassword,
             caCertificate: pki.ca.certificatePem,
             dicomClientTrustAnchor: pki.ca.trustAnchorPem,
+            modalities: pulumi.output(
+                Object.fromEntries(
+                    Object.entries(pki.modalityCertificates).map(([modality, c]) => [modality, { aeTitle: c.aeTitle, fingerprint: c.fingerprint }]),
+                ),
+            ),
         };
+        this.modalityCertificates = pki.modalityCertificates;
         this.registerOutputs({ ...this.outputs });
     }
 }

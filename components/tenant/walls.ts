@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { PolicyContext, authorizationPolicies, networkPolicies } from "./security";
+import { PolicyContext, authorizationPolicies, modalityServiceEntries, networkPolicies } from "./security";
 
 export interface TenantWallsArgs {
     context: PolicyContext;
@@ -12,7 +12,8 @@ export interface TenantWallsArgs {
 
 /**
  * Both walls in both of the tenant's namespaces: STRICT mutual TLS, deny-by-default Istio authorization with the few
- * identity-based exceptions, and default-deny NetworkPolicies with the few address-based ones. Workloads wait on
+ * identity-based exceptions, and default-deny NetworkPolicies with the few address-based ones; and the only ways out,
+ * to the modalities Orthanc sends to. Workloads wait on
  * `ready`, so no pod of the tenant ever runs without them.
  */
 export class TenantWalls extends pulumi.ComponentResource {
@@ -25,7 +26,12 @@ export class TenantWalls extends pulumi.ComponentResource {
         const istioObject = (resourceName: string, kind: string, namespace: string, objectName: string, spec: Record<string, unknown>) =>
             new k8s.apiextensions.CustomResource(
                 resourceName,
-                { apiVersion: "security.istio.io/v1", kind, metadata: { name: objectName, namespace }, spec },
+                {
+                    apiVersion: kind === "ServiceEntry" ? "networking.istio.io/v1" : "security.istio.io/v1",
+                    kind,
+                    metadata: { name: objectName, namespace },
+                    spec,
+                },
                 istioOpts,
             );
         const strictMtls = [names.namespace, names.gatewayNamespace].map((namespace) =>
@@ -42,7 +48,10 @@ export class TenantWalls extends pulumi.ComponentResource {
                     { parent: this, dependsOn: args.namespaces },
                 ),
         );
-        this.ready = [...strictMtls, ...authorization, ...network];
+        const egress = modalityServiceEntries(args.context).map((entry) =>
+            istioObject(`${name}-egress-${entry.name}`, "ServiceEntry", entry.namespace, entry.name, entry.spec),
+        );
+        this.ready = [...strictMtls, ...authorization, ...network, ...egress];
         this.registerOutputs({});
     }
 }

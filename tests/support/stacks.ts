@@ -35,8 +35,20 @@ export function parsedStackFile(stack: string): StackConfig {
 /** The tenant that `withThirdTenant` adds. */
 export const thirdTenant = { name: "gvh", displayName: "Glen Valley Hospital" };
 
+/** The C-MOVE address `withModalityAddress` gives bhs's tester. */
+export const modalityAddress = { host: "10.20.30.40", port: 11113 };
+
+/** The dev stack's tenants with `patch(tenant)` applied to bhs. */
+function withBhs(patch: (tenant: Record<string, any>) => Record<string, any>) {
+    const dev = stackFileConfig("dev");
+    const tenants = (dev["korthweb:tenants"] as Record<string, any>[]).map((t) => (t.name === "bhs" ? patch(t) : t));
+    return { ...dev, "korthweb:tenants": tenants };
+}
+
 /** Variations of the dev stack that tests render besides the shipped stacks. */
 export const devVariants = {
+    withRotatedCertificate: () => withBhs((t) => ({ ...t, modalities: t.modalities.map((m: any) => ({ ...m, certificateGeneration: 2 })) })),
+    withModalityAddress: () => withBhs((t) => ({ ...t, modalities: t.modalities.map((m: any) => ({ ...m, ...modalityAddress })) })),
     withInvalidTenant: () => ({ ...stackFileConfig("dev"), "korthweb:tenants": [{ name: "BHS", displayName: "x" }] }),
     withThirdTenant: () => {
         const dev = stackFileConfig("dev");

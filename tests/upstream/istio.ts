@@ -16,6 +16,11 @@
  *   pod uses only the Gateway objects of its own namespace whose selector its labels match.
  * - pilot/pkg/model/gateway.go (resolvePorts): when a Service selecting the gateway pod has a port equal to a server's
  *   port number, Envoy listens on that Service port's targetPort; otherwise on the number itself.
+ * - authentication.go (ApplyCredentialSDSToServerCommonTLSContext) puts a server's `subjectAltNames`,
+ *   `verifyCertificateSpki` and `verifyCertificateHash` in the default part of the combined validation context, beside
+ *   the SDS client CA; Envoy (api/envoy/extensions/transport_sockets/tls/v3/common.proto, CertificateValidationContext)
+ *   then accepts a client certificate only if it chains to that CA and, when the hash list is not empty, its SHA-256
+ *   is in the list. An empty list adds no restriction.
  */
 import { PolicyRule, rbacAllows } from "./kubernetes";
 
@@ -128,4 +133,24 @@ export function gatewaysServedBy<G extends GatewayObject>(
 /** The port Envoy listens on for a Gateway server, given the Services that select the gateway pod. */
 export function listenerPort(serverPort: number, servicePorts: { port: number; targetPort: number }[]): number {
     return servicePorts.find((port) => port.port === serverPort)?.targetPort ?? serverPort;
+}
+
+export interface ClientCertificate {
+    /** The secret whose CA bundle signed it (the model does not verify signatures; the caller states the issuer). */
+    issuedUnder: { namespace: string; secret: string };
+    fingerprint: string;
+}
+
+/** Whether a MUTUAL server accepts a client certificate. */
+export function clientAccepted(
+    server: { tls: GatewayServerTls & { verifyCertificateHash?: string[] } },
+    resolved: ResolvedServerTls,
+    podNamespace: string,
+    client: ClientCertificate,
+): boolean {
+    if (!resolved.clientCa || client.issuedUnder.namespace !== podNamespace || client.issuedUnder.secret !== resolved.clientCa.secret) {
+        return false;
+    }
+    const hashes = (server.tls.verifyCertificateHash ?? []).map((hash) => hash.replace(/:/g, "").toLowerCase());
+    return hashes.length === 0 || hashes.includes(client.fingerprint.toLowerCase());
 }

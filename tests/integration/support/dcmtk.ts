@@ -26,7 +26,8 @@ export interface DicomTarget {
 }
 
 /** The calling AE title of every request; Orthanc is configured not to check AE titles (DicomCheckCalledAet false). */
-const callingAeTitle = "KORTHWEB-IT";
+/** The calling AE title of every DCMTK tool the suite runs; the suite registers it as a modality. */
+export const callingAeTitle = "KORTHWEB-IT";
 
 function connectionArgs(target: DicomTarget): string[] {
     const args = ["-aet", callingAeTitle, "-aec", target.calledAeTitle];

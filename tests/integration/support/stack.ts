@@ -8,6 +8,7 @@ import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, startReplica } from "./orthanc";
 import { Postgres, startPostgres } from "./postgres";
 import { Resources } from "./processes";
+import { callingAeTitle } from "./dcmtk";
 
 export const testDomain = "orthweb.example";
 
@@ -17,8 +18,9 @@ export function testStackConfig(): StackConfig {
         domain: testDomain,
         ingress: { serviceType: "NodePort" },
         tenants: [
-            { name: "bhs", displayName: "B" },
-            { name: "mhr", displayName: "M" },
+            // The calling AE title the suite's DCMTK tools use: Orthanc answers registered modalities only.
+            { name: "bhs", displayName: "B", modalities: [{ name: "test-modality", aeTitle: callingAeTitle }] },
+            { name: "mhr", displayName: "M", modalities: [{ name: "test-modality", aeTitle: callingAeTitle }] },
         ],
     });
 }
