@@ -23,7 +23,7 @@ const provider = new k8s.Provider("kubernetes", {
 });
 const platformOpts = { providers: { kubernetes: provider } };
 
-const mesh = new IstioMesh("istio", {}, platformOpts);
+const mesh = new IstioMesh("istio", { platform: config.kubernetes.platform }, platformOpts);
 const certManager = new CertManager("cert-manager", {}, platformOpts);
 const observability = config.observability.enabled
     ? new Observability("observability", { istioNamespace: mesh.namespace, dependsOn: mesh.crdsReady }, platformOpts)

@@ -197,6 +197,11 @@ describe("stack configuration", () => {
             withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", host: "ct.example.org", port: 104 }] }),
             [/modalities\[0\]\.host is "ct\.example\.org"/, /IPv4 address/],
         ],
+        [
+            "an Istio platform Istio has no profile for",
+            { ...minimal(), kubernetes: { platform: "kind" } },
+            [/korthweb:kubernetes\.platform is "kind"/, /"k3d"/],
+        ],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],

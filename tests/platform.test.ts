@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { CertManager } from "../components/platform/certManager";
-import { IstioMesh, istiodValues } from "../components/platform/istio";
+import { IstioMesh, cniValues, istiodValues } from "../components/platform/istio";
 import { Observability, kialiValues, prometheusServiceUrl, prometheusValues } from "../components/platform/observability";
 import { CertificateAuthority } from "../components/pki/certificateAuthority";
 import { rootCaProfile, tenantCaProfile } from "../components/pki/profile";
@@ -44,6 +44,13 @@ describe("platform components", () => {
             assert.equal(values.pilot, undefined);
             assert.equal(values.env.PILOT_SCOPE_GATEWAY_TO_NAMESPACE, "true");
             assert.equal(values.cni.enabled, true);
+        });
+
+        it("tells the CNI agent and the injector the cluster's platform when the stack names one (k3d keeps its CNI elsewhere)", () => {
+            assert.equal((cniValues() as any).global, undefined, "default paths for kind, minikube and clouds");
+            assert.equal((cniValues("k3d") as any).global.platform, "k3d");
+            assert.equal((istiodValues("k3d") as any).global.platform, "k3d");
+            assert.equal((istiodValues() as any).global.platform, undefined);
         });
 
         it("enforces STRICT mutual TLS mesh-wide, after the CRDs and webhook exist", async () => {

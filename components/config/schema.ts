@@ -146,6 +146,12 @@ const kubernetesSchema = z.strictObject({
     context: z.string().min(1).optional(),
     /** Path to (or contents of) a kubeconfig; $KUBECONFIG or ~/.kube/config when unset. */
     kubeconfig: z.string().min(1).optional(),
+    /**
+     * Istio's platform profile, for clusters whose CNI lives elsewhere than /opt/cni/bin and /etc/cni/net.d: k3d and
+     * k3s keep it under /var/lib/rancher, so Istio's CNI agent would never chain itself in and no meshed pod would
+     * start. Unset for kind, minikube and most clouds.
+     */
+    platform: z.enum(["k3d", "k3s", "microk8s", "minikube", "openshift", "gke"]).optional(),
 });
 
 const observabilitySchema = z.strictObject({

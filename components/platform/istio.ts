@@ -7,6 +7,8 @@ import { charts } from "../versions";
 export interface IstioMeshArgs {
     /** Namespace of the control plane; Korthweb's and Istio's default. */
     namespace?: string;
+    /** Istio's platform profile (`global.platform`), where the cluster's CNI paths differ from the defaults. */
+    platform?: string;
 }
 
 /**
@@ -43,12 +45,12 @@ export class IstioMesh extends pulumi.ComponentResource {
         );
         this.cni = pinnedRelease(
             `${name}-cni`,
-            { pin: charts.istioCni, releaseName: "istio-cni", namespace: this.namespace, values: cniValues() },
+            { pin: charts.istioCni, releaseName: "istio-cni", namespace: this.namespace, values: cniValues(args.platform) },
             { ...inNamespace, dependsOn: [ns, this.base] },
         );
         this.istiod = pinnedRelease(
             `${name}-istiod`,
-            { pin: charts.istiod, releaseName: "istiod", namespace: this.namespace, values: istiodValues() },
+            { pin: charts.istiod, releaseName: "istiod", namespace: this.namespace, values: istiodValues(args.platform) },
             { ...inNamespace, dependsOn: [ns, this.base, this.cni] },
         );
         this.crdsReady = [this.base, this.istiod];
@@ -77,16 +79,19 @@ export function baseValues(istioNamespace: string): Record<string, unknown> {
 // Since Istio 1.24 the istiod and cni charts read their settings at the top level (the old `pilot.`/`cni.` prefixes
 // survive only as a legacy copy), so these values use the flat form.
 
-export function cniValues(): Record<string, unknown> {
-    return { resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } } };
+export function cniValues(platform?: string): Record<string, unknown> {
+    return {
+        resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+        ...(platform ? { global: { platform } } : {}),
+    };
 }
 
-export function istiodValues(): Record<string, unknown> {
+export function istiodValues(platform?: string): Record<string, unknown> {
     return {
         // Redirection is done by the CNI agent; the injector then leaves out the privileged istio-init container.
         cni: { enabled: true },
+        // istiod's chart autoscales by default and then ignores replicaCount: two at least.
         autoscaleMin: 2,
-        replicaCount: 2,
         resources: { requests: { cpu: "200m", memory: "512Mi" }, limits: { memory: "2Gi" } },
         seccompProfile: { type: "RuntimeDefault" },
         env: {
@@ -107,6 +112,7 @@ export function istiodValues(): Record<string, unknown> {
         },
         global: {
             proxy: { resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } } },
+            ...(platform ? { platform } : {}),
         },
     };
 }

@@ -81,8 +81,8 @@ export class OrthancTenant extends pulumi.ComponentResource {
         // deleting studies. See README, "Deleting a tenant".
         const dataOpts = { parent: this, protect: tenant.protectData };
 
-        // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the chart-installed gateway and
-        // database pods do not all meet "restricted". Warnings and audit stay at "restricted".
+        // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the containers Istio injects set
+        // no seccomp profile, which "restricted" requires. Warnings and audit stay at "restricted".
         const tenantLabels = { "korthweb.io/tenant": tenant.name };
         const tenantNamespace = namespace(
             `${name}-namespace`,
