@@ -10,6 +10,8 @@ import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview } from "./upstream/deployment";
 import { certificateFingerprint } from "../components/tenant/pki";
+import { orthancImage } from "../components/versions";
+import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
@@ -257,7 +259,9 @@ for (const stack of shippedStacks) {
                     const values = objectsOf(rendered, "Release").find((r) => nsOf(r) === names.namespace && r.inputs.name === "postgresql-ha")!.inputs.values;
                     const orthanc = JSON.parse(plain(objectsOf(rendered, "Secret").find((s) => nsOf(s) === names.namespace && s.inputs.metadata.name === "orthanc-config")!.inputs.stringData)["orthanc.json"]);
                     const needed = (tenant.orthanc.maxReplicas + 1) * orthancConnections(orthanc.PostgreSQL);
-                    assert.ok(needed <= pgpoolAcceptedClients(values.pgpool), `${needed} connections, one Pgpool pod accepts ${pgpoolAcceptedClients(values.pgpool)}`);
+                    const accepted = pgpoolAcceptedClients(values.pgpool);
+                    assert.ok(needed <= accepted, `${needed} connections, one Pgpool pod accepts ${accepted}`);
+                    assert.ok(accepted - needed >= 4, `${accepted - needed} connections left for an operator's session and health checks`);
                     const backends = pgpoolBackends(values.pgpool);
                     assert.ok(backends <= postgresOrdinaryConnections(values.postgresql.maxConnections), `${backends} backends, max_connections ${values.postgresql.maxConnections}`);
                 }
@@ -265,6 +269,12 @@ for (const stack of shippedStacks) {
         });
     });
 }
+
+describe("the models' own pins", () => {
+    it("model the Orthanc image the program pins", () => {
+        assert.equal(imageFacts.image, `${orthancImage.repository}:${orthancImage.tag}`, "regenerate tests/upstream/orthancImageFacts.json for the new image");
+    });
+});
 
 describe("the README against upstream", () => {
     it("asks for a Kubernetes version Istio supports", () => {

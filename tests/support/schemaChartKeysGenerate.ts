@@ -16,6 +16,9 @@ import { KeyNode, minorOf } from "./schemaChartValues";
 
 /** Reference file name prefix -> chart name as pinned in components/versions.ts. */
 const charts: Record<string, string> = {
+    "istio-base-values-": "base",
+    "istio-cni-values-": "cni",
+    "istio-istiod-values-": "istiod",
     "istio-gateway-values-": "gateway",
     "cert-manager-values-": "cert-manager",
     "kube-prometheus-stack-values-": "kube-prometheus-stack",

@@ -46,6 +46,15 @@ const freeFormKey = /(labels|annotations|Labels|Annotations|nodeSelector|node_se
  * path is accepted unchecked.
  */
 export const openPaths: Record<string, Record<string, string>> = {
+    istiod: {
+        // templates/configmap.yaml merges the whole map over the default mesh config (mergeOverwrite): any MeshConfig
+        // field (istio/api mesh/v1alpha1/config.proto) is accepted.
+        meshConfig: "MeshConfig, merged whole into the mesh ConfigMap",
+        resources: "a Kubernetes ResourceRequirements; values.yaml shows requests only",
+    },
+    cni: {
+        resources: "a Kubernetes ResourceRequirements; values.yaml shows requests only",
+    },
     "kiali-server": {
         // The chart renders its whole values (minus chart-only keys) into Kiali's config.yaml: any Kiali CR `spec` field
         // is accepted at the top level, and values.yaml lists "only those values used by the Helm Chart".
