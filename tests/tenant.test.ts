@@ -360,7 +360,7 @@ for (const stack of shippedStacks) {
                 assert.equal(view.one("Namespace", view.names.namespace).options?.protect, protect);
                 assert.equal(view.release("postgresql-ha").options?.protect, protect);
                 assert.equal(view.one("Secret", postgresSecrets.postgresql).options?.protect, protect);
-                assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-password`)?.options?.protect, protect);
+                assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-orthanc-password`)?.options?.protect, protect);
                 assert.equal(view.one("Deployment", "orthanc").options?.protect, false, "stateless parts stay replaceable");
             }
         });
@@ -445,7 +445,7 @@ for (const stack of shippedStacks) {
                 assert.ok(secretAt(secret.inputs.stringData, "orthanc.json"));
                 const orthanc = JSON.parse(plain(secret.inputs.stringData)["orthanc.json"]);
                 assert.equal(orthanc.PostgreSQL.Host, `postgresql-ha-pgpool.${view.names.namespace}.svc.cluster.local`);
-                assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databasepassword`);
+                assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databaseorthancpassword`);
                 assert.deepEqual(orthanc.RegisteredUsers, { admin: `mockpassword${view.tenant}orthancadminpassword` });
                 const pod = view.one("Deployment", "orthanc").inputs.spec.template.spec;
                 assert.ok(pod.volumes.some((v: any) => v.secret?.secretName === "orthanc-config"));

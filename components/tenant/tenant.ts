@@ -3,10 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "crypto";
 import { IngressConfig, PkiConfig, TenantConfig } from "../config/schema";
-import { pinnedRelease } from "../k8s/helm";
 import { namespace } from "../k8s/namespace";
 import { CertificateAuthority } from "../pki/certificateAuthority";
-import { charts } from "../versions";
 import { TenantGateway } from "./gateway";
 import { ingressPorts, orthancServiceName } from "./ingress";
 import { tenantNames } from "./naming";
@@ -21,7 +19,7 @@ import {
     tenantOrthancConfig,
 } from "./orthancWorkload";
 import { ModalityCertificate, TenantPki } from "./pki";
-import { connectionBudget, postgresHaValues, postgresRelease, postgresSecrets } from "./postgres";
+import { TenantDatabase } from "./database";
 import { modalityDestinations, orthancServiceAccount } from "./security";
 import { TenantWalls } from "./walls";
 
@@ -129,51 +127,13 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const workloadOpts = { parent: this, dependsOn: [tenantNamespace, ...walls.ready, ...args.istioInjectionReady] };
 
         // --- Credentials: generated, never defaulted, secret in state and in every resource that holds them.
-        const password = (purpose: string, protect = tenant.protectData) =>
-            pulumi.secret(
-                new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this, protect })
-                    .result,
-            );
-        const adminPassword = password("orthanc-admin", false);
-        const databasePassword = password("database");
-        const postgresCredentials = new k8s.core.v1.Secret(
-            `${name}-postgresql-credentials`,
-            {
-                metadata: { name: postgresSecrets.postgresql, namespace: ns },
-                stringData: {
-                    password: databasePassword,
-                    "postgres-password": password("postgres-superuser"),
-                    "repmgr-password": password("repmgr"),
-                },
-            },
-            { ...dataOpts, dependsOn: [tenantNamespace] },
-        );
-        const pgpoolCredentials = new k8s.core.v1.Secret(
-            `${name}-pgpool-credentials`,
-            {
-                metadata: { name: postgresSecrets.pgpool, namespace: ns },
-                stringData: { "admin-password": password("pgpool-admin"), "sr-check-password": password("sr-check") },
-            },
-            { ...dataOpts, dependsOn: [tenantNamespace] },
+        const adminPassword = pulumi.secret(
+            new random.RandomPassword(`${name}-orthanc-admin-password`, { length: 32, special: false }, { parent: this }).result,
         );
 
-        // --- PostgreSQL HA.
-        const postgres = pinnedRelease(
-            `${name}-postgresql-ha`,
-            {
-                pin: charts.postgresqlHa,
-                releaseName: postgresRelease,
-                namespace: ns,
-                values: postgresHaValues({
-                    replicas: tenant.postgres.replicas,
-                    pgpoolReplicas: tenant.postgres.pgpoolReplicas,
-                    volumeSize: tenant.postgres.volumeSize,
-                    storageClass: tenant.postgres.storageClass,
-                    connections: connectionBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas),
-                }),
-            },
-            { ...workloadOpts, protect: tenant.protectData, dependsOn: [...workloadOpts.dependsOn, postgresCredentials, pgpoolCredentials] },
-        );
+        // --- PostgreSQL.
+        const database = new TenantDatabase(`${name}-database`, { tenant, namespace: ns, dependsOn: workloadOpts.dependsOn }, { parent: this });
+        const databasePassword = database.endpoint.password;
 
         // --- Orthanc.
         const configJson = pulumi.secret(
@@ -202,7 +162,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum)),
             },
             // After creation the autoscaler sets the replica count; an update must not reset it.
-            { ...workloadOpts, dependsOn: [...workloadOpts.dependsOn, configSecret, postgres], ignoreChanges: ["spec.replicas"] },
+            { ...workloadOpts, dependsOn: [...workloadOpts.dependsOn, configSecret, ...database.endpoint.ready], ignoreChanges: ["spec.replicas"] },
         );
         new k8s.core.v1.Service(
             `${name}-orthanc-service`,

@@ -1,0 +1,89 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { TenantConfig } from "../config/schema";
+import { pinnedRelease } from "../k8s/helm";
+import { charts } from "../versions";
+import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService } from "./postgres";
+
+export interface TenantDatabaseArgs {
+    tenant: TenantConfig;
+    /** The tenant namespace, created by the tenant. */
+    namespace: string;
+    /** What the database pods wait for: the namespace, the tenant's walls, the sidecar injector. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Where Orthanc connects, and with which credentials. What every database engine gives the tenant. */
+export interface DatabaseEndpoint {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    /** The Orthanc role's password; a Pulumi secret. */
+    password: pulumi.Output<string>;
+    /** Orthanc starts after these: the database is ready to accept it. */
+    ready: pulumi.Resource[];
+}
+
+/**
+ * The tenant's PostgreSQL: Bitnami postgresql-ha (repmgr-managed PostgreSQL behind Pgpool-II), with generated
+ * credentials handed to the chart in existing Secrets, sized for the most Orthanc replicas the autoscaler may run.
+ * What holds data is protected when the tenant's `protectData` says so.
+ */
+export class TenantDatabase extends pulumi.ComponentResource {
+    readonly endpoint: DatabaseEndpoint;
+
+    constructor(name: string, args: TenantDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("korthweb:tenant:TenantDatabase", name, {}, opts);
+        const { tenant } = args;
+        const protect = tenant.protectData;
+        const password = (purpose: string) =>
+            pulumi.secret(
+                new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this, protect }).result,
+            );
+        const orthancPassword = password("orthanc");
+        const secretOpts = { parent: this, protect, dependsOn: args.dependsOn };
+        const postgresCredentials = new k8s.core.v1.Secret(
+            `${name}-postgresql-credentials`,
+            {
+                metadata: { name: postgresSecrets.postgresql, namespace: args.namespace },
+                stringData: { password: orthancPassword, "postgres-password": password("postgres-superuser"), "repmgr-password": password("repmgr") },
+            },
+            secretOpts,
+        );
+        const pgpoolCredentials = new k8s.core.v1.Secret(
+            `${name}-pgpool-credentials`,
+            {
+                metadata: { name: postgresSecrets.pgpool, namespace: args.namespace },
+                stringData: { "admin-password": password("pgpool-admin"), "sr-check-password": password("sr-check") },
+            },
+            secretOpts,
+        );
+        const release = pinnedRelease(
+            `${name}-postgresql-ha`,
+            {
+                pin: charts.postgresqlHa,
+                releaseName: postgresRelease,
+                namespace: args.namespace,
+                values: postgresHaValues({
+                    replicas: tenant.postgres.replicas,
+                    pgpoolReplicas: tenant.postgres.pgpoolReplicas,
+                    volumeSize: tenant.postgres.volumeSize,
+                    storageClass: tenant.postgres.storageClass,
+                    connections: connectionBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas),
+                }),
+            },
+            { parent: this, protect, dependsOn: [...args.dependsOn, postgresCredentials, pgpoolCredentials] },
+        );
+        this.endpoint = {
+            host: `${postgresService.name}.${args.namespace}.svc.cluster.local`,
+            port: postgresService.port,
+            database: orthancDatabase.name,
+            user: orthancDatabase.user,
+            password: orthancPassword,
+            ready: [release],
+        };
+        this.registerOutputs({ host: this.endpoint.host });
+    }
+}
