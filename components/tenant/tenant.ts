@@ -1,26 +1,14 @@
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
-import { createHash } from "crypto";
 import { IngressConfig, PkiConfig, TenantConfig } from "../config/schema";
 import { namespace } from "../k8s/namespace";
 import { CertificateAuthority } from "../pki/certificateAuthority";
 import { TenantGateway } from "./gateway";
-import { ingressPorts, orthancServiceName } from "./ingress";
+import { ingressPorts } from "./ingress";
 import { tenantNames } from "./naming";
-import {
-    orthancAdminUser,
-    orthancAutoscalerSpec,
-    orthancConfigFile,
-    orthancConfigSecretName,
-    orthancDeploymentSpec,
-    orthancDisruptionBudgetSpec,
-    orthancServiceSpec,
-    tenantOrthancConfig,
-} from "./orthancWorkload";
+import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, TenantPki } from "./pki";
 import { TenantDatabase } from "./database";
-import { modalityDestinations, orthancServiceAccount } from "./security";
+import { modalityDestinations } from "./security";
 import { TenantWalls } from "./walls";
 
 export interface OrthancTenantArgs {
@@ -63,7 +51,8 @@ export interface TenantOutputs {
 }
 
 /**
- * One isolated Orthanc site: its namespaces, PKI, walls, database, Orthanc and ingress gateway.
+ * One isolated Orthanc site: its two namespaces and the wiring of its children: PKI, walls, database, Orthanc and the
+ * ingress gateway. Each child receives what it needs from here; none reaches into a sibling.
  */
 export class OrthancTenant extends pulumi.ComponentResource {
     readonly outputs: TenantOutputs;
@@ -75,9 +64,6 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const { tenant } = args;
         const names = tenantNames(tenant.name, args.domain);
         const ns = names.namespace;
-        // Data-bearing resources are protected: removing the tenant from the configuration fails instead of
-        // deleting studies. See README, "Deleting a tenant".
-        const dataOpts = { parent: this, protect: tenant.protectData };
 
         // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the containers Istio injects set
         // no seccomp profile, which "restricted" requires. Warnings and audit stay at "restricted".
@@ -85,7 +71,8 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const tenantNamespace = namespace(
             `${name}-namespace`,
             { name: ns, enforce: "baseline", istioInjection: true, labels: tenantLabels },
-            dataOpts,
+            // Deleting the namespace deletes the database volumes: protected like the database (README, "Deleting a tenant").
+            { parent: this, protect: tenant.protectData },
         );
         // The chart's pods ask for Istio's gateway injection template themselves; the namespace label keeps any other
         // pod placed there in the mesh too.
@@ -94,7 +81,6 @@ export class OrthancTenant extends pulumi.ComponentResource {
             { name: names.gatewayNamespace, enforce: "baseline", istioInjection: true, labels: tenantLabels },
             { parent: this },
         );
-        const inNamespace = { parent: this, dependsOn: [tenantNamespace] };
 
         const pki = new TenantPki(
             `${name}-pki`,
@@ -126,58 +112,12 @@ export class OrthancTenant extends pulumi.ComponentResource {
         );
         const workloadOpts = { parent: this, dependsOn: [tenantNamespace, ...walls.ready, ...args.istioInjectionReady] };
 
-        // --- Credentials: generated, never defaulted, secret in state and in every resource that holds them.
-        const adminPassword = pulumi.secret(
-            new random.RandomPassword(`${name}-orthanc-admin-password`, { length: 32, special: false }, { parent: this }).result,
-        );
-
-        // --- PostgreSQL.
+        // --- Database and Orthanc.
         const database = new TenantDatabase(`${name}-database`, { tenant, namespace: ns, dependsOn: workloadOpts.dependsOn }, { parent: this });
-        const databasePassword = database.endpoint.password;
-
-        // --- Orthanc.
-        const configJson = pulumi.secret(
-            pulumi
-                .all([adminPassword, databasePassword])
-                .apply(([admin, database]) =>
-                    JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword: database }), null, 2),
-                ),
-        );
-        const configSecret = new k8s.core.v1.Secret(
-            `${name}-orthanc-config`,
-            { metadata: { name: orthancConfigSecretName, namespace: ns }, stringData: { [orthancConfigFile]: configJson } },
-            inNamespace,
-        );
-        // A digest is not secret material; it only tells the Deployment that the configuration changed.
-        const configChecksum = pulumi.unsecret(configJson.apply((json) => createHash("sha256").update(json).digest("hex")));
-        new k8s.core.v1.ServiceAccount(
-            `${name}-orthanc-service-account`,
-            { metadata: { name: orthancServiceAccount, namespace: ns }, automountServiceAccountToken: false },
-            inNamespace,
-        );
-        const deployment = new k8s.apps.v1.Deployment(
+        const orthanc = new OrthancServer(
             `${name}-orthanc`,
-            {
-                metadata: { name: "orthanc", namespace: ns, labels: { app: "orthanc" } },
-                spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum)),
-            },
-            // After creation the autoscaler sets the replica count; an update must not reset it.
-            { ...workloadOpts, dependsOn: [...workloadOpts.dependsOn, configSecret, ...database.endpoint.ready], ignoreChanges: ["spec.replicas"] },
-        );
-        new k8s.core.v1.Service(
-            `${name}-orthanc-service`,
-            { metadata: { name: orthancServiceName, namespace: ns }, spec: orthancServiceSpec(tenant.name) },
-            inNamespace,
-        );
-        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            `${name}-orthanc-autoscaler`,
-            { metadata: { name: "orthanc", namespace: ns }, spec: orthancAutoscalerSpec(tenant.orthanc, "orthanc") },
-            { parent: this, dependsOn: [deployment] },
-        );
-        new k8s.policy.v1.PodDisruptionBudget(
-            `${name}-orthanc-disruption-budget`,
-            { metadata: { name: "orthanc", namespace: ns }, spec: orthancDisruptionBudgetSpec(tenant.name) },
-            inNamespace,
+            { tenant, domain: args.domain, namespace: ns, database: database.endpoint, dependsOn: workloadOpts.dependsOn },
+            { parent: this },
         );
 
         // --- Ingress: the tenant's own gateway, in its own namespace.
@@ -207,8 +147,8 @@ export class OrthancTenant extends pulumi.ComponentResource {
             dicomPort: ingressPorts.dicomTls,
             ingressAddress: gateway.address,
             nodePorts: gateway.nodePorts,
-            adminUser: orthancAdminUser,
-            adminPassword,
+            adminUser: orthanc.adminUser,
+            adminPassword: orthanc.adminPassword,
             caCertificate: pki.ca.certificatePem,
             dicomClientTrustAnchor: pki.ca.trustAnchorPem,
             modalities: pulumi.output(

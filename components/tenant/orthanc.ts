@@ -1,0 +1,92 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { createHash } from "crypto";
+import { TenantConfig } from "../config/schema";
+import { DatabaseEndpoint } from "./database";
+import { orthancServiceName } from "./ingress";
+import {
+    orthancAdminUser,
+    orthancAutoscalerSpec,
+    orthancConfigFile,
+    orthancConfigSecretName,
+    orthancDeploymentSpec,
+    orthancDisruptionBudgetSpec,
+    orthancServiceSpec,
+    tenantOrthancConfig,
+} from "./orthancWorkload";
+import { orthancServiceAccount } from "./security";
+
+export interface OrthancServerArgs {
+    tenant: TenantConfig;
+    domain: string;
+    /** The tenant namespace. */
+    namespace: string;
+    /** Where Orthanc keeps its index and files. */
+    database: DatabaseEndpoint;
+    /** What the pods wait for: the namespace, the tenant's walls, the sidecar injector. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * The tenant's Orthanc: its configuration as a Secret, replicas behind a Service, an autoscaler and a disruption
+ * budget. The admin password is generated here and leaves only as a secret.
+ */
+export class OrthancServer extends pulumi.ComponentResource {
+    readonly adminUser = orthancAdminUser;
+    readonly adminPassword: pulumi.Output<string>;
+
+    constructor(name: string, args: OrthancServerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("korthweb:tenant:OrthancServer", name, {}, opts);
+        const { tenant } = args;
+        const ns = args.namespace;
+        const inNamespace = { parent: this, dependsOn: args.dependsOn };
+        this.adminPassword = pulumi.secret(
+            new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this }).result,
+        );
+        const configJson = pulumi.secret(
+            pulumi
+                .all([this.adminPassword, args.database.password])
+                .apply(([admin, database]) =>
+                    JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword: database }), null, 2),
+                ),
+        );
+        const configSecret = new k8s.core.v1.Secret(
+            `${name}-config`,
+            { metadata: { name: orthancConfigSecretName, namespace: ns }, stringData: { [orthancConfigFile]: configJson } },
+            inNamespace,
+        );
+        // A digest is not secret material; it only tells the Deployment that the configuration changed.
+        const configChecksum = pulumi.unsecret(configJson.apply((json) => createHash("sha256").update(json).digest("hex")));
+        new k8s.core.v1.ServiceAccount(
+            `${name}-service-account`,
+            { metadata: { name: orthancServiceAccount, namespace: ns }, automountServiceAccountToken: false },
+            inNamespace,
+        );
+        const deployment = new k8s.apps.v1.Deployment(
+            name,
+            {
+                metadata: { name: "orthanc", namespace: ns, labels: { app: "orthanc" } },
+                spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum)),
+            },
+            // After creation the autoscaler sets the replica count; an update must not reset it.
+            { parent: this, dependsOn: [...args.dependsOn, configSecret, ...args.database.ready], ignoreChanges: ["spec.replicas"] },
+        );
+        new k8s.core.v1.Service(
+            `${name}-service`,
+            { metadata: { name: orthancServiceName, namespace: ns }, spec: orthancServiceSpec(tenant.name) },
+            inNamespace,
+        );
+        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            `${name}-autoscaler`,
+            { metadata: { name: "orthanc", namespace: ns }, spec: orthancAutoscalerSpec(tenant.orthanc, "orthanc") },
+            { parent: this, dependsOn: [deployment] },
+        );
+        new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-disruption-budget`,
+            { metadata: { name: "orthanc", namespace: ns }, spec: orthancDisruptionBudgetSpec(tenant.name) },
+            inNamespace,
+        );
+        this.registerOutputs({ adminUser: this.adminUser });
+    }
+}
