@@ -1,15 +1,17 @@
 /**
  * `scripts/run up|preview <stack>` on a machine with nothing but a cluster: the Pulumi bootstrap (scripts/pulumi-env)
- * run through scripts/run itself. Each sandbox is a throwaway copy of the project's scripts, so the repository's own
- * .pulumi-state and .pulumi-passphrase are never touched; its toolchain is the repository's (node, and the pulumi
- * package), installs are skipped (KORTHWEB_SKIP_INSTALL), HOME is inside the sandbox, and PATH holds the system's
- * directories plus, where a test wants one, a stub `pulumi` that records every call with the Pulumi variables it saw.
+ * run through scripts/run itself, and `scripts/run modality-cert`, which reads a stack's outputs through it. Each
+ * sandbox is a throwaway copy of the project's scripts, so the repository's own .pulumi-state and .pulumi-passphrase
+ * are never touched; its toolchain and npm packages are the repository's (node, the pulumi package, ts-node), installs
+ * are skipped (KORTHWEB_SKIP_INSTALL), HOME is inside the sandbox, and PATH holds the system's directories plus, where
+ * a test wants one, a stub `pulumi` that records every call with the Pulumi variables it saw.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { stackOutputsFixture } from "./support/stackOutputsFixture";
 
 const repoRoot = path.resolve(__dirname, "..");
 const systemPath = "/usr/bin:/bin";
@@ -29,13 +31,15 @@ interface Run {
     stderr: string;
 }
 
-// Records each call as one tab-separated line; `whoami` answers with $STUB_WHOAMI, or fails as when logged out.
+// Records each call as one tab-separated line; `whoami` answers with $STUB_WHOAMI, or fails as when logged out;
+// `stack output` prints the file $STUB_OUTPUTS.
 const stubCli = `#!/bin/sh
 printf '%s\\t%s\\t%s\\t%s\\n' "$*" "\${PULUMI_BACKEND_URL-}" "\${PULUMI_CONFIG_PASSPHRASE_FILE-}" \\
     "\${PULUMI_CONFIG_PASSPHRASE+=}\${PULUMI_CONFIG_PASSPHRASE-}" >>"$STUB_LOG"
 case "$1" in
     version) echo v3.265.0 ;;
     whoami) [ -n "\${STUB_WHOAMI-}" ] || { echo "error: not logged in" >&2; exit 1; }; printf '%s\\n' "$STUB_WHOAMI" ;;
+    stack) [ "$2" != output ] || cat "$STUB_OUTPUTS" ;;
 esac
 `;
 
@@ -51,8 +55,12 @@ class Sandbox {
         for (const script of ["run", "pulumi-env"]) {
             fs.copyFileSync(path.join(repoRoot, "scripts", script), path.join(this.project, "scripts", script));
         }
-        fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(this.project, "Pulumi.yaml"));
+        fs.cpSync(path.join(repoRoot, "scripts", "tools"), path.join(this.project, "scripts", "tools"), { recursive: true });
+        for (const file of ["Pulumi.yaml", "tsconfig.json"]) {
+            fs.copyFileSync(path.join(repoRoot, file), path.join(this.project, file));
+        }
         fs.symlinkSync(path.join(repoRoot, "toolchain"), path.join(this.project, "toolchain"));
+        fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.project, "node_modules"));
         fs.mkdirSync(this.home);
         fs.mkdirSync(this.bin);
     }
@@ -67,8 +75,9 @@ class Sandbox {
     }
 
     /** scripts/run with only the environment given here: nothing of the caller's PULUMI_* or HOME leaks in. */
-    run(args: string[], env: Record<string, string> = {}): Run {
+    run(args: string[], env: Record<string, string> = {}, cwd?: string): Run {
         const result = spawnSync(path.join(this.project, "scripts", "run"), args, {
+            cwd,
             env: { PATH: `${this.bin}:${systemPath}`, HOME: this.home, KORTHWEB_SKIP_INSTALL: "1", STUB_LOG: this.log, ...env },
             encoding: "utf8",
             timeout: 20_000,
@@ -227,5 +236,64 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         } finally {
             sandbox.remove();
         }
+    });
+});
+
+describe("scripts/run modality-cert <stack> <tenant> <modality> <dir>", () => {
+    let sandbox: Sandbox;
+    let outputsFile: string;
+    let caller: string;
+    let run: Run;
+
+    before(() => {
+        sandbox = new Sandbox().withStubCli();
+        outputsFile = path.join(sandbox.dir, "outputs.json");
+        fs.writeFileSync(outputsFile, JSON.stringify(stackOutputsFixture()));
+        caller = path.join(sandbox.dir, "caller");
+        fs.mkdirSync(path.join(caller, "certs"), { recursive: true });
+        // A key left from an earlier run, readable by all: it must come out replaced and owner-only.
+        fs.writeFileSync(path.join(caller, "certs", "tester.key"), "old key", { mode: 0o644 });
+        run = sandbox.run(["modality-cert", "local", "bhs", "tester", "certs"], { STUB_OUTPUTS: outputsFile }, caller);
+    });
+    after(() => sandbox.remove());
+
+    it("reads the existing stack's outputs with secrets, through the bootstrap's CLI and backend, creating no stack", () => {
+        assertSucceeded(run);
+        assert.deepEqual(
+            sandbox.stackCalls().map((call) => [call.args, call.backendUrl, call.passphraseFile]),
+            [["stack output --stack local --json --show-secrets", `file://${sandbox.project}/.pulumi-state`, sandbox.passphraseFile]],
+        );
+    });
+
+    it("writes the key (mode 600), the certificate and the server CA into the directory, relative to the caller", () => {
+        const outputs = stackOutputsFixture().modalityCertificates.bhs.tester;
+        const dir = path.join(caller, "certs");
+        const files: [string, string, number][] = [
+            ["tester.key", outputs.privateKey, 0o600],
+            ["tester.crt", outputs.certificate, 0o644],
+            ["server-ca.crt", outputs.serverCa, 0o644],
+        ];
+        for (const [name, content, mode] of files) {
+            assert.equal(fs.readFileSync(path.join(dir, name), "utf8"), content, name);
+            assert.equal(fs.statSync(path.join(dir, name)).mode & 0o777, mode, name);
+        }
+        assert.deepEqual(fs.readdirSync(dir).sort(), ["server-ca.crt", "tester.crt", "tester.key"]);
+    });
+
+    it("prints the echoscu and storescu lines to use, with the modality's AE titles and the stack's DICOM address", () => {
+        const dir = path.join(caller, "certs");
+        const dicom = `-aet TESTER -aec ORTHANC +tls ${dir}/tester.key ${dir}/tester.crt +cf ${dir}/server-ca.crt dicom.bhs.local.orthweb.example 11112`;
+        const lines = run.stdout.split("\n");
+        assert.ok(lines.includes(`echoscu ${dicom}`), run.stdout);
+        assert.ok(lines.includes(`storescu ${dicom} study/*.dcm`), run.stdout);
+        assert.match(run.stdout, /DICOM on port 31112, HTTPS on port 30443/);
+        assert.doesNotMatch(run.stdout + run.stderr, /bhs-password|tester key/); // no secret on the terminal
+    });
+
+    it("stops on an unknown modality, naming the tenant's modalities, and writes nothing", () => {
+        const unknown = sandbox.run(["modality-cert", "local", "bhs", "mri", "other"], { STUB_OUTPUTS: outputsFile }, caller);
+        assert.equal(unknown.status, 1);
+        assert.equal(unknown.stderr.trim(), "error: tenant 'bhs' has no modality 'mri': its modalities are tester, ct-2");
+        assert.equal(fs.existsSync(path.join(caller, "other")), false);
     });
 });

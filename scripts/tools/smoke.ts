@@ -1,0 +1,433 @@
+/**
+ * `scripts/run smoke <stack>`: the seed validation of a deployed stack, as one command.
+ *
+ *   node -r ts-node/register/transpile-only scripts/tools/smoke.ts
+ *
+ * Environment:
+ *   KORTHWEB_STACK_OUTPUTS  a JSON file with the stack outputs, as `pulumi stack output --json --show-secrets` prints
+ *                           them. Without it they are read from standard input (what scripts/run pipes in).
+ *   KORTHWEB_SMOKE_TARGETS  where to connect instead of what the outputs say, per tenant, as JSON:
+ *                           '{"bhs":{"web":"127.0.0.1:18443","dicom":"127.0.0.1:18112"}}' (either key may be left out).
+ *   KORTHWEB_NODE_ADDRESS   the node to connect to when a tenant's gateway has node ports (default 127.0.0.1).
+ *
+ * Where it connects otherwise: the tenant's `ingressAddress` on 443 (or the web URL's port) and on `dicomPort`, or,
+ * when the outputs carry `nodePorts`, KORTHWEB_NODE_ADDRESS on those ports.
+ *
+ * For each tenant with at least one modality certificate, with the first one:
+ *   web     HTTPS GET <webUrl>/system as the admin user; the server must present a certificate for the web host name
+ *           that chains to rootCaCertificate, whatever address is connected to (SNI and name check use the host name)
+ *   echo    C-ECHO over DICOM TLS with the modality's key and certificate (DCMTK `echoscu +tls ... +cf <root CA>`;
+ *           DCMTK checks the server's chain, not its name)
+ *   store   C-STORE of a freshly generated instance (new UIDs, patient KORTHWEB-SMOKE; it stays in the tenant)
+ *   lookup  the instance found back through the REST API (POST /tools/lookup with its SOPInstanceUID)
+ *   qido    its study found through QIDO-RS (GET /dicom-web/studies?StudyInstanceUID=..., application/dicom+json)
+ * One line per tenant and check, PASS/FAIL with the reason, then a summary; exit status 1 if anything failed.
+ */
+import { execFile } from "child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "fs";
+import * as https from "https";
+import { tmpdir } from "os";
+import { join } from "path";
+import * as tls from "tls";
+import { generateInstance, SmokeInstance } from "./instance";
+import { modalityCertFiles, writeFiles } from "./modalityCert";
+import { ModalityCertificate, readStackOutputs, runTool, StackOutputs } from "./stackOutputs";
+
+export interface Endpoint {
+    host: string;
+    port: number;
+}
+
+/** Everything needed to check one tenant. */
+export interface TenantPlan {
+    tenant: string;
+    webUrl: string;
+    /** The web URL's host name: SNI, certificate name check and Host header, whatever `web` connects to. */
+    webHost: string;
+    web: Endpoint;
+    dicom: Endpoint;
+    adminUser: string;
+    adminPassword: string;
+    rootCa: string;
+    modality: string;
+    certificate: ModalityCertificate;
+}
+
+/** A tenant to check, or one that cannot be (with why). */
+export type PlanEntry = { tenant: string; plan: TenantPlan } | { tenant: string; skipped: string } | { tenant: string; error: string };
+
+export type CheckName = "web" | "echo" | "store" | "lookup" | "qido";
+export const checkNames: CheckName[] = ["web", "echo", "store", "lookup", "qido"];
+
+export interface CheckResult {
+    tenant: string;
+    /** A check, or "plan" when the tenant could not be checked at all. */
+    check: CheckName | "plan";
+    status: "PASS" | "FAIL" | "SKIP";
+    detail: string;
+}
+
+export interface SmokeEnv {
+    KORTHWEB_SMOKE_TARGETS?: string;
+    KORTHWEB_NODE_ADDRESS?: string;
+}
+
+/** "host:port" or "[v6]:port". */
+export function parseEndpoint(text: string, what: string): Endpoint {
+    const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+    const port = match ? Number(match[2]) : 0;
+    if (!match || port < 1 || port > 65535) {
+        throw new Error(`${what}: '${text}' is not host:port`);
+    }
+    return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+type Overrides = Record<string, { web?: Endpoint; dicom?: Endpoint }>;
+
+function parseOverrides(text: string | undefined, tenants: string[]): Overrides {
+    if (!text) return {};
+    let value: unknown;
+    try {
+        value = JSON.parse(text);
+    } catch (error) {
+        throw new Error(`KORTHWEB_SMOKE_TARGETS is not JSON (${(error as Error).message})`);
+    }
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+        throw new Error(`KORTHWEB_SMOKE_TARGETS must be an object keyed by tenant, e.g. {"bhs":{"web":"127.0.0.1:18443","dicom":"127.0.0.1:18112"}}`);
+    }
+    const overrides: Overrides = {};
+    for (const [tenant, targets] of Object.entries(value)) {
+        if (!tenants.includes(tenant)) {
+            throw new Error(`KORTHWEB_SMOKE_TARGETS names tenant '${tenant}', which the stack does not have (tenants: ${tenants.join(", ")})`);
+        }
+        if (!targets || typeof targets !== "object" || Array.isArray(targets)) {
+            throw new Error(`KORTHWEB_SMOKE_TARGETS.${tenant} must be an object with "web" and/or "dicom"`);
+        }
+        overrides[tenant] = {};
+        for (const [key, endpoint] of Object.entries(targets)) {
+            if ((key !== "web" && key !== "dicom") || typeof endpoint !== "string") {
+                throw new Error(`KORTHWEB_SMOKE_TARGETS.${tenant}.${key}: only "web" and "dicom", each "host:port", are allowed`);
+            }
+            overrides[tenant][key] = parseEndpoint(endpoint, `KORTHWEB_SMOKE_TARGETS.${tenant}.${key}`);
+        }
+    }
+    return overrides;
+}
+
+/** Where to reach each tenant, from the outputs and the environment. Throws on a malformed environment. */
+export function resolveTargets(outputs: StackOutputs, env: SmokeEnv): PlanEntry[] {
+    const tenants = Object.keys(outputs.tenantEndpoints);
+    const overrides = parseOverrides(env.KORTHWEB_SMOKE_TARGETS, tenants);
+    const nodeAddress = env.KORTHWEB_NODE_ADDRESS || "127.0.0.1";
+    return tenants.map((tenant): PlanEntry => {
+        const endpoint = outputs.tenantEndpoints[tenant];
+        const [modality, certificate] = Object.entries(outputs.modalityCertificates[tenant] ?? {})[0] ?? [];
+        if (!modality) {
+            return { tenant, skipped: "no modality certificate (list a modality under the tenant's `modalities`)" };
+        }
+        let url: URL;
+        try {
+            url = new URL(endpoint.webUrl);
+        } catch {
+            return { tenant, error: `webUrl '${endpoint.webUrl}' is not a URL` };
+        }
+        const override = overrides[tenant] ?? {};
+        const ingress = endpoint.ingressAddress;
+        const ingressKnown = ingress !== "" && ingress !== "pending";
+        const viaIngress = (port: number): Endpoint | string =>
+            ingressKnown ? { host: ingress, port } : `no ingress address yet ('${ingress}'); set KORTHWEB_SMOKE_TARGETS to say where to connect`;
+        const web =
+            override.web ??
+            (endpoint.nodePorts.https !== undefined ? { host: nodeAddress, port: endpoint.nodePorts.https } : viaIngress(Number(url.port || 443)));
+        const dicom =
+            override.dicom ??
+            (endpoint.nodePorts.dicom !== undefined ? { host: nodeAddress, port: endpoint.nodePorts.dicom } : viaIngress(certificate.dicomPort));
+        if (typeof web === "string") return { tenant, error: web };
+        if (typeof dicom === "string") return { tenant, error: dicom };
+        return {
+            tenant,
+            plan: {
+                tenant,
+                webUrl: endpoint.webUrl.replace(/\/+$/, ""),
+                webHost: url.hostname,
+                web,
+                dicom,
+                adminUser: endpoint.adminUser,
+                adminPassword: endpoint.adminPassword,
+                rootCa: outputs.rootCaCertificate,
+                modality,
+                certificate,
+            },
+        };
+    });
+}
+
+/** The probes a tenant check runs; each resolves with what it saw, or rejects with why it failed. */
+export interface Probes {
+    system(plan: TenantPlan): Promise<string>;
+    echo(plan: TenantPlan): Promise<string>;
+    newInstance(plan: TenantPlan): Promise<SmokeInstance>;
+    store(plan: TenantPlan, instance: SmokeInstance): Promise<string>;
+    lookup(plan: TenantPlan, instance: SmokeInstance): Promise<string>;
+    qido(plan: TenantPlan, instance: SmokeInstance): Promise<string>;
+}
+
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+async function attempt(tenant: string, check: CheckName, probe: () => Promise<string>): Promise<CheckResult> {
+    try {
+        return { tenant, check, status: "PASS", detail: await probe() };
+    } catch (error) {
+        return { tenant, check, status: "FAIL", detail: reason(error) };
+    }
+}
+
+/** Every check of one tenant, in order; lookup and qido fail as not run when nothing was stored. */
+export async function checkTenant(plan: TenantPlan, probes: Probes, onResult: (result: CheckResult) => void = () => {}): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    const add = (result: CheckResult): void => {
+        results.push(result);
+        onResult(result);
+    };
+    const { tenant } = plan;
+    add(await attempt(tenant, "web", () => probes.system(plan)));
+    add(await attempt(tenant, "echo", () => probes.echo(plan)));
+    let instance: SmokeInstance | undefined;
+    const store = await attempt(tenant, "store", async () => {
+        const generated = await probes.newInstance(plan);
+        const detail = await probes.store(plan, generated);
+        instance = generated;
+        return detail;
+    });
+    add(store);
+    for (const check of ["lookup", "qido"] as const) {
+        add(instance ? await attempt(tenant, check, () => probes[check](plan, instance!)) : { tenant, check, status: "FAIL", detail: "not run: no instance was stored" });
+    }
+    return results;
+}
+
+/** Checks every tenant of the plan in turn. */
+export async function runSmoke(entries: PlanEntry[], probes: Probes, onResult: (result: CheckResult) => void = () => {}): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    for (const entry of entries) {
+        if ("plan" in entry) {
+            results.push(...(await checkTenant(entry.plan, probes, onResult)));
+        } else {
+            const result: CheckResult =
+                "skipped" in entry
+                    ? { tenant: entry.tenant, check: "plan", status: "SKIP", detail: entry.skipped }
+                    : { tenant: entry.tenant, check: "plan", status: "FAIL", detail: entry.error };
+            results.push(result);
+            onResult(result);
+        }
+    }
+    return results;
+}
+
+/** One report line: status, tenant, check, reason. */
+export function formatResult(result: CheckResult, tenantWidth = 8): string {
+    return `${result.status} ${result.tenant.padEnd(tenantWidth)} ${result.check.padEnd(6)} ${result.detail}`;
+}
+
+/** The closing line. */
+export function formatSummary(results: CheckResult[]): string {
+    const count = (status: CheckResult["status"]) => results.filter((result) => result.status === status).length;
+    const checked = [...new Set(results.filter((result) => result.check !== "plan").map((result) => result.tenant))];
+    const failed = count("FAIL");
+    const verdict = exitStatus(results) === 0 ? "PASS" : "FAIL";
+    const nothing = checked.length === 0 ? "; no tenant could be checked" : "";
+    return (
+        `smoke ${verdict}: ${count("PASS")} passed, ${failed} failed, ${count("SKIP")} skipped; ` +
+        `tenants checked: ${checked.join(", ") || "none"}${nothing}`
+    );
+}
+
+/** The whole report: one line per result, then the summary. */
+export function formatReport(results: CheckResult[]): string {
+    const width = Math.max(8, ...results.map((result) => result.tenant.length));
+    return [...results.map((result) => formatResult(result, width)), formatSummary(results)].join("\n") + "\n";
+}
+
+/** 1 when a check failed or none passed (nothing validated is not a success), else 0. */
+export function exitStatus(results: CheckResult[]): number {
+    const failed = results.some((result) => result.status === "FAIL");
+    const passed = results.some((result) => result.status === "PASS");
+    return failed || !passed ? 1 : 0;
+}
+
+// ---- The real probes: HTTPS with Node, DICOM with DCMTK. ----
+
+interface HttpAnswer {
+    status: number;
+    body: string;
+}
+
+/** A request to the tenant's web endpoint: connects to `plan.web`, verifies the server as `plan.webHost`. */
+export function webRequest(plan: TenantPlan, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<HttpAnswer> {
+    const url = new URL(`${plan.webUrl}${path}`);
+    return new Promise((resolve, reject) => {
+        const request = https.request(
+            {
+                host: plan.web.host,
+                port: plan.web.port,
+                method,
+                path: `${url.pathname}${url.search}`,
+                servername: plan.webHost,
+                ca: plan.rootCa,
+                // Node's own check, against the web host name rather than the address connected to.
+                checkServerIdentity: (_host, certificate) => tls.checkServerIdentity(plan.webHost, certificate),
+                agent: false,
+                timeout: 20_000,
+                headers: {
+                    Host: url.host,
+                    Authorization: `Basic ${Buffer.from(`${plan.adminUser}:${plan.adminPassword}`).toString("base64")}`,
+                    ...(body !== undefined ? { "Content-Length": String(Buffer.byteLength(body)) } : {}),
+                    ...headers,
+                },
+            },
+            (response) => {
+                const chunks: Buffer[] = [];
+                response.on("data", (chunk: Buffer) => chunks.push(chunk));
+                response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+                response.on("error", reject);
+            },
+        );
+        request.on("timeout", () => request.destroy(new Error(`no answer from ${plan.web.host}:${plan.web.port} within 20 s`)));
+        request.on("error", (error: NodeJS.ErrnoException) => reject(new Error(`${method} ${url.href} via ${plan.web.host}:${plan.web.port}: ${error.code ? `${error.code}: ` : ""}${error.message}`)));
+        request.end(body);
+    });
+}
+
+function expectStatus(answer: HttpAnswer, what: string): void {
+    if (answer.status !== 200) {
+        throw new Error(`${what}: HTTP ${answer.status} ${answer.body.trim().slice(0, 200)}`);
+    }
+}
+
+function parseJson(answer: HttpAnswer, what: string): unknown {
+    try {
+        return JSON.parse(answer.body);
+    } catch {
+        throw new Error(`${what}: the answer is not JSON: ${answer.body.slice(0, 200)}`);
+    }
+}
+
+interface ProcessAnswer {
+    code: number | null;
+    output: string;
+}
+
+function runDcmtk(tool: string, args: string[]): Promise<ProcessAnswer> {
+    return new Promise((resolve, reject) => {
+        execFile(tool, args, { timeout: 90_000 }, (error, stdout, stderr) => {
+            if ((error as NodeJS.ErrnoException | null)?.code === "ENOENT") {
+                reject(new Error(`${tool} not found: install DCMTK (apt-get install dcmtk)`));
+                return;
+            }
+            const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+            resolve({ code, output: `${stdout}${stderr}`.trim() });
+        });
+    });
+}
+
+/** The last lines of a tool's log that say something, for a FAIL line. */
+function tail(output: string): string {
+    const lines = output.split("\n").filter((line) => line.trim() !== "");
+    return lines.slice(-2).join(" | ") || "no output";
+}
+
+export function realProbes(workDir: string): Probes {
+    const credentials = new Map<string, { key: string; crt: string; ca: string }>();
+    // The modality's files, as `scripts/run modality-cert` writes them, in a directory only this user reads.
+    const dcmtkTls = (plan: TenantPlan): string[] => {
+        let files = credentials.get(plan.tenant);
+        if (!files) {
+            const dir = join(workDir, plan.tenant);
+            const outputs: StackOutputs = {
+                rootCaCertificate: plan.rootCa,
+                tenantEndpoints: {},
+                modalityCertificates: { [plan.tenant]: { [plan.modality]: plan.certificate } },
+            };
+            outputs.tenantEndpoints[plan.tenant] = {
+                webUrl: plan.webUrl,
+                dicomHost: plan.certificate.dicomHost,
+                dicomPort: plan.certificate.dicomPort,
+                ingressAddress: "",
+                nodePorts: {},
+                adminUser: plan.adminUser,
+                adminPassword: "",
+            };
+            writeFiles(dir, modalityCertFiles(outputs, plan.tenant, plan.modality, dir).files);
+            files = { key: join(dir, `${plan.modality}.key`), crt: join(dir, `${plan.modality}.crt`), ca: join(dir, "server-ca.crt") };
+            credentials.set(plan.tenant, files);
+        }
+        return ["-aet", plan.certificate.aeTitle, "-aec", plan.certificate.calledAeTitle, "+tls", files.key, files.crt, "+cf", files.ca, plan.dicom.host, String(plan.dicom.port)];
+    };
+    const association = (plan: TenantPlan) =>
+        `${plan.certificate.aeTitle} -> ${plan.certificate.calledAeTitle} at ${plan.dicom.host}:${plan.dicom.port}`;
+    return {
+        async system(plan) {
+            const answer = await webRequest(plan, "GET", "/system");
+            expectStatus(answer, `GET ${plan.webUrl}/system`);
+            const system = parseJson(answer, "GET /system") as { Version?: string; Name?: string };
+            return `GET ${plan.webUrl}/system via ${plan.web.host}:${plan.web.port}: Orthanc ${system.Version ?? "?"} (${system.Name ?? "?"}), certificate valid for ${plan.webHost}`;
+        },
+        async echo(plan) {
+            const { code, output } = await runDcmtk("echoscu", ["-v", "-to", "15", "-ta", "15", "-td", "15", ...dcmtkTls(plan)]);
+            if (code !== 0 || !/Received Echo Response \(Success\)/.test(output)) {
+                throw new Error(`C-ECHO ${association(plan)}: echoscu exited ${code}: ${tail(output)}`);
+            }
+            return `C-ECHO ${association(plan)} over TLS as modality ${plan.modality}: Success`;
+        },
+        async newInstance(plan) {
+            const dir = join(workDir, plan.tenant, "instance");
+            mkdirSync(dir, { recursive: true });
+            return generateInstance(dir);
+        },
+        async store(plan, instance) {
+            const { code, output } = await runDcmtk("storescu", ["-v", "-to", "15", "-ta", "15", "-td", "30", ...dcmtkTls(plan), instance.file]);
+            if (code !== 0 || !/Received Store Response \(Success\)/.test(output)) {
+                throw new Error(`C-STORE ${association(plan)}: storescu exited ${code}: ${tail(output)}`);
+            }
+            return `C-STORE ${association(plan)}: Success, SOPInstanceUID ${instance.sopInstanceUid}`;
+        },
+        async lookup(plan, instance) {
+            const answer = await webRequest(plan, "POST", "/tools/lookup", { "Content-Type": "text/plain" }, instance.sopInstanceUid);
+            expectStatus(answer, "POST /tools/lookup");
+            const found = parseJson(answer, "POST /tools/lookup") as { Type?: string; ID?: string }[];
+            const hit = Array.isArray(found) ? found.find((entry) => entry.Type === "Instance") : undefined;
+            if (!hit) {
+                throw new Error(`POST /tools/lookup ${instance.sopInstanceUid}: not found (${answer.body.trim().slice(0, 200)})`);
+            }
+            return `POST /tools/lookup: instance ${hit.ID}`;
+        },
+        async qido(plan, instance) {
+            const path = `/dicom-web/studies?StudyInstanceUID=${encodeURIComponent(instance.studyInstanceUid)}`;
+            const answer = await webRequest(plan, "GET", path, { Accept: "application/dicom+json" });
+            expectStatus(answer, `GET ${path}`);
+            const studies = parseJson(answer, `GET ${path}`) as Record<string, { Value?: unknown[] }>[];
+            const hit = Array.isArray(studies) && studies.some((study) => study?.["0020000D"]?.Value?.[0] === instance.studyInstanceUid);
+            if (!hit) {
+                throw new Error(`GET ${path}: the study is not in the answer (${answer.body.trim().slice(0, 200)})`);
+            }
+            return `QIDO-RS GET /dicom-web/studies: study ${instance.studyInstanceUid} found`;
+        },
+    };
+}
+
+async function main(): Promise<number> {
+    const entries = resolveTargets(readStackOutputs(), process.env);
+    const width = Math.max(8, ...entries.map((entry) => entry.tenant.length));
+    const workDir = mkdtempSync(join(tmpdir(), "korthweb-smoke-")); // mode 700: the modality keys go here
+    try {
+        const results = await runSmoke(entries, realProbes(workDir), (result) => process.stdout.write(`${formatResult(result, width)}\n`));
+        process.stdout.write(`${formatSummary(results)}\n`);
+        return exitStatus(results);
+    } finally {
+        rmSync(workDir, { recursive: true, force: true });
+    }
+}
+
+if (require.main === module) {
+    runTool(main);
+}

@@ -1,0 +1,157 @@
+/**
+ * The operator tools' pure parts (scripts/tools/): reading the stack outputs, a modality's files, and the smoke run's
+ * target resolution, check sequence, report and exit status. The tools' runs through scripts/run are in
+ * tests/cli.test.ts; the smoke run against a real Orthanc is in the integration suite.
+ */
+import { strict as assert } from "assert";
+import { findModality, modalityCertFiles } from "../scripts/tools/modalityCert";
+import { CheckResult, exitStatus, formatReport, PlanEntry, Probes, resolveTargets, runSmoke, TenantPlan } from "../scripts/tools/smoke";
+import { parseStackOutputs, shellQuote, StackOutputs } from "../scripts/tools/stackOutputs";
+import { stackOutputsFixture } from "./support/stackOutputsFixture";
+
+const outputs = (): StackOutputs => parseStackOutputs(JSON.stringify(stackOutputsFixture()));
+
+describe("scripts/tools: stack outputs", () => {
+    it("reads what `pulumi stack output --json --show-secrets` prints", () => {
+        const parsed = outputs();
+        assert.deepEqual(Object.keys(parsed.tenantEndpoints), ["bhs", "mhr"]);
+        assert.equal(parsed.modalityCertificates.bhs.tester.aeTitle, "TESTER");
+    });
+
+    it("says so when the secrets were left hidden, or an output is missing", () => {
+        assert.throws(() => parseStackOutputs(JSON.stringify({ ...stackOutputsFixture(), modalityCertificates: "[secret]" })), /--show-secrets/);
+        const { rootCaCertificate: _, ...withoutRoot } = stackOutputsFixture();
+        assert.throws(() => parseStackOutputs(JSON.stringify(withoutRoot)), /rootCaCertificate/);
+        assert.throws(() => parseStackOutputs(""), /not JSON/);
+    });
+
+    it("quotes for the shell only what needs it", () => {
+        assert.equal(shellQuote("/tmp/certs/ct-1.key"), "/tmp/certs/ct-1.key");
+        assert.equal(shellQuote("CT 2"), "'CT 2'");
+        assert.equal(shellQuote("it's"), `'it'\\''s'`);
+    });
+});
+
+describe("scripts/tools/modalityCert", () => {
+    it("gives the key (600), certificate and server CA, and lines that quote an AE title with a space", () => {
+        const { files, instructions } = modalityCertFiles(outputs(), "bhs", "ct-2", "/certs");
+        assert.deepEqual(
+            files.map((file) => [file.name, file.mode]),
+            [
+                ["ct-2.key", 0o600],
+                ["ct-2.crt", 0o644],
+                ["server-ca.crt", 0o644],
+            ],
+        );
+        assert.equal(files[0].content, stackOutputsFixture().modalityCertificates.bhs["ct-2"].privateKey);
+        assert.match(
+            instructions,
+            /^echoscu -aet 'CT 2' -aec ORTHANC \+tls \/certs\/ct-2\.key \/certs\/ct-2\.crt \+cf \/certs\/server-ca\.crt dicom\.bhs\.local\.orthweb\.example 11112$/m,
+        );
+    });
+
+    it("names the tenants, or the tenant's modalities, when asked for one that does not exist", () => {
+        assert.throws(() => findModality(outputs(), "xyz", "tester"), { message: "unknown tenant 'xyz': the stack's tenants are bhs, mhr" });
+        assert.throws(() => findModality(outputs(), "bhs", "mri"), { message: "tenant 'bhs' has no modality 'mri': its modalities are tester, ct-2" });
+        assert.throws(() => findModality(outputs(), "mhr", "tester"), /tenant 'mhr' has no modality 'tester': it has none/);
+    });
+});
+
+describe("scripts/tools/smoke: where each tenant is reached", () => {
+    const plans = (entries: PlanEntry[]) => Object.fromEntries(entries.map((entry) => [entry.tenant, entry]));
+
+    it("node ports on KORTHWEB_NODE_ADDRESS (127.0.0.1 by default), with the first modality; a tenant without one is skipped", () => {
+        const entries = plans(resolveTargets(outputs(), {}));
+        assert.ok("plan" in entries.bhs);
+        const plan = (entries.bhs as { plan: TenantPlan }).plan;
+        assert.deepEqual([plan.web, plan.dicom], [
+            { host: "127.0.0.1", port: 30443 },
+            { host: "127.0.0.1", port: 31112 },
+        ]);
+        assert.equal(plan.webHost, "web.bhs.local.orthweb.example");
+        assert.equal(plan.modality, "tester");
+        assert.equal(plan.adminPassword, "bhs-password");
+        assert.match((entries.mhr as { skipped: string }).skipped, /no modality certificate/);
+
+        const onNode = plans(resolveTargets(outputs(), { KORTHWEB_NODE_ADDRESS: "192.168.49.2" }));
+        assert.equal((onNode.bhs as { plan: TenantPlan }).plan.dicom.host, "192.168.49.2");
+    });
+
+    it("without node ports: the ingress address on 443 and the DICOM port; none yet is an error for that tenant", () => {
+        const fixture = stackOutputsFixture();
+        fixture.modalityCertificates.mhr = { us: { ...fixture.modalityCertificates.bhs.tester, aeTitle: "US" } } as never;
+        const entries = plans(resolveTargets(parseStackOutputs(JSON.stringify(fixture)), {}));
+        const plan = (entries.mhr as { plan: TenantPlan }).plan;
+        assert.deepEqual([plan.web, plan.dicom], [
+            { host: "203.0.113.7", port: 443 },
+            { host: "203.0.113.7", port: 11112 },
+        ]);
+        fixture.tenantEndpoints.mhr.ingressAddress = "pending";
+        const pending = plans(resolveTargets(parseStackOutputs(JSON.stringify(fixture)), {}));
+        assert.match((pending.mhr as { error: string }).error, /no ingress address yet \('pending'\)/);
+    });
+
+    it("KORTHWEB_SMOKE_TARGETS overrides the web and DICOM targets per tenant, keeping the web host name", () => {
+        const entries = plans(resolveTargets(outputs(), { KORTHWEB_SMOKE_TARGETS: '{"bhs":{"web":"127.0.0.1:18443","dicom":"[::1]:18112"}}' }));
+        const plan = (entries.bhs as { plan: TenantPlan }).plan;
+        assert.deepEqual([plan.web, plan.dicom, plan.webHost], [{ host: "127.0.0.1", port: 18443 }, { host: "::1", port: 18112 }, "web.bhs.local.orthweb.example"]);
+        const webOnly = plans(resolveTargets(outputs(), { KORTHWEB_SMOKE_TARGETS: '{"bhs":{"web":"127.0.0.1:18443"}}' }));
+        assert.deepEqual((webOnly.bhs as { plan: TenantPlan }).plan.dicom, { host: "127.0.0.1", port: 31112 });
+    });
+
+    it("refuses a malformed KORTHWEB_SMOKE_TARGETS, naming what is wrong", () => {
+        const targets = (value: string) => () => resolveTargets(outputs(), { KORTHWEB_SMOKE_TARGETS: value });
+        assert.throws(targets("{"), /KORTHWEB_SMOKE_TARGETS is not JSON/);
+        assert.throws(targets('{"xyz":{"web":"a:1"}}'), /tenant 'xyz', which the stack does not have \(tenants: bhs, mhr\)/);
+        assert.throws(targets('{"bhs":{"web":"127.0.0.1"}}'), /KORTHWEB_SMOKE_TARGETS\.bhs\.web: '127\.0\.0\.1' is not host:port/);
+        assert.throws(targets('{"bhs":{"http":"a:1"}}'), /only "web" and "dicom"/);
+    });
+});
+
+describe("scripts/tools/smoke: checks, report and exit status", () => {
+    const instance = { file: "/tmp/smoke.dcm", studyInstanceUid: "2.25.1", seriesInstanceUid: "2.25.2", sopInstanceUid: "2.25.3" };
+    const passing = (): Probes => ({
+        system: async () => "Orthanc 1.12.7",
+        echo: async () => "C-ECHO Success",
+        newInstance: async () => instance,
+        store: async () => "C-STORE Success",
+        lookup: async () => "instance abc",
+        qido: async () => "study found",
+    });
+    const entries = (): PlanEntry[] => resolveTargets(outputs(), {});
+
+    it("all passing: one line per check of the tenant with a modality, the other skipped, exit status 0", async () => {
+        const results = await runSmoke(entries(), passing());
+        assert.deepEqual(
+            results.map((result) => `${result.tenant} ${result.check} ${result.status}`),
+            ["bhs web PASS", "bhs echo PASS", "bhs store PASS", "bhs lookup PASS", "bhs qido PASS", "mhr plan SKIP"],
+        );
+        assert.equal(exitStatus(results), 0);
+        const report = formatReport(results).split("\n");
+        assert.equal(report[0], "PASS bhs      web    Orthanc 1.12.7");
+        assert.equal(report[5], "SKIP mhr      plan   no modality certificate (list a modality under the tenant's `modalities`)");
+        assert.equal(report[6], "smoke PASS: 5 passed, 0 failed, 1 skipped; tenants checked: bhs");
+    });
+
+    it("a failed C-STORE fails the lookups as not run, with the reason on its line, and exit status 1", async () => {
+        const probes = { ...passing(), store: async () => Promise.reject(new Error("storescu exited 1: Association Rejected")) };
+        const results = await runSmoke(entries(), probes);
+        const byCheck = Object.fromEntries(results.map((result) => [`${result.tenant} ${result.check}`, result]));
+        assert.equal(byCheck["bhs store"].detail, "storescu exited 1: Association Rejected");
+        assert.deepEqual(
+            [byCheck["bhs store"].status, byCheck["bhs lookup"].status, byCheck["bhs qido"].status, byCheck["bhs echo"].status],
+            ["FAIL", "FAIL", "FAIL", "PASS"],
+        );
+        assert.equal(byCheck["bhs qido"].detail, "not run: no instance was stored");
+        assert.equal(exitStatus(results), 1);
+        assert.match(formatReport(results), /^FAIL bhs {6}store {2}storescu exited 1: Association Rejected$/m);
+        assert.match(formatReport(results), /smoke FAIL: 2 passed, 3 failed, 1 skipped; tenants checked: bhs\n$/);
+    });
+
+    it("nothing checked (every tenant skipped or unreachable) is a failure", () => {
+        const skipped: CheckResult[] = [{ tenant: "mhr", check: "plan", status: "SKIP", detail: "no modality certificate" }];
+        assert.equal(exitStatus(skipped), 1);
+        assert.equal(exitStatus([]), 1);
+        assert.match(formatReport(skipped), /smoke FAIL: 0 passed, 0 failed, 1 skipped; tenants checked: none; no tenant could be checked/);
+    });
+});
