@@ -31,7 +31,7 @@ export const orthancRootLayout = {
  * storage). The rendered configuration does not list plugins (the image picks them from environment variables), so
  * the suite names them here and adaptForLaptop turns them into the `Plugins` setting.
  */
-export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so"];
+export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancDicomWeb.so"];
 
 /** The laptop plugins' paths inside the Orthanc root. */
 export function laptopPluginFiles(plugins: readonly string[] = laptopPlugins): string[] {
