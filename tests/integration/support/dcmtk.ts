@@ -2,6 +2,8 @@
  * DCMTK's `echoscu` and `storescu`, as a modality runs them, with what the suite needs from their output.
  */
 import { spawn } from "child_process";
+import { readdirSync } from "fs";
+import { join } from "path";
 import { createInterface } from "readline";
 import { TestInstance } from "./dicom";
 import { run } from "./processes";
@@ -23,14 +25,15 @@ export interface DicomTarget {
     port: number;
     calledAeTitle: string;
     tls?: ClientTls;
+    /** The calling AE title; `callingAeTitle` (registered by the suite) when absent. */
+    callingAeTitle?: string;
 }
 
-/** The calling AE title of every request; Orthanc is configured not to check AE titles (DicomCheckCalledAet false). */
 /** The calling AE title of every DCMTK tool the suite runs; the suite registers it as a modality. */
 export const callingAeTitle = "KORTHWEB-IT";
 
 function connectionArgs(target: DicomTarget): string[] {
-    const args = ["-aet", callingAeTitle, "-aec", target.calledAeTitle];
+    const args = ["-aet", target.callingAeTitle ?? callingAeTitle, "-aec", target.calledAeTitle];
     if (target.tls) {
         args.push(...("anonymous" in target.tls ? ["+tla"] : ["+tls", target.tls.keyFile, target.tls.certFile]));
         for (const file of target.tls.trustFiles) {
@@ -105,4 +108,104 @@ export function storeRate(result: StoreResult): { instancesPerSecond: number; me
         instancesPerSecond: result.acknowledged.length / result.seconds,
         mebibytesPerSecond: bytes / (1024 * 1024) / result.seconds,
     };
+}
+
+/** One `-k` key per entry: `Name=value`, or the bare name to ask for it as a return key. */
+function keyArgs(keys: Record<string, string>): string[] {
+    return Object.entries(keys).flatMap(([name, value]) => ["-k", value === "" ? name : `${name}=${value}`]);
+}
+
+export interface FindResult {
+    /** The final response was Success. */
+    ok: boolean;
+    /** Each Pending response's identifier, by keyword (values without their DICOM padding). */
+    matches: Record<string, string>[];
+    exitCode: number;
+    output: string;
+}
+
+/**
+ * C-FIND in the study root information model (`findscu -S -v`). findscu exits 0 even when the peer aborts the
+ * association, so success is read from its log: "Received Final Find Response (Success)".
+ */
+export async function find(target: DicomTarget, keys: Record<string, string>): Promise<FindResult> {
+    const result = await run("findscu", ["-v", "-S", "-to", "10", "-ta", "10", "-td", "10", ...keyArgs(keys), ...connectionArgs(target)], {
+        env: dcmtkEnvironment(),
+    });
+    const output = (result.stdout + result.stderr).trim();
+    const matches: Record<string, string>[] = [];
+    let current: Record<string, string> | undefined;
+    for (const line of output.split("\n")) {
+        if (/^I: Find Response: \d+ \(Pending\)/.test(line)) {
+            current = {};
+            matches.push(current);
+            continue;
+        }
+        // "I: (0020,000d) UI [1.2.3 ]   #  44, 1 StudyInstanceUID"
+        const element = /^I: \([0-9a-f]{4},[0-9a-f]{4}\) \w\w (?:\[(.*)\]|\(no value available\)).*#.*\s(\w+)$/.exec(line);
+        if (current && element) {
+            // DICOM pads values to an even length: UIDs with NUL (which findscu prints as is), text with spaces.
+            current[element[2]] = (element[1] ?? "").replace(/\0+$/, "").trim();
+        } else if (current && !/^I: (#|$)/.test(line)) {
+            current = undefined;
+        }
+    }
+    return { ok: /^I: Received Final Find Response \(Success\)/m.test(output), matches, exitCode: result.code, output };
+}
+
+export interface RetrieveResult {
+    /** The final C-GET/C-MOVE response was Success. */
+    ok: boolean;
+    /** Sub-operations the final response reports completed, as getscu logs them (movescu -v does not: undefined). */
+    completed?: number;
+    /** Files received, in `outputDirectory`. */
+    files: string[];
+    exitCode: number;
+    output: string;
+}
+
+function retrieveResult(result: { code: number; stdout: string; stderr: string }, kind: "C-GET" | "Move", outputDirectory: string): RetrieveResult {
+    const output = (result.stdout + result.stderr).trim();
+    const completed = /Number of Completed Suboperations\s*:\s*(\d+)/.exec(output);
+    const final = kind === "C-GET" ? /^I: Received C-GET Response \(Success\)/m : /^I: Received Final Move Response \(Success\)/m;
+    return {
+        ok: final.test(output),
+        completed: completed ? Number(completed[1]) : undefined,
+        files: readdirSync(outputDirectory).map((file) => join(outputDirectory, file)),
+        exitCode: result.code,
+        output,
+    };
+}
+
+/** C-GET in the study root model (`getscu -S`): the instances come back on the same association, into `outputDirectory`. */
+export async function get(target: DicomTarget, keys: Record<string, string>, outputDirectory: string): Promise<RetrieveResult> {
+    const result = await run(
+        "getscu",
+        ["-v", "-S", "-to", "10", "-ta", "10", "-td", "10", "-od", outputDirectory, ...keyArgs(keys), ...connectionArgs(target)],
+        { env: dcmtkEnvironment() },
+    );
+    return retrieveResult(result, "C-GET", outputDirectory);
+}
+
+/**
+ * C-MOVE in the study root model (`movescu -S`), asking the peer to send to `destination`: an AE title the peer must
+ * know with an address. movescu itself listens on `listenPort` as that destination (a storage SCP in the same process)
+ * and writes what arrives into `outputDirectory`.
+ */
+export async function move(
+    target: DicomTarget,
+    keys: Record<string, string>,
+    destination: { aeTitle: string; listenPort: number },
+    outputDirectory: string,
+): Promise<RetrieveResult> {
+    const result = await run(
+        "movescu",
+        [
+            "-v", "-S", "-to", "10", "-ta", "10", "-td", "10",
+            "-aem", destination.aeTitle, "+P", String(destination.listenPort), "-od", outputDirectory,
+            ...keyArgs(keys), ...connectionArgs(target),
+        ],
+        { env: dcmtkEnvironment() },
+    );
+    return retrieveResult(result, "Move", outputDirectory);
 }

@@ -2,6 +2,7 @@
  * Synthetic CT instances written by DCMTK's `dump2dcm` from a text dump: each with its own study, series and SOP
  * instance UIDs and a block of random pixel data, so any mix-up between instances shows in a byte comparison.
  */
+import assert from "assert";
 import { randomBytes, randomUUID } from "crypto";
 import { statSync, writeFileSync } from "fs";
 import { join } from "path";
@@ -114,4 +115,25 @@ export function splitPart10(file: Buffer): Part10File {
         offset = valueOffset + length;
     }
     return { meta, dataset: file.subarray(offset) };
+}
+
+/** File meta elements that name the implementation that wrote the file, and the group length that follows from them. */
+const writerTags = new Set(["0002,0000", "0002,0012", "0002,0013"]);
+
+/**
+ * Asserts that `got` is the Part 10 file `sent`: the preamble and the data set byte for byte, and every file meta
+ * element except the ones naming the implementation that wrote the file.
+ *
+ * C-STORE carries the data set only; the receiver writes the file meta information (PS3.10 7.1), and DCMTK puts its
+ * own ImplementationClassUID (0002,0012) and ImplementationVersionName (0002,0013) there, hence a different group
+ * length (0002,0000). The files are written by the host's DCMTK and stored by the DCMTK Orthanc links in its root,
+ * whose versions need not match.
+ */
+export function assertSamePart10(got: Buffer, sent: Buffer, where: string): void {
+    assert.ok(got.subarray(0, 132).equals(sent.subarray(0, 132)), `${where}: preamble differs`);
+    const [gotFile, sentFile] = [splitPart10(got), splitPart10(sent)];
+    assert.ok(gotFile.dataset.equals(sentFile.dataset), `${where}: data set differs`);
+    const metaOf = (file: Part10File) =>
+        Object.fromEntries([...file.meta].map(([tag, value]) => [tag, writerTags.has(tag) ? "(writer's)" : value.toString("latin1")]));
+    assert.deepStrictEqual(metaOf(gotFile), metaOf(sentFile), `${where}: file meta information differs`);
 }

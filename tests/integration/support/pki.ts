@@ -4,7 +4,8 @@
  *
  *   root (self-signed)
  *    └─ tenant CA (signed by the root; what servers present in their chain)
- *         ├─ server leaf (SAN dicom.<tenant>.<domain>, server_auth)
+ *         ├─ server leaf (CN web.<tenant>.<domain>, SANs web. and dicom.<tenant>.<domain>, server_auth: the gateway's
+ *         │   certificate, as gateway.ts asks cert-manager for it)
  *         └─ client leaf (client_auth, a modality's certificate)
  *   tenant trust anchor: self-signed, same key and subject as the tenant CA. OpenSSL does not accept an intermediate
  *   alone as a trust anchor, and trusting root + intermediate would admit every other tenant's clients, so a tenant's
@@ -74,7 +75,7 @@ export interface Issued {
 
 interface IssueOptions {
     profile: CertificateProfile;
-    subject: { commonName: string; organization: string };
+    subject: { commonName: string; organization: string; organizationalUnit?: string };
     /** The signing CA; the certificate is self-signed when absent. */
     issuer?: Issued;
     /** Reuse this key instead of generating one (the trust anchor shares the tenant CA's key). */
@@ -89,7 +90,8 @@ export async function issue(dir: string, name: string, options: IssueOptions): P
         await runOk("openssl", ["genpkey", "-algorithm", options.profile.keyAlgorithm, "-pkeyopt", `rsa_keygen_bits:${options.profile.rsaBits}`, "-out", keyFile]);
     }
     const requestFile = join(dir, `${name}.csr`);
-    const subject = `/O=${options.subject.organization}/CN=${options.subject.commonName}`;
+    const unit = options.subject.organizationalUnit === undefined ? "" : `/OU=${options.subject.organizationalUnit}`;
+    const subject = `/O=${options.subject.organization}${unit}/CN=${options.subject.commonName}`;
     await runOk("openssl", ["req", "-new", "-key", keyFile, "-subj", subject, "-out", requestFile]);
     const extensionFile = join(dir, `${name}.ext`);
     writeFileSync(extensionFile, `[profile]\n${opensslExtensions(options.profile, options.subjectAltNames)}`);
@@ -132,12 +134,12 @@ export async function buildTestPki(dir: string, pki: PkiConfig, domain: string, 
             const subject = { commonName: `${tenant.displayName} CA`, organization };
             const ca = await issue(dir, `${tenant.name}-ca`, { profile: tenantCaProfile(pki), subject, issuer: root });
             const trustAnchor = await issue(dir, `${tenant.name}-trust-anchor`, { profile: tenantCaProfile(pki), subject, keyFile: ca.keyFile });
-            const dicomHost = tenantNames(tenant.name, domain).dicomHost;
+            const { webHost, dicomHost } = tenantNames(tenant.name, domain);
             const server = await issue(dir, `${tenant.name}-server`, {
                 profile: serverProfile(pki),
-                subject: { commonName: dicomHost, organization },
+                subject: { commonName: webHost, organization },
                 issuer: ca,
-                subjectAltNames: [dicomHost],
+                subjectAltNames: [webHost, dicomHost],
             });
             const client = await issue(dir, `${tenant.name}-modality`, {
                 profile: dicomClientProfile(pki),
@@ -154,6 +156,25 @@ export async function buildTestPki(dir: string, pki: PkiConfig, domain: string, 
         subject: { commonName: "self-signed modality", organization },
     });
     return { root, tenants: Object.fromEntries(built), selfSignedClient };
+}
+
+/**
+ * A modality's client certificate from its tenant CA, with the subject the program gives it (CN = the modality's AE
+ * title, OU = its name). Issuing twice for the same modality gives two certificates with different keys, as a new
+ * `certificateGeneration` does.
+ */
+export function issueModalityCertificate(
+    dir: string,
+    pki: PkiConfig,
+    tenantCa: Issued,
+    fileName: string,
+    modality: { name: string; aeTitle: string },
+): Promise<Issued> {
+    return issue(dir, fileName, {
+        profile: dicomClientProfile(pki),
+        subject: { commonName: modality.aeTitle, organization: pki.organization, organizationalUnit: modality.name },
+        issuer: tenantCa,
+    });
 }
 
 /** `openssl verify` of `certFile` for `purpose`, trusting `trustedFile` only, with `untrustedFile` as chain help. */

@@ -27,11 +27,12 @@ export const orthancRootLayout = {
 } as const;
 
 /**
- * The plugins the suite's replicas load, by library name: what the tenant's pods enable (the PostgreSQL index and
- * storage). The rendered configuration does not list plugins (the image picks them from environment variables), so
+ * The plugins the suite's replicas load, by library name: of what the tenant's pods enable, the PostgreSQL index and
+ * storage and DICOMweb (the viewers and Orthanc Explorer 2 are not in the Orthanc root). The rendered configuration
+ * does not list plugins (the image picks them from environment variables), so
  * the suite names them here and adaptForLaptop turns them into the `Plugins` setting.
  */
-export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so"];
+export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancDicomWeb.so"];
 
 /** The laptop plugins' paths inside the Orthanc root. */
 export function laptopPluginFiles(plugins: readonly string[] = laptopPlugins): string[] {

@@ -12,14 +12,25 @@ import { callingAeTitle } from "./dcmtk";
 
 export const testDomain = "orthweb.example";
 
-/** Two tenants, as a stack configuration file would declare them; defaults come from the program's schema. */
-export function testStackConfig(): StackConfig {
+/** A modality entry as the stack configuration file spells it. */
+export interface TestModality {
+    name: string;
+    aeTitle: string;
+    host?: string;
+    port?: number;
+}
+
+/**
+ * Two tenants, as a stack configuration file would declare them; defaults come from the program's schema.
+ * `moreBhsModalities` are registered for the first tenant (bhs) after the suite's own.
+ */
+export function testStackConfig(moreBhsModalities: TestModality[] = []): StackConfig {
     return parseStackConfig({
         domain: testDomain,
         ingress: { serviceType: "NodePort" },
         tenants: [
             // The calling AE title the suite's DCMTK tools use: Orthanc answers registered modalities only.
-            { name: "bhs", displayName: "B", modalities: [{ name: "test-modality", aeTitle: callingAeTitle }] },
+            { name: "bhs", displayName: "B", modalities: [{ name: "test-modality", aeTitle: callingAeTitle }, ...moreBhsModalities] },
             { name: "mhr", displayName: "M", modalities: [{ name: "test-modality", aeTitle: callingAeTitle }] },
         ],
     });
