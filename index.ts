@@ -8,6 +8,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stackConfigFromPulumi } from "./components/config/load";
 import { rootCaSuffix } from "./components/config/schema";
+// Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
 import { CertManager } from "./components/platform/certManager";
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
@@ -15,7 +17,7 @@ import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { rootCaProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
 
-const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject());
+const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret);
 
 const provider = new k8s.Provider("kubernetes", {
     context: config.kubernetes.context,

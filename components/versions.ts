@@ -36,6 +36,10 @@ export const charts = {
         repo: "https://prometheus-community.github.io/helm-charts",
     },
     kiali: { chart: "kiali-server", version: "2.20.0", repo: "https://kiali.org/helm-charts" },
+    // CloudNativePG 1.30.0 and its Barman Cloud plugin 0.13.0 (backups, WAL archiving), installed once on the
+    // platform when a tenant uses the cloud-native-pg engine.
+    cloudnativePg: { chart: "cloudnative-pg", version: "0.29.0", repo: "https://cloudnative-pg.github.io/charts" },
+    barmanCloudPlugin: { chart: "plugin-barman-cloud", version: "0.7.0", repo: "https://cloudnative-pg.github.io/charts" },
     // Bitnami only publishes this chart as an OCI artifact; Helm takes the full reference as the chart name.
     postgresqlHa: { chart: "oci://registry-1.docker.io/bitnamicharts/postgresql-ha", version: "16.3.2" },
 } satisfies Record<string, ChartPin>;

@@ -9,6 +9,16 @@ const minimal = () => ({
     tenants: [{ name: "bhs", displayName: "Beaverdale Health Services" }] as Record<string, unknown>[],
 });
 
+const externalDatabase = () => ({
+    host: "orthanc-bhs.postgres.database.azure.com",
+    database: "orthanc",
+    user: "orthanc",
+    password: "a-long-generated-password",
+    caCertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    addresses: ["10.0.5.0/28"],
+});
+const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", addresses: ["52.95.0.0/16"] });
+
 function withTenant(patch: Record<string, unknown>) {
     const config = minimal();
     return { ...config, tenants: [{ ...config.tenants[0], ...patch }] };
@@ -85,6 +95,27 @@ describe("stack configuration", () => {
                 ),
             /korthweb:observabilty: unknown key; allowed keys here: domain, tenants/,
         );
+    });
+
+    it("refuses credentials stored in plain text, naming the command that stores them as secrets", () => {
+        const raw = {
+            "korthweb:domain": "orthweb.example.org",
+            "korthweb:ingress": JSON.stringify(minimal().ingress),
+            "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", database: { engine: "external", external: externalDatabase() } }]),
+            "korthweb:backup": JSON.stringify({ s3: backupS3() }),
+        };
+        const problems = (secret: string[]) => {
+            try {
+                stackConfigFromPulumi(raw, "korthweb", (key) => secret.includes(key));
+                return "";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        const plainText = problems([]);
+        assert.match(plainText, /korthweb:tenants\[0\]\.database\.external\.password is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'tenants\[0\]\.database\.external\.password'/);
+        assert.match(plainText, /korthweb:backup\.s3\.secretAccessKey is stored in plain text/);
+        assert.equal(problems(["korthweb:tenants", "korthweb:backup"]), "");
     });
 
     // Each row: the configuration, then what the single error message must say (key, value found, what is allowed).
@@ -201,6 +232,31 @@ describe("stack configuration", () => {
             "an Istio platform Istio has no profile for",
             { ...minimal(), kubernetes: { platform: "kind" } },
             [/korthweb:kubernetes\.platform is "kind"/, /"k3d"/],
+        ],
+        [
+            "the external engine without its settings",
+            withTenant({ database: { engine: "external" } }),
+            [/tenants\[0\]\.database\.external missing/, /host, database, user, password, caCertificate, addresses/],
+        ],
+        [
+            "external settings for another engine",
+            withTenant({ database: { engine: "bitnami-ha", external: externalDatabase() } }),
+            [/tenants\[0\]\.database\.engine is "bitnami-ha"/, /"external" when database\.external is given/],
+        ],
+        [
+            "a managed database reachable at a host name only",
+            withTenant({ database: { engine: "external", external: { ...externalDatabase(), addresses: ["db.example.org"] } } }),
+            [/external\.addresses\[0\] is "db\.example\.org"/, /CIDR block/],
+        ],
+        [
+            "CloudNativePG without a standby",
+            withTenant({ database: { engine: "cloudnative-pg" }, postgres: { replicas: 1 } }),
+            [/tenants\[0\]\.postgres\.replicas is 1/, /synchronous standby/],
+        ],
+        [
+            "backups to a plain-HTTP endpoint",
+            { ...minimal(), backup: { s3: { ...backupS3(), endpoint: "http://minio.local:9000" } } },
+            [/backup\.s3\.endpoint is "http:\/\/minio\.local:9000"/, /https URL/],
         ],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],

@@ -27,9 +27,11 @@ export function parseStackConfig(raw: unknown, project = "korthweb"): StackConfi
 
 /**
  * Builds the raw configuration from Pulumi's flat `<project>:<key>` map (as `pulumi.runtime.allConfig()` returns it),
- * reading every key of this project so that a misspelt key is reported instead of silently ignored.
+ * reading every key of this project so that a misspelt key is reported instead of silently ignored. `isSecret` tells
+ * which top-level keys are stored encrypted (`pulumi.runtime.isConfigSecret`): credentials in a key that is not are
+ * refused.
  */
-export function stackConfigFromPulumi(allConfig: Record<string, string>, project: string): StackConfig {
+export function stackConfigFromPulumi(allConfig: Record<string, string>, project: string, isSecret: (key: string) => boolean = () => false): StackConfig {
     const prefix = `${project}:`;
     const raw: Record<string, unknown> = {};
     for (const [fullKey, value] of Object.entries(allConfig)) {
@@ -37,7 +39,25 @@ export function stackConfigFromPulumi(allConfig: Record<string, string>, project
             raw[fullKey.slice(prefix.length)] = parseConfigValue(value);
         }
     }
-    return parseStackConfig(raw, project);
+    const config = parseStackConfig(raw, project);
+    const plainCredentials = credentialPaths(config).filter((path) => !isSecret(`${prefix}${path.split(/[.[]/)[0]}`));
+    if (plainCredentials.length > 0) {
+        throw new ConfigError(
+            plainCredentials.map(
+                (path) => `${prefix}${path} is stored in plain text; allowed: a secret, set with pulumi config set --secret --path '${path}' <value>`,
+            ),
+        );
+    }
+    return config;
+}
+
+/** Where the configuration holds credentials, as `pulumi config set --path` paths. */
+export function credentialPaths(config: StackConfig): string[] {
+    const paths = config.tenants.flatMap((tenant, index) => (tenant.database.external ? [`tenants[${index}].database.external.password`] : []));
+    if (config.backup) {
+        paths.push("backup.s3.accessKeyId", "backup.s3.secretAccessKey");
+    }
+    return paths;
 }
 
 /** Pulumi stores structured values as JSON text and plain strings as they are; the same rule as `Config.getObject`. */

@@ -73,6 +73,44 @@ const modalitySchema = z.strictObject({
 });
 export type ModalityConfig = z.infer<typeof modalitySchema>;
 
+/** A PostgreSQL identifier korthweb accepts for a database or role: lowercase, so no quoting is ever needed. */
+const sqlIdentifierPattern = /^[a-z_][a-z0-9_]{0,62}$/;
+/** A DNS name or an IPv4 address. */
+const hostPattern = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** An IPv4 CIDR block, such as 10.0.5.0/28. */
+const cidrPattern = /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\/([0-9]|[12][0-9]|3[0-2])$/;
+const pemCertificatePattern = /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/;
+
+/** A managed PostgreSQL outside the cluster (a cloud's database service). */
+const externalDatabaseSchema = z.strictObject({
+    /** The server's name, as its certificate names it (TLS is verified against `caCertificate` and this name). */
+    host: z.string().regex(hostPattern, { error: "a DNS name or IPv4 address" }),
+    port: z.int().min(1).max(65535).default(5432),
+    database: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
+    user: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
+    /** Set with `pulumi config set --secret --path 'tenants[N].database.external.password' ...`: refused in plain text. */
+    password: z.string().min(16, { error: "at least 16 characters" }),
+    /** The CA that signed the server's certificate (PEM). */
+    caCertificate: z.string().regex(pemCertificatePattern, { error: "a PEM certificate" }),
+    /**
+     * Where `host` resolves, as CIDR blocks: the NetworkPolicy opens Orthanc's egress to exactly these on `port`
+     * (a NetworkPolicy cannot name hosts).
+     */
+    addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.0.5.0/28" })).min(1),
+});
+
+const databaseSchema = z.strictObject({
+    /**
+     * bitnami-ha: Bitnami postgresql-ha in the tenant namespace (the default, as Korthweb ran it; its images are
+     * frozen). cloudnative-pg: a CloudNativePG Cluster with a PgBouncer Pooler, from the operator the platform
+     * installs. external: a managed PostgreSQL given below.
+     */
+    engine: z.enum(["bitnami-ha", "cloudnative-pg", "external"]).default("bitnami-ha"),
+    external: externalDatabaseSchema.optional(),
+});
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
+export type ExternalDatabaseConfig = z.infer<typeof externalDatabaseSchema>;
+
 const postgresSchema = z.strictObject({
     /** PostgreSQL nodes (one primary, the rest streaming standbys managed by repmgr). */
     replicas: z.int().min(1).max(9).default(3),
@@ -101,6 +139,7 @@ const tenantSchema = z.strictObject({
         }),
     orthanc: orthancSchema.default(orthancSchema.parse({})),
     postgres: postgresSchema.default(postgresSchema.parse({})),
+    database: databaseSchema.default(databaseSchema.parse({})),
     /**
      * Guards the tenant's data: its namespace, database release and credentials are protected in Pulumi, so removing the
      * tenant from the configuration fails instead of deleting studies. Set to false first to really delete a tenant.
@@ -159,6 +198,26 @@ const observabilitySchema = z.strictObject({
     enabled: z.boolean().default(true),
 });
 
+/** S3-compatible object storage for backups, per stack. */
+const backupSchema = z.strictObject({
+    s3: z.strictObject({
+        /** https URL of the S3 API (AWS, MinIO, Ceph RGW, ...). */
+        endpoint: z.url({ protocol: /^https$/, error: "an https URL such as https://s3.eu-west-1.amazonaws.com" }),
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" }),
+        region: z.string().min(1).default("us-east-1"),
+        /** Set both with `pulumi config set --secret --path 'backup.s3.accessKeyId' ...`: refused in plain text. */
+        accessKeyId: z.string().min(1),
+        secretAccessKey: z.string().min(1),
+        /** Where the endpoint resolves, as CIDR blocks: backup jobs' egress is opened to exactly these on 443. */
+        addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 52.95.0.0/16" })).min(1),
+    }),
+    /** When backups run (cron, UTC). */
+    schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: "a five-field cron expression such as \"0 1 * * *\"" }).default("0 1 * * *"),
+    /** How long backups are kept. */
+    retentionDays: z.int().min(1).max(3650).default(30),
+});
+export type BackupConfig = z.infer<typeof backupSchema>;
+
 const pkiSchema = z.strictObject({
     organization: z
         .string()
@@ -192,6 +251,8 @@ export const stackConfigSchema = z
         ingress: ingressSchema.prefault({} as z.input<typeof ingressSchema>),
         observability: observabilitySchema.default(observabilitySchema.parse({})),
         pki: pkiSchema.default(pkiSchema.parse({})),
+        /** Scheduled backups of every tenant's database the program runs; none when absent. */
+        backup: backupSchema.optional(),
     })
     .superRefine((config, ctx) => {
         const seen = new Set<string>();
@@ -212,6 +273,21 @@ export const stackConfigSchema = z
                     code: "custom",
                     path: ["tenants", index, "orthanc", "memoryRequest"],
                     message: `a quantity <= orthanc.memoryLimit (${tenant.orthanc.memoryLimit})`,
+                });
+            }
+            const { engine, external } = tenant.database;
+            if ((engine === "external") !== (external !== undefined)) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "database", engine === "external" ? "external" : "engine"],
+                    message: engine === "external" ? "the managed database's settings (host, database, user, password, caCertificate, addresses)" : '"external" when database.external is given',
+                });
+            }
+            if (engine === "cloudnative-pg" && tenant.postgres.replicas < 2) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "postgres", "replicas"],
+                    message: "at least 2 with the cloudnative-pg engine (a synchronous standby)",
                 });
             }
             const modalityNames = new Set<string>();

@@ -24,6 +24,8 @@ const charts: Record<string, string> = {
     "kube-prometheus-stack-values-": "kube-prometheus-stack",
     "kiali-server-values-": "kiali-server",
     "postgresql-ha-values": "postgresql-ha",
+    "cloudnative-pg-values-": "cloudnative-pg",
+    "plugin-barman-cloud-values-": "plugin-barman-cloud",
 };
 
 function tree(value: unknown): KeyNode {
