@@ -7,7 +7,6 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
 import { TenantNames } from "./naming";
-import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 
 export const orthancServiceAccount = "orthanc";
 
@@ -28,6 +27,19 @@ export interface PolicyContext {
     monitoringNamespace: string;
     /** Where Orthanc may open associations (C-MOVE destinations): the configured modalities' addresses. */
     modalityDestinations: ModalityDestination[];
+    /** The tenant's database engine's part of both walls. */
+    database: DatabaseWalls;
+}
+
+/**
+ * What a database engine adds to the tenant's walls: where Orthanc's egress goes, the engine's own NetworkPolicies and
+ * Istio AuthorizationPolicies in the tenant namespace, and ServiceEntries for anything outside the mesh.
+ */
+export interface DatabaseWalls {
+    orthancEgress: k8s.types.input.networking.v1.NetworkPolicyEgressRule[];
+    network: NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[];
+    authorization: NamedSpec[];
+    serviceEntries: NamedSpec[];
 }
 
 export interface ModalityDestination {
@@ -42,10 +54,14 @@ export function modalityDestinations(modalities: { name: string; host?: string; 
 }
 
 /**
- * The mesh allows egress only to services it knows (REGISTRY_ONLY): one ServiceEntry per modality address, visible in
- * the tenant namespace alone.
+ * The mesh allows egress only to services it knows (REGISTRY_ONLY): the database engine's entries (a managed database,
+ * object storage for backups) and one per modality address, each visible in the tenant namespace alone.
  */
-export function modalityServiceEntries(ctx: PolicyContext): NamedSpec[] {
+export function egressServiceEntries(ctx: PolicyContext): NamedSpec[] {
+    return [...ctx.database.serviceEntries, ...modalityEntries(ctx)];
+}
+
+function modalityEntries(ctx: PolicyContext): NamedSpec[] {
     return ctx.modalityDestinations.map((destination) => ({
         namespace: ctx.names.namespace,
         name: `modality-${destination.name}`,
@@ -118,41 +134,13 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 ],
             },
         },
-        {
-            namespace: tenantNamespace,
-            name: "allow-orthanc-to-pgpool",
-            spec: {
-                selector: { matchLabels: postgresPodLabels.pgpool },
-                action: "ALLOW",
-                rules: [
-                    {
-                        from: [{ source: { principals: [principal(tenantNamespace, orthancServiceAccount)] } }],
-                        to: [{ operation: { ports: ports(postgresService.port) } }],
-                    },
-                ],
-            },
-        },
-        {
-            // Pgpool's health checks and the PostgreSQL nodes' replication share the chart's one service account.
-            namespace: tenantNamespace,
-            name: "allow-replication-to-postgresql",
-            spec: {
-                selector: { matchLabels: postgresPodLabels.postgresql },
-                action: "ALLOW",
-                rules: [
-                    {
-                        from: [{ source: { principals: [principal(tenantNamespace, postgresServiceAccount)] } }],
-                        to: [{ operation: { ports: ports(postgresService.port) } }],
-                    },
-                ],
-            },
-        },
+        ...ctx.database.authorization,
     ];
 }
 
-const tcp = (port: number) => ({ protocol: "TCP", port });
-const podsLabelled = (matchLabels: Record<string, string>) => ({ podSelector: { matchLabels } });
-const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+export const tcp = (port: number) => ({ protocol: "TCP", port });
+export const podsLabelled = (matchLabels: Record<string, string>) => ({ podSelector: { matchLabels } });
+export const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
 
 export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] {
     const { names } = ctx;
@@ -221,7 +209,7 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                         ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)],
                     },
                 ],
-                egress: [{ to: [podsLabelled(postgresPodLabels.pgpool)], ports: [tcp(postgresService.port)] }],
+                egress: ctx.database.orthancEgress,
             },
         },
         ...(ctx.modalityDestinations.length === 0
@@ -241,30 +229,6 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                       },
                   },
               ]),
-        {
-            namespace: tenantNamespace,
-            name: "allow-pgpool",
-            spec: {
-                podSelector: { matchLabels: postgresPodLabels.pgpool },
-                policyTypes: ["Ingress", "Egress"],
-                ingress: [{ from: [podsLabelled(orthancPods)], ports: [tcp(postgresService.port)] }],
-                egress: [{ to: [podsLabelled(postgresPodLabels.postgresql)], ports: [tcp(postgresService.port)] }],
-            },
-        },
-        {
-            namespace: tenantNamespace,
-            name: "allow-postgresql-replication",
-            spec: {
-                podSelector: { matchLabels: postgresPodLabels.postgresql },
-                policyTypes: ["Ingress", "Egress"],
-                ingress: [
-                    {
-                        from: [podsLabelled(postgresPodLabels.pgpool), podsLabelled(postgresPodLabels.postgresql)],
-                        ports: [tcp(postgresService.port)],
-                    },
-                ],
-                egress: [{ to: [podsLabelled(postgresPodLabels.postgresql)], ports: [tcp(postgresService.port)] }],
-            },
-        },
+        ...ctx.database.network,
     ];
 }

@@ -8,7 +8,8 @@ import { tenantNames } from "./naming";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, TenantPki } from "./pki";
 import { TenantDatabase } from "./database";
-import { modalityDestinations } from "./security";
+import { databaseWalls } from "./databaseWalls";
+import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
 
 export interface OrthancTenantArgs {
@@ -104,6 +105,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     istioNamespace: args.istioNamespace,
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
+                    database: databaseWalls(names, orthancSelector(tenant.name), tenant.database),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,

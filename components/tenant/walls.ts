@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { PolicyContext, authorizationPolicies, modalityServiceEntries, networkPolicies } from "./security";
+import { PolicyContext, authorizationPolicies, egressServiceEntries, networkPolicies } from "./security";
 
 export interface TenantWallsArgs {
     context: PolicyContext;
@@ -48,7 +48,7 @@ export class TenantWalls extends pulumi.ComponentResource {
                     { parent: this, dependsOn: args.namespaces },
                 ),
         );
-        const egress = modalityServiceEntries(args.context).map((entry) =>
+        const egress = egressServiceEntries(args.context).map((entry) =>
             istioObject(`${name}-egress-${entry.name}`, "ServiceEntry", entry.namespace, entry.name, entry.spec),
         );
         this.ready = [...strictMtls, ...authorization, ...network, ...egress];

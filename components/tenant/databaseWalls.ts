@@ -1,0 +1,64 @@
+/**
+ * Each database engine's part of the tenant's walls (see `DatabaseWalls`), as pure builders.
+ */
+import { DatabaseConfig } from "../config/schema";
+import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
+import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
+import { TenantNames } from "./naming";
+
+export function databaseWalls(names: TenantNames, orthancPods: Record<string, string>, database: DatabaseConfig): DatabaseWalls {
+    switch (database.engine) {
+        case "bitnami-ha":
+            return bitnamiHaWalls(names, orthancPods);
+        default:
+            throw new Error(`database engine ${database.engine} has no walls yet`);
+    }
+}
+
+/**
+ * Bitnami postgresql-ha: Orthanc reaches Pgpool only, Pgpool and the PostgreSQL nodes reach each other (health checks
+ * and replication share the chart's one service account).
+ */
+export function bitnamiHaWalls(names: TenantNames, orthancPods: Record<string, string>): DatabaseWalls {
+    const ns = names.namespace;
+    const postgresPort = [tcp(postgresService.port)];
+    const allowFrom = (name: string, selector: Record<string, string>, serviceAccount: string) => ({
+        namespace: ns,
+        name,
+        spec: {
+            selector: { matchLabels: selector },
+            action: "ALLOW",
+            rules: [{ from: [{ source: { principals: [principal(ns, serviceAccount)] } }], to: [{ operation: { ports: [String(postgresService.port)] } }] }],
+        },
+    });
+    return {
+        orthancEgress: [{ to: [podsLabelled(postgresPodLabels.pgpool)], ports: postgresPort }],
+        authorization: [
+            allowFrom("allow-orthanc-to-pgpool", postgresPodLabels.pgpool, orthancServiceAccount),
+            allowFrom("allow-replication-to-postgresql", postgresPodLabels.postgresql, postgresServiceAccount),
+        ],
+        network: [
+            {
+                namespace: ns,
+                name: "allow-pgpool",
+                spec: {
+                    podSelector: { matchLabels: postgresPodLabels.pgpool },
+                    policyTypes: ["Ingress", "Egress"],
+                    ingress: [{ from: [podsLabelled(orthancPods)], ports: postgresPort }],
+                    egress: [{ to: [podsLabelled(postgresPodLabels.postgresql)], ports: postgresPort }],
+                },
+            },
+            {
+                namespace: ns,
+                name: "allow-postgresql-replication",
+                spec: {
+                    podSelector: { matchLabels: postgresPodLabels.postgresql },
+                    policyTypes: ["Ingress", "Egress"],
+                    ingress: [{ from: [podsLabelled(postgresPodLabels.pgpool), podsLabelled(postgresPodLabels.postgresql)], ports: postgresPort }],
+                    egress: [{ to: [podsLabelled(postgresPodLabels.postgresql)], ports: postgresPort }],
+                },
+            },
+        ],
+        serviceEntries: [],
+    };
+}
