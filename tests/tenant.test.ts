@@ -3,7 +3,8 @@ import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/tenant/postgres";
-import { charts } from "../components/versions";
+import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
+import { charts, orthancImage } from "../components/versions";
 import { certificateFingerprint } from "../components/tenant/pki";
 import { noClientFingerprint } from "../components/tenant/ingress";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
@@ -347,9 +348,24 @@ for (const stack of shippedStacks) {
             }
         });
 
+        it("upgrades the Orthanc image as the Orthanc Book asks: every old pod stopped, then one new pod migrates alone", () => {
+            for (const view of views) {
+                const deployment = view.one("Deployment", orthancDeploymentName());
+                // The name carries the image: a new image is a replacement, deleted before it is created.
+                assert.equal(deployment.inputs.metadata.name, `orthanc-${orthancImage.tag.replace(/\./g, "-")}`);
+                assert.equal(deployment.options?.deleteBeforeReplace, true);
+                // Within one image, configuration changes roll one pod at a time, never below the count.
+                assert.deepEqual(deployment.inputs.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+                // One pod at first; the autoscaler, created only once that pod is ready, scales out.
+                assert.equal(deployment.inputs.spec.replicas, 1);
+                const hpa = view.one("HorizontalPodAutoscaler", "orthanc");
+                assert.ok(hpa.options?.dependsOn.includes(deployment.name), "the autoscaler waits for the Deployment");
+            }
+        });
+
         it("leaves the replica count to the autoscaler after the Deployment is created", () => {
             for (const view of views) {
-                assert.deepEqual(view.one("Deployment", "orthanc").options?.ignoreChanges, ["spec.replicas"]);
+                assert.deepEqual(view.one("Deployment", orthancDeploymentName()).options?.ignoreChanges, ["spec.replicas"]);
             }
         });
 
@@ -361,20 +377,19 @@ for (const stack of shippedStacks) {
                 assert.equal(view.release("postgresql-ha").options?.protect, protect);
                 assert.equal(view.one("Secret", postgresSecrets.postgresql).options?.protect, protect);
                 assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-orthanc-password`)?.options?.protect, protect);
-                assert.equal(view.one("Deployment", "orthanc").options?.protect, false, "stateless parts stay replaceable");
+                assert.equal(view.one("Deployment", orthancDeploymentName()).options?.protect, false, "stateless parts stay replaceable");
             }
         });
 
         it("runs Orthanc pinned, with at least two replicas, an autoscaler with the configured bounds and a disruption budget", () => {
             for (const [index, view] of views.entries()) {
                 const settings = config.tenants[index].orthanc;
-                const deployment = view.one("Deployment", "orthanc").inputs.spec;
+                const deployment = view.one("Deployment", orthancDeploymentName()).inputs.spec;
                 assert.match(deployment.template.spec.containers[0].image, /^docker\.io\/orthancteam\/orthanc:\d+\.\d+\.\d+$/);
-                assert.equal(deployment.replicas, settings.minReplicas);
-                assert.ok(deployment.replicas >= 2);
                 const hpa = view.one("HorizontalPodAutoscaler", "orthanc").inputs.spec;
                 assert.deepEqual([hpa.minReplicas, hpa.maxReplicas], [settings.minReplicas, settings.maxReplicas]);
-                assert.equal(hpa.scaleTargetRef.name, "orthanc");
+                assert.ok(hpa.minReplicas >= 2);
+                assert.equal(hpa.scaleTargetRef.name, orthancDeploymentName());
                 const pdb = view.one("PodDisruptionBudget", "orthanc").inputs.spec;
                 assert.deepEqual(pdb.selector.matchLabels, deployment.selector.matchLabels);
                 assert.equal(pdb.maxUnavailable, 1);
@@ -385,7 +400,7 @@ for (const stack of shippedStacks) {
 
         it("hardens Orthanc's pods: non-root, no escalation, no capabilities, RuntimeDefault seccomp, read-only root", () => {
             for (const view of views) {
-                const pod = view.one("Deployment", "orthanc").inputs.spec.template.spec;
+                const pod = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec;
                 assert.equal(pod.securityContext.runAsNonRoot, true);
                 assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
                 assert.equal(pod.automountServiceAccountToken, false);
@@ -405,7 +420,7 @@ for (const stack of shippedStacks) {
 
         it("sizes Orthanc for real studies, not Korthweb's 128Mi", () => {
             for (const [index, view] of views.entries()) {
-                const resources = view.one("Deployment", "orthanc").inputs.spec.template.spec.containers[0].resources;
+                const resources = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers[0].resources;
                 assert.equal(resources.limits.memory, config.tenants[index].orthanc.memoryLimit);
                 assert.equal(resources.requests.memory, config.tenants[index].orthanc.memoryRequest);
                 assert.ok(mebibytes(resources.limits.memory) >= 2048);
@@ -415,7 +430,7 @@ for (const stack of shippedStacks) {
 
         it("gives each Orthanc replica its own database server identifier, the pod's name", () => {
             for (const view of views) {
-                const env = view.one("Deployment", "orthanc").inputs.spec.template.spec.containers[0].env;
+                const env = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers[0].env;
                 const identifier = env.find((e: any) => e.name === "ORTHANC__DATABASE_SERVER_IDENTIFIER");
                 assert.deepEqual(identifier.valueFrom, { fieldRef: { fieldPath: "metadata.name" } });
             }
@@ -423,7 +438,7 @@ for (const stack of shippedStacks) {
 
         it("probes Orthanc without credentials in the pod spec", () => {
             for (const view of views) {
-                const container = view.one("Deployment", "orthanc").inputs.spec.template.spec.containers[0];
+                const container = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers[0];
                 for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
                     assert.ok(probe, "probe defined");
                     assert.equal(probe.httpGet?.httpHeaders, undefined);
@@ -447,7 +462,7 @@ for (const stack of shippedStacks) {
                 assert.equal(orthanc.PostgreSQL.Host, `postgresql-ha-pgpool.${view.names.namespace}.svc.cluster.local`);
                 assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databaseorthancpassword`);
                 assert.deepEqual(orthanc.RegisteredUsers, { admin: `mockpassword${view.tenant}orthancadminpassword` });
-                const pod = view.one("Deployment", "orthanc").inputs.spec.template.spec;
+                const pod = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec;
                 assert.ok(pod.volumes.some((v: any) => v.secret?.secretName === "orthanc-config"));
                 assert.equal(view.all("ConfigMap").length, 0);
             }
@@ -550,7 +565,7 @@ for (const stack of shippedStacks) {
 
         it("creates workloads only after the mesh policies, NetworkPolicies and sidecar injector exist", () => {
             for (const view of views) {
-                for (const workload of [view.one("Deployment", "orthanc"), view.release("postgresql-ha"), view.release(view.names.gatewayRelease)]) {
+                for (const workload of [view.one("Deployment", orthancDeploymentName()), view.release("postgresql-ha"), view.release(view.names.gatewayRelease)]) {
                     const dependsOn = workload.options?.dependsOn ?? [];
                     const walls = [view.names.namespace, view.names.gatewayNamespace].flatMap((ns) => [
                         `${view.tenant}-walls-strict-mtls-${ns}`,

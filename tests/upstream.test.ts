@@ -8,7 +8,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
-import { ClusterCapabilities, neverReady, readsRunInPreview } from "./upstream/deployment";
+import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { certificateFingerprint } from "../components/tenant/pki";
 import { orthancImage } from "../components/versions";
 import imageFacts from "./upstream/orthancImageFacts.json";
@@ -103,6 +103,21 @@ for (const stack of shippedStacks) {
                 }
                 for (const release of objectsOf(rendered, "Release")) {
                     assert.notEqual(release.inputs.skipAwait, true, `${release.inputs.name}: dependants rely on Helm's wait`);
+                }
+            });
+        });
+
+        describe("an Orthanc image upgrade", () => {
+            it("stops every pod of the old image before a pod of the new one starts", () => {
+                for (const tenant of config.tenants) {
+                    const names = tenantNames(tenant.name, config.domain);
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const order = replacementOrder({
+                        deleteBeforeReplace: deployment.options?.deleteBeforeReplace === true,
+                        annotations: deployment.inputs.metadata.annotations,
+                    });
+                    assert.equal(order, "old pods gone, then new", tenant.name);
+                    assert.match(deployment.inputs.metadata.name, new RegExp(orthancImage.tag.replace(/\./g, "-")), "the image is in the name, so a new one replaces");
                 }
             });
         });
@@ -290,6 +305,12 @@ describe("the upstream models catch what the program once got wrong", () => {
     it("a Service read with a literal ID runs in the first preview (and fails there: the Service does not exist yet)", () => {
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: "bhs-orthweb/bhs-ingressgateway" }]).length, 1);
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: undefined }]).length, 0);
+    });
+
+    it("a replacement without deleteBeforeReplace, or with background deletion, runs two images at once", () => {
+        assert.equal(replacementOrder({ deleteBeforeReplace: false }), "overlap");
+        assert.equal(replacementOrder({ deleteBeforeReplace: true, annotations: { "pulumi.com/deletionPropagationPolicy": "background" } }), "overlap");
+        assert.equal(replacementOrder({ deleteBeforeReplace: true }), "old pods gone, then new");
     });
 
     it("a gateway chart Service of type LoadBalancer never gets ready on a cluster without a load balancer", () => {

@@ -10,6 +10,7 @@ import {
     orthancAutoscalerSpec,
     orthancConfigFile,
     orthancConfigSecretName,
+    orthancDeploymentName,
     orthancDeploymentSpec,
     orthancDisruptionBudgetSpec,
     orthancServiceSpec,
@@ -63,14 +64,21 @@ export class OrthancServer extends pulumi.ComponentResource {
             { metadata: { name: orthancServiceAccount, namespace: ns }, automountServiceAccountToken: false },
             inNamespace,
         );
+        const deploymentName = orthancDeploymentName();
         const deployment = new k8s.apps.v1.Deployment(
             name,
             {
-                metadata: { name: "orthanc", namespace: ns, labels: { app: "orthanc" } },
+                metadata: { name: deploymentName, namespace: ns, labels: { app: "orthanc" } },
                 spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum)),
             },
-            // After creation the autoscaler sets the replica count; an update must not reset it.
-            { parent: this, dependsOn: [...args.dependsOn, configSecret, ...args.database.ready], ignoreChanges: ["spec.replicas"] },
+            {
+                parent: this,
+                dependsOn: [...args.dependsOn, configSecret, ...args.database.ready],
+                // After creation the autoscaler sets the replica count; an update must not reset it.
+                ignoreChanges: ["spec.replicas"],
+                // A new image (a new name) stops the old version entirely before the new one starts.
+                deleteBeforeReplace: true,
+            },
         );
         new k8s.core.v1.Service(
             `${name}-service`,
@@ -79,7 +87,8 @@ export class OrthancServer extends pulumi.ComponentResource {
         );
         new k8s.autoscaling.v2.HorizontalPodAutoscaler(
             `${name}-autoscaler`,
-            { metadata: { name: "orthanc", namespace: ns }, spec: orthancAutoscalerSpec(tenant.orthanc, "orthanc") },
+            { metadata: { name: "orthanc", namespace: ns }, spec: orthancAutoscalerSpec(tenant.orthanc, deploymentName) },
+            // Created (or retargeted) once the Deployment is ready: one pod has migrated the schema before it scales.
             { parent: this, dependsOn: [deployment] },
         );
         new k8s.policy.v1.PodDisruptionBudget(

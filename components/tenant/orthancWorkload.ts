@@ -70,8 +70,10 @@ export function tenantOrthancConfig(
 export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["orthanc"], configChecksum: string): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = orthancPodLabels(tenantName);
     return {
-        // The starting count; the autoscaler owns it afterwards (the Deployment ignores later changes to it).
-        replicas: tenant.minReplicas,
+        // One pod starts a new version alone, so that one process migrates the database schema; the autoscaler,
+        // created once that pod is ready, then brings the count to minReplicas and owns it (the Deployment ignores
+        // later changes to it). See orthancDeploymentName.
+        replicas: 1,
         selector: { matchLabels: orthancSelector(tenantName) },
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         template: {
@@ -172,6 +174,16 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
             },
         },
     };
+}
+
+/**
+ * The Deployment is named after the Orthanc image it runs, and replaced delete-before-create: a new image first stops
+ * every pod of the old one (the Kubernetes provider deletes with foreground propagation and waits until the pods are
+ * gone), then starts one pod of the new one, which migrates the PostgreSQL plugin's schema alone, as the Orthanc Book
+ * asks (stop all replicas, upgrade, restart). A configuration change keeps the name and rolls one pod at a time.
+ */
+export function orthancDeploymentName(image: { tag: string } = orthancImage): string {
+    return `orthanc-${image.tag.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`;
 }
 
 export function orthancServiceSpec(tenantName: string): k8s.types.input.core.v1.ServiceSpec {

@@ -14,7 +14,7 @@ export interface RecordedResource {
     /** Set (non-empty) when the program read an existing resource (`Resource.get`) instead of creating one. */
     id?: string;
     /** Resource options, recorded when the whole program is rendered (tests/support/renderStack.ts). */
-    options?: { protect: boolean; dependsOn: string[]; ignoreChanges: string[]; parent?: string };
+    options?: { protect: boolean; dependsOn: string[]; ignoreChanges: string[]; deleteBeforeReplace: boolean; parent?: string };
 }
 
 /** Marker Pulumi puts on secret values it serialises: `{[secretSignatureKey]: secretSignature, value}`. */

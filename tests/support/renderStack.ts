@@ -19,6 +19,7 @@ interface RecordedOptions {
     protect: boolean;
     dependsOn: string[];
     ignoreChanges: string[];
+    deleteBeforeReplace: boolean;
     parent?: string;
 }
 const options = new Map<string, RecordedOptions>();
@@ -31,6 +32,7 @@ runtimeResource.registerResource = function (res: unknown, parent: any, type: st
         protect: opts.protect === true,
         dependsOn: dependsOn.map((dependency: any) => dependency?.__name).filter(Boolean),
         ignoreChanges: opts.ignoreChanges ?? [],
+        deleteBeforeReplace: opts.deleteBeforeReplace === true,
         parent: parent?.__name,
     });
     return register.call(this, res, parent, type, name, ...rest);

@@ -50,3 +50,16 @@ export interface ReadRequest {
 export function readsRunInPreview(reads: ReadRequest[]): ReadRequest[] {
     return reads.filter((read) => read.id !== undefined);
 }
+
+/**
+ * Replacing a Kubernetes object, read at pulumi/pulumi v3.259.0 (pkg/resource/deploy/step_generator.go: with
+ * `deleteBeforeReplace` the old resource is deleted before the new one is created, otherwise created first) and
+ * pulumi-kubernetes after v4.32.0 (provider/pkg/metadata/overrides.go DeletionPropagation: Foreground unless the
+ * `pulumi.com/deletionPropagationPolicy` annotation says otherwise; provider/pkg/await/await.go Deletion: waits until
+ * the object is gone, which under foreground propagation is after its ReplicaSets and pods).
+ * Returns the order in which old and new pods can run.
+ */
+export function replacementOrder(resource: { deleteBeforeReplace: boolean; annotations?: Record<string, string> }): "old pods gone, then new" | "overlap" {
+    const policy = (resource.annotations?.["pulumi.com/deletionPropagationPolicy"] ?? "foreground").toLowerCase();
+    return resource.deleteBeforeReplace && policy === "foreground" ? "old pods gone, then new" : "overlap";
+}
