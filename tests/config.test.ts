@@ -258,6 +258,7 @@ describe("stack configuration", () => {
             { ...minimal(), backup: { s3: { ...backupS3(), endpoint: "http://minio.local:9000" } } },
             [/backup\.s3\.endpoint is "http:\/\/minio\.local:9000"/, /https URL/],
         ],
+        ["a storage class name Kubernetes refuses", withTenant({ postgres: { storageClass: "Premium_SSD" } }), [/postgres\.storageClass is "Premium_SSD"/, /DNS subdomain/]],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],

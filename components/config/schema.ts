@@ -118,7 +118,10 @@ const postgresSchema = z.strictObject({
     pgpoolReplicas: z.int().min(1).max(9).default(2),
     volumeSize: z.string().regex(volumeSizePattern, { error: "a size such as 50Gi (Mi, Gi or Ti, no decimals)" }).default("20Gi"),
     /** Storage class of the data volumes; the cluster default when unset. */
-    storageClass: z.string().regex(dnsLabelPattern, { error: "a storage class name (DNS label)" }).optional(),
+    storageClass: z
+        .string()
+        .regex(/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, { error: "a storage class name (a DNS subdomain such as gp3 or premium.ssd)" })
+        .optional(),
 });
 
 const tenantSchema = z.strictObject({
