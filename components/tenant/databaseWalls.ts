@@ -1,15 +1,29 @@
 /**
  * Each database engine's part of the tenant's walls (see `DatabaseWalls`), as pure builders.
  */
-import { DatabaseConfig } from "../config/schema";
+import { BackupConfig, DatabaseConfig } from "../config/schema";
+import { cloudnativePgWalls } from "../database/cloudnativePg";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
 import { TenantNames } from "./naming";
 
-export function databaseWalls(names: TenantNames, orthancPods: Record<string, string>, database: DatabaseConfig): DatabaseWalls {
+/** What some engines' walls need from the platform: where the CloudNativePG operator runs, where backups go. */
+export interface PlatformForWalls {
+    cnpgOperatorNamespace?: string;
+    backup?: BackupConfig;
+}
+
+export function databaseWalls(
+    names: TenantNames,
+    orthancPods: Record<string, string>,
+    database: DatabaseConfig,
+    platform: PlatformForWalls = {},
+): DatabaseWalls {
     switch (database.engine) {
         case "bitnami-ha":
             return bitnamiHaWalls(names, orthancPods);
+        case "cloudnative-pg":
+            return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup);
         default:
             throw new Error(`database engine ${database.engine} has no walls yet`);
     }

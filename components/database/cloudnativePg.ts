@@ -1,0 +1,430 @@
+/**
+ * A tenant's PostgreSQL as a CloudNativePG `Cluster` behind a PgBouncer `Pooler`, with optional continuous backups
+ * to S3 through the Barman Cloud plugin. Pure builders for every object and for the engine's part of the walls; the
+ * component only creates what they return.
+ *
+ * Mesh decision (see docs/cloudnative-pg.md, "The mesh"):
+ * - PostgreSQL instances (and the operator's initdb/join Jobs) run OUTSIDE the mesh (`sidecar.istio.io/inject: "false"`
+ *   through `spec.inheritedMetadata`, which CloudNativePG copies to instance pods and to its Jobs' pod templates:
+ *   internal/controller/cluster_create.go `inheritJobMetadata` in cloudnative-pg v1.30.0). The operator reaches them
+ *   by pod IP on 8000 over HTTPS (`--status-port-tls`, pkg/specs/pods.go), instances ping each other there
+ *   (the liveness isolation check, on by default: api/v1/cluster_defaults.go `setProbes`, pinger.go), and stream
+ *   WAL to each other on 5432 with client certificates (pkg/postgres/configuration.go, FIXED RULES). A sidecar with
+ *   STRICT mTLS would refuse the non-meshed operator and break the jobs' start-up (docs/src/troubleshooting.md,
+ *   "Bootstrap job hangs"). Their own TLS protects those paths, and a `hostnossl ... reject` rule makes TLS mandatory
+ *   for every other connection to them.
+ * - The Pooler stays INSIDE the mesh. Orthanc's PostgreSQL plugin connects with `sslmode=disable` when `EnableSsl`
+ *   is false (orthanc-databases Framework/PostgreSQL/PostgreSQLParameters.cpp, `Format`), which korthweb's
+ *   configuration sets because the mesh encrypts pod-to-pod traffic. With a non-meshed pooler, Orthanc's sidecar would
+ *   send that plaintext as is (no peer sidecar, no mutual TLS), so the pooler is meshed: Orthanc -> PgBouncer is
+ *   Istio mutual TLS and is authorised by Orthanc's identity, exactly as for the Bitnami engine's Pgpool. PgBouncer
+ *   -> PostgreSQL is CloudNativePG's TLS (`server_tls_sslmode`, verified against the cluster CA), which the pooler's
+ *   sidecar passes through as opaque TCP to the non-meshed instances.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { BackupConfig, TenantConfig } from "../config/schema";
+import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
+import type { DatabaseEndpoint } from "../tenant/database";
+import { TenantNames } from "../tenant/naming";
+import { orthancConnectionsPerReplica, orthancDatabase } from "../tenant/postgres";
+import { DatabaseWalls, NamedSpec, namespaceNamed, orthancServiceAccount, podsLabelled, principal, tcp } from "../tenant/security";
+
+type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
+
+/** Names of the objects in the tenant namespace. */
+export const cnpgNames = {
+    cluster: "postgresql",
+    /** The Pooler; its Service and Deployment carry the same name (pkg/specs/pgbouncer/services.go, deployments.go). */
+    pooler: "postgresql-pooler-rw",
+    /** basic-auth Secret of the owner role (bootstrap.initdb.secret). */
+    ownerSecret: "postgresql-orthanc-credentials",
+    objectStore: "postgresql-backups",
+    s3Secret: "postgresql-backup-s3",
+    scheduledBackup: "postgresql-scheduled",
+} as const;
+
+/** PgBouncer listens on 5432, its port is named "pgbouncer" (pkg/management/pgbouncer/config/config.go). */
+export const poolerPort = 5432;
+export const postgresPort = 5432;
+/** The instance manager's status port (pkg/management/url/url.go `StatusPort`). */
+export const instanceStatusPort = 8000;
+
+/** The Barman Cloud plugin's name, as Clusters and Backups reference it. */
+export const barmanCloudPluginName = "barman-cloud.cloudnative-pg.io";
+
+/** Istio honours this pod label over the namespace's `istio-injection: enabled`. */
+const noSidecar = { "sidecar.istio.io/inject": "false" } as const;
+
+/**
+ * The PostgreSQL image, pinned rather than left to the operator's default (which moves with operator releases and
+ * would turn an operator upgrade into a PostgreSQL upgrade). This is cloudnative-pg v1.30.0's own default
+ * (pkg/versions/versions.go `DefaultImageName`). Belongs in components/versions.ts; kept here until the owner moves it.
+ */
+export const postgresImage = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie";
+
+/** Labels CloudNativePG puts on its pods (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go, pgbouncer/). */
+export const cnpgPodLabels = {
+    /** Instances and the operator's initdb/join Jobs: all run PostgreSQL's data directory. */
+    database: { "cnpg.io/cluster": cnpgNames.cluster, "app.kubernetes.io/component": "database" },
+    pooler: { "cnpg.io/poolerName": cnpgNames.pooler },
+} as const;
+
+export interface PoolerBudget {
+    /** PgBouncer's `max_client_conn` per pooler pod. */
+    maxClientConn: number;
+    /** PgBouncer's `default_pool_size`: server connections per (user, database) per pooler pod. */
+    defaultPoolSize: number;
+    /** `max_connections` of each PostgreSQL instance. */
+    maxConnections: number;
+}
+
+/** Room in each pooler pod for an operator's psql session. */
+const poolerSpareClients = 4;
+/**
+ * PostgreSQL slots beyond the poolers': superuser_reserved_connections, WAL senders of the standbys and of backups,
+ * the instance manager's and the metrics exporter's local connections, the poolers' auth_query user.
+ */
+const postgresSpareConnections = 20;
+
+/**
+ * Like the Bitnami engine's `connectionBudget`: sized for the most Orthanc replicas the autoscaler may run plus one
+ * surging. In session mode each client holds a server connection for its whole life, so each pooler pod may have to
+ * carry every Orthanc connection alone (the Service spreads connections unevenly), and PostgreSQL must hold every
+ * pooler pod's full pool.
+ */
+export function poolerBudget(orthancMaxReplicas: number, poolerInstances: number): PoolerBudget {
+    const orthancConnections = (orthancMaxReplicas + 1) * orthancConnectionsPerReplica;
+    return {
+        maxClientConn: orthancConnections + poolerSpareClients,
+        defaultPoolSize: orthancConnections,
+        maxConnections: poolerInstances * orthancConnections + postgresSpareConnections,
+    };
+}
+
+export interface ClusterSpecInput {
+    instances: number;
+    volumeSize: string;
+    storageClass?: string;
+    maxConnections: number;
+    /** With backups: the ObjectStore the Cluster archives WAL to. */
+    objectStore?: string;
+}
+
+/**
+ * Synchronous replication (`postgresql.synchronous`, api/v1/cluster_types.go `SynchronousReplicaConfiguration`):
+ * every commit waits for one standby (quorum, `any`). With three or more instances durability is `required` (a
+ * standby may be lost without stopping writes). With two, `preferred`: the lone standby's outage must not stop the
+ * site, so commits then rely on the primary alone until the standby is back.
+ */
+export function synchronousReplication(instances: number): Record<string, unknown> {
+    return { method: "any", number: 1, dataDurability: instances >= 3 ? "required" : "preferred" };
+}
+
+export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
+    return {
+        instances: input.instances,
+        imageName: postgresImage,
+        // No `postgres` superuser password anywhere: the operator administers through the local socket.
+        enableSuperuserAccess: false,
+        bootstrap: {
+            initdb: {
+                database: orthancDatabase.name,
+                // Created by initdb as an ordinary login role that owns the database (docs/src/bootstrap.md): not a
+                // superuser, no CREATEROLE, no replication.
+                owner: orthancDatabase.user,
+                secret: { name: cnpgNames.ownerSecret },
+            },
+        },
+        inheritedMetadata: { labels: { ...noSidecar } },
+        postgresql: {
+            parameters: { max_connections: String(input.maxConnections) },
+            synchronous: synchronousReplication(input.instances),
+            // Instances are outside the mesh: refuse any connection that is not TLS. The operator's fixed rules
+            // (replication, the pooler's auth user) come first and are hostssl already.
+            pg_hba: ["hostnossl all all all reject"],
+        },
+        storage: { size: input.volumeSize, ...(input.storageClass ? { storageClass: input.storageClass } : {}) },
+        resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
+        // One instance per node where the cluster has nodes enough (preferred, so a small cluster still schedules).
+        affinity: { enablePodAntiAffinity: true, topologyKey: "kubernetes.io/hostname", podAntiAffinityType: "preferred" },
+        ...(input.objectStore
+            ? { plugins: [{ name: barmanCloudPluginName, isWALArchiver: true, parameters: { barmanObjectName: input.objectStore } }] }
+            : {}),
+    };
+}
+
+export interface PoolerSpecInput {
+    instances: number;
+    budget: PoolerBudget;
+}
+
+export function poolerSpec(input: PoolerSpecInput): Record<string, unknown> {
+    return {
+        cluster: { name: cnpgNames.cluster },
+        instances: input.instances,
+        type: "rw",
+        pgbouncer: {
+            // Orthanc's PostgreSQL plugin uses prepared statements; transaction pooling breaks them.
+            poolMode: "session",
+            parameters: {
+                max_client_conn: String(input.budget.maxClientConn),
+                default_pool_size: String(input.budget.defaultPoolSize),
+                // The default, stated so a change of default cannot weaken the hop to the non-meshed instances.
+                server_tls_sslmode: "verify-ca",
+            },
+        },
+        template: {
+            // In the mesh, whatever the namespace default: Orthanc reaches it with mutual TLS (see the file comment).
+            metadata: { labels: { "sidecar.istio.io/inject": "true" } },
+            spec: {
+                containers: [{ name: "pgbouncer", resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "256Mi" } } }],
+            },
+        },
+        // Istio would sniff a port named "pgbouncer"; appProtocol says TCP. The operator keeps a port of that name
+        // (pkg/servicespec/builder.go `WithServicePortNoOverwrite`).
+        serviceTemplate: { spec: { ports: [{ name: "pgbouncer", port: poolerPort, targetPort: "pgbouncer", protocol: "TCP", appProtocol: "tcp" }] } },
+    };
+}
+
+/** Host and port of the S3 endpoint (an https URL, port 443 unless it names one). */
+export function objectStorageEndpoint(backup: BackupConfig): { host: string; port: number } {
+    const url = new URL(backup.s3.endpoint);
+    return { host: url.hostname, port: url.port ? Number(url.port) : 443 };
+}
+
+export function objectStoreSpec(tenant: string, backup: BackupConfig): Record<string, unknown> {
+    const key = (k: string) => ({ name: cnpgNames.s3Secret, key: k });
+    return {
+        configuration: {
+            // The plugin appends the server name (the Cluster's name) below this path.
+            destinationPath: `s3://${backup.s3.bucket}/${tenant}`,
+            endpointURL: backup.s3.endpoint,
+            s3Credentials: { accessKeyId: key("ACCESS_KEY_ID"), secretAccessKey: key("ACCESS_SECRET_KEY"), region: key("REGION") },
+            wal: { compression: "gzip" },
+            data: { compression: "gzip" },
+        },
+        // Recovery window (plugin-barman-cloud v0.13.0 web/docs/retention.md): any point in the last N days.
+        retentionPolicy: `${backup.retentionDays}d`,
+    };
+}
+
+/**
+ * CloudNativePG parses schedules with robfig/cron v1 `Parse` (go.mod, internal/controller/scheduledbackup_controller.go
+ * at v1.30.0), whose first field is seconds; the stack's schedule is a five-field cron. A five-field string would be
+ * read with its minute as seconds, so a zero seconds field is prepended.
+ */
+export function operatorSchedule(cron: string): string {
+    return `0 ${cron.trim().split(/\s+/).join(" ")}`;
+}
+
+export function scheduledBackupSpec(backup: BackupConfig): Record<string, unknown> {
+    return {
+        schedule: operatorSchedule(backup.schedule),
+        cluster: { name: cnpgNames.cluster },
+        method: "plugin",
+        pluginConfiguration: { name: barmanCloudPluginName },
+        // A first base backup right away: WAL archived before any base backup cannot be restored.
+        immediate: true,
+        // Backups belong to the ScheduledBackup; the object store's retention deletes the data itself.
+        backupOwnerReference: "self",
+    };
+}
+
+/** Who may reach the Kubernetes API server from the engine's pods (instance managers, the pooler, the jobs). */
+export interface ApiServerAccess {
+    cidrs: string[];
+    ports: number[];
+}
+
+/**
+ * The API server is not a pod, so a NetworkPolicy can only name its addresses, which depend on the cluster. Until a
+ * stack setting names them, every address on the usual API ports (443 managed clusters, 6443 kubeadm/kind/k3d).
+ */
+export const anyApiServer: ApiServerAccess = { cidrs: ["0.0.0.0/0"], ports: [443, 6443] };
+
+/**
+ * The engine's part of the walls. NetworkPolicies for every path, AuthorizationPolicies only where a sidecar enforces
+ * them (the pooler), no ServiceEntry: the instances, which talk to object storage, have no sidecar, so the mesh's
+ * REGISTRY_ONLY egress does not apply to them and the NetworkPolicy alone opens exactly the endpoint's addresses.
+ */
+export function cloudnativePgWalls(
+    names: TenantNames,
+    orthancPods: Record<string, string>,
+    operatorNamespace: string,
+    backup?: BackupConfig,
+    apiServer: ApiServerAccess = anyApiServer,
+): DatabaseWalls {
+    const ns = names.namespace;
+    const database = podsLabelled(cnpgPodLabels.database);
+    const pooler = podsLabelled(cnpgPodLabels.pooler);
+    const operator = { ...namespaceNamed(operatorNamespace), podSelector: { matchLabels: { ...cloudnativePgOperatorPodLabels } } };
+    const toApiServer = { to: apiServer.cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: apiServer.ports.map(tcp) };
+    const network: NamedSpec<NetworkPolicySpec>[] = [
+        {
+            namespace: ns,
+            name: "allow-cnpg-pooler",
+            spec: {
+                podSelector: { matchLabels: { ...cnpgPodLabels.pooler } },
+                policyTypes: ["Ingress", "Egress"],
+                ingress: [{ from: [podsLabelled(orthancPods)], ports: [tcp(poolerPort)] }],
+                egress: [{ to: [database], ports: [tcp(postgresPort)] }, toApiServer],
+            },
+        },
+        {
+            namespace: ns,
+            name: "allow-cnpg-instances",
+            spec: {
+                podSelector: { matchLabels: { ...cnpgPodLabels.database } },
+                policyTypes: ["Ingress", "Egress"],
+                ingress: [
+                    // Pooler connections; streaming replication and join jobs' base backups from each other.
+                    { from: [pooler, database], ports: [tcp(postgresPort)] },
+                    // The isolation check between instances, and the operator's status, backup and upgrade calls.
+                    { from: [database, operator], ports: [tcp(instanceStatusPort)] },
+                ],
+                egress: [
+                    { to: [database], ports: [tcp(postgresPort), tcp(instanceStatusPort)] },
+                    toApiServer,
+                    ...(backup
+                        ? [{ to: backup.s3.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(objectStorageEndpoint(backup).port)] }]
+                        : []),
+                ],
+            },
+        },
+    ];
+    return {
+        orthancEgress: [{ to: [pooler], ports: [tcp(poolerPort)] }],
+        network,
+        authorization: [
+            {
+                namespace: ns,
+                name: "allow-orthanc-to-cnpg-pooler",
+                spec: {
+                    selector: { matchLabels: { ...cnpgPodLabels.pooler } },
+                    action: "ALLOW",
+                    rules: [{ from: [{ source: { principals: [principal(ns, orthancServiceAccount)] } }], to: [{ operation: { ports: [String(poolerPort)] } }] }],
+                },
+            },
+        ],
+        serviceEntries: [],
+    };
+}
+
+export interface CloudNativePgDatabaseArgs {
+    tenant: TenantConfig;
+    /** The tenant namespace, created by the tenant. */
+    namespace: string;
+    /** What the database waits for: the namespace, the tenant's walls, the sidecar injector. */
+    dependsOn: pulumi.Input<pulumi.Resource>[];
+    operator: { namespace: string; ready: pulumi.Input<pulumi.Resource>[] };
+    backup?: BackupConfig;
+}
+
+/**
+ * The tenant's PostgreSQL on CloudNativePG. Orthanc connects to the Pooler's Service as the database's owner role,
+ * whose password is generated here and handed to initdb in a basic-auth Secret. What holds data (the Cluster, the
+ * credentials, the backup configuration) is protected when the tenant's `protectData` says so.
+ */
+export class CloudNativePgDatabase extends pulumi.ComponentResource {
+    readonly endpoint: DatabaseEndpoint;
+    readonly ready: pulumi.Resource[];
+
+    constructor(name: string, args: CloudNativePgDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("korthweb:database:CloudNativePgDatabase", name, {}, opts);
+        const { tenant, backup } = args;
+        const protect = tenant.protectData;
+        const ns = args.namespace;
+        const password = pulumi.secret(
+            new random.RandomPassword(`${name}-orthanc-password`, { length: 32, special: false }, { parent: this, protect }).result,
+        );
+        const ownerSecret = new k8s.core.v1.Secret(
+            `${name}-owner-credentials`,
+            {
+                metadata: { name: cnpgNames.ownerSecret, namespace: ns },
+                type: "kubernetes.io/basic-auth",
+                stringData: { username: orthancDatabase.user, password },
+            },
+            { parent: this, protect, dependsOn: args.dependsOn },
+        );
+        const crdOpts = { parent: this, dependsOn: [...args.dependsOn, ...args.operator.ready] };
+        const backupObjects: pulumi.Resource[] = [];
+        if (backup) {
+            const s3Secret = new k8s.core.v1.Secret(
+                `${name}-backup-s3`,
+                {
+                    metadata: { name: cnpgNames.s3Secret, namespace: ns },
+                    stringData: {
+                        ACCESS_KEY_ID: pulumi.secret(backup.s3.accessKeyId),
+                        ACCESS_SECRET_KEY: pulumi.secret(backup.s3.secretAccessKey),
+                        REGION: backup.s3.region,
+                    },
+                },
+                { parent: this, protect, dependsOn: args.dependsOn },
+            );
+            backupObjects.push(
+                s3Secret,
+                new k8s.apiextensions.CustomResource(
+                    `${name}-object-store`,
+                    {
+                        apiVersion: "barmancloud.cnpg.io/v1",
+                        kind: "ObjectStore",
+                        metadata: { name: cnpgNames.objectStore, namespace: ns },
+                        spec: objectStoreSpec(tenant.name, backup),
+                    },
+                    { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, s3Secret] },
+                ),
+            );
+        }
+        const budget = poolerBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas);
+        const cluster = new k8s.apiextensions.CustomResource(
+            `${name}-cluster`,
+            {
+                apiVersion: "postgresql.cnpg.io/v1",
+                kind: "Cluster",
+                metadata: { name: cnpgNames.cluster, namespace: ns },
+                spec: clusterSpec({
+                    instances: tenant.postgres.replicas,
+                    volumeSize: tenant.postgres.volumeSize,
+                    storageClass: tenant.postgres.storageClass,
+                    maxConnections: budget.maxConnections,
+                    objectStore: backup ? cnpgNames.objectStore : undefined,
+                }),
+            },
+            { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, ownerSecret, ...backupObjects] },
+        );
+        const pooler = new k8s.apiextensions.CustomResource(
+            `${name}-pooler`,
+            {
+                apiVersion: "postgresql.cnpg.io/v1",
+                kind: "Pooler",
+                metadata: { name: cnpgNames.pooler, namespace: ns },
+                spec: poolerSpec({ instances: tenant.postgres.pgpoolReplicas, budget }),
+            },
+            { ...crdOpts, dependsOn: [...crdOpts.dependsOn, cluster] },
+        );
+        if (backup) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-scheduled-backup`,
+                {
+                    apiVersion: "postgresql.cnpg.io/v1",
+                    kind: "ScheduledBackup",
+                    metadata: { name: cnpgNames.scheduledBackup, namespace: ns },
+                    spec: scheduledBackupSpec(backup),
+                },
+                { ...crdOpts, dependsOn: [...crdOpts.dependsOn, cluster] },
+            );
+        }
+        this.ready = [cluster, pooler];
+        this.endpoint = {
+            host: `${cnpgNames.pooler}.${ns}.svc.cluster.local`,
+            port: poolerPort,
+            database: orthancDatabase.name,
+            user: orthancDatabase.user,
+            password,
+            ready: this.ready,
+        };
+        this.registerOutputs({ host: this.endpoint.host });
+    }
+}

@@ -1,0 +1,346 @@
+import { strict as assert } from "assert";
+import { parseStackConfig } from "../components/config/load";
+import {
+    CloudNativePgDatabase,
+    anyApiServer,
+    barmanCloudPluginName,
+    clusterSpec,
+    cloudnativePgWalls,
+    cnpgNames,
+    cnpgPodLabels,
+    objectStoreSpec,
+    operatorSchedule,
+    poolerBudget,
+    poolerSpec,
+    scheduledBackupSpec,
+} from "../components/database/cloudnativePg";
+import { CloudNativePgOperator, barmanCloudPluginValues, cloudnativePgValues } from "../components/platform/cloudnativePg";
+import { databaseWalls } from "../components/tenant/databaseWalls";
+import { tenantNames } from "../components/tenant/naming";
+import { connectionBudget, orthancConnectionsPerReplica, orthancDatabase } from "../components/tenant/postgres";
+import { orthancSelector } from "../components/tenant/security";
+import { charts } from "../components/versions";
+import * as pulumi from "@pulumi/pulumi";
+import { reveal, secretAt } from "./support/mocks";
+
+/** Whether an Output is marked secret. */
+const promiseSecret = (output: pulumi.Output<unknown>) => pulumi.isSecret(output);
+import { only, registeredUnder, useMocks } from "./support/inProcess";
+import { crdObjectProblems, crdSchemas } from "./support/crdSchemaValidation";
+import { manifestOf } from "./support/schemaValidation";
+import { referenceFor, valuesProblems } from "./support/schemaChartValues";
+
+const releaseType = "kubernetes:helm.sh/v3:Release";
+const backupRaw = {
+    s3: {
+        endpoint: "https://s3.eu-west-1.amazonaws.com",
+        bucket: "korthweb-backups",
+        region: "eu-west-1",
+        accessKeyId: "AKIAEXAMPLEKEY",
+        secretAccessKey: "example-secret-access-key",
+        addresses: ["52.95.0.0/16"],
+    },
+    schedule: "0 1 * * *",
+    retentionDays: 14,
+};
+
+function stack(options: { backup?: boolean; protectData?: boolean; replicas?: number } = {}) {
+    return parseStackConfig({
+        domain: "orthweb.example.org",
+        ingress: { serviceType: "ClusterIP" },
+        tenants: [
+            {
+                name: "bhs",
+                displayName: "B",
+                protectData: options.protectData ?? true,
+                database: { engine: "cloudnative-pg" },
+                postgres: { replicas: options.replicas ?? 3, pgpoolReplicas: 2 },
+            },
+        ],
+        ...(options.backup ? { backup: backupRaw } : {}),
+    });
+}
+
+const names = tenantNames("bhs", "orthweb.example.org");
+const orthancPods = orthancSelector("bhs");
+const backup = stack({ backup: true }).backup!;
+
+describe("CloudNativePG engine", () => {
+    describe("pure builders", () => {
+        const spec = clusterSpec({ instances: 3, volumeSize: "20Gi", maxConnections: 100 }) as any;
+
+        it("has no superuser access and bootstraps Orthanc's database owned by an ordinary role from the generated Secret", () => {
+            assert.equal(spec.enableSuperuserAccess, false);
+            // docs/src/bootstrap.md (cloudnative-pg v1.30.0): initdb creates `owner` as an unprivileged user whose
+            // password comes from the basic-auth Secret; the superuser would be `postgres`.
+            assert.deepEqual(spec.bootstrap.initdb, { database: "orthanc", owner: "orthanc", secret: { name: cnpgNames.ownerSecret } });
+            assert.notEqual(spec.bootstrap.initdb.owner, "postgres");
+            assert.equal(spec.managed, undefined, "no declarative role that could grant SUPERUSER");
+            assert.equal(spec.superuserSecret, undefined);
+        });
+
+        it("replicates synchronously to one standby, strictly from three instances, preferred with two", () => {
+            // api/v1/cluster_types.go SynchronousReplicaConfiguration (v1.30.0): method any|first, number > 0,
+            // dataDurability required|preferred.
+            assert.deepEqual(spec.postgresql.synchronous, { method: "any", number: 1, dataDurability: "required" });
+            const two = clusterSpec({ instances: 2, volumeSize: "20Gi", maxConnections: 100 }) as any;
+            assert.equal(two.postgresql.synchronous.dataDurability, "preferred");
+            assert.equal(spec.minSyncReplicas, undefined, "the deprecated min/maxSyncReplicas are not mixed in");
+        });
+
+        it("keeps instances and the operator's jobs out of the mesh and refuses non-TLS connections to them", () => {
+            // inheritedMetadata reaches instance pods and Jobs' pod templates (internal/controller/cluster_create.go
+            // inheritJobMetadata, v1.30.0).
+            assert.equal(spec.inheritedMetadata.labels["sidecar.istio.io/inject"], "false");
+            // User rules come before the default `host all all all` rule (pkg/postgres/configuration.go).
+            assert.deepEqual(spec.postgresql.pg_hba, ["hostnossl all all all reject"]);
+        });
+
+        it("puts the pooler in the mesh, in session mode (Orthanc's prepared statements), in front of the primary", () => {
+            const pooler = poolerSpec({ instances: 2, budget: poolerBudget(6, 2) }) as any;
+            assert.equal(pooler.pgbouncer.poolMode, "session");
+            assert.equal(pooler.type, "rw");
+            assert.equal(pooler.cluster.name, cnpgNames.cluster);
+            assert.equal(pooler.instances, 2);
+            assert.equal(pooler.template.metadata.labels["sidecar.istio.io/inject"], "true");
+            // pkg/management/pgbouncer/config/config.go: verify-ca is the default, stated explicitly.
+            assert.equal(pooler.pgbouncer.parameters.server_tls_sslmode, "verify-ca");
+            assert.equal(pooler.serviceTemplate.spec.ports[0].appProtocol, "tcp");
+        });
+
+        it("sizes the pooler and max_connections like the Bitnami budget: every Orthanc connection through one pooler pod", () => {
+            const budget = poolerBudget(6, 2);
+            const orthancConnections = 7 * orthancConnectionsPerReplica;
+            assert.equal(budget.defaultPoolSize, orthancConnections);
+            assert.ok(budget.maxClientConn > orthancConnections);
+            assert.equal(budget.maxConnections, 2 * orthancConnections + 20);
+            assert.equal(budget.maxConnections, connectionBudget(6, 2).maxConnections - 2 * 5, "Pgpool's budget counts its spare children too");
+            const pooler = poolerSpec({ instances: 2, budget }) as any;
+            assert.equal(pooler.pgbouncer.parameters.max_client_conn, String(budget.maxClientConn));
+            assert.equal((clusterSpec({ instances: 2, volumeSize: "1Gi", maxConnections: budget.maxConnections }) as any).postgresql.parameters.max_connections, String(budget.maxConnections));
+        });
+
+        it("archives WAL through the Barman Cloud plugin only when backups are configured", () => {
+            assert.equal(spec.plugins, undefined);
+            const withBackup = clusterSpec({ instances: 3, volumeSize: "20Gi", maxConnections: 100, objectStore: cnpgNames.objectStore }) as any;
+            assert.deepEqual(withBackup.plugins, [{ name: barmanCloudPluginName, isWALArchiver: true, parameters: { barmanObjectName: cnpgNames.objectStore } }]);
+        });
+
+        it("stores backups under s3://<bucket>/<tenant> with credentials from the tenant's Secret and a recovery window", () => {
+            const store = objectStoreSpec("bhs", backup) as any;
+            assert.equal(store.configuration.destinationPath, "s3://korthweb-backups/bhs");
+            assert.equal(store.configuration.endpointURL, backup.s3.endpoint);
+            assert.deepEqual(store.configuration.s3Credentials.accessKeyId, { name: cnpgNames.s3Secret, key: "ACCESS_KEY_ID" });
+            assert.deepEqual(store.configuration.s3Credentials.secretAccessKey, { name: cnpgNames.s3Secret, key: "ACCESS_SECRET_KEY" });
+            // plugin-barman-cloud v0.13.0 api/v1/objectstore_types.go: ^[1-9][0-9]*[dwm]$.
+            assert.equal(store.retentionPolicy, "14d");
+            assert.equal(store.configuration.serverName, undefined, "forbidden in ObjectStore (CEL rule)");
+        });
+
+        it("schedules plugin base backups with a seconds field, because the operator's cron parser starts with seconds", () => {
+            // robfig/cron v1.2.0 (cloudnative-pg v1.30.0 go.mod) `Parse`: second minute hour dom month [dow].
+            assert.equal(operatorSchedule("0 1 * * *"), "0 0 1 * * *");
+            assert.equal(operatorSchedule(" 30  2 * * 0 "), "0 30 2 * * 0");
+            const scheduled = scheduledBackupSpec(backup) as any;
+            assert.equal(scheduled.schedule, "0 0 1 * * *");
+            assert.equal(scheduled.method, "plugin");
+            assert.deepEqual(scheduled.pluginConfiguration, { name: barmanCloudPluginName });
+            assert.deepEqual(scheduled.cluster, { name: cnpgNames.cluster });
+        });
+    });
+
+    describe("walls", () => {
+        const walls = cloudnativePgWalls(names, orthancPods, "cnpg-system");
+        const policy = (name: string) => only(walls.network.filter((p) => p.name === name), name).spec as any;
+
+        it("lets Orthanc reach the pooler alone, on 5432, by identity in the mesh and by labels in the CNI", () => {
+            assert.deepEqual(walls.orthancEgress, [{ to: [{ podSelector: { matchLabels: cnpgPodLabels.pooler } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            const authz = only(walls.authorization, "AuthorizationPolicy") as any;
+            assert.deepEqual(authz.spec.selector.matchLabels, cnpgPodLabels.pooler);
+            assert.deepEqual(authz.spec.rules[0].from[0].source.principals, ["cluster.local/ns/bhs-orthweb/sa/orthanc"]);
+            assert.deepEqual(authz.spec.rules[0].to[0].operation.ports, ["5432"]);
+            assert.deepEqual(policy("allow-cnpg-pooler").ingress, [{ from: [{ podSelector: { matchLabels: orthancPods } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+        });
+
+        it("has no AuthorizationPolicy for the instances, which have no sidecar to enforce one", () => {
+            for (const authz of walls.authorization as any[]) {
+                assert.notDeepEqual(authz.spec.selector.matchLabels, cnpgPodLabels.database);
+            }
+        });
+
+        it("opens the instances to the pooler and each other on 5432, to each other and the operator on 8000, nothing else", () => {
+            const instances = policy("allow-cnpg-instances");
+            assert.deepEqual(instances.podSelector.matchLabels, cnpgPodLabels.database);
+            assert.deepEqual(instances.ingress, [
+                {
+                    from: [{ podSelector: { matchLabels: cnpgPodLabels.pooler } }, { podSelector: { matchLabels: cnpgPodLabels.database } }],
+                    ports: [{ protocol: "TCP", port: 5432 }],
+                },
+                {
+                    from: [
+                        { podSelector: { matchLabels: cnpgPodLabels.database } },
+                        {
+                            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cnpg-system" } },
+                            podSelector: { matchLabels: { "app.kubernetes.io/name": "cloudnative-pg" } },
+                        },
+                    ],
+                    ports: [{ protocol: "TCP", port: 8000 }],
+                },
+            ]);
+            assert.deepEqual(policy("allow-cnpg-pooler").egress[0], { to: [{ podSelector: { matchLabels: cnpgPodLabels.database } }], ports: [{ protocol: "TCP", port: 5432 }] });
+        });
+
+        it("opens the object storage addresses to the instances only with backups, and needs no ServiceEntry (no sidecar there)", () => {
+            assert.equal(policy("allow-cnpg-instances").egress.length, 2);
+            const withBackup = cloudnativePgWalls(names, orthancPods, "cnpg-system", backup);
+            const egress = (only(withBackup.network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
+            assert.deepEqual(egress[2], { to: [{ ipBlock: { cidr: "52.95.0.0/16" } }], ports: [{ protocol: "TCP", port: 443 }] });
+            assert.deepEqual(withBackup.serviceEntries, []);
+            const minio = parseStackConfig({ ...JSON.parse(JSON.stringify(stack())), backup: { ...backupRaw, s3: { ...backupRaw.s3, endpoint: "https://minio.example.org:9000" } } }).backup!;
+            const minioEgress = (only(cloudnativePgWalls(names, orthancPods, "cnpg-system", minio).network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
+            assert.deepEqual(minioEgress[2].ports, [{ protocol: "TCP", port: 9000 }]);
+        });
+
+        it("lets the engine's pods reach the API server (by default any address on 443/6443: a stack setting should narrow it)", () => {
+            assert.deepEqual(policy("allow-cnpg-pooler").egress[1], { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 6443 }] });
+            const narrow = cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, { cidrs: ["10.0.0.1/32"], ports: [6443] });
+            assert.deepEqual((narrow.network[1].spec as any).egress[1], { to: [{ ipBlock: { cidr: "10.0.0.1/32" } }], ports: [{ protocol: "TCP", port: 6443 }] });
+            assert.deepEqual(anyApiServer.ports, [443, 6443]);
+        });
+
+        it("is what databaseWalls returns for the cloudnative-pg engine", () => {
+            const tenant = stack().tenants[0];
+            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database), walls);
+            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database, { backup }), cloudnativePgWalls(names, orthancPods, "cnpg-system", backup));
+        });
+    });
+
+    describe("components under mocks", () => {
+        before(useMocks);
+
+        it("CloudNativePgOperator installs both pinned charts in cnpg-system (restricted, no sidecar), the plugin after cert-manager", async () => {
+            const operator = new CloudNativePgOperator("cnpgop1", { certManagerReady: [] });
+            const children = await registeredUnder("cnpgop1");
+            const releases = children.filter((r) => r.type === releaseType);
+            assert.deepEqual(releases.map((r) => [r.inputs.name, r.inputs.chart, r.inputs.version, r.inputs.namespace, r.inputs.repositoryOpts.repo]).sort(), [
+                ["cloudnative-pg", "cloudnative-pg", charts.cloudnativePg.version, "cnpg-system", charts.cloudnativePg.repo],
+                ["plugin-barman-cloud", "plugin-barman-cloud", charts.barmanCloudPlugin.version, "cnpg-system", charts.barmanCloudPlugin.repo],
+            ]);
+            const ns = only(children.filter((r) => r.type === "kubernetes:core/v1:Namespace"), "Namespace");
+            assert.equal(ns.inputs.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+            assert.equal(ns.inputs.metadata.labels["istio-injection"], "disabled");
+            assert.equal(operator.namespace, "cnpg-system");
+            assert.deepEqual(operator.ready, [operator.operator, operator.barmanCloud]);
+        });
+
+        it("the charts' values use keys their pinned values.yaml has", () => {
+            for (const [chart, values] of [
+                [charts.cloudnativePg, cloudnativePgValues()],
+                [charts.barmanCloudPlugin, barmanCloudPluginValues()],
+            ] as const) {
+                const reference = referenceFor(chart.chart, chart.version);
+                assert.ok(reference, `a reference values.yaml for ${chart.chart}`);
+                assert.deepEqual(valuesProblems(chart.chart, reference!.tree, values), []);
+            }
+        });
+
+        it("CloudNativePgDatabase points Orthanc at the pooler's Service with a generated secret password", async () => {
+            const tenant = stack().tenants[0];
+            const database = new CloudNativePgDatabase("cnpgdb1", { tenant, namespace: names.namespace, dependsOn: [], operator: { namespace: "cnpg-system", ready: [] } });
+            const children = await registeredUnder("cnpgdb1");
+            assert.equal(database.endpoint.host, `${cnpgNames.pooler}.bhs-orthweb.svc.cluster.local`);
+            assert.equal(database.endpoint.port, 5432);
+            assert.equal(database.endpoint.database, orthancDatabase.name);
+            assert.equal(database.endpoint.user, orthancDatabase.user);
+            assert.equal(database.endpoint.ready.length, 2);
+            assert.deepEqual(database.ready, database.endpoint.ready);
+            const secret = only(children.filter((r) => r.type === "kubernetes:core/v1:Secret"), "Secret");
+            assert.equal(secret.inputs.type, "kubernetes.io/basic-auth");
+            // Pulumi marks the whole stringData secret once a member is (tests/support/mocks.ts `secretAt`).
+            assert.ok(secretAt(secret.inputs.stringData, "password"));
+            assert.equal(reveal(secret.inputs.stringData).username, "orthanc");
+            assert.match(reveal(reveal(secret.inputs.stringData).password), /^mockpassword/);
+            assert.equal(await promiseSecret(database.endpoint.password), true);
+            const kinds = children.filter((r) => r.type.startsWith("kubernetes:postgresql.cnpg.io") || r.type.startsWith("kubernetes:barmancloud")).map((r) => r.type).sort();
+            assert.deepEqual(kinds, ["kubernetes:postgresql.cnpg.io/v1:Cluster", "kubernetes:postgresql.cnpg.io/v1:Pooler"]);
+        });
+
+        it("with backups: ObjectStore, S3 Secret whose credentials are secrets, WAL archiving and a ScheduledBackup", async () => {
+            const config = stack({ backup: true });
+            new CloudNativePgDatabase("cnpgdb2", { tenant: config.tenants[0], namespace: names.namespace, dependsOn: [], operator: { namespace: "cnpg-system", ready: [] }, backup: config.backup });
+            const children = await registeredUnder("cnpgdb2");
+            const s3 = only(children.filter((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs.metadata.name === cnpgNames.s3Secret), "S3 Secret");
+            assert.equal(s3.inputs.metadata.namespace, "bhs-orthweb");
+            assert.ok(secretAt(s3.inputs.stringData, "ACCESS_KEY_ID"));
+            assert.ok(secretAt(s3.inputs.stringData, "ACCESS_SECRET_KEY"));
+            assert.equal(reveal(reveal(s3.inputs.stringData).ACCESS_SECRET_KEY), backupRaw.s3.secretAccessKey);
+            assert.equal(reveal(reveal(s3.inputs.stringData).ACCESS_KEY_ID), backupRaw.s3.accessKeyId);
+            const store = only(children.filter((r) => r.type === "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"), "ObjectStore");
+            assert.equal(store.inputs.spec.retentionPolicy, "14d");
+            const cluster = only(children.filter((r) => r.type === "kubernetes:postgresql.cnpg.io/v1:Cluster"), "Cluster");
+            assert.equal(cluster.inputs.spec.plugins[0].parameters.barmanObjectName, store.inputs.metadata.name);
+            const scheduled = only(children.filter((r) => r.type === "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"), "ScheduledBackup");
+            assert.equal(scheduled.inputs.spec.cluster.name, cluster.inputs.metadata.name);
+        });
+
+        it("protects the data and its credentials when the tenant says so, and not otherwise", async () => {
+            const protectedDb = new CloudNativePgDatabase("cnpgdb3", { tenant: stack().tenants[0], namespace: "p", dependsOn: [], operator: { namespace: "cnpg-system", ready: [] } });
+            const unprotectedDb = new CloudNativePgDatabase("cnpgdb4", {
+                tenant: stack({ protectData: false }).tenants[0],
+                namespace: "u",
+                dependsOn: [],
+                operator: { namespace: "cnpg-system", ready: [] },
+            });
+            await registeredUnder("cnpgdb3");
+            const isProtected = (r: any) => (r as any).__protect === true;
+            const [cluster, pooler] = protectedDb.ready;
+            assert.equal(isProtected(cluster), true);
+            assert.equal(isProtected(pooler), false, "the pooler holds no data");
+            assert.equal(isProtected(unprotectedDb.ready[0]), false);
+        });
+
+        it("every object it creates is valid against the pinned CRDs, and a misspelt field is refused", async () => {
+            const config = stack({ backup: true });
+            new CloudNativePgDatabase("cnpgdb5", { tenant: config.tenants[0], namespace: names.namespace, dependsOn: [], operator: { namespace: "cnpg-system", ready: [] }, backup: config.backup });
+            const custom = (await registeredUnder("cnpgdb5")).filter((r) => /cnpg\.io/.test(r.type));
+            assert.equal(custom.length, 4);
+            for (const resource of custom) {
+                assert.deepEqual(crdObjectProblems(manifestOf(resource)), [], resource.type);
+            }
+            const cluster = manifestOf(only(custom.filter((r) => r.type.endsWith(":Cluster")), "Cluster"));
+            cluster.spec.postgresql.synchronus = cluster.spec.postgresql.synchronous;
+            assert.deepEqual(crdObjectProblems(cluster), ["/spec/postgresql/synchronus: unknown field"]);
+        });
+    });
+
+    describe("the CRD schema validator", () => {
+        const cluster = () => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "x" }, spec: clusterSpec({ instances: 2, volumeSize: "1Gi", maxConnections: 50 }) as any });
+
+        it("holds the kinds the engine creates, from the pinned charts", () => {
+            assert.deepEqual(Object.keys(crdSchemas).sort(), ["barmancloud.cnpg.io/v1/ObjectStore", "postgresql.cnpg.io/v1/Cluster", "postgresql.cnpg.io/v1/Pooler", "postgresql.cnpg.io/v1/ScheduledBackup"]);
+            assert.match(crdSchemas["postgresql.cnpg.io/v1/Cluster"].chart, new RegExp(charts.cloudnativePg.version.replace(/\./g, "\\.")));
+        });
+
+        it("refuses wrong enums, types, patterns and missing required fields", () => {
+            const c = cluster();
+            c.spec.postgresql.synchronous.method = "all";
+            c.spec.instances = "3";
+            delete c.spec.postgresql.synchronous.number;
+            const problems = crdObjectProblems(c);
+            assert.ok(problems.some((p) => p.startsWith("/spec/postgresql/synchronous/method")), problems.join("\n"));
+            assert.ok(problems.some((p) => p.startsWith("/spec/instances")), problems.join("\n"));
+            assert.ok(problems.includes("/spec/postgresql/synchronous/number: required"), problems.join("\n"));
+            const store = { apiVersion: "barmancloud.cnpg.io/v1", kind: "ObjectStore", metadata: {}, spec: { ...(objectStoreSpec("bhs", backup) as any), retentionPolicy: "30 days" } };
+            assert.ok(crdObjectProblems(store).some((p) => p.startsWith("/spec/retentionPolicy")));
+            const pooler = { apiVersion: "postgresql.cnpg.io/v1", kind: "Pooler", metadata: {}, spec: { ...(poolerSpec({ instances: 1, budget: poolerBudget(2, 1) }) as any), pgbouncer: { poolMode: "sessions" } } };
+            assert.ok(crdObjectProblems(pooler).some((p) => p.startsWith("/spec/pgbouncer/poolMode")));
+        });
+
+        it("accepts free-form maps (parameters, labels) and int-or-string values", () => {
+            const c = cluster();
+            c.spec.postgresql.parameters.work_mem = "64MB";
+            c.spec.inheritedMetadata.labels.anything = "x";
+            assert.deepEqual(crdObjectProblems(c), []);
+        });
+    });
+});
