@@ -11,6 +11,7 @@ import { rootCaSuffix } from "./components/config/schema";
 // Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
 import { CertManager } from "./components/platform/certManager";
+import { CloudNativePgOperator } from "./components/platform/cloudnativePg";
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
@@ -29,6 +30,11 @@ const mesh = new IstioMesh("istio", { platform: config.kubernetes.platform }, pl
 const certManager = new CertManager("cert-manager", {}, platformOpts);
 const observability = config.observability.enabled
     ? new Observability("observability", { istioNamespace: mesh.namespace, dependsOn: mesh.crdsReady }, platformOpts)
+    : undefined;
+
+// Installed once, when a tenant's database runs on it.
+const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg")
+    ? new CloudNativePgOperator("cloudnative-pg", { certManagerReady: certManager.crdsReady }, platformOpts)
     : undefined;
 
 const rootCa = new CertificateAuthority("root-ca", {
@@ -50,6 +56,8 @@ const tenants = config.tenants.map(
                 istioNamespace: mesh.namespace,
                 monitoringNamespace: observability?.namespace ?? "monitoring",
                 certManagerNamespace: certManager.namespace,
+                cloudnativePg,
+                backup: config.backup,
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,

@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { TenantConfig } from "../config/schema";
+import { BackupConfig, TenantConfig } from "../config/schema";
+import { CloudNativePgDatabase } from "../database/cloudnativePg";
 import { pinnedRelease } from "../k8s/helm";
 import { charts } from "../versions";
 import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService } from "./postgres";
@@ -85,5 +86,26 @@ export class TenantDatabase extends pulumi.ComponentResource {
             ready: [release],
         };
         this.registerOutputs({ host: this.endpoint.host });
+    }
+}
+
+export interface EngineArgs extends TenantDatabaseArgs {
+    /** The CloudNativePG operator, for the cloudnative-pg engine. */
+    cloudnativePg?: { namespace: string; ready: pulumi.Input<pulumi.Resource>[] };
+    backup?: BackupConfig;
+}
+
+/** The tenant's database, by the engine its configuration names. */
+export function tenantDatabase(name: string, args: EngineArgs, opts: pulumi.ComponentResourceOptions): { endpoint: DatabaseEndpoint } {
+    switch (args.tenant.database.engine) {
+        case "bitnami-ha":
+            return new TenantDatabase(name, args, opts);
+        case "cloudnative-pg":
+            if (!args.cloudnativePg) {
+                throw new Error("the cloudnative-pg engine needs the platform's CloudNativePG operator (index.ts installs it when a tenant uses it)");
+            }
+            return new CloudNativePgDatabase(name, { ...args, operator: args.cloudnativePg }, opts);
+        default:
+            throw new Error(`database engine ${args.tenant.database.engine} is not available yet`);
     }
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { IngressConfig, PkiConfig, TenantConfig } from "../config/schema";
+import { BackupConfig, IngressConfig, PkiConfig, TenantConfig } from "../config/schema";
 import { namespace } from "../k8s/namespace";
 import { CertificateAuthority } from "../pki/certificateAuthority";
 import { TenantGateway } from "./gateway";
@@ -7,7 +7,7 @@ import { ingressPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, TenantPki } from "./pki";
-import { TenantDatabase } from "./database";
+import { tenantDatabase } from "./database";
 import { databaseWalls } from "./databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
@@ -24,6 +24,10 @@ export interface OrthancTenantArgs {
     monitoringNamespace: string;
     /** Where the tenant CA's ClusterIssuer reads its key. */
     certManagerNamespace: string;
+    /** The CloudNativePG operator, when the platform runs it (a tenant uses the cloudnative-pg engine). */
+    cloudnativePg?: { namespace: string; ready: pulumi.Input<pulumi.Resource>[] };
+    /** Where scheduled backups go; none when absent. */
+    backup?: BackupConfig;
     /** Istio CRDs and validating webhook ready. */
     istioCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
@@ -105,7 +109,10 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     istioNamespace: args.istioNamespace,
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
-                    database: databaseWalls(names, orthancSelector(tenant.name), tenant.database),
+                    database: databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
+                        cnpgOperatorNamespace: args.cloudnativePg?.namespace,
+                        backup: args.backup,
+                    }),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
@@ -115,7 +122,11 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const workloadOpts = { parent: this, dependsOn: [tenantNamespace, ...walls.ready, ...args.istioInjectionReady] };
 
         // --- Database and Orthanc.
-        const database = new TenantDatabase(`${name}-database`, { tenant, namespace: ns, dependsOn: workloadOpts.dependsOn }, { parent: this });
+        const database = tenantDatabase(
+            `${name}-database`,
+            { tenant, namespace: ns, dependsOn: workloadOpts.dependsOn, cloudnativePg: args.cloudnativePg, backup: args.backup },
+            { parent: this },
+        );
         const orthanc = new OrthancServer(
             `${name}-orthanc`,
             { tenant, domain: args.domain, namespace: ns, database: database.endpoint, dependsOn: workloadOpts.dependsOn },
