@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { CertManager } from "../components/platform/certManager";
+import { CertManager, certManagerValues } from "../components/platform/certManager";
 import { IstioMesh, cniValues, istiodValues } from "../components/platform/istio";
 import { Observability, kialiValues, prometheusServiceUrl, prometheusValues } from "../components/platform/observability";
 import { CertificateAuthority } from "../components/pki/certificateAuthority";
@@ -100,10 +100,47 @@ describe("platform components", () => {
 
         it("turns off everything Korthweb turned off, and Grafana with its default password", () => {
             const values = prometheusValues() as any;
-            for (const part of ["alertmanager", "grafana", "nodeExporter", "kubeStateMetrics", "kubelet", "kubeApiServer"]) {
+            for (const part of ["alertmanager", "grafana", "nodeExporter", "kubelet", "kubeApiServer"]) {
                 assert.equal(values[part].enabled, false, part);
             }
             assert.equal(values.defaultRules.create, false);
+        });
+
+        it("runs kube-state-metrics for the alerts, exporting the backup label of CronJobs", () => {
+            const values = prometheusValues() as any;
+            // kube-prometheus-stack 88.5.3 Chart.yaml: the kube-state-metrics dependency's condition is kubeStateMetrics.enabled.
+            assert.equal(values.kubeStateMetrics.enabled, true);
+            assert.deepEqual(values["kube-state-metrics"].metricLabelsAllowlist, ["cronjobs=[korthweb.io/backup]"]);
+        });
+
+        it("scrapes cert-manager's controller with its own ServiceMonitor, keeping the Certificates' namespace label", async () => {
+            new Observability("obs3", { istioNamespace: "istio-system" });
+            const children = await registeredUnder("obs3");
+            const monitor = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" && r.inputs.metadata.name === "cert-manager"), "ServiceMonitor");
+            assert.deepEqual(monitor.inputs.spec.namespaceSelector.matchNames, ["cert-manager"]);
+            assert.equal(monitor.inputs.spec.selector.matchLabels["app.kubernetes.io/component"], "controller");
+            assert.deepEqual(monitor.inputs.spec.endpoints, [{ port: "http-metrics", path: "/metrics", interval: "60s", honorLabels: true }]);
+            assert.equal(monitor.inputs.metadata.namespace, "monitoring");
+            // The chart's own ServiceMonitor stays off: it would need the Prometheus Operator's CRDs before cert-manager.
+            assert.equal((certManagerValues() as any).prometheus.servicemonitor.enabled, false);
+            assert.equal((certManagerValues() as any).prometheus.enabled, true);
+        });
+
+        it("creates the alert rules where the chart's Prometheus selects them, with the backup threshold of the schedule given", async () => {
+            new Observability("obs4", { istioNamespace: "istio-system", backupSchedule: "0 3 * * 0" });
+            const children = await registeredUnder("obs4");
+            const rule = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule"), "PrometheusRule");
+            assert.equal(rule.inputs.metadata.namespace, "monitoring");
+            // kube-prometheus-stack 88.5.3 templates/prometheus/prometheus.yaml: ruleSelectorNilUsesHelmValues (default
+            // true) selects rules labelled release=<release name>.
+            assert.equal(rule.inputs.metadata.labels.release, "kube-prometheus-stack");
+            assert.equal((prometheusValues() as any).prometheus.prometheusSpec.ruleSelector, undefined);
+            const alerts = rule.inputs.spec.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert));
+            for (const alert of ["OrthancReplicasUnavailable", "OrthancDown", "PostgresNotReady", "PostgresReplicationBroken", "BackupTooOld", "CertificateExpiresSoon"]) {
+                assert.ok(alerts.includes(alert), alert);
+            }
+            const backup = rule.inputs.spec.groups.find((g: any) => g.name === "korthweb.backups");
+            assert.ok(backup.rules.every((r: any) => r.expr.includes(String(7 * 86400 + 7200))), "the threshold follows the schedule passed in");
         });
 
         it("does not let Kiali in anonymously", () => {
@@ -118,7 +155,7 @@ describe("platform components", () => {
             const pod = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor"), "PodMonitor");
             assert.equal(pod.inputs.spec.namespaceSelector.any, true);
             assert.equal(pod.inputs.spec.podMetricsEndpoints[0].path, "/stats/prometheus");
-            const service = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"), "ServiceMonitor");
+            const service = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" && r.inputs.metadata.name === "istiod"), "ServiceMonitor");
             assert.deepEqual(service.inputs.spec.namespaceSelector.matchNames, ["istio-system"]);
             assert.equal(service.inputs.spec.endpoints[0].port, "http-monitoring");
         });

@@ -287,6 +287,28 @@ for (const stack of shippedStacks) {
             }
         });
 
+        it("runs the PostgreSQL exporter, scraped through Istio's metrics merging: no port beyond the proxies' is opened to Prometheus", () => {
+            for (const view of views) {
+                const metrics = view.release("postgresql-ha").inputs.values.metrics;
+                assert.equal(metrics.enabled, true);
+                // postgresql-ha 16.3.2 templates/postgresql/statefulset.yaml puts metrics.annotations on the PostgreSQL pods;
+                // Istio 1.30.3 pkg/kube/inject/webhook.go (applyPrometheusMerge) moves them into the sidecar and points
+                // prometheus.io/port at 15020, where pilot/cmd/pilot-agent/status/server.go (handleStats) serves Envoy's
+                // metrics and the application's, fetched from http://localhost:<port><path>.
+                assert.deepEqual(metrics.annotations, { "prometheus.io/scrape": "true", "prometheus.io/port": "9187", "prometheus.io/path": "/metrics" });
+                assert.equal(metrics.serviceMonitor.enabled, false);
+                assert.equal(metrics.service.enabled, false);
+                for (const ns of [view.names.namespace, view.names.gatewayNamespace]) {
+                    const scrapes = view.all("NetworkPolicy").find((p) => p.inputs.metadata.namespace === ns && p.inputs.metadata.name === "allow-monitoring-scrapes")!;
+                    assert.deepEqual(scrapes.inputs.spec.ingress, [
+                        { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 15020 }, { protocol: "TCP", port: 15090 }] },
+                    ]);
+                }
+                const opened = view.all("NetworkPolicy").flatMap((p) => (p.inputs.spec.ingress ?? []).flatMap((rule: any) => (rule.ports ?? []).map((port: any) => port.port)));
+                assert.ok(!opened.includes(9187), "the exporter's port stays closed");
+            }
+        });
+
         it("hands PostgreSQL generated passwords in existing Secrets, for a database role that is not postgres", () => {
             for (const view of views) {
                 const values = view.release("postgresql-ha").inputs.values;

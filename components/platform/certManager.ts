@@ -49,6 +49,8 @@ export function certManagerValues(): Record<string, unknown> {
             replicaCount: 1,
             resources: { requests: { cpu: "20m", memory: "128Mi" }, limits: { memory: "512Mi" } },
         },
-        prometheus: { enabled: true },
+        // The metrics Service (port 9402). Its ServiceMonitor is Observability's, not the chart's `servicemonitor`, which
+        // would need the Prometheus Operator's CRDs before this release (see certManagerServiceMonitorSpec).
+        prometheus: { enabled: true, servicemonitor: { enabled: false } },
     };
 }

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { pinnedRelease } from "../k8s/helm";
 import { namespace } from "../k8s/namespace";
 import { charts, kialiImageVersion } from "../versions";
+import { alertRulesSpec, kubeStateMetricsValues } from "./alerts";
 
 export interface ObservabilityArgs {
     namespace?: string;
@@ -10,6 +11,10 @@ export interface ObservabilityArgs {
     istioNamespace: string;
     /** Istio custom resources and the Prometheus Operator's CRDs must exist before the monitors are created. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** Namespace of cert-manager, whose controller's metrics are scraped; "cert-manager" (CertManager's default). */
+    certManagerNamespace?: string;
+    /** The stack's `backup.schedule`: BackupTooOld's threshold follows it. The configuration's default when unset. */
+    backupSchedule?: string;
 }
 
 /** The kube-prometheus-stack release name; its `fullnameOverride` fixes the names of the Services it creates. */
@@ -76,6 +81,27 @@ export class Observability extends pulumi.ComponentResource {
             },
             monitorOpts,
         );
+        new k8s.apiextensions.CustomResource(
+            `${name}-cert-manager-service-monitor`,
+            {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "ServiceMonitor",
+                metadata: { name: "cert-manager", namespace: this.namespace, labels: monitorLabels },
+                spec: certManagerServiceMonitorSpec(args.certManagerNamespace ?? "cert-manager"),
+            },
+            monitorOpts,
+        );
+        new k8s.apiextensions.CustomResource(
+            `${name}-alert-rules`,
+            {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "PrometheusRule",
+                // The chart's Prometheus selects rules labelled with its release (ruleSelectorNilUsesHelmValues).
+                metadata: { name: "korthweb-alerts", namespace: this.namespace, labels: monitorLabels },
+                spec: alertRulesSpec({ backupSchedule: args.backupSchedule }),
+            },
+            monitorOpts,
+        );
         this.registerOutputs({ namespace: this.namespace, prometheusUrl: this.prometheusUrl });
     }
 }
@@ -86,7 +112,10 @@ export function prometheusServiceUrl(monitoringNamespace: string): string {
     return `http://${prometheusFullname}-prometheus.${monitoringNamespace}:9090`;
 }
 
-/** Prometheus and its operator only: the rest of the stack is off, as in Korthweb, and Grafana (default password) too. */
+/**
+ * Prometheus, its operator and kube-state-metrics (which the alerts read): the rest of the stack is off, as in
+ * Korthweb, and Grafana (default password) too.
+ */
 export function prometheusValues(): Record<string, unknown> {
     const off = { enabled: false };
     return {
@@ -100,7 +129,9 @@ export function prometheusValues(): Record<string, unknown> {
         kubeEtcd: off,
         kubeProxy: off,
         kubeScheduler: off,
-        kubeStateMetrics: off,
+        // Deployment, StatefulSet and CronJob state for the alerts (components/platform/alerts.ts).
+        kubeStateMetrics: { enabled: true },
+        "kube-state-metrics": kubeStateMetricsValues(),
         kubelet: off,
         nodeExporter: off,
         prometheusOperator: {
@@ -175,5 +206,23 @@ export function istiodServiceMonitorSpec(istioNamespace: string): Record<string,
         selector: { matchExpressions: [{ key: "istio", operator: "In", values: ["pilot"] }] },
         namespaceSelector: { matchNames: [istioNamespace] },
         endpoints: [{ port: "http-monitoring", interval: "15s" }],
+    };
+}
+
+/**
+ * cert-manager's controller metrics (certificate expiry), from the Service its chart creates with `prometheus.enabled`
+ * (v1.21.1 templates/service.yaml: port `http-metrics` 9402, labels name/instance/component). Created here rather than
+ * with the chart's `prometheus.servicemonitor.enabled`: that ServiceMonitor needs the Prometheus Operator's CRDs before
+ * cert-manager's release installs, which stacks without observability never have. `honorLabels` keeps the metrics'
+ * own `namespace` (the Certificate's) instead of renaming it `exported_namespace`.
+ */
+export function certManagerServiceMonitorSpec(certManagerNamespace: string): Record<string, unknown> {
+    return {
+        jobLabel: "app.kubernetes.io/name",
+        selector: {
+            matchLabels: { "app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "controller" },
+        },
+        namespaceSelector: { matchNames: [certManagerNamespace] },
+        endpoints: [{ port: "http-metrics", path: "/metrics", interval: "60s", honorLabels: true }],
     };
 }

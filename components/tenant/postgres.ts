@@ -77,6 +77,16 @@ export function connectionBudget(orthancMaxReplicas: number, pgpoolReplicas: num
     };
 }
 
+/** The exporter's port (chart default `metrics.containerPorts.http`). */
+export const postgresExporterPort = 9187;
+
+/** The pod annotations Istio's injector reads for metrics merging (see `postgresHaValues`). */
+export const postgresExporterScrapeAnnotations = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": String(postgresExporterPort),
+    "prometheus.io/path": "/metrics",
+} as const;
+
 export interface PostgresValuesInput {
     replicas: number;
     pgpoolReplicas: number;
@@ -126,7 +136,21 @@ export function postgresHaValues(input: PostgresValuesInput): Record<string, unk
             pdb: { create: true, maxUnavailable: 1 },
             networkPolicy: { enabled: false },
         },
-        metrics: { enabled: false, image: image(postgresqlHaImages.postgresExporter) },
+        metrics: {
+            // postgres_exporter beside each PostgreSQL node, connecting to it over 127.0.0.1 as Orthanc's role.
+            enabled: true,
+            image: image(postgresqlHaImages.postgresExporter),
+            resourcesPreset: "none",
+            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+            // Scraped through Istio's metrics merging: the injector moves these pod annotations into the sidecar and
+            // points them at its agent (15020), which serves Envoy's metrics and the exporter's (fetched over
+            // localhost) together. Prometheus, which has no sidecar, never connects to 9187 itself: under STRICT
+            // mutual TLS it could not, and the walls stay closed to it.
+            annotations: { ...postgresExporterScrapeAnnotations },
+            // Nothing scrapes a Service: no Service, and no chart ServiceMonitor (its CRD may not exist).
+            service: { enabled: false },
+            serviceMonitor: { enabled: false },
+        },
         volumePermissions: { enabled: false, image: image(postgresqlHaImages.osShell) },
         persistence: {
             enabled: true,

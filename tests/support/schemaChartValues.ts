@@ -55,6 +55,14 @@ export const openPaths: Record<string, Record<string, string>> = {
     cni: {
         resources: "a Kubernetes ResourceRequirements; values.yaml shows requests only",
     },
+    "kube-prometheus-stack": {
+        // Values of the kube-state-metrics subchart (8.4.0, Chart.yaml dependency of kube-prometheus-stack 88.5.3), whose
+        // values.yaml is not in the reference: collectors, metricLabelsAllowlist and resources are keys of
+        // prometheus-community/helm-charts charts/kube-state-metrics/values.yaml at tag kube-state-metrics-8.4.0.
+        "kube-state-metrics.collectors": "kube-state-metrics 8.4.0 subchart value (list of collectors)",
+        "kube-state-metrics.metricLabelsAllowlist": "kube-state-metrics 8.4.0 subchart value (--metric-labels-allowlist)",
+        "kube-state-metrics.resources": "kube-state-metrics 8.4.0 subchart value (ResourceRequirements)",
+    },
     "kiali-server": {
         // The chart renders its whole values (minus chart-only keys) into Kiali's config.yaml: any Kiali CR `spec` field
         // is accepted at the top level, and values.yaml lists "only those values used by the Helm Chart".

@@ -1,0 +1,329 @@
+/**
+ * korthweb's alerts, as pure builders of a PrometheusRule spec (monitoring.coreos.com/v1): Orthanc replicas
+ * unavailable or down, the tenant database not ready or its replication broken, the last successful backup older than
+ * its schedule allows, a cert-manager certificate close to expiry. Observability creates the rule when it is enabled.
+ *
+ * Where each metric comes from, at the versions pinned in components/versions.ts:
+ * - kube_deployment_*, kube_statefulset_*, kube_cronjob_*: kube-state-metrics v2.20.0 (chart kube-state-metrics 8.4.0,
+ *   a dependency of kube-prometheus-stack 88.5.3; internal/store/{deployment,statefulset,cronjob}.go). Scraped through
+ *   the subchart's ServiceMonitor with honorLabels, so `namespace` is the object's namespace.
+ * - pg_up, pg_replication_is_replica, pg_replication_lag_seconds: postgres_exporter v0.17.1 (the Bitnami image
+ *   postgres-exporter:0.17.1-debian-12-r16; cmd/postgres_exporter/postgres_exporter.go, collector/pg_replication.go,
+ *   enabled by default), the sidecar of every PostgreSQL pod of postgresql-ha 16.3.2, scraped through Istio's metrics
+ *   merging by the envoy-stats PodMonitor (labels `namespace` and `pod_name`).
+ * - certmanager_certificate_expiration_timestamp_seconds: cert-manager v1.21.1 (internal/collectors/
+ *   certificate_collector.go), labels name, namespace (the Certificate's), issuer_*.
+ * - barman_cloud_cloudnative_pg_io_last_available_backup_timestamp: plugin-barman-cloud v0.13.0
+ *   (internal/cnpgi/instance/metrics.go), exposed by the CloudNativePG instance pods; cnpg_collector_last_available_
+ *   backup_timestamp (CloudNativePG 1.30.0) is deprecated since 1.26 and stays 0 with plugin backups.
+ *
+ * Not covered: the root, tenant and modality certificates korthweb makes with @pulumi/tls. No exporter sees them (they
+ * are Pulumi state, not cert-manager Certificates); `pulumi up` renews modality certificates in their last tenth, and
+ * the CAs' expiry is the operator's calendar (README).
+ */
+import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
+import { postgresRelease } from "../tenant/postgres";
+
+/** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
+export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;
+/** The same label as kube-state-metrics names it on kube_cronjob_labels (non-alphanumerics become `_`). */
+export const backupCronJobMetricLabel = `label_${backupCronJobLabel.key.replace(/[^a-zA-Z0-9_]/g, "_")}`;
+
+/** The schedule the stack configuration defaults to (components/config/schema.ts, backup.schedule). */
+export const defaultBackupSchedule = "0 1 * * *";
+/** Time a backup may take to run and to be recorded as successful, on top of its schedule's interval. */
+export const backupSlackSeconds = 2 * 3600;
+/** A certificate that expires within this many days while cert-manager should have renewed it long before. */
+export const certificateExpiryDays = 14;
+/** Seconds a standby may lag behind the primary's last transaction before it counts as broken replication. */
+export const replicationLagSeconds = 300;
+
+/** The Orthanc Deployment and the PostgreSQL StatefulSet of every tenant (components/tenant). */
+const orthancDeployment = "orthanc";
+const postgresStatefulSet = `${postgresRelease}-postgresql`;
+
+const tenantNamespaces = `.+${tenantNamespaceSuffix}`;
+/** Adds a `tenant` label taken from a tenant's namespace (`<tenant>-orthweb` or `<tenant>-gateway`). */
+const withTenant = (expr: string) =>
+    `label_replace(${expr}, "tenant", "$1", "namespace", "(.+)(${tenantNamespaceSuffix}|${gatewayNamespaceSuffix})")`;
+
+// ---- cron ----
+
+const monthNames = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+interface CronField {
+    values: Set<number>;
+    /** The field starts with `*` or `?` (as Kubernetes' robfig/cron reads it: day-of-month/day-of-week are ANDed then). */
+    star: boolean;
+}
+
+function parseField(text: string, min: number, max: number, names: string[] = [], nameBase = 0): CronField {
+    const values = new Set<number>();
+    const value = (token: string) => {
+        const index = names.indexOf(token.toLowerCase());
+        const number = index >= 0 ? index + nameBase : /^\d+$/.test(token) ? Number(token) : NaN;
+        if (!Number.isInteger(number) || number < min || number > max) {
+            throw new Error(`cron field "${text}": "${token}" is not in ${min}-${max}`);
+        }
+        return number;
+    };
+    for (const part of text.split(",")) {
+        const [range, stepText, extra] = part.split("/");
+        if (extra !== undefined || range === "") throw new Error(`cron field "${text}": cannot read "${part}"`);
+        const step = stepText === undefined ? 1 : Number(stepText);
+        if (!Number.isInteger(step) || step < 1) throw new Error(`cron field "${text}": bad step "${stepText}"`);
+        let low: number;
+        let high: number;
+        if (range === "*" || range === "?") {
+            [low, high] = [min, max];
+        } else if (range.includes("-")) {
+            const [a, b] = range.split("-");
+            [low, high] = [value(a), value(b)];
+            if (low > high) throw new Error(`cron field "${text}": range ${range} is reversed`);
+        } else {
+            low = value(range);
+            high = stepText === undefined ? low : max;
+        }
+        for (let v = low; v <= high; v += step) values.add(v);
+    }
+    return { values, star: text.startsWith("*") || text.startsWith("?") };
+}
+
+const dayMs = 86_400_000;
+/** The Gregorian calendar, weekdays included, repeats every 400 years: 146097 days. */
+const cycleDays = 146_097;
+
+/**
+ * The longest time, in seconds, between two consecutive runs of a five-field cron schedule (UTC, as Kubernetes runs
+ * CronJobs without a time zone): `0 1 * * *` gives 86400, `0 3 * * 0` 604800, `0 1 1 * *` 31 days. Throws on a
+ * schedule it cannot read or that never runs.
+ */
+export function cronMaxIntervalSeconds(schedule: string): number {
+    const fields = schedule.trim().split(/\s+/);
+    if (fields.length !== 5) throw new Error(`cron schedule "${schedule}": five fields expected`);
+    const minute = parseField(fields[0], 0, 59);
+    const hour = parseField(fields[1], 0, 23);
+    const dayOfMonth = parseField(fields[2], 1, 31);
+    const month = parseField(fields[3], 1, 12, monthNames, 1);
+    const dayOfWeek = parseField(fields[4], 0, 7, dayNames, 0);
+    if (dayOfWeek.values.has(7)) dayOfWeek.values.add(0);
+
+    // Minutes of the day at which it runs, on a day it runs at all.
+    const times = [...hour.values].flatMap((h) => [...minute.values].map((m) => h * 60 + m)).sort((a, b) => a - b);
+    let longest = 0;
+    for (let i = 1; i < times.length; i++) longest = Math.max(longest, times[i] - times[i - 1]);
+
+    const runsOn = (date: Date) => {
+        if (!month.values.has(date.getUTCMonth() + 1)) return false;
+        const domMatch = dayOfMonth.values.has(date.getUTCDate());
+        const dowMatch = dayOfWeek.values.has(date.getUTCDay());
+        return dayOfMonth.star || dayOfWeek.star ? domMatch && dowMatch : domMatch || dowMatch;
+    };
+    const start = Date.UTC(2000, 0, 1);
+    let first: number | undefined;
+    let previous: number | undefined;
+    for (let day = 0; day < cycleDays; day++) {
+        if (!runsOn(new Date(start + day * dayMs))) continue;
+        if (previous !== undefined) longest = Math.max(longest, (day - previous) * 1440 + times[0] - times[times.length - 1]);
+        first ??= day;
+        previous = day;
+    }
+    if (first === undefined || previous === undefined) throw new Error(`cron schedule "${schedule}" never runs`);
+    // From the cycle's last run day to the first of the next cycle.
+    longest = Math.max(longest, (first + cycleDays - previous) * 1440 + times[0] - times[times.length - 1]);
+    return longest * 60;
+}
+
+/** How old the last successful backup may be before it is missing: the schedule's longest interval plus slack. */
+export function backupMaxAgeSeconds(schedule: string): number {
+    return cronMaxIntervalSeconds(schedule) + backupSlackSeconds;
+}
+
+/** A Prometheus duration for whole seconds, in the largest unit that divides it: 93600 -> "26h". */
+export function promDuration(seconds: number): string {
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]] as const) {
+        if (seconds % size === 0 && seconds >= size) return `${seconds / size}${unit}`;
+    }
+    return `${seconds}s`;
+}
+
+// ---- rules ----
+
+export type Severity = "critical" | "warning";
+
+export interface AlertRule {
+    alert: string;
+    expr: string;
+    for: string;
+    labels: { severity: Severity };
+    annotations: { summary: string; description: string };
+}
+
+export interface PrometheusRuleSpec {
+    groups: { name: string; rules: AlertRule[] }[];
+}
+
+export interface AlertRulesInput {
+    /** The stack's `backup.schedule` (cron, UTC); the configuration's default when the stack has none. */
+    backupSchedule?: string;
+}
+
+const rule = (alert: string, severity: Severity, forDuration: string, expr: string, summary: string, description: string): AlertRule => ({
+    alert,
+    expr,
+    for: forDuration,
+    labels: { severity },
+    annotations: { summary, description },
+});
+
+export function orthancRules(): AlertRule[] {
+    const selector = `{deployment="${orthancDeployment}", namespace=~"${tenantNamespaces}"}`;
+    return [
+        rule(
+            "OrthancReplicasUnavailable",
+            "warning",
+            "10m",
+            withTenant(`(kube_deployment_spec_replicas${selector} - kube_deployment_status_replicas_available${selector}) > 0`),
+            "Tenant {{ $labels.tenant }}: Orthanc replicas unavailable",
+            "{{ $value }} of the replicas of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) have not been available for 10 minutes.",
+        ),
+        rule(
+            "OrthancDown",
+            "critical",
+            "2m",
+            withTenant(
+                `(kube_deployment_status_replicas_available${selector} == 0) and on(namespace, deployment) (kube_deployment_spec_replicas${selector} > 0)`,
+            ),
+            "Tenant {{ $labels.tenant }}: Orthanc is down",
+            "No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: its web and DICOM ports refuse every client.",
+        ),
+    ];
+}
+
+export function postgresRules(): AlertRule[] {
+    const statefulSet = `{statefulset="${postgresStatefulSet}", namespace=~"${tenantNamespaces}"}`;
+    const exporter = `{namespace=~"${tenantNamespaces}", pod_name=~"${postgresStatefulSet}-[0-9]+"}`;
+    const desiredNodes = `max by (namespace) (kube_statefulset_replicas${statefulSet})`;
+    const desiredStandbys = `${desiredNodes} - 1`;
+    // Nodes whose exporter reaches them, by role (pg_is_in_recovery()).
+    const standbys = `(pg_replication_is_replica${exporter} == 1) and on(namespace, pod_name) (pg_up${exporter} == 1)`;
+    const primaries = `(pg_replication_is_replica${exporter} == 0) and on(namespace, pod_name) (pg_up${exporter} == 1)`;
+    const count = (expr: string) => `count by (namespace) (${expr})`;
+    return [
+        rule(
+            "PostgresNotReady",
+            "critical",
+            "5m",
+            withTenant(`(kube_statefulset_replicas${statefulSet} - kube_statefulset_status_replicas_ready${statefulSet}) > 0`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL nodes not ready",
+            "{{ $value }} of the nodes of StatefulSet {{ $labels.namespace }}/{{ $labels.statefulset }} (tenant {{ $labels.tenant }}) have not been ready for 5 minutes.",
+        ),
+        rule(
+            "PostgresNotReady",
+            "critical",
+            "5m",
+            withTenant(`pg_up${exporter} == 0`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL node refuses its exporter",
+            "The exporter beside PostgreSQL pod {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) has not been able to connect to it for 5 minutes.",
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "warning",
+            "5m",
+            withTenant(`pg_replication_lag_seconds${exporter} > ${replicationLagSeconds}`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL standby lagging",
+            `Standby {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) has replayed nothing for {{ $value | humanizeDuration }} although WAL it received is waiting (more than ${promDuration(replicationLagSeconds)}).`,
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "critical",
+            "10m",
+            // A count over no series is no series: the `or` supplies 0 so that losing every standby still fires.
+            withTenant(`(${desiredStandbys}) - ((${count(standbys)}) or on(namespace) ((${desiredStandbys}) * 0)) > 0`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL standby missing",
+            `{{ $value }} standby of StatefulSet {{ $labels.namespace }}/${postgresStatefulSet} (tenant {{ $labels.tenant }}) is not up in recovery: the replicas minus the primary should be.`,
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "critical",
+            "5m",
+            withTenant(`((${count(primaries)}) or on(namespace) ((${desiredNodes} > 0) * 0)) != 1`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL has no single primary",
+            `{{ $value }} nodes of StatefulSet {{ $labels.namespace }}/${postgresStatefulSet} (tenant {{ $labels.tenant }}) act as primary; exactly one should (none reachable, split brain, or a failover that did not complete).`,
+        ),
+    ];
+}
+
+export function backupRules(input: AlertRulesInput = {}): AlertRule[] {
+    const schedule = input.backupSchedule ?? defaultBackupSchedule;
+    const maxAge = backupMaxAgeSeconds(schedule);
+    const age = promDuration(maxAge);
+    const labelled = `on(namespace, cronjob) kube_cronjob_labels{${backupCronJobMetricLabel}="${backupCronJobLabel.value}"}`;
+    const cnpgBackup = `{__name__=~"barman_cloud_cloudnative_pg_io_last_available_backup_timestamp|cnpg_collector_last_available_backup_timestamp", namespace=~"${tenantNamespaces}"}`;
+    return [
+        rule(
+            "BackupTooOld",
+            "critical",
+            "15m",
+            withTenant(`((time() - kube_cronjob_status_last_successful_time) > ${maxAge}) and ${labelled}`),
+            "Backup {{ $labels.namespace }}/{{ $labels.cronjob }} is too old",
+            `The last successful run of backup CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} (tenant {{ $labels.tenant }}) was {{ $value | humanizeDuration }} ago; its schedule "${schedule}" allows ${age}.`,
+        ),
+        rule(
+            "BackupTooOld",
+            "critical",
+            "15m",
+            withTenant(`((time() - kube_cronjob_created) > ${maxAge}) unless on(namespace, cronjob) kube_cronjob_status_last_successful_time and ${labelled}`),
+            "Backup {{ $labels.namespace }}/{{ $labels.cronjob }} never succeeded",
+            `Backup CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} (tenant {{ $labels.tenant }}) has existed for {{ $value | humanizeDuration }} without one successful run; its schedule "${schedule}" allows ${age}.`,
+        ),
+        rule(
+            "BackupTooOld",
+            "critical",
+            "15m",
+            // 0 means "no backup yet": the plugin reports 0 until the object store lists one.
+            withTenant(`(time() - max by (namespace) (${cnpgBackup} > 0)) > ${maxAge}`),
+            "Tenant {{ $labels.tenant }}: CloudNativePG backup too old",
+            `The last backup of the CloudNativePG cluster in {{ $labels.namespace }} (tenant {{ $labels.tenant }}) is {{ $value | humanizeDuration }} old; the schedule "${schedule}" allows ${age}.`,
+        ),
+    ];
+}
+
+export function certificateRules(): AlertRule[] {
+    const seconds = certificateExpiryDays * 86400;
+    return [
+        rule(
+            "CertificateExpiresSoon",
+            "warning",
+            "1h",
+            withTenant(`(certmanager_certificate_expiration_timestamp_seconds - time()) < ${seconds}`),
+            "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires soon",
+            `cert-manager Certificate {{ $labels.namespace }}/{{ $labels.name }} (tenant {{ $labels.tenant }}, issuer {{ $labels.issuer_kind }} {{ $labels.issuer_name }}) expires in {{ $value | humanizeDuration }}, less than ${certificateExpiryDays} days: its renewal is failing.`,
+        ),
+    ];
+}
+
+/** Every korthweb alert, one group per concern. */
+export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec {
+    return {
+        groups: [
+            { name: "korthweb.orthanc", rules: orthancRules() },
+            { name: "korthweb.postgres", rules: postgresRules() },
+            { name: "korthweb.backups", rules: backupRules(input) },
+            { name: "korthweb.certificates", rules: certificateRules() },
+        ],
+    };
+}
+
+/**
+ * kube-state-metrics as the alerts need it (values of the kube-state-metrics 8.4.0 subchart): only the collectors
+ * they read, and the backup label exported on kube_cronjob_labels (by default it carries no object label at all).
+ */
+export function kubeStateMetricsValues(): Record<string, unknown> {
+    return {
+        collectors: ["cronjobs", "deployments", "jobs", "statefulsets"],
+        metricLabelsAllowlist: [`cronjobs=[${backupCronJobLabel.key}]`],
+        resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+    };
+}

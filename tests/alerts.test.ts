@@ -1,0 +1,152 @@
+import { strict as assert } from "assert";
+import {
+    AlertRule,
+    alertRulesSpec,
+    backupCronJobMetricLabel,
+    backupMaxAgeSeconds,
+    cronMaxIntervalSeconds,
+    defaultBackupSchedule,
+    kubeStateMetricsValues,
+    promDuration,
+} from "../components/platform/alerts";
+import { parseStackConfig } from "../components/config/load";
+
+const hour = 3600;
+const day = 24 * hour;
+const rules = (schedule?: string) => alertRulesSpec({ backupSchedule: schedule }).groups.flatMap((g) => g.rules);
+const named = (alert: string, schedule?: string): AlertRule[] => {
+    const found = rules(schedule).filter((r) => r.alert === alert);
+    assert.ok(found.length > 0, `no ${alert}`);
+    return found;
+};
+
+describe("alerts", () => {
+    describe("backup interval from the cron schedule", () => {
+        const cases: [string, number][] = [
+            ["0 1 * * *", day],
+            ["*/15 * * * *", 15 * 60],
+            ["0 1,13 * * *", 12 * hour],
+            ["0 3 * * 0", 7 * day],
+            ["0 3 * * 7", 7 * day],
+            ["0 3 * * sun", 7 * day],
+            ["30 2 * * mon-fri", 3 * day],
+            ["0 1 1 * *", 31 * day],
+            ["0 0 1 */3 *", 92 * day],
+            // Vixie/robfig semantics: both day fields restricted means either.
+            ["0 0 1 * mon", 7 * day],
+            // Feb 29: every four years, eight across 2100.
+            ["0 0 29 2 *", (8 * 365 + 1) * day],
+        ];
+        for (const [schedule, seconds] of cases) {
+            it(`"${schedule}" runs at most ${promDuration(seconds)} apart`, () => {
+                assert.equal(cronMaxIntervalSeconds(schedule), seconds);
+            });
+        }
+
+        it("allows a daily backup 26 hours, and the configuration's default schedule is daily", () => {
+            assert.equal(backupMaxAgeSeconds("0 1 * * *"), 26 * hour);
+            assert.equal(promDuration(backupMaxAgeSeconds("0 1 * * *")), "26h");
+            const config = parseStackConfig({
+                domain: "orthweb.example.org",
+                ingress: { serviceType: "ClusterIP" },
+                tenants: [{ name: "bhs", displayName: "B" }],
+                backup: {
+                    s3: { endpoint: "https://s3.example.org", bucket: "backups", accessKeyId: "a", secretAccessKey: "b", addresses: ["10.0.0.0/24"] },
+                },
+            });
+            assert.equal(config.backup?.schedule, defaultBackupSchedule);
+        });
+
+        it("refuses a schedule it cannot read or that never runs", () => {
+            for (const schedule of ["0 1 * *", "61 * * * *", "0 1 * * funday", "0 5-1 * * *", "*/0 * * * *", "0 0 31 2 *", "@daily"]) {
+                assert.throws(() => cronMaxIntervalSeconds(schedule), Error, schedule);
+            }
+        });
+    });
+
+    describe("rules", () => {
+        it("has every alert, each with a severity, a for duration and a summary and description naming tenant and object", () => {
+            const all = rules();
+            assert.deepEqual(
+                [...new Set(all.map((r) => r.alert))].sort(),
+                ["BackupTooOld", "CertificateExpiresSoon", "OrthancDown", "OrthancReplicasUnavailable", "PostgresNotReady", "PostgresReplicationBroken"],
+            );
+            for (const rule of all) {
+                assert.match(rule.labels.severity, /^(critical|warning)$/, rule.alert);
+                assert.match(rule.for, /^\d+[smh]$/, rule.alert);
+                assert.match(rule.annotations.summary, /\{\{ \$labels\.(tenant|namespace) \}\}/, rule.alert);
+                assert.match(rule.annotations.description, /\{\{ \$labels\.tenant \}\}/, rule.alert);
+                // The object: namespace/name, or the one CloudNativePG cluster of a tenant namespace.
+                assert.match(rule.annotations.description, /\{\{ \$labels\.namespace \}\}\/\S+|CloudNativePG cluster in \{\{ \$labels\.namespace \}\}/, `${rule.alert} names the object`);
+                // The tenant label is derived from the tenant's namespaces.
+                assert.match(rule.expr, /^label_replace\(.*, "tenant", "\$1", "namespace", "\(\.\+\)\(-orthweb\|-gateway\)"\)$/s, rule.alert);
+                assert.equal(count(rule.expr, "("), count(rule.expr, ")"), `${rule.alert}: balanced parentheses`);
+            }
+        });
+
+        it("watches the tenants' Orthanc Deployment: fewer available than desired, and none at all", () => {
+            const [unavailable] = named("OrthancReplicasUnavailable");
+            assert.match(unavailable.expr, /kube_deployment_spec_replicas\{deployment="orthanc", namespace=~"\.\+-orthweb"\} - kube_deployment_status_replicas_available\{deployment="orthanc"/);
+            assert.equal(unavailable.labels.severity, "warning");
+            const [down] = named("OrthancDown");
+            assert.match(down.expr, /kube_deployment_status_replicas_available\{[^}]*\} == 0/);
+            assert.equal(down.labels.severity, "critical");
+        });
+
+        it("watches PostgreSQL: StatefulSet readiness and the exporter's pg_up", () => {
+            const notReady = named("PostgresNotReady");
+            assert.ok(notReady.some((r) => /kube_statefulset_replicas\{statefulset="postgresql-ha-postgresql".*kube_statefulset_status_replicas_ready/.test(r.expr)));
+            assert.ok(notReady.some((r) => /pg_up\{namespace=~"\.\+-orthweb", pod_name=~"postgresql-ha-postgresql-\[0-9\]\+"\} == 0/.test(r.expr)));
+        });
+
+        it("watches replication with metrics postgres_exporter 0.17.1 has by default: lag, missing standby, no single primary", () => {
+            const broken = named("PostgresReplicationBroken");
+            assert.equal(broken.length, 3);
+            assert.ok(broken.some((r) => /pg_replication_lag_seconds\{[^}]*\} > \d+/.test(r.expr)));
+            const missing = broken.find((r) => r.annotations.summary.includes("standby missing"))!;
+            assert.match(missing.expr, /pg_replication_is_replica\{[^}]*\} == 1/);
+            assert.match(missing.expr, /kube_statefulset_replicas\{[^}]*\}\) - 1/);
+            assert.match(missing.expr, / or on\(namespace\) /, "fires when no standby reports at all");
+            const primary = broken.find((r) => r.annotations.summary.includes("no single primary"))!;
+            assert.match(primary.expr, /pg_replication_is_replica\{[^}]*\} == 0/);
+            assert.match(primary.expr, /\) != 1, "tenant"/, "zero primaries count too");
+        });
+
+        it("alerts on backups older than the schedule allows: labelled CronJobs, never-successful ones, CloudNativePG", () => {
+            const daily = named("BackupTooOld");
+            const maxAge = String(26 * hour);
+            const cronjob = daily.find((r) => r.expr.includes("kube_cronjob_status_last_successful_time) >"))!;
+            assert.match(cronjob.expr, new RegExp(`\\(time\\(\\) - kube_cronjob_status_last_successful_time\\) > ${maxAge}\\)`));
+            assert.match(cronjob.expr, /and on\(namespace, cronjob\) kube_cronjob_labels\{label_korthweb_io_backup="true"\}/);
+            assert.equal(backupCronJobMetricLabel, "label_korthweb_io_backup");
+            const never = daily.find((r) => r.expr.includes("kube_cronjob_created"))!;
+            assert.match(never.expr, /unless on\(namespace, cronjob\) kube_cronjob_status_last_successful_time and on\(namespace, cronjob\) kube_cronjob_labels/);
+            const cnpg = daily.find((r) => r.expr.includes("cnpg"))!;
+            assert.match(cnpg.expr, /barman_cloud_cloudnative_pg_io_last_available_backup_timestamp\|cnpg_collector_last_available_backup_timestamp/);
+            assert.match(cnpg.expr, new RegExp(`> ${maxAge}, "tenant"`));
+            for (const rule of daily) assert.match(rule.annotations.description, /"0 1 \* \* \*" allows 26h/);
+
+            const weekly = named("BackupTooOld", "0 3 * * 0");
+            for (const rule of weekly) {
+                assert.ok(rule.expr.includes(`> ${7 * day + 2 * hour}`), rule.expr);
+                assert.match(rule.annotations.description, /allows 170h/);
+            }
+        });
+
+        it("alerts on cert-manager certificates expiring within 14 days", () => {
+            const [expiry] = named("CertificateExpiresSoon");
+            assert.match(expiry.expr, new RegExp(`\\(certmanager_certificate_expiration_timestamp_seconds - time\\(\\)\\) < ${14 * day}`));
+            assert.match(expiry.annotations.description, /\{\{ \$labels\.namespace \}\}\/\{\{ \$labels\.name \}\}/);
+        });
+    });
+
+    it("has kube-state-metrics export the backup label on kube_cronjob_labels, with the collectors the rules read", () => {
+        const values = kubeStateMetricsValues() as any;
+        assert.deepEqual(values.metricLabelsAllowlist, ["cronjobs=[korthweb.io/backup]"]);
+        for (const collector of ["cronjobs", "deployments", "statefulsets"]) assert.ok(values.collectors.includes(collector), collector);
+    });
+});
+
+function count(text: string, char: string): number {
+    return text.split(char).length - 1;
+}
