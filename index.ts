@@ -29,7 +29,16 @@ const platformOpts = { providers: { kubernetes: provider } };
 const mesh = new IstioMesh("istio", { platform: config.kubernetes.platform }, platformOpts);
 const certManager = new CertManager("cert-manager", {}, platformOpts);
 const observability = config.observability.enabled
-    ? new Observability("observability", { istioNamespace: mesh.namespace, dependsOn: mesh.crdsReady }, platformOpts)
+    ? new Observability(
+          "observability",
+          {
+              istioNamespace: mesh.namespace,
+              certManagerNamespace: certManager.namespace,
+              backupSchedule: config.backup?.schedule,
+              dependsOn: mesh.crdsReady,
+          },
+          platformOpts,
+      )
     : undefined;
 
 // Installed once, when a tenant's database runs on it.
