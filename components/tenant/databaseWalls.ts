@@ -2,6 +2,7 @@
  * Each database engine's part of the tenant's walls (see `DatabaseWalls`), as pure builders.
  */
 import { DatabaseConfig } from "../config/schema";
+import { externalWalls } from "../database/external";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
 import { TenantNames } from "./naming";
@@ -10,6 +11,11 @@ export function databaseWalls(names: TenantNames, orthancPods: Record<string, st
     switch (database.engine) {
         case "bitnami-ha":
             return bitnamiHaWalls(names, orthancPods);
+        case "external":
+            if (database.external === undefined) {
+                throw new Error('database engine "external" needs database.external');
+            }
+            return externalWalls(names, orthancPods, database.external);
         default:
             throw new Error(`database engine ${database.engine} has no walls yet`);
     }
