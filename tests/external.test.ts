@@ -23,6 +23,8 @@ import { networkPolicies, orthancSelector, PolicyContext } from "../components/t
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { isSecretValue, plain } from "./support/mocks";
 import { validateObjects } from "./support/schemaValidation";
+import { pluginLibpqSettings } from "./upstream/postgresPlugin";
+import { tenantOrthancConfig } from "../components/tenant/orthancWorkload";
 
 const ca = "-----BEGIN CERTIFICATE-----\nMIIBexternalCA\n-----END CERTIFICATE-----\n";
 const password = "s3cr3t:/@?#%$HOME&x=y'\"passw0rd";
@@ -92,6 +94,27 @@ describe("the external database's connection settings", () => {
         assert.equal(new URL(tls.postgresql.ConnectionUri).searchParams.get("sslrootcert"), tls.caFile);
         assert.ok(!/^\/(run\/secrets|etc\/orthanc)(\/|$)/.test(tls.volumeMount.mountPath as string), "not where the image merges *.json");
         assert.ok(!JSON.stringify(tls.caConfigMap).includes(password), "the CA object holds no password");
+    });
+});
+
+describe("the external database's settings, as the PostgreSQL plugin (5.0 and 10.3) reads them", () => {
+    const rendered = tenantOrthancConfig(externalTenant(), "orthweb.example", { adminPassword: "admin-password", databasePassword: password });
+    const section = rendered.PostgreSQL as Record<string, unknown>;
+
+    it("make libpq verify the server by CA and name once merged over the rendered section", () => {
+        const tls = externalDatabaseTls(names.namespace, server(), password);
+        assert.deepEqual(pluginLibpqSettings({ ...section, ...tls.postgresql }), {
+            form: "uri",
+            sslmode: "verify-full",
+            sslrootcert: externalCaFile,
+            host: "orthanc-db.postgres.database.azure.com",
+        });
+    });
+
+    it("are needed: the rendered section alone disables TLS, and EnableSsl alone verifies nothing", () => {
+        assert.equal(pluginLibpqSettings(section).sslmode, "disable");
+        assert.equal(pluginLibpqSettings({ ...section, EnableSsl: true }).sslmode, "require");
+        assert.equal(pluginLibpqSettings({ ...section, EnableSsl: true }).sslrootcert, undefined);
     });
 });
 
