@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupConfig, TenantConfig } from "../config/schema";
 import { CloudNativePgDatabase } from "../database/cloudnativePg";
+import { ExternalDatabase } from "../database/external";
+import type { OrthancPodAdditions } from "./orthancWorkload";
 import { pinnedRelease } from "../k8s/helm";
 import { charts } from "../versions";
 import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService } from "./postgres";
@@ -25,6 +27,12 @@ export interface DatabaseEndpoint {
     password: pulumi.Output<string>;
     /** Orthanc starts after these: the database is ready to accept it. */
     ready: pulumi.Resource[];
+    /** What Orthanc needs beyond host, port, database, user and password (TLS settings, a CA file), if anything. */
+    orthanc?: {
+        /** Merged over Orthanc's PostgreSQL section; called with the password (the result is kept secret). */
+        postgresql: (password: string) => Record<string, unknown>;
+        pod: OrthancPodAdditions;
+    };
 }
 
 /**
@@ -105,7 +113,7 @@ export function tenantDatabase(name: string, args: EngineArgs, opts: pulumi.Comp
                 throw new Error("the cloudnative-pg engine needs the platform's CloudNativePG operator (index.ts installs it when a tenant uses it)");
             }
             return new CloudNativePgDatabase(name, { ...args, operator: args.cloudnativePg }, opts);
-        default:
-            throw new Error(`database engine ${args.tenant.database.engine} is not available yet`);
+        case "external":
+            return new ExternalDatabase(name, args, opts);
     }
 }

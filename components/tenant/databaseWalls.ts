@@ -3,6 +3,7 @@
  */
 import { BackupConfig, DatabaseConfig } from "../config/schema";
 import { cloudnativePgWalls } from "../database/cloudnativePg";
+import { externalWalls } from "../database/external";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
 import { TenantNames } from "./naming";
@@ -24,8 +25,11 @@ export function databaseWalls(
             return bitnamiHaWalls(names, orthancPods);
         case "cloudnative-pg":
             return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup);
-        default:
-            throw new Error(`database engine ${database.engine} has no walls yet`);
+        case "external":
+            if (database.external === undefined) {
+                throw new Error('database engine "external" needs database.external');
+            }
+            return externalWalls(names, orthancPods, database.external);
     }
 }
 

@@ -48,9 +48,11 @@ export class OrthancServer extends pulumi.ComponentResource {
         const configJson = pulumi.secret(
             pulumi
                 .all([this.adminPassword, args.database.password])
-                .apply(([admin, database]) =>
-                    JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword: database }), null, 2),
-                ),
+                .apply(([admin, databasePassword]) => {
+                    const { host, port, database, user, orthanc } = args.database;
+                    const target = { host, port, database, user, postgresql: orthanc?.postgresql(databasePassword) };
+                    return JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword }, target), null, 2);
+                }),
         );
         const configSecret = new k8s.core.v1.Secret(
             `${name}-config`,
@@ -69,7 +71,7 @@ export class OrthancServer extends pulumi.ComponentResource {
             name,
             {
                 metadata: { name: deploymentName, namespace: ns, labels: { app: "orthanc" } },
-                spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum)),
+                spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum, args.database.orthanc?.pod)),
             },
             {
                 parent: this,

@@ -41,13 +41,24 @@ export const orthancAdminUser = "admin";
  * The configuration a tenant's pods get: `orthancConfig` filled in with the tenant's settings, the in-cluster
  * database address and the image's paths. The tenant component and the integration suite both call this.
  */
+/** Where Orthanc's database is, when it is not the Bitnami engine's Pgpool in the tenant namespace. */
+export interface OrthancDatabaseTarget {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    /** Settings merged over the rendered `PostgreSQL` section (e.g. a verify-full connection URI). */
+    postgresql?: Record<string, unknown>;
+}
+
 export function tenantOrthancConfig(
     tenant: TenantConfig,
     domain: string,
     credentials: { adminPassword: string; databasePassword: string },
+    target?: OrthancDatabaseTarget,
 ): OrthancConfig {
     const names = tenantNames(tenant.name, domain);
-    return orthancConfig({
+    const config = orthancConfig({
         displayName: tenant.displayName,
         aeTitle: tenant.orthanc.aeTitle,
         httpPort: orthancPorts.http,
@@ -55,19 +66,31 @@ export function tenantOrthancConfig(
         adminUser: orthancAdminUser,
         adminPassword: credentials.adminPassword,
         database: {
-            host: `${postgresService.name}.${names.namespace}.svc.cluster.local`,
-            port: postgresService.port,
-            name: orthancDatabase.name,
-            user: orthancDatabase.user,
+            host: target?.host ?? `${postgresService.name}.${names.namespace}.svc.cluster.local`,
+            port: target?.port ?? postgresService.port,
+            name: target?.database ?? orthancDatabase.name,
+            user: target?.user ?? orthancDatabase.user,
             password: credentials.databasePassword,
             connections: orthancIndexConnections,
         },
         workDirectory: orthancWorkDirectory,
         modalities: tenant.modalities.map(({ name, aeTitle, host, port }) => ({ name, aeTitle, host, port })),
     });
+    return target?.postgresql ? { ...config, PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), ...target.postgresql } } : config;
 }
 
-export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["orthanc"], configChecksum: string): k8s.types.input.apps.v1.DeploymentSpec {
+/** Volumes an engine adds to Orthanc's pod (a CA to verify a managed database). */
+export interface OrthancPodAdditions {
+    volumes: k8s.types.input.core.v1.Volume[];
+    volumeMounts: k8s.types.input.core.v1.VolumeMount[];
+}
+
+export function orthancDeploymentSpec(
+    tenantName: string,
+    tenant: TenantConfig["orthanc"],
+    configChecksum: string,
+    additions: OrthancPodAdditions = { volumes: [], volumeMounts: [] },
+): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = orthancPodLabels(tenantName);
     return {
         // One pod starts a new version alone, so that one process migrates the database schema; the autoscaler,
@@ -149,6 +172,7 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                             { name: "plugins", mountPath: orthancImageLayout.pluginLinkDirectory },
                             // The merged configuration lands in /tmp.
                             { name: "tmp", mountPath: "/tmp" },
+                            ...additions.volumeMounts,
                         ],
                         // First start migrates the database schema, which can take minutes on a large index.
                         startupProbe: { tcpSocket: { port: "http" }, periodSeconds: 5, failureThreshold: 60 },
@@ -170,6 +194,7 @@ export function orthancDeploymentSpec(tenantName: string, tenant: TenantConfig["
                     // The start-up copies every enabled plugin here (viewers included: a few hundred MB).
                     { name: "plugins", emptyDir: { sizeLimit: "1Gi" } },
                     { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+                    ...additions.volumes,
                 ],
             },
         },

@@ -3,7 +3,7 @@
  * database and role created the way the tenant's chart values create them.
  */
 import { randomBytes } from "crypto";
-import { chownSync } from "fs";
+import { chmodSync, chownSync, copyFileSync, appendFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { orthancDatabase } from "../../../components/tenant/postgres";
 import { postgresAccount, postgresBinDirectory } from "./prerequisites";
@@ -21,6 +21,25 @@ export interface Postgres {
     asSuperuser(sql: string): Promise<string>;
     /** Runs SQL as Orthanc's role over TCP with its password, exactly as Orthanc connects. */
     asOrthancRole(sql: string): Promise<string>;
+    /**
+     * With the `tls` option: presents another server certificate to new connections (a reload, as a managed service
+     * rotates it). Without it: throws.
+     */
+    useServerCertificate(certificate: ServerCertificate): Promise<void>;
+}
+
+/** A server certificate and its key, as files. */
+export interface ServerCertificate {
+    certFile: string;
+    keyFile: string;
+}
+
+export interface PostgresOptions {
+    /**
+     * TLS as a managed PostgreSQL serves it: `ssl = on` with this certificate, and TCP clients accepted only over TLS
+     * (`hostssl` lines alone in pg_hba.conf: a connection without TLS finds no entry and is refused).
+     */
+    tls?: ServerCertificate;
 }
 
 /** When the suite runs as root (PostgreSQL refuses to), the `postgres` account and the command that switches to it. */
@@ -44,7 +63,7 @@ function quoteIdentifier(value: string): string {
     return `"${value.replace(/"/g, '""')}"`;
 }
 
-export async function startPostgres(resources: Resources): Promise<Postgres> {
+export async function startPostgres(resources: Resources, options: PostgresOptions = {}): Promise<Postgres> {
     const bin = postgresBinDirectory();
     if (!bin) {
         throw new Error("PostgreSQL server binaries not found (Debian package postgresql)");
@@ -65,6 +84,32 @@ export async function startPostgres(resources: Resources): Promise<Postgres> {
             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions",
         ]),
     );
+
+    // TLS settings live in a file of their own, included from postgresql.conf, so a reload can swap the certificate.
+    const tlsConfFile = join(dataDir, "tls.conf");
+    let certificates = 0;
+    const writeTlsConf = (certificate: ServerCertificate) => {
+        // PostgreSQL reads the key only when the server's account owns it and nobody else can read it.
+        certificates += 1;
+        const certFile = join(dataDir, `server-${certificates}.crt`);
+        const keyFile = join(dataDir, `server-${certificates}.key`);
+        copyFileSync(certificate.certFile, certFile);
+        copyFileSync(certificate.keyFile, keyFile);
+        for (const file of [certFile, keyFile]) {
+            chmodSync(file, 0o600);
+            if (account) {
+                chownSync(file, account.uid, account.gid);
+            }
+        }
+        writeFileSync(tlsConfFile, `ssl = on\nssl_cert_file = '${certFile}'\nssl_key_file = '${keyFile}'\n`);
+        return certFile;
+    };
+    if (options.tls) {
+        writeTlsConf(options.tls);
+        appendFileSync(join(dataDir, "postgresql.conf"), "\ninclude 'tls.conf'\n");
+        // Only the suite's own setup uses the socket; over TCP, TLS and the password or nothing.
+        writeFileSync(join(dataDir, "pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n");
+    }
 
     const port = await freePort();
     const [command, args] = wrap(join(bin, "postgres"), [
@@ -113,6 +158,15 @@ export async function startPostgres(resources: Resources): Promise<Postgres> {
         }
         return result.stdout.trim();
     };
+    const useServerCertificate = async (certificate: ServerCertificate) => {
+        if (!options.tls) {
+            throw new Error("this PostgreSQL was started without TLS");
+        }
+        const certFile = writeTlsConf(certificate);
+        await asSuperuser("SELECT pg_reload_conf()");
+        // The postmaster applies a reload asynchronously; a new session shows the setting once it has.
+        await waitUntil("PostgreSQL presents the new certificate", child, async () => (await asSuperuser("SHOW ssl_cert_file")) === certFile, 10_000);
+    };
     return {
         host: "127.0.0.1",
         port,
@@ -122,5 +176,6 @@ export async function startPostgres(resources: Resources): Promise<Postgres> {
         child,
         asSuperuser: (sql) => asSuperuser(sql),
         asOrthancRole,
+        useServerCertificate,
     };
 }
