@@ -67,6 +67,7 @@ const tenants = config.tenants.map(
                 certManagerNamespace: certManager.namespace,
                 cloudnativePg,
                 backup: config.backup,
+                apiServerAddresses: config.kubernetes.apiServerAddresses,
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,

@@ -2,7 +2,6 @@ import { strict as assert } from "assert";
 import { parseStackConfig } from "../components/config/load";
 import {
     CloudNativePgDatabase,
-    anyApiServer,
     barmanCloudPluginName,
     clusterSpec,
     cloudnativePgWalls,
@@ -48,6 +47,7 @@ function stack(options: { backup?: boolean; protectData?: boolean; replicas?: nu
     return parseStackConfig({
         domain: "orthweb.example.org",
         ingress: { serviceType: "ClusterIP" },
+        kubernetes: { apiServerAddresses: ["10.0.0.1/32"] },
         tenants: [
             {
                 name: "bhs",
@@ -150,7 +150,8 @@ describe("CloudNativePG engine", () => {
     });
 
     describe("walls", () => {
-        const walls = cloudnativePgWalls(names, orthancPods, "cnpg-system");
+        const apiServer = { cidrs: ["10.0.0.1/32"], ports: [443, 6443] };
+        const walls = cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, apiServer);
         const policy = (name: string) => only(walls.network.filter((p) => p.name === name), name).spec as any;
 
         it("lets Orthanc reach the pooler alone, on 5432, by identity in the mesh and by labels in the CNI", () => {
@@ -192,26 +193,30 @@ describe("CloudNativePG engine", () => {
 
         it("opens the object storage addresses to the instances only with backups, and needs no ServiceEntry (no sidecar there)", () => {
             assert.equal(policy("allow-cnpg-instances").egress.length, 2);
-            const withBackup = cloudnativePgWalls(names, orthancPods, "cnpg-system", backup);
+            const withBackup = cloudnativePgWalls(names, orthancPods, "cnpg-system", backup, apiServer);
             const egress = (only(withBackup.network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
             assert.deepEqual(egress[2], { to: [{ ipBlock: { cidr: "52.95.0.0/16" } }], ports: [{ protocol: "TCP", port: 443 }] });
             assert.deepEqual(withBackup.serviceEntries, []);
             const minio = parseStackConfig({ ...JSON.parse(JSON.stringify(stack())), backup: { ...backupRaw, s3: { ...backupRaw.s3, endpoint: "https://minio.example.org:9000" } } }).backup!;
-            const minioEgress = (only(cloudnativePgWalls(names, orthancPods, "cnpg-system", minio).network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
+            const minioEgress = (only(cloudnativePgWalls(names, orthancPods, "cnpg-system", minio, apiServer).network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
             assert.deepEqual(minioEgress[2].ports, [{ protocol: "TCP", port: 9000 }]);
         });
 
-        it("lets the engine's pods reach the API server (by default any address on 443/6443: a stack setting should narrow it)", () => {
-            assert.deepEqual(policy("allow-cnpg-pooler").egress[1], { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 6443 }] });
-            const narrow = cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, { cidrs: ["10.0.0.1/32"], ports: [6443] });
-            assert.deepEqual((narrow.network[1].spec as any).egress[1], { to: [{ ipBlock: { cidr: "10.0.0.1/32" } }], ports: [{ protocol: "TCP", port: 6443 }] });
-            assert.deepEqual(anyApiServer.ports, [443, 6443]);
+        it("lets the engine's pods reach the API server at its configured addresses only", () => {
+            assert.deepEqual(policy("allow-cnpg-pooler").egress[1], { to: [{ ipBlock: { cidr: "10.0.0.1/32" } }], ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 6443 }] });
+            const narrow = cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, { cidrs: ["10.0.0.2/32"], ports: [6443] });
+            assert.deepEqual((narrow.network[1].spec as any).egress[1], { to: [{ ipBlock: { cidr: "10.0.0.2/32" } }], ports: [{ protocol: "TCP", port: 6443 }] });
         });
 
         it("is what databaseWalls returns for the cloudnative-pg engine", () => {
             const tenant = stack().tenants[0];
-            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database), walls);
-            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database, { backup }), cloudnativePgWalls(names, orthancPods, "cnpg-system", backup));
+            const apiServerAddresses = apiServer.cidrs;
+            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database, { apiServerAddresses }), walls);
+            assert.deepEqual(
+                databaseWalls(names, orthancPods, tenant.database, { backup, apiServerAddresses }),
+                cloudnativePgWalls(names, orthancPods, "cnpg-system", backup, apiServer),
+            );
+            assert.throws(() => databaseWalls(names, orthancPods, tenant.database), /apiServerAddresses/);
         });
     });
 

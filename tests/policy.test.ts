@@ -12,7 +12,7 @@ import { policies } from "../policy/policies";
 import { PolicyInput } from "../policy/rules";
 import { secretSignature, secretSignatureKey } from "./support/mocks";
 import { policyInput, runPack } from "./support/policyHarness";
-import { renderStack, shippedStacks } from "./support/stacks";
+import { renderStack, allStacks } from "./support/stacks";
 
 const repoRoot = path.resolve(__dirname, "..");
 const secret = (value: unknown) => ({ [secretSignatureKey]: secretSignature, value });
@@ -272,7 +272,7 @@ describe("policy pack: each policy", () => {
     });
 });
 
-for (const stack of shippedStacks) {
+for (const stack of allStacks) {
     describe(`policy pack over the whole program on stack ${stack}`, () => {
         it("reports no violation", async () => {
             const rendered = await renderStack(stack);

@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import { charts } from "../components/versions";
 import { RecordedResource } from "./support/mocks";
-import { devVariants, kubernetesObjects, ofType, parsedStackFile, releases, renderStack, shippedStacks } from "./support/stacks";
+import { devVariants, kubernetesObjects, ofType, parsedStackFile, releases, renderStack, allStacks } from "./support/stacks";
 
 /** Where a CRD-backed kind comes from: the release whose chart installs its CRDs. */
 const crdSources: Record<string, string> = {
@@ -17,7 +17,7 @@ function registrationIndex(resources: RecordedResource[], predicate: (r: Recorde
     return index;
 }
 
-for (const stack of shippedStacks) {
+for (const stack of allStacks) {
     describe(`the whole program on stack ${stack}`, () => {
         it("registers without error", async () => {
             const rendered = await renderStack(stack);

@@ -8,7 +8,7 @@ import { charts, orthancImage } from "../components/versions";
 import { certificateFingerprint } from "../components/tenant/pki";
 import { noClientFingerprint } from "../components/tenant/ingress";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
-import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, shippedStacks, thirdTenant } from "./support/stacks";
+import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, allStacks, thirdTenant } from "./support/stacks";
 
 /** A tenant's view of a rendered stack: its resources (named `<tenant>-...`) and lookups by kind and name. */
 class TenantView {
@@ -36,7 +36,7 @@ class TenantView {
     }
 }
 
-for (const stack of shippedStacks) {
+for (const stack of allStacks) {
     describe(`tenants on stack ${stack}`, () => {
         const config = parsedStackFile(stack);
         let rendered: RenderedStack;
@@ -46,6 +46,10 @@ for (const stack of shippedStacks) {
             assert.equal(rendered.error, undefined);
             views = config.tenants.map((t) => new TenantView(rendered, t.name, config.domain));
         });
+        const engineOf = (view: TenantView) => config.tenants.find((t) => t.name === view.tenant)!.database.engine;
+        /** The tenants on Bitnami postgresql-ha; its tests are registered only where a tenant uses it. */
+        const bitnami = () => views.filter((view) => engineOf(view) === "bitnami-ha");
+        const itForBitnami = config.tenants.some((t) => t.database.engine === "bitnami-ha") ? it : () => undefined;
 
         it("gives every tenant its own namespace <tenant>-orthweb with injection, Pod Security and tenant labels", () => {
             for (const view of views) {
@@ -217,8 +221,18 @@ for (const stack of shippedStacks) {
                     `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`,
                 ]);
                 assert.deepEqual(orthanc.rules[1].from[0].source.namespaces, [ns]);
-                const pgpool = view.one("AuthorizationPolicy", "allow-orthanc-to-pgpool").inputs.spec;
-                assert.deepEqual(pgpool.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals)), [`cluster.local/ns/${ns}/sa/orthanc`]);
+                // The database engine's policies admit Orthanc, and the engine's own pods where they talk to each other.
+                const databaseSide = view
+                    .all("AuthorizationPolicy")
+                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc"].includes(p.inputs.metadata.name));
+                const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
+                const expected: Record<string, string[]> = {
+                    "bitnami-ha": [`cluster.local/ns/${ns}/sa/orthanc`, `cluster.local/ns/${ns}/sa/postgresql-ha`],
+                    "cloudnative-pg": [`cluster.local/ns/${ns}/sa/orthanc`],
+                    // A managed database has no sidecar to enforce anything: its wall is the NetworkPolicy.
+                    external: [],
+                };
+                assert.deepEqual([...principals].sort(), expected[engineOf(view)].sort(), view.tenant);
                 // No rule of any policy names another namespace, and none allows by namespace without naming it.
                 for (const policy of view.all("AuthorizationPolicy")) {
                     for (const rule of policy.inputs.spec.rules ?? []) {
@@ -243,7 +257,17 @@ for (const stack of shippedStacks) {
                     const deny = policies.find((p) => p.inputs.metadata.namespace === ns && p.inputs.metadata.name === "default-deny");
                     assert.deepEqual(deny?.inputs.spec, { podSelector: {}, policyTypes: ["Ingress", "Egress"] }, ns);
                 }
+                const tenant = config.tenants.find((t) => t.name === view.tenant)!;
                 const allowed = new Set(["kube-system", "istio-system", "monitoring", view.names.namespace, view.names.gatewayNamespace]);
+                if (tenant.database.engine === "cloudnative-pg") allowed.add("cnpg-system");
+                // Addresses outside the cluster the stack names: modalities Orthanc sends to, a managed database, the
+                // object storage backups go to, the API server (for the engines whose pods talk to it).
+                const configuredCidrs = new Set([
+                    ...tenant.modalities.flatMap((m) => (m.host ? [`${m.host}/32`] : [])),
+                    ...(tenant.database.external?.addresses ?? []),
+                    ...(config.backup?.s3.addresses ?? []),
+                    ...(tenant.database.engine === "cloudnative-pg" ? (config.kubernetes.apiServerAddresses ?? []) : []),
+                ]);
                 for (const policy of policies) {
                     for (const rule of [...(policy.inputs.spec.ingress ?? []), ...(policy.inputs.spec.egress ?? [])]) {
                         for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
@@ -252,9 +276,8 @@ for (const stack of shippedStacks) {
                                 assert.ok(allowed.has(name), `${policy.name} admits namespace ${JSON.stringify(peer.namespaceSelector)}`);
                             }
                             if (peer.ipBlock) {
-                                // Only C-MOVE destinations: exactly one configured modality address each.
-                                assert.equal(policy.inputs.metadata.name, "allow-orthanc-to-modalities");
-                                assert.match(peer.ipBlock.cidr, /^\d+\.\d+\.\d+\.\d+\/32$/);
+                                assert.ok(configuredCidrs.has(peer.ipBlock.cidr), `${policy.name} opens ${peer.ipBlock.cidr}, which the stack does not name`);
+                                assert.equal(peer.ipBlock.except, undefined);
                             }
                         }
                         assert.ok(rule.ports?.length, `${policy.name} opens every port`);
@@ -262,18 +285,24 @@ for (const stack of shippedStacks) {
                 }
                 const names = policies.map((p) => `${p.inputs.metadata.namespace}/${p.inputs.metadata.name}`).sort();
                 const floor = ["allow-dns-and-istiod", "allow-monitoring-scrapes", "default-deny"];
+                const engine: Record<string, string[]> = {
+                    "bitnami-ha": ["allow-pgpool", "allow-postgresql-replication"],
+                    "cloudnative-pg": ["allow-cnpg-instances", "allow-cnpg-pooler"],
+                    external: [],
+                };
+                const modalities = tenant.modalities.some((m) => m.host) ? ["allow-orthanc-to-modalities"] : [];
                 assert.deepEqual(
                     names,
                     [
                         ...[...floor, "allow-clients-to-gateway"].map((n) => `${view.names.gatewayNamespace}/${n}`),
-                        ...[...floor, "allow-orthanc", "allow-pgpool", "allow-postgresql-replication"].map((n) => `${view.names.namespace}/${n}`),
+                        ...[...floor, "allow-orthanc", ...modalities, ...engine[tenant.database.engine]].map((n) => `${view.names.namespace}/${n}`),
                     ].sort(),
                 );
             }
         });
 
-        it("installs PostgreSQL HA per tenant from the pinned OCI chart with images that can be pulled today", () => {
-            for (const view of views) {
+        itForBitnami("installs PostgreSQL HA per tenant from the pinned OCI chart with images that can be pulled today", () => {
+            for (const view of bitnami()) {
                 const release = view.release("postgresql-ha");
                 assert.equal(release.inputs.chart, "oci://registry-1.docker.io/bitnamicharts/postgresql-ha");
                 assert.equal(release.inputs.version, charts.postgresqlHa.version);
@@ -287,8 +316,8 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("runs the PostgreSQL exporter, scraped through Istio's metrics merging: no port beyond the proxies' is opened to Prometheus", () => {
-            for (const view of views) {
+        itForBitnami("runs the PostgreSQL exporter, scraped through Istio's metrics merging: no port beyond the proxies' is opened to Prometheus", () => {
+            for (const view of bitnami()) {
                 const metrics = view.release("postgresql-ha").inputs.values.metrics;
                 assert.equal(metrics.enabled, true);
                 // postgresql-ha 16.3.2 templates/postgresql/statefulset.yaml puts metrics.annotations on the PostgreSQL pods;
@@ -309,8 +338,8 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("hands PostgreSQL generated passwords in existing Secrets, for a database role that is not postgres", () => {
-            for (const view of views) {
+        itForBitnami("hands PostgreSQL generated passwords in existing Secrets, for a database role that is not postgres", () => {
+            for (const view of bitnami()) {
                 const values = view.release("postgresql-ha").inputs.values;
                 assert.equal(values.postgresql.existingSecret, postgresSecrets.postgresql);
                 assert.equal(values.pgpool.existingSecret, postgresSecrets.pgpool);
@@ -333,10 +362,10 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("sizes PostgreSQL from the configuration with explicit resources, and keeps volumes when the StatefulSet goes", () => {
-            for (const [index, view] of views.entries()) {
+        itForBitnami("sizes PostgreSQL from the configuration with explicit resources, and keeps volumes when the StatefulSet goes", () => {
+            for (const view of bitnami()) {
                 const values = view.release("postgresql-ha").inputs.values;
-                const settings = config.tenants[index].postgres;
+                const settings = config.tenants.find((t) => t.name === view.tenant)!.postgres;
                 assert.equal(values.postgresql.replicaCount, settings.replicas);
                 assert.equal(values.pgpool.replicaCount, settings.pgpoolReplicas);
                 assert.equal(values.persistence.size, settings.volumeSize);
@@ -348,10 +377,10 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("sizes Pgpool so that every Orthanc connection fits even with one Pgpool pod left, and PostgreSQL for all Pgpool", () => {
-            for (const [index, view] of views.entries()) {
+        itForBitnami("sizes Pgpool so that every Orthanc connection fits even with one Pgpool pod left, and PostgreSQL for all Pgpool", () => {
+            for (const view of bitnami()) {
                 const values = view.release("postgresql-ha").inputs.values;
-                const settings = config.tenants[index];
+                const settings = config.tenants.find((t) => t.name === view.tenant)!;
                 const orthanc = JSON.parse(plain(view.one("Secret", "orthanc-config").inputs.stringData)["orthanc.json"]);
                 const perReplica = orthanc.PostgreSQL.IndexConnectionsCount;
                 assert.ok(Number.isInteger(perReplica) && perReplica > 0, "Orthanc's index connections are set, not the plugin's default");
@@ -364,8 +393,8 @@ for (const stack of shippedStacks) {
             }
         });
 
-        it("sends every query to the primary, so a replica reads what another just stored", () => {
-            for (const view of views) {
+        itForBitnami("sends every query to the primary, so a replica reads what another just stored", () => {
+            for (const view of bitnami()) {
                 assert.equal(view.release("postgresql-ha").inputs.values.pgpool.useLoadBalancing, false);
             }
         });
@@ -396,9 +425,19 @@ for (const stack of shippedStacks) {
                 const protect = config.tenants[index].protectData;
                 assert.equal(protect, stack !== "local", "only the local stack's data is throwaway");
                 assert.equal(view.one("Namespace", view.names.namespace).options?.protect, protect);
-                assert.equal(view.release("postgresql-ha").options?.protect, protect);
-                assert.equal(view.one("Secret", postgresSecrets.postgresql).options?.protect, protect);
-                assert.equal(view.resources.find((r) => r.name === `${view.tenant}-database-orthanc-password`)?.options?.protect, protect);
+                const dataBearing: Record<string, () => RecordedResource[]> = {
+                    "bitnami-ha": () => [view.release("postgresql-ha"), view.one("Secret", postgresSecrets.postgresql)],
+                    "cloudnative-pg": () => [...view.all("Cluster"), ...view.all("ObjectStore")],
+                    // The data is the provider's; the program holds only a CA and the configured password.
+                    external: () => [],
+                };
+                for (const resource of dataBearing[engineOf(view)]()) {
+                    assert.equal(resource.options?.protect, protect, resource.name);
+                }
+                const generated = view.resources.find((r) => r.name === `${view.tenant}-database-orthanc-password`);
+                if (engineOf(view) !== "external") {
+                    assert.equal(generated?.options?.protect, protect, "the database password");
+                }
                 assert.equal(view.one("Deployment", orthancDeploymentName()).options?.protect, false, "stateless parts stay replaceable");
             }
         });
@@ -481,12 +520,27 @@ for (const stack of shippedStacks) {
                 const secret = view.one("Secret", "orthanc-config");
                 assert.ok(secretAt(secret.inputs.stringData, "orthanc.json"));
                 const orthanc = JSON.parse(plain(secret.inputs.stringData)["orthanc.json"]);
-                assert.equal(orthanc.PostgreSQL.Host, `postgresql-ha-pgpool.${view.names.namespace}.svc.cluster.local`);
-                assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databaseorthancpassword`);
+                assert.equal(orthanc.PostgreSQL.EnableIndex, true);
+                assert.equal(orthanc.PostgreSQL.EnableStorage, true);
+                const external = config.tenants.find((t) => t.name === view.tenant)!.database.external;
+                if (external) {
+                    // Verified TLS to the managed server, its password from the configuration.
+                    assert.match(orthanc.PostgreSQL.ConnectionUri, new RegExp(`^postgresql://orthanc:test-database-password-${view.tenant}@${external.host}:5432/`));
+                    assert.match(orthanc.PostgreSQL.ConnectionUri, /sslmode=verify-full/);
+                } else {
+                    const host = { "bitnami-ha": "postgresql-ha-pgpool", "cloudnative-pg": "postgresql-pooler-rw" }[engineOf(view) as "bitnami-ha"];
+                    assert.equal(orthanc.PostgreSQL.Host, `${host}.${view.names.namespace}.svc.cluster.local`);
+                    assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databaseorthancpassword`);
+                }
                 assert.deepEqual(orthanc.RegisteredUsers, { admin: `mockpassword${view.tenant}orthancadminpassword` });
                 const pod = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec;
                 assert.ok(pod.volumes.some((v: any) => v.secret?.secretName === "orthanc-config"));
-                assert.equal(view.all("ConfigMap").length, 0);
+                // A ConfigMap holds public material only: the managed database's CA at most.
+                for (const configMap of view.all("ConfigMap")) {
+                    for (const value of Object.values(configMap.inputs.data ?? {})) {
+                        assert.match(String(value), /^-----BEGIN CERTIFICATE-----[\s\S]*-----END CERTIFICATE-----\s*$/, configMap.name);
+                    }
+                }
             }
         });
 
@@ -511,8 +565,13 @@ for (const stack of shippedStacks) {
                 .map((r) => `mockpassword${r.name.replace(/[^a-zA-Z0-9]/g, "")}`);
             const keys = rendered.resources.filter((r) => r.type === "tls:index/privateKey:PrivateKey").map((r) => `MOCK${r.name}`);
             const modalities = config.tenants.reduce((n, t) => n + t.modalities.length, 0);
-            assert.ok(generated.length >= 6 * views.length && keys.length === 1 + views.length + modalities);
-            const material = [...generated, ...keys];
+            assert.ok(generated.length >= views.length && keys.length === 1 + views.length + modalities);
+            // Credentials the configuration holds (as secrets) are material too.
+            const configured = [
+                ...config.tenants.flatMap((t) => (t.database.external ? [t.database.external.password] : [])),
+                ...(config.backup ? [config.backup.s3.secretAccessKey] : []),
+            ];
+            const material = [...generated, ...keys, ...configured];
             for (const resource of rendered.resources) {
                 for (const leak of exposedOutsideSecrets(resource.inputs, material)) {
                     assert.fail(`${resource.type} ${resource.name} holds secret material outside a secret at ${leak}`);
@@ -587,7 +646,12 @@ for (const stack of shippedStacks) {
 
         it("creates workloads only after the mesh policies, NetworkPolicies and sidecar injector exist", () => {
             for (const view of views) {
-                for (const workload of [view.one("Deployment", orthancDeploymentName()), view.release("postgresql-ha"), view.release(view.names.gatewayRelease)]) {
+                const databaseWorkloads: Record<string, () => RecordedResource[]> = {
+                    "bitnami-ha": () => [view.release("postgresql-ha")],
+                    "cloudnative-pg": () => [...view.all("Cluster"), ...view.all("Pooler")],
+                    external: () => [],
+                };
+                for (const workload of [view.one("Deployment", orthancDeploymentName()), view.release(view.names.gatewayRelease), ...databaseWorkloads[engineOf(view)]()]) {
                     const dependsOn = workload.options?.dependsOn ?? [];
                     const walls = [view.names.namespace, view.names.gatewayNamespace].flatMap((ns) => [
                         `${view.tenant}-walls-strict-mtls-${ns}`,

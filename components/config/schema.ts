@@ -77,6 +77,8 @@ export type ModalityConfig = z.infer<typeof modalitySchema>;
 const sqlIdentifierPattern = /^[a-z_][a-z0-9_]{0,62}$/;
 /** A DNS name or an IPv4 address. */
 const hostPattern = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Where API servers listen: 443 on managed clusters, 6443 on kubeadm, kind, k3d. */
+export const apiServerPorts = [443, 6443];
 /** An IPv4 CIDR block, such as 10.0.5.0/28. */
 const cidrPattern = /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\/([0-9]|[12][0-9]|3[0-2])$/;
 const pemCertificatePattern = /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/;
@@ -194,6 +196,11 @@ const kubernetesSchema = z.strictObject({
      * start. Unset for kind, minikube and most clouds.
      */
     platform: z.enum(["k3d", "k3s", "microk8s", "minikube", "openshift", "gke"]).optional(),
+    /**
+     * The API server's addresses (`kubectl get endpoints kubernetes -n default`), as CIDR blocks. Needed with the
+     * cloudnative-pg engine: its database pods talk to the API server, and a NetworkPolicy can only name addresses.
+     */
+    apiServerAddresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.0.0.1/32" })).min(1).optional(),
 });
 
 const observabilitySchema = z.strictObject({
@@ -284,6 +291,13 @@ export const stackConfigSchema = z
                     code: "custom",
                     path: ["tenants", index, "database", engine === "external" ? "external" : "engine"],
                     message: engine === "external" ? "the managed database's settings (host, database, user, password, caCertificate, addresses)" : '"external" when database.external is given',
+                });
+            }
+            if (engine === "cloudnative-pg" && config.kubernetes.apiServerAddresses === undefined) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["kubernetes", "apiServerAddresses"],
+                    message: `the API server's addresses as CIDR blocks (kubectl get endpoints kubernetes -n default): tenants[${index}] uses the cloudnative-pg engine, whose database pods talk to the API server, and a NetworkPolicy can only name addresses`,
                 });
             }
             if (engine === "cloudnative-pg" && tenant.postgres.replicas < 2) {

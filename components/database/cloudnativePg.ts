@@ -238,11 +238,6 @@ export interface ApiServerAccess {
     ports: number[];
 }
 
-/**
- * The API server is not a pod, so a NetworkPolicy can only name its addresses, which depend on the cluster. Until a
- * stack setting names them, every address on the usual API ports (443 managed clusters, 6443 kubeadm/kind/k3d).
- */
-export const anyApiServer: ApiServerAccess = { cidrs: ["0.0.0.0/0"], ports: [443, 6443] };
 
 /**
  * The engine's part of the walls. NetworkPolicies for every path, AuthorizationPolicies only where a sidecar enforces
@@ -253,8 +248,9 @@ export function cloudnativePgWalls(
     names: TenantNames,
     orthancPods: Record<string, string>,
     operatorNamespace: string,
-    backup?: BackupConfig,
-    apiServer: ApiServerAccess = anyApiServer,
+    backup: BackupConfig | undefined,
+    /** The API server's addresses and ports (korthweb:kubernetes.apiServerAddresses): the pods' instance managers talk to it. */
+    apiServer: ApiServerAccess,
 ): DatabaseWalls {
     const ns = names.namespace;
     const database = podsLabelled(cnpgPodLabels.database);

@@ -3,6 +3,7 @@
  */
 import { BackupConfig, DatabaseConfig } from "../config/schema";
 import { cloudnativePgWalls } from "../database/cloudnativePg";
+import { apiServerPorts } from "../config/schema";
 import { externalWalls } from "../database/external";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
@@ -11,6 +12,8 @@ import { TenantNames } from "./naming";
 /** What some engines' walls need from the platform: where the CloudNativePG operator runs, where backups go. */
 export interface PlatformForWalls {
     cnpgOperatorNamespace?: string;
+    /** The API server's addresses, for engines whose pods talk to it. */
+    apiServerAddresses?: string[];
     backup?: BackupConfig;
 }
 
@@ -24,7 +27,13 @@ export function databaseWalls(
         case "bitnami-ha":
             return bitnamiHaWalls(names, orthancPods);
         case "cloudnative-pg":
-            return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup);
+            if (platform.apiServerAddresses === undefined) {
+                throw new Error("the cloudnative-pg engine needs korthweb:kubernetes.apiServerAddresses");
+            }
+            return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup, {
+                cidrs: platform.apiServerAddresses,
+                ports: apiServerPorts,
+            });
         case "external":
             if (database.external === undefined) {
                 throw new Error('database engine "external" needs database.external');

@@ -28,6 +28,8 @@ export interface OrthancTenantArgs {
     cloudnativePg?: { namespace: string; ready: pulumi.Input<pulumi.Resource>[] };
     /** Where scheduled backups go; none when absent. */
     backup?: BackupConfig;
+    /** The API server's addresses (korthweb:kubernetes.apiServerAddresses). */
+    apiServerAddresses?: string[];
     /** Istio CRDs and validating webhook ready. */
     istioCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
@@ -111,6 +113,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     modalityDestinations: modalityDestinations(tenant.modalities),
                     database: databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
                         cnpgOperatorNamespace: args.cloudnativePg?.namespace,
+                        apiServerAddresses: args.apiServerAddresses,
                         backup: args.backup,
                     }),
                 },

@@ -41,6 +41,7 @@ runtimeResource.registerResource = function (res: unknown, parent: any, type: st
 interface RenderInput {
     stack: string;
     config: Record<string, unknown>;
+    secretKeys?: string[];
     /** Render as the first `pulumi preview` of an empty stack sees it (see RecordingMocks). */
     firstPreview?: boolean;
 }
@@ -58,7 +59,7 @@ async function render(input: RenderInput): Promise<unknown> {
     const flat = Object.fromEntries(
         Object.entries(input.config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
     );
-    pulumi.runtime.setAllConfig(flat, []);
+    pulumi.runtime.setAllConfig(flat, input.secretKeys ?? []);
     const mocks = new RecordingMocks(input.firstPreview === true);
     await pulumi.runtime.setMocks(mocks, "korthweb", input.stack, input.firstPreview === true);
     options.clear();

@@ -11,6 +11,7 @@
  * function) and re-runs the validator. A property the schema knows produces an error at its own path; one it does not
  * know produces none and is reported as unknown.
  */
+import { crdObjectProblems, crdSchemas } from "./crdSchemaValidation";
 import { RecordedResource, isSecretValue } from "./mocks";
 
 type Validator = { prototype: { validate(this: unknown): void }; apiVersion: string; kind: string };
@@ -139,6 +140,10 @@ export async function validateObjects(resources: RecordedResource[]): Promise<Sc
         const object = `${resource.type} ${resource.name} (${manifest.metadata?.namespace ? `${manifest.metadata.namespace}/` : ""}${manifest.metadata?.name})`;
         const model = models.get(`${manifest.apiVersion}/${manifest.kind}`);
         if (!model) {
+            // CloudNativePG and its Barman Cloud plugin ship no npm models: their CRDs' own schemas (crdSchemaValidation.ts).
+            if (`${manifest.apiVersion}/${manifest.kind}` in crdSchemas) {
+                return { object, apiVersion: manifest.apiVersion, kind: manifest.kind, problems: crdObjectProblems(manifest), noSchema: false };
+            }
             return { object, apiVersion: manifest.apiVersion, kind: manifest.kind, problems: [], noSchema: true };
         }
         const problems = [

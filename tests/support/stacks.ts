@@ -19,6 +19,32 @@ export interface RenderedStack {
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 export const shippedStacks = ["dev", "tst", "local"] as const;
+/** Stack files that show the other database engines, with backups; rendered like the shipped ones. */
+export const exampleStacks = ["cnpg", "external"] as const;
+export const allStacks = [...shippedStacks, ...exampleStacks] as const;
+
+/**
+ * Credentials a stack file leaves to `pulumi config set --secret --path`: the suite fills them in, and marks their
+ * top-level keys secret as Pulumi would.
+ */
+export function withTestCredentials(config: Record<string, unknown>): { config: Record<string, unknown>; secretKeys: string[] } {
+    const filled = structuredClone(config) as Record<string, any>;
+    const secretKeys: string[] = [];
+    const backup = filled["korthweb:backup"];
+    if (backup?.s3) {
+        backup.s3.accessKeyId ??= "test-access-key-id";
+        backup.s3.secretAccessKey ??= "test-secret-access-key";
+        secretKeys.push("korthweb:backup");
+    }
+    const tenants = (filled["korthweb:tenants"] ?? []) as Record<string, any>[];
+    for (const tenant of tenants) {
+        if (tenant.database?.external) {
+            tenant.database.external.password ??= `test-database-password-${tenant.name}`;
+            if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
+        }
+    }
+    return { config: filled, secretKeys };
+}
 
 /** The `config:` block of Pulumi.<stack>.yaml. */
 export function stackFileConfig(stack: string): Record<string, unknown> {
@@ -28,7 +54,7 @@ export function stackFileConfig(stack: string): Record<string, unknown> {
 
 /** The stack file's configuration as the program sees it: validated, with the defaults filled in. */
 export function parsedStackFile(stack: string): StackConfig {
-    const config = stackFileConfig(stack);
+    const config = withTestCredentials(stackFileConfig(stack)).config;
     return parseStackConfig(Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value])));
 }
 
@@ -60,19 +86,21 @@ const cache = new Map<string, Promise<RenderedStack>>();
 
 /** Renders a stack with its stack file's configuration, or with `config` when given. Memoised per input. */
 export function renderStack(stack: string, config: Record<string, unknown> = stackFileConfig(stack)): Promise<RenderedStack> {
-    return memoised({ stack, config });
+    return memoised({ stack, ...withTestCredentials(config) });
 }
 
 /**
  * Renders a stack as the first `pulumi preview` of an empty stack sees it: every ID and every computed output unknown.
  */
 export function renderFirstPreview(stack: string): Promise<RenderedStack> {
-    return memoised({ stack, config: stackFileConfig(stack), firstPreview: true });
+    return memoised({ stack, ...withTestCredentials(stackFileConfig(stack)), firstPreview: true });
 }
 
 interface RenderInput {
     stack: string;
     config: Record<string, unknown>;
+    /** Top-level keys Pulumi would hold encrypted. */
+    secretKeys?: string[];
     firstPreview?: boolean;
 }
 
