@@ -53,6 +53,8 @@ const requirements: Requirement[] = [
     { debianPackage: "dcmtk", program: "storescu" },
     { debianPackage: "dcmtk", program: "dump2dcm" },
     { debianPackage: "openssl", program: "openssl" },
+    // The S3 client of the backup and restore commands (restore.test.ts), the one the backup pod's image carries.
+    { debianPackage: "awscli", program: "aws" },
     // PostgreSQL must not run as root; these switch to the `postgres` account the postgresql package creates.
     { debianPackage: "util-linux", program: "setpriv" },
     // Orthanc runs chrooted in a private mount namespace that shows it the suite's temp directory.

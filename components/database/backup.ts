@@ -1,0 +1,528 @@
+/**
+ * Scheduled logical backups of the Bitnami postgresql-ha engine, as pure builders: a CronJob in the tenant namespace
+ * whose pod dumps Orthanc's database through Pgpool with `pg_dump` (custom format), uploads the dump to
+ * `s3://<bucket>/<tenant>/<timestamp>.dump`, deletes that tenant's dumps older than `retentionDays`, then stops its
+ * Istio sidecar; the extra walls that pod needs; and the shell commands of the backup and of the restore.
+ *
+ * The shell commands are produced here and nowhere else (`backupCommands`, `restoreCommands`): the integration suite
+ * runs exactly these strings against a real PostgreSQL and an S3 server on loopback.
+ *
+ * The pod has two containers, because no single pinned image carries both pg_dump 17 and an S3 client:
+ *  - `dump` (the chart's own PostgreSQL image) runs pg_dump into a shared emptyDir, checks the archive's table of
+ *    contents with `pg_restore --list`, and leaves `dump.done` (or `dump.failed`) next to it;
+ *  - `upload` (the AWS CLI image) waits for either marker, uploads, applies retention and, whatever happened, asks the
+ *    sidecar to quit (POST localhost:15020/quitquitquit). With a classic sidecar the Job would otherwise never
+ *    complete (Istio injects native sidecars only when every node runs Kubernetes >= 1.33).
+ * Both are regular containers, not init containers: with classic sidecars an init container runs before the proxy,
+ * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import { BackupConfig } from "../config/schema";
+import { TenantNames } from "../tenant/naming";
+import { orthancDatabase, postgresPodLabels, postgresSecrets, postgresService } from "../tenant/postgres";
+import { DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
+import { ImagePin, imageReference, postgresqlHaImages } from "../versions";
+
+/**
+ * The images of the backup and restore pods. To move to versions.ts (the owner moves them; this file may not edit it).
+ *
+ * - `postgresql`: pg_dump and pg_restore must be at least the server's major (a pg_dump 16 refuses a 17 server) and a
+ *   custom-format archive is read by a pg_restore of the same major or newer. The image the chart already runs
+ *   (bitnamilegacy/postgresql-repmgr 17.6.0) is exactly the server's version, is already on the nodes, and its tag is
+ *   pinned and known to pull. Its PATH has /opt/bitnami/postgresql/bin and its user is 1001 (bitnami/containers,
+ *   bitnami/postgresql-repmgr/17/debian-12/Dockerfile); the entrypoint is bypassed by `command`.
+ * - `awsCli`: the AWS CLI v2 (Amazon Linux 2023 based since aws/aws-cli#7891: bash, GNU date, curl-minimal), whose
+ *   `aws s3`/`aws s3api` talk to any S3-compatible endpoint with `--endpoint-url`.
+ */
+export const backupImages = {
+    postgresql: postgresqlHaImages.postgresqlRepmgr,
+    awsCli: { registry: "docker.io", repository: "amazon/aws-cli", tag: "2.37.5" },
+} satisfies Record<string, ImagePin>;
+
+/** Object names of the backup, in the tenant namespace. */
+export const backupNames = {
+    cronJob: "database-backup",
+    /** The backup pod's own identity: the mesh admits it at Pgpool by it. It has no API token. */
+    serviceAccount: "database-backup",
+    /** The S3 credentials (keys in `backupS3SecretKeys`). */
+    s3Secret: "database-backup-s3",
+    networkPolicy: "allow-database-backup",
+    pgpoolIngress: "allow-database-backup-to-pgpool",
+    authorizationPolicy: "allow-database-backup-to-pgpool",
+    serviceEntry: "backup-object-storage",
+} as const;
+
+/** Keys of the S3 credentials Secret, named as the AWS CLI's environment variables. */
+export const backupS3SecretKeys = { accessKeyId: "AWS_ACCESS_KEY_ID", secretAccessKey: "AWS_SECRET_ACCESS_KEY" } as const;
+
+/** Labels of the backup (and restore) pods, which the walls select. */
+export const backupPodLabels = { "app.kubernetes.io/name": "database-backup", "app.kubernetes.io/component": "backup" } as const;
+
+/**
+ * The role that dumps: Orthanc's own (`orthanc`), not the superuser. It owns the database, every table Orthanc created
+ * and every large object the storage plugin wrote, which is all pg_dump reads; the superuser's password would let a
+ * backup job alter or drop anything in the cluster. Its password is the `password` key of the chart's Secret.
+ */
+export const backupRole = { user: orthancDatabase.user, secret: postgresSecrets.postgresql, secretKey: "password" } as const;
+
+/** Where the backup pod's containers share the dump: an emptyDir. */
+export const backupScratchDirectory = "/backup";
+/** The Istio agent's endpoint that stops the proxy (pilot-agent, status port 15020). */
+export const sidecarQuitUrl = "http://localhost:15020/quitquitquit";
+/** The non-root user of both containers: the Bitnami image's own. */
+export const backupUid = 1001;
+
+/** Where the dump goes and comes from: `s3://<bucket>/<tenant>/<YYYYMMDDTHHMMSSZ>.dump`. */
+export interface ObjectStorage {
+    endpoint: string;
+    bucket: string;
+    region: string;
+}
+
+export interface DatabaseTarget {
+    host: string;
+    port: number;
+    name: string;
+    user: string;
+}
+
+export interface BackupCommandsInput {
+    /** The tenant's name: the key prefix of its dumps. */
+    tenant: string;
+    database: DatabaseTarget;
+    s3: ObjectStorage;
+    retentionDays: number;
+    /** Directory both containers share. */
+    scratchDirectory: string;
+    /** POSTed to when the upload container ends, however it ends. */
+    quitUrl: string;
+}
+
+/** One shell script per container, run with `sh -c`. Secrets come from the environment only (see `backupEnvironment`). */
+export interface BackupCommands {
+    dump: string;
+    upload: string;
+}
+
+/**
+ * The environment the commands read, and nothing else secret: PGPASSWORD (the dump and restore), AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY (upload, download). Everything else is in the scripts.
+ */
+export const backupEnvironment = { databasePassword: "PGPASSWORD", ...backupS3SecretKeys } as const;
+
+/** Single-quotes a value for sh. */
+export function shellQuote(value: string): string {
+    return `'${value.replace(/'/g, `'"'"'`)}'`;
+}
+
+/** The tenant's key prefix, validated: it is part of every script, so it must be a plain DNS label. */
+function keyPrefix(tenant: string): string {
+    if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(tenant)) {
+        throw new Error(`tenant name ${JSON.stringify(tenant)} is not a DNS label`);
+    }
+    return `${tenant}/`;
+}
+
+function positiveInteger(value: number, what: string): number {
+    if (!Number.isInteger(value) || value < 1) {
+        throw new Error(`${what} must be a positive integer, not ${value}`);
+    }
+    return value;
+}
+
+/** Shell lines that point the AWS CLI at a path-style configuration (so the Host is the endpoint's, as the mesh knows it). */
+function awsSetup(dir: string): string[] {
+    return [
+        // Path-style addressing: the request goes to the endpoint's own host name, the one the ServiceEntry lists,
+        // never to <bucket>.<host>, which REGISTRY_ONLY egress would refuse.
+        `export AWS_CONFIG_FILE="${dir}/aws-config"`,
+        `printf '[default]\\ns3 =\\n    addressing_style = path\\n' > "$AWS_CONFIG_FILE"`,
+    ];
+}
+
+/** `aws` with the endpoint and region; the rest of the command follows. */
+function aws(s3: ObjectStorage): string {
+    return `aws --endpoint-url ${shellQuote(s3.endpoint)} --region ${shellQuote(s3.region)}`;
+}
+
+/**
+ * Shell lines that list the tenant's dump keys into "$dir/keys", one per line, keeping only the names the job writes
+ * (`<tenant>/YYYYMMDDTHHMMSSZ.dump`): retention and "latest" never touch another object.
+ */
+function listDumps(s3: ObjectStorage, prefix: string): string[] {
+    return [
+        `${aws(s3)} s3api list-objects-v2 --bucket ${shellQuote(s3.bucket)} --prefix ${shellQuote(prefix)} --query 'Contents[].[Key]' --output text > "$dir/listing"`,
+        `: > "$dir/keys"`,
+        `while IFS= read -r key; do`,
+        `    case "$key" in`,
+        `        ${shellQuote(prefix)}[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.dump) printf '%s\\n' "$key" >> "$dir/keys" ;;`,
+        `    esac`,
+        `done < "$dir/listing"`,
+    ];
+}
+
+/** Shell: the 14 digits (YYYYMMDDHHMMSS) of a dump key held in $key, into $stamp. */
+const stampOfKey = (prefix: string) => `name="\${key#${shellQuote(prefix)}}"; stamp=$(printf '%s' "\${name%.dump}" | tr -d TZ)`;
+
+export function backupCommands(input: BackupCommandsInput): BackupCommands {
+    const { database, s3 } = input;
+    const prefix = keyPrefix(input.tenant);
+    const days = positiveInteger(input.retentionDays, "retentionDays");
+    const dir = `dir=${shellQuote(input.scratchDirectory)}`;
+    const connection = [
+        `--host=${shellQuote(database.host)}`,
+        `--port=${positiveInteger(database.port, "port")}`,
+        `--username=${shellQuote(database.user)}`,
+    ].join(" ");
+    const dump = [
+        "set -eu",
+        dir,
+        // Whatever ends this script without success, the upload container hears of it and stops the sidecar.
+        `trap 'if [ ! -e "$dir/dump.done" ]; then touch "$dir/dump.failed"; fi' EXIT`,
+        // Pgpool may be failing over or the proxy still starting: wait for it, for a minute at most.
+        "tries=0",
+        `until pg_isready ${connection} --dbname=${shellQuote(database.name)} --timeout=5 > /dev/null; do`,
+        "    tries=$((tries + 1))",
+        `    if [ "$tries" -ge 30 ]; then echo "backup: ${database.host}:${database.port} does not accept connections" >&2; exit 1; fi`,
+        "    sleep 2",
+        "done",
+        `pg_dump ${connection} --dbname=${shellQuote(database.name)} --no-password --format=custom --file="$dir/backup.dump.partial"`,
+        // A truncated or corrupt archive has no readable table of contents: refuse it before anything is uploaded.
+        `pg_restore --list "$dir/backup.dump.partial" > /dev/null`,
+        `mv "$dir/backup.dump.partial" "$dir/backup.dump"`,
+        `echo "backup: pg_dump wrote $(wc -c < "$dir/backup.dump") bytes"`,
+        `touch "$dir/dump.done"`,
+    ].join("\n");
+    const upload = [
+        "set -eu",
+        dir,
+        // The sidecar stops whatever happens below; with a classic sidecar the Job would never complete otherwise.
+        `stop_sidecar() { curl -fsS -X POST ${shellQuote(input.quitUrl)} > /dev/null || echo "backup: could not stop the sidecar" >&2; }`,
+        "trap stop_sidecar EXIT",
+        `while [ ! -e "$dir/dump.done" ] && [ ! -e "$dir/dump.failed" ]; do sleep 2; done`,
+        `if [ -e "$dir/dump.failed" ]; then echo "backup: pg_dump failed, nothing uploaded" >&2; exit 1; fi`,
+        ...awsSetup("$dir"),
+        `key=${shellQuote(prefix)}"$(date -u +%Y%m%dT%H%M%SZ).dump"`,
+        `${aws(s3)} s3 cp "$dir/backup.dump" "s3://"${shellQuote(s3.bucket)}"/$key" --only-show-errors`,
+        `echo "backup: uploaded s3://"${shellQuote(s3.bucket)}"/$key"`,
+        // Retention, after a successful upload only (set -e): by the timestamp in the key, which the job wrote.
+        `cutoff=$(date -u -d "@$(( $(date -u +%s) - ${days} * 86400 ))" +%Y%m%d%H%M%S)`,
+        ...listDumps(s3, prefix),
+        `while IFS= read -r key; do`,
+        `    ${stampOfKey(prefix)}`,
+        `    if [ "$stamp" -lt "$cutoff" ]; then`,
+        `        ${aws(s3)} s3 rm "s3://"${shellQuote(s3.bucket)}"/$key" --only-show-errors`,
+        `        echo "backup: deleted s3://"${shellQuote(s3.bucket)}"/$key (older than ${days} days)"`,
+        `    fi`,
+        `done < "$dir/keys"`,
+    ].join("\n");
+    return { dump, upload };
+}
+
+export interface RestoreCommandsInput {
+    tenant: string;
+    /** The (empty) database to restore into, owned by `user`. */
+    database: DatabaseTarget;
+    s3: ObjectStorage;
+    scratchDirectory: string;
+    /** The object to restore, `<tenant>/<timestamp>.dump`; the newest of the tenant's dumps when absent. */
+    key?: string;
+}
+
+/** `download` runs with the S3 client, `restore` with pg_restore; both in `scratchDirectory`. */
+export interface RestoreCommands {
+    download: string;
+    restore: string;
+}
+
+export function restoreCommands(input: RestoreCommandsInput): RestoreCommands {
+    const { database, s3 } = input;
+    const prefix = keyPrefix(input.tenant);
+    if (input.key !== undefined && !new RegExp(`^${prefix}[0-9]{8}T[0-9]{6}Z\\.dump$`).test(input.key)) {
+        throw new Error(`${input.key} is not one of ${input.tenant}'s dumps (${prefix}YYYYMMDDTHHMMSSZ.dump)`);
+    }
+    const dir = `dir=${shellQuote(input.scratchDirectory)}`;
+    const download = [
+        "set -eu",
+        dir,
+        ...awsSetup("$dir"),
+        ...(input.key !== undefined
+            ? [`key=${shellQuote(input.key)}`]
+            : [
+                  ...listDumps(s3, prefix),
+                  `key=""; newest=0`,
+                  `while IFS= read -r candidate; do`,
+                  `    key="$candidate"; ${stampOfKey(prefix)}`,
+                  `    if [ "$stamp" -gt "$newest" ]; then newest="$stamp"; latest="$candidate"; fi`,
+                  `done < "$dir/keys"`,
+                  `key="\${latest:-}"`,
+                  `if [ -z "$key" ]; then echo "restore: no dump under s3://"${shellQuote(s3.bucket)}"/${prefix}" >&2; exit 1; fi`,
+              ]),
+        `${aws(s3)} s3 cp "s3://"${shellQuote(s3.bucket)}"/$key" "$dir/restore.dump" --only-show-errors`,
+        `printf '%s\\n' "$key" > "$dir/restore.key"`,
+        `echo "restore: downloaded s3://"${shellQuote(s3.bucket)}"/$key ($(wc -c < "$dir/restore.dump") bytes)"`,
+    ].join("\n");
+    const restore = [
+        "set -eu",
+        dir,
+        `pg_restore --list "$dir/restore.dump" > /dev/null`,
+        // One transaction: into an empty database, all or nothing; a database that already holds Orthanc's tables
+        // fails on the first CREATE and is left as it was. Objects are owned by the restoring role (Orthanc's).
+        [
+            "pg_restore",
+            `--host=${shellQuote(database.host)}`,
+            `--port=${positiveInteger(database.port, "port")}`,
+            `--username=${shellQuote(database.user)}`,
+            `--dbname=${shellQuote(database.name)}`,
+            "--no-password --no-owner --no-privileges --exit-on-error --single-transaction",
+            `"$dir/restore.dump"`,
+        ].join(" "),
+        `echo "restore: $(cat "$dir/restore.key" 2>/dev/null || echo "$dir/restore.dump") restored into ${database.name}"`,
+    ].join("\n");
+    return { download, restore };
+}
+
+/** The Pgpool Service of the tenant's release, as the backup pod reaches it. */
+export function pgpoolTarget(names: TenantNames): DatabaseTarget {
+    return {
+        host: `${postgresService.name}.${names.namespace}.svc.cluster.local`,
+        port: postgresService.port,
+        name: orthancDatabase.name,
+        user: backupRole.user,
+    };
+}
+
+export function objectStorage(backup: BackupConfig): ObjectStorage {
+    return { endpoint: backup.s3.endpoint, bucket: backup.s3.bucket, region: backup.s3.region };
+}
+
+/** Host and port of the S3 endpoint, from its https URL. */
+export function endpointAddress(endpoint: string): { host: string; port: number } {
+    const url = new URL(endpoint);
+    if (url.protocol !== "https:") {
+        throw new Error(`the backup endpoint must be https, not ${endpoint}`);
+    }
+    return { host: url.hostname, port: url.port === "" ? 443 : Number(url.port) };
+}
+
+/** The S3 credentials Secret (values as given: pass Pulumi secrets). */
+export function backupS3Secret<T>(
+    names: TenantNames,
+    credentials: { accessKeyId: T; secretAccessKey: T },
+): { namespace: string; name: string; stringData: Record<string, T> } {
+    return {
+        namespace: names.namespace,
+        name: backupNames.s3Secret,
+        stringData: {
+            [backupS3SecretKeys.accessKeyId]: credentials.accessKeyId,
+            [backupS3SecretKeys.secretAccessKey]: credentials.secretAccessKey,
+        },
+    };
+}
+
+/** The backup pod's service account: an identity for the mesh, no API token. */
+export function backupServiceAccount(names: TenantNames): { namespace: string; name: string; automountServiceAccountToken: false } {
+    return { namespace: names.namespace, name: backupNames.serviceAccount, automountServiceAccountToken: false };
+}
+
+export interface BackupCronJobInput {
+    tenant: string;
+    names: TenantNames;
+    backup: BackupConfig;
+    /**
+     * Size limit of the emptyDir holding the dump. A custom-format dump is at most about the database's size (DICOM in
+     * large objects hardly compresses): the tenant's PostgreSQL volume size is the natural bound. The node must have
+     * that much ephemeral storage.
+     */
+    scratchSize: string;
+    /** How long one run may take before Kubernetes kills it (default 6 hours). */
+    activeDeadlineSeconds?: number;
+}
+
+const hardened = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
+
+export const defaultBackupDeadlineSeconds = 6 * 3600;
+
+export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.batch.v1.CronJobSpec {
+    const commands = backupCommands({
+        tenant: input.tenant,
+        database: pgpoolTarget(input.names),
+        s3: objectStorage(input.backup),
+        retentionDays: input.backup.retentionDays,
+        scratchDirectory: backupScratchDirectory,
+        quitUrl: sidecarQuitUrl,
+    });
+    const mounts = [
+        { name: "scratch", mountPath: backupScratchDirectory },
+        { name: "tmp", mountPath: "/tmp" },
+    ];
+    const common = [{ name: "HOME", value: "/tmp" }];
+    return {
+        schedule: input.backup.schedule,
+        // The schema says the schedule is UTC; without a time zone the controller's would apply.
+        timeZone: "Etc/UTC",
+        // A run still going when the next is due (a large database) is left alone: no two dumps at once.
+        concurrencyPolicy: "Forbid",
+        // A run missed by more than an hour (controller down) is skipped rather than started at a random time.
+        startingDeadlineSeconds: 3600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+            metadata: { labels: { ...backupPodLabels } },
+            spec: {
+                backoffLimit: 2,
+                activeDeadlineSeconds: input.activeDeadlineSeconds ?? defaultBackupDeadlineSeconds,
+                template: {
+                    metadata: {
+                        labels: { ...backupPodLabels },
+                        // The proxy is up before pg_dump connects (classic sidecars; native ones are anyway).
+                        annotations: { "proxy.istio.io/config": JSON.stringify({ holdApplicationUntilProxyStarts: true }) },
+                    },
+                    spec: {
+                        serviceAccountName: backupNames.serviceAccount,
+                        automountServiceAccountToken: false,
+                        enableServiceLinks: false,
+                        restartPolicy: "Never",
+                        securityContext: {
+                            runAsNonRoot: true,
+                            runAsUser: backupUid,
+                            runAsGroup: backupUid,
+                            fsGroup: backupUid,
+                            seccompProfile: { type: "RuntimeDefault" },
+                        },
+                        containers: [
+                            {
+                                name: "dump",
+                                image: imageReference(backupImages.postgresql),
+                                command: ["/bin/sh", "-c", commands.dump],
+                                env: [...common, secretEnv(backupEnvironment.databasePassword, backupRole.secret, backupRole.secretKey)],
+                                resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+                                securityContext: hardened,
+                                volumeMounts: mounts,
+                            },
+                            {
+                                name: "upload",
+                                image: imageReference(backupImages.awsCli),
+                                command: ["/bin/sh", "-c", commands.upload],
+                                env: [
+                                    ...common,
+                                    secretEnv(backupS3SecretKeys.accessKeyId, backupNames.s3Secret, backupS3SecretKeys.accessKeyId),
+                                    secretEnv(backupS3SecretKeys.secretAccessKey, backupNames.s3Secret, backupS3SecretKeys.secretAccessKey),
+                                    // No instance metadata service to ask for credentials (nor a way to it).
+                                    { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
+                                    // AWS CLI >= 2.23 adds CRC checksums (aws-chunked uploads) that many S3-compatible
+                                    // servers refuse; only when the operation requires one.
+                                    { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: "when_required" },
+                                    { name: "AWS_RESPONSE_CHECKSUM_VALIDATION", value: "when_required" },
+                                ],
+                                resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+                                securityContext: hardened,
+                                volumeMounts: mounts,
+                            },
+                        ],
+                        volumes: [
+                            { name: "scratch", emptyDir: { sizeLimit: input.scratchSize } },
+                            { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+                        ],
+                    },
+                },
+            },
+        },
+    };
+}
+
+/**
+ * The backup's part of the tenant's walls, to add to the engine's: the backup pods reach Pgpool on 5432 and the S3
+ * endpoint's addresses on its port (DNS is already allowed to every pod); Pgpool admits them (NetworkPolicy, and the
+ * mesh by their service account); the mesh knows the endpoint (REGISTRY_ONLY), as TLS it passes through.
+ */
+export function backupWalls(names: TenantNames, backup: BackupConfig): DatabaseWalls {
+    const ns = names.namespace;
+    const { host, port } = endpointAddress(backup.s3.endpoint);
+    const postgresPort = [tcp(postgresService.port)];
+    const isAddress = /^[0-9.]+$/.test(host);
+    return {
+        orthancEgress: [],
+        network: [
+            {
+                namespace: ns,
+                name: backupNames.networkPolicy,
+                spec: {
+                    podSelector: { matchLabels: { ...backupPodLabels } },
+                    policyTypes: ["Egress"],
+                    egress: [
+                        { to: [podsLabelled(postgresPodLabels.pgpool)], ports: postgresPort },
+                        { to: backup.s3.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] },
+                    ],
+                },
+            },
+            {
+                namespace: ns,
+                name: backupNames.pgpoolIngress,
+                spec: {
+                    podSelector: { matchLabels: postgresPodLabels.pgpool },
+                    policyTypes: ["Ingress"],
+                    ingress: [{ from: [podsLabelled(backupPodLabels)], ports: postgresPort }],
+                },
+            },
+        ],
+        authorization: [
+            {
+                namespace: ns,
+                name: backupNames.authorizationPolicy,
+                spec: {
+                    selector: { matchLabels: postgresPodLabels.pgpool },
+                    action: "ALLOW",
+                    rules: [
+                        {
+                            from: [{ source: { principals: [principal(ns, backupNames.serviceAccount)] } }],
+                            to: [{ operation: { ports: [String(postgresService.port)] } }],
+                        },
+                    ],
+                },
+            },
+        ],
+        serviceEntries: [
+            {
+                namespace: ns,
+                name: backupNames.serviceEntry,
+                spec: isAddress
+                    ? {
+                          // An endpoint given by address: the mesh needs a name, and routes by the address.
+                          hosts: [`object-storage.backup.${ns}.internal`],
+                          addresses: [`${host}/32`],
+                          ports: [{ number: port, name: `tls-s3-${port}`, protocol: "TLS" }],
+                          location: "MESH_EXTERNAL",
+                          resolution: "STATIC",
+                          endpoints: [{ address: host }],
+                          exportTo: ["."],
+                      }
+                    : {
+                          hosts: [host],
+                          ports: [{ number: port, name: `tls-s3-${port}`, protocol: "TLS" }],
+                          location: "MESH_EXTERNAL",
+                          resolution: "DNS",
+                          exportTo: ["."],
+                      },
+            },
+        ],
+    };
+}
+
+/** Two engines' (or an engine's and the backup's) parts of the walls, together. */
+export function combineWalls(...parts: DatabaseWalls[]): DatabaseWalls {
+    return {
+        orthancEgress: parts.flatMap((part) => part.orthancEgress),
+        network: parts.flatMap((part) => part.network),
+        authorization: parts.flatMap((part) => part.authorization),
+        serviceEntries: parts.flatMap((part) => part.serviceEntries),
+    };
+}

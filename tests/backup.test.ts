@@ -1,0 +1,293 @@
+/**
+ * The Bitnami engine's scheduled backup, as the pure builders describe it (components/database/backup.ts). What the
+ * commands do against a real PostgreSQL and an S3 server is proven in tests/integration/restore.test.ts.
+ */
+import { strict as assert } from "assert";
+import {
+    backupCommands,
+    backupCronJobSpec,
+    backupImages,
+    backupNames,
+    backupPodLabels,
+    backupS3Secret,
+    backupServiceAccount,
+    backupWalls,
+    combineWalls,
+    defaultBackupDeadlineSeconds,
+    restoreCommands,
+    sidecarQuitUrl,
+} from "../components/database/backup";
+import { BackupConfig } from "../components/config/schema";
+import { tenantNames } from "../components/tenant/naming";
+import { bitnamiHaWalls } from "../components/tenant/databaseWalls";
+import { postgresPodLabels } from "../components/tenant/postgres";
+import { orthancSelector } from "../components/tenant/security";
+import { postgresqlHaImages } from "../components/versions";
+import { validateObjects } from "./support/schemaValidation";
+
+const names = tenantNames("bhs", "orthweb.example");
+const accessKeyId = "AKIAEXAMPLEBACKUPKEY";
+const secretAccessKey = "s3cr3t-backup-access-key-do-not-leak";
+const backup: BackupConfig = {
+    s3: {
+        endpoint: "https://s3.eu-central-1.example.com",
+        bucket: "korthweb-backups",
+        region: "eu-central-1",
+        accessKeyId,
+        secretAccessKey,
+        addresses: ["52.219.0.0/16", "3.5.134.0/23"],
+    },
+    schedule: "17 2 * * *",
+    retentionDays: 14,
+};
+const spec = (): any => backupCronJobSpec({ tenant: "bhs", names, backup, scratchSize: "20Gi" });
+const pod = () => spec().jobTemplate.spec.template.spec;
+const container = (name: string) => pod().containers.find((c: any) => c.name === name);
+const script = (name: string): string => container(name).command[2];
+
+describe("database backup (Bitnami engine)", () => {
+    it("runs on the configured schedule, in UTC, never two at once, with bounded history and a deadline", () => {
+        const cronJob = spec() as any;
+        assert.equal(cronJob.schedule, "17 2 * * *");
+        assert.equal(cronJob.timeZone, "Etc/UTC");
+        assert.equal(cronJob.concurrencyPolicy, "Forbid");
+        assert.equal(cronJob.successfulJobsHistoryLimit, 3);
+        assert.equal(cronJob.failedJobsHistoryLimit, 3);
+        assert.equal(cronJob.jobTemplate.spec.activeDeadlineSeconds, defaultBackupDeadlineSeconds);
+        assert.equal((backupCronJobSpec({ tenant: "bhs", names, backup, scratchSize: "1Gi", activeDeadlineSeconds: 600 }) as any).jobTemplate.spec.activeDeadlineSeconds, 600);
+        assert.equal(cronJob.jobTemplate.spec.backoffLimit, 2);
+        assert.equal(pod().restartPolicy, "Never");
+    });
+
+    it("hardens the pod: non-root, no capabilities, RuntimeDefault seccomp, read-only root with emptyDirs, no API token", () => {
+        const p = pod();
+        assert.equal(p.automountServiceAccountToken, false);
+        assert.equal(p.serviceAccountName, backupNames.serviceAccount);
+        assert.deepEqual(backupServiceAccount(names), { namespace: "bhs-orthweb", name: "database-backup", automountServiceAccountToken: false });
+        assert.equal(p.securityContext.runAsNonRoot, true);
+        assert.notEqual(p.securityContext.runAsUser, 0);
+        assert.equal(p.securityContext.seccompProfile.type, "RuntimeDefault");
+        assert.deepEqual(
+            p.containers.map((c: any) => c.name),
+            ["dump", "upload"],
+        );
+        assert.equal(p.initContainers, undefined, "an init container would run before a classic sidecar, outside the mesh");
+        for (const c of p.containers) {
+            assert.deepEqual(c.securityContext, {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ["ALL"] },
+                seccompProfile: { type: "RuntimeDefault" },
+            });
+            assert.ok(c.resources.limits.memory, `${c.name} has no memory limit`);
+            for (const mount of c.volumeMounts) {
+                const volume = p.volumes.find((v: any) => v.name === mount.name);
+                assert.ok(volume.emptyDir?.sizeLimit, `${c.name} writes to ${mount.mountPath}, which is not a bounded emptyDir`);
+            }
+        }
+        assert.equal(p.volumes.find((v: any) => v.name === "scratch").emptyDir.sizeLimit, "20Gi");
+    });
+
+    it("uses the chart's own PostgreSQL image for pg_dump, and pinned tags only", () => {
+        assert.equal(container("dump").image, "docker.io/bitnamilegacy/postgresql-repmgr:17.6.0-debian-12-r2");
+        assert.deepEqual(backupImages.postgresql, postgresqlHaImages.postgresqlRepmgr);
+        assert.equal(container("upload").image, "docker.io/amazon/aws-cli:2.37.5");
+        for (const image of Object.values(backupImages)) {
+            assert.match(image.tag, /^[0-9]/, `${image.repository} is not pinned to a version`);
+        }
+    });
+
+    it("puts no secret in the spec: the database and S3 credentials come from Secrets by reference", async () => {
+        const text = JSON.stringify(spec());
+        assert.ok(!text.includes(secretAccessKey) && !text.includes(accessKeyId), "an S3 credential is in the CronJob");
+        const env = (name: string) => Object.fromEntries(container(name).env.map((e: any) => [e.name, e]));
+        assert.deepEqual(env("dump").PGPASSWORD, { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: "postgresql-ha-credentials", key: "password" } } });
+        for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) {
+            assert.deepEqual(env("upload")[key].valueFrom, { secretKeyRef: { name: backupNames.s3Secret, key } });
+        }
+        assert.equal(env("upload").PGPASSWORD, undefined, "the upload container does not need the database password");
+        assert.equal(env("dump").AWS_SECRET_ACCESS_KEY, undefined, "the dump container does not need the S3 credentials");
+        for (const c of pod().containers) {
+            for (const e of c.env) {
+                assert.ok(e.valueFrom || !/PASSWORD|SECRET|KEY_ID/.test(e.name), `${c.name}: ${e.name} is a literal`);
+            }
+        }
+        // The Secret the builders describe carries what it is given (the owner passes Pulumi secrets).
+        assert.deepEqual(backupS3Secret(names, { accessKeyId: "a", secretAccessKey: "b" }), {
+            namespace: "bhs-orthweb",
+            name: "database-backup-s3",
+            stringData: { AWS_ACCESS_KEY_ID: "a", AWS_SECRET_ACCESS_KEY: "b" },
+        });
+    });
+
+    it("dumps Orthanc's database in custom format as Orthanc's role, through Pgpool", () => {
+        const dump = script("dump");
+        assert.match(
+            dump,
+            /pg_dump --host='postgresql-ha-pgpool\.bhs-orthweb\.svc\.cluster\.local' --port=5432 --username='orthanc' --dbname='orthanc' --no-password --format=custom /,
+        );
+        assert.ok(!/--username='postgres'/.test(dump));
+        // A dump whose table of contents cannot be read is never marked done.
+        assert.ok(dump.indexOf("pg_restore --list") < dump.indexOf('touch "$dir/dump.done"'));
+    });
+
+    it("uploads to s3://<bucket>/<tenant>/<timestamp>.dump on the configured endpoint, path-style", () => {
+        const upload = script("upload");
+        assert.match(upload, /key='bhs\/'"\$\(date -u \+%Y%m%dT%H%M%SZ\)\.dump"/);
+        assert.match(upload, /aws --endpoint-url 'https:\/\/s3\.eu-central-1\.example\.com' --region 'eu-central-1' s3 cp "\$dir\/backup\.dump" "s3:\/\/"'korthweb-backups'"\/\$key"/);
+        assert.match(upload, /addressing_style = path/);
+    });
+
+    it("then deletes the tenant's dumps older than retentionDays, after a successful upload only", () => {
+        const upload = script("upload");
+        assert.match(upload, /- 14 \* 86400/);
+        assert.ok(upload.startsWith("set -eu\n"));
+        assert.ok(upload.indexOf(" s3 cp ") < upload.indexOf(" s3 rm "), "retention runs before the upload");
+        const ninety = backupCommands({
+            tenant: "bhs",
+            database: { host: "h", port: 5432, name: "orthanc", user: "orthanc" },
+            s3: { endpoint: "https://s3.example", bucket: "b", region: "r" },
+            retentionDays: 90,
+            scratchDirectory: "/backup",
+            quitUrl: sidecarQuitUrl,
+        });
+        assert.match(ninety.upload, /- 90 \* 86400/);
+        // Only keys the job writes are candidates.
+        assert.match(upload, /'bhs\/'\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]T\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]Z\.dump\)/);
+    });
+
+    it("stops the Istio sidecar when the upload ends, however it ends, and holds the dump until the proxy runs", () => {
+        const upload = script("upload");
+        assert.ok(upload.includes(`curl -fsS -X POST '${sidecarQuitUrl}'`));
+        assert.equal(sidecarQuitUrl, "http://localhost:15020/quitquitquit");
+        // The trap is set before anything can fail.
+        assert.ok(upload.indexOf("trap stop_sidecar EXIT") < upload.indexOf("while [ ! -e"));
+        assert.deepEqual(JSON.parse(spec().jobTemplate.spec!.template.metadata!.annotations!["proxy.istio.io/config"] as string), {
+            holdApplicationUntilProxyStarts: true,
+        });
+    });
+
+    it("refuses values that would break out of the scripts", () => {
+        const base = {
+            database: { host: "h", port: 5432, name: "orthanc", user: "orthanc" },
+            s3: { endpoint: "https://s3.example", bucket: "b", region: "r" },
+            scratchDirectory: "/backup",
+        };
+        assert.throws(() => backupCommands({ ...base, tenant: "bhs;rm -rf /", retentionDays: 1, quitUrl: sidecarQuitUrl }));
+        assert.throws(() => backupCommands({ ...base, tenant: "bhs", retentionDays: 0, quitUrl: sidecarQuitUrl }));
+        assert.throws(() => restoreCommands({ ...base, tenant: "bhs", key: "mhr/20260101T000000Z.dump" }));
+        assert.doesNotThrow(() => restoreCommands({ ...base, tenant: "bhs", key: "bhs/20260101T000000Z.dump" }));
+        const quoted = backupCommands({ ...base, s3: { ...base.s3, endpoint: "https://s3.example/it's" }, tenant: "bhs", retentionDays: 1, quitUrl: sidecarQuitUrl });
+        assert.ok(quoted.upload.includes(`'https://s3.example/it'"'"'s'`));
+    });
+
+    it("restores as Orthanc's role, whole or not at all, and never changes ownership to a role the new cluster lacks", () => {
+        const { restore } = restoreCommands({
+            tenant: "bhs",
+            database: { host: "postgresql-ha-pgpool", port: 5432, name: "orthanc", user: "orthanc" },
+            s3: { endpoint: "https://s3.example", bucket: "b", region: "r" },
+            scratchDirectory: "/backup",
+        });
+        assert.match(restore, /pg_restore --host='postgresql-ha-pgpool' --port=5432 --username='orthanc' --dbname='orthanc' --no-password --no-owner --no-privileges --exit-on-error --single-transaction /);
+    });
+
+    it("adds exactly its walls: backup pods to Pgpool and to the endpoint's addresses, Pgpool admitting them, the endpoint known to the mesh", () => {
+        const ns = "bhs-orthweb";
+        assert.deepEqual(backupWalls(names, backup), {
+            orthancEgress: [],
+            network: [
+                {
+                    namespace: ns,
+                    name: "allow-database-backup",
+                    spec: {
+                        podSelector: { matchLabels: backupPodLabels },
+                        policyTypes: ["Egress"],
+                        egress: [
+                            { to: [{ podSelector: { matchLabels: postgresPodLabels.pgpool } }], ports: [{ protocol: "TCP", port: 5432 }] },
+                            { to: [{ ipBlock: { cidr: "52.219.0.0/16" } }, { ipBlock: { cidr: "3.5.134.0/23" } }], ports: [{ protocol: "TCP", port: 443 }] },
+                        ],
+                    },
+                },
+                {
+                    namespace: ns,
+                    name: "allow-database-backup-to-pgpool",
+                    spec: {
+                        podSelector: { matchLabels: postgresPodLabels.pgpool },
+                        policyTypes: ["Ingress"],
+                        ingress: [{ from: [{ podSelector: { matchLabels: backupPodLabels } }], ports: [{ protocol: "TCP", port: 5432 }] }],
+                    },
+                },
+            ],
+            authorization: [
+                {
+                    namespace: ns,
+                    name: "allow-database-backup-to-pgpool",
+                    spec: {
+                        selector: { matchLabels: postgresPodLabels.pgpool },
+                        action: "ALLOW",
+                        rules: [{ from: [{ source: { principals: ["cluster.local/ns/bhs-orthweb/sa/database-backup"] } }], to: [{ operation: { ports: ["5432"] } }] }],
+                    },
+                },
+            ],
+            serviceEntries: [
+                {
+                    namespace: ns,
+                    name: "backup-object-storage",
+                    spec: {
+                        hosts: ["s3.eu-central-1.example.com"],
+                        ports: [{ number: 443, name: "tls-s3-443", protocol: "TLS" }],
+                        location: "MESH_EXTERNAL",
+                        resolution: "DNS",
+                        exportTo: ["."],
+                    },
+                },
+            ],
+        });
+        // The backup pods' labels select neither Orthanc nor the database pods.
+        const labels = backupPodLabels as Record<string, string>;
+        for (const other of [orthancSelector("bhs"), postgresPodLabels.pgpool, postgresPodLabels.postgresql]) {
+            assert.ok(!Object.entries(other).every(([k, v]) => labels[k] === v));
+        }
+    });
+
+    it("names an endpoint given by address and port as the mesh needs, and adds to the engine's walls without changing them", () => {
+        const byAddress = backupWalls(names, { ...backup, s3: { ...backup.s3, endpoint: "https://10.0.5.10:9000", addresses: ["10.0.5.10/32"] } });
+        assert.deepEqual(byAddress.serviceEntries[0].spec, {
+            hosts: ["object-storage.backup.bhs-orthweb.internal"],
+            addresses: ["10.0.5.10/32"],
+            ports: [{ number: 9000, name: "tls-s3-9000", protocol: "TLS" }],
+            location: "MESH_EXTERNAL",
+            resolution: "STATIC",
+            endpoints: [{ address: "10.0.5.10" }],
+            exportTo: ["."],
+        });
+        assert.deepEqual((byAddress.network[0].spec.egress as any[])[1].ports, [{ protocol: "TCP", port: 9000 }]);
+        const engine = bitnamiHaWalls(names, orthancSelector("bhs"));
+        const combined = combineWalls(engine, backupWalls(names, backup));
+        assert.deepEqual(combined.orthancEgress, engine.orthancEgress);
+        assert.deepEqual(combined.network.slice(0, engine.network.length), engine.network);
+        assert.equal(combined.authorization.length, engine.authorization.length + 1);
+        assert.throws(() => backupWalls(names, { ...backup, s3: { ...backup.s3, endpoint: "http://s3.example" } }));
+    });
+
+    it("builds objects the upstream schemas accept (CronJob, NetworkPolicy, AuthorizationPolicy, ServiceEntry)", async () => {
+        const walls = backupWalls(names, backup);
+        const resource = (type: string, named: { namespace: string; name: string }, body: Record<string, unknown>) => ({
+            type,
+            name: named.name,
+            inputs: { metadata: { name: named.name, namespace: named.namespace }, ...body },
+        });
+        const reports = await validateObjects([
+            resource("kubernetes:batch/v1:CronJob", { namespace: names.namespace, name: backupNames.cronJob }, { spec: spec() }),
+            ...walls.network.map((n) => resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", n, { spec: n.spec })),
+            ...walls.authorization.map((a) => resource("kubernetes:security.istio.io/v1:AuthorizationPolicy", a, { spec: a.spec })),
+            ...walls.serviceEntries.map((s) => resource("kubernetes:networking.istio.io/v1:ServiceEntry", s, { spec: s.spec })),
+        ]);
+        assert.equal(reports.length, 5);
+        for (const report of reports) {
+            assert.equal(report.noSchema, false, `${report.object}: no schema`);
+            assert.deepEqual(report.problems, [], report.object);
+        }
+    });
+});

@@ -1,0 +1,195 @@
+/**
+ * The Bitnami engine's backup and restore, proven on this machine with the commands the CronJob runs.
+ *
+ * Orthanc (the rendered configuration: PostgreSQL index and storage) stores studies; the backup commands from
+ * `backupCommands` dump its database with the host's pg_dump (PostgreSQL 15 client; the pod's image has 17) and upload
+ * the dump with the host's AWS CLI (Debian's awscli, v2) to an S3 server on loopback (support/s3.ts, which checks
+ * every request's signature); the restore commands from `restoreCommands` bring the newest dump into a NEW PostgreSQL
+ * (fresh initdb, as a new release), and an Orthanc started on it serves every instance byte for byte.
+ *
+ * Differences from the pod, and only these: the dump connects to PostgreSQL directly (no Pgpool, no sidecar), the
+ * endpoint is http on 127.0.0.1 instead of the configured https URL, and quitquitquit goes to a stub of the Istio
+ * agent. The two containers' scripts run concurrently, sharing a scratch directory, as in the pod.
+ */
+import assert from "assert";
+import { readFileSync } from "fs";
+import { join } from "path";
+import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/database/backup";
+import { store } from "./support/dcmtk";
+import { clientPath, runScript, SidecarStub, startSidecarStub } from "./support/backup";
+import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
+import { describeVersions, generatePassword, productionConfig, Replica, startReplica } from "./support/orthanc";
+import { Postgres, startPostgres } from "./support/postgres";
+import { assertPrerequisites } from "./support/prerequisites";
+import { Resources, run, RunResult } from "./support/processes";
+import { S3Server, startS3Server } from "./support/s3";
+import { startTenantStack, TenantStack, testDomain } from "./support/stack";
+
+const retentionDays = 30;
+const day = 24 * 3600 * 1000;
+
+/** The key timestamp the upload writes (`date -u +%Y%m%dT%H%M%SZ`) for a given instant. */
+function stamp(at: Date): string {
+    return at.toISOString().replace(/[-:]/g, "").replace(/\.[0-9]{3}/, "");
+}
+
+const dumpKey = (tenant: string) => new RegExp(`^${tenant}/[0-9]{8}T[0-9]{6}Z\\.dump$`);
+
+describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS CLI, Orthanc)", function () {
+    this.timeout(300_000);
+    const suite = new Resources();
+    let stack: TenantStack;
+    let s3: S3Server;
+    let sidecar: SidecarStub;
+    let sent: TestInstance[] = [];
+    /** The PostgreSQL restored into; the later tests back it up in turn. */
+    let restored: Postgres;
+    let timings: string[] = [];
+
+    const target = (postgres: Postgres): DatabaseTarget => ({ host: postgres.host, port: postgres.port, name: postgres.database, user: postgres.user });
+    const objectStorage = () => ({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region });
+    const s3Secrets = () => ({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+
+    /** One run of the backup pod: both containers' scripts at once, sharing a fresh scratch directory. */
+    async function runBackup(postgres: Postgres, databasePassword: string): Promise<{ dump: RunResult; upload: RunResult; scratch: string }> {
+        const scratch = suite.tempDir("backup-scratch");
+        const commands = backupCommands({
+            tenant: stack.tenant.name,
+            database: target(postgres),
+            s3: objectStorage(),
+            retentionDays,
+            scratchDirectory: scratch,
+            quitUrl: sidecar.quitUrl,
+        });
+        const started = Date.now();
+        const [dump, upload] = await Promise.all([
+            runScript(commands.dump, scratch, { databasePassword }),
+            runScript(commands.upload, scratch, s3Secrets()),
+        ]);
+        timings.push(`backup ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return { dump, upload, scratch };
+    }
+
+    async function instanceId(replica: Replica, sopInstanceUid: string): Promise<string> {
+        const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
+        assert.strictEqual(response.status, 200);
+        const found = ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance");
+        assert.ok(found, `replica ${replica.name} does not know SOP instance ${sopInstanceUid}`);
+        return found.ID;
+    }
+
+    before(async function () {
+        assertPrerequisites();
+        const aws = await run("aws", ["--version"], { env: { PATH: clientPath } }).catch(() => undefined);
+        if (!aws || aws.code !== 0) {
+            throw new Error("the AWS CLI is missing: apt-get install awscli (scripts/run test installs it)");
+        }
+        const pgDump = await run("pg_dump", ["--version"], { env: { PATH: clientPath } });
+        console.log(`      clients: ${(aws.stdout + aws.stderr).trim().split(" ")[0]}, ${pgDump.stdout.trim()} (the pod's image: pg_dump 17)`);
+        stack = await startTenantStack(suite);
+        s3 = await startS3Server({ bucket: "korthweb-backups", region: "eu-central-1" });
+        suite.defer(() => s3.close());
+        sidecar = await startSidecarStub(suite);
+    });
+
+    after(async function () {
+        console.log(`      timings: ${timings.join(", ")}`);
+        await suite.release();
+    });
+
+    it("stores studies through Orthanc on its PostgreSQL index and storage", async function () {
+        const replica = await stack.startReplica(suite, "source");
+        console.log(`      running on ${await describeVersions(replica)}`);
+        const dataDir = suite.tempDir("data");
+        // Small instances, and a few of several MiB: the storage plugin writes each as one large object, split in
+        // 2 KiB pages; pg_dump must carry them whole.
+        sent = [...(await generateInstances(dataDir, 12, 4 * 1024, "small")), ...(await generateInstances(dataDir, 3, 3 * 1024 * 1024, "large"))];
+        const started = Date.now();
+        const result = await store({ port: replica.dicomPort, calledAeTitle: replica.aeTitle }, sent);
+        timings.push(`store ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        assert.strictEqual(result.unacknowledged.length, 0, result.output);
+        const statistics = await replica.getJson<{ CountInstances: number; CountStudies: number }>("/statistics");
+        assert.deepStrictEqual([statistics.CountStudies, statistics.CountInstances], [sent.length, sent.length]);
+        // Scale to 0: nothing writes while the dump and the restore happen.
+        await replica.child.stop();
+    });
+
+    it("backs up with the CronJob's commands: one dump under <tenant>/, the one pg_dump wrote, and the sidecar told to quit", async function () {
+        const { dump, upload, scratch } = await runBackup(stack.postgres, stack.postgres.password);
+        assert.strictEqual(dump.code, 0, `dump failed:\n${dump.stdout}${dump.stderr}`);
+        assert.strictEqual(upload.code, 0, `upload failed:\n${upload.stdout}${upload.stderr}`);
+        console.log(`      ${dump.stdout.trim()}; ${upload.stdout.trim()}`);
+        const keys = s3.keys(`${stack.tenant.name}/`);
+        assert.strictEqual(keys.length, 1, `keys: ${keys}`);
+        assert.match(keys[0], dumpKey(stack.tenant.name));
+        assert.ok(s3.get(keys[0])!.body.equals(readFileSync(join(scratch, "backup.dump"))), "the object is not the file pg_dump wrote");
+        assert.strictEqual(sidecar.quits, 1);
+        assert.strictEqual(s3.refused, 0, "a request was refused for its signature");
+    });
+
+    it("restores the newest dump into a new PostgreSQL, and Orthanc on it serves every instance byte for byte", async function () {
+        // The old database is gone: nothing below can read from it.
+        await stack.postgres.child.stop();
+        restored = await startPostgres(suite);
+        const scratch = suite.tempDir("restore-scratch");
+        const commands = restoreCommands({ tenant: stack.tenant.name, database: target(restored), s3: objectStorage(), scratchDirectory: scratch });
+        const started = Date.now();
+        const download = await runScript(commands.download, scratch, s3Secrets());
+        assert.strictEqual(download.code, 0, `download failed:\n${download.stdout}${download.stderr}`);
+        const restore = await runScript(commands.restore, scratch, { databasePassword: restored.password });
+        assert.strictEqual(restore.code, 0, `restore failed:\n${restore.stdout}${restore.stderr}`);
+        timings.push(`download and restore ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        console.log(`      ${download.stdout.trim()}; ${restore.stdout.trim()}`);
+
+        // The same tenant configuration, pointed at the new database with its own (new) password.
+        const config = productionConfig(stack.tenant, testDomain, stack.admin.password, restored.password);
+        const replica = await startReplica(suite, { name: "restored", config, postgres: restored });
+        const statistics = await replica.getJson<{ CountInstances: number; CountStudies: number }>("/statistics");
+        assert.deepStrictEqual([statistics.CountStudies, statistics.CountInstances], [sent.length, sent.length]);
+        for (const instance of sent) {
+            const downloaded = await replica.getBytes(`/instances/${await instanceId(replica, instance.sopInstanceUid)}/file`);
+            assertSamePart10(downloaded, readFileSync(instance.file), `${instance.file} after the restore`);
+        }
+        // A restore into a database that already holds Orthanc's tables fails whole and changes nothing.
+        const again = await runScript(commands.restore, scratch, { databasePassword: restored.password });
+        assert.notStrictEqual(again.code, 0, "restoring over a restored database succeeded");
+        assert.strictEqual((await replica.getJson<{ CountInstances: number }>("/statistics")).CountInstances, sent.length);
+        await replica.child.stop();
+    });
+
+    it("deletes the tenant's dumps older than retentionDays, keeps the recent ones and every other object", async function () {
+        const tenant = stack.tenant.name;
+        const now = Date.now();
+        const old = [`${tenant}/${stamp(new Date(now - (retentionDays + 10) * day))}.dump`, `${tenant}/${stamp(new Date(now - (retentionDays * day + 3600_000)))}.dump`];
+        const recent = [`${tenant}/${stamp(new Date(now - (retentionDays * day - 3600_000)))}.dump`, `${tenant}/${stamp(new Date(now - 2 * day))}.dump`];
+        const others = [`mhr/${stamp(new Date(now - 400 * day))}.dump`, `${tenant}/notes.txt`, `${tenant}/20000101T000000Z.dump.partial`];
+        for (const key of [...old, ...recent, ...others]) {
+            s3.put(key, Buffer.from(key));
+        }
+        const before = s3.keys(`${tenant}/`).filter((key) => dumpKey(tenant).test(key));
+        const { dump, upload } = await runBackup(restored, restored.password);
+        assert.strictEqual(dump.code, 0, dump.stderr);
+        assert.strictEqual(upload.code, 0, upload.stderr);
+        const after = s3.keys();
+        for (const key of old) {
+            assert.ok(!after.includes(key), `${key} is older than ${retentionDays} days and was kept`);
+        }
+        for (const key of [...recent, ...others, ...before.filter((key) => !old.includes(key))]) {
+            assert.ok(after.includes(key), `${key} was deleted`);
+        }
+        const fresh = after.filter((key) => dumpKey(tenant).test(key) && ![...before, ...recent].includes(key));
+        assert.strictEqual(fresh.length, 1, `the new dump: ${fresh}`);
+        console.log(`      ${upload.stdout.trim().split("\n").join("; ")}`);
+        assert.strictEqual(sidecar.quits, 2);
+    });
+
+    it("uploads nothing when pg_dump fails, fails the job, and still stops the sidecar", async function () {
+        const before = s3.keys();
+        const { dump, upload } = await runBackup(restored, generatePassword());
+        assert.notStrictEqual(dump.code, 0);
+        assert.notStrictEqual(upload.code, 0);
+        assert.match(upload.stderr, /pg_dump failed, nothing uploaded/);
+        assert.deepStrictEqual(s3.keys(), before);
+        assert.strictEqual(sidecar.quits, 3);
+    });
+});
