@@ -55,6 +55,9 @@ export const postgresqlHaImages = {
     osShell: { registry: "docker.io", repository: "bitnamilegacy/os-shell", tag: "12-debian-12-r51" },
 } satisfies Record<string, ImagePin>;
 
+/** The AWS CLI the Bitnami engine's backup job uploads with (its pg_dump comes from the chart's own PostgreSQL image). */
+export const awsCliImage: ImagePin = { registry: "docker.io", repository: "amazon/aws-cli", tag: "2.37.5" };
+
 /**
  * Orthanc with its plugins; the tag is the image build's YY.M.N. 26.8.1 is the newest tag in the image's build
  * repository (orthanc-server/orthanc-builder) as read: Orthanc 1.13.0, PostgreSQL plugins 10.3, DICOMweb 1.24,

@@ -227,7 +227,11 @@ for (const stack of allStacks) {
                     .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc"].includes(p.inputs.metadata.name));
                 const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
                 const expected: Record<string, string[]> = {
-                    "bitnami-ha": [`cluster.local/ns/${ns}/sa/orthanc`, `cluster.local/ns/${ns}/sa/postgresql-ha`],
+                    "bitnami-ha": [
+                        `cluster.local/ns/${ns}/sa/orthanc`,
+                        `cluster.local/ns/${ns}/sa/postgresql-ha`,
+                        ...(config.backup ? [`cluster.local/ns/${ns}/sa/database-backup`] : []),
+                    ],
                     "cloudnative-pg": [`cluster.local/ns/${ns}/sa/orthanc`],
                     // A managed database has no sidecar to enforce anything: its wall is the NetworkPolicy.
                     external: [],
@@ -286,7 +290,11 @@ for (const stack of allStacks) {
                 const names = policies.map((p) => `${p.inputs.metadata.namespace}/${p.inputs.metadata.name}`).sort();
                 const floor = ["allow-dns-and-istiod", "allow-monitoring-scrapes", "default-deny"];
                 const engine: Record<string, string[]> = {
-                    "bitnami-ha": ["allow-pgpool", "allow-postgresql-replication"],
+                    "bitnami-ha": [
+                        "allow-pgpool",
+                        "allow-postgresql-replication",
+                        ...(config.backup ? ["allow-database-backup", "allow-database-backup-to-pgpool"] : []),
+                    ],
                     "cloudnative-pg": ["allow-cnpg-instances", "allow-cnpg-pooler"],
                     external: [],
                 };
@@ -641,6 +649,29 @@ for (const stack of allStacks) {
                 assert.deepEqual(tls.verifyCertificateHash, expected.length ? expected.sort() : [noClientFingerprint]);
                 const registered = JSON.parse(plain(view.one("Secret", "orthanc-config").inputs.stringData)["orthanc.json"]).DicomModalities;
                 assert.deepEqual(Object.keys(registered).sort(), config.tenants[index].modalities.map((m) => m.name).sort());
+            }
+        });
+
+        it("backs up every database the program runs, on the configured schedule, to the configured storage", () => {
+            for (const view of views) {
+                const engine = engineOf(view);
+                const cronJobs = view.all("CronJob");
+                const scheduled = view.all("ScheduledBackup");
+                if (!config.backup || engine === "external") {
+                    // No storage configured, or the provider's database: the program schedules nothing.
+                    assert.deepEqual([cronJobs.length, scheduled.length], [0, 0], view.tenant);
+                    continue;
+                }
+                if (engine === "bitnami-ha") {
+                    const cronJob = view.one("CronJob", "database-backup").inputs;
+                    assert.equal(cronJob.spec.schedule, config.backup.schedule);
+                    assert.equal(cronJob.metadata.labels["korthweb.io/backup"], "true", "what the BackupTooOld alert selects");
+                    const s3 = view.one("Secret", "database-backup-s3").inputs.stringData;
+                    assert.ok(secretAt(s3, "AWS_SECRET_ACCESS_KEY"));
+                } else {
+                    assert.equal(scheduled.length, 1);
+                    assert.equal(view.all("ObjectStore").length, 1);
+                }
             }
         });
 

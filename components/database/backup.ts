@@ -21,7 +21,7 @@ import { BackupConfig } from "../config/schema";
 import { TenantNames } from "../tenant/naming";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, postgresService } from "../tenant/postgres";
 import { DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
-import { ImagePin, imageReference, postgresqlHaImages } from "../versions";
+import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../versions";
 
 /**
  * The images of the backup and restore pods. To move to versions.ts (the owner moves them; this file may not edit it).
@@ -36,7 +36,7 @@ import { ImagePin, imageReference, postgresqlHaImages } from "../versions";
  */
 export const backupImages = {
     postgresql: postgresqlHaImages.postgresqlRepmgr,
-    awsCli: { registry: "docker.io", repository: "amazon/aws-cli", tag: "2.37.5" },
+    awsCli: awsCliImage,
 } satisfies Record<string, ImagePin>;
 
 /** Object names of the backup, in the tenant namespace. */

@@ -2,7 +2,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupConfig, TenantConfig } from "../config/schema";
+import { backupCronJobSpec, backupNames, backupS3Secret, backupServiceAccount } from "../database/backup";
 import { CloudNativePgDatabase } from "../database/cloudnativePg";
+import { backupCronJobLabel } from "../platform/alerts";
+import { tenantNames } from "./naming";
 import { ExternalDatabase } from "../database/external";
 import type { OrthancPodAdditions } from "./orthancWorkload";
 import { pinnedRelease } from "../k8s/helm";
@@ -11,6 +14,8 @@ import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, p
 
 export interface TenantDatabaseArgs {
     tenant: TenantConfig;
+    /** The stack's domain (the tenant's derived names). */
+    domain: string;
     /** The tenant namespace, created by the tenant. */
     namespace: string;
     /** What the database pods wait for: the namespace, the tenant's walls, the sidecar injector. */
@@ -43,7 +48,7 @@ export interface DatabaseEndpoint {
 export class TenantDatabase extends pulumi.ComponentResource {
     readonly endpoint: DatabaseEndpoint;
 
-    constructor(name: string, args: TenantDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: EngineArgs, opts?: pulumi.ComponentResourceOptions) {
         super("korthweb:tenant:TenantDatabase", name, {}, opts);
         const { tenant } = args;
         const protect = tenant.protectData;
@@ -85,6 +90,9 @@ export class TenantDatabase extends pulumi.ComponentResource {
             },
             { parent: this, protect, dependsOn: [...args.dependsOn, postgresCredentials, pgpoolCredentials] },
         );
+        if (args.backup) {
+            this.scheduleBackups(name, args, args.backup, [release]);
+        }
         this.endpoint = {
             host: `${postgresService.name}.${args.namespace}.svc.cluster.local`,
             port: postgresService.port,
@@ -94,6 +102,28 @@ export class TenantDatabase extends pulumi.ComponentResource {
             ready: [release],
         };
         this.registerOutputs({ host: this.endpoint.host });
+    }
+
+    /** A nightly logical backup to object storage (components/database/backup.ts); its walls come with the engine's. */
+    private scheduleBackups(name: string, args: EngineArgs, backup: BackupConfig, dependsOn: pulumi.Resource[]): void {
+        const names = tenantNames(args.tenant.name, args.domain);
+        const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
+        const secret = backupS3Secret(names, { accessKeyId: pulumi.secret(backup.s3.accessKeyId), secretAccessKey: pulumi.secret(backup.s3.secretAccessKey) });
+        const s3Secret = new k8s.core.v1.Secret(`${name}-backup-s3`, { metadata: { name: secret.name, namespace: secret.namespace }, stringData: secret.stringData }, opts);
+        const account = backupServiceAccount(names);
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            `${name}-backup-service-account`,
+            { metadata: { name: account.name, namespace: account.namespace }, automountServiceAccountToken: account.automountServiceAccountToken },
+            opts,
+        );
+        new k8s.batch.v1.CronJob(
+            `${name}-backup`,
+            {
+                metadata: { name: backupNames.cronJob, namespace: names.namespace, labels: { [backupCronJobLabel.key]: backupCronJobLabel.value } },
+                spec: backupCronJobSpec({ tenant: args.tenant.name, names, backup, scratchSize: args.tenant.postgres.volumeSize }),
+            },
+            { ...opts, dependsOn: [...opts.dependsOn, s3Secret, serviceAccount] },
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 import { BackupConfig, DatabaseConfig } from "../config/schema";
 import { cloudnativePgWalls } from "../database/cloudnativePg";
 import { apiServerPorts } from "../config/schema";
+import { backupWalls, combineWalls } from "../database/backup";
 import { externalWalls } from "../database/external";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
@@ -25,7 +26,8 @@ export function databaseWalls(
 ): DatabaseWalls {
     switch (database.engine) {
         case "bitnami-ha":
-            return bitnamiHaWalls(names, orthancPods);
+            // Its backup is a job of the program's own, with walls of its own (CloudNativePG backs up from its instances).
+            return platform.backup ? combineWalls(bitnamiHaWalls(names, orthancPods), backupWalls(names, platform.backup)) : bitnamiHaWalls(names, orthancPods);
         case "cloudnative-pg":
             if (platform.apiServerAddresses === undefined) {
                 throw new Error("the cloudnative-pg engine needs korthweb:kubernetes.apiServerAddresses");

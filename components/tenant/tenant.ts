@@ -127,7 +127,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
         // --- Database and Orthanc.
         const database = tenantDatabase(
             `${name}-database`,
-            { tenant, namespace: ns, dependsOn: workloadOpts.dependsOn, cloudnativePg: args.cloudnativePg, backup: args.backup },
+            { tenant, domain: args.domain, namespace: ns, dependsOn: workloadOpts.dependsOn, cloudnativePg: args.cloudnativePg, backup: args.backup },
             { parent: this },
         );
         const orthanc = new OrthancServer(
