@@ -18,6 +18,7 @@
  *   BENCH_LARGE_COUNT [2]              large instances (distinct), sent in one association
  * Selecting and varying (for finding out why one configuration is slower):
  *   BENCH_CONFIGS [rendered,korthweb,ceiling]
+ *   BENCH_WORKLOADS [oneAssociation,concurrent,stowRs,wadoRs,largeInstance]
  *   BENCH_RENDERED_OVERRIDES           JSON deep-merged into the rendered configuration, e.g. '{"PostgreSQL":{"IndexConnectionsCount":1}}'
  *   BENCH_POSTGRES_SETTINGS            `;`-separated PostgreSQL settings, e.g. 'synchronous_commit=off'
  *   BENCH_RESULTS [bench-results.json] where the JSON goes (relative to the repository root)
@@ -118,7 +119,7 @@ interface Data {
 }
 
 /** Runs `work` with the Orthanc processes' peak memory reset before and read after, and CPU time counted. */
-async function measured(
+async function measure(
     running: RunningConfiguration,
     work: () => Promise<Omit<Figures, "peakResidentMiB" | "orthancCpuSeconds" | "postgresCpuSeconds" | "instancesPerSecond" | "mebibytesPerSecond">>,
 ): Promise<Figures> {
@@ -186,18 +187,32 @@ function webTarget(running: RunningConfiguration, replicaIndex: number): WebTarg
     return { port: running.replicas[replicaIndex].httpPort, credentials: running.credentials };
 }
 
+function selectedWorkloads(): Set<WorkloadName> {
+    const raw = process.env.BENCH_WORKLOADS;
+    const names = raw ? raw.split(",").map((name) => name.trim()) : [...workloadNames];
+    for (const name of names) {
+        if (!workloadNames.includes(name as WorkloadName)) {
+            throw new Error(`BENCH_WORKLOADS: unknown workload ${name} (known: ${workloadNames.join(", ")})`);
+        }
+    }
+    return new Set(names as WorkloadName[]);
+}
+
 async function runWorkloads(running: RunningConfiguration, data: Data): Promise<Record<WorkloadName, Figures>> {
     const last = running.replicas.length - 1;
     const results = {} as Record<WorkloadName, Figures>;
+    const selected = selectedWorkloads();
+    const measured = (workload: WorkloadName, work: Parameters<typeof measure>[1]) =>
+        selected.has(workload) ? measure(running, work) : Promise.resolve(undefined as unknown as Figures);
 
-    results.oneAssociation = await measured(running, () => storeAll(running, [{ replicaIndex: 0, instances: data.study }], data));
+    results.oneAssociation = await measured("oneAssociation", () => storeAll(running, [{ replicaIndex: 0, instances: data.study }], data));
 
-    results.concurrent = await measured(running, async () => ({
+    results.concurrent = await measured("concurrent", async () => ({
         ...(await storeAll(running, data.concurrent.map((instances, index) => ({ replicaIndex: index % running.replicas.length, instances })), data)),
         note: `${data.concurrent.length} associations over ${running.replicas.length} Orthanc process(es)`,
     }));
 
-    results.stowRs = await measured(running, async () => {
+    results.stowRs = await measured("stowRs", async () => {
         const batches: TestInstance[][] = [];
         for (let index = 0; index < data.stow.length; index += settings.stowBatch) {
             batches.push(data.stow.slice(index, index + settings.stowBatch));
@@ -227,7 +242,7 @@ async function runWorkloads(running: RunningConfiguration, data: Data): Promise<
     });
 
     // The study stored in one association, read back from the other replica (any replica serves any study).
-    results.wadoRs = await measured(running, async () => {
+    results.wadoRs = await measured("wadoRs", async () => {
         const path = `${running.dicomWebRoot}studies/${data.study[0].studyInstanceUid}`;
         const latencies: number[] = [];
         let instances = 0;
@@ -254,11 +269,31 @@ async function runWorkloads(running: RunningConfiguration, data: Data): Promise<
         };
     });
 
-    results.largeInstance = await measured(running, async () => ({
+    results.largeInstance = await measured("largeInstance", async () => ({
         ...(await storeAll(running, [{ replicaIndex: 0, instances: data.large }], data)),
         note: `${data.large.length} instance(s) of ${mib(data.large[0].size).toFixed(0)} MiB in one association`,
     }));
     return results;
+}
+
+/**
+ * Orthanc's warnings and errors over the run (e.g. PostgreSQL serialization failures it retried), per replica: each
+ * distinct message (timestamp and thread removed) with its count. Orthanc logs its start-up at warning level too.
+ */
+function logProblems(running: RunningConfiguration): Record<string, Record<string, number>> {
+    return Object.fromEntries(
+        running.replicas.map((replica) => {
+            const counts: Record<string, number> = {};
+            for (const line of replica.child.readLog().split("\n")) {
+                const match = /^([WE])\d{4} [\d:.]+\s+\S+ (.*)$/.exec(line);
+                if (match && !/main\.cpp|OrthancInitialization|OrthancConfiguration|FromDcmtkBridge|HttpClient|LuaContext|No limit on|Plugin|plugin|HttpServer|DicomServer|SQLite|ServerContext|JobsEngine/.test(match[2])) {
+                    const message = `${match[1]} ${match[2].replace(/\d+/g, "#")}`;
+                    counts[message] = (counts[message] ?? 0) + 1;
+                }
+            }
+            return [replica.name, counts];
+        }),
+    );
 }
 
 function formatTable(results: Partial<Record<ConfigurationName, Record<WorkloadName, Figures>>>, ratios: { vsKorthweb: Record<string, number>; vsCeiling: Record<string, number> }): string {
@@ -315,17 +350,18 @@ async function main(): Promise<void> {
     const dataResources = new Resources();
     const results: Partial<Record<ConfigurationName, Record<WorkloadName, Figures>>> = {};
     const descriptions: Partial<Record<ConfigurationName, string>> = {};
+    const problems: Partial<Record<ConfigurationName, ReturnType<typeof logProblems>>> = {};
     let versions = "";
     try {
         const dir = dataResources.tempDir("bench-data");
         const generated = Date.now();
         const data: Data = {
-            study: await generateInstances(dir, settings.instances, settings.pixelBytes, "study", { oneStudy: true }),
+            study: await generateInstances(dir, settings.instances, settings.pixelBytes, "study", { oneStudy: true, patientId: "BENCH-STUDY" }),
             concurrent: await mapLimit(Array.from({ length: settings.associations }, (_, index) => index), 1, (index) =>
-                generateInstances(dir, settings.concurrentInstances, settings.pixelBytes, `modality-${index}`, { oneStudy: true }),
+                generateInstances(dir, settings.concurrentInstances, settings.pixelBytes, `modality-${index}`, { oneStudy: true, patientId: `BENCH-MODALITY-${index}` }),
             ),
-            stow: await generateInstances(dir, settings.stowInstances, settings.pixelBytes, "stow", { oneStudy: true }),
-            large: await generateInstances(dir, settings.largeCount, 0, "large", { frames: settings.largeFrames }),
+            stow: await generateInstances(dir, settings.stowInstances, settings.pixelBytes, "stow", { oneStudy: true, patientId: "BENCH-STOW" }),
+            large: await generateInstances(dir, settings.largeCount, 0, "large", { frames: settings.largeFrames, patientId: "BENCH-LARGE" }),
             logConfig: writeLogConfig(dir),
         };
         console.log(`data generated in ${((Date.now() - generated) / 1000).toFixed(1)} s`);
@@ -339,8 +375,17 @@ async function main(): Promise<void> {
                 versions ||= await describeVersions(running.replicas[0]);
                 console.log(`${name}: ${running.description}; up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
                 results[name] = await runWorkloads(running, data);
+                problems[name] = logProblems(running);
+                for (const [replica, counts] of Object.entries(problems[name]!)) {
+                    for (const [message, count] of Object.entries(counts)) {
+                        console.log(`  ${replica} logged ${count} x ${message.slice(0, 160)}`);
+                    }
+                }
                 for (const workload of workloadNames) {
                     const figures = results[name]![workload];
+                    if (!figures) {
+                        continue;
+                    }
                     console.log(
                         `  ${workload}: ${figures.instancesPerSecond.toFixed(1)} inst/s, ${figures.mebibytesPerSecond.toFixed(1)} MiB/s, ` +
                             `p50 ${figures.latencyP50Ms.toFixed(1)} ms, p95 ${figures.latencyP95Ms.toFixed(1)} ms`,
@@ -392,6 +437,7 @@ async function main(): Promise<void> {
                 variations: { renderedOverrides, postgresSettings },
                 configurations: descriptions,
                 results,
+                orthancLogProblems: problems,
                 ratios,
                 targets,
                 table,

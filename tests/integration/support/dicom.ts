@@ -32,14 +32,22 @@ const ctImageStorage = "1.2.840.10008.5.1.4.1.1.2";
 /** Multi-frame Grayscale Word Secondary Capture Image Storage: a storage class that carries several frames. */
 const multiFrameGrayscaleWordStorage = "1.2.840.10008.5.1.4.1.1.7.3";
 
-function dump(instance: Omit<TestInstance, "file" | "size">, rows: number, columns: number, pixelFile: string, index: number, frames?: number): string {
+function dump(
+    instance: Omit<TestInstance, "file" | "size">,
+    rows: number,
+    columns: number,
+    pixelFile: string,
+    index: number,
+    frames?: number,
+    patientId = "KORTHWEB-IT",
+): string {
     return [
         `(0008,0016) UI [${frames === undefined ? ctImageStorage : multiFrameGrayscaleWordStorage}]`,
         `(0008,0018) UI [${instance.sopInstanceUid}]`,
         "(0008,0020) DA [20260101]",
         "(0008,0060) CS [CT]",
         "(0010,0010) PN [KORTHWEB^INTEGRATION]",
-        "(0010,0020) LO [KORTHWEB-IT]",
+        `(0010,0020) LO [${patientId}]`,
         `(0020,000d) UI [${instance.studyInstanceUid}]`,
         `(0020,000e) UI [${instance.seriesInstanceUid}]`,
         "(0020,0011) IS [1]",
@@ -67,6 +75,8 @@ export interface GenerateOptions {
      * is then ignored.
      */
     frames?: number;
+    /** PatientID of the instances (KORTHWEB-IT when absent): studies of different patients, as several modalities send. */
+    patientId?: string;
 }
 
 /**
@@ -89,7 +99,7 @@ export async function generateInstances(
         writeFileSync(pixelFile, randomBytes(rows * columns * 2 * frames));
         const uids = { sopInstanceUid: newUid(), ...(study ?? { studyInstanceUid: newUid(), seriesInstanceUid: newUid() }) };
         const dumpFile = join(dir, `${label}-${index}.dump`);
-        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index, options.frames));
+        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index, options.frames, options.patientId));
         const file = join(dir, `${label}-${index}.dcm`);
         await runOk("dump2dcm", ["+te", dumpFile, file]);
         return { file, ...uids, size: statSync(file).size };
