@@ -376,6 +376,12 @@ async function main(): Promise<void> {
                 console.log(`${name}: ${running.description}; up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
                 results[name] = await runWorkloads(running, data);
                 problems[name] = logProblems(running);
+                if (running.postgres) {
+                    // Each is a transaction Orthanc rolled back and retried after a pause (SERIALIZABLE in the plugin).
+                    const failures = (running.postgres.child.readLog().match(/could not serialize access/g) ?? []).length;
+                    problems[name]!.postgres = { "serialization failures (ERROR could not serialize access)": failures };
+                    console.log(`  PostgreSQL: ${failures} serialization failures`);
+                }
                 for (const [replica, counts] of Object.entries(problems[name]!)) {
                     for (const [message, count] of Object.entries(counts)) {
                         console.log(`  ${replica} logged ${count} x ${message.slice(0, 160)}`);
