@@ -29,21 +29,32 @@ export function newUid(): string {
 
 /** CT Image Storage: proposed by storescu and accepted by Orthanc's default transfer syntaxes. */
 const ctImageStorage = "1.2.840.10008.5.1.4.1.1.2";
+/** Multi-frame Grayscale Word Secondary Capture Image Storage: a storage class that carries several frames. */
+const multiFrameGrayscaleWordStorage = "1.2.840.10008.5.1.4.1.1.7.3";
 
-function dump(instance: Omit<TestInstance, "file" | "size">, rows: number, columns: number, pixelFile: string, index: number): string {
+function dump(
+    instance: Omit<TestInstance, "file" | "size">,
+    rows: number,
+    columns: number,
+    pixelFile: string,
+    index: number,
+    frames?: number,
+    patientId = "KORTHWEB-IT",
+): string {
     return [
-        `(0008,0016) UI [${ctImageStorage}]`,
+        `(0008,0016) UI [${frames === undefined ? ctImageStorage : multiFrameGrayscaleWordStorage}]`,
         `(0008,0018) UI [${instance.sopInstanceUid}]`,
         "(0008,0020) DA [20260101]",
         "(0008,0060) CS [CT]",
         "(0010,0010) PN [KORTHWEB^INTEGRATION]",
-        "(0010,0020) LO [KORTHWEB-IT]",
+        `(0010,0020) LO [${patientId}]`,
         `(0020,000d) UI [${instance.studyInstanceUid}]`,
         `(0020,000e) UI [${instance.seriesInstanceUid}]`,
         "(0020,0011) IS [1]",
         `(0020,0013) IS [${index + 1}]`,
         "(0028,0002) US 1",
         "(0028,0004) CS [MONOCHROME2]",
+        ...(frames === undefined ? [] : [`(0028,0008) IS [${frames}]`]),
         `(0028,0010) US ${rows}`,
         `(0028,0011) US ${columns}`,
         "(0028,0100) US 16",
@@ -56,19 +67,39 @@ function dump(instance: Omit<TestInstance, "file" | "size">, rows: number, colum
     ].join("\n");
 }
 
+export interface GenerateOptions {
+    /** All instances in one study and one series (a modality's exam) instead of one study each. */
+    oneStudy?: boolean;
+    /**
+     * Multi-frame instances (Multi-frame Grayscale Word Secondary Capture) of this many 512x512 frames; `pixelBytes`
+     * is then ignored.
+     */
+    frames?: number;
+    /** PatientID of the instances (KORTHWEB-IT when absent): studies of different patients, as several modalities send. */
+    patientId?: string;
+}
+
 /**
  * Writes `count` instances into `dir`, each in its own study, with about `pixelBytes` of 16-bit pixel data
- * (256 columns; rows rounded up). Files are Explicit VR Little Endian (`+te`).
+ * (256 columns; rows rounded up). Files are Explicit VR Little Endian (`+te`). `options` change that (the benchmark's data).
  */
-export async function generateInstances(dir: string, count: number, pixelBytes: number, label = "instance"): Promise<TestInstance[]> {
-    const columns = 256;
-    const rows = Math.max(1, Math.ceil(pixelBytes / (columns * 2)));
+export async function generateInstances(
+    dir: string,
+    count: number,
+    pixelBytes: number,
+    label = "instance",
+    options: GenerateOptions = {},
+): Promise<TestInstance[]> {
+    const columns = options.frames === undefined ? 256 : 512;
+    const rows = options.frames === undefined ? Math.max(1, Math.ceil(pixelBytes / (columns * 2))) : 512;
+    const frames = options.frames ?? 1;
+    const study = options.oneStudy ? { studyInstanceUid: newUid(), seriesInstanceUid: newUid() } : undefined;
     return mapLimit(Array.from({ length: count }, (_, index) => index), 4, async (index) => {
         const pixelFile = join(dir, `${label}-${index}.raw`);
-        writeFileSync(pixelFile, randomBytes(rows * columns * 2));
-        const uids = { sopInstanceUid: newUid(), studyInstanceUid: newUid(), seriesInstanceUid: newUid() };
+        writeFileSync(pixelFile, randomBytes(rows * columns * 2 * frames));
+        const uids = { sopInstanceUid: newUid(), ...(study ?? { studyInstanceUid: newUid(), seriesInstanceUid: newUid() }) };
         const dumpFile = join(dir, `${label}-${index}.dump`);
-        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index));
+        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index, options.frames, options.patientId));
         const file = join(dir, `${label}-${index}.dcm`);
         await runOk("dump2dcm", ["+te", dumpFile, file]);
         return { file, ...uids, size: statSync(file).size };

@@ -116,9 +116,17 @@ export interface ReplicaOptions {
     name: string;
     /** The rendered (production) configuration, the same for every replica of a tenant. */
     config: OrthancConfig;
-    postgres: Postgres;
+    /** The database of `adaptForLaptop`; only a custom `adapt` may do without one. */
+    postgres?: Postgres;
     /** Test-only additions on top of the laptop configuration (e.g. DICOM TLS); the caller explains why. */
     extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig;
+    /**
+     * Replaces `adaptForLaptop` (the benchmark boots configurations that are not the program's: Korthweb's, and one
+     * without PostgreSQL). `database` is the throwaway PostgreSQL's address when `postgres` is given.
+     */
+    adapt?: (config: OrthancConfig, laptop: Omit<LaptopSettings, "database"> & { database?: LaptopSettings["database"] }) => OrthancConfig;
+    /** Orthanc's environment; `dcmtkEnvironment()` (TCP_NODELAY=1, as the pods set it) when absent. */
+    env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -152,15 +160,23 @@ export async function describeVersions(replica: Replica): Promise<string> {
 /** Starts a replica and waits until its REST API answers the admin. */
 export async function startReplica(resources: Resources, options: ReplicaOptions): Promise<Replica> {
     const workDirectory = resources.tempDir(`orthanc-${options.name}`);
-    const laptopConfig = adaptForLaptop(options.config, {
+    const laptop = {
         pluginDirectory: orthancRootLayout.pluginDirectory,
         plugins: laptopPlugins,
-        database: { host: options.postgres.host, port: options.postgres.port },
+        database: options.postgres ? { host: options.postgres.host, port: options.postgres.port } : undefined,
         httpPort: await freePort(),
         dicomPort: await freePort(),
         workDirectory,
         serverIdentifier: `orthanc-${options.name}`,
-    });
+    };
+    let laptopConfig: OrthancConfig;
+    if (options.adapt) {
+        laptopConfig = options.adapt(options.config, laptop);
+    } else if (laptop.database) {
+        laptopConfig = adaptForLaptop(options.config, { ...laptop, database: laptop.database });
+    } else {
+        throw new Error(`replica ${options.name}: adaptForLaptop needs the PostgreSQL the replica uses`);
+    }
     const config = options.extend ? options.extend(laptopConfig, workDirectory) : laptopConfig;
     const configFile = join(workDirectory, "orthanc.json");
     // The file holds the passwords, as the pods' Secret does.
@@ -169,7 +185,7 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
     const [command, args] = inOrthancRoot([orthancRootLayout.binary, configFile]);
     const child = resources.start(`orthanc-${options.name}`, command, args, {
         // Orthanc's DICOM server is DCMTK too: it reads TCP_NODELAY from its environment.
-        env: dcmtkEnvironment(),
+        env: options.env ?? dcmtkEnvironment(),
         logFile: join(workDirectory, "orthanc.log"),
     });
     const httpPort = config.HttpPort as number;

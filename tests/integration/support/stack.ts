@@ -5,7 +5,7 @@
 import { parseStackConfig } from "../../../components/config/load";
 import { StackConfig, TenantConfig } from "../../../components/config/schema";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
-import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, startReplica } from "./orthanc";
+import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, ReplicaOptions, startReplica } from "./orthanc";
 import { Postgres, startPostgres } from "./postgres";
 import { Resources } from "./processes";
 import { callingAeTitle } from "./dcmtk";
@@ -43,7 +43,12 @@ export interface TenantStack {
     readonly config: OrthancConfig;
     readonly admin: Credentials;
     /** Starts one more replica of the tenant on the shared database. */
-    startReplica(resources: Resources, name: string, extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig): Promise<Replica>;
+    startReplica(
+        resources: Resources,
+        name: string,
+        extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig,
+        options?: Pick<ReplicaOptions, "env">,
+    ): Promise<Replica>;
 }
 
 /** Starts PostgreSQL (released with `resources`) and renders the tenant's configuration with fresh credentials. */
@@ -55,6 +60,6 @@ export async function startTenantStack(resources: Resources, tenant: TenantConfi
         postgres,
         config,
         admin: adminCredentials(config),
-        startReplica: (replicaResources, name, extend) => startReplica(replicaResources, { name, config, postgres, extend }),
+        startReplica: (replicaResources, name, extend, options) => startReplica(replicaResources, { ...options, name, config, postgres, extend }),
     };
 }
