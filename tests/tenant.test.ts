@@ -798,6 +798,10 @@ describe("the Orthanc configuration builder", () => {
         assert.equal(config.PostgreSQL.EnableIndex, true);
         assert.equal(config.PostgreSQL.EnableStorage, true);
         assert.equal(config.PostgreSQL.Lock, false);
+        // orthanc-databases OrthancPostgreSQL-10.3 Framework/PostgreSQL/PostgreSQLParameters.cpp reads "TransactionMode":
+        // "ReadCommitted" or "Serializable"; anything else stops the plugin.
+        assert.ok(["ReadCommitted", "Serializable"].includes(config.PostgreSQL.TransactionMode));
+        assert.equal(config.PostgreSQL.TransactionMode, "ReadCommitted");
         assert.equal(config.SaveJobs, false);
         assert.equal(config.Plugins, undefined, "the image's start-up chooses the plugins");
     });

@@ -117,6 +117,9 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
             // Pod-to-database traffic is already mutual TLS in the mesh.
             EnableSsl: false,
             Lock: false,
+            // Plugin 10.3's default, said here because the connections below are meant to run side by side: under
+            // SERIALIZABLE (the only mode before plugin 7.0) concurrent writers fail to serialize and retry.
+            TransactionMode: "ReadCommitted",
             IndexConnectionsCount: input.database.connections,
             MaximumConnectionRetries: 30,
             ConnectionRetryInterval: 2,
