@@ -6,6 +6,7 @@ import assert from "assert";
 import { randomBytes, randomUUID } from "crypto";
 import { statSync, writeFileSync } from "fs";
 import { join } from "path";
+import { imageDump } from "../../../scripts/tools/instance";
 import { mapLimit, runOk } from "./processes";
 
 export interface TestInstance {
@@ -27,11 +28,6 @@ export function newUid(): string {
     return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, "")}`).toString()}`;
 }
 
-/** CT Image Storage: proposed by storescu and accepted by Orthanc's default transfer syntaxes. */
-const ctImageStorage = "1.2.840.10008.5.1.4.1.1.2";
-/** Multi-frame Grayscale Word Secondary Capture Image Storage: a storage class that carries several frames. */
-const multiFrameGrayscaleWordStorage = "1.2.840.10008.5.1.4.1.1.7.3";
-
 function dump(
     instance: Omit<TestInstance, "file" | "size">,
     rows: number,
@@ -41,30 +37,17 @@ function dump(
     frames?: number,
     patientId = "KORTHWEB-IT",
 ): string {
-    return [
-        `(0008,0016) UI [${frames === undefined ? ctImageStorage : multiFrameGrayscaleWordStorage}]`,
-        `(0008,0018) UI [${instance.sopInstanceUid}]`,
-        "(0008,0020) DA [20260101]",
-        "(0008,0060) CS [CT]",
-        "(0010,0010) PN [KORTHWEB^INTEGRATION]",
-        `(0010,0020) LO [${patientId}]`,
-        `(0020,000d) UI [${instance.studyInstanceUid}]`,
-        `(0020,000e) UI [${instance.seriesInstanceUid}]`,
-        "(0020,0011) IS [1]",
-        `(0020,0013) IS [${index + 1}]`,
-        "(0028,0002) US 1",
-        "(0028,0004) CS [MONOCHROME2]",
-        ...(frames === undefined ? [] : [`(0028,0008) IS [${frames}]`]),
-        `(0028,0010) US ${rows}`,
-        `(0028,0011) US ${columns}`,
-        "(0028,0100) US 16",
-        "(0028,0101) US 16",
-        "(0028,0102) US 15",
-        "(0028,0103) US 0",
-        // dump2dcm reads an OW value from a file named after '='.
-        `(7fe0,0010) OW =${pixelFile}`,
-        "",
-    ].join("\n");
+    return imageDump({
+        uids: instance,
+        studyDate: "20260101",
+        patientName: "KORTHWEB^INTEGRATION",
+        patientId,
+        instanceNumber: index + 1,
+        rows,
+        columns,
+        frames,
+        pixelFile,
+    });
 }
 
 export interface GenerateOptions {
