@@ -15,7 +15,7 @@ import { CloudNativePgOperator } from "./components/platform/cloudnativePg";
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
-import { rootCaProfile } from "./components/pki/profile";
+import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret);
@@ -35,6 +35,7 @@ const observability = config.observability.enabled
               istioNamespace: mesh.namespace,
               certManagerNamespace: certManager.namespace,
               backupSchedule: config.backup?.schedule,
+              certificateRenewBeforeHours: parseInt(certManagerDuration(serverProfile(config.pki)).renewBefore, 10),
               dependsOn: mesh.crdsReady,
           },
           platformOpts,

@@ -4,6 +4,7 @@ import {
     alertRulesSpec,
     backupCronJobMetricLabel,
     backupMaxAgeSeconds,
+    certificateAlertSeconds,
     cronMaxIntervalSeconds,
     defaultBackupSchedule,
     kubeStateMetricsValues,
@@ -131,6 +132,12 @@ describe("alerts", () => {
                 assert.ok(rule.expr.includes(`> ${7 * day + 2 * hour}`), rule.expr);
                 assert.match(rule.annotations.description, /allows 170h/);
             }
+        });
+
+        it("moves the certificate alert to half of cert-manager's renewal window when that is shorter than 14 days", () => {
+            assert.equal(certificateAlertSeconds(), 14 * day);
+            assert.equal(certificateAlertSeconds(720), 14 * day, "90-day certificates renewed 30 days before: 14 days");
+            assert.equal(certificateAlertSeconds(168), 3.5 * day, "21-day certificates renewed 7 days before: 3.5 days, not always");
         });
 
         it("alerts on cert-manager certificates expiring within 14 days", () => {

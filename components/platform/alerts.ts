@@ -167,6 +167,18 @@ export interface PrometheusRuleSpec {
 export interface AlertRulesInput {
     /** The stack's `backup.schedule` (cron, UTC); the configuration's default when the stack has none. */
     backupSchedule?: string;
+    /**
+     * How long before expiry cert-manager renews the server certificates (their `renewBefore`, in hours). A certificate
+     * still unrenewed halfway through that window has a failing renewal; a shorter window than 14 days moves the alert
+     * with it, so that short-lived certificates do not alert all their life.
+     */
+    certificateRenewBeforeHours?: number;
+}
+
+/** Seconds before expiry at which a certificate that cert-manager should have renewed counts as failing. */
+export function certificateAlertSeconds(renewBeforeHours?: number): number {
+    const cap = certificateExpiryDays * 86400;
+    return renewBeforeHours === undefined ? cap : Math.min(cap, Math.floor((renewBeforeHours * 3600) / 2));
 }
 
 const rule = (alert: string, severity: Severity, forDuration: string, expr: string, summary: string, description: string): AlertRule => ({
@@ -290,8 +302,8 @@ export function backupRules(input: AlertRulesInput = {}): AlertRule[] {
     ];
 }
 
-export function certificateRules(): AlertRule[] {
-    const seconds = certificateExpiryDays * 86400;
+export function certificateRules(renewBeforeHours?: number): AlertRule[] {
+    const seconds = certificateAlertSeconds(renewBeforeHours);
     return [
         rule(
             "CertificateExpiresSoon",
@@ -299,7 +311,7 @@ export function certificateRules(): AlertRule[] {
             "1h",
             withTenant(`(certmanager_certificate_expiration_timestamp_seconds - time()) < ${seconds}`),
             "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires soon",
-            `cert-manager Certificate {{ $labels.namespace }}/{{ $labels.name }} (tenant {{ $labels.tenant }}, issuer {{ $labels.issuer_kind }} {{ $labels.issuer_name }}) expires in {{ $value | humanizeDuration }}, less than ${certificateExpiryDays} days: its renewal is failing.`,
+            `cert-manager Certificate {{ $labels.namespace }}/{{ $labels.name }} (tenant {{ $labels.tenant }}, issuer {{ $labels.issuer_kind }} {{ $labels.issuer_name }}) expires in {{ $value | humanizeDuration }}, well past the time cert-manager should have renewed it: its renewal is failing.`,
         ),
     ];
 }
@@ -311,7 +323,7 @@ export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec 
             { name: "korthweb.orthanc", rules: orthancRules() },
             { name: "korthweb.postgres", rules: postgresRules() },
             { name: "korthweb.backups", rules: backupRules(input) },
-            { name: "korthweb.certificates", rules: certificateRules() },
+            { name: "korthweb.certificates", rules: certificateRules(input.certificateRenewBeforeHours) },
         ],
     };
 }

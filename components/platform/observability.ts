@@ -15,6 +15,8 @@ export interface ObservabilityArgs {
     certManagerNamespace?: string;
     /** The stack's `backup.schedule`: BackupTooOld's threshold follows it. The configuration's default when unset. */
     backupSchedule?: string;
+    /** cert-manager's renewBefore of the server certificates, in hours: where the expiry alert sits. */
+    certificateRenewBeforeHours?: number;
 }
 
 /** The kube-prometheus-stack release name; its `fullnameOverride` fixes the names of the Services it creates. */
@@ -98,7 +100,7 @@ export class Observability extends pulumi.ComponentResource {
                 kind: "PrometheusRule",
                 // The chart's Prometheus selects rules labelled with its release (ruleSelectorNilUsesHelmValues).
                 metadata: { name: "korthweb-alerts", namespace: this.namespace, labels: monitorLabels },
-                spec: alertRulesSpec({ backupSchedule: args.backupSchedule }),
+                spec: alertRulesSpec({ backupSchedule: args.backupSchedule, certificateRenewBeforeHours: args.certificateRenewBeforeHours }),
             },
             monitorOpts,
         );
