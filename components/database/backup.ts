@@ -19,7 +19,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { BackupConfig } from "../config/schema";
 import { TenantNames } from "../tenant/naming";
-import { orthancDatabase, postgresPodLabels, postgresSecrets, postgresService } from "../tenant/postgres";
+import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
 import { DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
 import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../versions";
 
@@ -285,7 +285,7 @@ export function restoreCommands(input: RestoreCommandsInput): RestoreCommands {
 /** The Pgpool Service of the tenant's release, as the backup pod reaches it. */
 export function pgpoolTarget(names: TenantNames): DatabaseTarget {
     return {
-        host: `${postgresService.name}.${names.namespace}.svc.cluster.local`,
+        host: pgpoolHost(names.namespace),
         port: postgresService.port,
         name: orthancDatabase.name,
         user: backupRole.user,

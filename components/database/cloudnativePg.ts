@@ -28,7 +28,7 @@ import { BackupConfig, TenantConfig } from "../config/schema";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
 import type { DatabaseEndpoint } from "../tenant/database";
 import { TenantNames } from "../tenant/naming";
-import { orthancConnectionsPerReplica, orthancDatabase } from "../tenant/postgres";
+import { orthancDatabase, orthancPeakConnections } from "../tenant/postgres";
 import { DatabaseWalls, NamedSpec, namespaceNamed, orthancServiceAccount, podsLabelled, principal, tcp } from "../tenant/security";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
@@ -95,7 +95,7 @@ const postgresSpareConnections = 20;
  * pooler pod's full pool.
  */
 export function poolerBudget(orthancMaxReplicas: number, poolerInstances: number): PoolerBudget {
-    const orthancConnections = (orthancMaxReplicas + 1) * orthancConnectionsPerReplica;
+    const orthancConnections = orthancPeakConnections(orthancMaxReplicas);
     return {
         maxClientConn: orthancConnections + poolerSpareClients,
         defaultPoolSize: orthancConnections,

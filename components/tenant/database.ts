@@ -10,7 +10,7 @@ import { ExternalDatabase } from "../database/external";
 import type { OrthancPodAdditions } from "./orthancWorkload";
 import { pinnedRelease } from "../k8s/helm";
 import { charts } from "../versions";
-import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService } from "./postgres";
+import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./postgres";
 
 export interface TenantDatabaseArgs {
     tenant: TenantConfig;
@@ -94,7 +94,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
             this.scheduleBackups(name, args, args.backup, [release]);
         }
         this.endpoint = {
-            host: `${postgresService.name}.${args.namespace}.svc.cluster.local`,
+            host: pgpoolHost(args.namespace),
             port: postgresService.port,
             database: orthancDatabase.name,
             user: orthancDatabase.user,

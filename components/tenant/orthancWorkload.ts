@@ -7,7 +7,7 @@ import { imageReference, orthancImage } from "../versions";
 import { orthancPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
-import { orthancDatabase, orthancIndexConnections, postgresService } from "./postgres";
+import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "./postgres";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
 
 /**
@@ -19,8 +19,6 @@ export const orthancImageLayout = {
     secretsDirectory: "/run/secrets",
     /** The entrypoint links the plugins it enables here when the directory exists, instead of into the image. */
     pluginLinkDirectory: "/run/orthanc/plugins",
-    /** Plugin libraries shipped in the image. */
-    pluginDirectory: "/usr/share/orthanc/plugins-available",
     /** The image's unprivileged user, owner of the paths the entrypoint writes. */
     uid: 999,
     /** Probe script of the image: asks the REST API with the credentials of the merged configuration file. */
@@ -66,7 +64,7 @@ export function tenantOrthancConfig(
         adminUser: orthancAdminUser,
         adminPassword: credentials.adminPassword,
         database: {
-            host: target?.host ?? `${postgresService.name}.${names.namespace}.svc.cluster.local`,
+            host: target?.host ?? pgpoolHost(names.namespace),
             port: target?.port ?? postgresService.port,
             name: target?.database ?? orthancDatabase.name,
             user: target?.user ?? orthancDatabase.user,

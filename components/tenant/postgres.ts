@@ -13,6 +13,11 @@ export const orthancDatabase = { name: "orthanc", user: "orthanc" } as const;
 /** Where applications connect: the chart's Pgpool-II Service. */
 export const postgresService = { name: `${postgresRelease}-pgpool`, port: 5432 } as const;
 
+/** The Pgpool Service's address inside the cluster, for a tenant namespace. */
+export function pgpoolHost(namespace: string): string {
+    return `${postgresService.name}.${namespace}.svc.cluster.local`;
+}
+
 /** Secrets the chart reads instead of generating (or defaulting) passwords. */
 export const postgresSecrets = {
     /** Keys: password (Orthanc's role), postgres-password (superuser), repmgr-password. */
@@ -54,6 +59,14 @@ export interface ConnectionBudget {
     maxConnections: number;
 }
 
+/**
+ * The most connections Orthanc holds at once: every replica the autoscaler may run, plus one surging during a rolling
+ * update. Every engine's pooler is sized for it.
+ */
+export function orthancPeakConnections(orthancMaxReplicas: number): number {
+    return (orthancMaxReplicas + 1) * orthancConnectionsPerReplica;
+}
+
 /** Room in each Pgpool pod for an operator's psql session and the chart's own health checks. */
 const pgpoolSpareChildren = 4;
 /** PostgreSQL slots beyond Pgpool's: repmgr, the replication check, standbys' WAL senders, superuser reserve. */
@@ -65,7 +78,7 @@ const postgresSpareConnections = 20;
  * Orthanc's plugin otherwise opens up to 50 connections per replica and Pgpool refuses what it cannot hold.
  */
 export function connectionBudget(orthancMaxReplicas: number, pgpoolReplicas: number): ConnectionBudget {
-    const orthancConnections = (orthancMaxReplicas + 1) * orthancConnectionsPerReplica;
+    const orthancConnections = orthancPeakConnections(orthancMaxReplicas);
     const numInitChildren = orthancConnections + pgpoolSpareChildren + pgpoolReservedConnections;
     const maxPool = 1;
     // Every child of every Pgpool pod may hold a backend.
