@@ -65,9 +65,8 @@ export interface ExternalPostgresSettings {
     EnableSsl: true;
 }
 
-export interface ExternalDatabaseTls {
-    /** Merge into the rendered configuration: `PostgreSQL: { ...rendered.PostgreSQL, ...postgresql }`. */
-    postgresql: ExternalPostgresSettings;
+/** What Orthanc's pod needs to verify the managed server: the CA, where it is mounted. Independent of the password. */
+export interface ExternalCaMount {
     /** The CA file's path in the pod (what `sslrootcert` names). */
     caFile: string;
     /** The CA object the component creates in the tenant namespace. */
@@ -78,13 +77,22 @@ export interface ExternalDatabaseTls {
     volumeMount: k8s.types.input.core.v1.VolumeMount;
 }
 
+export interface ExternalDatabaseTls extends ExternalCaMount {
+    /** Merge into the rendered configuration: `PostgreSQL: { ...rendered.PostgreSQL, ...postgresql }`. */
+    postgresql: ExternalPostgresSettings;
+}
+
 /**
  * Everything Orthanc's configuration and pod need for TLS to the managed server, as plain data. Call it where the
  * password is known (inside an `apply` of the endpoint's password) and keep the result secret: the URI holds it.
  */
 export function externalDatabaseTls(namespace: string, server: ExternalServer, password: string): ExternalDatabaseTls {
+    return { ...externalCaMount(namespace, server), postgresql: { ConnectionUri: externalConnectionUri(server, password), EnableSsl: true } };
+}
+
+/** The CA part of `externalDatabaseTls`, which needs no password. */
+export function externalCaMount(namespace: string, server: Pick<ExternalServer, "caCertificate">): ExternalCaMount {
     return {
-        postgresql: { ConnectionUri: externalConnectionUri(server, password), EnableSsl: true },
         caFile: externalCaFile,
         caConfigMap: externalCaConfigMap(namespace, server),
         volume: {
@@ -95,7 +103,7 @@ export function externalDatabaseTls(namespace: string, server: ExternalServer, p
     };
 }
 
-export function externalCaConfigMap(namespace: string, server: Pick<ExternalServer, "caCertificate">): ExternalDatabaseTls["caConfigMap"] {
+export function externalCaConfigMap(namespace: string, server: Pick<ExternalServer, "caCertificate">): ExternalCaMount["caConfigMap"] {
     return { metadata: { name: externalCa.configMapName, namespace }, data: { [externalCa.key]: server.caCertificate } };
 }
 
@@ -185,10 +193,12 @@ export class ExternalDatabase extends pulumi.ComponentResource {
         if (args.tenant.database.engine !== "external" || external === undefined) {
             throw new Error(`tenant ${args.tenant.name}: ExternalDatabase needs database.engine "external" and database.external`);
         }
-        const ca = externalCaConfigMap(args.namespace, external);
-        const caConfigMap = new k8s.core.v1.ConfigMap(`${name}-ca`, { metadata: ca.metadata, data: ca.data }, { parent: this, dependsOn: args.dependsOn });
-        const tls = (password: string) => externalDatabaseTls(args.namespace, external, password);
-        const pod = tls("");
+        const ca = externalCaMount(args.namespace, external);
+        const caConfigMap = new k8s.core.v1.ConfigMap(
+            `${name}-ca`,
+            { metadata: ca.caConfigMap.metadata, data: ca.caConfigMap.data },
+            { parent: this, dependsOn: args.dependsOn },
+        );
         this.endpoint = {
             host: external.host,
             port: external.port,
@@ -196,7 +206,10 @@ export class ExternalDatabase extends pulumi.ComponentResource {
             user: external.user,
             password: pulumi.secret(external.password),
             ready: [caConfigMap],
-            orthanc: { postgresql: (password) => ({ ...tls(password).postgresql }), pod: { volumes: [pod.volume], volumeMounts: [pod.volumeMount] } },
+            orthanc: {
+                postgresql: (password) => ({ ...externalDatabaseTls(args.namespace, external, password).postgresql }),
+                pod: { volumes: [ca.volume], volumeMounts: [ca.volumeMount] },
+            },
         };
         this.registerOutputs({ host: this.endpoint.host });
     }
