@@ -4,7 +4,7 @@
  * program (index.ts) is dropped from the require cache between inputs, so each input runs it afresh while Node, the
  * SDK and the component modules load once.
  *
- * Input: the path of a JSON file holding an array of `{stack, config, firstPreview?}`, `config` mapping
+ * Input: the path of a JSON file holding an array of `{stack, config, secretKeys?, firstPreview?}`, `config` mapping
  * `korthweb:<key>` to the value of the stack file.
  */
 import * as pulumi from "@pulumi/pulumi";
