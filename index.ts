@@ -81,8 +81,10 @@ export const rootCaCertificate = rootCa.certificatePem;
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
 export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));
 /**
- * Per tenant and modality, what the modality needs on the DICOM port: its key and certificate, and the root CA to
- * verify the server. Secret as a whole; `scripts/run modality-cert` writes one modality's files.
+ * Per tenant and modality, what the modality needs on the DICOM port: its key and its current certificate, and the
+ * root CA to verify the server; and, under `renewal`, its entry of tenantEndpoints' `modalities` (expiry, previous
+ * certificate still admitted, notice). Secret as a whole; `scripts/run modality-cert` writes one modality's files and
+ * prints the notices.
  */
 export const modalityCertificates = pulumi.secret(
     Object.fromEntries(
@@ -93,6 +95,7 @@ export const modalityCertificates = pulumi.secret(
                     modality,
                     {
                         aeTitle: issued.aeTitle,
+                        renewal: tenant.outputs.modalities.apply((statuses) => statuses[modality]),
                         calledAeTitle: config.tenants[index].orthanc.aeTitle,
                         dicomHost: tenant.outputs.dicomHost,
                         dicomPort: tenant.outputs.dicomPort,

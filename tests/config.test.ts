@@ -56,6 +56,7 @@ describe("stack configuration", () => {
         assert.equal(config.tenants[0].postgres.replicas, 3);
         assert.equal(config.tenants[0].protectData, true);
         assert.equal(config.pki.rootCaValidityHours, 87600);
+        assert.equal(config.pki.modalityCertificateOverlapHours, 30 * 24);
     });
 
     it("keeps what the tst stack overrides and defaults the rest", () => {
@@ -261,6 +262,26 @@ describe("stack configuration", () => {
         ["a storage class name Kubernetes refuses", withTenant({ postgres: { storageClass: "Premium_SSD" } }), [/postgres\.storageClass is "Premium_SSD"/, /DNS subdomain/]],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
+        [
+            "a modality certificate overlap longer than half its validity",
+            { ...minimal(), pki: { modalityCertificateValidityHours: 24 * 60, modalityCertificateOverlapHours: 24 * 31 } },
+            [/pki\.modalityCertificateOverlapHours is 744/, /at most half of pki\.modalityCertificateValidityHours \(720\)/],
+        ],
+        [
+            "a server certificate that could outlive its tenant CA",
+            { ...minimal(), pki: { tenantCaValidityHours: 24 * 100, serverCertificateDurationHours: 24 * 60, modalityCertificateValidityHours: 24 * 40 } },
+            [/pki\.serverCertificateDurationHours is 1440/, /at most half of pki\.tenantCaValidityHours \(1200\)/],
+        ],
+        [
+            "modality certificates as long-lived as their tenant CA",
+            { ...minimal(), pki: { tenantCaValidityHours: 24 * 730, modalityCertificateValidityHours: 24 * 730 } },
+            [/pki\.modalityCertificateValidityHours is 17520/, /at most half of pki\.tenantCaValidityHours \(8760\)/],
+        ],
+        [
+            "a tenant CA that could outlive the root",
+            { ...minimal(), pki: { rootCaValidityHours: 24 * 3650, tenantCaValidityHours: 24 * 3000 } },
+            [/pki\.tenantCaValidityHours is 72000/, /at most half of pki\.rootCaValidityHours \(43800\)/],
+        ],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],
         ["an empty display name", withTenant({ displayName: " " }), [/displayName is " "/, /non-empty/]],
     ];

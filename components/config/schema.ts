@@ -245,6 +245,40 @@ const pkiSchema = z.strictObject({
      * on the modality (scripts/run modality-cert), so they are long-lived.
      */
     modalityCertificateValidityHours: z.int().min(30 * day).max(5 * year).default(2 * year),
+    /**
+     * How long a modality's previous certificate stays admitted once `pulumi up` has issued the next one: the time to
+     * install the new one (components/pki/renewal.ts). At most half the validity, so only one previous overlaps.
+     */
+    modalityCertificateOverlapHours: z.int().min(1 * day).default(30 * day),
+}).superRefine((pki, ctx) => {
+    if (pki.modalityCertificateOverlapHours * 2 > pki.modalityCertificateValidityHours) {
+        ctx.addIssue({
+            code: "custom",
+            path: ["modalityCertificateOverlapHours"],
+            message: `at most half of pki.modalityCertificateValidityHours (${pki.modalityCertificateValidityHours / 2})`,
+        });
+    }
+    // Every certificate must expire before its issuer's certificate: cert-manager v1.21.1 does not shorten a
+    // certificate to its CA's notAfter (pkg/util/pki/certificatetemplate.go, CertificateTemplateOverrideDuration sets
+    // notAfter = notBefore + duration; pkg/util/pki/csr.go, SignCSRTemplate and SignCertificate sign that template
+    // as is), and Go's x509 under @pulumi/tls does not either. `pulumi up` renews a CA when its remaining life equals
+    // the longest life of what it issues (caRenewalHours, components/pki/profile.ts), so what it issued before fits;
+    // that needs the issued life to be at most half the CA's, or the CA would be renewed on nearly every `up`.
+    const issuedBy: [keyof typeof pki, keyof typeof pki, string][] = [
+        ["tenantCaValidityHours", "rootCaValidityHours", "the root CA's"],
+        ["serverCertificateDurationHours", "tenantCaValidityHours", "the tenant CA's"],
+        ["modalityCertificateValidityHours", "tenantCaValidityHours", "the tenant CA's"],
+    ];
+    for (const [issued, issuer, what] of issuedBy) {
+        const limit = (pki[issuer] as number) / 2;
+        if ((pki[issued] as number) > limit) {
+            ctx.addIssue({
+                code: "custom",
+                path: [issued],
+                message: `at most half of pki.${issuer} (${limit}): ${what} certificate is renewed when its remaining life equals the longest it issues, and must outlive what it signed`,
+            });
+        }
+    }
 });
 
 export const stackConfigSchema = z
