@@ -504,6 +504,22 @@ for (const stack of allStacks) {
             }
         });
 
+        it("gives each Orthanc pod its own /etc/hostid (DCMTK's UIDs carry it), written by a hardened init container", () => {
+            for (const view of views) {
+                const pod = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec;
+                const mount = pod.containers[0].volumeMounts.find((m: any) => m.mountPath === "/etc/hostid");
+                assert.deepEqual(mount, { name: "hostid", mountPath: "/etc/hostid", subPath: "hostid", readOnly: true });
+                assert.ok(pod.volumes.find((v: any) => v.name === "hostid").emptyDir, "a new one per pod");
+                const [init] = pod.initContainers;
+                const written = init.volumeMounts.find((m: any) => m.name === "hostid");
+                // Four random bytes: glibc's gethostid() reads exactly four.
+                assert.deepEqual(init.command, ["/bin/sh", "-c", `head -c 4 /dev/urandom > ${written.mountPath}/hostid`]);
+                assert.equal(init.image, pod.containers[0].image, "no image beyond Orthanc's");
+                assert.deepEqual(init.securityContext, pod.containers[0].securityContext);
+                assert.equal(init.securityContext.readOnlyRootFilesystem, true);
+            }
+        });
+
         it("sizes Orthanc for real studies, not Korthweb's 128Mi", () => {
             for (const [index, view] of views.entries()) {
                 const resources = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers[0].resources;
