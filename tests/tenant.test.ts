@@ -10,6 +10,7 @@ import { parseStackConfig } from "../components/config/load";
 import { CertificateAuthority } from "../components/pki/certificateAuthority";
 import { rootCaProfile } from "../components/pki/profile";
 import { registeredUnder, useMocks } from "./support/inProcess";
+import { replacedOnUp } from "./upstream/tlsProvider";
 import { PkiConfig } from "../components/config/schema";
 import { certificatePeriods } from "../components/pki/renewal";
 import { noClientFingerprint } from "../components/tenant/ingress";
@@ -995,6 +996,20 @@ describe("modality certificate renewal", () => {
             assert.deepEqual(certificates.map((c) => c.inputs.earlyRenewalHours), [0, 0]);
             assert.deepEqual(fingerprints.sort(), [fingerprintOf(current), fingerprintOf(previous)].sort());
             assert.equal(status.previous?.admittedUntil, at(30 * period + pki.modalityCertificateOverlapHours).toISOString());
+        });
+
+        it("never declares a certificate the provider would replace under its name (terraform-provider-tls' renewal)", () => {
+            // A period's certificate is issued by the first `up` in its period, at the earliest at the period's start;
+            // the run just after the next period starts still declares it, as the previous one.
+            const [previous] = afterStart.certificates.filter((c) => c.name.includes("-p29-"));
+            const earliest = { issuedAt: at(29 * period), validityPeriodHours: previous.inputs.validityPeriodHours, earlyRenewalHours: previous.inputs.earlyRenewalHours };
+            assert.equal(replacedOnUp(earliest, at(30 * period + 5)), false);
+            // The last run that declares it, an hour before its overlap ends.
+            assert.equal(replacedOnUp(earliest, at(30 * period + pki.modalityCertificateOverlapHours - 1)), false);
+            // What the program did before renewal periods: one name, early renewal in the last tenth, replaced (and its
+            // new fingerprint alone admitted) by the first `up` in that tenth.
+            const unperiodic = { ...earliest, earlyRenewalHours: Math.floor(earliest.validityPeriodHours / 10) };
+            assert.equal(replacedOnUp(unperiodic, at(29 * period + 0.9 * earliest.validityPeriodHours)), true);
         });
 
         it("a new generation inside the overlap admits no certificate of the generation before", () => {
