@@ -9,14 +9,15 @@
  * Orthanc usually has the same pid too, so two replicas' UIDs then differ only by the second and the counter.
  *
  * Each replica here runs chrooted in the suite's Orthanc root with its own copy of the root's /etc, holding the
- * replica's hostid file, bind-mounted over /etc in a private mount namespace (the shared root is never written).
+ * replica's hostid file, bind-mounted over /etc in a private mount namespace (support/externalDatabase.ts,
+ * inOrthancRootWithHosts; the shared root is never written).
  */
 import assert from "assert";
-import { cpSync, readFileSync, writeFileSync } from "fs";
-import { tmpdir } from "os";
+import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { hostIdInitContainer, orthancImageLayout } from "../../components/tenant/orthancWorkload";
-import { assertPrerequisites, orthancRoot, orthancRootLayout } from "./support/prerequisites";
+import { inOrthancRootWithHosts } from "./support/externalDatabase";
+import { assertPrerequisites, orthancRootLayout } from "./support/prerequisites";
 import { freePort, Resources, runOk, waitUntil } from "./support/processes";
 
 /** The image's /etc/hostid. */
@@ -29,21 +30,9 @@ interface UidReplica {
     generateUid(): Promise<string>;
 }
 
-/** Like support/orthanc.ts's `inOrthancRoot`, plus a copy of the root's /etc with `hostId` as its hostid file. */
-function inOrthancRootWithHostId(argv: string[], etc: string, root = orthancRoot()): [string, string[]] {
-    const shared = tmpdir();
-    const namespaces = process.getuid?.() === 0 ? ["--mount"] : ["--user", "--map-root-user", "--mount"];
-    const script = 'root="$1"; shared="$2"; etc="$3"; shift 3; mount --bind "$shared" "$root$shared" && mount --bind "$etc" "$root/etc" && exec chroot "$root" "$@"';
-    return ["unshare", [...namespaces, "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", root, shared, etc, ...argv]];
-}
-
 /** Starts a plain Orthanc (SQLite index, no plugins) whose /etc/hostid holds `hostId`, and waits for its REST API. */
 async function startUidReplica(resources: Resources, name: string, hostId: Buffer): Promise<UidReplica> {
     const dir = resources.tempDir(`hostid-${name}`);
-    const etc = join(dir, "etc");
-    cpSync(join(orthancRoot(), "etc"), etc, { recursive: true, verbatimSymlinks: true });
-    const hostIdFile = join(etc, "hostid");
-    writeFileSync(hostIdFile, hostId);
     const httpPort = await freePort();
     const config = {
         Name: `hostid-${name}`,
@@ -57,7 +46,10 @@ async function startUidReplica(resources: Resources, name: string, hostId: Buffe
     };
     const configFile = join(dir, "orthanc.json");
     writeFileSync(configFile, JSON.stringify(config));
-    const [command, args] = inOrthancRootWithHostId([orthancRootLayout.binary, configFile], etc);
+    // The process's own copy of the root's /etc (bind-mounted over it), given this replica's hostid file.
+    const [command, args] = inOrthancRootWithHosts([orthancRootLayout.binary, configFile], {}, dir);
+    const hostIdFile = join(dir, "etc", "hostid");
+    writeFileSync(hostIdFile, hostId);
     const child = resources.start(`orthanc-hostid-${name}`, command, args, { logFile: join(dir, "orthanc.log") });
     const generateUid = async () => {
         const response = await fetch(`http://127.0.0.1:${httpPort}/tools/generate-uid?level=instance`);
