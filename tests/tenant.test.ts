@@ -976,7 +976,18 @@ describe("modality certificate renewal", () => {
         // Built together: each build waits for its registrations to settle.
         let midPeriod: Built, afterStart: Built, newGeneration: Built;
         type Built = Awaited<ReturnType<typeof buildAt>>;
+        /** The aliases each resource was registered with, by name (the mocks do not see resource options). */
+        const aliasesByName = new Map<string, unknown[]>();
+        const runtimeResource = require("@pulumi/pulumi/runtime/resource");
+        const register = runtimeResource.registerResource;
+        after(() => {
+            runtimeResource.registerResource = register;
+        });
         before(async () => {
+            runtimeResource.registerResource = function (res: unknown, parent: unknown, type: string, name: string, ...rest: any[]) {
+                aliasesByName.set(name, rest[4]?.aliases ?? []);
+                return register.call(this, res, parent, type, name, ...rest);
+            };
             [midPeriod, afterStart, newGeneration] = await Promise.all([buildAt(at(29 * period + 1000)), buildAt(at(30 * period + 5)), buildAt(at(30 * period + 5), 2)]);
         });
 
@@ -996,6 +1007,15 @@ describe("modality certificate renewal", () => {
             assert.deepEqual(certificates.map((c) => c.inputs.earlyRenewalHours), [0, 0]);
             assert.deepEqual(fingerprints.sort(), [fingerprintOf(current), fingerprintOf(previous)].sort());
             assert.equal(status.previous?.admittedUntil, at(30 * period + pki.modalityCertificateOverlapHours).toISOString());
+        });
+
+        it("takes over the certificates named before renewal periods as the current period's, and only those", async () => {
+            const { name } = afterStart;
+            const aliasNames = (resource: string) => (aliasesByName.get(resource) ?? []).map((alias: any) => alias.name);
+            for (const part of ["key", "request", "certificate"]) {
+                assert.deepEqual(aliasNames(`${name}-modality-ct-g1-p30-${part}`), [`${name}-modality-ct-g1-${part}`]);
+                assert.deepEqual(aliasNames(`${name}-modality-ct-g1-p29-${part}`), []);
+            }
         });
 
         it("never declares a certificate the provider would replace under its name (terraform-provider-tls' renewal)", () => {
