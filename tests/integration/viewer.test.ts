@@ -145,8 +145,12 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
      * Waits for the viewport to show a picture and keep it (two screenshots of the viewport's canvas alike, not one
      * flat grey), then returns the last screenshot. Gives up after `timeoutMs` with what is on screen.
      */
-    async function settledViewport(page: Page, timeoutMs = 40_000): Promise<{ png: Buffer; picture: Picture }> {
-        const canvas = await page.waitForSelector("canvas.cornerstone-canvas", { visible: true, timeout: timeoutMs });
+    async function settledViewport(viewer: Viewer, timeoutMs = 40_000): Promise<{ png: Buffer; picture: Picture }> {
+        const { page } = viewer;
+        const canvas = await page.waitForSelector("canvas.cornerstone-canvas", { visible: true, timeout: timeoutMs }).catch(async (error: unknown) => {
+            const text = (await page.$eval("body", (body) => (body as unknown as { innerText: string }).innerText).catch(() => "")).replace(/\s+/g, " ").slice(0, 300);
+            throw new Error(`no viewport within ${timeoutMs} ms (${String(error)}); the page says: ${text}; DICOMweb answers: ${JSON.stringify(viewer.dicomWeb.map((entry) => `${entry.status} ${new URL(entry.url).pathname}`))}`);
+        });
         assert.ok(canvas, "no viewport canvas");
         const deadline = Date.now() + timeoutMs;
         let previous: Buffer | undefined;
@@ -202,9 +206,10 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
     });
 
     it("shows the study's pixels: a screenshot of the viewport matches the stored picture", async function () {
-        const { page, response, navigationError, dicomWeb, close } = await openViewer(shown, admin);
+        const viewer = await openViewer(shown, admin);
+        const { page, response, navigationError, dicomWeb, close } = viewer;
         assert.strictEqual(response?.status(), 200, `the viewer page: HTTP ${response?.status()} ${navigationError ?? ""}`);
-        const { png, picture } = await settledViewport(page);
+        const { png, picture } = await settledViewport(viewer);
         mkdirSync(artifactDirectory, { recursive: true });
         const screenshot = join(artifactDirectory, "ohif-viewport.png");
         writeFileSync(screenshot, png);
@@ -213,6 +218,7 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         console.log(`      screenshots: ${screenshot} (compared), ${pageShot}`);
 
         const comparison = compareWithPattern(picture, pattern);
+        console.log(`      viewport ${picture.width}x${picture.height}, blocks: ${describeComparison(comparison)}`);
         assert.ok(comparison.ok, `the viewport does not show the stored picture: ${comparison.problems.join("; ")}\n${describeComparison(comparison)}`);
         // The pixels came through DICOMweb, through the gateway, as the tenant's admin.
         const frames = dicomWeb.filter((entry) => entry.url.includes(shown.sopInstanceUid) && entry.status === 200);
@@ -223,9 +229,9 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
     });
 
     it("tells pictures apart: another study's (the same picture mirrored) does not pass for it, nor does a blank viewport", async function () {
-        const { page, close } = await openViewer(other, admin);
-        const { picture } = await settledViewport(page);
-        await close();
+        const viewer = await openViewer(other, admin);
+        const { picture } = await settledViewport(viewer);
+        await viewer.close();
         const asItself = compareWithPattern(picture, mirrored);
         assert.ok(asItself.ok, `the other study is not shown as stored: ${asItself.problems.join("; ")}\n${describeComparison(asItself)}`);
         const asFirst = compareWithPattern(picture, pattern);
