@@ -17,7 +17,7 @@ import { webGatewaySpec } from "../../components/tenant/ingress";
 import { tenantNames, TenantNames } from "../../components/tenant/naming";
 import { stow, WebTarget, webRequest } from "./support/dicomWeb";
 import { gatewayServerTls, startTerminator, Terminator } from "./support/gatewayTerminator";
-import { Credentials, Replica } from "./support/orthanc";
+import { Credentials, describeVersions, Replica } from "./support/orthanc";
 import { buildTestPki } from "./support/pki";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, sleep } from "./support/processes";
@@ -89,7 +89,7 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         browser = await launchViewerBrowser(suite, { trustedCaPems: [rootCaPem], hosts: [names.webHost] });
         console.log(
             `      ${ohifApp.name} ${ohifApp.version} and ${await browser.version()} against tenant ${tenant.name} ` +
-                `behind its gateway in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+                `behind its gateway in ${((Date.now() - started) / 1000).toFixed(1)} s\n      ${await describeVersions(replica)}`,
         );
     });
 

@@ -65,17 +65,23 @@ export async function installOhifApp(): Promise<string> {
 /** Debian's Chromium; puppeteer-core drives it and downloads no browser of its own. */
 export const chromiumExecutable = "/usr/bin/chromium";
 
+/** NSS's certificate tool, which writes the browser's trust store. */
+export const certutilExecutable = "/usr/bin/certutil";
+
 /** Throws one error naming every missing piece of the viewer test and what installs it. */
 export function assertViewerPrerequisites(): void {
     const missing: string[] = [];
-    try {
-        accessSync(chromiumExecutable, constants.X_OK);
-    } catch {
-        missing.push(`${chromiumExecutable} (Debian package chromium: apt-get install chromium)`);
-    }
-    if (!onPath("certutil")) {
+    const programs = [
+        { file: chromiumExecutable, debianPackage: "chromium" },
         // The test root CA goes into the browser's own NSS database: trusted as a site's CA would be, not ignored.
-        missing.push("certutil (Debian package libnss3-tools: apt-get install libnss3-tools)");
+        { file: certutilExecutable, debianPackage: "libnss3-tools" },
+    ];
+    for (const program of programs) {
+        try {
+            accessSync(program.file, constants.X_OK);
+        } catch {
+            missing.push(`${program.file} (Debian package ${program.debianPackage}: apt-get install ${program.debianPackage})`);
+        }
     }
     if (!existsSync(join(ohifDistDirectory(), "index.html"))) {
         missing.push(`${ohifApp.name}@${ohifApp.version} in ${ohifDistDirectory()} (npm package ${ohifApp.name}: ${ohifAppInstallCommand})`);
@@ -88,17 +94,6 @@ export function assertViewerPrerequisites(): void {
     if (missing.length > 0) {
         throw new Error(`The viewer test needs a browser and the OHIF viewer. Missing:\n  - ${missing.join("\n  - ")}\n(scripts/run test installs all of them)`);
     }
-}
-
-function onPath(program: string): boolean {
-    return (process.env.PATH ?? "").split(":").some((dir) => {
-        try {
-            accessSync(join(dir, program), constants.X_OK);
-            return true;
-        } catch {
-            return false;
-        }
-    });
 }
 
 if (require.main === module) {

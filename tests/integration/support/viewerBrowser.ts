@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from "fs";
 import { join } from "path";
 import type { Browser } from "puppeteer-core";
 import { Resources, runOk } from "./processes";
-import { chromiumExecutable } from "./viewerApp";
+import { certutilExecutable, chromiumExecutable } from "./viewerApp";
 
 export interface ViewerBrowserOptions {
     /** PEM certificates the browser trusts as CAs for web servers; none: only the system's roots (the profile is empty). */
@@ -50,12 +50,12 @@ export async function launchViewerBrowser(resources: Resources, options: ViewerB
     const home = resources.tempDir("chromium-home");
     const nssDatabase = `sql:${join(home, ".pki", "nssdb")}`;
     mkdirSync(join(home, ".pki", "nssdb"), { recursive: true });
-    await runOk("certutil", ["-N", "-d", nssDatabase, "--empty-password"]);
+    await runOk(certutilExecutable, ["-N", "-d", nssDatabase, "--empty-password"]);
     for (const [index, pem] of options.trustedCaPems.entries()) {
         const file = join(home, `trusted-ca-${index}.crt`);
         writeFileSync(file, pem);
         // "C,,": a trusted CA for TLS servers, nothing else.
-        await runOk("certutil", ["-A", "-d", nssDatabase, "-n", `korthweb-it-${index}`, "-t", "C,,", "-i", file]);
+        await runOk(certutilExecutable, ["-A", "-d", nssDatabase, "-n", `korthweb-it-${index}`, "-t", "C,,", "-i", file]);
     }
     const { default: puppeteer } = await import("puppeteer-core");
     const browser = await puppeteer.launch({

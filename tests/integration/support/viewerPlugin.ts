@@ -24,6 +24,7 @@
  * The dicom-json data source (the plugin's own study JSON at /studies/{id}/ohif-dicom-json) is not modelled: the
  * rendered configuration selects dicom-web.
  */
+import { once } from "events";
 import { existsSync, readFileSync, statSync } from "fs";
 import { createServer, IncomingMessage, request as httpRequest, ServerResponse } from "http";
 import { extname, join, normalize, sep } from "path";
@@ -255,10 +256,8 @@ export async function startOhifPlugin(
             response.end(String(error));
         });
     });
-    await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => resolve());
-    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
     const address = server.address();
     if (typeof address !== "object" || !address) {
         throw new Error("OHIF plugin stand-in has no address");
