@@ -147,10 +147,15 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
      */
     async function settledViewport(viewer: Viewer, timeoutMs = 40_000): Promise<{ png: Buffer; picture: Picture }> {
         const { page } = viewer;
-        const canvas = await page.waitForSelector("canvas.cornerstone-canvas", { visible: true, timeout: timeoutMs }).catch(async (error: unknown) => {
-            const text = (await page.$eval("body", (body) => (body as unknown as { innerText: string }).innerText).catch(() => "")).replace(/\s+/g, " ").slice(0, 300);
-            throw new Error(`no viewport within ${timeoutMs} ms (${String(error)}); the page says: ${text}; DICOMweb answers: ${JSON.stringify(viewer.dicomWeb.map((entry) => `${entry.status} ${new URL(entry.url).pathname}`))}`);
-        });
+        const noViewport = async (error: unknown): Promise<never> => {
+            const body = await page.$eval("body", (element) => (element as unknown as { innerText: string }).innerText).catch(() => "");
+            const answers = viewer.dicomWeb.map((entry) => `${entry.status} ${new URL(entry.url).pathname}`);
+            throw new Error(
+                `no viewport within ${timeoutMs} ms (${String(error)}); the page says: ${body.replace(/\s+/g, " ").slice(0, 300)}; ` +
+                    `DICOMweb answers: ${JSON.stringify(answers)}`,
+            );
+        };
+        const canvas = await page.waitForSelector("canvas.cornerstone-canvas", { visible: true, timeout: timeoutMs }).catch(noViewport);
         assert.ok(canvas, "no viewport canvas");
         const deadline = Date.now() + timeoutMs;
         let previous: Buffer | undefined;
