@@ -13,6 +13,7 @@ import { certificateFingerprint } from "../components/tenant/pki";
 import { orthancImage } from "../components/versions";
 import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
+import { istioAdmission, isIstioApiVersion, validateServiceEntry } from "./upstream/istioValidation";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
@@ -213,6 +214,19 @@ for (const stack of allStacks) {
             });
         });
 
+        describe("istiod's validating webhook", () => {
+            it("admits every Istio object the program registers", () => {
+                const istioObjects = rendered.resources.filter((r) => r.type.startsWith("kubernetes:") && isIstioApiVersion(r.inputs.apiVersion ?? ""));
+                assert.ok(istioObjects.some((r) => kind(r) === "ServiceEntry") || stack !== "external", "the external stack registers ServiceEntries");
+                assert.ok(istioObjects.length > 0);
+                const refused = istioObjects.flatMap((r) => {
+                    const verdict = istioAdmission({ apiVersion: r.inputs.apiVersion, kind: r.inputs.kind, metadata: r.inputs.metadata, spec: plain(r.inputs.spec) ?? {} });
+                    return verdict.errors.map((error) => `${r.inputs.kind} ${nsOf(r)}/${r.inputs.metadata.name}: ${error}`);
+                });
+                assert.deepEqual(refused, []);
+            });
+        });
+
         describe("cert-manager", () => {
             it("finds every ClusterIssuer's CA key and certificate where it reads them", () => {
                 const certManager = releaseNamed(rendered, "cert-manager")!;
@@ -305,6 +319,49 @@ describe("the README against upstream", () => {
 
 // The models must tell the failures they exist for; each case is what an earlier version of the program did.
 describe("the upstream models catch what the program once got wrong", () => {
+    it("istiod refuses a ServiceEntry with CIDR addresses and DNS resolution (the external engine's first shape)", () => {
+        const metadata = { name: "external-database", namespace: "bhs-orthweb" };
+        const spec = {
+            hosts: ["orthanc-bhs.postgres.database.azure.com"],
+            addresses: ["10.40.0.4/32"],
+            ports: [{ number: 5432, name: "tcp-postgresql-5432", protocol: "TCP" }],
+            location: "MESH_EXTERNAL",
+            exportTo: ["."],
+            resolution: "DNS",
+        };
+        assert.deepEqual(validateServiceEntry({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata, spec }).errors, [
+            "CIDR addresses are allowed only for NONE/STATIC resolution types",
+        ]);
+        for (const resolution of ["NONE", "STATIC"]) {
+            assert.deepEqual(validateServiceEntry({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata, spec: { ...spec, resolution } }).errors, []);
+        }
+    });
+
+    it("istiod refuses the other shapes the model knows of", () => {
+        const metadata = { name: "x", namespace: "ns" };
+        const refused = (kind: string, spec: Record<string, unknown>, apiVersion = "networking.istio.io/v1") => istioAdmission({ apiVersion, kind, metadata, spec }).errors;
+        const port = { number: 443, name: "tls-s3", protocol: "TLS" };
+        assert.match(refused("ServiceEntry", { hosts: ["*"], ports: [port], resolution: "DNS" }).join(), /invalid host \*/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example"], ports: [{ ...port, name: "TLS_S3" }], resolution: "DNS" }).join(), /invalid port name/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example"], ports: [{ ...port, protocol: "POSTGRES" }], resolution: "DNS" }).join(), /unsupported protocol/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.internal"], ports: [port], resolution: "STATIC", endpoints: [{ address: "db.example" }] }).join(), /not a valid IP address/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example", "b.example"], ports: [{ ...port, protocol: "TCP" }], resolution: "DNS" }).join(), /multiple hosts/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example"], ports: [port], resolution: "DNS", exportTo: [".", "ns"] }).join(), /duplicate entries in exportTo/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["orthanc"], tls: { mode: "SIMPLE", credentialName: "c" } }] }).join(), /short names/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["*"] }] }).join(), /must have TLS settings/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["*"], tls: { mode: "MUTUAL" } }] }).join(), /requires a client CA bundle/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["*"], tls: { mode: "MUTUAL", credentialName: "c", verifyCertificateHash: ["xyz"] } }] }).join(), /not a hex SHA-256/);
+        assert.match(refused("VirtualService", { hosts: ["*"], tcp: [{ match: [{ port: 11112 }], route: [{ destination: { host: "orthanc.ns.svc.cluster.local" } }] }] }).join(), /not allowed for virtual services bound to the mesh/);
+        assert.match(refused("VirtualService", { hosts: ["*"], gateways: ["dicom"], tcp: [{ match: [{ port: 11112 }] }] }).join(), /TCP route is required/);
+        assert.match(refused("VirtualService", { hosts: ["a.example"], gateways: ["web"], http: [{ route: [{ destination: { host: "o" } }], timeout: "0.5ms" }] }).join(), /1ms/);
+        assert.match(refused("AuthorizationPolicy", { action: "DENY" }, "security.istio.io/v1").join(), /DENY action without/);
+        assert.match(refused("AuthorizationPolicy", { rules: [{ from: [{ source: { namespaces: ["a"], serviceAccounts: ["a/b"] } }] }] }, "security.istio.io/v1").join(), /cannot set serviceAccounts/);
+        assert.match(refused("AuthorizationPolicy", { rules: [{ to: [{ operation: { ports: ["https"] } }] }] }, "security.istio.io/v1").join(), /bad port/);
+        assert.match(refused("AuthorizationPolicy", { rules: [{ to: [] }] }, "security.istio.io/v1").join(), /`to` must not be empty/);
+        assert.match(refused("PeerAuthentication", { mtls: { mode: "STRICT" }, portLevelMtls: { 4242: { mode: "DISABLE" } } }, "security.istio.io/v1").join(), /cannot have port level mTLS/);
+        assert.match(refused("DestinationRule", {}).join(), /not modelled/);
+    });
+
     it("a Service read with a literal ID runs in the first preview (and fails there: the Service does not exist yet)", () => {
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: "bhs-orthweb/bhs-ingressgateway" }]).length, 1);
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: undefined }]).length, 0);
