@@ -13,6 +13,7 @@ import { certificateFingerprint } from "../components/tenant/pki";
 import { orthancImage } from "../components/versions";
 import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
+import { awaitTimeoutSeconds, awaitedOnCreate, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { istioAdmission, isIstioApiVersion, validateServiceEntry } from "./upstream/istioValidation";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
@@ -33,6 +34,17 @@ const clusters: Record<(typeof allStacks)[number], ClusterCapabilities> = {
 const istioMinimumKubernetesMinor = 32;
 
 const kind = (r: RecordedResource) => r.type.split(":").pop()!;
+/** A custom resource's API group is a domain outside Kubernetes' own (`*.k8s.io`); built-in groups have no dot. */
+const isCustomResource = (apiVersion: string) => apiVersion.includes("/") && apiVersion.split("/")[0].includes(".") && !apiVersion.split("/")[0].endsWith(".k8s.io");
+/**
+ * Dependencies for order only: the dependant needs the object to exist, not to be ready. Istio's gateway pods are
+ * ready without their certificate (SDS serves it once cert-manager has issued it: istio 1.30.3 pilot/pkg/xds/sds.go),
+ * and cert-manager retries a Certificate until its issuer is ready.
+ */
+const orderingOnly: Record<string, string> = {
+    "cert-manager.io/v1/Certificate": "the gateway's SDS picks the secret up when issued",
+    "cert-manager.io/v1/ClusterIssuer": "cert-manager retries the Certificate",
+};
 const objectsOf = (stack: RenderedStack, k: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && kind(r) === k);
 const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;
 const releaseNamed = (stack: RenderedStack, name: string) => objectsOf(stack, "Release").find((r) => r.inputs.name === name);
@@ -214,6 +226,51 @@ for (const stack of allStacks) {
             });
         });
 
+        describe("the Kubernetes provider's wait for custom resources", () => {
+            it("waits, on every custom resource another resource depends on, for a status upstream reaches (or it is configuration)", () => {
+                const byName = new Map(rendered.resources.map((r) => [r.name, r]));
+                const problems: string[] = [];
+                const checked = new Set<string>();
+                for (const dependant of rendered.resources) {
+                    for (const target of (dependant.options?.dependsOn ?? []).map((n) => byName.get(n)!).filter(Boolean)) {
+                        if (!target.type.startsWith("kubernetes:") || !isCustomResource(target.inputs.apiVersion ?? "") || checked.has(target.name)) continue;
+                        const { apiVersion, kind: k, metadata } = target.inputs;
+                        const model = statusModels[`${apiVersion}/${k}`];
+                        if (model === undefined) {
+                            if (!orderingOnly[`${apiVersion}/${k}`]) problems.push(`${k} ${metadata.name}: no status model`);
+                            continue;
+                        }
+                        checked.add(target.name);
+                        if (model.configuration) continue;
+                        const annotations = metadata.annotations ?? {};
+                        if (!awaitedOnCreate({ apiVersion, kind: k, annotations })) {
+                            problems.push(`${k} ${metadata.name}: ready for Pulumi as soon as it is stored, and ${kind(dependant)} ${dependant.name} waits on it`);
+                            continue;
+                        }
+                        for (const check of parseWaitFor(annotations["pulumi.com/waitFor"])) {
+                            const why = unsatisfiable(model, check);
+                            if (why) problems.push(`${k} ${metadata.name}: ${why}`);
+                        }
+                    }
+                }
+                assert.deepEqual(problems, []);
+                const clusters = objectsOf(rendered, "Cluster");
+                assert.equal(clusters.length, stack === "cnpg" ? 2 : 0);
+                for (const cluster of clusters) {
+                    assert.ok(awaitTimeoutSeconds(cluster.inputs.metadata.annotations) >= 1800, "initdb and the joins outlast the 10-minute default");
+                }
+            });
+
+            it("starts Orthanc only after its CloudNativePG Cluster and Pooler are ready", () => {
+                for (const tenant of config.tenants.filter((t) => t.database.engine === "cloudnative-pg")) {
+                    const names = tenantNames(tenant.name, config.domain);
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const waitedOn = new Set((deployment.options?.dependsOn ?? []).map((n) => rendered.resources.find((r) => r.name === n)!).map((r) => `${kind(r)}/${nsOf(r)}`));
+                    assert.ok(waitedOn.has(`Cluster/${names.namespace}`) && waitedOn.has(`Pooler/${names.namespace}`), [...waitedOn].join(", "));
+                }
+            });
+        });
+
         describe("istiod's validating webhook", () => {
             it("admits every Istio object the program registers", () => {
                 const istioObjects = rendered.resources.filter((r) => r.type.startsWith("kubernetes:") && isIstioApiVersion(r.inputs.apiVersion ?? ""));
@@ -319,6 +376,23 @@ describe("the README against upstream", () => {
 
 // The models must tell the failures they exist for; each case is what an earlier version of the program did.
 describe("the upstream models catch what the program once got wrong", () => {
+    it("a custom resource without pulumi.com/waitFor is ready as soon as it is stored; the annotation's syntax is the provider's", () => {
+        assert.equal(awaitedOnCreate({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster" }), false);
+        assert.equal(awaitedOnCreate({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster" }, { PULUMI_K8S_AWAIT_ALL: "true" }), true);
+        assert.equal(awaitedOnCreate({ apiVersion: "apps/v1", kind: "Deployment" }), true);
+        assert.deepEqual(parseWaitFor("condition=Ready"), [{ kind: "condition", target: "Ready", value: "True" }]);
+        assert.deepEqual(parseWaitFor('["jsonpath={.status.phase}=active"]'), [{ kind: "jsonpath", target: ".status.phase", value: "active" }]);
+        assert.throws(() => parseWaitFor("Ready"), /prefix/);
+        assert.throws(() => parseWaitFor("jsonpath=.status.phase=active"), /brackets/);
+        assert.throws(() => parseWaitFor("jsonpath={.status.phase}="), /requires a value/);
+        assert.throws(() => parseWaitFor("jsonpath={.a}=b=c"), /format/);
+        assert.equal(awaitTimeoutSeconds(undefined), 600);
+        const pooler = statusModels["postgresql.cnpg.io/v1/Pooler"];
+        assert.match(unsatisfiable(pooler, { kind: "condition", target: "Ready", value: "True" }) ?? "", /no condition/, "a Pooler has no conditions");
+        assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.readyInstances", value: "2" }) ?? "", /not a status field/);
+        assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.phase", value: "Ready" }) ?? "", /never Ready/);
+    });
+
     it("istiod refuses a ServiceEntry with CIDR addresses and DNS resolution (the external engine's first shape)", () => {
         const metadata = { name: "external-database", namespace: "bhs-orthweb" };
         const spec = {

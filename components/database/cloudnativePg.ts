@@ -308,6 +308,31 @@ export function cloudnativePgWalls(
     };
 }
 
+/**
+ * What Pulumi waits for before Orthanc starts. The Kubernetes provider counts a custom resource as created as soon
+ * as the API server stores it unless it carries `pulumi.com/waitFor` (pulumi-kubernetes provider/pkg/metadata/
+ * overrides.go `ReadyCondition`; tests/upstream/customResourceReadiness.ts): Orthanc would start during initdb and
+ * crash-loop until its own Deployment's await gives up.
+ * - The Cluster: its `Ready` condition, True only in the phase "Cluster in healthy state" (every instance up, the
+ *   standbys joined: cloudnative-pg v1.30.0 pkg/resources/status/transactions.go). initdb, then one join after the
+ *   other, each with a volume to provision and an image to pull, outlasts the provider's 10-minute default: 30.
+ */
+export const clusterReadyTimeoutSeconds = 30 * 60;
+export const clusterAwait = {
+    "pulumi.com/waitFor": "condition=Ready",
+    "pulumi.com/timeoutSeconds": String(clusterReadyTimeoutSeconds),
+} as const;
+
+/**
+ * - The Pooler: its status has no condition and no ready count (api/v1/pooler_types.go `PoolerStatus`; `instances`
+ *   is its Deployment's `status.replicas`, pods created). `phase` active and `instances` at the configured count say
+ *   the operator reconciled it and its Deployment runs at full size; PgBouncer's own start (seconds, the Cluster being
+ *   ready) is left to Orthanc's Deployment await, during which Orthanc retries.
+ */
+export function poolerAwait(instances: number): Record<string, string> {
+    return { "pulumi.com/waitFor": JSON.stringify(["jsonpath={.status.phase}=active", `jsonpath={.status.instances}=${instances}`]) };
+}
+
 export interface CloudNativePgDatabaseArgs {
     tenant: TenantConfig;
     /** The tenant namespace, created by the tenant. */
@@ -379,7 +404,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             {
                 apiVersion: "postgresql.cnpg.io/v1",
                 kind: "Cluster",
-                metadata: { name: cnpgNames.cluster, namespace: ns },
+                metadata: { name: cnpgNames.cluster, namespace: ns, annotations: { ...clusterAwait } },
                 spec: clusterSpec({
                     instances: tenant.postgres.replicas,
                     volumeSize: tenant.postgres.volumeSize,
@@ -395,7 +420,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             {
                 apiVersion: "postgresql.cnpg.io/v1",
                 kind: "Pooler",
-                metadata: { name: cnpgNames.pooler, namespace: ns },
+                metadata: { name: cnpgNames.pooler, namespace: ns, annotations: poolerAwait(tenant.postgres.pgpoolReplicas) },
                 spec: poolerSpec({ instances: tenant.postgres.pgpoolReplicas, budget }),
             },
             { ...crdOpts, dependsOn: [...crdOpts.dependsOn, cluster] },
