@@ -445,7 +445,10 @@ export function validateAuthorizationPolicy(object: IstioObject): AdmissionResul
     const sourceFields = ["principals", "requestPrincipals", "namespaces", "ipBlocks", "remoteIpBlocks", "serviceAccounts", "trustDomains"];
     const operationFields = ["ports", "methods", "paths", "hosts"];
     (spec.rules ?? []).forEach((rule: Record<string, any> | null, i: number) => {
-        if (!rule) return errors.push(`\`rule\` must not be nil, found at rule ${i}`);
+        if (!rule) {
+            errors.push(`\`rule\` must not be nil, found at rule ${i}`);
+            return;
+        }
         if (rule.from !== undefined && rule.from.length === 0) errors.push(`\`from\` must not be empty, found at rule ${i}`);
         for (const from of rule.from ?? []) {
             const src = from?.source;
