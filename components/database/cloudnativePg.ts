@@ -25,6 +25,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupConfig, TenantConfig } from "../config/schema";
+import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress } from "./backup";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
 import type { DatabaseEndpoint } from "../tenant/database";
 import { TenantNames } from "../tenant/naming";
@@ -242,7 +243,8 @@ export interface ApiServerAccess {
 /**
  * The engine's part of the walls. NetworkPolicies for every path, AuthorizationPolicies only where a sidecar enforces
  * them (the pooler), no ServiceEntry: the instances, which talk to object storage, have no sidecar, so the mesh's
- * REGISTRY_ONLY egress does not apply to them and the NetworkPolicy alone opens exactly the endpoint's addresses.
+ * REGISTRY_ONLY egress does not apply to them; their way to object storage rests on the NetworkPolicy (fixed
+ * addresses, or any address with `backup.s3.anyAddress`) or on the CNI's FQDN policy alone (`objectStorageEgress`).
  */
 export function cloudnativePgWalls(
     names: TenantNames,
@@ -251,12 +253,15 @@ export function cloudnativePgWalls(
     backup: BackupConfig | undefined,
     /** The API server's addresses and ports (korthweb:kubernetes.apiServerAddresses): the pods' instance managers talk to it. */
     apiServer: ApiServerAccess,
+    /** The cluster's CNI and DNS, for egress to object storage by name. */
+    clusterNetwork: ClusterNetwork = defaultClusterNetwork,
 ): DatabaseWalls {
     const ns = names.namespace;
     const database = podsLabelled(cnpgPodLabels.database);
     const pooler = podsLabelled(cnpgPodLabels.pooler);
     const operator = { ...namespaceNamed(operatorNamespace), podSelector: { matchLabels: { ...cloudnativePgOperatorPodLabels } } };
     const toApiServer = { to: apiServer.cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: apiServer.ports.map(tcp) };
+    const backupEgress = backup ? objectStorageEgress(names, backup, { ...cnpgPodLabels.database }, "allow-cnpg-instances-to-object-storage", clusterNetwork) : undefined;
     const network: NamedSpec<NetworkPolicySpec>[] = [
         {
             namespace: ns,
@@ -283,9 +288,9 @@ export function cloudnativePgWalls(
                 egress: [
                     { to: [database], ports: [tcp(postgresPort), tcp(instanceStatusPort)] },
                     toApiServer,
-                    ...(backup
-                        ? [{ to: backup.s3.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(objectStorageEndpoint(backup).port)] }]
-                        : []),
+                    // The instances have no sidecar: this NetworkPolicy (or the CNI's FQDN policy) alone bounds
+                    // their way to object storage.
+                    ...(backupEgress?.networkPolicy ?? []),
                 ],
             },
         },
@@ -305,6 +310,7 @@ export function cloudnativePgWalls(
             },
         ],
         serviceEntries: [],
+        cniPolicies: backupEgress?.cniPolicies ?? [],
     };
 }
 

@@ -109,6 +109,9 @@ export const statusModels: Record<string, StatusModel> = {
     "postgresql.cnpg.io/v1/Pooler": { fields: { phase: ["active", "paused", "inactive", "failed"], instances: "integer" } },
     "postgresql.cnpg.io/v1/ScheduledBackup": { configuration: true },
     "barmancloud.cnpg.io/v1/ObjectStore": { configuration: true },
+    // Cilium's operator validates each policy (operator/pkg/networkpolicy, `validate-network-policy`, default true) and
+    // sets its condition Valid to True ("Policy validation succeeded") or False with the error.
+    "cilium.io/v2/CiliumNetworkPolicy": { conditions: { Valid: ["True", "False"] } },
     "security.istio.io/v1/PeerAuthentication": { configuration: true },
     "security.istio.io/v1/AuthorizationPolicy": { configuration: true },
     "networking.istio.io/v1/ServiceEntry": { configuration: true },
