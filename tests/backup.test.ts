@@ -97,7 +97,7 @@ describe("database backup (Bitnami engine)", () => {
     it("uses the chart's own PostgreSQL image for pg_dump, and pinned tags only", () => {
         assert.equal(container("dump").image, "docker.io/bitnamilegacy/postgresql-repmgr:17.6.0-debian-12-r2");
         assert.deepEqual(backupImages.postgresql, postgresqlHaImages.postgresqlRepmgr);
-        assert.equal(container("upload").image, "docker.io/amazon/aws-cli:2.37.5");
+        assert.equal(container("upload").image, "docker.io/amazon/aws-cli:2.36.7");
         for (const image of Object.values(backupImages)) {
             assert.match(image.tag, /^[0-9]/, `${image.repository} is not pinned to a version`);
         }

@@ -10,7 +10,8 @@ import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { certificateFingerprint } from "../components/tenant/pki";
-import { orthancImage } from "../components/versions";
+import { awsCliImage, imageReference, orthancImage, pinnedImages } from "../components/versions";
+import imagePinFacts from "./upstream/imagePinFacts.json";
 import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
 import { awaitTimeoutSeconds, awaitedOnCreate, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
@@ -362,6 +363,16 @@ for (const stack of allStacks) {
 describe("the models' own pins", () => {
     it("model the Orthanc image the program pins", () => {
         assert.equal(imageFacts.image, `${orthancImage.repository}:${orthancImage.tag}`, "regenerate tests/upstream/orthancImageFacts.json for the new image");
+    });
+
+    it("have upstream evidence that every pinned image tag was released (tests/upstream/imagePinFacts.json)", () => {
+        const facts = imagePinFacts.images as Record<string, { image: string; evidence: { repository: string; ref: string; finding: string }[] }>;
+        assert.deepEqual(Object.keys(facts).sort(), Object.keys(pinnedImages).sort(), "regenerate tests/upstream/imagePinFacts.json");
+        for (const [name, pin] of Object.entries(pinnedImages)) {
+            assert.equal(facts[name].image, imageReference(pin), `${name}: the facts are for another tag; regenerate (the generator refuses a tag without evidence)`);
+            assert.ok(facts[name].evidence.some((e) => e.ref.length > 0 && /\//.test(e.repository)), `${name}: no upstream repository evidence`);
+        }
+        assert.ok(Object.values(pinnedImages).includes(awsCliImage), "the backup job's AWS CLI is among the pins checked");
     });
 });
 

@@ -24,7 +24,7 @@ import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenan
 import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../versions";
 
 /**
- * The images of the backup and restore pods. To move to versions.ts (the owner moves them; this file may not edit it).
+ * The images of the backup and restore pods, pinned in versions.ts.
  *
  * - `postgresql`: pg_dump and pg_restore must be at least the server's major (a pg_dump 16 refuses a 17 server) and a
  *   custom-format archive is read by a pg_restore of the same major or newer. The image the chart already runs

@@ -26,6 +26,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupConfig, TenantConfig } from "../config/schema";
 import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress } from "./backup";
+import { cnpgPostgresImage, imageReference } from "../versions";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
 import type { DatabaseEndpoint } from "../tenant/database";
 import { TenantNames } from "../tenant/naming";
@@ -58,12 +59,8 @@ export const barmanCloudPluginName = "barman-cloud.cloudnative-pg.io";
 /** Istio honours this pod label over the namespace's `istio-injection: enabled`. */
 const noSidecar = { "sidecar.istio.io/inject": "false" } as const;
 
-/**
- * The PostgreSQL image, pinned rather than left to the operator's default (which moves with operator releases and
- * would turn an operator upgrade into a PostgreSQL upgrade). This is cloudnative-pg v1.30.0's own default
- * (pkg/versions/versions.go `DefaultImageName`). Belongs in components/versions.ts; kept here until the owner moves it.
- */
-export const postgresImage = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie";
+/** The PostgreSQL image (components/versions.ts `cnpgPostgresImage`). */
+export const postgresImage = imageReference(cnpgPostgresImage);
 
 /** Labels CloudNativePG puts on its pods (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go, pgbouncer/). */
 export const cnpgPodLabels = {
