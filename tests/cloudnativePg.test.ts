@@ -4,6 +4,8 @@ import { clusterDns } from "../components/config/schema";
 import {
     CloudNativePgDatabase,
     barmanCloudPluginName,
+    clusterAwait,
+    poolerAwait,
     clusterSpec,
     cloudnativePgWalls,
     cnpgNames,
@@ -28,6 +30,7 @@ const promiseSecret = (output: pulumi.Output<unknown>) => pulumi.isSecret(output
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { crdObjectProblems, crdSchemas } from "./support/crdSchemaValidation";
 import { admitsName, ciliumPolicyProblems, proxiesDns } from "./upstream/ciliumPolicy";
+import { awaitTimeoutSeconds, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { manifestOf } from "./support/schemaValidation";
 import { referenceFor, valuesProblems } from "./support/schemaChartValues";
 
@@ -217,6 +220,20 @@ describe("CloudNativePG engine", () => {
             assert.ok(admitsName(policy.spec, "s3.eu-west-1.amazonaws.com", 443));
             assert.ok(proxiesDns(policy.spec, [53]));
             assert.deepEqual(walls.serviceEntries, []);
+        });
+
+        it("has Pulumi wait for the Cluster's Ready condition (30 minutes) and the Pooler's reconciliation at full size", () => {
+            const cluster = parseWaitFor(clusterAwait["pulumi.com/waitFor"]);
+            assert.deepEqual(cluster, [{ kind: "condition", target: "Ready", value: "True" }]);
+            assert.equal(awaitTimeoutSeconds(clusterAwait), 1800);
+            const pooler = parseWaitFor(poolerAwait(3)["pulumi.com/waitFor"]);
+            assert.deepEqual(pooler, [
+                { kind: "jsonpath", target: ".status.phase", value: "active" },
+                { kind: "jsonpath", target: ".status.instances", value: "3" },
+            ]);
+            for (const [kind, checks] of [["Cluster", cluster], ["Pooler", pooler]] as const) {
+                for (const check of checks) assert.equal(unsatisfiable(statusModels[`postgresql.cnpg.io/v1/${kind}`], check), undefined, `${kind} ${check.target}`);
+            }
         });
 
         it("lets the engine's pods reach the API server at its configured addresses only", () => {
