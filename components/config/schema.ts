@@ -242,7 +242,8 @@ const kubernetesSchema = z.strictObject({
     dns: dnsSchema.optional(),
     /**
      * The cluster's CNI when korthweb may use its own policies: "cilium" lets backups reach their object storage by
-     * name (a CiliumNetworkPolicy with toFQDNs), which a NetworkPolicy cannot.
+     * name (a CiliumNetworkPolicy with toFQDNs), which a NetworkPolicy cannot. Calico's domain-based rules are a Calico
+     * Enterprise and Calico Cloud feature (docs.tigera.io, "DNS policy"), not Calico Open Source's: not offered.
      */
     cni: z.enum(["cilium"], { error: '"cilium" (the only CNI whose FQDN policy korthweb renders; Calico\'s domain policies are Calico Enterprise only)' }).optional(),
 });
