@@ -7,7 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stackConfigFromPulumi } from "./components/config/load";
-import { rootCaSuffix } from "./components/config/schema";
+import { clusterDns, rootCaSuffix } from "./components/config/schema";
 // Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
 import { CertManager } from "./components/platform/certManager";
@@ -69,6 +69,7 @@ const tenants = config.tenants.map(
                 cloudnativePg,
                 backup: config.backup,
                 apiServerAddresses: config.kubernetes.apiServerAddresses,
+                network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,

@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { ConfigError, parseStackConfig, stackConfigFromPulumi } from "../components/config/load";
-import { maxTenantNameLength } from "../components/config/schema";
+import { clusterDns, maxTenantNameLength } from "../components/config/schema";
 import { parsedStackFile, allStacks } from "./support/stacks";
 
 const minimal = () => ({
@@ -17,7 +17,8 @@ const externalDatabase = () => ({
     caCertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     addresses: ["10.0.5.0/28"],
 });
-const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", addresses: ["52.95.0.0/16"] });
+const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", anyAddress: true });
+const cloudS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret" });
 
 function withTenant(patch: Record<string, unknown>) {
     const config = minimal();
@@ -47,6 +48,26 @@ describe("stack configuration", () => {
             );
         });
     }
+
+    it("accepts each way out to object storage, and DNS by pods or by address", () => {
+        for (const s3 of [{ ...cloudS3(), addresses: ["10.30.0.0/24"] }, { ...cloudS3(), anyAddress: true }, { ...cloudS3(), endpoint: "https://10.30.0.5:9000" }]) {
+            assert.doesNotThrow(() => parseStackConfig({ ...minimal(), backup: { s3 } }), JSON.stringify(s3));
+        }
+        assert.doesNotThrow(() => parseStackConfig({ ...minimal(), kubernetes: { cni: "cilium" }, backup: { s3: cloudS3() } }));
+        const nodeLocal = parseStackConfig({ ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10/32"] } } });
+        assert.deepEqual(nodeLocal.kubernetes.dns, { addresses: ["169.254.20.10/32"], ports: [53] });
+    });
+
+    it("finds the cluster DNS of kind, minikube and the clouds by default, and OpenShift's on OpenShift", () => {
+        assert.deepEqual(clusterDns(parseStackConfig(minimal()).kubernetes), { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" }, ports: [53] });
+        assert.deepEqual(clusterDns(parseStackConfig({ ...minimal(), kubernetes: { platform: "openshift" } }).kubernetes), {
+            namespace: "openshift-dns",
+            podLabels: { "dns.operator.openshift.io/daemonset-dns": "default" },
+            ports: [5353],
+        });
+        const own = { namespace: "dns", podLabels: { app: "coredns" }, ports: [53] };
+        assert.deepEqual(clusterDns(parseStackConfig({ ...minimal(), kubernetes: { platform: "openshift", dns: own } }).kubernetes), own, "the stack's setting wins");
+    });
 
     it("fills every default from one place, so a stack file only says what differs", () => {
         const config = parseStackConfig(minimal());
@@ -259,6 +280,26 @@ describe("stack configuration", () => {
             { ...minimal(), backup: { s3: { ...backupS3(), endpoint: "http://minio.local:9000" } } },
             [/backup\.s3\.endpoint is "http:\/\/minio\.local:9000"/, /https URL/],
         ],
+        [
+            "backups to a cloud store with no way out to it (a NetworkPolicy names addresses only)",
+            { ...minimal(), backup: { s3: cloudS3() } },
+            [/korthweb:backup\.s3\.addresses missing/, /kubernetes\.cni "cilium"/, /backup\.s3\.anyAddress: true/],
+        ],
+        [
+            "any address together with fixed addresses",
+            { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: true, addresses: ["10.30.0.0/24"] } } },
+            [/backup\.s3\.anyAddress is true/, /left out when backup\.s3\.addresses is given/],
+        ],
+        ["anyAddress false", { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: false } } }, [/backup\.s3\.anyAddress is false/, /true, or leave it out/]],
+        ["a CNI korthweb renders no FQDN policy for", { ...minimal(), kubernetes: { cni: "calico" } }, [/kubernetes\.cni is "calico"/, /Calico Enterprise/]],
+        [
+            "DNS pods by namespace without their labels",
+            { ...minimal(), kubernetes: { dns: { namespace: "kube-system" } } },
+            [/kubernetes\.dns\.podLabels missing/, /set together with namespace/],
+        ],
+        ["DNS with neither pods nor addresses", { ...minimal(), kubernetes: { dns: { ports: [53] } } }, [/kubernetes\.dns is \{/, /NodeLocal DNSCache/]],
+        ["a DNS port out of range", { ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10/32"], ports: [0] } } }, [/kubernetes\.dns\.ports\[0\] is 0/]],
+        ["a DNS address that is not a CIDR block", { ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10"] } } }, [/dns\.addresses\[0\] is "169\.254\.20\.10"/, /CIDR/]],
         ["a storage class name Kubernetes refuses", withTenant({ postgres: { storageClass: "Premium_SSD" } }), [/postgres\.storageClass is "Premium_SSD"/, /DNS subdomain/]],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],

@@ -288,6 +288,8 @@ for (const stack of allStacks) {
                     ...tenant.modalities.flatMap((m) => (m.host ? [`${m.host}/32`] : [])),
                     ...(tenant.database.external?.addresses ?? []),
                     ...(config.backup?.s3.addresses ?? []),
+                    // Where pods' DNS goes, when the stack gives it by address (NodeLocal DNSCache).
+                    ...(config.kubernetes.dns?.addresses ?? []),
                     ...(tenant.database.engine === "cloudnative-pg" ? (config.kubernetes.apiServerAddresses ?? []) : []),
                 ]);
                 for (const policy of policies) {

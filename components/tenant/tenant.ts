@@ -8,6 +8,7 @@ import { tenantNames } from "./naming";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
 import { tenantDatabase } from "./database";
+import type { ClusterNetwork } from "../database/backup";
 import { databaseWalls } from "./databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
@@ -30,6 +31,8 @@ export interface OrthancTenantArgs {
     backup?: BackupConfig;
     /** The API server's addresses (korthweb:kubernetes.apiServerAddresses). */
     apiServerAddresses?: string[];
+    /** The cluster's DNS and CNI (korthweb:kubernetes.dns, kubernetes.cni); the kube-system DNS and no CNI policy when absent. */
+    network?: ClusterNetwork;
     /** Istio CRDs and validating webhook ready. */
     istioCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
@@ -143,10 +146,12 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     istioNamespace: args.istioNamespace,
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
+                    dns: args.network?.dns,
                     database: databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
                         cnpgOperatorNamespace: args.cloudnativePg?.namespace,
                         apiServerAddresses: args.apiServerAddresses,
                         backup: args.backup,
+                        network: args.network,
                     }),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
