@@ -15,6 +15,7 @@ import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
+import { dcmtkDisablesNagle } from "./upstream/dcmtk";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
 import { RecordedResource, plain } from "./support/mocks";
 import { RenderedStack, parsedStackFile, renderFirstPreview, renderStack, allStacks } from "./support/stacks";
@@ -253,6 +254,7 @@ for (const stack of allStacks) {
                     assert.deepEqual(start.reasons, []);
                     assert.equal(start.exitCode, 0);
                     assert.deepEqual(start.redefinedKeys, [], "each setting in one place: the image warns about a key defined twice");
+                    assert.ok(dcmtkDisablesNagle(env.TCP_NODELAY), `TCP_NODELAY=${env.TCP_NODELAY}: DCMTK keeps Nagle's algorithm on (~15 instances/s)`);
                     const libs = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancExplorer2.so", "libOrthancGdcm.so"];
                     for (const lib of [...libs, "libOrthancDicomWeb.so", "libStoneWebViewer.so", "libOrthancOHIF.so"]) {
                         assert.ok(start.loadedLibraries.includes(lib), `${lib} not loaded: ${start.loadedLibraries.join(", ")}`);
@@ -351,6 +353,13 @@ describe("the upstream models catch what the program once got wrong", () => {
             assert.ok(rbacAllows(rules, { verb: "get", resource: "secrets", name }));
         }
         assert.ok(!rbacAllows([{ resources: ["secrets"], verbs: ["list"], resourceNames: ["orthanc-server-tls"] }], { verb: "list", resource: "secrets" }), "resourceNames cannot narrow list");
+    });
+
+    it("DCMTK turns Nagle's algorithm off only for a TCP_NODELAY that reads as a non-zero number", () => {
+        const cases: [string | undefined, boolean][] = [["1", true], [" 2", true], ["1x", true], ["-1", true], ["0", false], ["", false], ["yes", false], [undefined, false]];
+        for (const [value, disabled] of cases) {
+            assert.equal(dcmtkDisablesNagle(value), disabled, `TCP_NODELAY=${JSON.stringify(value)}`);
+        }
     });
 
     it("the image reports a key defined in a mounted file and again by an environment variable, or by two files", () => {
