@@ -166,6 +166,11 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
             assert.deepStrictEqual(replica.config.Plugins, laptopPluginFiles());
         }
         assert.notStrictEqual(replicas[0].config.DatabaseServerIdentifier, replicas[1].config.DatabaseServerIdentifier);
+        for (const replica of replicas) {
+            // The identifier the image's start-up would write from the pod's variable (the pod name).
+            const pod = podEnvironment(stack.tenant, `orthanc-${replica.name}`);
+            assert.strictEqual(replica.config.DatabaseServerIdentifier, pod.ORTHANC__DATABASE_SERVER_IDENTIFIER);
+        }
 
         // The chart's role: a login role that owns its database, not a superuser and unable to create roles.
         const [superuser, createrole, replication] = (
