@@ -18,6 +18,7 @@ import { awaitTimeoutSeconds, awaitedOnCreate, parseWaitFor, statusModels, unsat
 import { istioAdmission, isIstioApiVersion, validateServiceEntry } from "./upstream/istioValidation";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
+import { dcmtkDisablesNagle } from "./upstream/dcmtk";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
 import { RecordedResource, plain } from "./support/mocks";
 import { RenderedStack, parsedStackFile, renderFirstPreview, renderStack, allStacks } from "./support/stacks";
@@ -324,6 +325,8 @@ for (const stack of allStacks) {
                     const start = startImage({ configFiles: [configText], env, mountedDirectories: mounts, readOnlyRootFilesystem: container.securityContext.readOnlyRootFilesystem });
                     assert.deepEqual(start.reasons, []);
                     assert.equal(start.exitCode, 0);
+                    assert.deepEqual(start.redefinedKeys, [], "each setting in one place: the image warns about a key defined twice");
+                    assert.ok(dcmtkDisablesNagle(env.TCP_NODELAY), `TCP_NODELAY=${env.TCP_NODELAY}: DCMTK keeps Nagle's algorithm on (~15 instances/s)`);
                     const libs = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancExplorer2.so", "libOrthancGdcm.so"];
                     for (const lib of [...libs, "libOrthancDicomWeb.so", "libStoneWebViewer.so", "libOrthancOHIF.so"]) {
                         assert.ok(start.loadedLibraries.includes(lib), `${lib} not loaded: ${start.loadedLibraries.join(", ")}`);
@@ -331,9 +334,7 @@ for (const stack of allStacks) {
                     assert.ok(mounts.includes(pluginLinkDirectory));
                     const rendered_ = JSON.parse(configText);
                     for (const [key, value] of Object.entries(rendered_)) {
-                        if (key !== "DatabaseServerIdentifier") {
-                            assert.deepEqual(start.config[key], value, `${key} changed by the start-up`);
-                        }
+                        assert.deepEqual(start.config[key], value, `${key} changed by the start-up`);
                     }
                     assert.equal(start.config.DatabaseServerIdentifier, "orthanc-7d9f-abcde", "one identifier per pod");
                     assert.equal((start.config.PostgreSQL as any).EnableStorage, true, "the image's default (false) does not win");
@@ -494,6 +495,32 @@ describe("the upstream models catch what the program once got wrong", () => {
             assert.ok(rbacAllows(rules, { verb: "get", resource: "secrets", name }));
         }
         assert.ok(!rbacAllows([{ resources: ["secrets"], verbs: ["list"], resourceNames: ["orthanc-server-tls"] }], { verb: "list", resource: "secrets" }), "resourceNames cannot narrow list");
+    });
+
+    it("DCMTK turns Nagle's algorithm off only for a TCP_NODELAY that reads as a non-zero number", () => {
+        const cases: [string | undefined, boolean][] = [["1", true], [" 2", true], ["1x", true], ["-1", true], ["0", false], ["", false], ["yes", false], [undefined, false]];
+        for (const [value, disabled] of cases) {
+            assert.equal(dcmtkDisablesNagle(value), disabled, `TCP_NODELAY=${JSON.stringify(value)}`);
+        }
+    });
+
+    it("the image reports a key defined in a mounted file and again by an environment variable, or by two files", () => {
+        const base = { mountedDirectories: ["/tmp", pluginLinkDirectory], readOnlyRootFilesystem: true };
+        const file = JSON.stringify({ RegisteredUsers: { admin: "x" }, DatabaseServerIdentifier: "orthanc", PostgreSQL: { Host: "db" } });
+        const twice = startImage({
+            ...base,
+            configFiles: [file, JSON.stringify({ Name: "B", PostgreSQL: { Port: 5433 } }), JSON.stringify({ Name: "C" })],
+            env: { GENERATE_HOST_ID_IF_MISSING: "false", ORTHANC__DATABASE_SERVER_IDENTIFIER: "orthanc-7d9f-abcde", ORTHANC__POSTGRESQL__HOST: "pgpool" },
+        });
+        assert.deepEqual(twice.redefinedKeys, [
+            "Name defined in file:1, overwritten by file:2",
+            "DatabaseServerIdentifier defined in file:0, overwritten by env-var:ORTHANC__DATABASE_SERVER_IDENTIFIER",
+            "PostgreSQL.Host defined in file:0, overwritten by env-var:ORTHANC__POSTGRESQL__HOST",
+        ]);
+        assert.equal(twice.config.DatabaseServerIdentifier, "orthanc-7d9f-abcde", "the variable wins");
+        assert.deepEqual(twice.config.PostgreSQL, { Host: "pgpool", Port: 5433, ...(twice.config.PostgreSQL as object) }, "objects merge");
+        const once = startImage({ ...base, configFiles: [file], env: { GENERATE_HOST_ID_IF_MISSING: "false", ORTHANC__POSTGRESQL__PORT: "5433" } });
+        assert.deepEqual(once.redefinedKeys, [], "a variable adding a key inside a file's section redefines nothing");
     });
 
     it("a configuration that lists its own Plugins keeps Orthanc Explorer 2 and GDCM from loading", () => {

@@ -93,8 +93,8 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         // Several replicas share one database. Jobs are per process (a job saved by one replica and resumed by
         // another would run twice), so they are not persisted; the database is not locked by the first replica.
         SaveJobs: false,
-        // Each replica's identifier is set per pod (ORTHANC__DATABASE_SERVER_IDENTIFIER); this is the fallback.
-        DatabaseServerIdentifier: "orthanc",
+        // No DatabaseServerIdentifier: each pod sets its own (ORTHANC__DATABASE_SERVER_IDENTIFIER, the pod name), and a
+        // key defined here as well makes the image warn that the variable overwrites it.
         // Storage commitment and modality worklists are out of scope; keep the HTTP server's defaults otherwise.
         HttpRequestTimeout: 60,
         DicomScpTimeout: 60,

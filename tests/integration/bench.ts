@@ -31,9 +31,10 @@ import { cpuSeconds, peakResidentMiB, resetPeakResident, treeCpuSeconds } from "
 import { timedStore, writeLogConfig } from "./bench/storescu";
 import { generateInstances, TestInstance } from "./support/dicom";
 import { parseMultipart, stow, webRequest, WebTarget } from "./support/dicomWeb";
-import { describeVersions } from "./support/orthanc";
+import { differencesFromImage, formatVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { mapLimit, Resources } from "./support/processes";
+import { probeVersions, StackVersions } from "./support/stack";
 
 const workloadNames = ["oneAssociation", "concurrent", "stowRs", "wadoRs", "largeInstance"] as const;
 type WorkloadName = (typeof workloadNames)[number];
@@ -347,11 +348,24 @@ async function main(): Promise<void> {
     const renderedOverrides = process.env.BENCH_RENDERED_OVERRIDES ? (JSON.parse(process.env.BENCH_RENDERED_OVERRIDES) as Record<string, unknown>) : undefined;
     const postgresSettings = process.env.BENCH_POSTGRES_SETTINGS?.split(";").filter((setting) => setting.trim() !== "");
 
+    // What runs, first: as Orthanc reports it for itself and each plugin, and only the pinned image's versions.
+    const probe = new Resources();
+    let versions: StackVersions;
+    try {
+        versions = await probeVersions(probe);
+    } finally {
+        await probe.release();
+    }
+    console.log(`${formatVersions(versions)}; PostgreSQL ${versions.postgresql} (host)`);
+    const differences = differencesFromImage(versions);
+    if (differences.length > 0) {
+        throw new Error(`The Orthanc root does not run the pinned image's versions:\n  - ${differences.join("\n  - ")}`);
+    }
+
     const dataResources = new Resources();
     const results: Partial<Record<ConfigurationName, Record<WorkloadName, Figures>>> = {};
     const descriptions: Partial<Record<ConfigurationName, string>> = {};
     const problems: Partial<Record<ConfigurationName, ReturnType<typeof logProblems>>> = {};
-    let versions = "";
     try {
         const dir = dataResources.tempDir("bench-data");
         const generated = Date.now();
@@ -372,12 +386,12 @@ async function main(): Promise<void> {
                 const started = Date.now();
                 const running = await startConfiguration(resources, name, { replicas: settings.replicas, renderedOverrides: name === "rendered" ? renderedOverrides : undefined, postgresSettings: name === "ceiling" ? undefined : postgresSettings });
                 descriptions[name] = running.description;
-                versions ||= await describeVersions(running.replicas[0]);
                 console.log(`${name}: ${running.description}; up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
                 results[name] = await runWorkloads(running, data);
                 problems[name] = logProblems(running);
                 if (running.postgres) {
-                    // Each is a transaction Orthanc rolled back and retried after a pause (SERIALIZABLE in the plugin).
+                    // Each is a transaction Orthanc rolled back and retried after a pause (under SERIALIZABLE; the
+                    // rendered configuration asks for READ COMMITTED).
                     const failures = (running.postgres.child.readLog().match(/could not serialize access/g) ?? []).length;
                     problems[name]!.postgres = { "serialization failures (ERROR could not serialize access)": failures };
                     console.log(`  PostgreSQL: ${failures} serialization failures`);
@@ -421,7 +435,7 @@ async function main(): Promise<void> {
         concurrentVsCeiling: { target: 0.7, measured: ratios.vsCeiling.concurrent, met: (ratios.vsCeiling.concurrent ?? 0) >= 0.7 },
     };
     const table = formatTable(results, ratios);
-    console.log(`\n${versions}\nmachine: ${machine.nproc} x ${machine.cpuModel}, ${machine.memoryGiB} GiB\n`);
+    console.log(`\n${formatVersions(versions)}; PostgreSQL ${versions.postgresql}\nmachine: ${machine.nproc} x ${machine.cpuModel}, ${machine.memoryGiB} GiB\n`);
     for (const name of names) {
         console.log(`${name}: ${descriptions[name]}`);
     }

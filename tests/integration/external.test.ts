@@ -1,6 +1,6 @@
 /**
- * The external engine's TLS on a real stack: Debian trixie's Orthanc 1.12.7 with the PostgreSQL plugins 5.0 (chrooted
- * in the project's root) against a PostgreSQL that accepts TCP clients only over TLS, as a managed service does.
+ * The external engine's TLS on a real stack: the image's Orthanc 1.13.0 with the PostgreSQL plugins 10.3 (chrooted
+ * in the project's sid root) against a PostgreSQL that accepts TCP clients only over TLS, as a managed service does.
  *
  * The configuration is the tenant's rendered one with the settings of `externalDatabaseTls` merged in: the plugin's
  * ConnectionUri with libpq's `sslmode=verify-full` and the CA file. On the laptop only the URI's port and the CA
@@ -35,7 +35,7 @@ const otherName = "db.example.org";
 /** Inside Orthanc's root both names lead to the throwaway PostgreSQL. */
 const hosts = { [serverName]: "127.0.0.1", [otherName]: "127.0.0.1" };
 
-describe("Orthanc on an external PostgreSQL over verified TLS (real Orthanc 1.12.7, PostgreSQL plugins 5.0)", function () {
+describe("Orthanc on an external PostgreSQL over verified TLS (real Orthanc 1.13.0, PostgreSQL plugins 10.3)", function () {
     const suite = new Resources();
     let perTest = new Resources();
     let postgres: Postgres;

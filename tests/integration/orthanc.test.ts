@@ -1,6 +1,7 @@
 /**
- * The rendered Orthanc configuration on a real stack on this machine: Debian trixie's Orthanc 1.12 with its PostgreSQL
- * plugins (chrooted in the root scripts/install-orthanc-root builds), the host's PostgreSQL and DCMTK.
+ * The rendered Orthanc configuration on a real stack on this machine: the image's Orthanc 1.13.0 with the PostgreSQL
+ * plugins 10.3 and DICOMweb 1.24 (chrooted in the sid root scripts/install-orthanc-root builds), with the environment
+ * of the rendered pod, and the host's PostgreSQL and DCMTK.
  *
  * Two replicas share one throwaway PostgreSQL, as two pods share the tenant's database. The tests run in order and
  * build on each other's data (what test 2 stores, test 5 must still find), but each starts what it needs to be
@@ -12,18 +13,20 @@ import { join } from "path";
 import { OrthancConfig } from "../../components/tenant/orthancConfig";
 import { echo, store, StoreResult, storeRate } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { changedKeys, describeVersions, Replica } from "./support/orthanc";
+import { changedKeys, describeVersions, podEnvironment, Replica } from "./support/orthanc";
 import { buildTestPki, opensslVerify, TestPki } from "./support/pki";
 import { assertPrerequisites, laptopPluginFiles } from "./support/prerequisites";
 import { Resources, waitForLog } from "./support/processes";
+import { dcmtkDisablesNagle } from "../upstream/dcmtk";
 import { startTenantStack, TenantStack, testDomain, testStackConfig } from "./support/stack";
 
 /** Pixel data per test instance: "a few KB" keeps the suite fast while every C-STORE still spans several PDUs. */
 const smallPixelBytes = 4 * 1024;
 
 /**
- * The keys adaptForLaptop may change or add; test 1 fails if it changes anything else. `Plugins` is added: the rendered
- * configuration leaves plugins to the image's start-up (environment variables), the suite lists them itself.
+ * The keys adaptForLaptop may change or add; test 1 fails if it changes anything else. Two are added: `Plugins` (the
+ * rendered configuration leaves plugins to the image's start-up, which picks them by environment variables) and
+ * `DatabaseServerIdentifier` (each pod sets it by variable, which the image's start-up writes into the configuration).
  */
 const laptopKeys = [
     "DatabaseServerIdentifier",
@@ -163,6 +166,11 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
             assert.deepStrictEqual(replica.config.Plugins, laptopPluginFiles());
         }
         assert.notStrictEqual(replicas[0].config.DatabaseServerIdentifier, replicas[1].config.DatabaseServerIdentifier);
+        for (const replica of replicas) {
+            // The identifier the image's start-up would write from the pod's variable (the pod name).
+            const pod = podEnvironment(stack.tenant, `orthanc-${replica.name}`);
+            assert.strictEqual(replica.config.DatabaseServerIdentifier, pod.ORTHANC__DATABASE_SERVER_IDENTIFIER);
+        }
 
         // The chart's role: a login role that owns its database, not a superuser and unable to create roles.
         const [superuser, createrole, replication] = (
@@ -230,6 +238,27 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
                     assert.strictEqual(response.status, 401, `${path} on replica ${replica.name} with ${credentials ? `user ${credentials.user}` : "no credentials"}`);
                 }
             }
+        }
+    });
+
+    it("Orthanc's DICOM server turns Nagle's algorithm off on an association, because the rendered pod sets TCP_NODELAY", async function () {
+        // What the pod sets, read from the rendered Deployment: the suite passes exactly that to Orthanc's process.
+        const podValue = podEnvironment(stack.tenant, "orthanc-a").TCP_NODELAY;
+        assert.ok(dcmtkDisablesNagle(podValue), `the rendered pod's TCP_NODELAY=${podValue} leaves Nagle's algorithm on in DCMTK`);
+        // And the server really does: DCMTK logs its decision per accepted association at debug level (the "dicom"
+        // log category at "trace" in Orthanc), naming the variable's value it read.
+        const replica = replicas.find((candidate) => candidate.child.running)!;
+        const setLevel = (level: string) => replica.request("/tools/log-level-dicom", { method: "PUT", body: level }).then(async (response) => {
+            assert.strictEqual(response.status, 200, `log-level-dicom ${level}: ${await response.text()}`);
+        });
+        await setLevel("trace");
+        try {
+            const logLength = replica.child.readLog().length;
+            const result = await echo({ port: replica.dicomPort, calledAeTitle: replica.aeTitle });
+            assert.ok(result.ok, result.output);
+            await waitForLog(replica.child, logLength, /disabling Nagle algorithm as requested at runtime \(TCP_NODELAY=1\)/);
+        } finally {
+            await setLevel("default");
         }
     });
 

@@ -6,7 +6,9 @@
  * - generateConfiguration.py and configurator.py (OrthancConfigurator): merges /etc/orthanc/*.json then
  *   /run/secrets/*.json (each through envsubst first), then the environment (ORTHANC_JSON, ORTHANC__* mapped to JSON
  *   paths, values through json.loads), then fills missing keys from orthanc-defaults.json and the enabled plugins'
- *   defaults; refuses deprecated settings (exit 254) and authentication without a registered user (exit 253); enables
+ *   defaults; a leaf defined again by a later file or variable is overwritten with a warning naming both sources
+ *   (`_mergeConfigs`: "... has already been defined in file:...; it will be overwritten by the value defined in
+ *   env-var:..."), defaults never overwrite; refuses deprecated settings (exit 254) and authentication without a registered user (exit 253); enables
  *   plugins (getEnabledPlugins) and links their libraries into /run/orthanc/plugins when that directory exists, else
  *   into /usr/share/orthanc/plugins.
  * The data (plugins, deprecated names, defaults) is tests/upstream/orthancImageFacts.json, generated from the image's
@@ -54,6 +56,11 @@ export interface ImageStartResult {
     enabledPlugins: string[];
     /** Library file names Orthanc loads. */
     loadedLibraries: string[];
+    /**
+     * Keys defined twice (by two files, or a file and a variable), each as the image warns about it: the JSON path,
+     * where it was defined, and what overwrote it. One setting, one place: a second definition is a silent override.
+     */
+    redefinedKeys: string[];
 }
 
 export function startImage(input: ContainerStart): ImageStartResult {
@@ -71,17 +78,20 @@ export function startImage(input: ContainerStart): ImageStartResult {
     }
 
     let config: Json = {};
-    for (const text of input.configFiles) {
-        config = deepMerge(config, JSON.parse(envsubst(text, input.env)) as Json);
-    }
+    const sources = new Map<string, string>();
+    const redefinedKeys: string[] = [];
+    const merge = (over: Json, source: string) => {
+        config = mergeReportingRedefinitions(config, over, source, [], sources, redefinedKeys);
+    };
+    input.configFiles.forEach((text, index) => merge(JSON.parse(envsubst(text, input.env)) as Json, `file:${index}`));
     const envEnabled = new Map<string, string>();
     for (const [name, value] of Object.entries(input.env)) {
         if (legacyEnvVars.has(name) || Object.values(plugins).some((p) => p.enablingEnvVarLegacy === name)) {
             fail(254, `deprecated setting ${name}`);
         } else if (name === "ORTHANC_JSON") {
-            config = deepMerge(config, JSON.parse(value) as Json);
+            merge(JSON.parse(value) as Json, "env-var: ORTHANC_JSON");
         } else if (name.startsWith("ORTHANC__") || name in aliasEnvVars) {
-            config = setPath(config, jsonPathOfEnvVar(name), jsonLoads(value));
+            merge(setPath({}, jsonPathOfEnvVar(name), jsonLoads(value)), `env-var:${name}`);
         } else {
             envEnabled.set(name, value);
         }
@@ -112,7 +122,31 @@ export function startImage(input: ContainerStart): ImageStartResult {
     if (duplicates.length > 0) {
         fail(1, `Orthanc refuses a plugin reached twice: ${duplicates.join(", ")}`);
     }
-    return { exitCode, reasons, config, enabledPlugins, loadedLibraries };
+    return { exitCode, reasons, config, enabledPlugins, loadedLibraries, redefinedKeys };
+}
+
+/**
+ * configurator.py `_mergeConfigs` with overwrite: objects merge key by key; any other value replaces what was there,
+ * and a replaced leaf is reported with the source that first defined it.
+ */
+function mergeReportingRedefinitions(base: Json, over: Json, source: string, path: string[], sources: Map<string, string>, redefined: string[]): Json {
+    const merged: Json = { ...base };
+    for (const [key, value] of Object.entries(over)) {
+        const keyPath = [...path, key];
+        const name = keyPath.join(".");
+        if (isObject(value) && key in merged) {
+            merged[key] = mergeReportingRedefinitions(isObject(merged[key]) ? (merged[key] as Json) : {}, value, source, keyPath, sources, redefined);
+            continue;
+        }
+        if (key in merged) {
+            // The image names the source only when the leaf itself was set; the object that brought it is as telling.
+            const definedBy = keyPath.map((_, length) => sources.get(keyPath.slice(0, keyPath.length - length).join("."))).find((found) => found);
+            redefined.push(`${name} defined in ${definedBy ?? "an earlier source"}, overwritten by ${source}`);
+        }
+        sources.set(name, source);
+        merged[key] = value;
+    }
+    return merged;
 }
 
 /** A plugin is on by its section, its variable (anything but "false"), its root setting, or by default. */
@@ -188,15 +222,6 @@ function jsonLoads(value: string): unknown {
 }
 
 const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
-
-/** Later wins key by key; objects merge, lists and scalars replace. */
-function deepMerge(base: Json, over: Json): Json {
-    const merged: Json = { ...base };
-    for (const [key, value] of Object.entries(over)) {
-        merged[key] = isObject(merged[key]) && isObject(value) ? deepMerge(merged[key] as Json, value) : value;
-    }
-    return merged;
-}
 
 /** Defaults only fill what is missing. */
 function fillMissing(config: Json, defaults: Json): Json {

@@ -1,23 +1,27 @@
 /**
  * The three Orthanc set-ups the benchmark compares, each started on this machine the way the integration suite starts
- * the tenant's replicas (Debian trixie's Orthanc chrooted, a throwaway PostgreSQL 15):
+ * the tenant's replicas (the sid root's Orthanc 1.13.0 with the PostgreSQL plugins 10.3 and DICOMweb 1.24, chrooted; a
+ * throwaway PostgreSQL of the host's):
  *
  * - `rendered`: the program's tenant configuration (tenantOrthancConfig through the suite's stack support), changed by
- *   adaptForLaptop only; TCP_NODELAY=1 in Orthanc's environment (as the pod has it) and in the DCMTK client's.
+ *   adaptForLaptop only; Orthanc's environment is the rendered pod's (TCP_NODELAY=1), and so is the DCMTK client's.
  * - `korthweb`: Korthweb's orthanc.json, read at run time from the shared reference folder, changed only where the
  *   laptop demands it (the same keys as adaptForLaptop) on a PostgreSQL of its own; Korthweb's environment, which has
- *   no TCP_NODELAY, for Orthanc and for the client.
+ *   no TCP_NODELAY, for Orthanc and for the client. Its configuration sets no IndexConnectionsCount, so plugin 10.3
+ *   opens its default of 50 index connections per process, plus one for storage: its PostgreSQL allows that many for
+ *   every replica (a default PostgreSQL's 100 does not hold two replicas).
  * - `ceiling`: the same Orthanc and rendered configuration with its index (SQLite) and storage (files) in a temp
  *   directory and no PostgreSQL plugin: what this machine can do at best. One process: it alone owns its SQLite index.
  */
 import { existsSync, readFileSync } from "fs";
 import { join, posix, resolve } from "path";
 import { dcmtkEnvironment } from "../support/dcmtk";
-import { adaptForLaptop, adminCredentials, Credentials, generatePassword, productionConfig, Replica, startReplica } from "../support/orthanc";
+import { adaptForLaptop, adminCredentials, Credentials, generatePassword, podEnvironment, productionConfig, Replica, startReplica } from "../support/orthanc";
 import { Postgres, startPostgres } from "../support/postgres";
 import { Resources } from "../support/processes";
 import { startTenantStack, testDomain, testStackConfig } from "../support/stack";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
+import { orthancConnections } from "../../upstream/postgres";
 
 export type ConfigurationName = "rendered" | "korthweb" | "ceiling";
 export const configurationNames: readonly ConfigurationName[] = ["rendered", "korthweb", "ceiling"];
@@ -101,7 +105,7 @@ export async function startConfiguration(resources: Resources, name: Configurati
         const replicas = await Promise.all(replicaNames("rendered-", options.replicas).map((replica) => stack.startReplica(resources, replica, extend)));
         return {
             name,
-            description: `tenantOrthancConfig, ${options.replicas} replicas on one PostgreSQL, TCP_NODELAY=1`,
+            description: `tenantOrthancConfig, ${options.replicas} replicas on one PostgreSQL, the pod's TCP_NODELAY=${podEnvironment(stack.tenant, "orthanc").TCP_NODELAY}`,
             replicas,
             postgres: stack.postgres,
             clientEnv: dcmtkEnvironment(),
@@ -111,7 +115,9 @@ export async function startConfiguration(resources: Resources, name: Configurati
     }
     if (name === "korthweb") {
         const korthweb = readKorthwebConfig();
-        const postgres = await startPostgres(resources);
+        // Room for every replica's connections (plugin 10.3 opens them all at start-up) and the benchmark's own sessions.
+        const connectionsPerReplica = orthancConnections(korthweb.PostgreSQL as Parameters<typeof orthancConnections>[0]);
+        const postgres = await startPostgres(resources, { maxConnections: options.replicas * connectionsPerReplica + 10 });
         await tunePostgres(postgres, options.postgresSettings);
         const replicas = await Promise.all(
             replicaNames("korthweb-", options.replicas).map((replica) =>
@@ -149,7 +155,9 @@ export async function startConfiguration(resources: Resources, name: Configurati
         );
         return {
             name,
-            description: `Korthweb's orthanc.json, ${options.replicas} replicas on one PostgreSQL, no TCP_NODELAY`,
+            description:
+                `Korthweb's orthanc.json, ${options.replicas} replicas on one PostgreSQL (max_connections ${options.replicas * connectionsPerReplica + 10}: ` +
+                `${connectionsPerReplica} per replica), no TCP_NODELAY`,
             replicas,
             postgres,
             clientEnv: withoutNoDelay(),
@@ -174,7 +182,7 @@ export async function startConfiguration(resources: Resources, name: Configurati
     });
     return {
         name,
-        description: "rendered configuration without PostgreSQL: SQLite index + files on local disk, 1 process, TCP_NODELAY=1",
+        description: "rendered configuration without PostgreSQL: SQLite index + files on local disk, 1 process, the pod's environment",
         replicas: [replica],
         clientEnv: dcmtkEnvironment(),
         dicomWebRoot: (replica.config.DicomWeb as { Root: string }).Root,

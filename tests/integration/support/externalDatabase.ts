@@ -8,11 +8,11 @@ import { tmpdir } from "os";
 import { TenantConfig } from "../../../components/config/schema";
 import { ExternalServer, externalCaFile, externalDatabaseTls } from "../../../components/database/external";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
-import { dcmtkEnvironment } from "./dcmtk";
-import { adaptForLaptop, productionConfig } from "./orthanc";
+import { adaptForLaptop, orthancProcessEnvironment, podEnvironment, productionConfig } from "./orthanc";
 import { ServerCertificate } from "./postgres";
 import { laptopPlugins, orthancRoot, orthancRootLayout } from "./prerequisites";
 import { Child, freePort, Resources, runOk } from "./processes";
+import { testStackConfig } from "./stack";
 
 export interface TestCa {
     certFile: string;
@@ -113,7 +113,7 @@ export function adaptExternalForLaptop(config: OrthancConfig, server: ExternalSe
  * root's /etc with a hosts file of the run's own is bind-mounted over the root's /etc in the process's private mount
  * namespace. The root itself (shared with other checkouts) is never written.
  */
-export function inOrthancRootWithHosts(argv: string[], hosts: Record<string, string>, scratch: string, root = orthancRoot()): [string, string[]] {
+export function inOrthancRootWithHosts(argv: string[], hosts: Record<string, string>, scratch: string, root = orthancRoot("sid")): [string, string[]] {
     const etc = join(scratch, "etc");
     cpSync(join(root, "etc"), etc, { recursive: true, verbatimSymlinks: true });
     const lines = ["127.0.0.1 localhost", ...Object.entries(hosts).map(([name, address]) => `${address} ${name}`)];
@@ -137,7 +137,11 @@ export function launchOrthanc(resources: Resources, name: string, config: Orthan
     const configFile = join(workDirectory, "orthanc.json");
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
     const [command, args] = inOrthancRootWithHosts([orthancRootLayout.binary, configFile], hosts, resources.tempDir(`root-etc-${name}`));
-    const child = resources.start(`orthanc-${name}`, command, args, { env: dcmtkEnvironment(), logFile: join(workDirectory, "orthanc.log") });
+    const child = resources.start(`orthanc-${name}`, command, args, {
+        // The pod's environment, as for every replica of the program's configuration.
+        env: orthancProcessEnvironment(podEnvironment(testStackConfig().tenants[0], `orthanc-${name}`)),
+        logFile: join(workDirectory, "orthanc.log"),
+    });
     const httpPort = config.HttpPort as number;
     const [user, password] = Object.entries(config.RegisteredUsers as Record<string, string>)[0];
     const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;

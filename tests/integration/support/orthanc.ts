@@ -11,10 +11,12 @@ import { tmpdir } from "os";
 import { basename, join, posix, relative } from "path";
 import { TenantConfig } from "../../../components/config/schema";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
-import { orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
-import { dcmtkEnvironment } from "./dcmtk";
+import { orthancDeploymentSpec, orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
+import { orthancImage } from "../../../components/versions";
 import { Postgres } from "./postgres";
-import { laptopPlugins, orthancRoot, orthancRootLayout } from "./prerequisites";
+// stack.ts builds on this file; its testStackConfig is only called at run time, so the cycle is harmless.
+import { testStackConfig } from "./stack";
+import { imageVersions, laptopPlugins, orthancRoot, OrthancRootName, orthancRootLayout } from "./prerequisites";
 import { Child, freePort, portOpen, Resources, waitUntil } from "./processes";
 
 export interface Credentials {
@@ -32,6 +34,36 @@ export function productionConfig(tenant: TenantConfig, domain: string, adminPass
     return tenantOrthancConfig(tenant, domain, { adminPassword, databasePassword });
 }
 
+/**
+ * The Orthanc container's environment as the rendered Deployment sets it (`orthancDeploymentSpec`), for a pod named
+ * `podName`: literal values as they are, `metadata.name` references as the pod's name. Orthanc's DICOM server is DCMTK,
+ * which reads TCP_NODELAY from here; the image's own variables (ORTHANC__*, plugin switches) are passed too, and Debian's
+ * Orthanc ignores them. Any other kind of reference is an error: the suite would have to learn what a pod gets.
+ */
+export function podEnvironment(tenant: TenantConfig, podName: string): Record<string, string> {
+    const spec = orthancDeploymentSpec(tenant.name, tenant.orthanc, "laptop");
+    const container = (spec.template as { spec: { containers: { env?: unknown[] }[] } }).spec.containers[0];
+    const env: Record<string, string> = {};
+    for (const entry of (container.env ?? []) as { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[]) {
+        if (typeof entry.value === "string") {
+            env[entry.name] = entry.value;
+        } else if (entry.valueFrom?.fieldRef?.fieldPath === "metadata.name") {
+            env[entry.name] = podName;
+        } else {
+            throw new Error(`the pod's ${entry.name} comes from ${JSON.stringify(entry.valueFrom)}: the suite does not know what a pod gets`);
+        }
+    }
+    return env;
+}
+
+/**
+ * What Orthanc's process runs with on the laptop: the pod's environment and a PATH, nothing of the suite's own (a
+ * TCP_NODELAY exported in the shell that runs the suite must not stand in for the pod's).
+ */
+export function orthancProcessEnvironment(pod: Record<string, string>): NodeJS.ProcessEnv {
+    return { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...pod };
+}
+
 export interface LaptopSettings {
     /** Debian installs the plugin libraries in another directory than the image (a path inside the Orthanc root). */
     pluginDirectory: string;
@@ -47,7 +79,10 @@ export interface LaptopSettings {
     dicomPort: number;
     /** A temp directory instead of the pod's emptyDir. */
     workDirectory: string;
-    /** Set per pod in the cluster (ORTHANC__DATABASE_SERVER_IDENTIFIER); Debian's Orthanc reads no such variables. */
+    /**
+     * Set per pod in the cluster by ORTHANC__DATABASE_SERVER_IDENTIFIER (the pod name), which the image's start-up
+     * writes into the configuration and Debian's Orthanc does not read: adaptForLaptop writes it itself.
+     */
     serverIdentifier: string;
 }
 
@@ -101,6 +136,8 @@ export interface Replica {
     /** The configuration file Orthanc was started with. */
     readonly config: OrthancConfig;
     readonly child: Child;
+    /** The Orthanc root it runs in (a path). */
+    readonly root: string;
     /** An HTTP request to the REST API; `credentials` defaults to the admin's, `null` sends none. */
     request(path: string, options?: { credentials?: Credentials | null; method?: string; body?: string }): Promise<Response>;
     /** GET as admin, expecting 200 and JSON. */
@@ -125,8 +162,15 @@ export interface ReplicaOptions {
      * without PostgreSQL). `database` is the throwaway PostgreSQL's address when `postgres` is given.
      */
     adapt?: (config: OrthancConfig, laptop: Omit<LaptopSettings, "database"> & { database?: LaptopSettings["database"] }) => OrthancConfig;
-    /** Orthanc's environment; `dcmtkEnvironment()` (TCP_NODELAY=1, as the pods set it) when absent. */
+    /**
+     * Orthanc's environment; when absent, the pod's: `podEnvironment` of `tenant` (the suite's first tenant when
+     * absent too) for a pod named after the replica. Another configuration (Korthweb's) brings its own side's.
+     */
     env?: NodeJS.ProcessEnv;
+    /** The tenant whose pod the replica stands for. */
+    tenant?: TenantConfig;
+    /** The Orthanc root to run in: `sid` (the image's versions) unless said otherwise. */
+    root?: OrthancRootName;
 }
 
 /**
@@ -139,26 +183,65 @@ export interface ReplicaOptions {
  * root shares the host's network namespace: Orthanc reaches the suite's PostgreSQL on 127.0.0.1. As root the suite
  * uses the real mount namespace privileges; otherwise an unprivileged user namespace maps the user to root.
  */
-export function inOrthancRoot(argv: string[], root = orthancRoot()): [string, string[]] {
+export function inOrthancRoot(argv: string[], root: string): [string, string[]] {
     const shared = tmpdir();
     const namespaces = process.getuid?.() === 0 ? ["--mount"] : ["--user", "--map-root-user", "--mount"];
     const script = 'root="$1"; shared="$2"; shift 2; mount --bind "$shared" "$root$shared" && exec chroot "$root" "$@"';
     return ["unshare", [...namespaces, "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", root, shared, ...argv]];
 }
 
-/** What a replica runs on, from its REST API: Orthanc's version and its plugins' (for the suite's output). */
-export async function describeVersions(replica: Replica): Promise<string> {
+/** What a replica runs, as Orthanc reports it: its version (`/system`) and each plugin's (`/plugins/<id>`). */
+export interface ReportedVersions {
+    orthanc: string;
+    plugins: Record<string, string>;
+    /** The Orthanc root it runs in (a path). */
+    root: string;
+}
+
+export async function reportedVersions(replica: Replica): Promise<ReportedVersions> {
     const system = await replica.getJson<{ Version: string }>("/system");
     // The list also names "explorer.js" (the plugins' extensions of Orthanc Explorer), which is no plugin.
-    const plugins = (await replica.getJson<string[]>("/plugins")).filter((plugin) => plugin !== "explorer.js");
-    const versions = await Promise.all(
-        plugins.map(async (plugin) => `${plugin} ${(await replica.getJson<{ Version: string }>(`/plugins/${plugin}`)).Version}`),
-    );
-    return `Orthanc ${system.Version} (${orthancRoot()}), plugins: ${versions.join(", ")}`;
+    const names = (await replica.getJson<string[]>("/plugins")).filter((plugin) => plugin !== "explorer.js");
+    const plugins: Record<string, string> = {};
+    for (const name of names) {
+        plugins[name] = (await replica.getJson<{ Version: string }>(`/plugins/${name}`)).Version;
+    }
+    return { orthanc: system.Version, plugins, root: replica.root };
+}
+
+export function formatVersions(versions: ReportedVersions): string {
+    const plugins = Object.entries(versions.plugins).map(([name, version]) => `${name} ${version}`);
+    return `Orthanc ${versions.orthanc}, plugins: ${plugins.join(", ")} (root ${versions.root})`;
+}
+
+/** For the suite's output: what a replica runs on. */
+export async function describeVersions(replica: Replica): Promise<string> {
+    return formatVersions(await reportedVersions(replica));
+}
+
+/**
+ * How `versions` differ from the pinned image's (`imageVersions`), one line each; none when they are the image's. The
+ * expected versions were read for one image tag: a new pin must come with them re-read.
+ */
+export function differencesFromImage(versions: ReportedVersions): string[] {
+    const differences: string[] = [];
+    if (orthancImage.tag !== imageVersions.imageTag) {
+        differences.push(`the pinned image is ${orthancImage.tag}, the expected versions are ${imageVersions.imageTag}'s: re-read its build-matrix.json`);
+    }
+    if (versions.orthanc !== imageVersions.orthanc) {
+        differences.push(`Orthanc ${versions.orthanc}, the image has ${imageVersions.orthanc}`);
+    }
+    for (const [plugin, version] of Object.entries(imageVersions.plugins)) {
+        if (versions.plugins[plugin] !== version) {
+            differences.push(`plugin ${plugin} ${versions.plugins[plugin] ?? "not loaded"}, the image has ${version}`);
+        }
+    }
+    return differences;
 }
 
 /** Starts a replica and waits until its REST API answers the admin. */
 export async function startReplica(resources: Resources, options: ReplicaOptions): Promise<Replica> {
+    const env = options.env ?? orthancProcessEnvironment(podEnvironment(options.tenant ?? testStackConfig().tenants[0], `orthanc-${options.name}`));
     const workDirectory = resources.tempDir(`orthanc-${options.name}`);
     const laptop = {
         pluginDirectory: orthancRootLayout.pluginDirectory,
@@ -167,7 +250,8 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         httpPort: await freePort(),
         dicomPort: await freePort(),
         workDirectory,
-        serverIdentifier: `orthanc-${options.name}`,
+        // What the image's start-up writes from the pod's ORTHANC__DATABASE_SERVER_IDENTIFIER.
+        serverIdentifier: env.ORTHANC__DATABASE_SERVER_IDENTIFIER ?? `orthanc-${options.name}`,
     };
     let laptopConfig: OrthancConfig;
     if (options.adapt) {
@@ -182,12 +266,9 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
     // The file holds the passwords, as the pods' Secret does.
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
 
-    const [command, args] = inOrthancRoot([orthancRootLayout.binary, configFile]);
-    const child = resources.start(`orthanc-${options.name}`, command, args, {
-        // Orthanc's DICOM server is DCMTK too: it reads TCP_NODELAY from its environment.
-        env: options.env ?? dcmtkEnvironment(),
-        logFile: join(workDirectory, "orthanc.log"),
-    });
+    const root = orthancRoot(options.root);
+    const [command, args] = inOrthancRoot([orthancRootLayout.binary, configFile], root);
+    const child = resources.start(`orthanc-${options.name}`, command, args, { env, logFile: join(workDirectory, "orthanc.log") });
     const httpPort = config.HttpPort as number;
     const admin = adminCredentials(config);
     const request: Replica["request"] = (path, requestOptions = {}) => {
@@ -212,6 +293,7 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         workDirectory,
         config,
         child,
+        root,
         request,
         getJson: async (path) => (await expectOk(await request(path), `GET ${path}`)).json() as never,
         postJson: async (path, body) =>

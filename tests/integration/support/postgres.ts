@@ -40,6 +40,13 @@ export interface PostgresOptions {
      * (`hostssl` lines alone in pg_hba.conf: a connection without TLS finds no entry and is refused).
      */
     tls?: ServerCertificate;
+    /**
+     * `max_connections`; 50 when absent. 50 holds the suite's most replicas at once on one database (three, with the
+     * rendered IndexConnectionsCount of 5 and the storage plugin's own connection each) with room for the suite's own
+     * sessions. A configuration without IndexConnectionsCount opens plugin 10.3's default of 50 per process and needs
+     * more (the benchmark's `korthweb`).
+     */
+    maxConnections?: number;
 }
 
 /** When the suite runs as root (PostgreSQL refuses to), the `postgres` account and the command that switches to it. */
@@ -117,7 +124,7 @@ export async function startPostgres(resources: Resources, options: PostgresOptio
         "-c", "listen_addresses=127.0.0.1",
         // The socket lives in our temp directory: no clash with a system cluster in /var/run/postgresql.
         "-c", `unix_socket_directories=${dir}`,
-        "-c", "max_connections=50",
+        "-c", `max_connections=${options.maxConnections ?? 50}`,
     ]);
     const child = resources.start("postgres", command, args, {
         logFile: join(dir, "postgres.log"),

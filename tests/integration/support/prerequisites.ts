@@ -1,36 +1,56 @@
 /**
- * What the suite boots. Orthanc and its plugins come from a Debian trixie root of the project's own (built by
- * scripts/install-orthanc-root, started with chroot); PostgreSQL, DCMTK and OpenSSL are the host's Debian packages. A
- * missing piece fails the suite loudly, naming what installs it: a skipped integration suite would pass CI while
- * proving nothing.
+ * What the suite boots. Orthanc and its plugins come from Debian roots of the project's own (built by
+ * scripts/install-orthanc-root, started with chroot): `sid`, the orthancteam/orthanc image's versions, for every test
+ * and the benchmark; `trixie`, the previous Orthanc and PostgreSQL plugin, for the upgrade test only. PostgreSQL, DCMTK
+ * and OpenSSL are the host's Debian packages. A missing piece fails the suite loudly, naming what installs it: a
+ * skipped integration suite would pass CI while proving nothing.
  */
+import { execFileSync } from "child_process";
 import { accessSync, constants, readdirSync, readFileSync } from "fs";
 import { delimiter, join, resolve } from "path";
 
-/** The command that builds the Orthanc root. */
+/** The command that builds the Orthanc roots. */
 export const orthancRootInstallCommand = "scripts/install-orthanc-root";
 
+export type OrthancRootName = "sid" | "trixie";
+
+/** What each root holds, for messages (scripts/install-orthanc-root builds them). */
+export const orthancRootContents: Record<OrthancRootName, string> = {
+    sid: "Debian sid's Orthanc 1.13.0 and DICOMweb 1.24, the PostgreSQL plugins 10.3 built from their upstream archive",
+    trixie: "Debian trixie's Orthanc 1.12.7 with its PostgreSQL plugins 5.0 and DICOMweb 1.20",
+};
+
+const rootPaths = new Map<OrthancRootName, string>();
+
 /**
- * The Orthanc root: `.cache/trixie-orthanc/root` in the repository (KORTHWEB_ORTHANC_ROOT_CACHE moves the cache
- * folder, as it does for scripts/install-orthanc-root).
+ * Where root `name` is: the install script says (its cache folder is keyed by what the root is built from, so only
+ * the script knows the name). `sid` unless said otherwise: every test runs the image's versions.
  */
-export function orthancRoot(): string {
-    const cache = process.env.KORTHWEB_ORTHANC_ROOT_CACHE || join(resolve(__dirname, "../../.."), ".cache", "trixie-orthanc");
-    return join(resolve(cache), "root");
+export function orthancRoot(name: OrthancRootName = "sid"): string {
+    let path = rootPaths.get(name);
+    if (path === undefined) {
+        const script = join(resolve(__dirname, "../../.."), orthancRootInstallCommand);
+        path = execFileSync("bash", [script, "--print-root", name], { encoding: "utf8" }).trim();
+        rootPaths.set(name, path);
+    }
+    return path;
 }
 
-/** Paths inside the Orthanc root (as the chrooted process sees them). */
+/** Paths inside the Orthanc roots (as the chrooted process sees them), the same in both. */
 export const orthancRootLayout = {
     binary: "/usr/sbin/Orthanc",
-    /** Where Debian's orthanc-postgresql and orthanc-dicomweb install their plugins (the image uses another directory). */
+    /**
+     * Where Debian's orthanc-dicomweb (and orthanc-postgresql in trixie) install their plugins, and where the sid root's
+     * build puts the PostgreSQL plugins 10.3 (the image uses another directory).
+     */
     pluginDirectory: "/usr/share/orthanc/plugins",
 } as const;
 
 /**
  * The plugins the suite's replicas load, by library name: of what the tenant's pods enable, the PostgreSQL index and
- * storage and DICOMweb (the viewers and Orthanc Explorer 2 are not in the Orthanc root). The rendered configuration
- * does not list plugins (the image picks them from environment variables), so
- * the suite names them here and adaptForLaptop turns them into the `Plugins` setting.
+ * storage and DICOMweb (the viewers and Orthanc Explorer 2 are not in the Orthanc roots). The rendered configuration
+ * does not list plugins (the image picks them from environment variables), so the suite names them here and
+ * adaptForLaptop turns them into the `Plugins` setting.
  */
 export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so", "libOrthancDicomWeb.so"];
 
@@ -38,6 +58,17 @@ export const laptopPlugins: readonly string[] = ["libOrthancPostgreSQLIndex.so",
 export function laptopPluginFiles(plugins: readonly string[] = laptopPlugins): string[] {
     return plugins.map((plugin) => `${orthancRootLayout.pluginDirectory}/${plugin}`);
 }
+
+/**
+ * What the pinned image (orthancteam/orthanc 26.8.1) runs, as Orthanc reports it (`/system` Version, `/plugins/<id>`
+ * Version): orthanc-builder 26.8.1 build-matrix.json (Orthanc-1.13.0, OrthancPostgreSQL-10.3, OrthancDicomWeb-1.24).
+ * The suite refuses to run on anything else: the sid root follows Debian sid, which may move on.
+ */
+export const imageVersions = {
+    imageTag: "26.8.1",
+    orthanc: "1.13.0",
+    plugins: { "postgresql-index": "10.3", "postgresql-storage": "10.3", "dicom-web": "1.24" } as Record<string, string>,
+} as const;
 
 interface Requirement {
     /** Debian package that provides it. */
@@ -91,8 +122,8 @@ export function postgresBinDirectory(): string | undefined {
     return majors.length > 0 ? join(root, majors[0], "bin") : undefined;
 }
 
-/** Throws one error listing every missing requirement and what installs it. */
-export function assertPrerequisites(): void {
+/** Throws one error listing every missing requirement and what installs it; `roots` are the Orthanc roots needed. */
+export function assertPrerequisites(roots: readonly OrthancRootName[] = ["sid"]): void {
     const missing: string[] = [];
     const packages = new Set<string>();
     for (const requirement of requirements) {
@@ -106,18 +137,17 @@ export function assertPrerequisites(): void {
         missing.push("/usr/lib/postgresql/<major>/bin/initdb (Debian package postgresql)");
         packages.add("postgresql");
     }
-    const root = orthancRoot();
-    const missingInRoot = [...rootFiles, ...laptopPluginFiles()].filter((file) => !exists(join(root, file)));
     const problems: string[] = [];
     if (missing.length > 0) {
         problems.push(`Missing on this machine:\n  - ${missing.join("\n  - ")}\nInstall with: apt-get install ${[...packages].join(" ")}`);
     }
-    if (missingInRoot.length > 0) {
-        const what = exists(root) ? `Missing in the Orthanc root ${root}:\n  - ${missingInRoot.join("\n  - ")}` : `No Orthanc root at ${root}.`;
-        problems.push(
-            `${what}\n` +
-                `Build it with: ${orthancRootInstallCommand}  (Debian trixie's orthanc, orthanc-postgresql, orthanc-dicomweb)`,
-        );
+    for (const name of roots) {
+        const root = orthancRoot(name);
+        const missingInRoot = [...rootFiles, ...laptopPluginFiles()].filter((file) => !exists(join(root, file)));
+        if (missingInRoot.length > 0) {
+            const what = exists(root) ? `Missing in the Orthanc root ${root}:\n  - ${missingInRoot.join("\n  - ")}` : `No Orthanc root ${name} at ${root}.`;
+            problems.push(`${what}\nBuild it with: ${orthancRootInstallCommand} ${name}  (${orthancRootContents[name]})`);
+        }
     }
     if (problems.length > 0) {
         throw new Error(

@@ -5,7 +5,8 @@
 import { parseStackConfig } from "../../../components/config/load";
 import { StackConfig, TenantConfig } from "../../../components/config/schema";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
-import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, ReplicaOptions, startReplica } from "./orthanc";
+import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, ReplicaOptions, reportedVersions, ReportedVersions, startReplica } from "./orthanc";
+import { OrthancRootName } from "./prerequisites";
 import { Postgres, startPostgres } from "./postgres";
 import { Resources } from "./processes";
 import { callingAeTitle } from "./dcmtk";
@@ -47,7 +48,7 @@ export interface TenantStack {
         resources: Resources,
         name: string,
         extend?: (config: OrthancConfig, workDirectory: string) => OrthancConfig,
-        options?: Pick<ReplicaOptions, "env">,
+        options?: Pick<ReplicaOptions, "env" | "root">,
     ): Promise<Replica>;
 }
 
@@ -60,6 +61,21 @@ export async function startTenantStack(resources: Resources, tenant: TenantConfi
         postgres,
         config,
         admin: adminCredentials(config),
-        startReplica: (replicaResources, name, extend, options) => startReplica(replicaResources, { ...options, name, config, postgres, extend }),
+        startReplica: (replicaResources, name, extend, options) => startReplica(replicaResources, { ...options, name, config, postgres, extend, tenant }),
     };
+}
+
+/** What the real stack runs: Orthanc and its plugins as a replica reports them, and the PostgreSQL server's version. */
+export interface StackVersions extends ReportedVersions {
+    postgresql: string;
+}
+
+/**
+ * Boots a replica of the rendered configuration in Orthanc root `root` on a fresh PostgreSQL, asks both what they
+ * run, and stops them (released with `resources`).
+ */
+export async function probeVersions(resources: Resources, root: OrthancRootName = "sid"): Promise<StackVersions> {
+    const stack = await startTenantStack(resources);
+    const replica = await stack.startReplica(resources, `versions-${root}`, undefined, { root });
+    return { ...(await reportedVersions(replica)), postgresql: await stack.postgres.asSuperuser("SHOW server_version") };
 }
