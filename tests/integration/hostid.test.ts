@@ -67,7 +67,7 @@ const expectedHostPart = (file: string): string => String(readFileSync(file).rea
 
 describe("Orthanc replicas' generated UIDs and /etc/hostid (real Orthanc, its DCMTK)", function () {
     const resources = new Resources();
-    before(assertPrerequisites);
+    before(() => assertPrerequisites());
     after(() => resources.release());
 
     it("with the image's shared `not-generated`, two replicas put the same host id in every UID", async () => {
