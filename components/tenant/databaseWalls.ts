@@ -16,6 +16,8 @@ export interface PlatformForWalls {
     /** The API server's addresses, for engines whose pods talk to it. */
     apiServerAddresses?: string[];
     backup?: BackupConfig;
+    /** Where Prometheus runs, for engines whose metrics it scrapes directly. */
+    monitoringNamespace?: string;
 }
 
 export function databaseWalls(
@@ -35,7 +37,7 @@ export function databaseWalls(
             return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup, {
                 cidrs: platform.apiServerAddresses,
                 ports: apiServerPorts,
-            });
+            }, platform.monitoringNamespace);
         case "external":
             if (database.external === undefined) {
                 throw new Error('database engine "external" needs database.external');

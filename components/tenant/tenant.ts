@@ -115,6 +115,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                         cnpgOperatorNamespace: args.cloudnativePg?.namespace,
                         apiServerAddresses: args.apiServerAddresses,
                         backup: args.backup,
+                        monitoringNamespace: args.monitoringNamespace,
                     }),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
