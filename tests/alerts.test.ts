@@ -15,6 +15,26 @@ import {
 } from "../components/platform/alerts";
 import { parseStackConfig } from "../components/config/load";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
+import { postgresPodLabels } from "../components/tenant/postgres";
+import { cnpgPodLabels } from "../components/database/cloudnativePg";
+import { unroutedReceiver } from "../components/platform/alertmanager";
+import { RecordedResource } from "./support/mocks";
+import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "./support/stacks";
+import kubePrometheusStackDefaults from "./upstream/kubePrometheusStackDefaults.json";
+import {
+    Client,
+    NetworkPolicyModel,
+    PodModel,
+    PodMonitorModel,
+    asRunning,
+    bitnamiPostgresStatefulSet,
+    helmCoalesce,
+    metricsRead,
+    prometheusAlertmanagers,
+    receiverNotifies,
+    routeReceivers,
+    scrapedBy,
+} from "./upstream/monitoring";
 
 const hour = 3600;
 const day = 24 * hour;
@@ -196,6 +216,155 @@ describe("alerts", () => {
         const values = kubeStateMetricsValues() as any;
         assert.deepEqual(values.metricLabelsAllowlist, ["cronjobs=[korthweb.io/backup]"]);
         for (const collector of ["cronjobs", "deployments", "statefulsets"]) assert.ok(values.collectors.includes(collector), collector);
+    });
+});
+
+// ---- the rendered stacks against the models of tests/upstream/monitoring.ts ----
+
+const objects = (stack: RenderedStack, kind: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type.endsWith(`:${kind}`));
+const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;
+
+/** The pods each tenant runs, as the cluster would run them (see PodModel); those of operators and charts modelled. */
+function tenantPods(stack: RenderedStack, stackName: string): { tenant: string; role: "orthanc" | "bitnami-postgresql" | "cnpg-instance"; pod: PodModel }[] {
+    const config = parsedStackFile(stackName);
+    const namespaceLabels = (name: string): Record<string, string> => {
+        const ns = objects(stack, "Namespace").find((r) => r.inputs.metadata.name === name);
+        return { ...(ns?.inputs.metadata.labels ?? {}), "kubernetes.io/metadata.name": name };
+    };
+    const injects = (name: string) => namespaceLabels(name)["istio-injection"] === "enabled";
+    const pods: ReturnType<typeof tenantPods> = [];
+    for (const tenant of config.tenants) {
+        const ns = `${tenant.name}-orthweb`;
+        const base = { namespace: ns, namespaceLabels: namespaceLabels(ns) };
+        const deployment = objects(stack, "Deployment").find((r) => nsOf(r) === ns && r.inputs.metadata.name.startsWith("orthanc"))!;
+        const template = deployment.inputs.spec.template;
+        pods.push({
+            tenant: tenant.name,
+            role: "orthanc",
+            pod: asRunning(
+                { ...base, name: `${deployment.inputs.metadata.name}-0`, labels: template.metadata.labels, annotations: template.metadata.annotations ?? {}, containers: template.spec.containers },
+                injects(ns),
+            ),
+        });
+        if (tenant.database.engine === "bitnami-ha") {
+            // The chart's pod: its labels, the exporter's annotations from the values (metrics.annotations).
+            const release = releases(stack).find((r) => nsOf(r) === ns && r.inputs.chart.includes("postgresql-ha"))!;
+            const name = `${bitnamiPostgresStatefulSet(release.inputs.name, release.inputs.values)}-0`;
+            const containers = [
+                { name: "postgresql", ports: [{ name: "postgresql", containerPort: 5432 }] },
+                { name: "metrics", ports: [{ name: "http-metrics", containerPort: release.inputs.values.metrics.containerPorts?.http ?? 9187 }] },
+            ];
+            pods.push({ tenant: tenant.name, role: "bitnami-postgresql", pod: asRunning({ ...base, name, labels: { ...postgresPodLabels.postgresql }, annotations: release.inputs.values.metrics.annotations ?? {}, containers }, injects(ns)) });
+        }
+        if (tenant.database.engine === "cloudnative-pg") {
+            // The operator's instance pod (cloudnative-pg v1.30.0 pkg/specs/pods.go): its labels, ports, inherited metadata.
+            const cluster = objects(stack, "Cluster").find((r) => nsOf(r) === ns)!;
+            const labels = { ...cnpgPodLabels.database, "cnpg.io/podRole": "instance", "cnpg.io/instanceName": `${cluster.inputs.metadata.name}-1`, ...(cluster.inputs.spec.inheritedMetadata?.labels ?? {}) };
+            const containers = [{ name: "postgres", ports: [{ name: "postgresql", containerPort: 5432 }, { name: "metrics", containerPort: 9187 }, { name: "status", containerPort: 8000 }] }];
+            pods.push({ tenant: tenant.name, role: "cnpg-instance", pod: asRunning({ ...base, name: `${cluster.inputs.metadata.name}-1`, labels, annotations: {}, containers }, injects(ns)) });
+        }
+    }
+    return pods;
+}
+
+/** Which tenant pods serve a metric (for `up`, the scrape job the expression selects). */
+function servedBy(metric: string, expr: string): "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "cluster-wide" | undefined {
+    if (/^(kube_|certmanager_)/.test(metric)) return "cluster-wide";
+    if (/^pg_/.test(metric)) return "bitnami-postgresql";
+    if (/^(cnpg_|barman_cloud_)/.test(metric)) return "cnpg-instance";
+    if (metric === "up") {
+        const job = /up\{job="([^"]+)"/.exec(expr)?.[1];
+        return job === cnpgMetricsJob ? "cnpg-instance" : undefined;
+    }
+    return undefined;
+}
+
+for (const stackName of allStacks) {
+    const config = parsedStackFile(stackName);
+    if (!config.observability.enabled) continue;
+    describe(`monitoring on stack ${stackName}`, () => {
+        let stack: RenderedStack;
+        before(async () => {
+            stack = await renderStack(stackName);
+            assert.equal(stack.error, undefined);
+        });
+        const rules = () => objects(stack, "PrometheusRule").flatMap((r) => r.inputs.spec.groups.flatMap((g: any) => g.rules as AlertRule[]));
+        const prometheusRelease = () => releases(stack).find((r) => r.inputs.chart === "kube-prometheus-stack")!;
+        const prometheus = (): Client => {
+            const namespace = nsOf(prometheusRelease());
+            const ns = objects(stack, "Namespace").find((r) => r.inputs.metadata.name === namespace);
+            return { namespace, namespaceLabels: { ...(ns?.inputs.metadata.labels ?? {}), "kubernetes.io/metadata.name": namespace }, labels: { "app.kubernetes.io/name": "prometheus" } };
+        };
+
+        it("scrapes, past the monitors' selection, the walls and the mesh, every metric an alert reads from every tenant pod that serves it", () => {
+            const monitors: PodMonitorModel[] = objects(stack, "PodMonitor").map((r) => ({ namespace: nsOf(r), name: r.inputs.metadata.name, spec: r.inputs.spec }));
+            const policies: NetworkPolicyModel[] = objects(stack, "NetworkPolicy").map((r) => ({ namespace: nsOf(r), spec: r.inputs.spec }));
+            const pods = tenantPods(stack, stackName);
+            const unscraped: string[] = [];
+            for (const rule of rules()) {
+                for (const metric of metricsRead(rule.expr)) {
+                    const role = servedBy(metric, rule.expr);
+                    assert.ok(role !== undefined, `${rule.alert} reads ${metric}, which nothing in the cluster serves or scrapes`);
+                    if (role === "cluster-wide") continue;
+                    for (const { tenant, pod } of pods.filter((p) => p.role === role)) {
+                        const targets = scrapedBy(monitors, policies, prometheus(), pod);
+                        // The rules join and label by namespace and pod_name, and select CloudNativePG's by job.
+                        const usable = targets.filter((t) => t.labels.namespace === pod.namespace && t.labels.pod_name === pod.name && (role !== "cnpg-instance" || t.labels.job === cnpgMetricsJob));
+                        if (usable.length === 0) unscraped.push(`${rule.alert}: ${metric} of ${tenant}'s ${role} pod`);
+                    }
+                }
+            }
+            assert.deepEqual([...new Set(unscraped)], []);
+        });
+
+        it("gives Prometheus an Alertmanager, and routes every alert of every tenant to a receiver that notifies", () => {
+            const release = prometheusRelease();
+            const merged = helmCoalesce(kubePrometheusStackDefaults.values, release.inputs.values) as any;
+            assert.deepEqual(prometheusAlertmanagers(merged, release.inputs.values.fullnameOverride, nsOf(release)), [
+                { namespace: nsOf(release), name: "monitoring-alertmanager", port: "http-web" },
+            ]);
+            const amConfig = merged.alertmanager.config;
+            const receiverNames = amConfig.receivers.map((r: any) => r.name);
+            const referenced = [amConfig.route.receiver, ...amConfig.route.routes.map((r: any) => r.receiver)];
+            for (const name of referenced) assert.ok(receiverNames.includes(name), `route to ${name}, which the configuration defines`);
+            assert.deepEqual(amConfig.inhibit_rules, release.inputs.values.alertmanager.config.inhibit_rules, "no default inhibition survives the merge");
+            for (const rule of rules()) {
+                for (const tenant of config.tenants) {
+                    const labels = { alertname: rule.alert, severity: rule.labels.severity, tenant: tenant.name, namespace: `${tenant.name}-orthweb` };
+                    const reached = routeReceivers(amConfig.route, labels);
+                    assert.ok(!reached.includes(unroutedReceiver), `${rule.alert} (${rule.labels.severity}) of ${tenant.name} reaches a receiver`);
+                    for (const name of reached) assert.ok(receiverNotifies(amConfig, name), `${name} notifies someone`);
+                }
+            }
+        });
+
+        it("names the Orthanc Deployment and the PostgreSQL StatefulSet in the rules as the cluster names them", () => {
+            const deploymentNames = new Set(objects(stack, "Deployment").filter((r) => r.inputs.metadata.name.startsWith("orthanc")).map((r) => r.inputs.metadata.name));
+            const inRules = new Set(rules().flatMap((r) => [...r.expr.matchAll(/deployment="([^"]+)"/g)].map((m) => m[1])));
+            assert.deepEqual([...inRules], [...deploymentNames]);
+            const statefulSets = new Set(releases(stack).filter((r) => r.inputs.chart.includes("postgresql-ha")).map((r) => bitnamiPostgresStatefulSet(r.inputs.name, r.inputs.values)));
+            const statefulSetsInRules = new Set(rules().flatMap((r) => [...r.expr.matchAll(/statefulset="([^"]+)"/g)].map((m) => m[1])));
+            for (const name of statefulSets) assert.ok(statefulSetsInRules.has(name), `${name} is what the rules select`);
+        });
+    });
+}
+
+describe("the monitoring models", () => {
+    it("say that the chart's Prometheus notifies nobody with Alertmanager off (the program's values before this fix)", () => {
+        const merged = helmCoalesce(kubePrometheusStackDefaults.values, { alertmanager: { enabled: false } }) as any;
+        assert.deepEqual(prometheusAlertmanagers(merged, "monitoring", "monitoring"), []);
+        const endpoints = helmCoalesce(kubePrometheusStackDefaults.values, { alertmanager: { enabled: false }, prometheus: { prometheusSpec: { alertingEndpoints: [{ name: "am", port: "web" }] } } }) as any;
+        assert.deepEqual(prometheusAlertmanagers(endpoints, "monitoring", "monitoring"), [{ name: "am", port: "web" }]);
+    });
+
+    it("route an alert through the chart's default tree to its `null` receiver, which notifies nobody", () => {
+        const config = kubePrometheusStackDefaults.values.alertmanager.config as any;
+        assert.deepEqual(routeReceivers(config.route, { alertname: "OrthancDown", severity: "critical" }), ["null"]);
+        assert.equal(receiverNotifies(config, "null"), false);
+    });
+
+    it("read the metric names of an expression, including a __name__ alternative", () => {
+        assert.deepEqual(metricsRead('max by (namespace) ({__name__=~"a_b|c_d", namespace=~"x"}) == 0 and on(x) up{job="j"}').sort(), ["a_b", "c_d", "up"]);
     });
 });
 
