@@ -26,8 +26,9 @@ import { parseStackConfig } from "../../components/config/load";
 import { AlertRule, alertRulesSpec, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
 import { alertmanagerConfig, alertmanagerCredentials } from "../../components/platform/alertmanager";
 import { RecordedResource } from "../support/mocks";
-import { RenderedStack, releases, renderStack } from "../support/stacks";
-import { bitnamiPostgresStatefulSet } from "../upstream/monitoring";
+import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "../support/stacks";
+import kubePrometheusStackDefaults from "../upstream/kubePrometheusStackDefaults.json";
+import { bitnamiPostgresStatefulSet, helmCoalesce, routeReceivers } from "../upstream/monitoring";
 import { describeVersions, Replica } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { assertMonitoringBinaries, monitoringBinaries, query, startAlertmanager, startPostgresExporter, startPrometheus, startWebhook, versionOf, Webhook } from "./support/monitoring";
@@ -332,4 +333,38 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
             },
         ]);
     });
+});
+
+describe("the rendered stacks' Alertmanager configuration in Alertmanager's own tools (amtool)", function () {
+    const suite = new Resources();
+    before(assertMonitoringBinaries);
+    after(() => suite.release());
+
+    for (const stackName of allStacks.filter((name) => parsedStackFile(name).observability.enabled)) {
+        it(`${stackName}: the configuration the chart renders loads, and amtool routes every alert of every tenant where the model does`, async function () {
+            const stack = await renderStack(stackName);
+            assert.equal(stack.error, undefined);
+            const values = releases(stack).find((r) => r.inputs.chart === "kube-prometheus-stack")!.inputs.values;
+            // What templates/alertmanager/secret.yaml renders: the chart's default configuration merged with the values.
+            const config = (helmCoalesce(kubePrometheusStackDefaults.values, values) as any).alertmanager.config;
+            const file = join(suite.tempDir(`amtool-${stackName}`), "alertmanager.yml");
+            writeFileSync(file, stringify(config));
+            const check = await run(monitoringBinaries.amtool, ["check-config", file]);
+            assert.equal(check.code, 0, check.stdout + check.stderr);
+            const rules = renderedRules(stack).groups.flatMap((g) => g.rules);
+            const cases = new Map<string, Record<string, string>>();
+            for (const rule of rules) {
+                for (const tenant of parsedStackFile(stackName).tenants) {
+                    const labels = { alertname: rule.alert, severity: rule.labels.severity, tenant: tenant.name };
+                    cases.set(JSON.stringify(labels), labels);
+                }
+            }
+            for (const labels of cases.values()) {
+                const routed = await run(monitoringBinaries.amtool, ["config", "routes", "test", `--config.file=${file}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
+                assert.equal(routed.code, 0, routed.stdout + routed.stderr);
+                const receivers = routed.stdout.trim().split(",").sort();
+                assert.deepEqual(receivers, routeReceivers(config.route, labels).sort(), JSON.stringify(labels));
+            }
+        });
+    }
 });
