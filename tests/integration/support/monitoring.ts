@@ -1,5 +1,5 @@
 /**
- * Real Prometheus, Alertmanager and postgres_exporter on loopback (Debian's packages), with temp directories, for the
+ * Real Prometheus, Alertmanager and postgres_exporter on loopback (Debian sid's), with temp directories, for the
  * monitoring test; and an HTTPS webhook that records what Alertmanager delivers.
  */
 import { createServer } from "https";
@@ -9,20 +9,23 @@ import { join } from "path";
 import { stringify } from "yaml";
 import { Child, freePort, portOpen, Resources, runOk, waitUntil } from "./processes";
 
-/** Debian's binaries (packages prometheus, prometheus-alertmanager, prometheus-postgres-exporter). */
+/** Where scripts/install-monitoring-tools unpacks Debian sid's packages (Prometheus 3.5, Alertmanager 0.33, postgres_exporter 0.19). */
+export const monitoringToolsCommand = "scripts/install-monitoring-tools";
+const toolsBin = join(process.env.KORTHWEB_MONITORING_TOOLS_CACHE ?? join(__dirname, "..", "..", "..", ".cache", "monitoring-tools"), "root", "usr", "bin");
+
 export const monitoringBinaries = {
-    prometheus: "/usr/bin/prometheus",
-    promtool: "/usr/bin/promtool",
-    alertmanager: "/usr/bin/prometheus-alertmanager",
-    amtool: "/usr/bin/amtool",
-    postgresExporter: "/usr/bin/prometheus-postgres-exporter",
+    prometheus: join(toolsBin, "prometheus"),
+    promtool: join(toolsBin, "promtool"),
+    alertmanager: join(toolsBin, "prometheus-alertmanager"),
+    amtool: join(toolsBin, "amtool"),
+    postgresExporter: join(toolsBin, "prometheus-postgres-exporter"),
 } as const;
 
-/** Fails, naming the packages, when a binary is missing (scripts/run installs them with the suite's other packages). */
+/** Fails, naming the command that installs them, when a binary is missing. */
 export function assertMonitoringBinaries(): void {
     const missing = Object.values(monitoringBinaries).filter((binary) => !existsSync(binary));
     if (missing.length > 0) {
-        throw new Error(`missing ${missing.join(", ")}: apt-get install prometheus prometheus-alertmanager prometheus-postgres-exporter (scripts/run does)`);
+        throw new Error(`missing ${missing.join(", ")}: run ${monitoringToolsCommand} (scripts/run does)`);
     }
 }
 
