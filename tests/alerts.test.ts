@@ -16,7 +16,7 @@ import {
 import { parseStackConfig } from "../components/config/load";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { postgresPodLabels } from "../components/tenant/postgres";
-import { cnpgPodLabels } from "../components/database/cloudnativePg";
+import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/database/cloudnativePg";
 import { unroutedReceiver } from "../components/platform/alertmanager";
 import { RecordedResource } from "./support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "./support/stacks";
@@ -26,6 +26,7 @@ import {
     NetworkPolicyModel,
     PodModel,
     PodMonitorModel,
+    Target,
     asRunning,
     bitnamiPostgresStatefulSet,
     helmCoalesce,
@@ -309,8 +310,11 @@ for (const stackName of allStacks) {
                     for (const { tenant, pod } of pods.filter((p) => p.role === role)) {
                         const targets = scrapedBy(monitors, policies, prometheus(), pod);
                         // The rules join and label by namespace and pod_name, and select CloudNativePG's by job.
-                        const usable = targets.filter((t) => t.labels.namespace === pod.namespace && t.labels.pod_name === pod.name && (role !== "cnpg-instance" || t.labels.job === cnpgMetricsJob));
+                        const usable: Target[] = targets.filter((t) => t.labels.namespace === pod.namespace && t.labels.pod_name === pod.name && (role !== "cnpg-instance" || t.labels.job === cnpgMetricsJob));
                         if (usable.length === 0) unscraped.push(`${rule.alert}: ${metric} of ${tenant}'s ${role} pod`);
+                        // Bitnami's exporter only through Istio's metrics merging (15020); CloudNativePG's port directly.
+                        const expectedPort: number | undefined = role === "bitnami-postgresql" ? 15020 : role === "cnpg-instance" ? 9187 : undefined;
+                        for (const target of usable as Target[]) assert.equal(target.port, expectedPort, `${tenant}'s ${role} scraped on ${target.port}`);
                     }
                 }
             }
@@ -361,6 +365,31 @@ describe("the monitoring models", () => {
         const config = kubePrometheusStackDefaults.values.alertmanager.config as any;
         assert.deepEqual(routeReceivers(config.route, { alertname: "OrthancDown", severity: "critical" }), ["null"]);
         assert.equal(receiverNotifies(config, "null"), false);
+    });
+
+    it("leave a CloudNativePG instance unscraped when its wall admits another namespace than Prometheus' on 9187", () => {
+        const names = { namespace: "bhs-orthweb" } as any;
+        const pod = asRunning(
+            {
+                namespace: "bhs-orthweb",
+                namespaceLabels: { "kubernetes.io/metadata.name": "bhs-orthweb" },
+                name: "postgresql-1",
+                labels: { ...cnpgPodLabels.database, "cnpg.io/podRole": "instance" },
+                annotations: {},
+                containers: [{ name: "postgres", ports: [{ name: "metrics", containerPort: 9187 }] }],
+            },
+            false,
+        );
+        const monitors = [{ namespace: "monitoring", name: "cloudnative-pg-instances", spec: cnpgPodMonitorSpec(cnpgMetricsJob) }];
+        const prometheus = { namespace: "monitoring", namespaceLabels: { "kubernetes.io/metadata.name": "monitoring" }, labels: { "app.kubernetes.io/name": "prometheus" } };
+        const policies = (monitoringNamespace: string) =>
+            cloudnativePgWalls(names, { app: "orthanc" }, "cnpg-system", undefined, { cidrs: ["10.0.0.1/32"], ports: [443] }, monitoringNamespace).network.map((p) => ({
+                namespace: "bhs-orthweb",
+                spec: p.spec,
+            }));
+        assert.equal(scrapedBy(monitors, policies("monitoring"), prometheus, pod).length, 1);
+        assert.equal(scrapedBy(monitors, policies("elsewhere"), prometheus, pod).length, 0);
+        assert.equal(scrapedBy(monitors, [], prometheus, { ...pod, meshed: true }).length, 0, "a meshed pod refuses Prometheus' plaintext on 9187");
     });
 
     it("read the metric names of an expression, including a __name__ alternative", () => {
