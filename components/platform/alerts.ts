@@ -354,8 +354,11 @@ export function cloudnativePgRules(): AlertRule[] {
     ];
 }
 
+/** Orthanc 1.13.0 counts failed jobs as orthanc_jobs_total_failed; 1.12 reported orthanc_jobs_failed (read from both builds). */
+const orthancFailedJobs = "orthanc_jobs_total_failed|orthanc_jobs_failed";
+
 /**
- * Orthanc's own metrics (`/tools/metrics-prometheus`, Orthanc 1.12/1.13: orthanc_up_time_s, orthanc_jobs_failed,
+ * Orthanc's own metrics (`/tools/metrics-prometheus`: orthanc_up_time_s, orthanc_jobs_total_failed,
  * orthanc_count_instances, orthanc_storage_*, ...), where a site scrapes them as `job="orthanc"` with the tenant's
  * namespace and pod_name. Nothing in the cluster does yet (README, "Alerts and where they go"): the endpoint needs
  * Orthanc's credentials and sits behind STRICT mutual TLS, which Istio's metrics merging does not authenticate to.
@@ -375,10 +378,11 @@ export function orthancMetricsRules(): AlertRule[] {
             "OrthancJobsFailing",
             "warning",
             "1m",
-            // A gauge of the failed jobs Orthanc remembers: it grows by one per failure.
-            withTenant(`delta(orthanc_jobs_failed${replica}[15m]) > 0`),
+            // Grows by one per failed job (1.12's gauge of remembered failures shrinks as history is pruned, which
+            // increase() reads as a restart: it can only over-count).
+            withTenant(`increase({__name__=~"${orthancFailedJobs}", job="${orthancMetricsJob}", namespace=~"${tenantNamespaces}"}[15m]) > 0`),
             "Tenant {{ $labels.tenant }}: Orthanc jobs failing",
-            "Orthanc replica {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) had {{ $value }} more failed jobs (transfers, retrievals, modifications) in 15 minutes: see its /jobs.",
+            "Jobs (transfers, retrievals, modifications) failed on Orthanc replica {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) in the last 15 minutes: see its /jobs.",
         ),
     ];
 }

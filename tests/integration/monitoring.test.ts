@@ -335,6 +335,47 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
     });
 });
 
+describe("the rules on Orthanc's own metrics, with Orthanc 1.13.0's names (promtool test rules)", function () {
+    const suite = new Resources();
+    before(assertMonitoringBinaries);
+    after(() => suite.release());
+
+    it("fires OrthancJobsFailing when orthanc_jobs_total_failed grows, for the replica it grew on", async function () {
+        const dev = await renderStack("dev");
+        const { namespace, deployment } = renderedNames(dev, "bhs");
+        const spec = { groups: alertRulesSpec({ orthancMetrics: true, orthancDeployment: deployment }).groups.filter((g) => g.name === "korthweb.orthanc-metrics") };
+        const rule = spec.groups[0].rules.find((r) => r.alert === "OrthancJobsFailing")!;
+        const target = (pod: string) => ({ job: orthancMetricsJob, namespace, pod_name: pod });
+        const selector = (labels: Record<string, string>) => `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(", ")}}`;
+        const dir = suite.tempDir("promtool-orthanc");
+        writeFileSync(join(dir, "rules.yml"), stringify(spec));
+        const labels = { severity: rule.labels.severity, ...target(`${deployment}-a`), tenant: "bhs" };
+        const fill = (template: string) => template.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name) => (labels as Record<string, string>)[name] ?? "");
+        const tests = [
+            {
+                interval: "1m",
+                input_series: [
+                    // Orthanc 1.13.0's counter: one job fails on replica a at minute 5; replica b has none.
+                    { series: `orthanc_jobs_total_failed${selector(target(`${deployment}-a`))}`, values: "0x4 1x30" },
+                    { series: `orthanc_jobs_total_failed${selector(target(`${deployment}-b`))}`, values: "0x35" },
+                ],
+                alert_rule_test: [
+                    { eval_time: "4m", alertname: "OrthancJobsFailing", exp_alerts: [] },
+                    {
+                        eval_time: "8m",
+                        alertname: "OrthancJobsFailing",
+                        exp_alerts: [{ exp_labels: labels, exp_annotations: { summary: fill(rule.annotations.summary), description: fill(rule.annotations.description) } }],
+                    },
+                    { eval_time: "30m", alertname: "OrthancJobsFailing", exp_alerts: [] },
+                ],
+            },
+        ];
+        writeFileSync(join(dir, "tests.yml"), stringify({ rule_files: ["rules.yml"], evaluation_interval: "1m", tests }));
+        const result = await run(monitoringBinaries.promtool, ["test", "rules", join(dir, "tests.yml")]);
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+    });
+});
+
 describe("the rendered stacks' Alertmanager configuration in Alertmanager's own tools (amtool)", function () {
     const suite = new Resources();
     before(assertMonitoringBinaries);
