@@ -7,7 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stackConfigFromPulumi } from "./components/config/load";
-import { rootCaSuffix } from "./components/config/schema";
+import { clusterDns, rootCaSuffix } from "./components/config/schema";
 // Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
 import { CertManager } from "./components/platform/certManager";
@@ -70,6 +70,7 @@ const tenants = config.tenants.map(
                 cloudnativePg,
                 backup: config.backup,
                 apiServerAddresses: config.kubernetes.apiServerAddresses,
+                network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,
@@ -82,8 +83,10 @@ export const rootCaCertificate = rootCa.certificatePem;
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
 export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));
 /**
- * Per tenant and modality, what the modality needs on the DICOM port: its key and certificate, and the root CA to
- * verify the server. Secret as a whole; `scripts/run modality-cert` writes one modality's files.
+ * Per tenant and modality, what the modality needs on the DICOM port: its key and its current certificate, and the
+ * root CA to verify the server; and, under `renewal`, its entry of tenantEndpoints' `modalities` (expiry, previous
+ * certificate still admitted, notice). Secret as a whole; `scripts/run modality-cert` writes one modality's files and
+ * prints the notices.
  */
 export const modalityCertificates = pulumi.secret(
     Object.fromEntries(
@@ -94,6 +97,7 @@ export const modalityCertificates = pulumi.secret(
                     modality,
                     {
                         aeTitle: issued.aeTitle,
+                        renewal: tenant.outputs.modalities.apply((statuses) => statuses[modality]),
                         calledAeTitle: config.tenants[index].orthanc.aeTitle,
                         dicomHost: tenant.outputs.dicomHost,
                         dicomPort: tenant.outputs.dicomPort,

@@ -55,8 +55,12 @@ export const postgresqlHaImages = {
     osShell: { registry: "docker.io", repository: "bitnamilegacy/os-shell", tag: "12-debian-12-r51" },
 } satisfies Record<string, ImagePin>;
 
-/** The AWS CLI the Bitnami engine's backup job uploads with (its pg_dump comes from the chart's own PostgreSQL image). */
-export const awsCliImage: ImagePin = { registry: "docker.io", repository: "amazon/aws-cli", tag: "2.37.5" };
+/**
+ * The AWS CLI the Bitnami engine's backup job uploads with (its pg_dump comes from the chart's own PostgreSQL image).
+ * AWS tags its Docker images with the CLI's version; 2.36.7 is the newest release tag of aws/aws-cli as read
+ * (tests/upstream/imagePinFacts.json). 2.37.5, pinned before, is no release tag there.
+ */
+export const awsCliImage: ImagePin = { registry: "docker.io", repository: "amazon/aws-cli", tag: "2.36.7" };
 
 /**
  * Orthanc with its plugins; the tag is the image build's YY.M.N. 26.8.1 is the newest tag in the image's build
@@ -71,4 +75,21 @@ export function imageReference(image: ImagePin): string {
 }
 
 /** Kiali's image follows its chart; pinned here so an upgrade of one is an upgrade of both. */
-export const kialiImageVersion = "v2.20.0";
+export const kialiImage: ImagePin = { registry: "quay.io", repository: "kiali/kiali", tag: "v2.20.0" };
+export const kialiImageVersion = kialiImage.tag;
+
+/**
+ * CloudNativePG's PostgreSQL, pinned rather than left to the operator's default (which moves with operator releases
+ * and would turn an operator upgrade into a PostgreSQL upgrade): cloudnative-pg v1.30.0's own default
+ * (pkg/versions/versions.go `DefaultImageName`).
+ */
+export const cnpgPostgresImage: ImagePin = { registry: "ghcr.io", repository: "cloudnative-pg/postgresql", tag: "18.4-system-trixie" };
+
+/** Every image korthweb pins, by a name tests/upstream/imagePinFacts.json records evidence under. */
+export const pinnedImages = {
+    ...postgresqlHaImages,
+    awsCli: awsCliImage,
+    orthanc: orthancImage,
+    kiali: kialiImage,
+    cnpgPostgres: cnpgPostgresImage,
+} satisfies Record<string, ImagePin>;

@@ -17,6 +17,7 @@ import { parseStackConfig } from "../components/config/load";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { postgresPodLabels } from "../components/tenant/postgres";
 import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/database/cloudnativePg";
+import { defaultClusterNetwork } from "../components/database/backup";
 import { unroutedReceiver } from "../components/platform/alertmanager";
 import { RecordedResource } from "./support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "./support/stacks";
@@ -383,7 +384,7 @@ describe("the monitoring models", () => {
         const monitors = [{ namespace: "monitoring", name: "cloudnative-pg-instances", spec: cnpgPodMonitorSpec(cnpgMetricsJob) }];
         const prometheus = { namespace: "monitoring", namespaceLabels: { "kubernetes.io/metadata.name": "monitoring" }, labels: { "app.kubernetes.io/name": "prometheus" } };
         const policies = (monitoringNamespace: string) =>
-            cloudnativePgWalls(names, { app: "orthanc" }, "cnpg-system", undefined, { cidrs: ["10.0.0.1/32"], ports: [443] }, monitoringNamespace).network.map((p) => ({
+            cloudnativePgWalls(names, { app: "orthanc" }, "cnpg-system", undefined, { cidrs: ["10.0.0.1/32"], ports: [443] }, defaultClusterNetwork, monitoringNamespace).network.map((p) => ({
                 namespace: "bhs-orthweb",
                 spec: p.spec,
             }));

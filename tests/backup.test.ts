@@ -24,6 +24,10 @@ import { postgresPodLabels } from "../components/tenant/postgres";
 import { orthancSelector } from "../components/tenant/security";
 import { postgresqlHaImages } from "../components/versions";
 import { validateObjects } from "./support/schemaValidation";
+import { clusterDns } from "../components/config/schema";
+import { admitsName, ciliumPolicyProblems, proxiesDns } from "./upstream/ciliumPolicy";
+import { parseWaitFor } from "./upstream/customResourceReadiness";
+import { istioAdmission } from "./upstream/istioValidation";
 
 const names = tenantNames("bhs", "orthweb.example");
 const accessKeyId = "AKIAEXAMPLEBACKUPKEY";
@@ -35,7 +39,8 @@ const backup: BackupConfig = {
         region: "eu-central-1",
         accessKeyId,
         secretAccessKey,
-        addresses: ["52.219.0.0/16", "3.5.134.0/23"],
+        // An on-premises store at stable addresses.
+        addresses: ["10.30.0.0/24", "10.30.1.0/24"],
     },
     schedule: "17 2 * * *",
     retentionDays: 14,
@@ -92,7 +97,7 @@ describe("database backup (Bitnami engine)", () => {
     it("uses the chart's own PostgreSQL image for pg_dump, and pinned tags only", () => {
         assert.equal(container("dump").image, "docker.io/bitnamilegacy/postgresql-repmgr:17.6.0-debian-12-r2");
         assert.deepEqual(backupImages.postgresql, postgresqlHaImages.postgresqlRepmgr);
-        assert.equal(container("upload").image, "docker.io/amazon/aws-cli:2.37.5");
+        assert.equal(container("upload").image, "docker.io/amazon/aws-cli:2.36.7");
         for (const image of Object.values(backupImages)) {
             assert.match(image.tag, /^[0-9]/, `${image.repository} is not pinned to a version`);
         }
@@ -205,7 +210,7 @@ describe("database backup (Bitnami engine)", () => {
                         policyTypes: ["Egress"],
                         egress: [
                             { to: [{ podSelector: { matchLabels: postgresPodLabels.pgpool } }], ports: [{ protocol: "TCP", port: 5432 }] },
-                            { to: [{ ipBlock: { cidr: "52.219.0.0/16" } }, { ipBlock: { cidr: "3.5.134.0/23" } }], ports: [{ protocol: "TCP", port: 443 }] },
+                            { to: [{ ipBlock: { cidr: "10.30.0.0/24" } }, { ipBlock: { cidr: "10.30.1.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
                         ],
                     },
                 },
@@ -243,6 +248,7 @@ describe("database backup (Bitnami engine)", () => {
                     },
                 },
             ],
+            cniPolicies: [],
         });
         // The backup pods' labels select neither Orthanc nor the database pods.
         const labels = backupPodLabels as Record<string, string>;
@@ -269,6 +275,65 @@ describe("database backup (Bitnami engine)", () => {
         assert.deepEqual(combined.network.slice(0, engine.network.length), engine.network);
         assert.equal(combined.authorization.length, engine.authorization.length + 1);
         assert.throws(() => backupWalls(names, { ...backup, s3: { ...backup.s3, endpoint: "http://s3.example" } }));
+    });
+
+    describe("the way out to object storage, which a NetworkPolicy can only name by address", () => {
+        const { addresses: _fixed, ...cloudS3 } = backup.s3;
+        const cloud: BackupConfig = { ...backup, s3: { ...cloudS3, endpoint: "https://s3.eu-west-1.amazonaws.com" } };
+        const toStorage = (walls: ReturnType<typeof backupWalls>) => (walls.network[0].spec.egress as any[]).slice(1);
+
+        it("fixed addresses: exactly those on the endpoint's port, and no CNI policy", () => {
+            const walls = backupWalls(names, backup);
+            assert.deepEqual(toStorage(walls), [{ to: [{ ipBlock: { cidr: "10.30.0.0/24" } }, { ipBlock: { cidr: "10.30.1.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] }]);
+            assert.deepEqual(walls.cniPolicies, []);
+        });
+
+        it("any address, when the stack opts in: every address on the endpoint's port, the backup pods only", () => {
+            const walls = backupWalls(names, { ...cloud, s3: { ...cloud.s3, anyAddress: true } });
+            assert.deepEqual(toStorage(walls), [{ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }] }]);
+            assert.deepEqual(walls.network[0].spec.podSelector, { matchLabels: backupPodLabels });
+        });
+
+        it("Cilium: the endpoint by name (toFQDNs), the pods' DNS through Cilium's proxy, a policy Cilium accepts, and nothing by address", () => {
+            for (const dns of [clusterDns({}), clusterDns({ platform: "openshift" }), { addresses: ["169.254.20.10/32"], ports: [53] }]) {
+                const walls = backupWalls(names, cloud, { cni: "cilium", dns });
+                assert.deepEqual(toStorage(walls), []);
+                assert.equal(walls.cniPolicies!.length, 1);
+                const policy = walls.cniPolicies![0];
+                assert.deepEqual(ciliumPolicyProblems(policy), []);
+                assert.deepEqual(policy.spec.endpointSelector, { matchLabels: backupPodLabels });
+                assert.ok(admitsName(policy.spec, "s3.eu-west-1.amazonaws.com", 443));
+                assert.ok(admitsName(policy.spec, "korthweb-backups.s3.eu-west-1.amazonaws.com", 443), "virtual-hosted bucket names");
+                assert.ok(!admitsName(policy.spec, "s3.eu-west-1.amazonaws.com.evil.example", 443));
+                assert.ok(proxiesDns(policy.spec, dns.ports), JSON.stringify(dns));
+                assert.deepEqual(parseWaitFor(policy.annotations!["pulumi.com/waitFor"]), [{ kind: "condition", target: "Valid", value: "True" }]);
+            }
+        });
+
+        it("an endpoint given by IPv4 address is its own fixed address", () => {
+            const walls = backupWalls(names, { ...cloud, s3: { ...cloud.s3, endpoint: "https://10.0.5.10:9000" } });
+            assert.deepEqual(toStorage(walls), [{ to: [{ ipBlock: { cidr: "10.0.5.10/32" } }], ports: [{ protocol: "TCP", port: 9000 }] }]);
+        });
+
+        it("keeps the mesh's entry by name, without addresses, in every mode, and istiod admits it", () => {
+            for (const walls of [backupWalls(names, backup), backupWalls(names, { ...cloud, s3: { ...cloud.s3, anyAddress: true } }), backupWalls(names, cloud, { cni: "cilium", dns: clusterDns({}) })]) {
+                const entry = walls.serviceEntries[0];
+                assert.equal(entry.spec.addresses, undefined);
+                assert.equal(entry.spec.resolution, "DNS");
+                assert.deepEqual(istioAdmission({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: entry.name, namespace: entry.namespace }, spec: entry.spec }).errors, []);
+            }
+        });
+
+        it("the Cilium model refuses what the agent refuses", () => {
+            const base = { apiVersion: "cilium.io/v2", kind: "CiliumNetworkPolicy" };
+            const egress = (rule: Record<string, unknown>) => ciliumPolicyProblems({ ...base, spec: { endpointSelector: { matchLabels: { a: "b" } }, egress: [rule] } });
+            assert.match(egress({ toFQDNs: [{ matchName: "s3.example" }], toEndpoints: [{}] }).join(), /Combining/);
+            assert.match(egress({ toEndpoints: [{}], toPorts: [{ rules: { dns: [{ matchPattern: "*" }] } }] }).join(), /Port 53 must be specified/);
+            assert.match(egress({ toFQDNs: [{ matchName: "s3.example" }], toPorts: [{ ports: [{ port: 443, protocol: "TCP" }] }] }).join(), /not a string/);
+            assert.match(egress({ toFQDNs: [{ matchName: "s3.example/x" }] }).join(), /invalid characters/);
+            assert.match(ciliumPolicyProblems({ ...base, spec: { egress: [] } }).join(), /EndpointSelector/);
+            assert.ok(!proxiesDns({ egress: [{ toPorts: [{ ports: [{ port: "53", protocol: "ANY" }], rules: { dns: [{ matchName: "s3.example" }] } }] }] }, [53]), "only s3.example would resolve");
+        });
     });
 
     it("builds objects the upstream schemas accept (CronJob, NetworkPolicy, AuthorizationPolicy, ServiceEntry)", async () => {

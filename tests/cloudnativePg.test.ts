@@ -1,8 +1,11 @@
 import { strict as assert } from "assert";
 import { parseStackConfig } from "../components/config/load";
+import { clusterDns } from "../components/config/schema";
 import {
     CloudNativePgDatabase,
     barmanCloudPluginName,
+    clusterAwait,
+    poolerAwait,
     clusterSpec,
     cloudnativePgWalls,
     cnpgNames,
@@ -26,6 +29,8 @@ import { reveal, secretAt } from "./support/mocks";
 const promiseSecret = (output: pulumi.Output<unknown>) => pulumi.isSecret(output);
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { crdObjectProblems, crdSchemas } from "./support/crdSchemaValidation";
+import { admitsName, ciliumPolicyProblems, proxiesDns } from "./upstream/ciliumPolicy";
+import { awaitTimeoutSeconds, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { manifestOf } from "./support/schemaValidation";
 import { referenceFor, valuesProblems } from "./support/schemaChartValues";
 
@@ -37,7 +42,8 @@ const backupRaw = {
         region: "eu-west-1",
         accessKeyId: "AKIAEXAMPLEKEY",
         secretAccessKey: "example-secret-access-key",
-        addresses: ["52.95.0.0/16"],
+        // An on-premises store at stable addresses.
+        addresses: ["10.30.0.0/24"],
     },
     schedule: "0 1 * * *",
     retentionDays: 14,
@@ -196,11 +202,39 @@ describe("CloudNativePG engine", () => {
             assert.equal(policy("allow-cnpg-instances").egress.length, 2);
             const withBackup = cloudnativePgWalls(names, orthancPods, "cnpg-system", backup, apiServer);
             const egress = (only(withBackup.network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
-            assert.deepEqual(egress[2], { to: [{ ipBlock: { cidr: "52.95.0.0/16" } }], ports: [{ protocol: "TCP", port: 443 }] });
+            assert.deepEqual(egress[2], { to: [{ ipBlock: { cidr: "10.30.0.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] });
             assert.deepEqual(withBackup.serviceEntries, []);
             const minio = parseStackConfig({ ...JSON.parse(JSON.stringify(stack())), backup: { ...backupRaw, s3: { ...backupRaw.s3, endpoint: "https://minio.example.org:9000" } } }).backup!;
             const minioEgress = (only(cloudnativePgWalls(names, orthancPods, "cnpg-system", minio, apiServer).network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
             assert.deepEqual(minioEgress[2].ports, [{ protocol: "TCP", port: 9000 }]);
+        });
+
+        it("with Cilium, lets the instances (outside the mesh: this policy is their only bound) reach a cloud store by name, not by address", () => {
+            const { addresses: _fixed, ...cloud } = backupRaw.s3;
+            const byName = parseStackConfig({ ...JSON.parse(JSON.stringify(stack())), kubernetes: { apiServerAddresses: ["10.0.0.1/32"], cni: "cilium" }, backup: { ...backupRaw, s3: cloud } });
+            const walls = cloudnativePgWalls(names, orthancPods, "cnpg-system", byName.backup, apiServer, { cni: byName.kubernetes.cni, dns: clusterDns(byName.kubernetes) });
+            const egress = (only(walls.network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any).egress;
+            assert.equal(egress.length, 2, "no address block for the store");
+            const policy = only(walls.cniPolicies ?? [], "CiliumNetworkPolicy");
+            assert.deepEqual(policy.spec.endpointSelector, { matchLabels: cnpgPodLabels.database });
+            assert.deepEqual(ciliumPolicyProblems(policy), []);
+            assert.ok(admitsName(policy.spec, "s3.eu-west-1.amazonaws.com", 443));
+            assert.ok(proxiesDns(policy.spec, [53]));
+            assert.deepEqual(walls.serviceEntries, []);
+        });
+
+        it("has Pulumi wait for the Cluster's Ready condition (30 minutes) and the Pooler's reconciliation at full size", () => {
+            const cluster = parseWaitFor(clusterAwait["pulumi.com/waitFor"]);
+            assert.deepEqual(cluster, [{ kind: "condition", target: "Ready", value: "True" }]);
+            assert.equal(awaitTimeoutSeconds(clusterAwait), 1800);
+            const pooler = parseWaitFor(poolerAwait(3)["pulumi.com/waitFor"]);
+            assert.deepEqual(pooler, [
+                { kind: "jsonpath", target: ".status.phase", value: "active" },
+                { kind: "jsonpath", target: ".status.instances", value: "3" },
+            ]);
+            for (const [kind, checks] of [["Cluster", cluster], ["Pooler", pooler]] as const) {
+                for (const check of checks) assert.equal(unsatisfiable(statusModels[`postgresql.cnpg.io/v1/${kind}`], check), undefined, `${kind} ${check.target}`);
+            }
         });
 
         it("lets the engine's pods reach the API server at its configured addresses only", () => {

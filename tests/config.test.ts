@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { ConfigError, parseStackConfig, stackConfigFromPulumi } from "../components/config/load";
-import { maxTenantNameLength } from "../components/config/schema";
+import { clusterDns, maxTenantNameLength } from "../components/config/schema";
 import { parsedStackFile, allStacks } from "./support/stacks";
 
 const minimal = () => ({
@@ -17,7 +17,8 @@ const externalDatabase = () => ({
     caCertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     addresses: ["10.0.5.0/28"],
 });
-const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", addresses: ["52.95.0.0/16"] });
+const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", anyAddress: true });
+const cloudS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret" });
 
 const smtp = { smarthost: "smtp.example.org:587", from: "alerts@example.org" };
 
@@ -54,6 +55,26 @@ describe("stack configuration", () => {
         });
     }
 
+    it("accepts each way out to object storage, and DNS by pods or by address", () => {
+        for (const s3 of [{ ...cloudS3(), addresses: ["10.30.0.0/24"] }, { ...cloudS3(), anyAddress: true }, { ...cloudS3(), endpoint: "https://10.30.0.5:9000" }]) {
+            assert.doesNotThrow(() => parseStackConfig({ ...minimal(), backup: { s3 } }), JSON.stringify(s3));
+        }
+        assert.doesNotThrow(() => parseStackConfig({ ...minimal(), kubernetes: { cni: "cilium" }, backup: { s3: cloudS3() } }));
+        const nodeLocal = parseStackConfig({ ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10/32"] } } });
+        assert.deepEqual(nodeLocal.kubernetes.dns, { addresses: ["169.254.20.10/32"], ports: [53] });
+    });
+
+    it("finds the cluster DNS of kind, minikube and the clouds by default, and OpenShift's on OpenShift", () => {
+        assert.deepEqual(clusterDns(parseStackConfig(minimal()).kubernetes), { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" }, ports: [53] });
+        assert.deepEqual(clusterDns(parseStackConfig({ ...minimal(), kubernetes: { platform: "openshift" } }).kubernetes), {
+            namespace: "openshift-dns",
+            podLabels: { "dns.operator.openshift.io/daemonset-dns": "default" },
+            ports: [5353],
+        });
+        const own = { namespace: "dns", podLabels: { app: "coredns" }, ports: [53] };
+        assert.deepEqual(clusterDns(parseStackConfig({ ...minimal(), kubernetes: { platform: "openshift", dns: own } }).kubernetes), own, "the stack's setting wins");
+    });
+
     it("fills every default from one place, so a stack file only says what differs", () => {
         const config = parseStackConfig(minimal());
         assert.deepEqual(config.ingress.annotations, {});
@@ -62,6 +83,7 @@ describe("stack configuration", () => {
         assert.equal(config.tenants[0].postgres.replicas, 3);
         assert.equal(config.tenants[0].protectData, true);
         assert.equal(config.pki.rootCaValidityHours, 87600);
+        assert.equal(config.pki.modalityCertificateOverlapHours, 30 * 24);
     });
 
     it("keeps what the tst stack overrides and defaults the rest", () => {
@@ -325,9 +347,49 @@ describe("stack configuration", () => {
             { ...minimal(), backup: { s3: { ...backupS3(), endpoint: "http://minio.local:9000" } } },
             [/backup\.s3\.endpoint is "http:\/\/minio\.local:9000"/, /https URL/],
         ],
+        [
+            "backups to a cloud store with no way out to it (a NetworkPolicy names addresses only)",
+            { ...minimal(), backup: { s3: cloudS3() } },
+            [/korthweb:backup\.s3\.addresses missing/, /kubernetes\.cni "cilium"/, /backup\.s3\.anyAddress: true/],
+        ],
+        [
+            "any address together with fixed addresses",
+            { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: true, addresses: ["10.30.0.0/24"] } } },
+            [/backup\.s3\.anyAddress is true/, /left out when backup\.s3\.addresses is given/],
+        ],
+        ["anyAddress false", { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: false } } }, [/backup\.s3\.anyAddress is false/, /true, or leave it out/]],
+        ["a CNI korthweb renders no FQDN policy for", { ...minimal(), kubernetes: { cni: "calico" } }, [/kubernetes\.cni is "calico"/, /Calico Enterprise/]],
+        [
+            "DNS pods by namespace without their labels",
+            { ...minimal(), kubernetes: { dns: { namespace: "kube-system" } } },
+            [/kubernetes\.dns\.podLabels missing/, /set together with namespace/],
+        ],
+        ["DNS with neither pods nor addresses", { ...minimal(), kubernetes: { dns: { ports: [53] } } }, [/kubernetes\.dns is \{/, /NodeLocal DNSCache/]],
+        ["a DNS port out of range", { ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10/32"], ports: [0] } } }, [/kubernetes\.dns\.ports\[0\] is 0/]],
+        ["a DNS address that is not a CIDR block", { ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10"] } } }, [/dns\.addresses\[0\] is "169\.254\.20\.10"/, /CIDR/]],
         ["a storage class name Kubernetes refuses", withTenant({ postgres: { storageClass: "Premium_SSD" } }), [/postgres\.storageClass is "Premium_SSD"/, /DNS subdomain/]],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
+        [
+            "a modality certificate overlap longer than half its validity",
+            { ...minimal(), pki: { modalityCertificateValidityHours: 24 * 60, modalityCertificateOverlapHours: 24 * 31 } },
+            [/pki\.modalityCertificateOverlapHours is 744/, /at most half of pki\.modalityCertificateValidityHours \(720\)/],
+        ],
+        [
+            "a server certificate that could outlive its tenant CA",
+            { ...minimal(), pki: { tenantCaValidityHours: 24 * 100, serverCertificateDurationHours: 24 * 60, modalityCertificateValidityHours: 24 * 40 } },
+            [/pki\.serverCertificateDurationHours is 1440/, /at most half of pki\.tenantCaValidityHours \(1200\)/],
+        ],
+        [
+            "modality certificates as long-lived as their tenant CA",
+            { ...minimal(), pki: { tenantCaValidityHours: 24 * 730, modalityCertificateValidityHours: 24 * 730 } },
+            [/pki\.modalityCertificateValidityHours is 17520/, /at most half of pki\.tenantCaValidityHours \(8760\)/],
+        ],
+        [
+            "a tenant CA that could outlive the root",
+            { ...minimal(), pki: { rootCaValidityHours: 24 * 3650, tenantCaValidityHours: 24 * 3000 } },
+            [/pki\.tenantCaValidityHours is 72000/, /at most half of pki\.rootCaValidityHours \(43800\)/],
+        ],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],
         ["an empty display name", withTenant({ displayName: " " }), [/displayName is " "/, /non-empty/]],
         // Alerting: what each receiver must be.

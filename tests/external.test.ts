@@ -23,6 +23,7 @@ import { networkPolicies, orthancSelector, PolicyContext } from "../components/t
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { isSecretValue, plain } from "./support/mocks";
 import { validateObjects } from "./support/schemaValidation";
+import { istioAdmission } from "./upstream/istioValidation";
 import { pluginLibpqSettings } from "./upstream/postgresPlugin";
 import { tenantOrthancConfig } from "../components/tenant/orthancWorkload";
 
@@ -128,7 +129,7 @@ describe("the external database's walls", () => {
         assert.deepEqual(walls.authorization, [], "nothing receives in the mesh: no AuthorizationPolicy");
     });
 
-    it("register the server in the mesh for the tenant namespace alone: MESH_EXTERNAL, TCP, DNS, the same addresses", () => {
+    it("register the server in the mesh for the tenant namespace alone: MESH_EXTERNAL, TCP, resolution NONE (the address libpq connected to), the same addresses", () => {
         const walls = externalWalls(names, orthancSelector("bhs"), server());
         assert.deepEqual(walls.serviceEntries, [
             {
@@ -140,7 +141,7 @@ describe("the external database's walls", () => {
                     ports: [{ number: 6432, name: "tcp-postgresql-6432", protocol: "TCP" }],
                     location: "MESH_EXTERNAL",
                     exportTo: ["."],
-                    resolution: "DNS",
+                    resolution: "NONE",
                 },
             },
         ]);
@@ -160,6 +161,14 @@ describe("the external database's walls", () => {
             },
         ]);
         assert.deepEqual(reports.flatMap((r) => (r.noSchema ? [`${r.object}: no schema`] : r.problems)), []);
+    });
+
+    it("pass istiod's admission checks in both shapes (CIDR addresses only with NONE or STATIC resolution)", () => {
+        const ipServer = externalTenant({ host: "10.20.30.5" }).database.external!;
+        for (const spec of [externalServiceEntrySpec(names, server()), externalServiceEntrySpec(names, ipServer)]) {
+            const object = { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "external-database", namespace: "bhs-orthweb" }, spec };
+            assert.deepEqual(istioAdmission(object).errors, [], JSON.stringify(spec));
+        }
     });
 
     it("use a STATIC entry for an IPv4 host, and refuse a host outside its addresses", () => {

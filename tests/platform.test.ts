@@ -237,13 +237,17 @@ describe("platform components", () => {
             assert.ok(isSecretValue(cert.inputs.privateKeyPem), "the CA key reaches the certificate only as a secret");
         });
 
-        it("signs an intermediate with its issuer's key, as a CA that may not sign further CAs", async () => {
+        it("signs an intermediate with its issuer's key, with no path-length constraint of its own (the root's pathlen 1 limits it)", async () => {
             const root = new CertificateAuthority("ca2", { commonName: "Root", organization: "Org", profile: rootCaProfile(pki) });
             new CertificateAuthority("ca2-tenant", { commonName: "Tenant", organization: "Org", profile: tenantCaProfile(pki), issuer: root });
             const children = await registeredUnder("ca2-tenant");
             const cert = only(children.filter((r) => r.type === "tls:index/locallySignedCert:LocallySignedCert"), "certificate");
             assert.equal(cert.inputs.isCaCertificate, true);
-            assert.equal(cert.inputs.maxPathLength, 0);
+            // 0 would write no constraint at all (terraform-provider-tls never sets Go's MaxPathLenZero): none is asked.
+            assert.equal(cert.inputs.maxPathLength, undefined);
+            // Renewed while everything it issued before is still valid: when the longest-lived certificate it issues
+            // would still fit (pki validation keeps that at most half its life).
+            assert.equal(cert.inputs.earlyRenewalHours, Math.max(pki.serverCertificateDurationHours, pki.modalityCertificateValidityHours));
             assert.ok(isSecretValue(cert.inputs.caPrivateKeyPem));
             assert.match(reveal(cert.inputs.caPrivateKeyPem), /MOCKca2-key/);
             assert.match(cert.inputs.caCertPem, /MOCKca2-certificate/);

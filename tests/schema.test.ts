@@ -7,7 +7,7 @@
 import { strict as assert } from "assert";
 import { charts } from "../components/versions";
 import { RecordedResource } from "./support/mocks";
-import { chartReferences, minorOf, openPaths, referenceFor, valuesProblems } from "./support/schemaChartValues";
+import { chartReferences, openPaths, referenceFor, valuesProblems } from "./support/schemaChartValues";
 import { createdObjects, manifestOf, modelRegistry, unknownFields, validateObjects } from "./support/schemaValidation";
 import { releases, renderStack, allStacks } from "./support/stacks";
 
@@ -57,7 +57,7 @@ for (const stack of allStacks) {
 }
 
 describe("the schema checks themselves", () => {
-    it("have a reference values key tree for every pinned chart but the documented exceptions, at the pinned minor version", () => {
+    it("have a reference values key tree for every pinned chart but the documented exceptions, at the pinned version", () => {
         for (const pin of Object.values(charts)) {
             const name = pin.chart.slice(pin.chart.lastIndexOf("/") + 1);
             const reference = chartReferences.find((r) => r.chart === name);
@@ -66,7 +66,9 @@ describe("the schema checks themselves", () => {
                 continue;
             }
             assert.ok(reference, `no reference values for ${name}`);
-            assert.equal(minorOf(reference.version), minorOf(pin.version), `${name}: reference ${reference.version}, pinned ${pin.version}`);
+            // File names write some versions with a "v" their chart does not have (kiali-server-values-v2.20.0.yaml).
+            const bare = (version: string) => version.replace(/^v/, "");
+            assert.equal(bare(reference.version), bare(pin.version), `${name}: reference ${reference.version}, pinned ${pin.version}: regenerate tests/support/schemaChartKeys.json`);
         }
     });
 

@@ -5,10 +5,27 @@ import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/tenant/postgres";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { charts, orthancImage } from "../components/versions";
-import { certificateFingerprint } from "../components/tenant/pki";
+import { certificateFingerprint, RenewalState, renewalNotice, TenantPki } from "../components/tenant/pki";
+import { parseStackConfig } from "../components/config/load";
+import { CertificateAuthority } from "../components/pki/certificateAuthority";
+import { rootCaProfile } from "../components/pki/profile";
+import { registeredUnder, useMocks } from "./support/inProcess";
+import { replacedOnUp } from "./upstream/tlsProvider";
+import { PkiConfig } from "../components/config/schema";
+import { certificatePeriods } from "../components/pki/renewal";
 import { noClientFingerprint } from "../components/tenant/ingress";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
 import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, allStacks, thirdTenant } from "./support/stacks";
+
+/**
+ * The name prefixes of a modality's certificates as the program declares them at `now`: the current renewal period's,
+ * then the previous period's while it is still admitted (components/pki/renewal.ts).
+ */
+function modalityCertificateIds(tenant: string, pki: PkiConfig, modality: { name: string; certificateGeneration: number }, now = new Date()): string[] {
+    const periods = certificatePeriods({ validityHours: pki.modalityCertificateValidityHours, overlapHours: pki.modalityCertificateOverlapHours }, now);
+    const id = `${tenant}-pki-modality-${modality.name}-g${modality.certificateGeneration}`;
+    return [periods.current, ...(periods.previous ? [periods.previous.period] : [])].map((period) => `${id}-p${period}`);
+}
 
 /** A tenant's view of a rendered stack: its resources (named `<tenant>-...`) and lookups by kind and name. */
 class TenantView {
@@ -122,7 +139,8 @@ for (const stack of allStacks) {
                 assert.deepEqual(anchor.subject, request.subject);
                 assert.equal(plain(anchor.privateKeyPem), plain(request.privateKeyPem));
                 assert.equal(anchor.isCaCertificate, true);
-                assert.equal(anchor.maxPathLength, 0);
+                // @pulumi/tls cannot write pathlen:0 (components/pki/profile.ts): none is asked for.
+                assert.equal(anchor.maxPathLength, undefined);
             }
         });
 
@@ -270,6 +288,8 @@ for (const stack of allStacks) {
                     ...tenant.modalities.flatMap((m) => (m.host ? [`${m.host}/32`] : [])),
                     ...(tenant.database.external?.addresses ?? []),
                     ...(config.backup?.s3.addresses ?? []),
+                    // Where pods' DNS goes, when the stack gives it by address (NodeLocal DNSCache).
+                    ...(config.kubernetes.dns?.addresses ?? []),
                     ...(tenant.database.engine === "cloudnative-pg" ? (config.kubernetes.apiServerAddresses ?? []) : []),
                 ]);
                 for (const policy of policies) {
@@ -487,6 +507,22 @@ for (const stack of allStacks) {
             }
         });
 
+        it("gives each Orthanc pod its own /etc/hostid (DCMTK's UIDs carry it), written by a hardened init container", () => {
+            for (const view of views) {
+                const pod = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec;
+                const mount = pod.containers[0].volumeMounts.find((m: any) => m.mountPath === "/etc/hostid");
+                assert.deepEqual(mount, { name: "hostid", mountPath: "/etc/hostid", subPath: "hostid", readOnly: true });
+                assert.ok(pod.volumes.find((v: any) => v.name === "hostid").emptyDir, "a new one per pod");
+                const [init] = pod.initContainers;
+                const written = init.volumeMounts.find((m: any) => m.name === "hostid");
+                // Four random bytes: glibc's gethostid() reads exactly four.
+                assert.deepEqual(init.command, ["/bin/sh", "-c", `head -c 4 /dev/urandom > ${written.mountPath}/hostid`]);
+                assert.equal(init.image, pod.containers[0].image, "no image beyond Orthanc's");
+                assert.deepEqual(init.securityContext, pod.containers[0].securityContext);
+                assert.equal(init.securityContext.readOnlyRootFilesystem, true);
+            }
+        });
+
         it("sizes Orthanc for real studies, not Korthweb's 128Mi", () => {
             for (const [index, view] of views.entries()) {
                 const resources = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers[0].resources;
@@ -572,8 +608,8 @@ for (const stack of allStacks) {
                 .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
                 .map((r) => `mockpassword${r.name.replace(/[^a-zA-Z0-9]/g, "")}`);
             const keys = rendered.resources.filter((r) => r.type === "tls:index/privateKey:PrivateKey").map((r) => `MOCK${r.name}`);
-            const modalities = config.tenants.reduce((n, t) => n + t.modalities.length, 0);
-            assert.ok(generated.length >= views.length && keys.length === 1 + views.length + modalities);
+            const modalityKeys = config.tenants.reduce((n, t) => n + t.modalities.flatMap((m) => modalityCertificateIds(t.name, config.pki, m)).length, 0);
+            assert.ok(generated.length >= views.length && keys.length === 1 + views.length + modalityKeys);
             // Credentials the configuration holds (as secrets) are material too.
             const configured = [
                 ...config.tenants.flatMap((t) => (t.database.external ? [t.database.external.password] : [])),
@@ -621,11 +657,16 @@ for (const stack of allStacks) {
         it("issues every configured modality a client certificate from its tenant CA, its key a secret", () => {
             for (const [index, view] of views.entries()) {
                 for (const modality of config.tenants[index].modalities) {
-                    const id = `${view.tenant}-pki-modality-${modality.name}-g${modality.certificateGeneration}`;
-                    const certificate = view.one("LocallySignedCert", `${id}-certificate`).inputs;
+                    const [id] = modalityCertificateIds(view.tenant, config.pki, modality);
+                    const resource = view.one("LocallySignedCert", `${id}-certificate`);
+                    const certificate = resource.inputs;
                     assert.match(plain(certificate.caPrivateKeyPem), new RegExp(`MOCK${view.tenant}-pki-ca-key`));
                     assert.deepEqual(certificate.allowedUses, ["digital_signature", "key_encipherment", "client_auth"]);
                     assert.equal(certificate.isCaCertificate, undefined);
+                    // Never re-issued under its name (the next period's comes under its own), not even when the tenant
+                    // CA's certificate is renewed.
+                    assert.equal(certificate.earlyRenewalHours, 0);
+                    assert.deepEqual(resource.options?.ignoreChanges, ["caCertPem"]);
                     assert.equal(view.one("CertRequest", `${id}-request`).inputs.subject.commonName, modality.aeTitle);
                     const secret = rendered.outputs.modalityCertificates;
                     assert.equal(secret.secret, true, "the whole output is secret");
@@ -635,17 +676,26 @@ for (const stack of allStacks) {
                     assert.equal(issued.aeTitle, modality.aeTitle);
                     assert.match(issued.serverCa, /MOCKroot-ca-certificate/);
                     assert.deepEqual([issued.dicomHost, issued.dicomPort], [view.names.dicomHost, 11112]);
+                    const status = rendered.outputs.tenantEndpoints[view.tenant].modalities[modality.name];
+                    assert.deepEqual(issued.renewal, status);
+                    const periods = certificatePeriods(
+                        { validityHours: config.pki.modalityCertificateValidityHours, overlapHours: config.pki.modalityCertificateOverlapHours },
+                        new Date(),
+                    );
+                    assert.equal(status.nextCertificateFrom, periods.nextStart.toISOString());
+                    assert.equal(status.previous?.admittedUntil, periods.previous?.admittedUntil.toISOString());
                 }
             }
         });
 
-        it("accepts on the DICOM port only the configured modalities' own certificates, and none when there is none", () => {
+        it("accepts on the DICOM port only the configured modalities' certificates still admitted, and none when there is none", () => {
             for (const [index, view] of views.entries()) {
                 const tls = view.one("Gateway", "dicom").inputs.spec.servers[0].tls;
-                const expected = config.tenants[index].modalities.map((m) => {
-                    const id = `${view.tenant}-pki-modality-${m.name}-g${m.certificateGeneration}`;
-                    return certificateFingerprint(`-----BEGIN CERTIFICATE-----\nMOCK${id}-certificate\n-----END CERTIFICATE-----\n`);
-                });
+                const expected = config.tenants[index].modalities.flatMap((m) =>
+                    modalityCertificateIds(view.tenant, config.pki, m).map((id) =>
+                        certificateFingerprint(`-----BEGIN CERTIFICATE-----\nMOCK${id}-certificate\n-----END CERTIFICATE-----\n`),
+                    ),
+                );
                 assert.deepEqual(tls.verifyCertificateHash, expected.length ? expected.sort() : [noClientFingerprint]);
                 const registered = JSON.parse(plain(view.one("Secret", "orthanc-config").inputs.stringData)["orthanc.json"]).DicomModalities;
                 assert.deepEqual(Object.keys(registered).sort(), config.tenants[index].modalities.map((m) => m.name).sort());
@@ -751,8 +801,11 @@ describe("modalities", () => {
         const afterKeys = new Set(after.resources.map(key));
         const removed = before.resources.filter((r) => !afterKeys.has(key(r))).map((r) => r.name);
         const added = after.resources.filter((r) => !beforeByKey.has(key(r))).map((r) => r.name);
-        assert.deepEqual(removed.sort(), ["bhs-pki-modality-tester-g1-certificate", "bhs-pki-modality-tester-g1-key", "bhs-pki-modality-tester-g1-request"]);
-        assert.deepEqual(added.sort(), ["bhs-pki-modality-tester-g2-certificate", "bhs-pki-modality-tester-g2-key", "bhs-pki-modality-tester-g2-request"]);
+        const pki = parsedStackFile("dev").pki;
+        const names = (generation: number) =>
+            modalityCertificateIds("bhs", pki, { name: "tester", certificateGeneration: generation }).flatMap((id) => ["certificate", "key", "request"].map((r) => `${id}-${r}`));
+        assert.deepEqual(removed.sort(), names(1).sort());
+        assert.deepEqual(added.sort(), names(2).sort());
         const changed = after.resources
             .filter((r) => beforeByKey.has(key(r)) && JSON.stringify(r.inputs) !== JSON.stringify(beforeByKey.get(key(r))!.inputs))
             .map((r) => r.name);
@@ -835,5 +888,157 @@ describe("the Orthanc configuration builder", () => {
         assert.equal(config.DicomWeb.Ssl, true);
         assert.equal(config.OrthancExplorer2.IsDefaultOrthancUI, true);
         assert.equal(config.OHIF.DataSource, "dicom-web");
+    });
+});
+
+describe("modality certificate renewal", () => {
+    const hour = 3_600_000;
+    const at = (hours: number) => new Date(hours * hour);
+    // 100 h certificates overlapping by 10 h: periods of 90 h from the epoch.
+    const schedule = { validityHours: 100, overlapHours: 10 };
+
+    const periods: [string, number, { current: number; nextStart: number; previous?: [number, number] }][] = [
+        ["the epoch itself: period 0, period -1 still in its overlap", 0, { current: 0, nextStart: 90, previous: [-1, 10] }],
+        ["inside period 3's overlap: period 2's certificate admitted until 3's start + overlap", 275, { current: 3, nextStart: 360, previous: [2, 280] }],
+        ["the hour the overlap ends: the previous certificate is no longer declared", 280, { current: 3, nextStart: 360 }],
+        ["late in a period", 359.5, { current: 3, nextStart: 360 }],
+        ["the hour a period starts: its certificate is new, the previous one admitted", 360, { current: 4, nextStart: 450, previous: [3, 370] }],
+    ];
+    for (const [what, hours, expected] of periods) {
+        it(`periods: ${what}`, () => {
+            const found = certificatePeriods(schedule, at(hours));
+            assert.equal(found.current, expected.current);
+            assert.equal(found.currentStart.getTime(), expected.current * 90 * hour);
+            assert.equal(found.nextStart.getTime(), expected.nextStart * hour);
+            assert.deepEqual(found.previous && [found.previous.period, found.previous.admittedUntil.getTime() / hour], expected.previous);
+        });
+    }
+
+    it("periods: every certificate issued in a period lives until the previous one is no longer admitted in the next", () => {
+        // Issued at any hour of period k, a certificate is valid until at least start(k+1) + overlap, the moment it is
+        // dropped; so a declared certificate is never expired and the provider never re-issues one under its name.
+        for (let issued = 0; issued < 1000; issued += 7) {
+            const { current } = certificatePeriods(schedule, at(issued));
+            const next = certificatePeriods(schedule, at((current + 1) * 90));
+            assert.ok(next.previous && next.previous.period === current);
+            assert.ok(issued + schedule.validityHours >= next.previous.admittedUntil.getTime() / hour);
+        }
+    });
+
+    it("periods: refuses an overlap that would need more than one previous certificate", () => {
+        assert.throws(() => certificatePeriods({ validityHours: 100, overlapHours: 60 }, at(0)), /at most half the validity/);
+        assert.throws(() => certificatePeriods({ validityHours: 100, overlapHours: 0 }, at(0)), /positive/);
+    });
+
+    const notices: [string, RenewalState, RegExp | undefined][] = [
+        ["a full-length certificate with no previous one: nothing to do", { expires: "2027-06-01T00:00:00Z", nextCertificateFrom: "2027-01-01T00:00:00Z" }, undefined],
+        [
+            "a new certificate while the previous is admitted: install it before then",
+            { expires: "2028-06-01T00:00:00Z", nextCertificateFrom: "2028-01-01T00:00:00Z", previous: { admittedUntil: "2026-01-31T00:00:00Z" } },
+            /install the new certificate \(scripts\/run modality-cert\) before 2026-01-31T00:00:00Z/,
+        ],
+        [
+            "a certificate issued before renewal periods, expiring before its successor has had its overlap",
+            { expires: "2027-01-05T00:00:00Z", nextCertificateFrom: "2027-01-01T00:00:00Z" },
+            /expires 2027-01-05T00:00:00Z, before its successor .* bump the modality's certificateGeneration/,
+        ],
+    ];
+    for (const [what, state, expected] of notices) {
+        it(`notice: ${what}`, () => {
+            const notice = renewalNotice(state, 10 * 24);
+            if (expected === undefined) {
+                assert.equal(notice, undefined);
+            } else {
+                assert.match(notice ?? "", expected);
+            }
+        });
+    }
+
+    describe("TenantPki at a given time", () => {
+        before(useMocks);
+        const pki = parseStackConfig({ domain: "orthweb.example.org", ingress: { serviceType: "ClusterIP" }, tenants: [{ name: "bhs", displayName: "B" }] }).pki;
+        const period = pki.modalityCertificateValidityHours - pki.modalityCertificateOverlapHours;
+        const modality = (certificateGeneration: number) => ({ name: "ct", aeTitle: "CT1", certificateGeneration });
+        let built = 0;
+        /** Builds a tenant PKI with one modality at `now`; returns its registered certificates and its allow-list. */
+        async function buildAt(now: Date, generation = 1) {
+            const name = `renewal${built++}`;
+            const rootCa = new CertificateAuthority(`${name}-root`, { commonName: "Root", organization: "O", profile: rootCaProfile(pki) });
+            const tenantPki = new TenantPki(
+                name,
+                { tenant: "bhs", displayName: "B", pki, rootCa, certManagerNamespace: "cert-manager", certManagerReady: [], modalities: [modality(generation)], now },
+            );
+            const fingerprints = await new Promise<string[]>((done) => tenantPki.allowedClientFingerprints.apply(done));
+            const certificates = (await registeredUnder(name)).filter((r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name.includes("-modality-"));
+            const status = tenantPki.modalityCertificates.ct;
+            return { name, certificates, fingerprints, status };
+        }
+        const fingerprintOf = (resourceName: string) => certificateFingerprint(`-----BEGIN CERTIFICATE-----\nMOCK${resourceName}\n-----END CERTIFICATE-----\n`);
+
+        // Built together: each build waits for its registrations to settle.
+        let midPeriod: Built, afterStart: Built, newGeneration: Built;
+        type Built = Awaited<ReturnType<typeof buildAt>>;
+        /** The aliases each resource was registered with, by name (the mocks do not see resource options). */
+        const aliasesByName = new Map<string, unknown[]>();
+        const runtimeResource = require("@pulumi/pulumi/runtime/resource");
+        const register = runtimeResource.registerResource;
+        after(() => {
+            runtimeResource.registerResource = register;
+        });
+        before(async () => {
+            runtimeResource.registerResource = function (res: unknown, parent: unknown, type: string, name: string, ...rest: any[]) {
+                aliasesByName.set(name, rest[4]?.aliases ?? []);
+                return register.call(this, res, parent, type, name, ...rest);
+            };
+            [midPeriod, afterStart, newGeneration] = await Promise.all([buildAt(at(29 * period + 1000)), buildAt(at(30 * period + 5)), buildAt(at(30 * period + 5), 2)]);
+        });
+
+        it("mid-period: the current period's certificate alone, admitted alone", () => {
+            const { name, certificates, fingerprints, status } = midPeriod;
+            assert.deepEqual(certificates.map((c) => c.name), [`${name}-modality-ct-g1-p29-certificate`]);
+            assert.deepEqual(fingerprints, [fingerprintOf(`${name}-modality-ct-g1-p29-certificate`)]);
+            assert.equal(status.previous, undefined);
+            assert.equal(status.nextCertificateFrom, at(30 * period).toISOString());
+        });
+
+        it("just after a period starts: the new certificate, and the previous one admitted until the overlap ends", () => {
+            const { name, certificates, fingerprints, status } = afterStart;
+            const current = `${name}-modality-ct-g1-p30-certificate`;
+            const previous = `${name}-modality-ct-g1-p29-certificate`;
+            assert.deepEqual(certificates.map((c) => c.name).sort(), [previous, current].sort());
+            assert.deepEqual(certificates.map((c) => c.inputs.earlyRenewalHours), [0, 0]);
+            assert.deepEqual(fingerprints.sort(), [fingerprintOf(current), fingerprintOf(previous)].sort());
+            assert.equal(status.previous?.admittedUntil, at(30 * period + pki.modalityCertificateOverlapHours).toISOString());
+        });
+
+        it("takes over the certificates named before renewal periods as the current period's, and only those", async () => {
+            const { name } = afterStart;
+            const aliasNames = (resource: string) => (aliasesByName.get(resource) ?? []).map((alias: any) => alias.name);
+            for (const part of ["key", "request", "certificate"]) {
+                assert.deepEqual(aliasNames(`${name}-modality-ct-g1-p30-${part}`), [`${name}-modality-ct-g1-${part}`]);
+                assert.deepEqual(aliasNames(`${name}-modality-ct-g1-p29-${part}`), []);
+            }
+        });
+
+        it("never declares a certificate the provider would replace under its name (terraform-provider-tls' renewal)", () => {
+            // A period's certificate is issued by the first `up` in its period, at the earliest at the period's start;
+            // the run just after the next period starts still declares it, as the previous one.
+            const [previous] = afterStart.certificates.filter((c) => c.name.includes("-p29-"));
+            const earliest = { issuedAt: at(29 * period), validityPeriodHours: previous.inputs.validityPeriodHours, earlyRenewalHours: previous.inputs.earlyRenewalHours };
+            assert.equal(replacedOnUp(earliest, at(30 * period + 5)), false);
+            // The last run that declares it, an hour before its overlap ends.
+            assert.equal(replacedOnUp(earliest, at(30 * period + pki.modalityCertificateOverlapHours - 1)), false);
+            // What the program did before renewal periods: one name, early renewal in the last tenth, replaced (and its
+            // new fingerprint alone admitted) by the first `up` in that tenth.
+            const unperiodic = { ...earliest, earlyRenewalHours: Math.floor(earliest.validityPeriodHours / 10) };
+            assert.equal(replacedOnUp(unperiodic, at(29 * period + 0.9 * earliest.validityPeriodHours)), true);
+        });
+
+        it("a new generation inside the overlap admits no certificate of the generation before", () => {
+            const { name, certificates, fingerprints } = newGeneration;
+            assert.deepEqual(certificates.map((c) => c.name).sort(), [`${name}-modality-ct-g2-p29-certificate`, `${name}-modality-ct-g2-p30-certificate`]);
+            assert.ok(fingerprints.every((f) => ![29, 30].some((p) => f === fingerprintOf(`${name}-modality-ct-g1-p${p}-certificate`))));
+            assert.equal(fingerprints.length, 2);
+        });
     });
 });

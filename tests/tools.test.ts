@@ -155,3 +155,36 @@ describe("scripts/tools/smoke: checks, report and exit status", () => {
         assert.match(formatReport(skipped), /smoke FAIL: 0 passed, 0 failed, 1 skipped; tenants checked: none; no tenant could be checked/);
     });
 });
+
+describe("scripts/tools/modalityCert: certificate renewal", () => {
+    /** The fixture's outputs with bhs's tester inside its overlap (a new certificate, the previous still admitted). */
+    const renewing = (): StackOutputs => {
+        const parsed = outputs();
+        parsed.modalityCertificates.bhs.tester.renewal = {
+            expires: "2028-11-05T10:00:00Z",
+            nextCertificateFrom: "2028-10-06T00:00:00Z",
+            previous: { fingerprint: "ef", expires: "2026-12-20T00:00:00Z", admittedUntil: "2026-12-06T00:00:00Z" },
+            notice: "install the new certificate (scripts/run modality-cert) before 2026-12-06T00:00:00Z: the previous one is refused from then on",
+        };
+        parsed.modalityCertificates.bhs["ct-2"].renewal = { expires: "2028-01-01T00:00:00Z", nextCertificateFrom: "2027-12-01T00:00:00Z" };
+        return parsed;
+    };
+
+    it("prints when this certificate expires, and until when the previous one is still admitted", () => {
+        const { instructions } = modalityCertFiles(renewing(), "bhs", "tester", "/certs");
+        assert.match(instructions, /^This certificate expires 2028-11-05T10:00:00Z; the first `pulumi up` from 2028-10-06T00:00:00Z issues the next one\.$/m);
+        assert.match(instructions, /^It is new: the previous certificate of tester stays admitted until 2026-12-06T00:00:00Z, not after\.$/m);
+    });
+
+    it("lists every modality of the stack that needs its new certificate, whichever modality is written", () => {
+        const { instructions } = modalityCertFiles(renewing(), "bhs", "ct-2", "/certs");
+        assert.doesNotMatch(instructions, /It is new/);
+        assert.match(instructions, /^Modalities whose certificate needs you:\n {2}bhs\/tester: install the new certificate \(scripts\/run modality-cert\) before 2026-12-06T00:00:00Z/m);
+        assert.doesNotMatch(instructions, /bhs\/ct-2:/);
+    });
+
+    it("says so when no modality needs anything, and reads stacks that predate renewal periods", () => {
+        assert.match(modalityCertFiles(outputs(), "bhs", "tester", "/certs").instructions, /^No modality of the stack needs a new certificate installed\.$/m);
+        assert.equal(outputs().modalityCertificates.bhs.tester.renewal, undefined);
+    });
+});

@@ -10,9 +10,12 @@ import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { certificateFingerprint } from "../components/tenant/pki";
-import { orthancImage } from "../components/versions";
+import { awsCliImage, imageReference, orthancImage, pinnedImages } from "../components/versions";
+import imagePinFacts from "./upstream/imagePinFacts.json";
 import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
+import { awaitTimeoutSeconds, awaitedOnCreate, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
+import { istioAdmission, isIstioApiVersion, validateServiceEntry } from "./upstream/istioValidation";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
@@ -32,6 +35,17 @@ const clusters: Record<(typeof allStacks)[number], ClusterCapabilities> = {
 const istioMinimumKubernetesMinor = 32;
 
 const kind = (r: RecordedResource) => r.type.split(":").pop()!;
+/** A custom resource's API group is a domain outside Kubernetes' own (`*.k8s.io`); built-in groups have no dot. */
+const isCustomResource = (apiVersion: string) => apiVersion.includes("/") && apiVersion.split("/")[0].includes(".") && !apiVersion.split("/")[0].endsWith(".k8s.io");
+/**
+ * Dependencies for order only: the dependant needs the object to exist, not to be ready. Istio's gateway pods are
+ * ready without their certificate (SDS serves it once cert-manager has issued it: istio 1.30.3 pilot/pkg/xds/sds.go),
+ * and cert-manager retries a Certificate until its issuer is ready.
+ */
+const orderingOnly: Record<string, string> = {
+    "cert-manager.io/v1/Certificate": "the gateway's SDS picks the secret up when issued",
+    "cert-manager.io/v1/ClusterIssuer": "cert-manager retries the Certificate",
+};
 const objectsOf = (stack: RenderedStack, k: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && kind(r) === k);
 const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;
 const releaseNamed = (stack: RenderedStack, name: string) => objectsOf(stack, "Release").find((r) => r.inputs.name === name);
@@ -213,6 +227,64 @@ for (const stack of allStacks) {
             });
         });
 
+        describe("the Kubernetes provider's wait for custom resources", () => {
+            it("waits, on every custom resource another resource depends on, for a status upstream reaches (or it is configuration)", () => {
+                const byName = new Map(rendered.resources.map((r) => [r.name, r]));
+                const problems: string[] = [];
+                const checked = new Set<string>();
+                for (const dependant of rendered.resources) {
+                    for (const target of (dependant.options?.dependsOn ?? []).map((n) => byName.get(n)!).filter(Boolean)) {
+                        if (!target.type.startsWith("kubernetes:") || !isCustomResource(target.inputs.apiVersion ?? "") || checked.has(target.name)) continue;
+                        const { apiVersion, kind: k, metadata } = target.inputs;
+                        const model = statusModels[`${apiVersion}/${k}`];
+                        if (model === undefined) {
+                            if (!orderingOnly[`${apiVersion}/${k}`]) problems.push(`${k} ${metadata.name}: no status model`);
+                            continue;
+                        }
+                        checked.add(target.name);
+                        if (model.configuration) continue;
+                        const annotations = metadata.annotations ?? {};
+                        if (!awaitedOnCreate({ apiVersion, kind: k, annotations })) {
+                            problems.push(`${k} ${metadata.name}: ready for Pulumi as soon as it is stored, and ${kind(dependant)} ${dependant.name} waits on it`);
+                            continue;
+                        }
+                        for (const check of parseWaitFor(annotations["pulumi.com/waitFor"])) {
+                            const why = unsatisfiable(model, check);
+                            if (why) problems.push(`${k} ${metadata.name}: ${why}`);
+                        }
+                    }
+                }
+                assert.deepEqual(problems, []);
+                const clusters = objectsOf(rendered, "Cluster");
+                assert.equal(clusters.length, stack === "cnpg" ? 2 : 0);
+                for (const cluster of clusters) {
+                    assert.ok(awaitTimeoutSeconds(cluster.inputs.metadata.annotations) >= 1800, "initdb and the joins outlast the 10-minute default");
+                }
+            });
+
+            it("starts Orthanc only after its CloudNativePG Cluster and Pooler are ready", () => {
+                for (const tenant of config.tenants.filter((t) => t.database.engine === "cloudnative-pg")) {
+                    const names = tenantNames(tenant.name, config.domain);
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const waitedOn = new Set((deployment.options?.dependsOn ?? []).map((n) => rendered.resources.find((r) => r.name === n)!).map((r) => `${kind(r)}/${nsOf(r)}`));
+                    assert.ok(waitedOn.has(`Cluster/${names.namespace}`) && waitedOn.has(`Pooler/${names.namespace}`), [...waitedOn].join(", "));
+                }
+            });
+        });
+
+        describe("istiod's validating webhook", () => {
+            it("admits every Istio object the program registers", () => {
+                const istioObjects = rendered.resources.filter((r) => r.type.startsWith("kubernetes:") && isIstioApiVersion(r.inputs.apiVersion ?? ""));
+                assert.ok(istioObjects.some((r) => kind(r) === "ServiceEntry") || stack !== "external", "the external stack registers ServiceEntries");
+                assert.ok(istioObjects.length > 0);
+                const refused = istioObjects.flatMap((r) => {
+                    const verdict = istioAdmission({ apiVersion: r.inputs.apiVersion, kind: r.inputs.kind, metadata: r.inputs.metadata, spec: plain(r.inputs.spec) ?? {} });
+                    return verdict.errors.map((error) => `${r.inputs.kind} ${nsOf(r)}/${r.inputs.metadata.name}: ${error}`);
+                });
+                assert.deepEqual(refused, []);
+            });
+        });
+
         describe("cert-manager", () => {
             it("finds every ClusterIssuer's CA key and certificate where it reads them", () => {
                 const certManager = releaseNamed(rendered, "cert-manager")!;
@@ -292,6 +364,16 @@ describe("the models' own pins", () => {
     it("model the Orthanc image the program pins", () => {
         assert.equal(imageFacts.image, `${orthancImage.repository}:${orthancImage.tag}`, "regenerate tests/upstream/orthancImageFacts.json for the new image");
     });
+
+    it("have upstream evidence that every pinned image tag was released (tests/upstream/imagePinFacts.json)", () => {
+        const facts = imagePinFacts.images as Record<string, { image: string; evidence: { repository: string; ref: string; finding: string }[] }>;
+        assert.deepEqual(Object.keys(facts).sort(), Object.keys(pinnedImages).sort(), "regenerate tests/upstream/imagePinFacts.json");
+        for (const [name, pin] of Object.entries(pinnedImages)) {
+            assert.equal(facts[name].image, imageReference(pin), `${name}: the facts are for another tag; regenerate (the generator refuses a tag without evidence)`);
+            assert.ok(facts[name].evidence.some((e) => e.ref.length > 0 && /\//.test(e.repository)), `${name}: no upstream repository evidence`);
+        }
+        assert.ok(Object.values(pinnedImages).includes(awsCliImage), "the backup job's AWS CLI is among the pins checked");
+    });
 });
 
 describe("the README against upstream", () => {
@@ -305,6 +387,66 @@ describe("the README against upstream", () => {
 
 // The models must tell the failures they exist for; each case is what an earlier version of the program did.
 describe("the upstream models catch what the program once got wrong", () => {
+    it("a custom resource without pulumi.com/waitFor is ready as soon as it is stored; the annotation's syntax is the provider's", () => {
+        assert.equal(awaitedOnCreate({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster" }), false);
+        assert.equal(awaitedOnCreate({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster" }, { PULUMI_K8S_AWAIT_ALL: "true" }), true);
+        assert.equal(awaitedOnCreate({ apiVersion: "apps/v1", kind: "Deployment" }), true);
+        assert.deepEqual(parseWaitFor("condition=Ready"), [{ kind: "condition", target: "Ready", value: "True" }]);
+        assert.deepEqual(parseWaitFor('["jsonpath={.status.phase}=active"]'), [{ kind: "jsonpath", target: ".status.phase", value: "active" }]);
+        assert.throws(() => parseWaitFor("Ready"), /prefix/);
+        assert.throws(() => parseWaitFor("jsonpath=.status.phase=active"), /brackets/);
+        assert.throws(() => parseWaitFor("jsonpath={.status.phase}="), /requires a value/);
+        assert.throws(() => parseWaitFor("jsonpath={.a}=b=c"), /format/);
+        assert.equal(awaitTimeoutSeconds(undefined), 600);
+        const pooler = statusModels["postgresql.cnpg.io/v1/Pooler"];
+        assert.match(unsatisfiable(pooler, { kind: "condition", target: "Ready", value: "True" }) ?? "", /no condition/, "a Pooler has no conditions");
+        assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.readyInstances", value: "2" }) ?? "", /not a status field/);
+        assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.phase", value: "Ready" }) ?? "", /never Ready/);
+    });
+
+    it("istiod refuses a ServiceEntry with CIDR addresses and DNS resolution (the external engine's first shape)", () => {
+        const metadata = { name: "external-database", namespace: "bhs-orthweb" };
+        const spec = {
+            hosts: ["orthanc-bhs.postgres.database.azure.com"],
+            addresses: ["10.40.0.4/32"],
+            ports: [{ number: 5432, name: "tcp-postgresql-5432", protocol: "TCP" }],
+            location: "MESH_EXTERNAL",
+            exportTo: ["."],
+            resolution: "DNS",
+        };
+        assert.deepEqual(validateServiceEntry({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata, spec }).errors, [
+            "CIDR addresses are allowed only for NONE/STATIC resolution types",
+        ]);
+        for (const resolution of ["NONE", "STATIC"]) {
+            assert.deepEqual(validateServiceEntry({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata, spec: { ...spec, resolution } }).errors, []);
+        }
+    });
+
+    it("istiod refuses the other shapes the model knows of", () => {
+        const metadata = { name: "x", namespace: "ns" };
+        const refused = (kind: string, spec: Record<string, unknown>, apiVersion = "networking.istio.io/v1") => istioAdmission({ apiVersion, kind, metadata, spec }).errors;
+        const port = { number: 443, name: "tls-s3", protocol: "TLS" };
+        assert.match(refused("ServiceEntry", { hosts: ["*"], ports: [port], resolution: "DNS" }).join(), /invalid host \*/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example"], ports: [{ ...port, name: "TLS_S3" }], resolution: "DNS" }).join(), /invalid port name/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example"], ports: [{ ...port, protocol: "POSTGRES" }], resolution: "DNS" }).join(), /unsupported protocol/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.internal"], ports: [port], resolution: "STATIC", endpoints: [{ address: "db.example" }] }).join(), /not a valid IP address/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example", "b.example"], ports: [{ ...port, protocol: "TCP" }], resolution: "DNS" }).join(), /multiple hosts/);
+        assert.match(refused("ServiceEntry", { hosts: ["a.example"], ports: [port], resolution: "DNS", exportTo: [".", "ns"] }).join(), /duplicate entries in exportTo/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["orthanc"], tls: { mode: "SIMPLE", credentialName: "c" } }] }).join(), /short names/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["*"] }] }).join(), /must have TLS settings/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["*"], tls: { mode: "MUTUAL" } }] }).join(), /requires a client CA bundle/);
+        assert.match(refused("Gateway", { servers: [{ port, hosts: ["*"], tls: { mode: "MUTUAL", credentialName: "c", verifyCertificateHash: ["xyz"] } }] }).join(), /not a hex SHA-256/);
+        assert.match(refused("VirtualService", { hosts: ["*"], tcp: [{ match: [{ port: 11112 }], route: [{ destination: { host: "orthanc.ns.svc.cluster.local" } }] }] }).join(), /not allowed for virtual services bound to the mesh/);
+        assert.match(refused("VirtualService", { hosts: ["*"], gateways: ["dicom"], tcp: [{ match: [{ port: 11112 }] }] }).join(), /TCP route is required/);
+        assert.match(refused("VirtualService", { hosts: ["a.example"], gateways: ["web"], http: [{ route: [{ destination: { host: "o" } }], timeout: "0.5ms" }] }).join(), /1ms/);
+        assert.match(refused("AuthorizationPolicy", { action: "DENY" }, "security.istio.io/v1").join(), /DENY action without/);
+        assert.match(refused("AuthorizationPolicy", { rules: [{ from: [{ source: { namespaces: ["a"], serviceAccounts: ["a/b"] } }] }] }, "security.istio.io/v1").join(), /cannot set serviceAccounts/);
+        assert.match(refused("AuthorizationPolicy", { rules: [{ to: [{ operation: { ports: ["https"] } }] }] }, "security.istio.io/v1").join(), /bad port/);
+        assert.match(refused("AuthorizationPolicy", { rules: [{ to: [] }] }, "security.istio.io/v1").join(), /`to` must not be empty/);
+        assert.match(refused("PeerAuthentication", { mtls: { mode: "STRICT" }, portLevelMtls: { 4242: { mode: "DISABLE" } } }, "security.istio.io/v1").join(), /cannot have port level mTLS/);
+        assert.match(refused("DestinationRule", {}).join(), /not modelled/);
+    });
+
     it("a Service read with a literal ID runs in the first preview (and fails there: the Service does not exist yet)", () => {
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: "bhs-orthweb/bhs-ingressgateway" }]).length, 1);
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: undefined }]).length, 0);

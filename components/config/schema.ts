@@ -185,6 +185,39 @@ const ingressSchema = z.strictObject({
         .default({}),
 });
 
+/** A Kubernetes label key ([prefix/]name) and value, as a NetworkPolicy's podSelector takes them. */
+const labelKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+/** The cluster DNS pods (by namespace and labels, where the query's destination port is the pod's) or addresses. */
+const dnsSchema = z.strictObject({
+    /** Namespace of the DNS pods. */
+    namespace: z.string().regex(dnsLabelPattern, { error: "a namespace name (a DNS label)" }).max(63).optional(),
+    /** Labels of the DNS pods in that namespace. */
+    podLabels: z
+        .record(z.string().regex(labelKeyPattern, { error: "a label key" }), z.string().regex(labelValuePattern, { error: "a label value" }))
+        .optional(),
+    /**
+     * Addresses queried directly, as CIDR blocks: NodeLocal DNSCache's link-local address (169.254.20.10/32), whose
+     * hostNetwork pods no podSelector can name.
+     */
+    addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 169.254.20.10/32" })).min(1).optional(),
+    /** Ports the DNS pods (or addresses) answer on, UDP and TCP: the pods' own ports, which NetworkPolicies see. */
+    ports: z.array(z.int().min(1).max(65535)).min(1).default([53]),
+});
+export type DnsConfig = z.infer<typeof dnsSchema>;
+
+/** DNS pods of kind, minikube, EKS, GKE and AKS: CoreDNS (or kube-dns) labelled k8s-app=kube-dns in kube-system. */
+export const kubernetesDefaultDns = { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" }, ports: [53] } as const;
+/** OpenShift's DNS operator: pods of the dns-default DaemonSet in openshift-dns, listening on 5353 (its Service's 53). */
+export const openshiftDns = { namespace: "openshift-dns", podLabels: { "dns.operator.openshift.io/daemonset-dns": "default" }, ports: [5353] } as const;
+
+/** Where pods' DNS goes: the stack's setting, else the platform's default. */
+export function clusterDns(kubernetes: { dns?: DnsConfig; platform?: string }): DnsConfig {
+    const fallback = kubernetes.platform === "openshift" ? openshiftDns : kubernetesDefaultDns;
+    return kubernetes.dns ?? { namespace: fallback.namespace, podLabels: { ...fallback.podLabels }, ports: [...fallback.ports] };
+}
+
 const kubernetesSchema = z.strictObject({
     /** kubeconfig context to deploy to; the current context when unset. */
     context: z.string().min(1).optional(),
@@ -201,6 +234,18 @@ const kubernetesSchema = z.strictObject({
      * cloudnative-pg engine: its database pods talk to the API server, and a NetworkPolicy can only name addresses.
      */
     apiServerAddresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.0.0.1/32" })).min(1).optional(),
+    /**
+     * Where every pod sends its DNS queries, for the NetworkPolicies that open DNS and nothing else. Unset: the
+     * cluster DNS pods of kind, minikube, EKS, GKE and AKS (`k8s-app: kube-dns` in kube-system, port 53), or OpenShift's
+     * (`openshift-dns`, port 5353 behind the Service's 53) with `platform: openshift`.
+     */
+    dns: dnsSchema.optional(),
+    /**
+     * The cluster's CNI when korthweb may use its own policies: "cilium" lets backups reach their object storage by
+     * name (a CiliumNetworkPolicy with toFQDNs), which a NetworkPolicy cannot. Calico's domain-based rules are a Calico
+     * Enterprise and Calico Cloud feature (docs.tigera.io, "DNS policy"), not Calico Open Source's: not offered.
+     */
+    cni: z.enum(["cilium"], { error: '"cilium" (the only CNI whose FQDN policy korthweb renders; Calico\'s domain policies are Calico Enterprise only)' }).optional(),
 });
 
 /** An e-mail address as Alertmanager sends to it (a plain addr-spec, no display name). */
@@ -271,8 +316,18 @@ const backupSchema = z.strictObject({
         /** Set both with `pulumi config set --secret --path 'backup.s3.accessKeyId' ...`: refused in plain text. */
         accessKeyId: z.string().min(1),
         secretAccessKey: z.string().min(1),
-        /** Where the endpoint resolves, as CIDR blocks: backup jobs' egress is opened to exactly these on 443. */
-        addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 52.95.0.0/16" })).min(1),
+        /**
+         * The endpoint's addresses as CIDR blocks, for a store whose addresses are stable (on premises): the backup pods'
+         * NetworkPolicy opens exactly these on the endpoint's port. A cloud endpoint's addresses change: use
+         * `kubernetes.cni` (by name) instead, or `anyAddress`.
+         */
+        addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.30.0.0/24" })).min(1).optional(),
+        /**
+         * Opens the backup pods' NetworkPolicy to any address on the endpoint's port (the Bitnami backup job's sidecar
+         * still admits only the endpoint's name; CloudNativePG's instances have none). Only where neither fixed
+         * addresses nor an FQDN-aware CNI is available.
+         */
+        anyAddress: z.literal(true, { error: "true, or leave it out" }).optional(),
     }),
     /** When backups run (cron, UTC). */
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: "a five-field cron expression such as \"0 1 * * *\"" }).default("0 1 * * *"),
@@ -298,6 +353,40 @@ const pkiSchema = z.strictObject({
      * on the modality (scripts/run modality-cert), so they are long-lived.
      */
     modalityCertificateValidityHours: z.int().min(30 * day).max(5 * year).default(2 * year),
+    /**
+     * How long a modality's previous certificate stays admitted once `pulumi up` has issued the next one: the time to
+     * install the new one (components/pki/renewal.ts). At most half the validity, so only one previous overlaps.
+     */
+    modalityCertificateOverlapHours: z.int().min(1 * day).default(30 * day),
+}).superRefine((pki, ctx) => {
+    if (pki.modalityCertificateOverlapHours * 2 > pki.modalityCertificateValidityHours) {
+        ctx.addIssue({
+            code: "custom",
+            path: ["modalityCertificateOverlapHours"],
+            message: `at most half of pki.modalityCertificateValidityHours (${pki.modalityCertificateValidityHours / 2})`,
+        });
+    }
+    // Every certificate must expire before its issuer's certificate: cert-manager v1.21.1 does not shorten a
+    // certificate to its CA's notAfter (pkg/util/pki/certificatetemplate.go, CertificateTemplateOverrideDuration sets
+    // notAfter = notBefore + duration; pkg/util/pki/csr.go, SignCSRTemplate and SignCertificate sign that template
+    // as is), and Go's x509 under @pulumi/tls does not either. `pulumi up` renews a CA when its remaining life equals
+    // the longest life of what it issues (caRenewalHours, components/pki/profile.ts), so what it issued before fits;
+    // that needs the issued life to be at most half the CA's, or the CA would be renewed on nearly every `up`.
+    const issuedBy: [keyof typeof pki, keyof typeof pki, string][] = [
+        ["tenantCaValidityHours", "rootCaValidityHours", "the root CA's"],
+        ["serverCertificateDurationHours", "tenantCaValidityHours", "the tenant CA's"],
+        ["modalityCertificateValidityHours", "tenantCaValidityHours", "the tenant CA's"],
+    ];
+    for (const [issued, issuer, what] of issuedBy) {
+        const limit = (pki[issuer] as number) / 2;
+        if ((pki[issued] as number) > limit) {
+            ctx.addIssue({
+                code: "custom",
+                path: [issued],
+                message: `at most half of pki.${issuer} (${limit}): ${what} certificate is renewed when its remaining life equals the longest it issues, and must outlive what it signed`,
+            });
+        }
+    }
 });
 
 export const stackConfigSchema = z
@@ -421,6 +510,36 @@ export const stackConfigSchema = z
                 });
             }
         });
+        const s3 = config.backup?.s3;
+        // An endpoint given by IPv4 address is its own fixed address.
+        const endpointIsAddress = s3 !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(new URL(s3.endpoint).hostname);
+        if (s3 && !endpointIsAddress && s3.addresses === undefined && s3.anyAddress === undefined && config.kubernetes.cni === undefined) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["backup", "s3", "addresses"],
+                message:
+                    "a way out to the endpoint, which a NetworkPolicy can only name by address: backup.s3.addresses (CIDR blocks of a store whose addresses are stable, e.g. on premises), " +
+                    'or korthweb:kubernetes.cni "cilium" (egress by name through Cilium\'s FQDN policy), or backup.s3.anyAddress: true (any address on the endpoint\'s port, for the backup pods only)',
+            });
+        }
+        if (s3?.anyAddress && s3.addresses !== undefined) {
+            ctx.addIssue({ code: "custom", path: ["backup", "s3", "anyAddress"], message: "left out when backup.s3.addresses is given (any address already includes them)" });
+        }
+        const dns = config.kubernetes.dns;
+        if (dns && (dns.namespace === undefined) !== (dns.podLabels === undefined)) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["kubernetes", "dns", dns.namespace === undefined ? "namespace" : "podLabels"],
+                message: "set together with " + (dns.namespace === undefined ? "podLabels" : "namespace") + " (the DNS pods), or neither",
+            });
+        }
+        if (dns && dns.namespace === undefined && dns.addresses === undefined) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["kubernetes", "dns"],
+                message: "the DNS pods (namespace and podLabels) or the addresses pods query (addresses, e.g. NodeLocal DNSCache's 169.254.20.10/32), with their ports",
+            });
+        }
     });
 
 interface PathProblem {
@@ -494,3 +613,4 @@ export type StackConfig = z.infer<typeof stackConfigSchema>;
 export type TenantConfig = StackConfig["tenants"][number];
 export type IngressConfig = StackConfig["ingress"];
 export type PkiConfig = StackConfig["pki"];
+export type KubernetesConfig = StackConfig["kubernetes"];

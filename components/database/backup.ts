@@ -17,14 +17,14 @@
  * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { BackupConfig } from "../config/schema";
+import { BackupConfig, clusterDns, DnsConfig } from "../config/schema";
 import { TenantNames } from "../tenant/naming";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
-import { DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
+import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
 import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../versions";
 
 /**
- * The images of the backup and restore pods. To move to versions.ts (the owner moves them; this file may not edit it).
+ * The images of the backup and restore pods, pinned in versions.ts.
  *
  * - `postgresql`: pg_dump and pg_restore must be at least the server's major (a pg_dump 16 refuses a 17 server) and a
  *   custom-format archive is read by a pg_restore of the same major or newer. The image the chart already runs
@@ -439,16 +439,98 @@ export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.ba
     };
 }
 
+/** What the walls know of the cluster's network: its CNI (when korthweb may use its policies) and where DNS is. */
+export interface ClusterNetwork {
+    cni?: "cilium";
+    dns: DnsConfig;
+}
+
+/** The kube-system DNS and no CNI of korthweb's choosing: what a stack without `kubernetes.dns` and `cni` gets. */
+export const defaultClusterNetwork: ClusterNetwork = { dns: clusterDns({}) };
+
+/** How some pods reach the object storage: NetworkPolicy egress rules, and a CNI policy where the egress is by name. */
+export interface ObjectStorageEgress {
+    networkPolicy: k8s.types.input.networking.v1.NetworkPolicyEgressRule[];
+    cniPolicies: CniPolicy[];
+}
+
+const ipv4Address = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * The way out to the S3 endpoint for `pods`, which a NetworkPolicy can only name by address:
+ * - an endpoint given by IPv4 address, or `backup.s3.addresses` (a store whose addresses are stable): exactly those;
+ * - `backup.s3.anyAddress`: any address on the endpoint's port, these pods only;
+ * - `kubernetes.cni: cilium`: a CiliumNetworkPolicy allowing the endpoint's name (and its virtual-hosted bucket
+ *   names, `*.<host>`) on the endpoint's port, to whatever addresses the pods' own lookups returned. Cilium learns
+ *   them from its DNS proxy, so the same policy sends the pods' DNS through it (a `dns` rule on the DNS peers that
+ *   admits every name: lookups of in-cluster names must still work). Cilium adds what its policies allow to what the
+ *   NetworkPolicies allow (docs.cilium.io, "Policy Enforcement Modes" and "DNS Based" policies).
+ * The schema refuses a backup configuration with none of these.
+ */
+export function objectStorageEgress(
+    names: TenantNames,
+    backup: BackupConfig,
+    pods: Record<string, string>,
+    policyName: string,
+    network: ClusterNetwork,
+): ObjectStorageEgress {
+    const { host, port } = endpointAddress(backup.s3.endpoint);
+    const byAddress = (cidrs: string[]) => ({ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] });
+    if (ipv4Address.test(host)) {
+        return { networkPolicy: [byAddress([`${host}/32`, ...(backup.s3.addresses ?? [])])], cniPolicies: [] };
+    }
+    const networkPolicy = backup.s3.anyAddress ? [byAddress(["0.0.0.0/0"])] : backup.s3.addresses ? [byAddress(backup.s3.addresses)] : [];
+    const cniPolicies = network.cni === "cilium" ? [ciliumFqdnPolicy(names.namespace, policyName, pods, host, port, network.dns)] : [];
+    return { networkPolicy, cniPolicies };
+}
+
+/** Cilium's form of a label of another namespace's pods (pkg/k8s/apis/cilium.io, `k8s:` source prefix). */
+const ciliumNamespaceLabel = "k8s:io.kubernetes.pod.namespace";
+
+/** A CiliumNetworkPolicy (cilium.io/v2) letting `pods` reach `host` on `port` by name, their DNS going through Cilium's proxy. */
+export function ciliumFqdnPolicy(namespace: string, name: string, pods: Record<string, string>, host: string, port: number, dns: DnsConfig): CniPolicy {
+    const dnsPorts = [{ ports: dns.ports.map((p) => ({ port: String(p), protocol: "ANY" })), rules: { dns: [{ matchPattern: "*" }] } }];
+    const dnsPeers = [
+        ...(dns.namespace !== undefined
+            ? [{ toEndpoints: [{ matchLabels: { [ciliumNamespaceLabel]: dns.namespace, ...prefixed(dns.podLabels ?? {}) } }], toPorts: dnsPorts }]
+            : []),
+        ...(dns.addresses !== undefined ? [{ toCIDR: [...dns.addresses], toPorts: dnsPorts }] : []),
+    ];
+    return {
+        apiVersion: "cilium.io/v2",
+        kind: "CiliumNetworkPolicy",
+        namespace,
+        name,
+        // The Cilium operator's policy validator (on by default) sets `Valid`; a policy the agent would refuse then
+        // fails the deployment instead of leaving backups without a way out.
+        annotations: { "pulumi.com/waitFor": "condition=Valid" },
+        spec: {
+            endpointSelector: { matchLabels: { ...pods } },
+            egress: [
+                ...dnsPeers,
+                {
+                    toFQDNs: [{ matchName: host }, { matchPattern: `*.${host}` }],
+                    toPorts: [{ ports: [{ port: String(port), protocol: "TCP" }] }],
+                },
+            ],
+        },
+    };
+}
+
+const prefixed = (labels: Record<string, string>) => Object.fromEntries(Object.entries(labels).map(([k, v]) => [`k8s:${k}`, v]));
+
 /**
  * The backup's part of the tenant's walls, to add to the engine's: the backup pods reach Pgpool on 5432 and the S3
- * endpoint's addresses on its port (DNS is already allowed to every pod); Pgpool admits them (NetworkPolicy, and the
- * mesh by their service account); the mesh knows the endpoint (REGISTRY_ONLY), as TLS it passes through.
+ * endpoint (`objectStorageEgress`; DNS is already allowed to every pod); Pgpool admits them (NetworkPolicy, and the
+ * mesh by their service account); the mesh knows the endpoint by name (REGISTRY_ONLY), as TLS it passes through
+ * after matching the SNI, whatever address the name resolves to.
  */
-export function backupWalls(names: TenantNames, backup: BackupConfig): DatabaseWalls {
+export function backupWalls(names: TenantNames, backup: BackupConfig, network: ClusterNetwork = defaultClusterNetwork): DatabaseWalls {
     const ns = names.namespace;
     const { host, port } = endpointAddress(backup.s3.endpoint);
     const postgresPort = [tcp(postgresService.port)];
-    const isAddress = /^[0-9.]+$/.test(host);
+    const isAddress = ipv4Address.test(host);
+    const egress = objectStorageEgress(names, backup, backupPodLabels, backupNames.networkPolicy, network);
     return {
         orthancEgress: [],
         network: [
@@ -458,10 +540,7 @@ export function backupWalls(names: TenantNames, backup: BackupConfig): DatabaseW
                 spec: {
                     podSelector: { matchLabels: { ...backupPodLabels } },
                     policyTypes: ["Egress"],
-                    egress: [
-                        { to: [podsLabelled(postgresPodLabels.pgpool)], ports: postgresPort },
-                        { to: backup.s3.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] },
-                    ],
+                    egress: [{ to: [podsLabelled(postgresPodLabels.pgpool)], ports: postgresPort }, ...egress.networkPolicy],
                 },
             },
             {
@@ -506,6 +585,8 @@ export function backupWalls(names: TenantNames, backup: BackupConfig): DatabaseW
                           exportTo: ["."],
                       }
                     : {
+                          // By name, no addresses: the sidecar matches the TLS session's SNI and connects to what
+                          // the name resolves to, wherever that is today.
                           hosts: [host],
                           ports: [{ number: port, name: `tls-s3-${port}`, protocol: "TLS" }],
                           location: "MESH_EXTERNAL",
@@ -514,6 +595,7 @@ export function backupWalls(names: TenantNames, backup: BackupConfig): DatabaseW
                       },
             },
         ],
+        cniPolicies: egress.cniPolicies,
     };
 }
 
@@ -524,5 +606,6 @@ export function combineWalls(...parts: DatabaseWalls[]): DatabaseWalls {
         network: parts.flatMap((part) => part.network),
         authorization: parts.flatMap((part) => part.authorization),
         serviceEntries: parts.flatMap((part) => part.serviceEntries),
+        cniPolicies: parts.flatMap((part) => part.cniPolicies ?? []),
     };
 }

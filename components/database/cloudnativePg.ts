@@ -25,6 +25,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupConfig, TenantConfig } from "../config/schema";
+import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress } from "./backup";
+import { cnpgPostgresImage, imageReference } from "../versions";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
 import type { DatabaseEndpoint } from "../tenant/database";
 import { TenantNames } from "../tenant/naming";
@@ -63,12 +65,8 @@ export const barmanCloudPluginName = "barman-cloud.cloudnative-pg.io";
 /** Istio honours this pod label over the namespace's `istio-injection: enabled`. */
 const noSidecar = { "sidecar.istio.io/inject": "false" } as const;
 
-/**
- * The PostgreSQL image, pinned rather than left to the operator's default (which moves with operator releases and
- * would turn an operator upgrade into a PostgreSQL upgrade). This is cloudnative-pg v1.30.0's own default
- * (pkg/versions/versions.go `DefaultImageName`). Belongs in components/versions.ts; kept here until the owner moves it.
- */
-export const postgresImage = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie";
+/** The PostgreSQL image (components/versions.ts `cnpgPostgresImage`). */
+export const postgresImage = imageReference(cnpgPostgresImage);
 
 /** Labels CloudNativePG puts on its pods (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go, pgbouncer/). */
 export const cnpgPodLabels = {
@@ -274,7 +272,8 @@ export interface ApiServerAccess {
 /**
  * The engine's part of the walls. NetworkPolicies for every path, AuthorizationPolicies only where a sidecar enforces
  * them (the pooler), no ServiceEntry: the instances, which talk to object storage, have no sidecar, so the mesh's
- * REGISTRY_ONLY egress does not apply to them and the NetworkPolicy alone opens exactly the endpoint's addresses.
+ * REGISTRY_ONLY egress does not apply to them; their way to object storage rests on the NetworkPolicy (fixed
+ * addresses, or any address with `backup.s3.anyAddress`) or on the CNI's FQDN policy alone (`objectStorageEgress`).
  */
 export function cloudnativePgWalls(
     names: TenantNames,
@@ -283,6 +282,8 @@ export function cloudnativePgWalls(
     backup: BackupConfig | undefined,
     /** The API server's addresses and ports (korthweb:kubernetes.apiServerAddresses): the pods' instance managers talk to it. */
     apiServer: ApiServerAccess,
+    /** The cluster's CNI and DNS, for egress to object storage by name. */
+    clusterNetwork: ClusterNetwork = defaultClusterNetwork,
     /** Where Prometheus runs: it scrapes the instances' metrics port. */
     monitoringNamespace = "monitoring",
 ): DatabaseWalls {
@@ -291,6 +292,7 @@ export function cloudnativePgWalls(
     const pooler = podsLabelled(cnpgPodLabels.pooler);
     const operator = { ...namespaceNamed(operatorNamespace), podSelector: { matchLabels: { ...cloudnativePgOperatorPodLabels } } };
     const toApiServer = { to: apiServer.cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: apiServer.ports.map(tcp) };
+    const backupEgress = backup ? objectStorageEgress(names, backup, { ...cnpgPodLabels.database }, "allow-cnpg-instances-to-object-storage", clusterNetwork) : undefined;
     const network: NamedSpec<NetworkPolicySpec>[] = [
         {
             namespace: ns,
@@ -319,9 +321,9 @@ export function cloudnativePgWalls(
                 egress: [
                     { to: [database], ports: [tcp(postgresPort), tcp(instanceStatusPort)] },
                     toApiServer,
-                    ...(backup
-                        ? [{ to: backup.s3.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(objectStorageEndpoint(backup).port)] }]
-                        : []),
+                    // The instances have no sidecar: this NetworkPolicy (or the CNI's FQDN policy) alone bounds
+                    // their way to object storage.
+                    ...(backupEgress?.networkPolicy ?? []),
                 ],
             },
         },
@@ -341,7 +343,33 @@ export function cloudnativePgWalls(
             },
         ],
         serviceEntries: [],
+        cniPolicies: backupEgress?.cniPolicies ?? [],
     };
+}
+
+/**
+ * What Pulumi waits for before Orthanc starts. The Kubernetes provider counts a custom resource as created as soon
+ * as the API server stores it unless it carries `pulumi.com/waitFor` (pulumi-kubernetes provider/pkg/metadata/
+ * overrides.go `ReadyCondition`; tests/upstream/customResourceReadiness.ts): Orthanc would start during initdb and
+ * crash-loop until its own Deployment's await gives up.
+ * - The Cluster: its `Ready` condition, True only in the phase "Cluster in healthy state" (every instance up, the
+ *   standbys joined: cloudnative-pg v1.30.0 pkg/resources/status/transactions.go). initdb, then one join after the
+ *   other, each with a volume to provision and an image to pull, outlasts the provider's 10-minute default: 30.
+ */
+export const clusterReadyTimeoutSeconds = 30 * 60;
+export const clusterAwait = {
+    "pulumi.com/waitFor": "condition=Ready",
+    "pulumi.com/timeoutSeconds": String(clusterReadyTimeoutSeconds),
+} as const;
+
+/**
+ * - The Pooler: its status has no condition and no ready count (api/v1/pooler_types.go `PoolerStatus`; `instances`
+ *   is its Deployment's `status.replicas`, pods created). `phase` active and `instances` at the configured count say
+ *   the operator reconciled it and its Deployment runs at full size; PgBouncer's own start (seconds, the Cluster being
+ *   ready) is left to Orthanc's Deployment await, during which Orthanc retries.
+ */
+export function poolerAwait(instances: number): Record<string, string> {
+    return { "pulumi.com/waitFor": JSON.stringify(["jsonpath={.status.phase}=active", `jsonpath={.status.instances}=${instances}`]) };
 }
 
 export interface CloudNativePgDatabaseArgs {
@@ -415,7 +443,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             {
                 apiVersion: "postgresql.cnpg.io/v1",
                 kind: "Cluster",
-                metadata: { name: cnpgNames.cluster, namespace: ns },
+                metadata: { name: cnpgNames.cluster, namespace: ns, annotations: { ...clusterAwait } },
                 spec: clusterSpec({
                     instances: tenant.postgres.replicas,
                     volumeSize: tenant.postgres.volumeSize,
@@ -431,7 +459,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             {
                 apiVersion: "postgresql.cnpg.io/v1",
                 kind: "Pooler",
-                metadata: { name: cnpgNames.pooler, namespace: ns },
+                metadata: { name: cnpgNames.pooler, namespace: ns, annotations: poolerAwait(tenant.postgres.pgpoolReplicas) },
                 spec: poolerSpec({ instances: tenant.postgres.pgpoolReplicas, budget }),
             },
             { ...crdOpts, dependsOn: [...crdOpts.dependsOn, cluster] },

@@ -138,7 +138,11 @@ export const externalServiceEntryName = "external-database";
  * The mesh's registry entry for the server, so that REGISTRY_ONLY lets Orthanc's connection out. The port is TCP:
  * the sidecar forwards the bytes of libpq's own TLS session. `addresses` makes the sidecar match exactly those
  * destinations on that port (a TCP entry without addresses would claim the port for every destination).
- * - A DNS name: resolution DNS, the sidecar connects to what the name resolves to.
+ * - A DNS name: resolution NONE. istiod refuses CIDR `addresses` with any resolution but NONE or STATIC (istio 1.30.3
+ *   pkg/config/validation/validation.go, ValidateServiceEntry; tests/upstream/istioValidation.ts), so DNS is not
+ *   possible. With NONE the sidecar forwards the connection to the address libpq connected to (its original
+ *   destination): libpq resolves the name itself, and the connection leaves only if that address lies in `addresses`,
+ *   the same blocks the NetworkPolicy opens. The host name still verifies the server (libpq's verify-full).
  * - An IPv4 address: resolution STATIC with that address as the endpoint; the entry's host is a name of the tenant's
  *   own, as for modality addresses (security.ts), since `hosts` are names.
  */
@@ -148,7 +152,7 @@ export function externalServiceEntrySpec(names: TenantNames, server: ExternalSer
     if (ipv4ToNumber(server.host) !== undefined) {
         return { hosts: [`database.external.${names.namespace}.internal`], ...common, resolution: "STATIC", endpoints: [{ address: server.host }] };
     }
-    return { hosts: [server.host], ...common, resolution: "DNS" };
+    return { hosts: [server.host], ...common, resolution: "NONE" };
 }
 
 /**

@@ -8,8 +8,6 @@ export interface CertificateAuthorityArgs {
     profile: CertificateProfile;
     /** The CA that signs this one; a self-signed root when absent. */
     issuer?: CertificateAuthority;
-    /** Renew the certificate (on `pulumi up`) when this many hours of validity are left. */
-    earlyRenewalHours?: number;
 }
 
 /**
@@ -46,7 +44,7 @@ export class CertificateAuthority extends pulumi.ComponentResource {
             maxPathLength: args.profile.maxPathLength,
             allowedUses: args.profile.allowedUses,
             validityPeriodHours: args.profile.validityHours,
-            earlyRenewalHours: args.earlyRenewalHours ?? Math.floor(args.profile.validityHours / 10),
+            earlyRenewalHours: args.profile.earlyRenewalHours ?? Math.floor(args.profile.validityHours / 10),
             setSubjectKeyId: true,
         };
 

@@ -20,22 +20,55 @@ export interface CertificateProfile {
     /** RSA key size. 2048 for leaves because DICOM modalities in the field rarely accept more; 4096 for CAs. */
     rsaBits: 2048 | 3072 | 4096;
     isCa: boolean;
-    /** For CAs: how many CA levels may follow below this one. */
+    /**
+     * For CAs: how many CA levels may follow below this one; none when absent. @pulumi/tls (terraform-provider-tls,
+     * internal/provider/common_cert.go) copies it to Go's `x509.Certificate.MaxPathLen` but never sets
+     * `MaxPathLenZero`, and Go writes no pathLenConstraint for 0 without it: 0 cannot be expressed, so no profile uses it.
+     */
     maxPathLength?: number;
     allowedUses: KeyUsage[];
     validityHours: number;
+    /** For CAs: `pulumi up` renews the certificate (same key) once this many hours of its life are left. */
+    earlyRenewalHours?: number;
 }
 
 const caUses: KeyUsage[] = ["cert_signing", "crl_signing", "digital_signature"];
 
+/**
+ * Hours before its expiry at which `pulumi up` renews a CA: a tenth of its life, or the longest life of what it issues
+ * if that is longer, so that every certificate it issued before its renewal expires before it does (pki validation
+ * keeps that at most half its life).
+ */
+export function caRenewalHours(validityHours: number, issuedValidityHours: number[]): number {
+    return Math.max(Math.floor(validityHours / 10), ...issuedValidityHours);
+}
+
 export function rootCaProfile(pki: PkiConfig): CertificateProfile {
-    // The root signs one level of tenant CAs and nothing below them.
-    return { keyAlgorithm: "RSA", rsaBits: 4096, isCa: true, maxPathLength: 1, allowedUses: caUses, validityHours: pki.rootCaValidityHours };
+    // The root signs one level of tenant CAs and nothing below them: its pathLenConstraint 1 is what makes a CA minted
+    // under a tenant CA fail verification up to the root (the tenant CA itself carries no constraint, see maxPathLength).
+    return {
+        keyAlgorithm: "RSA",
+        rsaBits: 4096,
+        isCa: true,
+        maxPathLength: 1,
+        allowedUses: caUses,
+        validityHours: pki.rootCaValidityHours,
+        earlyRenewalHours: caRenewalHours(pki.rootCaValidityHours, [pki.tenantCaValidityHours]),
+    };
 }
 
 export function tenantCaProfile(pki: PkiConfig): CertificateProfile {
-    // A tenant CA signs leaves only, so a leaked leaf key can never mint a CA that other tenants would chain to.
-    return { keyAlgorithm: "RSA", rsaBits: 4096, isCa: true, maxPathLength: 0, allowedUses: caUses, validityHours: pki.tenantCaValidityHours };
+    // Meant to sign leaves only; nothing in the certificate says so (no pathLenConstraint, see maxPathLength). What
+    // holds: the root's constraint refuses any CA below this one for every peer that anchors at the root, and the DICOM
+    // port, which anchors at this CA's self-signed twin, admits only the pinned fingerprints of its modalities.
+    return {
+        keyAlgorithm: "RSA",
+        rsaBits: 4096,
+        isCa: true,
+        allowedUses: caUses,
+        validityHours: pki.tenantCaValidityHours,
+        earlyRenewalHours: caRenewalHours(pki.tenantCaValidityHours, [pki.serverCertificateDurationHours, pki.modalityCertificateValidityHours]),
+    };
 }
 
 /** Leaf certificates differ only in what they authenticate. */

@@ -4,7 +4,7 @@
 import { BackupConfig, DatabaseConfig } from "../config/schema";
 import { cloudnativePgWalls } from "../database/cloudnativePg";
 import { apiServerPorts } from "../config/schema";
-import { backupWalls, combineWalls } from "../database/backup";
+import { backupWalls, ClusterNetwork, combineWalls, defaultClusterNetwork } from "../database/backup";
 import { externalWalls } from "../database/external";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
 import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
@@ -16,6 +16,8 @@ export interface PlatformForWalls {
     /** The API server's addresses, for engines whose pods talk to it. */
     apiServerAddresses?: string[];
     backup?: BackupConfig;
+    /** The cluster's CNI and DNS (korthweb:kubernetes.cni, kubernetes.dns): backups reach object storage by name with Cilium. */
+    network?: ClusterNetwork;
     /** Where Prometheus runs, for engines whose metrics it scrapes directly. */
     monitoringNamespace?: string;
 }
@@ -29,7 +31,9 @@ export function databaseWalls(
     switch (database.engine) {
         case "bitnami-ha":
             // Its backup is a job of the program's own, with walls of its own (CloudNativePG backs up from its instances).
-            return platform.backup ? combineWalls(bitnamiHaWalls(names, orthancPods), backupWalls(names, platform.backup)) : bitnamiHaWalls(names, orthancPods);
+            return platform.backup
+                ? combineWalls(bitnamiHaWalls(names, orthancPods), backupWalls(names, platform.backup, platform.network ?? defaultClusterNetwork))
+                : bitnamiHaWalls(names, orthancPods);
         case "cloudnative-pg":
             if (platform.apiServerAddresses === undefined) {
                 throw new Error("the cloudnative-pg engine needs korthweb:kubernetes.apiServerAddresses");
@@ -37,7 +41,7 @@ export function databaseWalls(
             return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup, {
                 cidrs: platform.apiServerAddresses,
                 ports: apiServerPorts,
-            }, platform.monitoringNamespace);
+            }, platform.network ?? defaultClusterNetwork, platform.monitoringNamespace);
         case "external":
             if (database.external === undefined) {
                 throw new Error('database engine "external" needs database.external');

@@ -25,7 +25,7 @@ export const gatewaySecrets = {
     /**
      * The only CA the DICOM port trusts for client certificates: the tenant CA's trust anchor. Istio reads a
      * `caCertCredentialName` as a CA bundle only when the name ends in "-cacert"; any other name is read as a key and
-     * certificate, and a secret holding only a CA fails every handshake (tests/upstream/istioCredentials.ts).
+     * certificate, and a secret holding only a CA fails every handshake (tests/upstream/istio.ts, `resolveServerTls`).
      */
     dicomClientCa: "dicom-clients-cacert",
 } as const;

@@ -23,7 +23,39 @@ export const orthancImageLayout = {
     uid: 999,
     /** Probe script of the image: asks the REST API with the credentials of the merged configuration file. */
     probeScript: "/probes/test-aliveness.py",
+    /**
+     * glibc's gethostid() reads its first four bytes, and DCMTK puts that number in every UID Orthanc generates
+     * (dcmdata/libsrc/dcuid.cc, dcmGenerateUniqueIdentifier: root.hostid.pid.time.counter). The image ships the text
+     * `not-generated` (orthanc-builder 26.8.1 docker/orthanc/Dockerfile), the same in every replica.
+     */
+    hostIdFile: "/etc/hostid",
 } as const;
+
+const hostIdVolumePath = "/run/hostid";
+
+/** What Pod Security's `restricted` level asks of every container, and a read-only root. */
+const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+/**
+ * Writes four random bytes, the pod's own host id, into the `hostid` volume; Orthanc's container mounts that file over
+ * /etc/hostid read-only. The entrypoint leaves a host id other than `not-generated` alone (docker-entrypoint.sh).
+ */
+export function hostIdInitContainer(): k8s.types.input.core.v1.Container {
+    return {
+        name: "hostid",
+        image: imageReference(orthancImage),
+        command: ["/bin/sh", "-c", `head -c 4 /dev/urandom > ${hostIdVolumePath}/hostid`],
+        resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "16Mi" } },
+        securityContext: restrictedContainerSecurity,
+        volumeMounts: [{ name: "hostid", mountPath: hostIdVolumePath }],
+    };
+}
 
 export const orthancConfigFile = "orthanc.json";
 /** The image's variables for DICOMweb and the two diagnostic viewers, Stone Web Viewer and OHIF. */
@@ -135,6 +167,7 @@ export function orthancDeploymentSpec(
                     },
                 },
                 terminationGracePeriodSeconds: 60,
+                initContainers: [hostIdInitContainer()],
                 containers: [
                     {
                         name: "orthanc",
@@ -148,7 +181,8 @@ export function orthancDeploymentSpec(
                             { name: "ORTHANC__DATABASE_SERVER_IDENTIFIER", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                             // DCMTK otherwise waits on Nagle's algorithm per PDU: ~15 instances/s instead of hundreds.
                             { name: "TCP_NODELAY", value: "1" },
-                            // The entrypoint would otherwise write /etc/hostid, which the read-only root forbids.
+                            // The pod's own /etc/hostid is mounted read-only (hostIdInitContainer): the entrypoint must
+                            // not try to write one.
                             { name: "GENERATE_HOST_ID_IF_MISSING", value: "false" },
                             // The image enables these viewers only by their variables (a section is not enough).
                             ...orthancViewerPlugins.map((name) => ({ name, value: "true" })),
@@ -157,15 +191,10 @@ export function orthancDeploymentSpec(
                             requests: { cpu: tenant.cpuRequest, memory: tenant.memoryRequest },
                             limits: { memory: tenant.memoryLimit },
                         },
-                        securityContext: {
-                            allowPrivilegeEscalation: false,
-                            readOnlyRootFilesystem: true,
-                            runAsNonRoot: true,
-                            capabilities: { drop: ["ALL"] },
-                            seccompProfile: { type: "RuntimeDefault" },
-                        },
+                        securityContext: restrictedContainerSecurity,
                         volumeMounts: [
                             { name: "config", mountPath: orthancImageLayout.secretsDirectory, readOnly: true },
+                            { name: "hostid", mountPath: orthancImageLayout.hostIdFile, subPath: "hostid", readOnly: true },
                             { name: "work", mountPath: orthancWorkDirectory },
                             { name: "plugins", mountPath: orthancImageLayout.pluginLinkDirectory },
                             // The merged configuration lands in /tmp.
@@ -192,6 +221,7 @@ export function orthancDeploymentSpec(
                     // The start-up copies every enabled plugin here (viewers included: a few hundred MB).
                     { name: "plugins", emptyDir: { sizeLimit: "1Gi" } },
                     { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+                    { name: "hostid", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
                     ...additions.volumes,
                 ],
             },

@@ -5,6 +5,7 @@ import { createHash } from "crypto";
 import { ModalityConfig, PkiConfig } from "../config/schema";
 import { CertificateAuthority } from "../pki/certificateAuthority";
 import { dicomClientProfile, tenantCaProfile } from "../pki/profile";
+import { certificatePeriods } from "../pki/renewal";
 
 export interface TenantPkiArgs {
     tenant: string;
@@ -21,17 +22,32 @@ export interface TenantPkiArgs {
     certManagerReady: pulumi.Input<pulumi.Resource>[];
     /** Modalities that get a client certificate from the tenant CA. */
     modalities: ModalityConfig[];
+    /** The clock that picks the renewal periods (components/pki/renewal.ts); the time of the run when absent. */
+    now?: Date;
 }
 
-/** A modality's credentials for the DICOM port. */
-export interface ModalityCertificate {
-    aeTitle: string;
+/** One client certificate of a modality. */
+export interface IssuedCertificate {
     /** PEM certificate, signed by the tenant CA. */
     certificate: pulumi.Output<string>;
     /** PEM private key; a Pulumi secret, in the state only. */
     privateKey: pulumi.Output<string>;
     /** SHA-256 of the certificate's DER encoding, hex: what the gateway's allow-list holds. */
     fingerprint: pulumi.Output<string>;
+    /** The certificate's notAfter (RFC 3339), as the provider recorded it. */
+    expires: pulumi.Output<string>;
+}
+
+/** A modality's credentials for the DICOM port. */
+export interface ModalityCertificate extends IssuedCertificate {
+    aeTitle: string;
+    /** When the first `pulumi up` from then on issues the next certificate (ISO 8601). */
+    nextCertificateFrom: string;
+    /**
+     * The certificate of the previous renewal period, still admitted next to the current one until `admittedUntil`
+     * (ISO 8601): the modality must have the current one installed by then.
+     */
+    previous?: { fingerprint: pulumi.Output<string>; expires: pulumi.Output<string>; admittedUntil: string };
 }
 
 /**
@@ -84,34 +100,65 @@ export class TenantPki extends pulumi.ComponentResource {
             { parent: this, dependsOn: [caSecret, ...args.certManagerReady] },
         );
         const profile = dicomClientProfile(args.pki);
+        const periods = certificatePeriods(
+            { validityHours: profile.validityHours, overlapHours: args.pki.modalityCertificateOverlapHours },
+            args.now ?? new Date(),
+        );
         this.modalityCertificates = Object.fromEntries(
             args.modalities.map((modality) => {
-                // The generation is part of the names: a new one replaces this modality's key and certificate alone.
+                // The generation is part of the names: a new one replaces this modality's certificates alone, and
+                // admits no certificate of the generation before (the key may be stolen).
                 const id = `${name}-modality-${modality.name}-g${modality.certificateGeneration}`;
-                const key = new tls.PrivateKey(`${id}-key`, { algorithm: profile.keyAlgorithm, rsaBits: profile.rsaBits }, { parent: this });
-                const privateKey = pulumi.secret(key.privateKeyPem);
-                const request = new tls.CertRequest(
-                    `${id}-request`,
-                    { privateKeyPem: privateKey, subject: { commonName: modality.aeTitle, organization: args.pki.organization, organizationalUnit: modality.name } },
-                    { parent: this },
-                );
-                const certificate = new tls.LocallySignedCert(
-                    `${id}-certificate`,
-                    {
-                        certRequestPem: request.certRequestPem,
-                        caPrivateKeyPem: this.ca.privateKeyPem,
-                        caCertPem: this.ca.certificatePem,
-                        allowedUses: profile.allowedUses,
-                        validityPeriodHours: profile.validityHours,
-                        earlyRenewalHours: Math.floor(profile.validityHours / 10),
-                    },
-                    { parent: this },
-                );
+                const issue = (period: number, takesOverUnperiodicNames: boolean): IssuedCertificate => {
+                    const periodId = `${id}-p${period}`;
+                    const alias = (suffix: string) => (takesOverUnperiodicNames ? [{ name: `${id}-${suffix}` }] : []);
+                    const key = new tls.PrivateKey(
+                        `${periodId}-key`,
+                        { algorithm: profile.keyAlgorithm, rsaBits: profile.rsaBits },
+                        { parent: this, aliases: alias("key") },
+                    );
+                    const privateKey = pulumi.secret(key.privateKeyPem);
+                    const request = new tls.CertRequest(
+                        `${periodId}-request`,
+                        { privateKeyPem: privateKey, subject: { commonName: modality.aeTitle, organization: args.pki.organization, organizationalUnit: modality.name } },
+                        { parent: this, aliases: alias("request") },
+                    );
+                    const certificate = new tls.LocallySignedCert(
+                        `${periodId}-certificate`,
+                        {
+                            certRequestPem: request.certRequestPem,
+                            caPrivateKeyPem: this.ca.privateKeyPem,
+                            caCertPem: this.ca.certificatePem,
+                            allowedUses: profile.allowedUses,
+                            validityPeriodHours: profile.validityHours,
+                            // Never re-issued under this name: the next period's certificate comes under its own.
+                            earlyRenewalHours: 0,
+                        },
+                        {
+                            parent: this,
+                            aliases: alias("certificate"),
+                            // A renewed tenant CA certificate (same key and subject) must not re-issue every modality's
+                            // certificate (ca_cert_pem requires replacement in the provider): what it signed still
+                            // verifies against the renewed one and the DICOM port's trust anchor.
+                            ignoreChanges: ["caCertPem"],
+                        },
+                    );
+                    return {
+                        certificate: certificate.certPem,
+                        privateKey,
+                        fingerprint: certificate.certPem.apply(certificateFingerprint),
+                        expires: certificate.validityEndTime,
+                    };
+                };
+                // Today's certificate takes over the one of the names before renewal periods (no period in them), so
+                // that moving to periods re-issues nothing.
+                const current = issue(periods.current, true);
+                const previous = periods.previous && issue(periods.previous.period, false);
                 const entry: ModalityCertificate = {
                     aeTitle: modality.aeTitle,
-                    certificate: certificate.certPem,
-                    privateKey,
-                    fingerprint: certificate.certPem.apply(certificateFingerprint),
+                    ...current,
+                    nextCertificateFrom: periods.nextStart.toISOString(),
+                    previous: previous && { fingerprint: previous.fingerprint, expires: previous.expires, admittedUntil: periods.previous!.admittedUntil.toISOString() },
                 };
                 return [modality.name, entry];
             }),
@@ -119,9 +166,12 @@ export class TenantPki extends pulumi.ComponentResource {
         this.registerOutputs({ caCertificate: this.ca.certificatePem });
     }
 
-    /** The fingerprints of every modality certificate: the only client certificates the DICOM port accepts. */
+    /**
+     * The fingerprints of every modality's current certificate and of those previous ones still admitted: the only
+     * client certificates the DICOM port accepts.
+     */
     get allowedClientFingerprints(): pulumi.Output<string[]> {
-        return pulumi.all(Object.values(this.modalityCertificates).map((m) => m.fingerprint));
+        return pulumi.all(Object.values(this.modalityCertificates).flatMap((m) => (m.previous ? [m.fingerprint, m.previous.fingerprint] : [m.fingerprint])));
     }
 }
 
@@ -134,4 +184,28 @@ export function certificateFingerprint(pem: string): string {
 /** Name of the tenant CA's Secret (in cert-manager's namespace) and of its ClusterIssuer. */
 export function tenantCaSecretName(tenant: string): string {
     return `korthweb-${tenant}-ca`;
+}
+
+/** What `renewalNotice` reads of a modality's certificates, resolved. */
+export interface RenewalState {
+    expires: string;
+    nextCertificateFrom: string;
+    previous?: { admittedUntil: string };
+}
+
+/**
+ * What the operator must do about a modality's certificate, or nothing. A previous certificate still admitted means
+ * the current one is new: it must be installed before the previous is refused. A current certificate that expires
+ * before its successor has been admitted for the overlap (one issued before renewal periods, taken over as the current
+ * period's) would leave the modality without a valid certificate: a new generation issues a full-length one.
+ */
+export function renewalNotice(state: RenewalState, overlapHours: number): string | undefined {
+    if (state.previous) {
+        return `install the new certificate (scripts/run modality-cert) before ${state.previous.admittedUntil}: the previous one is refused from then on`;
+    }
+    const successorAdmitted = new Date(Date.parse(state.nextCertificateFrom) + overlapHours * 3_600_000);
+    if (Date.parse(state.expires) < successorAdmitted.getTime()) {
+        return `the certificate expires ${state.expires}, before its successor (issued from ${state.nextCertificateFrom}) has been admitted for the overlap: bump the modality's certificateGeneration to issue a full-length one`;
+    }
+    return undefined;
 }

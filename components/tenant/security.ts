@@ -5,6 +5,7 @@
  * PostgreSQL nodes reach each other, and nothing else, in particular nothing from another tenant.
  */
 import type * as k8s from "@pulumi/kubernetes";
+import { clusterDns, DnsConfig } from "../config/schema";
 import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
 import { TenantNames } from "./naming";
 
@@ -29,6 +30,8 @@ export interface PolicyContext {
     modalityDestinations: ModalityDestination[];
     /** The tenant's database engine's part of both walls. */
     database: DatabaseWalls;
+    /** Where pods' DNS queries go (korthweb:kubernetes.dns, resolved by `clusterDns`); the kube-system default when unset. */
+    dns?: DnsConfig;
 }
 
 /**
@@ -40,6 +43,16 @@ export interface DatabaseWalls {
     network: NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[];
     authorization: NamedSpec[];
     serviceEntries: NamedSpec[];
+    /** Policies of the cluster's CNI beyond NetworkPolicies (Cilium's, for egress by name), created as they are. */
+    cniPolicies?: CniPolicy[];
+}
+
+/** A CNI's own policy object (apiVersion and kind given), in the tenant namespace. */
+export interface CniPolicy extends NamedSpec {
+    apiVersion: string;
+    kind: string;
+    /** Annotations of the object, e.g. what Pulumi waits for. */
+    annotations?: Record<string, string>;
 }
 
 export interface ModalityDestination {
@@ -139,6 +152,17 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
 }
 
 export const tcp = (port: number) => ({ protocol: "TCP", port });
+
+/**
+ * Every pod's way to DNS: the DNS pods by namespace and labels and/or the addresses pods query, on the configured
+ * ports over UDP and TCP. A NetworkPolicy sees the pod's port after the Service's translation: OpenShift's DNS pods
+ * answer on 5353 behind the Service's 53, so 53 alone would refuse every query there.
+ */
+export function dnsEgress(dns: DnsConfig): k8s.types.input.networking.v1.NetworkPolicyEgressRule {
+    const pods = dns.namespace !== undefined ? [{ ...namespaceNamed(dns.namespace), podSelector: { matchLabels: { ...dns.podLabels } } }] : [];
+    const addresses = (dns.addresses ?? []).map((cidr) => ({ ipBlock: { cidr } }));
+    return { to: [...pods, ...addresses], ports: dns.ports.flatMap((port) => [{ protocol: "UDP", port }, tcp(port)]) };
+}
 export const podsLabelled = (matchLabels: Record<string, string>) => ({ podSelector: { matchLabels } });
 export const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
 
@@ -159,10 +183,7 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                 podSelector: {},
                 policyTypes: ["Egress"],
                 egress: [
-                    {
-                        to: [{ ...namespaceNamed("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
-                        ports: [{ protocol: "UDP", port: 53 }, tcp(53)],
-                    },
+                    dnsEgress(ctx.dns ?? clusterDns({})),
                     {
                         to: [{ ...namespaceNamed(ctx.istioNamespace), podSelector: { matchLabels: { app: "istiod" } } }],
                         ports: [tcp(15012)],

@@ -6,8 +6,9 @@ import { TenantGateway } from "./gateway";
 import { ingressPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancServer } from "./orthanc";
-import { ModalityCertificate, TenantPki } from "./pki";
+import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
 import { tenantDatabase } from "./database";
+import type { ClusterNetwork } from "../database/backup";
 import { databaseWalls } from "./databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
@@ -30,6 +31,8 @@ export interface OrthancTenantArgs {
     backup?: BackupConfig;
     /** The API server's addresses (korthweb:kubernetes.apiServerAddresses). */
     apiServerAddresses?: string[];
+    /** The cluster's DNS and CNI (korthweb:kubernetes.dns, kubernetes.cni); the kube-system DNS and no CNI policy when absent. */
+    network?: ClusterNetwork;
     /** Istio CRDs and validating webhook ready. */
     istioCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
@@ -53,8 +56,40 @@ export interface TenantOutputs {
     caCertificate: pulumi.Output<string>;
     /** What the DICOM port trusts for client certificates: the tenant CA alone. */
     dicomClientTrustAnchor: pulumi.Output<string>;
-    /** AE title and certificate fingerprint of every modality the DICOM port accepts (keys are in `modalityCertificates`). */
-    modalities: pulumi.Output<Record<string, { aeTitle: string; fingerprint: string }>>;
+    /**
+     * Every modality the DICOM port accepts (keys are in `modalityCertificates`): AE title, its current certificate's
+     * fingerprint and expiry, when the next one is issued, the previous certificate while it is still admitted, and
+     * what the operator must do (`notice`, absent when nothing).
+     */
+    modalities: pulumi.Output<Record<string, ModalityStatus>>;
+}
+
+export interface ModalityStatus {
+    aeTitle: string;
+    fingerprint: string;
+    // Optional for outputs made without the program (the integration suite's stand-in stack).
+    expires?: string;
+    nextCertificateFrom?: string;
+    previous?: { fingerprint: string; expires: string; admittedUntil: string };
+    notice?: string;
+}
+
+/** The resolved status of a modality's certificates, as the stack outputs show it. */
+export function modalityStatus(issued: ModalityCertificate, overlapHours: number): pulumi.Output<ModalityStatus> {
+    const previous = issued.previous
+        ? pulumi.all([issued.previous.fingerprint, issued.previous.expires]).apply(([fingerprint, expires]) => ({ fingerprint, expires, admittedUntil: issued.previous!.admittedUntil }))
+        : pulumi.output(undefined);
+    return pulumi.all([issued.fingerprint, issued.expires, previous]).apply(([fingerprint, expires, previous]) => {
+        const notice = renewalNotice({ expires, nextCertificateFrom: issued.nextCertificateFrom, previous }, overlapHours);
+        return {
+            aeTitle: issued.aeTitle,
+            fingerprint,
+            expires,
+            nextCertificateFrom: issued.nextCertificateFrom,
+            ...(previous ? { previous } : {}),
+            ...(notice ? { notice } : {}),
+        };
+    });
 }
 
 /**
@@ -111,10 +146,12 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     istioNamespace: args.istioNamespace,
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
+                    dns: args.network?.dns,
                     database: databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
                         cnpgOperatorNamespace: args.cloudnativePg?.namespace,
                         apiServerAddresses: args.apiServerAddresses,
                         backup: args.backup,
+                        network: args.network,
                         monitoringNamespace: args.monitoringNamespace,
                     }),
                 },
@@ -170,7 +207,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
             dicomClientTrustAnchor: pki.ca.trustAnchorPem,
             modalities: pulumi.output(
                 Object.fromEntries(
-                    Object.entries(pki.modalityCertificates).map(([modality, c]) => [modality, { aeTitle: c.aeTitle, fingerprint: c.fingerprint }]),
+                    Object.entries(pki.modalityCertificates).map(([modality, c]) => [modality, modalityStatus(c, args.pki.modalityCertificateOverlapHours)]),
                 ),
             ),
         };

@@ -51,7 +51,16 @@ export class TenantWalls extends pulumi.ComponentResource {
         const egress = egressServiceEntries(args.context).map((entry) =>
             istioObject(`${name}-egress-${entry.name}`, "ServiceEntry", entry.namespace, entry.name, entry.spec),
         );
-        this.ready = [...strictMtls, ...authorization, ...network, ...egress];
+        // The CNI's own policies (Cilium's egress by name), whose CRDs the cluster's CNI installed.
+        const cni = (args.context.database.cniPolicies ?? []).map(
+            (policy) =>
+                new k8s.apiextensions.CustomResource(
+                    `${name}-cni-${policy.namespace}-${policy.name}`,
+                    { apiVersion: policy.apiVersion, kind: policy.kind, metadata: { name: policy.name, namespace: policy.namespace, annotations: policy.annotations }, spec: policy.spec },
+                    { parent: this, dependsOn: args.namespaces },
+                ),
+        );
+        this.ready = [...strictMtls, ...authorization, ...network, ...egress, ...cni];
         this.registerOutputs({});
     }
 }

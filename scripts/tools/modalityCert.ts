@@ -76,7 +76,28 @@ export function modalityCertFiles(outputs: StackOutputs, tenant: string, modalit
                 ` with ${issued.dicomHost} and ${new URL(endpoint.webUrl).hostname} resolving to it (README, "Local cluster").`,
         );
     }
+    lines.push("", ...renewalLines(outputs, tenant, modality));
     return { files, instructions: `${lines.join("\n")}\n` };
+}
+
+/**
+ * Where this modality's certificate stands, then every modality of the stack the operator must act on (a new
+ * certificate to install before the previous one is refused, or one that expires too soon).
+ */
+export function renewalLines(outputs: StackOutputs, tenant: string, modality: string): string[] {
+    const renewal = outputs.modalityCertificates[tenant][modality].renewal;
+    const lines: string[] = [];
+    if (renewal?.expires !== undefined && renewal.nextCertificateFrom !== undefined) {
+        lines.push(`This certificate expires ${renewal.expires}; the first \`pulumi up\` from ${renewal.nextCertificateFrom} issues the next one.`);
+    }
+    if (renewal?.previous !== undefined) {
+        lines.push(`It is new: the previous certificate of ${modality} stays admitted until ${renewal.previous.admittedUntil}, not after.`);
+    }
+    const pending = Object.entries(outputs.modalityCertificates).flatMap(([t, modalities]) =>
+        Object.entries(modalities).flatMap(([m, issued]) => (issued.renewal?.notice ? [`  ${t}/${m}: ${issued.renewal.notice}`] : [])),
+    );
+    lines.push(pending.length > 0 ? "Modalities whose certificate needs you:" : "No modality of the stack needs a new certificate installed.", ...pending);
+    return lines;
 }
 
 /**

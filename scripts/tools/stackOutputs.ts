@@ -10,8 +10,18 @@ import { z } from "zod";
 
 const port = z.int().min(1).max(65535);
 
+/** Where a modality's certificates stand (components/tenant/tenant.ts, ModalityStatus). Absent from older stacks. */
+const renewalSchema = z.object({
+    expires: z.string().optional(),
+    nextCertificateFrom: z.string().optional(),
+    previous: z.object({ fingerprint: z.string(), expires: z.string().optional(), admittedUntil: z.string() }).optional(),
+    notice: z.string().optional(),
+});
+export type Renewal = z.infer<typeof renewalSchema>;
+
 const modalityCertificateSchema = z.object({
     aeTitle: z.string().min(1),
+    renewal: renewalSchema.optional(),
     calledAeTitle: z.string().min(1),
     dicomHost: z.string().min(1),
     dicomPort: port,

@@ -11,6 +11,7 @@
  * function) and re-runs the validator. A property the schema knows produces an error at its own path; one it does not
  * know produces none and is reported as unknown.
  */
+import { ciliumPolicyProblems } from "../upstream/ciliumPolicy";
 import { crdObjectProblems, crdSchemas } from "./crdSchemaValidation";
 import { RecordedResource, isSecretValue } from "./mocks";
 
@@ -143,6 +144,10 @@ export async function validateObjects(resources: RecordedResource[]): Promise<Sc
             // CloudNativePG and its Barman Cloud plugin ship no npm models: their CRDs' own schemas (crdSchemaValidation.ts).
             if (`${manifest.apiVersion}/${manifest.kind}` in crdSchemas) {
                 return { object, apiVersion: manifest.apiVersion, kind: manifest.kind, problems: crdObjectProblems(manifest), noSchema: false };
+            }
+            // Cilium ships no npm models and its CRD is not here: a model of the fields (tests/upstream/ciliumPolicy.ts).
+            if (manifest.apiVersion === "cilium.io/v2" && manifest.kind === "CiliumNetworkPolicy") {
+                return { object, apiVersion: manifest.apiVersion, kind: manifest.kind, problems: ciliumPolicyProblems(manifest as any), noSchema: false };
             }
             return { object, apiVersion: manifest.apiVersion, kind: manifest.kind, problems: [], noSchema: true };
         }
