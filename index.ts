@@ -36,6 +36,7 @@ const observability = config.observability.enabled
               certManagerNamespace: certManager.namespace,
               backupSchedule: config.backup?.schedule,
               certificateRenewBeforeHours: parseInt(certManagerDuration(serverProfile(config.pki)).renewBefore, 10),
+              alerting: config.observability.alerting,
               dependsOn: mesh.crdsReady,
           },
           platformOpts,

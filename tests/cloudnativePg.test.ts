@@ -175,7 +175,7 @@ describe("CloudNativePG engine", () => {
             }
         });
 
-        it("opens the instances to the pooler and each other on 5432, to each other and the operator on 8000, nothing else", () => {
+        it("opens the instances to the pooler and each other on 5432, to each other and the operator on 8000, to Prometheus on 9187, nothing else", () => {
             const instances = policy("allow-cnpg-instances");
             assert.deepEqual(instances.podSelector.matchLabels, cnpgPodLabels.database);
             assert.deepEqual(instances.ingress, [
@@ -193,6 +193,7 @@ describe("CloudNativePG engine", () => {
                     ],
                     ports: [{ protocol: "TCP", port: 8000 }],
                 },
+                { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 9187 }] },
             ]);
             assert.deepEqual(policy("allow-cnpg-pooler").egress[0], { to: [{ podSelector: { matchLabels: cnpgPodLabels.database } }], ports: [{ protocol: "TCP", port: 5432 }] });
         });

@@ -20,6 +20,12 @@ const externalDatabase = () => ({
 const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", anyAddress: true });
 const cloudS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret" });
 
+const smtp = { smarthost: "smtp.example.org:587", from: "alerts@example.org" };
+
+function withReceivers(receivers: Record<string, unknown>[], smtpServer?: Record<string, unknown>) {
+    return { ...minimal(), observability: { alerting: { receivers, ...(smtpServer ? { smtp: smtpServer } : {}) } } };
+}
+
 function withTenant(patch: Record<string, unknown>) {
     const config = minimal();
     return { ...config, tenants: [{ ...config.tenants[0], ...patch }] };
@@ -125,6 +131,7 @@ describe("stack configuration", () => {
             "korthweb:ingress": JSON.stringify(minimal().ingress),
             "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", database: { engine: "external", external: externalDatabase() } }]),
             "korthweb:backup": JSON.stringify({ s3: backupS3() }),
+            "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
         };
         const problems = (secret: string[]) => {
             try {
@@ -138,6 +145,66 @@ describe("stack configuration", () => {
         assert.match(plainText, /korthweb:tenants\[0\]\.database\.external\.password is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'tenants\[0\]\.database\.external\.password'/);
         assert.match(plainText, /korthweb:backup\.s3\.secretAccessKey is stored in plain text/);
         assert.equal(problems(["korthweb:tenants", "korthweb:backup"]), "");
+    });
+
+    describe("where alerts go", () => {
+        const fromPulumi = (observability: unknown, secret: string[] = ["korthweb:observability"], tenants = minimal().tenants) => {
+            try {
+                stackConfigFromPulumi(
+                    {
+                        "korthweb:domain": "orthweb.example.org",
+                        "korthweb:ingress": JSON.stringify(minimal().ingress),
+                        "korthweb:tenants": JSON.stringify(tenants),
+                        ...(observability === undefined ? {} : { "korthweb:observability": JSON.stringify(observability) }),
+                    },
+                    "korthweb",
+                    (key) => secret.includes(key),
+                );
+                return "";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        const twoTenants = [...minimal().tenants, { name: "mhr", displayName: "M" }];
+
+        it("refuses a stack whose alerts would reach nobody, naming the opt-out", () => {
+            assert.match(fromPulumi(undefined), /korthweb:observability\.alerting\.receivers: allowed: at least one receiver .*observability\.alerting\.enabled: false/);
+            assert.equal(fromPulumi({ alerting: { enabled: false } }), "", "an explicit opt-out");
+            assert.equal(fromPulumi({ enabled: false }), "", "no observability, no alerts to route");
+            assert.equal(fromPulumi({ alerting: { receivers: [{ name: "ops", webhook: { url: "https://alerts.example.org/k" } }] } }), "");
+        });
+
+        it("refuses receivers that leave a tenant or a severity without anyone, naming which", () => {
+            const onlyCritical = { alerting: { receivers: [{ name: "pager", severities: ["critical"], pagerduty: { routingKey: "k" } }] } };
+            assert.match(fromPulumi(onlyCritical), /none gets bhs\/warning$/m);
+            const onlyBhs = { alerting: { receivers: [{ name: "ops", tenants: ["bhs"], webhook: { url: "https://a.example.org/k" } }] } };
+            assert.match(fromPulumi(onlyBhs, undefined, twoTenants), /none gets mhr\/critical, mhr\/warning/);
+        });
+
+        it("refuses every alerting credential in plain text and accepts it as a secret, without printing it", () => {
+            const observability = {
+                alerting: {
+                    smtp: { ...smtp, username: "alerts", password: "smtp-secret-1" },
+                    receivers: [
+                        {
+                            name: "all",
+                            email: { to: ["a@example.org"] },
+                            webhook: { url: "https://a.example.org/k", bearerToken: "token-secret-2" },
+                            slack: { webhookUrl: "https://hooks.slack.example/secret-3" },
+                            pagerduty: { routingKey: "routing-secret-4" },
+                            opsgenie: { apiKey: "api-secret-5" },
+                        },
+                    ],
+                },
+            };
+            const message = fromPulumi(observability, []);
+            for (const path of ["smtp.password", "receivers[0].webhook.bearerToken", "receivers[0].slack.webhookUrl", "receivers[0].pagerduty.routingKey", "receivers[0].opsgenie.apiKey"]) {
+                const quoted = `observability.alerting.${path}`.replace(/[.[\]]/g, "\\$&");
+                assert.match(message, new RegExp(`korthweb:${quoted} is stored in plain text; allowed: a secret, set with pulumi config set --secret --path '${quoted}'`));
+            }
+            assert.doesNotMatch(message, /secret-\d/);
+            assert.equal(fromPulumi(observability), "");
+        });
     });
 
     // Each row: the configuration, then what the single error message must say (key, value found, what is allowed).
@@ -325,6 +392,19 @@ describe("stack configuration", () => {
         ],
         ["an AE title with lowercase letters", withTenant({ orthanc: { aeTitle: "orthanc" } }), [/orthanc\.aeTitle is "orthanc"/, /A-Z/]],
         ["an empty display name", withTenant({ displayName: " " }), [/displayName is " "/, /non-empty/]],
+        // Alerting: what each receiver must be.
+        ["a webhook over plain HTTP", withReceivers([{ name: "ops", webhook: { url: "http://alerts.example.org/x" } }]), [/receivers\[0\]\.webhook\.url is "http:\/\/alerts/, /https URL/]],
+        ["a Slack URL that is not https, without printing it", withReceivers([{ name: "ops", slack: { webhookUrl: "http://hooks.slack.example/T0/secret-part" } }]), [/receivers\[0\]\.slack\.webhookUrl is set \(a credential: not shown\)/, /https URL/]],
+        ["an e-mail address without a domain", withReceivers([{ name: "ops", email: { to: ["oncall"] } }], smtp), [/email\.to\[0\] is "oncall"/, /e-mail address/]],
+        ["an e-mail receiver without an SMTP server", withReceivers([{ name: "ops", email: { to: ["oncall@example.org"] } }]), [/observability\.alerting\.smtp missing/, /SMTP server/]],
+        ["an SMTP sender that is no address", withReceivers([{ name: "ops", email: { to: ["a@example.org"] } }], { ...smtp, from: "alerts" }), [/smtp\.from is "alerts"/, /e-mail address/]],
+        ["an SMTP server without a port", withReceivers([{ name: "ops", email: { to: ["a@example.org"] } }], { ...smtp, smarthost: "smtp.example.org" }), [/smtp\.smarthost is "smtp\.example\.org"/, /host:port/]],
+        ["an SMTP password without a user", withReceivers([{ name: "ops", email: { to: ["a@example.org"] } }], { smarthost: "smtp.example.org:587", from: "a@example.org", password: "p" }), [/smtp\.username missing/, /user the SMTP password belongs to/]],
+        ["a receiver with no channel", withReceivers([{ name: "ops" }]), [/receivers\[0\] is \{"name":"ops"\}/, /at least one of email, webhook, slack, pagerduty, opsgenie/]],
+        ["two receivers of one name", withReceivers([{ name: "ops", pagerduty: { routingKey: "k" } }, { name: "ops", pagerduty: { routingKey: "k" } }]), [/receivers\[1\]\.name is "ops"/, /no other receiver/]],
+        ["a receiver for a tenant the stack lacks", withReceivers([{ name: "ops", tenants: ["mhr"], pagerduty: { routingKey: "k" } }]), [/receivers\[0\]\.tenants\[0\] is "mhr"/, /a tenant of this stack \(bhs\)/]],
+        ["a severity alerts do not have", withReceivers([{ name: "ops", severities: ["info"], pagerduty: { routingKey: "k" } }]), [/severities\[0\] is "info"/, /"critical", "warning"/]],
+        ["an Opsgenie API URL over plain HTTP", withReceivers([{ name: "ops", opsgenie: { apiKey: "k", apiUrl: "http://api.eu.opsgenie.com/" } }]), [/opsgenie\.apiUrl is "http:/, /https URL/]],
     ];
 
     for (const [what, raw, expected] of invalid) {

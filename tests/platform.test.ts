@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import { CertManager, certManagerValues } from "../components/platform/certManager";
 import { IstioMesh, cniValues, istiodValues } from "../components/platform/istio";
 import { Observability, kialiValues, prometheusServiceUrl, prometheusValues } from "../components/platform/observability";
+import { alertmanagerSecretsDirectory, alertmanagerCredentialsSecret } from "../components/platform/alertmanager";
 import { CertificateAuthority } from "../components/pki/certificateAuthority";
 import { rootCaProfile, tenantCaProfile } from "../components/pki/profile";
 import { parseStackConfig } from "../components/config/load";
@@ -11,6 +12,25 @@ import { only, registeredUnder, useMocks } from "./support/inProcess";
 
 const releaseType = "kubernetes:helm.sh/v3:Release";
 const pki = parseStackConfig({ domain: "orthweb.example.org", ingress: { serviceType: "ClusterIP" }, tenants: [{ name: "bhs", displayName: "B" }] }).pki;
+
+/** Every kind of receiver, each credential a value no other part of the configuration contains. */
+const credentials = ["smtp-pass-7f3a", "https://hooks.slack.example/T0/B0/slack-9c1d", "pd-key-44e2", "og-key-a81b", "bearer-0d9e"];
+const alerting = parseStackConfig({
+    domain: "orthweb.example.org",
+    ingress: { serviceType: "ClusterIP" },
+    tenants: [{ name: "bhs", displayName: "B" }],
+    observability: {
+        alerting: {
+            smtp: { smarthost: "smtp.example.org:587", from: "alerts@example.org", username: "alerts", password: credentials[0] },
+            receivers: [
+                { name: "oncall", severities: ["critical"], email: { to: ["oncall@example.org"] }, slack: { webhookUrl: credentials[1] }, pagerduty: { routingKey: credentials[2] } },
+                { name: "ops", opsgenie: { apiKey: credentials[3] }, webhook: { url: "https://alerts.example.org/korthweb", bearerToken: credentials[4] } },
+            ],
+        },
+    },
+}).observability.alerting;
+const observabilityArgs = { istioNamespace: "istio-system", alerting };
+const valuesInput = { alerting };
 
 describe("platform components", () => {
     before(useMocks);
@@ -86,7 +106,7 @@ describe("platform components", () => {
 
     describe("Observability", () => {
         it("installs a slim Prometheus and Kiali wired to it in monitoring", async () => {
-            new Observability("obs1", { istioNamespace: "istio-system" });
+            new Observability("obs1", observabilityArgs);
             const children = await registeredUnder("obs1");
             const releases = children.filter((r) => r.type === releaseType);
             assert.deepEqual(releases.map((r) => r.inputs.name).sort(), ["kiali", "kube-prometheus-stack"]);
@@ -99,22 +119,22 @@ describe("platform components", () => {
         });
 
         it("turns off everything Korthweb turned off, and Grafana with its default password", () => {
-            const values = prometheusValues() as any;
-            for (const part of ["alertmanager", "grafana", "nodeExporter", "kubelet", "kubeApiServer"]) {
+            const values = prometheusValues(valuesInput) as any;
+            for (const part of ["grafana", "nodeExporter", "kubelet", "kubeApiServer"]) {
                 assert.equal(values[part].enabled, false, part);
             }
             assert.equal(values.defaultRules.create, false);
         });
 
         it("runs kube-state-metrics for the alerts, exporting the backup label of CronJobs", () => {
-            const values = prometheusValues() as any;
+            const values = prometheusValues(valuesInput) as any;
             // kube-prometheus-stack 88.5.3 Chart.yaml: the kube-state-metrics dependency's condition is kubeStateMetrics.enabled.
             assert.equal(values.kubeStateMetrics.enabled, true);
             assert.deepEqual(values["kube-state-metrics"].metricLabelsAllowlist, ["cronjobs=[korthweb.io/backup]"]);
         });
 
         it("scrapes cert-manager's controller with its own ServiceMonitor, keeping the Certificates' namespace label", async () => {
-            new Observability("obs3", { istioNamespace: "istio-system" });
+            new Observability("obs3", observabilityArgs);
             const children = await registeredUnder("obs3");
             const monitor = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" && r.inputs.metadata.name === "cert-manager"), "ServiceMonitor");
             assert.deepEqual(monitor.inputs.spec.namespaceSelector.matchNames, ["cert-manager"]);
@@ -127,20 +147,61 @@ describe("platform components", () => {
         });
 
         it("creates the alert rules where the chart's Prometheus selects them, with the backup threshold of the schedule given", async () => {
-            new Observability("obs4", { istioNamespace: "istio-system", backupSchedule: "0 3 * * 0" });
+            new Observability("obs4", { ...observabilityArgs, backupSchedule: "0 3 * * 0" });
             const children = await registeredUnder("obs4");
             const rule = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule"), "PrometheusRule");
             assert.equal(rule.inputs.metadata.namespace, "monitoring");
             // kube-prometheus-stack 88.5.3 templates/prometheus/prometheus.yaml: ruleSelectorNilUsesHelmValues (default
             // true) selects rules labelled release=<release name>.
             assert.equal(rule.inputs.metadata.labels.release, "kube-prometheus-stack");
-            assert.equal((prometheusValues() as any).prometheus.prometheusSpec.ruleSelector, undefined);
+            assert.equal((prometheusValues(valuesInput) as any).prometheus.prometheusSpec.ruleSelector, undefined);
             const alerts = rule.inputs.spec.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert));
             for (const alert of ["OrthancReplicasUnavailable", "OrthancDown", "PostgresNotReady", "PostgresReplicationBroken", "BackupTooOld", "CertificateExpiresSoon"]) {
                 assert.ok(alerts.includes(alert), alert);
             }
             const backup = rule.inputs.spec.groups.find((g: any) => g.name === "korthweb.backups");
-            assert.ok(backup.rules.every((r: any) => r.expr.includes(String(7 * 86400 + 7200))), "the threshold follows the schedule passed in");
+            assert.ok(
+                backup.rules.every((r: any) => r.expr.includes(String(7 * 86400 + 7200)) || r.for === "170h"),
+                "the threshold follows the schedule passed in",
+            );
+        });
+
+        it("turns Alertmanager on with the stack's receivers, its credentials in a Secret and none in the Helm values", async () => {
+            new Observability("obs5", observabilityArgs);
+            const children = await registeredUnder("obs5");
+            const release = only(children.filter((r) => r.type === releaseType && r.inputs.name === "kube-prometheus-stack"), "release");
+            const values = release.inputs.values;
+            assert.equal(values.alertmanager.enabled, true);
+            assert.deepEqual(values.alertmanager.alertmanagerSpec.secrets, [alertmanagerCredentialsSecret]);
+            const valuesText = JSON.stringify(values);
+            for (const credential of credentials) assert.ok(!valuesText.includes(credential), `${credential} stays out of the values`);
+            const secret = only(children.filter((r) => r.type === "kubernetes:core/v1:Secret"), "Secret");
+            assert.equal(secret.inputs.metadata.name, alertmanagerCredentialsSecret);
+            assert.equal(secret.inputs.metadata.namespace, "monitoring");
+            assert.ok(isSecretValue(secret.inputs.stringData), "the credentials reach the Secret only as a Pulumi secret");
+            const stringData = JSON.parse(JSON.stringify(reveal(secret.inputs.stringData)));
+            assert.deepEqual(Object.values(stringData).sort(), [...credentials].sort());
+            // Every *_file the configuration names is a key of the mounted Secret, and every key is named.
+            const files = [...valuesText.matchAll(/"\w+_file":"([^"]+)"/g)].map((m) => m[1]);
+            assert.deepEqual(files.map((f) => f.replace(`${alertmanagerSecretsDirectory}/`, "")).sort(), Object.keys(stringData).sort());
+        });
+
+        it("runs without Alertmanager and without a credentials Secret only when the stack opts out", async () => {
+            const optedOut = { ...alerting, enabled: false, receivers: [] };
+            new Observability("obs6", { ...observabilityArgs, alerting: optedOut });
+            const children = await registeredUnder("obs6");
+            const release = only(children.filter((r) => r.type === releaseType && r.inputs.name === "kube-prometheus-stack"), "release");
+            assert.equal(release.inputs.values.alertmanager.enabled, false);
+            assert.equal(children.filter((r) => r.type === "kubernetes:core/v1:Secret").length, 0);
+        });
+
+        it("scrapes the CloudNativePG instances' metrics port with the job the alerts select", async () => {
+            new Observability("obs7", observabilityArgs);
+            const children = await registeredUnder("obs7");
+            const pod = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor" && r.inputs.metadata.name === "cloudnative-pg-instances"), "PodMonitor");
+            assert.equal(pod.inputs.spec.podMetricsEndpoints[0].port, "metrics");
+            assert.equal(pod.inputs.spec.selector.matchLabels["cnpg.io/podRole"], "instance");
+            assert.ok(pod.inputs.spec.podMetricsEndpoints[0].relabelings.some((r: any) => r.targetLabel === "job" && r.replacement === "cloudnative-pg"));
         });
 
         it("does not let Kiali in anonymously", () => {
@@ -150,9 +211,9 @@ describe("platform components", () => {
         });
 
         it("scrapes Envoy proxies in every namespace and istiod", async () => {
-            new Observability("obs2", { istioNamespace: "istio-system" });
+            new Observability("obs2", observabilityArgs);
             const children = await registeredUnder("obs2");
-            const pod = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor"), "PodMonitor");
+            const pod = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor" && r.inputs.metadata.name === "envoy-stats"), "PodMonitor");
             assert.equal(pod.inputs.spec.namespaceSelector.any, true);
             assert.equal(pod.inputs.spec.podMetricsEndpoints[0].path, "/stats/prometheus");
             const service = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" && r.inputs.metadata.name === "istiod"), "ServiceMonitor");

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { StackConfig, stackConfigSchema } from "./schema";
+import { alertDeliveryProblems, StackConfig, stackConfigSchema } from "./schema";
 
 /**
  * A configuration problem found before any resource is registered. It extends RunError so Pulumi prints the message
@@ -40,6 +40,11 @@ export function stackConfigFromPulumi(allConfig: Record<string, string>, project
         }
     }
     const config = parseStackConfig(raw, project);
+    const undelivered = alertDeliveryProblems(config);
+    if (undelivered.length > 0) {
+        // Only the path: the receivers hold credentials, which an error message must not print.
+        throw new ConfigError(undelivered.map((problem) => `${prefix}${formatPath(problem.path)}: allowed: ${problem.message}`));
+    }
     const plainCredentials = credentialPaths(config).filter((path) => !isSecret(`${prefix}${path.split(/[.[]/)[0]}`));
     if (plainCredentials.length > 0) {
         throw new ConfigError(
@@ -57,6 +62,15 @@ export function credentialPaths(config: StackConfig): string[] {
     if (config.backup) {
         paths.push("backup.s3.accessKeyId", "backup.s3.secretAccessKey");
     }
+    const alerting = config.observability.alerting;
+    if (alerting.smtp?.password !== undefined) paths.push("observability.alerting.smtp.password");
+    alerting.receivers.forEach((receiver, index) => {
+        const at = `observability.alerting.receivers[${index}]`;
+        if (receiver.webhook?.bearerToken !== undefined) paths.push(`${at}.webhook.bearerToken`);
+        if (receiver.slack) paths.push(`${at}.slack.webhookUrl`);
+        if (receiver.pagerduty) paths.push(`${at}.pagerduty.routingKey`);
+        if (receiver.opsgenie) paths.push(`${at}.opsgenie.apiKey`);
+    });
     return paths;
 }
 
@@ -81,8 +95,15 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, project: string): 
         return `${project}:${formatPath(issue.path.slice(0, -1))} has the key ${JSON.stringify(String(issue.path.at(-1)))}; allowed: ${inner}`;
     }
     const value = valueAt(raw, issue.path);
-    const found = value === undefined ? "missing" : `is ${JSON.stringify(value)}`;
-    return `${key} ${found}; allowed: ${allowedText(issue)}`;
+    const shown = value !== undefined && credentialKeys.has(String(issue.path.at(-1))) ? "is set (a credential: not shown)" : describeValue(value);
+    return `${key} ${shown}; allowed: ${allowedText(issue)}`;
+}
+
+/** Keys whose values are credentials: an error names them without printing them. */
+const credentialKeys = new Set(["password", "bearerToken", "webhookUrl", "routingKey", "apiKey", "accessKeyId", "secretAccessKey"]);
+
+function describeValue(value: unknown): string {
+    return value === undefined ? "missing" : `is ${JSON.stringify(value)}`;
 }
 
 function allowedText(issue: z.core.$ZodIssue): string {

@@ -248,9 +248,62 @@ const kubernetesSchema = z.strictObject({
     cni: z.enum(["cilium"], { error: '"cilium" (the only CNI whose FQDN policy korthweb renders; Calico\'s domain policies are Calico Enterprise only)' }).optional(),
 });
 
+/** An e-mail address as Alertmanager sends to it (a plain addr-spec, no display name). */
+const emailPattern = /^[^\s@<>(),;:"]+@([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,}$/i;
+/** host:port of an SMTP server. */
+const smarthostPattern = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[0-9]{1,5}$/;
+const httpsUrl = (example: string) => z.url({ protocol: /^https$/, error: `an https URL such as ${example}` });
+const email = z.string().regex(emailPattern, { error: "an e-mail address such as oncall@example.org" });
+
+/**
+ * One place alerts go. Every credential in it (Slack webhook URL, PagerDuty routing key, Opsgenie API key, webhook
+ * bearer token) is set with `pulumi config set --secret --path`: refused in plain text, and handed to Alertmanager in
+ * a Secret, never in Helm values.
+ */
+const alertReceiverSchema = z.strictObject({
+    /** Names the receiver in Alertmanager's configuration. */
+    name: z.string().regex(dnsLabelPattern, { error: "a DNS label: lowercase letters, digits and '-', starting with a letter" }).max(40),
+    /** Which alerts it gets: by severity (both when unset) and by tenant (every tenant when unset). */
+    severities: z.array(z.enum(["critical", "warning"])).min(1).optional(),
+    tenants: z.array(z.string()).min(1).optional(),
+    /** E-mail through `alerting.smtp`. */
+    email: z.strictObject({ to: z.array(email).min(1) }).optional(),
+    /** An https endpoint that takes Alertmanager's webhook JSON; `bearerToken` (secret) is sent as Authorization. */
+    webhook: z.strictObject({ url: httpsUrl("https://alerts.example.org/korthweb"), bearerToken: z.string().min(1).optional() }).optional(),
+    /** A Slack incoming-webhook URL (secret: it is the credential). */
+    slack: z.strictObject({ webhookUrl: httpsUrl("https://hooks.slack.com/services/..."), channel: z.string().min(1).optional() }).optional(),
+    /** A PagerDuty Events API v2 integration's routing key (secret). */
+    pagerduty: z.strictObject({ routingKey: z.string().min(1) }).optional(),
+    /** An Opsgenie API integration's key (secret); `apiUrl` for the EU instance (https://api.eu.opsgenie.com/). */
+    opsgenie: z.strictObject({ apiKey: z.string().min(1), apiUrl: httpsUrl("https://api.eu.opsgenie.com/").optional() }).optional(),
+});
+export type AlertReceiverConfig = z.infer<typeof alertReceiverSchema>;
+
+const alertingSchema = z.strictObject({
+    /**
+     * Alertmanager, which delivers the alerts. Turning it off is an explicit opt-out: Prometheus then evaluates every
+     * rule and notifies nobody (README, "Alerts and where they go").
+     */
+    enabled: z.boolean().default(true),
+    /** The SMTP server the e-mail receivers send through. */
+    smtp: z
+        .strictObject({
+            smarthost: z.string().regex(smarthostPattern, { error: "host:port of the SMTP server, such as smtp.example.org:587" }),
+            from: email,
+            username: z.string().min(1).optional(),
+            /** Secret. */
+            password: z.string().min(1).optional(),
+        })
+        .optional(),
+    receivers: z.array(alertReceiverSchema).default([]),
+});
+export type AlertingConfig = z.infer<typeof alertingSchema>;
+
 const observabilitySchema = z.strictObject({
     /** Install Prometheus, Kiali and the Istio monitors. */
     enabled: z.boolean().default(true),
+    /** Where alerts go (Alertmanager's receivers and routes). */
+    alerting: alertingSchema.default(alertingSchema.parse({})),
 });
 
 /** S3-compatible object storage for backups, per stack. */
@@ -354,6 +407,7 @@ export const stackConfigSchema = z
         backup: backupSchema.optional(),
     })
     .superRefine((config, ctx) => {
+        alertReceiverProblems(config.observability.alerting, config.tenants.map((tenant) => tenant.name)).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
         const seen = new Set<string>();
         const nodePortsSeen = new Map<number, string>();
         config.tenants.forEach((tenant, index) => {
@@ -487,6 +541,66 @@ export const stackConfigSchema = z
             });
         }
     });
+
+interface PathProblem {
+    path: (string | number)[];
+    message: string;
+}
+
+const receiverChannels = ["email", "webhook", "slack", "pagerduty", "opsgenie"] as const;
+
+/** What each receiver must say to be usable: a channel, known tenants, an SMTP server for e-mail, a unique name. */
+function alertReceiverProblems(alerting: AlertingConfig, tenantNames: string[]): PathProblem[] {
+    const problems: PathProblem[] = [];
+    const at = (...path: (string | number)[]) => ["observability", "alerting", ...path];
+    const names = new Set<string>();
+    alerting.receivers.forEach((receiver, index) => {
+        if (names.has(receiver.name)) problems.push({ path: at("receivers", index, "name"), message: "a name no other receiver has" });
+        names.add(receiver.name);
+        if (!receiverChannels.some((channel) => receiver[channel] !== undefined)) {
+            problems.push({ path: at("receivers", index), message: `at least one of ${receiverChannels.join(", ")}` });
+        }
+        receiver.tenants?.forEach((tenant, t) => {
+            if (!tenantNames.includes(tenant)) problems.push({ path: at("receivers", index, "tenants", t), message: `a tenant of this stack (${tenantNames.join(", ")})` });
+        });
+        if (receiver.email && !alerting.smtp) {
+            problems.push({ path: at("smtp"), message: `the SMTP server (smarthost, from) that receivers[${index}].email sends through` });
+        }
+    });
+    if (alerting.smtp?.password !== undefined && alerting.smtp.username === undefined) {
+        problems.push({ path: at("smtp", "username"), message: "the user the SMTP password belongs to" });
+    }
+    return problems;
+}
+
+/**
+ * Where alerts would go nowhere: Alertmanager on without a receiver for some tenant and severity. Checked where the
+ * program reads its stack (`stackConfigFromPulumi`), like credentials in plain text, so that the pure parser stays
+ * usable for configurations that say nothing about alerting.
+ */
+export function alertDeliveryProblems(config: StackConfig): PathProblem[] {
+    const { enabled, alerting } = config.observability;
+    if (!enabled || !alerting.enabled) return [];
+    const unrouted: string[] = [];
+    for (const tenant of config.tenants) {
+        for (const severity of ["critical", "warning"] as const) {
+            const routed = alerting.receivers.some(
+                (receiver) => (receiver.tenants ?? [tenant.name]).includes(tenant.name) && (receiver.severities ?? [severity]).includes(severity),
+            );
+            if (!routed) unrouted.push(`${tenant.name}/${severity}`);
+        }
+    }
+    if (unrouted.length === 0) return [];
+    return [
+        {
+            path: ["observability", "alerting", "receivers"],
+            message:
+                alerting.receivers.length === 0
+                    ? "at least one receiver (email, webhook, slack, pagerduty or opsgenie), or observability.alerting.enabled: false to run without Alertmanager (alerts then reach nobody)"
+                    : `a receiver for every tenant and severity; none gets ${unrouted.join(", ")}`,
+        },
+    ];
+}
 
 /** Bytes of a memory quantity in Mi or Gi (the only units `memoryPattern` admits). */
 function quantityBytes(quantity: string): number {

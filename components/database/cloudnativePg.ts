@@ -53,6 +53,12 @@ export const postgresPort = 5432;
 /** The instance manager's status port (pkg/management/url/url.go `StatusPort`). */
 export const instanceStatusPort = 8000;
 
+/**
+ * The instance manager's metrics port, named "metrics" on every instance pod (pkg/management/url/url.go
+ * `PostgresMetricsPort`, pkg/specs/pods.go): the `cnpg_*` metrics and the Barman Cloud plugin's backup timestamps.
+ */
+export const instanceMetricsPort = { name: "metrics", number: 9187 } as const;
+
 /** The Barman Cloud plugin's name, as Clusters and Backups reference it. */
 export const barmanCloudPluginName = "barman-cloud.cloudnative-pg.io";
 
@@ -230,6 +236,32 @@ export function scheduledBackupSpec(backup: BackupConfig): Record<string, unknow
     };
 }
 
+/**
+ * What Prometheus scrapes of every tenant's CloudNativePG instances: port "metrics" of the pods labelled as instances
+ * (`cnpg.io/podRole: instance`, which the initdb and join jobs lack), in any namespace. Created by the platform's
+ * Observability (CloudNativePG 1.30's own `spec.monitoring.enablePodMonitor` is deprecated, api/v1/cluster_types.go).
+ * Plain HTTP: the instances are outside the mesh. The series get `namespace` and `pod_name` as the Envoy ones do, and
+ * one `job`, which the alerts select (components/platform/alerts.ts `cnpgMetricsJob`).
+ */
+export function cnpgPodMonitorSpec(job: string): Record<string, unknown> {
+    return {
+        selector: { matchLabels: { ...cnpgPodLabels.database, "cnpg.io/podRole": "instance" } },
+        namespaceSelector: { any: true },
+        podMetricsEndpoints: [
+            {
+                port: instanceMetricsPort.name,
+                path: "/metrics",
+                interval: "30s",
+                relabelings: [
+                    { action: "replace", targetLabel: "job", replacement: job },
+                    { action: "replace", sourceLabels: ["__meta_kubernetes_namespace"], targetLabel: "namespace" },
+                    { action: "replace", sourceLabels: ["__meta_kubernetes_pod_name"], targetLabel: "pod_name" },
+                ],
+            },
+        ],
+    };
+}
+
 /** Who may reach the Kubernetes API server from the engine's pods (instance managers, the pooler, the jobs). */
 export interface ApiServerAccess {
     cidrs: string[];
@@ -252,6 +284,8 @@ export function cloudnativePgWalls(
     apiServer: ApiServerAccess,
     /** The cluster's CNI and DNS, for egress to object storage by name. */
     clusterNetwork: ClusterNetwork = defaultClusterNetwork,
+    /** Where Prometheus runs: it scrapes the instances' metrics port. */
+    monitoringNamespace = "monitoring",
 ): DatabaseWalls {
     const ns = names.namespace;
     const database = podsLabelled(cnpgPodLabels.database);
@@ -281,6 +315,8 @@ export function cloudnativePgWalls(
                     { from: [pooler, database], ports: [tcp(postgresPort)] },
                     // The isolation check between instances, and the operator's status, backup and upgrade calls.
                     { from: [database, operator], ports: [tcp(instanceStatusPort)] },
+                    // Prometheus (no sidecar, like the instances) scrapes the instance manager's metrics.
+                    { from: [namespaceNamed(monitoringNamespace)], ports: [tcp(instanceMetricsPort.number)] },
                 ],
                 egress: [
                     { to: [database], ports: [tcp(postgresPort), tcp(instanceStatusPort)] },

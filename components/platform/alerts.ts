@@ -22,6 +22,7 @@
  * the CAs' expiry is the operator's calendar (README).
  */
 import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
+import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../tenant/postgres";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
@@ -38,9 +39,20 @@ export const certificateExpiryDays = 14;
 /** Seconds a standby may lag behind the primary's last transaction before it counts as broken replication. */
 export const replicationLagSeconds = 300;
 
-/** The Orthanc Deployment and the PostgreSQL StatefulSet of every tenant (components/tenant). */
-const orthancDeployment = "orthanc";
-const postgresStatefulSet = `${postgresRelease}-postgresql`;
+/**
+ * The Bitnami engine's PostgreSQL StatefulSet: postgresql-ha names it `<release>-postgresql` when the release name
+ * contains the chart's (templates/_helpers.tpl `postgresql-ha.postgresql`; checked against the rendered release in
+ * tests/upstream/monitoring.ts). kube-state-metrics labels its series `statefulset="<that name>"`.
+ */
+export const postgresStatefulSet = `${postgresRelease}-postgresql`;
+
+/**
+ * The `job` label of the CloudNativePG instances' metrics (set by `cnpgPodMonitorSpec`'s relabelling), so that the
+ * rules can tell a target that stopped answering from one that never existed.
+ */
+export const cnpgMetricsJob = "cloudnative-pg";
+/** The `job` label of Orthanc's own metrics (`/tools/metrics-prometheus`), where a site scrapes them. */
+export const orthancMetricsJob = "orthanc";
 
 const tenantNamespaces = `.+${tenantNamespaceSuffix}`;
 /** Adds a `tenant` label taken from a tenant's namespace (`<tenant>-orthweb` or `<tenant>-gateway`). */
@@ -165,6 +177,10 @@ export interface PrometheusRuleSpec {
 }
 
 export interface AlertRulesInput {
+    /** The Orthanc Deployment's name (`orthancDeploymentName()` of the pinned image when unset). */
+    orthancDeployment?: string;
+    /** Adds the rules on Orthanc's own metrics, for a Prometheus that scrapes them (see `orthancMetricsRules`). */
+    orthancMetrics?: boolean;
     /** The stack's `backup.schedule` (cron, UTC); the configuration's default when the stack has none. */
     backupSchedule?: string;
     /**
@@ -189,8 +205,13 @@ const rule = (alert: string, severity: Severity, forDuration: string, expr: stri
     annotations: { summary, description },
 });
 
-export function orthancRules(): AlertRule[] {
-    const selector = `{deployment="${orthancDeployment}", namespace=~"${tenantNamespaces}"}`;
+/**
+ * kube-state-metrics labels a Deployment's series with its name (v2.20.0 internal/store/deployment.go,
+ * `deployment`), and the Deployment is named after its image (`orthancDeploymentName`): the rules select the name the
+ * program gives it now. An image upgrade renames the Deployment and re-renders this rule in the same `pulumi up`.
+ */
+export function orthancRules(deployment: string = orthancDeploymentName()): AlertRule[] {
+    const selector = `{deployment="${deployment}", namespace=~"${tenantNamespaces}"}`;
     return [
         rule(
             "OrthancReplicasUnavailable",
@@ -267,6 +288,105 @@ export function postgresRules(): AlertRule[] {
     ];
 }
 
+/**
+ * The CloudNativePG engine, from what its instance manager serves on port 9187 (cloudnative-pg v1.30.0):
+ * `cnpg_collector_up` (pkg/management/postgres/webserver/metricserver/pg_collector.go: 1 while PostgreSQL answers)
+ * and the operator's default `pg_replication` query (config/manager/default-monitoring.yaml, installed by the chart as
+ * the `cnpg-default-monitoring` ConfigMap): `cnpg_pg_replication_lag` (seconds since the last replayed transaction,
+ * 0 when caught up), `_in_recovery`, `_is_wal_receiver_up`, `_streaming_replicas` (WAL senders of the instance).
+ * Scraped by `cnpgPodMonitorSpec`, whose `up` tells an instance that stopped answering at all.
+ */
+export function cloudnativePgRules(): AlertRule[] {
+    const instance = `{job="${cnpgMetricsJob}", namespace=~"${tenantNamespaces}"}`;
+    const reachable = `(cnpg_collector_up${instance} == 1)`;
+    const primaries = `(cnpg_pg_replication_in_recovery${instance} == 0) and on(namespace, pod_name) ${reachable}`;
+    return [
+        rule(
+            "PostgresNotReady",
+            "critical",
+            "5m",
+            withTenant(`up${instance} == 0`),
+            "Tenant {{ $labels.tenant }}: CloudNativePG instance unreachable",
+            "Prometheus has not reached the instance manager of pod {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) for 5 minutes.",
+        ),
+        rule(
+            "PostgresNotReady",
+            "critical",
+            "5m",
+            withTenant(`cnpg_collector_up${instance} == 0`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL down on a CloudNativePG instance",
+            "The instance manager of pod {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) has not reached its PostgreSQL for 5 minutes.",
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "warning",
+            "5m",
+            withTenant(`(cnpg_pg_replication_lag${instance} > ${replicationLagSeconds}) and on(namespace, pod_name) (cnpg_pg_replication_in_recovery${instance} == 1)`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL standby lagging",
+            `Standby {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) has replayed nothing for {{ $value | humanizeDuration }} although WAL it received is waiting (more than ${promDuration(replicationLagSeconds)}).`,
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "critical",
+            "5m",
+            withTenant(`(cnpg_pg_replication_in_recovery${instance} == 1) and on(namespace, pod_name) (cnpg_pg_replication_is_wal_receiver_up${instance} == 0)`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL standby not streaming",
+            "Standby {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) has had no WAL receiver for 5 minutes: it is not streaming from the primary.",
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "critical",
+            "10m",
+            withTenant(
+                `(count by (namespace) ${reachable} - 1) - max by (namespace) (cnpg_pg_replication_streaming_replicas${instance} and on(namespace, pod_name) (${primaries})) > 0`,
+            ),
+            "Tenant {{ $labels.tenant }}: PostgreSQL standby missing",
+            "{{ $value }} of the reachable standbys of the CloudNativePG cluster in {{ $labels.namespace }} (tenant {{ $labels.tenant }}) do not stream from its primary.",
+        ),
+        rule(
+            "PostgresReplicationBroken",
+            "critical",
+            "5m",
+            withTenant(`((count by (namespace) (${primaries})) or on(namespace) (count by (namespace) (up${instance}) * 0)) != 1`),
+            "Tenant {{ $labels.tenant }}: PostgreSQL has no single primary",
+            "{{ $value }} instances of the CloudNativePG cluster in {{ $labels.namespace }} (tenant {{ $labels.tenant }}) act as primary; exactly one should (none reachable, split brain, or a failover that did not complete).",
+        ),
+    ];
+}
+
+/** Orthanc 1.13.0 counts failed jobs as orthanc_jobs_total_failed; 1.12 reported orthanc_jobs_failed (read from both builds). */
+const orthancFailedJobs = "orthanc_jobs_total_failed|orthanc_jobs_failed";
+
+/**
+ * Orthanc's own metrics (`/tools/metrics-prometheus`: orthanc_up_time_s, orthanc_jobs_total_failed,
+ * orthanc_count_instances, orthanc_storage_*, ...), where a site scrapes them as `job="orthanc"` with the tenant's
+ * namespace and pod_name. Nothing in the cluster does yet (README, "Alerts and where they go"): the endpoint needs
+ * Orthanc's credentials and sits behind STRICT mutual TLS, which Istio's metrics merging does not authenticate to.
+ */
+export function orthancMetricsRules(): AlertRule[] {
+    const replica = `{job="${orthancMetricsJob}", namespace=~"${tenantNamespaces}"}`;
+    return [
+        rule(
+            "OrthancReplicaUnreachable",
+            "warning",
+            "2m",
+            withTenant(`up${replica} == 0`),
+            "Tenant {{ $labels.tenant }}: an Orthanc replica does not answer",
+            "Orthanc replica {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) has not served its metrics for 2 minutes: it is down or hung.",
+        ),
+        rule(
+            "OrthancJobsFailing",
+            "warning",
+            "1m",
+            // Grows by one per failed job (1.12's gauge of remembered failures shrinks as history is pruned, which
+            // increase() reads as a restart: it can only over-count).
+            withTenant(`increase({__name__=~"${orthancFailedJobs}", job="${orthancMetricsJob}", namespace=~"${tenantNamespaces}"}[15m]) > 0`),
+            "Tenant {{ $labels.tenant }}: Orthanc jobs failing",
+            "Jobs (transfers, retrievals, modifications) failed on Orthanc replica {{ $labels.namespace }}/{{ $labels.pod_name }} (tenant {{ $labels.tenant }}) in the last 15 minutes: see its /jobs.",
+        ),
+    ];
+}
+
 export function backupRules(input: AlertRulesInput = {}): AlertRule[] {
     const schedule = input.backupSchedule ?? defaultBackupSchedule;
     const maxAge = backupMaxAgeSeconds(schedule);
@@ -294,10 +414,20 @@ export function backupRules(input: AlertRulesInput = {}): AlertRule[] {
             "BackupTooOld",
             "critical",
             "15m",
-            // 0 means "no backup yet": the plugin reports 0 until the object store lists one.
             withTenant(`(time() - max by (namespace) (${cnpgBackup} > 0)) > ${maxAge}`),
             "Tenant {{ $labels.tenant }}: CloudNativePG backup too old",
             `The last backup of the CloudNativePG cluster in {{ $labels.namespace }} (tenant {{ $labels.tenant }}) is {{ $value | humanizeDuration }} old; the schedule "${schedule}" allows ${age}.`,
+        ),
+        rule(
+            "BackupTooOld",
+            "critical",
+            // 0 means "no successful backup": the plugin reports 0 until its object store lists one
+            // (plugin-barman-cloud v0.13.0 internal/cnpgi/instance/metrics.go). Held for as long as the schedule allows,
+            // so that a new cluster's first backup has its chance.
+            age,
+            withTenant(`max by (namespace) (${cnpgBackup}) == 0`),
+            "Tenant {{ $labels.tenant }}: CloudNativePG backup never succeeded",
+            `The CloudNativePG cluster in {{ $labels.namespace }} (tenant {{ $labels.tenant }}) has reported no successful backup for ${age}, as long as its schedule "${schedule}" allows.`,
         ),
     ];
 }
@@ -320,8 +450,10 @@ export function certificateRules(renewBeforeHours?: number): AlertRule[] {
 export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec {
     return {
         groups: [
-            { name: "korthweb.orthanc", rules: orthancRules() },
+            { name: "korthweb.orthanc", rules: orthancRules(input.orthancDeployment) },
+            ...(input.orthancMetrics ? [{ name: "korthweb.orthanc-metrics", rules: orthancMetricsRules() }] : []),
             { name: "korthweb.postgres", rules: postgresRules() },
+            { name: "korthweb.cloudnative-pg", rules: cloudnativePgRules() },
             { name: "korthweb.backups", rules: backupRules(input) },
             { name: "korthweb.certificates", rules: certificateRules(input.certificateRenewBeforeHours) },
         ],

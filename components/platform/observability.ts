@@ -2,8 +2,11 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedRelease } from "../k8s/helm";
 import { namespace } from "../k8s/namespace";
+import { AlertingConfig } from "../config/schema";
+import { cnpgPodMonitorSpec } from "../database/cloudnativePg";
 import { charts, kialiImageVersion } from "../versions";
-import { alertRulesSpec, kubeStateMetricsValues } from "./alerts";
+import { alertRulesSpec, cnpgMetricsJob, kubeStateMetricsValues } from "./alerts";
+import { alertmanagerConfig, alertmanagerCredentials, alertmanagerCredentialsSecret } from "./alertmanager";
 
 export interface ObservabilityArgs {
     namespace?: string;
@@ -17,6 +20,8 @@ export interface ObservabilityArgs {
     backupSchedule?: string;
     /** cert-manager's renewBefore of the server certificates, in hours: where the expiry alert sits. */
     certificateRenewBeforeHours?: number;
+    /** The stack's `observability.alerting`: Alertmanager's receivers and routes. */
+    alerting: AlertingConfig;
 }
 
 /** The kube-prometheus-stack release name; its `fullnameOverride` fixes the names of the Services it creates. */
@@ -41,15 +46,28 @@ export class Observability extends pulumi.ComponentResource {
             { name: this.namespace, enforce: "baseline", istioInjection: false },
             { parent: this },
         );
+        // The receivers' credentials, which Alertmanager reads from files (see components/platform/alertmanager.ts).
+        const credentials = args.alerting.enabled
+            ? [
+                  new k8s.core.v1.Secret(
+                      `${name}-alertmanager-credentials`,
+                      {
+                          metadata: { name: alertmanagerCredentialsSecret, namespace: this.namespace },
+                          stringData: pulumi.secret(alertmanagerCredentials(args.alerting)),
+                      },
+                      { parent: this, dependsOn: [ns] },
+                  ),
+              ]
+            : [];
         const prometheus = pinnedRelease(
             `${name}-prometheus`,
             {
                 pin: charts.kubePrometheusStack,
                 releaseName: prometheusRelease,
                 namespace: this.namespace,
-                values: prometheusValues(),
+                values: prometheusValues({ alerting: args.alerting }),
             },
-            { parent: this, dependsOn: [ns] },
+            { parent: this, dependsOn: [ns, ...credentials] },
         );
         pinnedRelease(
             `${name}-kiali`,
@@ -94,6 +112,16 @@ export class Observability extends pulumi.ComponentResource {
             monitorOpts,
         );
         new k8s.apiextensions.CustomResource(
+            `${name}-cnpg-pod-monitor`,
+            {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "PodMonitor",
+                metadata: { name: "cloudnative-pg-instances", namespace: this.namespace, labels: monitorLabels },
+                spec: cnpgPodMonitorSpec(cnpgMetricsJob),
+            },
+            monitorOpts,
+        );
+        new k8s.apiextensions.CustomResource(
             `${name}-alert-rules`,
             {
                 apiVersion: "monitoring.coreos.com/v1",
@@ -114,16 +142,37 @@ export function prometheusServiceUrl(monitoringNamespace: string): string {
     return `http://${prometheusFullname}-prometheus.${monitoringNamespace}:9090`;
 }
 
+export interface PrometheusValuesInput {
+    alerting: AlertingConfig;
+}
+
 /**
- * Prometheus, its operator and kube-state-metrics (which the alerts read): the rest of the stack is off, as in
- * Korthweb, and Grafana (default password) too.
+ * Alertmanager with korthweb's receivers and routes. kube-prometheus-stack 88.5.3 gives Prometheus an `alerting:`
+ * block only when Alertmanager is enabled (or `alertingEndpoints` is set: templates/prometheus/prometheus.yaml):
+ * without it every rule evaluates and nobody is told. The credentials Secret is mounted, not copied into values.
  */
-export function prometheusValues(): Record<string, unknown> {
+export function alertmanagerValues(input: PrometheusValuesInput): Record<string, unknown> {
+    if (!input.alerting.enabled) return { enabled: false };
+    return {
+        enabled: true,
+        config: alertmanagerConfig({ alerting: input.alerting }),
+        alertmanagerSpec: {
+            secrets: [alertmanagerCredentialsSecret],
+            resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+        },
+    };
+}
+
+/**
+ * Prometheus, its operator, kube-state-metrics (which the alerts read) and Alertmanager (which delivers them): the
+ * rest of the stack is off, as in Korthweb, and Grafana (default password) too.
+ */
+export function prometheusValues(input: PrometheusValuesInput): Record<string, unknown> {
     const off = { enabled: false };
     return {
         fullnameOverride: prometheusFullname,
         defaultRules: { create: false },
-        alertmanager: off,
+        alertmanager: alertmanagerValues(input),
         grafana: off,
         coreDns: off,
         kubeApiServer: off,

@@ -18,6 +18,8 @@ export interface PlatformForWalls {
     backup?: BackupConfig;
     /** The cluster's CNI and DNS (korthweb:kubernetes.cni, kubernetes.dns): backups reach object storage by name with Cilium. */
     network?: ClusterNetwork;
+    /** Where Prometheus runs, for engines whose metrics it scrapes directly. */
+    monitoringNamespace?: string;
 }
 
 export function databaseWalls(
@@ -39,7 +41,7 @@ export function databaseWalls(
             return cloudnativePgWalls(names, orthancPods, platform.cnpgOperatorNamespace ?? "cnpg-system", platform.backup, {
                 cidrs: platform.apiServerAddresses,
                 ports: apiServerPorts,
-            }, platform.network ?? defaultClusterNetwork);
+            }, platform.network ?? defaultClusterNetwork, platform.monitoringNamespace);
         case "external":
             if (database.external === undefined) {
                 throw new Error('database engine "external" needs database.external');

@@ -152,6 +152,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                         apiServerAddresses: args.apiServerAddresses,
                         backup: args.backup,
                         network: args.network,
+                        monitoringNamespace: args.monitoringNamespace,
                     }),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],

@@ -62,6 +62,10 @@ export const openPaths: Record<string, Record<string, string>> = {
         "kube-state-metrics.collectors": "kube-state-metrics 8.4.0 subchart value (list of collectors)",
         "kube-state-metrics.metricLabelsAllowlist": "kube-state-metrics 8.4.0 subchart value (--metric-labels-allowlist)",
         "kube-state-metrics.resources": "kube-state-metrics 8.4.0 subchart value (ResourceRequirements)",
+        // templates/alertmanager/secret.yaml renders the whole map as alertmanager.yaml (toYaml): any Alertmanager
+        // configuration key is accepted; tests/upstream/monitoring.ts and the integration suite check what it means.
+        "alertmanager.config": "Alertmanager's configuration file, rendered whole into its Secret",
+        "alertmanager.alertmanagerSpec.resources": "a Kubernetes ResourceRequirements; values.yaml shows none",
     },
     "kiali-server": {
         // The chart renders its whole values (minus chart-only keys) into Kiali's config.yaml: any Kiali CR `spec` field

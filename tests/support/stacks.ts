@@ -36,6 +36,17 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
         backup.s3.secretAccessKey ??= "test-secret-access-key";
         secretKeys.push("korthweb:backup");
     }
+    const alerting = filled["korthweb:observability"]?.alerting;
+    if (alerting) {
+        if (alerting.smtp) alerting.smtp.password ??= "test-smtp-password";
+        for (const receiver of (alerting.receivers ?? []) as Record<string, any>[]) {
+            if (receiver.webhook) receiver.webhook.bearerToken ??= `test-webhook-token-${receiver.name}`;
+            if (receiver.slack) receiver.slack.webhookUrl ??= `https://hooks.slack.example/test-${receiver.name}`;
+            if (receiver.pagerduty) receiver.pagerduty.routingKey ??= `test-routing-key-${receiver.name}`;
+            if (receiver.opsgenie) receiver.opsgenie.apiKey ??= `test-api-key-${receiver.name}`;
+        }
+        secretKeys.push("korthweb:observability");
+    }
     const tenants = (filled["korthweb:tenants"] ?? []) as Record<string, any>[];
     for (const tenant of tenants) {
         if (tenant.database?.external) {

@@ -1,0 +1,411 @@
+/**
+ * The program's alerts on real Prometheus and Alertmanager (Debian's packages, loopback only).
+ *
+ * Run for real: the PrometheusRule groups `alertRulesSpec` builds, in a real Prometheus scraping a real
+ * postgres_exporter on the suite's PostgreSQL and the `/tools/metrics-prometheus` of real Orthanc replicas (with the
+ * admin's basic auth, which Orthanc requires), alerting a real Alertmanager configured by `alertmanagerConfig` from a
+ * stack's `observability.alerting`, whose webhook receiver is served here over HTTPS with a bearer token read from a
+ * file, as the cluster's Secret provides it. Then a replica is killed and PostgreSQL stopped, and the alerts arrive.
+ *
+ * What differs from the cluster, each for a reason:
+ * - Scrape and evaluation every second, every rule's `for` set to 1s and Alertmanager's grouping delays to 1s: the
+ *   cluster's durations (2m to 26h) keep alerts from flapping; here they would make the test wait for hours. The
+ *   durations themselves are checked below with `promtool test rules`, on the rules as rendered.
+ * - Static targets with the labels the cluster's monitors give (namespace, pod_name), their values from the rendered
+ *   stack (namespaces, the Deployment's and the StatefulSet's names), since there is no Kubernetes discovery here.
+ * - Alertmanager trusts the webhook's self-signed certificate through SSL_CERT_FILE; its configuration is untouched.
+ *
+ * Series only a cluster has (kube-state-metrics, cert-manager, CloudNativePG's instance manager) go through
+ * `promtool test rules` with input series whose label values come from the rendered dev and cnpg stacks.
+ */
+import assert from "assert";
+import { mkdirSync, writeFileSync } from "fs";
+import { join } from "path";
+import { stringify } from "yaml";
+import { parseStackConfig } from "../../components/config/load";
+import { AlertRule, alertRulesSpec, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
+import { alertmanagerConfig, alertmanagerCredentials } from "../../components/platform/alertmanager";
+import { RecordedResource } from "../support/mocks";
+import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "../support/stacks";
+import kubePrometheusStackDefaults from "../upstream/kubePrometheusStackDefaults.json";
+import { bitnamiPostgresStatefulSet, helmCoalesce, routeReceivers } from "../upstream/monitoring";
+import { describeVersions, Replica } from "./support/orthanc";
+import { assertPrerequisites } from "./support/prerequisites";
+import { assertMonitoringBinaries, monitoringBinaries, query, startAlertmanager, startPostgresExporter, startPrometheus, startWebhook, versionOf, Webhook } from "./support/monitoring";
+import { Resources, run } from "./support/processes";
+import { startTenantStack, TenantStack, testStackConfig } from "./support/stack";
+
+const objectsOf = (stack: RenderedStack, kind: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type.endsWith(`:${kind}`));
+const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;
+
+/** The rendered stack's names for a tenant: its namespace, its Orthanc Deployment, its PostgreSQL StatefulSet. */
+function renderedNames(stack: RenderedStack, tenant: string) {
+    const namespace = objectsOf(stack, "Namespace")
+        .map((r) => r.inputs.metadata.name as string)
+        .find((name) => name.startsWith(`${tenant}-`) && objectsOf(stack, "Deployment").some((d) => nsOf(d) === name))!;
+    const deployment = objectsOf(stack, "Deployment").find((r) => nsOf(r) === namespace && r.inputs.metadata.labels?.app === "orthanc")!.inputs.metadata.name as string;
+    const release = releases(stack).find((r) => nsOf(r) === namespace && r.inputs.chart.includes("postgresql-ha"));
+    const statefulSet = release ? bitnamiPostgresStatefulSet(release.inputs.name, release.inputs.values) : undefined;
+    return { namespace, deployment, statefulSet };
+}
+
+const renderedRules = (stack: RenderedStack): PrometheusRuleSpec => objectsOf(stack, "PrometheusRule")[0].inputs.spec;
+
+describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc's metrics, a webhook receiver)", function () {
+    const suite = new Resources();
+    let dev: RenderedStack;
+    let tenantStack: TenantStack;
+    const replicas: Replica[] = [];
+    let webhook: Webhook;
+    let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
+    let names: ReturnType<typeof renderedNames>;
+    const bearerToken = `token-${Date.now()}`;
+
+    before(async function () {
+        assertPrerequisites();
+        assertMonitoringBinaries();
+        for (const binary of Object.values(monitoringBinaries)) console.log(`      ${binary}: ${versionOf(binary)}`);
+        dev = await renderStack("dev");
+        assert.equal(dev.error, undefined);
+        const tenant = testStackConfig().tenants[0];
+        names = renderedNames(dev, tenant.name);
+
+        tenantStack = await startTenantStack(suite);
+        for (const name of ["a", "b"]) replicas.push(await tenantStack.startReplica(suite, name));
+        console.log(`      ${await describeVersions(replicas[0])}`);
+        const { postgres } = tenantStack;
+        const exporter = await startPostgresExporter(
+            suite,
+            `postgresql://${postgres.user}:${encodeURIComponent(postgres.password)}@127.0.0.1:${postgres.port}/${postgres.database}?sslmode=disable`,
+        );
+
+        // A site's alerting configuration, through the program's own schema and builder.
+        webhook = await startWebhook(suite, bearerToken);
+        const alerting = parseStackConfig({
+            domain: "orthweb.example.org",
+            ingress: { serviceType: "ClusterIP" },
+            tenants: testStackConfig().tenants.map((t) => ({ name: t.name, displayName: t.displayName })),
+            observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
+        }).observability.alerting;
+        const secrets = suite.tempDir("alertmanager-secrets");
+        for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
+        const alertmanager = await startAlertmanager(
+            suite,
+            alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
+            { SSL_CERT_FILE: webhook.caFile },
+        );
+
+        // The rules as built for the cluster, plus Orthanc's own metrics; `for` shortened (see the file comment).
+        const spec = alertRulesSpec({ orthancMetrics: true, orthancDeployment: names.deployment });
+        const fast = { groups: spec.groups.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
+        const admin = tenantStack.admin;
+        prometheus = await startPrometheus(
+            suite,
+            {
+                global: { scrape_interval: "1s", evaluation_interval: "1s" },
+                rule_files: ["rules.yml"],
+                alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
+                scrape_configs: [
+                    {
+                        // What the Envoy PodMonitor gets from the PostgreSQL pod's merged metrics.
+                        job_name: "envoy-stats",
+                        // postgres_exporter takes a second to report a PostgreSQL it cannot reach (its connection
+                        // retry), longer than a 1 s scrape may last.
+                        scrape_interval: "3s",
+                        scrape_timeout: "3s",
+                        static_configs: [{ targets: [`127.0.0.1:${exporter.port}`], labels: { namespace: names.namespace, pod_name: `${names.statefulSet}-0` } }],
+                    },
+                    {
+                        job_name: orthancMetricsJob,
+                        metrics_path: "/tools/metrics-prometheus",
+                        basic_auth: { username: admin.user, password_file: "orthanc-password" },
+                        static_configs: replicas.map((replica) => ({
+                            targets: [`127.0.0.1:${replica.httpPort}`],
+                            labels: { namespace: names.namespace, pod_name: `${names.deployment}-${replica.name}` },
+                        })),
+                    },
+                ],
+            },
+            { "rules.yml": stringify(fast), "orthanc-password": admin.password },
+        );
+        // Prometheus reads the rule and password files relative to its configuration's directory.
+        await waitForValue("every target up", `count(up == 1)`, 3);
+    });
+
+    after(async function () {
+        await suite.release();
+    });
+
+    async function waitForValue(what: string, expr: string, expected: number, timeoutMs = 60_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            const result = await query(prometheus, expr);
+            if (result.length > 0 && Number(result[0].value[1]) === expected) return;
+            if (Date.now() > deadline) throw new Error(`${what}: ${expr} gave ${JSON.stringify(result)}\n${prometheus.child.logTail()}`);
+            await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+    }
+
+    it("scrapes Orthanc's own metrics with the admin's credentials, and PostgreSQL through the exporter", async function () {
+        const instances = await query(prometheus, `orthanc_count_instances{namespace="${names.namespace}"}`);
+        assert.deepEqual(instances.map((s) => s.metric.pod_name).sort(), replicas.map((r) => `${names.deployment}-${r.name}`).sort());
+        const pgUp = await query(prometheus, `pg_up{namespace="${names.namespace}", pod_name="${names.statefulSet}-0"}`);
+        assert.equal(pgUp[0]?.value[1], "1");
+        const none = (await replicas[0].request("/tools/metrics-prometheus", { credentials: null })).status;
+        assert.equal(none, 401, "Orthanc serves its metrics to authenticated clients only");
+    });
+
+    it("delivers OrthancReplicaUnreachable for a killed replica, and only for it, to the webhook with its bearer token", async function () {
+        await replicas[1].child.kill();
+        const alert = await webhook.waitFor("OrthancReplicaUnreachable", (a) => a.labels.alertname === "OrthancReplicaUnreachable" && a.status === "firing");
+        assert.equal(alert.labels.pod_name, `${names.deployment}-${replicas[1].name}`);
+        assert.equal(alert.labels.tenant, tenantStack.tenant.name);
+        assert.equal(alert.labels.severity, "warning");
+        assert.match(alert.annotations.summary, new RegExp(`Tenant ${tenantStack.tenant.name}: `));
+        assert.ok(!webhook.delivered.some((a) => a.labels.alertname === "OrthancReplicaUnreachable" && a.labels.pod_name !== alert.labels.pod_name));
+        assert.equal(webhook.refused, 0, "Alertmanager sent the token it read from the credentials file");
+    });
+
+    it("delivers PostgresNotReady when PostgreSQL stops, naming the tenant and the node", async function () {
+        // A fast shutdown (SIGINT): the replica still connected would hold a smart shutdown (SIGTERM) open.
+        await tenantStack.postgres.child.stop("SIGINT");
+        await waitForValue("the exporter reports PostgreSQL down", `pg_up{namespace="${names.namespace}"}`, 0);
+        const alert = await webhook.waitFor("PostgresNotReady", (a) => a.labels.alertname === "PostgresNotReady" && a.status === "firing");
+        assert.equal(alert.labels.severity, "critical");
+        assert.equal(alert.labels.tenant, tenantStack.tenant.name);
+        assert.equal(alert.labels.pod_name, `${names.statefulSet}-0`);
+        assert.match(alert.annotations.description, new RegExp(`${names.namespace}/${names.statefulSet}-0`));
+    });
+});
+
+/** One `promtool test rules` case: input series, then the alerts expected at a time. */
+interface RuleTest {
+    interval: string;
+    input_series: { series: string; values: string }[];
+    alert_rule_test: { eval_time: string; alertname: string; exp_alerts: { exp_labels: Record<string, string>; exp_annotations: Record<string, string> }[] }[];
+}
+
+describe("the rendered rules on series only a cluster has (promtool test rules)", function () {
+    const suite = new Resources();
+    let dir: string;
+    before(assertMonitoringBinaries);
+    after(() => suite.release());
+
+    async function promtoolTest(spec: PrometheusRuleSpec, tests: RuleTest[]) {
+        dir ??= suite.tempDir("promtool");
+        const caseDir = join(dir, String(Date.now() + Math.random()));
+        mkdirSync(caseDir);
+        writeFileSync(join(caseDir, "rules.yml"), stringify(spec));
+        writeFileSync(join(caseDir, "tests.yml"), stringify({ rule_files: ["rules.yml"], evaluation_interval: "1m", tests }));
+        const result = await run(monitoringBinaries.promtool, ["test", "rules", join(caseDir, "tests.yml")]);
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+    }
+
+    const labelsOf = (rule: AlertRule, extra: Record<string, string>) => ({ severity: rule.labels.severity, ...extra });
+    /** What promtool must find: the alert's labels, and the rule's annotations with those labels and `value` filled in. */
+    const expected = (rule: AlertRule, labels: Record<string, string>, value = "") => {
+        const fill = (template: string) =>
+            template.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name) => labels[name] ?? "").replace(/\{\{ \$value( \| humanizeDuration)? \}\}/g, value);
+        return { exp_labels: labels, exp_annotations: { summary: fill(rule.annotations.summary), description: fill(rule.annotations.description) } };
+    };
+    const ruleNamed = (spec: PrometheusRuleSpec, alert: string, pick: (r: AlertRule) => boolean = () => true) =>
+        spec.groups.flatMap((g) => g.rules).find((r) => r.alert === alert && pick(r))!;
+
+    it("fires OrthancDown and OrthancReplicasUnavailable for the Deployment the dev stack renders, and not for another name", async function () {
+        const dev = await renderStack("dev");
+        const spec = renderedRules(dev);
+        const { namespace, deployment } = renderedNames(dev, "bhs");
+        const tenant = "bhs";
+        const series = (name: string, values: string, deploymentName = deployment) => ({ series: `${name}{deployment="${deploymentName}", namespace="${namespace}"}`, values });
+        await promtoolTest(spec, [
+            {
+                interval: "1m",
+                input_series: [series("kube_deployment_spec_replicas", "2x20"), series("kube_deployment_status_replicas_available", "0x20")],
+                alert_rule_test: [
+                    { eval_time: "1m", alertname: "OrthancDown", exp_alerts: [] },
+                    { eval_time: "5m", alertname: "OrthancDown", exp_alerts: [expected(ruleNamed(spec, "OrthancDown"), labelsOf(ruleNamed(spec, "OrthancDown"), { deployment, namespace, tenant }))] },
+                    {
+                        eval_time: "15m",
+                        alertname: "OrthancReplicasUnavailable",
+                        // Both replicas of the input series unavailable.
+                        exp_alerts: [expected(ruleNamed(spec, "OrthancReplicasUnavailable"), labelsOf(ruleNamed(spec, "OrthancReplicasUnavailable"), { deployment, namespace, tenant }), "2")],
+                    },
+                ],
+            },
+            {
+                // The name the rules selected before (kube-state-metrics labels by the object's name): nothing fires.
+                interval: "1m",
+                input_series: [series("kube_deployment_spec_replicas", "2x20", "orthanc"), series("kube_deployment_status_replicas_available", "0x20", "orthanc")],
+                alert_rule_test: [{ eval_time: "15m", alertname: "OrthancDown", exp_alerts: [] }],
+            },
+        ]);
+    });
+
+    it("fires PostgresNotReady for the StatefulSet and CertificateExpiresSoon for the Certificates the dev stack renders", async function () {
+        const dev = await renderStack("dev");
+        const spec = renderedRules(dev);
+        const { namespace, statefulSet } = renderedNames(dev, "mhr");
+        const certificate = objectsOf(dev, "Certificate").find((r) => nsOf(r).startsWith("mhr-"))!;
+        const certificateLabels = {
+            name: certificate.inputs.metadata.name,
+            namespace: nsOf(certificate),
+            issuer_kind: certificate.inputs.spec.issuerRef.kind,
+            issuer_name: certificate.inputs.spec.issuerRef.name,
+            issuer_group: certificate.inputs.spec.issuerRef.group ?? "cert-manager.io",
+        };
+        const notReady = ruleNamed(spec, "PostgresNotReady", (r) => r.expr.includes("kube_statefulset_replicas"));
+        const expiry = ruleNamed(spec, "CertificateExpiresSoon");
+        const selector = (labels: Record<string, string>) => `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(", ")}}`;
+        await promtoolTest(spec, [
+            {
+                interval: "1m",
+                input_series: [
+                    { series: `kube_statefulset_replicas{statefulset="${statefulSet}", namespace="${namespace}"}`, values: "3x20" },
+                    { series: `kube_statefulset_status_replicas_ready{statefulset="${statefulSet}", namespace="${namespace}"}`, values: "2x20" },
+                    // Expires three days after the start: inside the 14 days the alert allows.
+                    { series: `certmanager_certificate_expiration_timestamp_seconds${selector(certificateLabels)}`, values: `${3 * 86400}x200` },
+                ],
+                alert_rule_test: [
+                    {
+                        eval_time: "10m",
+                        alertname: "PostgresNotReady",
+                        // One of the three nodes not ready.
+                        exp_alerts: [expected(notReady, labelsOf(notReady, { statefulset: statefulSet!, namespace, tenant: "mhr" }), "1")],
+                    },
+                    {
+                        eval_time: "2h",
+                        alertname: "CertificateExpiresSoon",
+                        // Three days minus the two hours elapsed, as Prometheus' humanizeDuration writes it.
+                        exp_alerts: [expected(expiry, { severity: expiry.labels.severity, ...certificateLabels, tenant: "mhr" }, "2d 22h 0m 0s")],
+                    },
+                ],
+            },
+        ]);
+    });
+
+    it("fires the CloudNativePG alerts on the instance manager's series, and BackupTooOld for a backup that never succeeded", async function () {
+        const cnpg = await renderStack("cnpg");
+        assert.equal(cnpg.error, undefined);
+        const spec = renderedRules(cnpg);
+        const cluster = objectsOf(cnpg, "Cluster").find((r) => nsOf(r).startsWith("bhs-"))!;
+        const namespace = nsOf(cluster);
+        const monitor = objectsOf(cnpg, "PodMonitor").find((r) => r.inputs.metadata.name === "cloudnative-pg-instances")!;
+        const job = monitor.inputs.spec.podMetricsEndpoints[0].relabelings.find((r: any) => r.targetLabel === "job").replacement;
+        const pod = (n: number) => `${cluster.inputs.metadata.name}-${n}`;
+        const target = (n: number) => `job="${job}", namespace="${namespace}", pod_name="${pod(n)}"`;
+        const never = ruleNamed(spec, "BackupTooOld", (r) => r.expr.includes("== 0"));
+        const collectorDown = ruleNamed(spec, "PostgresNotReady", (r) => r.expr.includes("cnpg_collector_up"));
+        const notStreaming = ruleNamed(spec, "PostgresReplicationBroken", (r) => r.expr.includes("is_wal_receiver_up"));
+        await promtoolTest(spec, [
+            {
+                interval: "1m",
+                input_series: [
+                    { series: `up{${target(1)}}`, values: "1x40" },
+                    { series: `up{${target(2)}}`, values: "1x40" },
+                    { series: `cnpg_collector_up{${target(1)}, cluster="${cluster.inputs.metadata.name}"}`, values: "1x40" },
+                    { series: `cnpg_collector_up{${target(2)}, cluster="${cluster.inputs.metadata.name}"}`, values: "0x40" },
+                    { series: `cnpg_pg_replication_in_recovery{${target(1)}}`, values: "0x40" },
+                    { series: `cnpg_pg_replication_in_recovery{${target(2)}}`, values: "1x40" },
+                    { series: `cnpg_pg_replication_is_wal_receiver_up{${target(2)}}`, values: "0x40" },
+                    { series: `cnpg_pg_replication_streaming_replicas{${target(1)}}`, values: "0x40" },
+                ],
+                alert_rule_test: [
+                    {
+                        eval_time: "10m",
+                        alertname: "PostgresNotReady",
+                        exp_alerts: [expected(collectorDown, { severity: "critical", job, namespace, pod_name: pod(2), cluster: cluster.inputs.metadata.name, tenant: "bhs" })],
+                    },
+                    {
+                        eval_time: "10m",
+                        alertname: "PostgresReplicationBroken",
+                        exp_alerts: [expected(notStreaming, { severity: "critical", job, namespace, pod_name: pod(2), tenant: "bhs" })],
+                    },
+                ],
+            },
+            {
+                // The Barman Cloud plugin reports 0 until a backup succeeds: alerted once the schedule's allowance passes.
+                interval: "1m",
+                input_series: [{ series: `barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{${target(1)}}`, values: "0x2000" }],
+                alert_rule_test: [
+                    { eval_time: "20h", alertname: "BackupTooOld", exp_alerts: [] },
+                    { eval_time: "30h", alertname: "BackupTooOld", exp_alerts: [expected(never, { severity: never.labels.severity, namespace, tenant: "bhs" })] },
+                ],
+            },
+        ]);
+    });
+});
+
+describe("the rules on Orthanc's own metrics, with Orthanc 1.13.0's names (promtool test rules)", function () {
+    const suite = new Resources();
+    before(assertMonitoringBinaries);
+    after(() => suite.release());
+
+    it("fires OrthancJobsFailing when orthanc_jobs_total_failed grows, for the replica it grew on", async function () {
+        const dev = await renderStack("dev");
+        const { namespace, deployment } = renderedNames(dev, "bhs");
+        const spec = { groups: alertRulesSpec({ orthancMetrics: true, orthancDeployment: deployment }).groups.filter((g) => g.name === "korthweb.orthanc-metrics") };
+        const rule = spec.groups[0].rules.find((r) => r.alert === "OrthancJobsFailing")!;
+        const target = (pod: string) => ({ job: orthancMetricsJob, namespace, pod_name: pod });
+        const selector = (labels: Record<string, string>) => `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(", ")}}`;
+        const dir = suite.tempDir("promtool-orthanc");
+        writeFileSync(join(dir, "rules.yml"), stringify(spec));
+        const labels = { severity: rule.labels.severity, ...target(`${deployment}-a`), tenant: "bhs" };
+        const fill = (template: string) => template.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name) => (labels as Record<string, string>)[name] ?? "");
+        const tests = [
+            {
+                interval: "1m",
+                input_series: [
+                    // Orthanc 1.13.0's counter: one job fails on replica a at minute 5; replica b has none.
+                    { series: `orthanc_jobs_total_failed${selector(target(`${deployment}-a`))}`, values: "0x4 1x30" },
+                    { series: `orthanc_jobs_total_failed${selector(target(`${deployment}-b`))}`, values: "0x35" },
+                ],
+                alert_rule_test: [
+                    { eval_time: "4m", alertname: "OrthancJobsFailing", exp_alerts: [] },
+                    {
+                        eval_time: "8m",
+                        alertname: "OrthancJobsFailing",
+                        exp_alerts: [{ exp_labels: labels, exp_annotations: { summary: fill(rule.annotations.summary), description: fill(rule.annotations.description) } }],
+                    },
+                    { eval_time: "30m", alertname: "OrthancJobsFailing", exp_alerts: [] },
+                ],
+            },
+        ];
+        writeFileSync(join(dir, "tests.yml"), stringify({ rule_files: ["rules.yml"], evaluation_interval: "1m", tests }));
+        const result = await run(monitoringBinaries.promtool, ["test", "rules", join(dir, "tests.yml")]);
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+    });
+});
+
+describe("the rendered stacks' Alertmanager configuration in Alertmanager's own tools (amtool)", function () {
+    const suite = new Resources();
+    before(assertMonitoringBinaries);
+    after(() => suite.release());
+
+    for (const stackName of allStacks.filter((name) => parsedStackFile(name).observability.enabled)) {
+        it(`${stackName}: the configuration the chart renders loads, and amtool routes every alert of every tenant where the model does`, async function () {
+            const stack = await renderStack(stackName);
+            assert.equal(stack.error, undefined);
+            const values = releases(stack).find((r) => r.inputs.chart === "kube-prometheus-stack")!.inputs.values;
+            // What templates/alertmanager/secret.yaml renders: the chart's default configuration merged with the values.
+            const config = (helmCoalesce(kubePrometheusStackDefaults.values, values) as any).alertmanager.config;
+            const file = join(suite.tempDir(`amtool-${stackName}`), "alertmanager.yml");
+            writeFileSync(file, stringify(config));
+            const check = await run(monitoringBinaries.amtool, ["check-config", file]);
+            assert.equal(check.code, 0, check.stdout + check.stderr);
+            const rules = renderedRules(stack).groups.flatMap((g) => g.rules);
+            const cases = new Map<string, Record<string, string>>();
+            for (const rule of rules) {
+                for (const tenant of parsedStackFile(stackName).tenants) {
+                    const labels = { alertname: rule.alert, severity: rule.labels.severity, tenant: tenant.name };
+                    cases.set(JSON.stringify(labels), labels);
+                }
+            }
+            for (const labels of cases.values()) {
+                const routed = await run(monitoringBinaries.amtool, ["config", "routes", "test", `--config.file=${file}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)]);
+                assert.equal(routed.code, 0, routed.stdout + routed.stderr);
+                const receivers = routed.stdout.trim().split(",").sort();
+                assert.deepEqual(receivers, routeReceivers(config.route, labels).sort(), JSON.stringify(labels));
+            }
+        });
+    }
+});

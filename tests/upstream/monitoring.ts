@@ -1,0 +1,326 @@
+/**
+ * What Prometheus scrapes and where alerts go, modelled from the upstream sources at the pinned versions:
+ *
+ * Where alerts go
+ * - helm/helm v3 pkg/chartutil/coalesce.go (`coalesceTablesFullKey`): user values are merged into the chart's
+ *   defaults map by map; a list or a scalar replaces the default whole; a null deletes the default key.
+ * - prometheus-community/helm-charts, tag kube-prometheus-stack-88.5.3, charts/kube-prometheus-stack/templates/
+ *   prometheus/prometheus.yaml: the Prometheus object gets `alerting.alertmanagers` only when not in agent mode,
+ *   `prometheusSpec.disableAlerting` is false, and `prometheusSpec.alertingEndpoints` is set or `alertmanager.enabled`
+ *   (then the chart's own Alertmanager Service `<fullname>-alertmanager`, port `alertmanagerSpec.portName`).
+ *   templates/alertmanager/secret.yaml renders `alertmanager.config` whole (toYaml) as alertmanager.yaml.
+ * - prometheus/alertmanager dispatch/route.go (`Route.Match`): an alert enters the root route, descends into the
+ *   first child whose matchers all match (each further child too while the matched one has `continue: true`), and
+ *   ends at the deepest matching routes; a route none of whose children match takes the alert itself. A child without
+ *   `receiver` inherits its parent's. pkg/labels/matcher.go: `=~` and `!~` are anchored regular expressions.
+ *
+ * What Prometheus scrapes
+ * - prometheus-operator (the 88.5.3 chart's operator) pkg/prometheus/promcfg.go, PodMonitor: Kubernetes service
+ *   discovery of role `pod` in the namespaces of `namespaceSelector` (the monitor's own when empty), one target per
+ *   declared container port; relabelling keeps the pods matching `selector` and, when the endpoint names a `port`, the
+ *   container port of that name; the endpoint's `relabelings` come after the operator's.
+ * - prometheus/prometheus model/relabel/relabel.go: `keep`, `replace` (default regex `(.*)`, separator `;`, anchored),
+ *   `labeldrop`.
+ * - kubernetes/kubernetes pkg/apis/networking (NetworkPolicy semantics): a pod selected by no Ingress policy admits
+ *   everything; otherwise a connection is admitted when one rule of one selecting policy admits both its source (pod
+ *   and namespace selectors ANDed within a peer) and its port.
+ * - istio/istio 1.30.3 (as components/tenant/postgres.ts reads it): with metrics merging, the injector points a meshed
+ *   pod's `prometheus.io/*` annotations at the agent's 15020 and keeps the application's in the sidecar, which
+ *   fetches them over localhost; under mesh-wide STRICT mutual TLS a client without a sidecar (Prometheus) reaches a
+ *   meshed pod only on the ports the sidecar does not capture: 15020 and 15090.
+ * - kube-state-metrics and cert-manager's controller are scraped through ServiceMonitors in namespaces without walls;
+ *   they are taken as scraped here, not modelled.
+ */
+
+export type Labels = Record<string, string>;
+
+// ---- Helm ----
+
+const isMap = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+export function helmCoalesce(defaults: unknown, values: unknown): unknown {
+    if (!isMap(defaults) || !isMap(values)) return values === undefined ? defaults : values;
+    const merged: Record<string, unknown> = { ...defaults };
+    for (const [key, value] of Object.entries(values)) {
+        if (value === null) delete merged[key];
+        else merged[key] = key in defaults ? helmCoalesce(defaults[key], value) : value;
+    }
+    return merged;
+}
+
+// ---- kube-prometheus-stack ----
+
+export interface AlertmanagerEndpoint {
+    namespace?: string;
+    name: string;
+    port: unknown;
+}
+
+/** The Alertmanagers the chart's Prometheus object is told to send to (none: rules evaluate and notify nobody). */
+export function prometheusAlertmanagers(merged: any, fullname: string, namespace: string): AlertmanagerEndpoint[] {
+    const spec = merged.prometheus?.prometheusSpec ?? {};
+    if (merged.prometheus?.agentMode || spec.disableAlerting) return [];
+    if (Array.isArray(spec.alertingEndpoints) && spec.alertingEndpoints.length > 0) return spec.alertingEndpoints;
+    if (merged.alertmanager?.enabled) return [{ namespace, name: `${fullname}-alertmanager`, port: merged.alertmanager.alertmanagerSpec?.portName }];
+    return [];
+}
+
+// ---- Alertmanager routing ----
+
+export interface Route {
+    receiver?: string;
+    matchers?: string[];
+    continue?: boolean;
+    routes?: Route[];
+}
+
+export interface Matcher {
+    name: string;
+    op: "=" | "!=" | "=~" | "!~";
+    value: string;
+}
+
+export function parseMatcher(text: string): Matcher {
+    const match = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$/.exec(text);
+    if (!match) throw new Error(`cannot read matcher ${JSON.stringify(text)}`);
+    const value = match[3] !== undefined ? match[3].replace(/\\(.)/g, "$1") : match[4];
+    return { name: match[1], op: match[2] as Matcher["op"], value };
+}
+
+function matches(matcher: Matcher, labels: Labels): boolean {
+    const value = labels[matcher.name] ?? "";
+    switch (matcher.op) {
+        case "=":
+            return value === matcher.value;
+        case "!=":
+            return value !== matcher.value;
+        case "=~":
+            return new RegExp(`^(?:${matcher.value})$`).test(value);
+        case "!~":
+            return !new RegExp(`^(?:${matcher.value})$`).test(value);
+    }
+}
+
+/** The receivers an alert with these labels reaches. */
+export function routeReceivers(route: Route, labels: Labels, inherited?: string): string[] {
+    const receiver = route.receiver ?? inherited;
+    const found: string[] = [];
+    for (const child of route.routes ?? []) {
+        if (!(child.matchers ?? []).map(parseMatcher).every((m) => matches(m, labels))) continue;
+        found.push(...routeReceivers(child, labels, receiver));
+        if (!child.continue) break;
+    }
+    if (found.length > 0) return found;
+    if (receiver === undefined) throw new Error("a route without receiver");
+    return [receiver];
+}
+
+/** Whether a receiver of Alertmanager's configuration would notify anyone (it has at least one *_configs entry). */
+export function receiverNotifies(config: any, name: string): boolean {
+    const receiver = (config.receivers ?? []).find((r: any) => r.name === name);
+    return receiver !== undefined && Object.entries(receiver).some(([key, value]) => key.endsWith("_configs") && Array.isArray(value) && value.length > 0);
+}
+
+// ---- Bitnami postgresql-ha ----
+
+/** bitnami/charts bitnami/postgresql-ha templates/_helpers.tpl `postgresql-ha.postgresql`: the StatefulSet's name. */
+export function bitnamiPostgresStatefulSet(releaseName: string, values: { fullnameOverride?: string; nameOverride?: string }, chartName = "postgresql-ha"): string {
+    if (values.fullnameOverride) return `${values.fullnameOverride}-postgresql`.slice(0, 63).replace(/-+$/, "");
+    const name = values.nameOverride || chartName;
+    return (releaseName.includes(name) ? `${releaseName}-postgresql` : `${releaseName}-${name}-postgresql`).slice(0, 63).replace(/-+$/, "");
+}
+
+// ---- scraping ----
+
+export interface LabelSelector {
+    matchLabels?: Labels;
+    matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+}
+
+export function selects(selector: LabelSelector | undefined, labels: Labels): boolean {
+    if (selector === undefined) return false;
+    for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+    for (const expression of selector.matchExpressions ?? []) {
+        const has = expression.key in labels;
+        const value = labels[expression.key];
+        const ok =
+            expression.operator === "Exists" ? has
+            : expression.operator === "DoesNotExist" ? !has
+            : expression.operator === "In" ? has && (expression.values ?? []).includes(value)
+            : !has || !(expression.values ?? []).includes(value);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+export interface PodModel {
+    namespace: string;
+    namespaceLabels: Labels;
+    name: string;
+    labels: Labels;
+    /** As the API server stores them (after Istio's injector, for a meshed pod). */
+    annotations: Labels;
+    containers: { name: string; ports: { name?: string; containerPort: number }[] }[];
+    meshed: boolean;
+}
+
+/** Istio's metrics-merging annotations on an injected pod (see the file comment): the agent on 15020 serves all. */
+export const istioMergedMetrics = { port: 15020, path: "/stats/prometheus", envoyPort: { name: "http-envoy-prom", containerPort: 15090 } } as const;
+
+/** A pod as it runs: with a sidecar and rewritten scrape annotations when its namespace injects and it does not opt out. */
+export function asRunning(pod: Omit<PodModel, "meshed">, namespaceInjects: boolean): PodModel {
+    const meshed = namespaceInjects && pod.labels["sidecar.istio.io/inject"] !== "false";
+    if (!meshed) return { ...pod, meshed };
+    return {
+        ...pod,
+        meshed,
+        annotations: {
+            ...pod.annotations,
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": String(istioMergedMetrics.port),
+            "prometheus.io/path": istioMergedMetrics.path,
+        },
+        containers: [...pod.containers, { name: "istio-proxy", ports: [istioMergedMetrics.envoyPort] }],
+    };
+}
+
+export interface Relabeling {
+    action?: string;
+    sourceLabels?: string[];
+    separator?: string;
+    regex?: string;
+    replacement?: string;
+    targetLabel?: string;
+}
+
+/** Applies relabelings; undefined when a `keep` drops the target. */
+export function relabel(labels: Labels, rules: Relabeling[]): Labels | undefined {
+    let current = { ...labels };
+    for (const rule of rules) {
+        const action = rule.action ?? "replace";
+        const regex = new RegExp(`^(?:${rule.regex ?? "(.*)"})$`);
+        const source = (rule.sourceLabels ?? []).map((name) => current[name] ?? "").join(rule.separator ?? ";");
+        if (action === "keep") {
+            if (!regex.test(source)) return undefined;
+        } else if (action === "replace") {
+            const match = regex.exec(source);
+            if (match && rule.targetLabel) {
+                const value = (rule.replacement ?? "$1").replace(/\$\{?(\d+)\}?/g, (_, n) => match[Number(n)] ?? "");
+                if (value === "") delete current[rule.targetLabel];
+                else current[rule.targetLabel] = value;
+            }
+        } else if (action === "labeldrop") {
+            current = Object.fromEntries(Object.entries(current).filter(([name]) => !regex.test(name)));
+        } else {
+            throw new Error(`relabel action ${action} is not modelled`);
+        }
+    }
+    return current;
+}
+
+const metaName = (text: string) => text.replace(/[^a-zA-Z0-9_]/g, "_");
+
+function podMeta(pod: PodModel, container: string, port: { name?: string; containerPort: number }): Labels {
+    const meta: Labels = {
+        __address__: `${pod.name}:${port.containerPort}`,
+        __meta_kubernetes_namespace: pod.namespace,
+        __meta_kubernetes_pod_name: pod.name,
+        __meta_kubernetes_pod_container_name: container,
+        __meta_kubernetes_pod_container_port_name: port.name ?? "",
+        __meta_kubernetes_pod_container_port_number: String(port.containerPort),
+    };
+    for (const [key, value] of Object.entries(pod.labels)) {
+        meta[`__meta_kubernetes_pod_label_${metaName(key)}`] = value;
+        meta[`__meta_kubernetes_pod_labelpresent_${metaName(key)}`] = "true";
+    }
+    for (const [key, value] of Object.entries(pod.annotations)) {
+        meta[`__meta_kubernetes_pod_annotation_${metaName(key)}`] = value;
+        meta[`__meta_kubernetes_pod_annotationpresent_${metaName(key)}`] = "true";
+    }
+    return meta;
+}
+
+export interface PodMonitorModel {
+    namespace: string;
+    name: string;
+    spec: any;
+}
+
+export interface Target {
+    monitor: string;
+    port: number;
+    labels: Labels;
+}
+
+/** The targets a PodMonitor makes of a pod: after the operator's selection and the endpoint's relabelings. */
+export function podMonitorTargets(monitor: PodMonitorModel, pod: PodModel): Target[] {
+    const namespaces = monitor.spec.namespaceSelector ?? {};
+    const inNamespace = namespaces.any === true || (namespaces.matchNames ?? [monitor.namespace]).includes(pod.namespace);
+    if (!inNamespace || !selects(monitor.spec.selector ?? {}, pod.labels)) return [];
+    const targets: Target[] = [];
+    for (const endpoint of monitor.spec.podMetricsEndpoints ?? []) {
+        for (const container of pod.containers) {
+            for (const port of container.ports) {
+                if (endpoint.port !== undefined && port.name !== endpoint.port) continue;
+                const labels = relabel(podMeta(pod, container.name, port), endpoint.relabelings ?? []);
+                if (!labels) continue;
+                const address = /:(\d+)$/.exec(labels.__address__);
+                targets.push({ monitor: `${monitor.namespace}/${monitor.name}`, port: Number(address?.[1]), labels });
+            }
+        }
+    }
+    return targets;
+}
+
+export interface NetworkPolicyModel {
+    namespace: string;
+    spec: any;
+}
+
+export interface Client {
+    namespace: string;
+    namespaceLabels: Labels;
+    labels: Labels;
+}
+
+function peerAdmits(peer: any, policyNamespace: string, client: Client): boolean {
+    if (peer.ipBlock) return false;
+    const namespaceOk = peer.namespaceSelector ? selects(peer.namespaceSelector, client.namespaceLabels) : client.namespace === policyNamespace;
+    const podOk = peer.podSelector ? selects(peer.podSelector, client.labels) : true;
+    return namespaceOk && podOk;
+}
+
+export function networkPoliciesAdmit(policies: NetworkPolicyModel[], pod: PodModel, client: Client, port: number): boolean {
+    const selecting = policies.filter(
+        (p) => p.namespace === pod.namespace && selects(p.spec.podSelector ?? {}, pod.labels) && (p.spec.policyTypes ?? ["Ingress"]).includes("Ingress"),
+    );
+    if (selecting.length === 0) return true;
+    return selecting.some((policy) =>
+        (policy.spec.ingress ?? []).some((rule: any) => {
+            const fromOk = rule.from === undefined || rule.from.length === 0 || rule.from.some((peer: any) => peerAdmits(peer, policy.namespace, client));
+            const portOk = rule.ports === undefined || rule.ports.length === 0 || rule.ports.some((p: any) => p.port === port && (p.protocol ?? "TCP") === "TCP");
+            return fromOk && portOk;
+        }),
+    );
+}
+
+/** Under STRICT mutual TLS, a client without a sidecar reaches a meshed pod only on the agent's and Envoy's metrics ports. */
+export function meshAdmitsPlaintext(pod: PodModel, port: number): boolean {
+    return !pod.meshed || port === istioMergedMetrics.port || port === istioMergedMetrics.envoyPort.containerPort;
+}
+
+/** Whether Prometheus scrapes the pod: a monitor makes a target of it AND the walls and the mesh let Prometheus in. */
+export function scrapedBy(monitors: PodMonitorModel[], policies: NetworkPolicyModel[], prometheus: Client, pod: PodModel): Target[] {
+    return monitors
+        .flatMap((monitor) => podMonitorTargets(monitor, pod))
+        .filter((target) => networkPoliciesAdmit(policies, pod, prometheus, target.port) && meshAdmitsPlaintext(pod, target.port));
+}
+
+/** The metric names a PromQL expression reads (selectors and `__name__=~` alternatives). */
+export function metricsRead(expr: string): string[] {
+    const names = new Set<string>();
+    for (const match of expr.matchAll(/__name__=~"([^"]+)"/g)) match[1].split("|").forEach((name) => names.add(name));
+    const functions = new Set(["label_replace", "max", "min", "count", "sum", "time", "delta", "rate", "increase", "by", "on", "and", "or", "unless"]);
+    for (const match of expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{/g)) if (!functions.has(match[1])) names.add(match[1]);
+    return [...names];
+}
