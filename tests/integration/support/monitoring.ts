@@ -8,10 +8,11 @@ import { existsSync, writeFileSync } from "fs";
 import { join } from "path";
 import { stringify } from "yaml";
 import { Child, freePort, portOpen, Resources, runOk, waitUntil } from "./processes";
+import { korthwebCacheDirectory } from "./prerequisites";
 
 /** Where scripts/install-monitoring-tools unpacks Debian sid's packages (Prometheus 3.5, Alertmanager 0.33, postgres_exporter 0.19). */
 export const monitoringToolsCommand = "scripts/install-monitoring-tools";
-const toolsBin = join(process.env.KORTHWEB_MONITORING_TOOLS_CACHE ?? join(__dirname, "..", "..", "..", ".cache", "monitoring-tools"), "root", "usr", "bin");
+const toolsBin = join(process.env.KORTHWEB_MONITORING_TOOLS_CACHE ?? join(korthwebCacheDirectory(), "monitoring-tools"), "root", "usr", "bin");
 
 export const monitoringBinaries = {
     prometheus: join(toolsBin, "prometheus"),

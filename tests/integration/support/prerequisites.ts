@@ -7,7 +7,17 @@
  */
 import { execFileSync } from "child_process";
 import { accessSync, constants, readdirSync, readFileSync } from "fs";
+import { homedir } from "os";
 import { delimiter, join, resolve } from "path";
+
+/**
+ * Where the suite keeps what it downloads or builds, outside the clone so that a fresh clone (CI's) on the same
+ * machine reuses it: `${XDG_CACHE_HOME:-~/.cache}/korthweb`, as scripts/install-orthanc-root and
+ * scripts/install-monitoring-tools use.
+ */
+export function korthwebCacheDirectory(): string {
+    return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "korthweb");
+}
 
 /** The command that builds the Orthanc roots. */
 export const orthancRootInstallCommand = "scripts/install-orthanc-root";

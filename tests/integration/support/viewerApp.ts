@@ -12,8 +12,9 @@
  */
 import { createHash } from "crypto";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "fs";
-import { join, resolve } from "path";
+import { join } from "path";
 import { runOk } from "./processes";
+import { korthwebCacheDirectory } from "./prerequisites";
 
 /**
  * OHIF 3.12.0: the plugin 1.8 builds `Viewers-3.12.0` (orthanc-ohif, branch OrthancOHIF-1.8,
@@ -29,9 +30,9 @@ export const ohifApp = {
 
 export const ohifAppInstallCommand = "npm run viewer:install";
 
-/** `.cache/ohif-app-<version>` in the repository, like the Orthanc root's cache (outside git, kept between runs). */
+/** `ohif-app-<version>` in the suite's cache outside the clone, like the Orthanc roots (kept between runs and clones). */
 function cacheDirectory(): string {
-    return join(resolve(__dirname, "../../.."), ".cache", `ohif-app-${ohifApp.version}`);
+    return join(korthwebCacheDirectory(), `ohif-app-${ohifApp.version}`);
 }
 
 /** The unpacked `dist/` of the pinned @ohif/app. */
