@@ -448,6 +448,17 @@ describe("the upstream models catch what the program once got wrong", () => {
         assert.match(refused("DestinationRule", {}).join(), /not modelled/);
     });
 
+    it("istiod checks a server's CRL only where no credentialName fetches the certificates (validateTLSOptions returns before)", () => {
+        const metadata = { name: "x", namespace: "ns" };
+        const port = { number: 443, name: "tls-s3", protocol: "TLS" };
+        const errors = (tls: Record<string, unknown>) => istioAdmission({ apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata, spec: { servers: [{ port, hosts: ["*"], tls }] } }).errors;
+        assert.deepEqual(errors({ mode: "MUTUAL", credentialName: "c", caCrl: "/etc/crl.pem" }), []);
+        assert.deepEqual(errors({ mode: "SIMPLE", credentialName: "c", caCrl: "/etc/crl.pem" }), []);
+        const files = { serverCertificate: "/c.pem", privateKey: "/k.pem", caCrl: "/etc/crl.pem" };
+        assert.deepEqual(errors({ mode: "SIMPLE", ...files }), ["CRL is not supported with SIMPLE TLS"]);
+        assert.deepEqual(errors({ mode: "MUTUAL", caCertificates: "/ca.pem", ...files }), []);
+    });
+
     it("a Service read with a literal ID runs in the first preview (and fails there: the Service does not exist yet)", () => {
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: "bhs-orthweb/bhs-ingressgateway" }]).length, 1);
         assert.equal(readsRunInPreview([{ type: "kubernetes:core/v1:Service", id: undefined }]).length, 0);
