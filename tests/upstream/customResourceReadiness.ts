@@ -26,8 +26,11 @@
  *   healthy state" (every instance up, after initdb and the standbys' joins), False otherwise; other conditions are
  *   ContinuousArchiving, LastBackupSucceeded, ConsistentSystemID. The status has no observedGeneration.
  * - CloudNativePG v1.30.0 `Pooler` (api/v1/pooler_types.go `PoolerStatus`, internal/controller/pooler_status.go):
- *   no conditions; `phase` is one of active, paused, inactive, failed (active once reconciled, Deployment created);
- *   `instances` is the Deployment's `status.replicas`, pods created, not pods ready. No field shows PgBouncer ready.
+ *   no conditions; `phase` is one of active, paused, inactive, failed: inactive while the Cluster or its TLS and
+ *   auth secrets are missing (pooler_controller.go `waitForPrerequisites`), then active, written in the same reconcile
+ *   that creates the Deployment and before it (`updatePoolerStatus` runs before `updateOwnedObjects`), so active alone
+ *   does not mean the Deployment exists; `instances` is the Deployment's `status.replicas` once it does (the controller
+ *   owns Deployments, so their changes requeue it), pods created, not pods ready. No field shows PgBouncer ready.
  * - Barman Cloud plugin v0.13.0 `ObjectStore` (cloudnative-pg/plugin-barman-cloud api/v1/objectstore_types.go):
  *   status holds only recovery windows after backups; it is configuration, in effect once stored.
  * - Istio's configuration kinds: no status istiod writes by default; in effect once admitted.
