@@ -250,7 +250,7 @@ for (const stack of allStacks) {
                             continue;
                         }
                         for (const check of parseWaitFor(annotations["pulumi.com/waitFor"])) {
-                            const why = unsatisfiable(model, check);
+                            const why = unsatisfiable(model, check, target.inputs.spec);
                             if (why) problems.push(`${k} ${metadata.name}: ${why}`);
                         }
                     }
@@ -403,6 +403,15 @@ describe("the upstream models catch what the program once got wrong", () => {
         assert.match(unsatisfiable(pooler, { kind: "condition", target: "Ready", value: "True" }) ?? "", /no condition/, "a Pooler has no conditions");
         assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.readyInstances", value: "2" }) ?? "", /not a status field/);
         assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.phase", value: "Ready" }) ?? "", /never Ready/);
+    });
+
+    it("a Pooler's status.instances settles at its spec.instances, and is absent at 0", () => {
+        const pooler = statusModels["postgresql.cnpg.io/v1/Pooler"];
+        const instances = (value: string) => ({ kind: "jsonpath" as const, target: ".status.instances", value });
+        assert.equal(unsatisfiable(pooler, instances("3"), { instances: 3 }), undefined);
+        assert.match(unsatisfiable(pooler, instances("3"), { instances: 2 }) ?? "", /settles at spec.instances \(2\)/);
+        assert.match(unsatisfiable(pooler, instances("3"), {}) ?? "", /settles at spec.instances \(1\)/, "the CRD's default");
+        assert.match(unsatisfiable(pooler, instances("0"), { instances: 0 }) ?? "", /omitted/);
     });
 
     it("istiod refuses a ServiceEntry with CIDR addresses and DNS resolution (the external engine's first shape)", () => {

@@ -100,8 +100,11 @@ export interface StatusModel {
     /** Nothing to wait on: the object is in effect once the API server stores it. */
     configuration?: true;
     conditions?: Record<string, string[]>;
-    /** `.status.<field>`: the values it takes, or "integer" for a count. */
-    fields?: Record<string, string[] | "integer">;
+    /**
+     * `.status.<field>`: the values it takes, "integer" for a count, or a count that settles at a field of the spec
+     * (with its CRD default) and is omitted from the status while 0 (`omitempty`: a JSONPath then selects nothing).
+     */
+    fields?: Record<string, string[] | "integer" | { settlesAtSpec: string; specDefault: number }>;
 }
 
 export const statusModels: Record<string, StatusModel> = {
@@ -109,7 +112,11 @@ export const statusModels: Record<string, StatusModel> = {
         conditions: { Ready: ["True", "False"], ContinuousArchiving: ["True", "False"], LastBackupSucceeded: ["True", "False"], ConsistentSystemID: ["True", "False"] },
         fields: { readyInstances: "integer", instances: "integer" },
     },
-    "postgresql.cnpg.io/v1/Pooler": { fields: { phase: ["active", "paused", "inactive", "failed"], instances: "integer" } },
+    // `instances` is the Deployment's status.replicas, and the Deployment's replicas are spec.instances (cloudnative-pg
+    // v1.30.0 pkg/specs/pgbouncer/deployments.go; api/v1/pooler_types.go: default 1, status field `omitempty`).
+    "postgresql.cnpg.io/v1/Pooler": {
+        fields: { phase: ["active", "paused", "inactive", "failed"], instances: { settlesAtSpec: "instances", specDefault: 1 } },
+    },
     "postgresql.cnpg.io/v1/ScheduledBackup": { configuration: true },
     "barmancloud.cnpg.io/v1/ObjectStore": { configuration: true },
     // Cilium's operator validates each policy (operator/pkg/networkpolicy, `validate-network-policy`, default true) and
@@ -122,8 +129,11 @@ export const statusModels: Record<string, StatusModel> = {
     "networking.istio.io/v1/VirtualService": { configuration: true },
 };
 
-/** Why a check can never hold on this kind's status, or undefined when upstream's status can satisfy it. */
-export function unsatisfiable(model: StatusModel, check: WaitForCheck): string | undefined {
+/**
+ * Why a check can never hold on this kind's status, or undefined when upstream's status can satisfy it. `spec` is the
+ * object's spec as rendered, for the status fields that settle at one of its fields.
+ */
+export function unsatisfiable(model: StatusModel, check: WaitForCheck, spec: Record<string, unknown> = {}): string | undefined {
     if (check.kind === "condition") {
         const statuses = model.conditions?.[Object.keys(model.conditions ?? {}).find((t) => t.toLowerCase() === check.target.toLowerCase()) ?? ""];
         if (!statuses) return `no condition ${check.target} in the status`;
@@ -134,5 +144,10 @@ export function unsatisfiable(model: StatusModel, check: WaitForCheck): string |
     if (!values) return `${check.target} is not a status field of this kind`;
     if (check.value === undefined) return undefined;
     if (values === "integer") return /^\d+$/.test(check.value) ? undefined : `${check.target} is a count, never ${check.value}`;
+    if (!Array.isArray(values)) {
+        const settled = spec[values.settlesAtSpec] ?? values.specDefault;
+        if (check.value === "0") return `${check.target} is omitted from the status at 0 and selects nothing`;
+        return check.value === String(settled) ? undefined : `${check.target} settles at spec.${values.settlesAtSpec} (${settled}), never ${check.value}`;
+    }
     return values.includes(check.value) ? undefined : `${check.target} is one of ${values.join(", ")}, never ${check.value}`;
 }
