@@ -250,7 +250,7 @@ for (const stack of allStacks) {
                             continue;
                         }
                         for (const check of parseWaitFor(annotations["pulumi.com/waitFor"])) {
-                            const why = unsatisfiable(model, check);
+                            const why = unsatisfiable(model, check, target.inputs.spec);
                             if (why) problems.push(`${k} ${metadata.name}: ${why}`);
                         }
                     }
@@ -405,6 +405,15 @@ describe("the upstream models catch what the program once got wrong", () => {
         assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.phase", value: "Ready" }) ?? "", /never Ready/);
     });
 
+    it("a Pooler's status.instances settles at its spec.instances, and is absent at 0", () => {
+        const pooler = statusModels["postgresql.cnpg.io/v1/Pooler"];
+        const instances = (value: string) => ({ kind: "jsonpath" as const, target: ".status.instances", value });
+        assert.equal(unsatisfiable(pooler, instances("3"), { instances: 3 }), undefined);
+        assert.match(unsatisfiable(pooler, instances("3"), { instances: 2 }) ?? "", /settles at spec.instances \(2\)/);
+        assert.match(unsatisfiable(pooler, instances("3"), {}) ?? "", /settles at spec.instances \(1\)/, "the CRD's default");
+        assert.match(unsatisfiable(pooler, instances("0"), { instances: 0 }) ?? "", /omitted/);
+    });
+
     it("istiod refuses a ServiceEntry with CIDR addresses and DNS resolution (the external engine's first shape)", () => {
         const metadata = { name: "external-database", namespace: "bhs-orthweb" };
         const spec = {
@@ -446,6 +455,17 @@ describe("the upstream models catch what the program once got wrong", () => {
         assert.match(refused("AuthorizationPolicy", { rules: [{ to: [] }] }, "security.istio.io/v1").join(), /`to` must not be empty/);
         assert.match(refused("PeerAuthentication", { mtls: { mode: "STRICT" }, portLevelMtls: { 4242: { mode: "DISABLE" } } }, "security.istio.io/v1").join(), /cannot have port level mTLS/);
         assert.match(refused("DestinationRule", {}).join(), /not modelled/);
+    });
+
+    it("istiod checks a server's CRL only where no credentialName fetches the certificates (validateTLSOptions returns before)", () => {
+        const metadata = { name: "x", namespace: "ns" };
+        const port = { number: 443, name: "tls-s3", protocol: "TLS" };
+        const errors = (tls: Record<string, unknown>) => istioAdmission({ apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata, spec: { servers: [{ port, hosts: ["*"], tls }] } }).errors;
+        assert.deepEqual(errors({ mode: "MUTUAL", credentialName: "c", caCrl: "/etc/crl.pem" }), []);
+        assert.deepEqual(errors({ mode: "SIMPLE", credentialName: "c", caCrl: "/etc/crl.pem" }), []);
+        const files = { serverCertificate: "/c.pem", privateKey: "/k.pem", caCrl: "/etc/crl.pem" };
+        assert.deepEqual(errors({ mode: "SIMPLE", ...files }), ["CRL is not supported with SIMPLE TLS"]);
+        assert.deepEqual(errors({ mode: "MUTUAL", caCertificates: "/ca.pem", ...files }), []);
     });
 
     it("a Service read with a literal ID runs in the first preview (and fails there: the Service does not exist yet)", () => {

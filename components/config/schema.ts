@@ -199,7 +199,10 @@ const dnsSchema = z.strictObject({
         .optional(),
     /**
      * Addresses queried directly, as CIDR blocks: NodeLocal DNSCache's link-local address (169.254.20.10/32), whose
-     * hostNetwork pods no podSelector can name.
+     * hostNetwork pods no podSelector can name. With kube-proxy in iptables mode pods keep querying the kube-dns
+     * Service's address, which the node's cache also listens on (its NOTRACK rules skip the DNAT to the DNS pods), so a
+     * NetworkPolicy sees that Service address: list it too (kubernetes.io, "Using NodeLocal DNSCache in Kubernetes
+     * Clusters").
      */
     addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 169.254.20.10/32" })).min(1).optional(),
     /** Ports the DNS pods (or addresses) answer on, UDP and TCP: the pods' own ports, which NetworkPolicies see. */

@@ -26,8 +26,11 @@
  *   healthy state" (every instance up, after initdb and the standbys' joins), False otherwise; other conditions are
  *   ContinuousArchiving, LastBackupSucceeded, ConsistentSystemID. The status has no observedGeneration.
  * - CloudNativePG v1.30.0 `Pooler` (api/v1/pooler_types.go `PoolerStatus`, internal/controller/pooler_status.go):
- *   no conditions; `phase` is one of active, paused, inactive, failed (active once reconciled, Deployment created);
- *   `instances` is the Deployment's `status.replicas`, pods created, not pods ready. No field shows PgBouncer ready.
+ *   no conditions; `phase` is one of active, paused, inactive, failed: inactive while the Cluster or its TLS and
+ *   auth secrets are missing (pooler_controller.go `waitForPrerequisites`), then active, written in the same reconcile
+ *   that creates the Deployment and before it (`updatePoolerStatus` runs before `updateOwnedObjects`), so active alone
+ *   does not mean the Deployment exists; `instances` is the Deployment's `status.replicas` once it does (the controller
+ *   owns Deployments, so their changes requeue it), pods created, not pods ready. No field shows PgBouncer ready.
  * - Barman Cloud plugin v0.13.0 `ObjectStore` (cloudnative-pg/plugin-barman-cloud api/v1/objectstore_types.go):
  *   status holds only recovery windows after backups; it is configuration, in effect once stored.
  * - Istio's configuration kinds: no status istiod writes by default; in effect once admitted.
@@ -97,8 +100,11 @@ export interface StatusModel {
     /** Nothing to wait on: the object is in effect once the API server stores it. */
     configuration?: true;
     conditions?: Record<string, string[]>;
-    /** `.status.<field>`: the values it takes, or "integer" for a count. */
-    fields?: Record<string, string[] | "integer">;
+    /**
+     * `.status.<field>`: the values it takes, "integer" for a count, or a count that settles at a field of the spec
+     * (with its CRD default) and is omitted from the status while 0 (`omitempty`: a JSONPath then selects nothing).
+     */
+    fields?: Record<string, string[] | "integer" | { settlesAtSpec: string; specDefault: number }>;
 }
 
 export const statusModels: Record<string, StatusModel> = {
@@ -106,7 +112,11 @@ export const statusModels: Record<string, StatusModel> = {
         conditions: { Ready: ["True", "False"], ContinuousArchiving: ["True", "False"], LastBackupSucceeded: ["True", "False"], ConsistentSystemID: ["True", "False"] },
         fields: { readyInstances: "integer", instances: "integer" },
     },
-    "postgresql.cnpg.io/v1/Pooler": { fields: { phase: ["active", "paused", "inactive", "failed"], instances: "integer" } },
+    // `instances` is the Deployment's status.replicas, and the Deployment's replicas are spec.instances (cloudnative-pg
+    // v1.30.0 pkg/specs/pgbouncer/deployments.go; api/v1/pooler_types.go: default 1, status field `omitempty`).
+    "postgresql.cnpg.io/v1/Pooler": {
+        fields: { phase: ["active", "paused", "inactive", "failed"], instances: { settlesAtSpec: "instances", specDefault: 1 } },
+    },
     "postgresql.cnpg.io/v1/ScheduledBackup": { configuration: true },
     "barmancloud.cnpg.io/v1/ObjectStore": { configuration: true },
     // Cilium's operator validates each policy (operator/pkg/networkpolicy, `validate-network-policy`, default true) and
@@ -119,8 +129,11 @@ export const statusModels: Record<string, StatusModel> = {
     "networking.istio.io/v1/VirtualService": { configuration: true },
 };
 
-/** Why a check can never hold on this kind's status, or undefined when upstream's status can satisfy it. */
-export function unsatisfiable(model: StatusModel, check: WaitForCheck): string | undefined {
+/**
+ * Why a check can never hold on this kind's status, or undefined when upstream's status can satisfy it. `spec` is the
+ * object's spec as rendered, for the status fields that settle at one of its fields.
+ */
+export function unsatisfiable(model: StatusModel, check: WaitForCheck, spec: Record<string, unknown> = {}): string | undefined {
     if (check.kind === "condition") {
         const statuses = model.conditions?.[Object.keys(model.conditions ?? {}).find((t) => t.toLowerCase() === check.target.toLowerCase()) ?? ""];
         if (!statuses) return `no condition ${check.target} in the status`;
@@ -131,5 +144,10 @@ export function unsatisfiable(model: StatusModel, check: WaitForCheck): string |
     if (!values) return `${check.target} is not a status field of this kind`;
     if (check.value === undefined) return undefined;
     if (values === "integer") return /^\d+$/.test(check.value) ? undefined : `${check.target} is a count, never ${check.value}`;
+    if (!Array.isArray(values)) {
+        const settled = spec[values.settlesAtSpec] ?? values.specDefault;
+        if (check.value === "0") return `${check.target} is omitted from the status at 0 and selects nothing`;
+        return check.value === String(settled) ? undefined : `${check.target} settles at spec.${values.settlesAtSpec} (${settled}), never ${check.value}`;
+    }
     return values.includes(check.value) ? undefined : `${check.target} is one of ${values.join(", ")}, never ${check.value}`;
 }

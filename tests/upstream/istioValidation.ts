@@ -264,8 +264,8 @@ function validateServerTls(tls: Record<string, any>): string[] {
     const sources = [tls.serverCertificate && tls.privateKey, tls.credentialName, (tls.credentialNames ?? []).length > 0, (tls.tlsCertificates ?? []).length > 0].filter(Boolean);
     if (sources.length > 1) errors.push("only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified");
     const terminating = ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"].includes(mode);
-    if (tls.caCrl && tls.credentialName) errors.push("CRL is not supported with credentialName. CRL has to be specified in the credential");
-    if (tls.caCrl && mode === "SIMPLE") errors.push("CRL is not supported with SIMPLE TLS");
+    // A terminating server whose certificates come from credentialName(s) is done here: the CRL checks below are
+    // never reached for it.
     if (terminating && (tls.credentialName || (tls.credentialNames ?? []).length > 0)) {
         return errors;
     }
@@ -275,6 +275,8 @@ function validateServerTls(tls: Record<string, any>): string[] {
         if (!tls.serverCertificate) errors.push(`${prefix} requires a server certificate`);
         if (!tls.privateKey) errors.push(`${prefix} requires a private key`);
     }
+    if (tls.caCrl && tls.credentialName) errors.push("CRL is not supported with credentialName. CRL has to be specified in the credential");
+    if (tls.caCrl && mode === "SIMPLE") errors.push("CRL is not supported with SIMPLE TLS");
     return errors;
 }
 
