@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { isKubeconfigContents } from "./kubernetesProvider";
 import { StackConfig, stackConfigSchema } from "./schema";
 
 /**
@@ -56,6 +57,10 @@ export function credentialPaths(config: StackConfig): string[] {
     const paths = config.tenants.flatMap((tenant, index) => (tenant.database.external ? [`tenants[${index}].database.external.password`] : []));
     if (config.backup) {
         paths.push("backup.s3.accessKeyId", "backup.s3.secretAccessKey");
+    }
+    // A kubeconfig's contents carry the cluster's credentials; a path does not.
+    if (config.kubernetes.kubeconfig !== undefined && isKubeconfigContents(config.kubernetes.kubeconfig)) {
+        paths.push("kubernetes.kubeconfig");
     }
     return paths;
 }
