@@ -389,6 +389,22 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         assert.deepEqual(sandbox.stackCalls(), []);
     });
 
+    it("with no CLI on PATH, runs the toolchain's launcher on the pinned version, not the launcher's own", () => {
+        const sandbox = new Sandbox();
+        try {
+            // What the launcher finds in its cache needs no download: only the pinned version is there.
+            const cached = path.join(sandbox.home, ".pulumi", "versions", pinned!, "bin");
+            fs.mkdirSync(cached, { recursive: true });
+            fs.writeFileSync(path.join(cached, "pulumi"), stubCli, { mode: 0o755 });
+            const run = sandbox.run(["up", "local", "--yes"]);
+            assertSucceeded(run);
+            assert.match(run.stdout, new RegExp(`pulumi v${pinned!.replace(/\./g, "\\.")}, from the toolchain's pulumi package`));
+            assert.match(sandbox.stackCalls().at(-1)!.args, /^up --stack local /);
+        } finally {
+            sandbox.remove();
+        }
+    });
+
     it("with no CLI on PATH, has the toolchain's launcher fetch the pinned version, and when it cannot, says what failed and how to install it", function () {
         if (systemPath.split(":").some((dir) => fs.existsSync(path.join(dir, "pulumi")))) {
             this.skip(); // a system-wide CLI would be found; this case cannot be set up here

@@ -105,11 +105,7 @@ describe("scripts/run setup on a fresh Debian machine without npm or curl (a deb
         assert.equal(query.stdout.trim().split("\n").length, 4, query.stdout + query.stderr);
     });
 
-    it("checks the Pulumi CLI last: the launcher asks for the pinned version, and where it cannot fetch it the run says so in full", () => {
-        // Every download the launcher started, npm's install scripts' included, was of the pinned version.
-        const downloads = [...setup.stderr.matchAll(/Downloading pulumi v(\S+?)\.\.\./g)].map((match) => match[1]);
-        assert.ok(downloads.length > 0, setup.stderr.slice(-2000));
-        assert.deepEqual([...new Set(downloads)], [pinned]);
+    it("checks the Pulumi CLI last, and where the launcher cannot fetch the pinned one, says so in full", () => {
         assert.equal(setup.status, 1, setup.stdout.slice(-2000));
         // The launcher's own reason (no route, a proxy's refusal) varies with the network; the rest is scripts/run's.
         assert.equal(
