@@ -195,7 +195,27 @@ class Sandbox {
         return this.calls().filter((call) => !/^(version|whoami|stack ls)\b/.test(call.args));
     }
 
+    reset(): void {
+        for (const made of [this.log, this.stacks, path.join(this.project, ".pulumi-state"), this.passphraseFile]) {
+            fs.rmSync(made, { recursive: true, force: true });
+        }
+        for (const file of ["Pulumi.local.yaml", "policy/rules.ts"]) {
+            fs.copyFileSync(path.join(projectTemplate(), file), path.join(this.project, file));
+        }
+        this.system = systemPath;
+    }
+
     remove(): void {
+        // The policy pack's copy is read-only (scripts/pulumi-env): writable again, so that a non-root run can delete it.
+        const writable = (dir: string): void => {
+            if (!fs.existsSync(dir)) return;
+            fs.chmodSync(dir, 0o755);
+            for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+                if (entry.isDirectory()) writable(path.join(dir, entry.name));
+                else if (!entry.isSymbolicLink()) fs.chmodSync(path.join(dir, entry.name), 0o644);
+            }
+        };
+        writable(path.join(this.project, ".cache"));
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
@@ -204,17 +224,20 @@ function assertSucceeded(run: Run): void {
     assert.equal(run.status, 0, `scripts/run failed:\n${run.stdout}\n${run.stderr}`);
 }
 
-/** `it` with a fresh sandbox, removed afterwards. */
+/**
+ * `it` with a sandbox as new: one sandbox serves these tests, reset before each (state, passphrase, stub records and
+ * the tracked files a test edits), since making one per test costs more than the tests. The policy pack's extracted
+ * copy is kept: it depends only on the committed tree.
+ */
+let shared: Sandbox | undefined;
 function inSandbox(title: string, test: (sandbox: Sandbox) => void): void {
     it(title, () => {
-        const sandbox = new Sandbox().withStubCli();
-        try {
-            test(sandbox);
-        } finally {
-            sandbox.remove();
-        }
+        shared ??= new Sandbox().withStubCli();
+        shared.reset();
+        test(shared);
     });
 }
+after(() => shared?.remove());
 
 describe("scripts/run up and preview on a machine with only a cluster", () => {
     describe("with the pinned Pulumi CLI on PATH and no backend logged in to, two runs of `up local --yes`", () => {
