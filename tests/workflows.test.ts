@@ -90,7 +90,11 @@ describe("GitHub workflows", () => {
         const test = jobs.test;
         assert.match(test.container?.image ?? "", /^debian:/);
         assert.match(test.container?.options ?? "", /--privileged/);
-        assert.deepEqual(test.steps.map((step) => step.run).filter(Boolean), ["bash .ci/run"]);
+        const runs = test.steps.map((step) => step.run ?? "");
+        // git before the checkout, so that it clones (the suite needs .git) rather than downloading a tarball.
+        assert.match(runs[0], /apt-get install .*\bgit\b/);
+        assert.ok(test.steps[1].uses?.startsWith("actions/checkout@"));
+        assert.deepEqual(runs.slice(2), ["bash .ci/run"]);
         assert.doesNotMatch(fs.readFileSync(path.join(workflowDir, "pull-request.yml"), "utf8"), /secrets\./);
         assert.match(fs.readFileSync(path.join(repoRoot, ".ci", "run"), "utf8"), /scripts\/run test/);
     });

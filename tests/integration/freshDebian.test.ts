@@ -36,6 +36,7 @@ function run(command: string, args: string[], options: { timeout?: number } = {}
 function baseRoot(): string {
     const root = path.join(cache, suite, "root");
     if (fs.existsSync(path.join(root, "usr", "bin", "apt-get"))) return root;
+    assert.ok(fs.existsSync("/usr/sbin/debootstrap"), "debootstrap is missing: apt-get install debootstrap (scripts/install-orthanc-root installs it too)");
     const building = `${root}.building`;
     fs.rmSync(building, { recursive: true, force: true });
     fs.mkdirSync(path.dirname(root), { recursive: true });
