@@ -6,6 +6,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { kubernetesProviderSettings } from "./components/config/kubernetesProvider";
 import { stackConfigFromPulumi } from "./components/config/load";
 import { clusterDns, rootCaSuffix } from "./components/config/schema";
 // Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
@@ -20,9 +21,11 @@ import { OrthancTenant } from "./components/tenant/tenant";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret);
 
+const kubernetes = kubernetesProviderSettings(config.kubernetes, { stack: pulumi.getStack(), isDryRun: pulumi.runtime.isDryRun(), cwd: process.cwd() });
 const provider = new k8s.Provider("kubernetes", {
-    context: config.kubernetes.context,
-    kubeconfig: config.kubernetes.kubeconfig,
+    context: kubernetes.context,
+    kubeconfig: kubernetes.kubeconfigIsContents ? pulumi.secret(kubernetes.kubeconfig) : kubernetes.kubeconfig,
+    clusterIdentifier: kubernetes.clusterIdentifier,
 });
 const platformOpts = { providers: { kubernetes: provider } };
 

@@ -1,10 +1,12 @@
 /**
- * `scripts/run up|preview <stack>` on a machine with nothing but a cluster: the Pulumi bootstrap (scripts/pulumi-env)
- * run through scripts/run itself, and `scripts/run modality-cert`, which reads a stack's outputs through it. Each
- * sandbox is a throwaway copy of the project's scripts, so the repository's own .pulumi-state and .pulumi-passphrase
- * are never touched; its toolchain and npm packages are the repository's (node, the pulumi package, ts-node), installs
- * are skipped (KORTHWEB_SKIP_INSTALL), HOME is inside the sandbox, and PATH holds the system's directories plus, where
- * a test wants one, a stub `pulumi` that records every call with the Pulumi variables it saw.
+ * `scripts/run up|preview|config <stack>` on a machine with nothing but a cluster: the Pulumi bootstrap
+ * (scripts/pulumi-env) run through scripts/run itself, and `scripts/run modality-cert`, which reads a stack's outputs
+ * through it. Each sandbox is a throwaway git checkout of the project's scripts, stack files and policy pack, so the
+ * repository's own .pulumi-state and .pulumi-passphrase are never touched; its toolchain and npm packages are the
+ * repository's (node, the pulumi package, ts-node), installs are skipped (KORTHWEB_SKIP_INSTALL) unless a test says
+ * otherwise, HOME is inside the sandbox, and PATH holds the system's directories plus stubs: a `pulumi` that records
+ * every call with the variables it saw and keeps a list of the stacks it "created", and a `kubectl` that records its
+ * calls and answers /readyz as told.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -15,6 +17,7 @@ import { stackOutputsFixture } from "./support/stackOutputsFixture";
 
 const repoRoot = path.resolve(__dirname, "..");
 const systemPath = "/usr/bin:/bin";
+const pinned = /^requiredPulumiVersion: "(.*)"$/m.exec(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8"))?.[1];
 
 /** One call of the stub CLI. */
 interface Call {
@@ -31,17 +34,84 @@ interface Run {
     stderr: string;
 }
 
-// Records each call as one tab-separated line; `whoami` answers with $STUB_WHOAMI, or fails as when logged out;
-// `stack output` prints the file $STUB_OUTPUTS.
-const stubCli = `#!/bin/sh
+// Records each call as one tab-separated line. `version` answers $STUB_VERSION (default: the pinned version);
+// `whoami` answers $STUB_WHOAMI or fails as when logged out; `stack ls` lists the stacks in $STUB_STACKS (one a line)
+// and `stack init` adds one, writing a salt into the stack file of the directory it runs in, as the passphrase
+// provider does; `config get` answers $STUB_CONTEXT; `stack output` prints the file $STUB_OUTPUTS; `preview` prints
+// $STUB_PREVIEW_SAYS.
+const stubCli = `#!/bin/bash
 printf '%s\\t%s\\t%s\\t%s\\n' "$*" "\${PULUMI_BACKEND_URL-}" "\${PULUMI_CONFIG_PASSPHRASE_FILE-}" \\
     "\${PULUMI_CONFIG_PASSPHRASE+=}\${PULUMI_CONFIG_PASSPHRASE-}" >>"$STUB_LOG"
-case "$1" in
-    version) echo v3.265.0 ;;
-    whoami) [ -n "\${STUB_WHOAMI-}" ] || { echo "error: not logged in" >&2; exit 1; }; printf '%s\\n' "$STUB_WHOAMI" ;;
-    stack) [ "$2" != output ] || cat "$STUB_OUTPUTS" ;;
+dir=.
+if [ "$1" = --cwd ]; then dir="$2"; shift 2; fi
+case "$1 $2" in
+    version*) echo "\${STUB_VERSION:-v${pinned}}" ;;
+    whoami*) [ -n "\${STUB_WHOAMI-}" ] || { echo "error: not logged in" >&2; exit 1; }; printf '%s\\n' "$STUB_WHOAMI" ;;
+    "stack ls") printf '['; touch "$STUB_STACKS"; sed 's/.*/{"name": "&"},/' "$STUB_STACKS" | tr -d '\\n'; printf ']\\n' ;;
+    "stack init")
+        echo "$3" >>"$STUB_STACKS"
+        if [[ "$*" == *"--secrets-provider passphrase"* ]]; then
+            { echo "encryptionsalt: v1:stub"; cat "$dir/Pulumi.$3.yaml" 2>/dev/null; } >"$dir/salted" && mv "$dir/salted" "$dir/Pulumi.$3.yaml"
+        fi ;;
+    "config get") [ -n "\${STUB_CONTEXT-}" ] && echo "$STUB_CONTEXT" ;;
+    "stack output") cat "$STUB_OUTPUTS" ;;
+    preview*) echo "\${STUB_PREVIEW_SAYS-Previewing update}" ;;
 esac
 `;
+
+const stubKubectl = `#!/bin/sh
+echo "kubectl $*" >>"$STUB_LOG"
+[ -z "\${STUB_KUBECTL_FAILS-}" ] || { echo "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout" >&2; exit 1; }
+echo ok
+`;
+
+/**
+ * A machine without npm, curl, kubectl and Debian's package tools: a directory of links to the commands scripts/run
+ * and its stubs use, and nothing else (linking the whole system takes seconds here). Made once per run of the suite.
+ */
+let bareSystemDir: string | undefined;
+function bareSystem(): string {
+    if (bareSystemDir) return bareSystemDir;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "korthweb-cli-system-"));
+    const commands = ["bash", "sh", "env", "dirname", "basename", "realpath", "cat", "sed", "grep", "head", "tail", "tr", "base64", "mkdir", "mv", "cp", "rm", "chmod", "cmp", "mktemp", "tee", "git", "tar", "touch", "id", "ln", "ls", "find"];
+    for (const name of commands) {
+        const target = systemPath.split(":").map((d) => path.join(d, name)).find((file) => fs.existsSync(file));
+        assert.ok(target, `${name} is not on ${systemPath}`);
+        fs.symlinkSync(target, path.join(dir, name));
+    }
+    bareSystemDir = dir;
+    return dir;
+}
+after(() => bareSystemDir && fs.rmSync(bareSystemDir, { recursive: true, force: true }));
+
+/**
+ * The sandbox's project as a git checkout with one commit (the policy pack is run as committed): made once, then
+ * copied into each sandbox.
+ */
+let templateDir: string | undefined;
+function projectTemplate(): string {
+    if (templateDir) return templateDir;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "korthweb-cli-template-"));
+    fs.mkdirSync(path.join(dir, "scripts"));
+    for (const script of ["run", "pulumi-env"]) {
+        fs.copyFileSync(path.join(repoRoot, "scripts", script), path.join(dir, "scripts", script));
+    }
+    fs.cpSync(path.join(repoRoot, "scripts", "tools"), path.join(dir, "scripts", "tools"), { recursive: true });
+    fs.cpSync(path.join(repoRoot, "policy"), path.join(dir, "policy"), { recursive: true, filter: (src) => !src.includes("node_modules") });
+    for (const file of ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.dev.yaml", "Pulumi.cnpg.yaml", "tsconfig.json"]) {
+        fs.copyFileSync(path.join(repoRoot, file), path.join(dir, file));
+    }
+    const git = (...args: string[]) => {
+        const result = spawnSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8", env: { PATH: systemPath } });
+        assert.equal(result.status, 0, result.stderr);
+    };
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-qm", "sandbox");
+    templateDir = dir;
+    return dir;
+}
+after(() => templateDir && fs.rmSync(templateDir, { recursive: true, force: true }));
 
 class Sandbox {
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "korthweb-cli-"));
@@ -49,20 +119,23 @@ class Sandbox {
     readonly home = path.join(this.dir, "home");
     readonly bin = path.join(this.dir, "bin");
     readonly log = path.join(this.dir, "calls.log");
+    readonly stacks = path.join(this.dir, "stacks");
+    system = systemPath;
 
-    constructor() {
-        fs.mkdirSync(path.join(this.project, "scripts"), { recursive: true });
-        for (const script of ["run", "pulumi-env"]) {
-            fs.copyFileSync(path.join(repoRoot, "scripts", script), path.join(this.project, "scripts", script));
+    constructor({ toolchain = "linked" }: { toolchain?: "linked" | "uninstalled" } = {}) {
+        fs.cpSync(projectTemplate(), this.project, { recursive: true });
+        if (toolchain === "linked") {
+            fs.symlinkSync(path.join(repoRoot, "toolchain"), path.join(this.project, "toolchain"));
+        } else {
+            fs.mkdirSync(path.join(this.project, "toolchain"));
+            for (const file of ["package.json", "package-lock.json"]) {
+                fs.copyFileSync(path.join(repoRoot, "toolchain", file), path.join(this.project, "toolchain", file));
+            }
         }
-        fs.cpSync(path.join(repoRoot, "scripts", "tools"), path.join(this.project, "scripts", "tools"), { recursive: true });
-        for (const file of ["Pulumi.yaml", "tsconfig.json"]) {
-            fs.copyFileSync(path.join(repoRoot, file), path.join(this.project, file));
-        }
-        fs.symlinkSync(path.join(repoRoot, "toolchain"), path.join(this.project, "toolchain"));
         fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.project, "node_modules"));
         fs.mkdirSync(this.home);
         fs.mkdirSync(this.bin);
+        fs.writeFileSync(path.join(this.bin, "kubectl"), stubKubectl, { mode: 0o755 });
     }
 
     get passphraseFile(): string {
@@ -74,11 +147,23 @@ class Sandbox {
         return this;
     }
 
+    withStacks(...names: string[]): this {
+        fs.writeFileSync(this.stacks, names.map((name) => `${name}\n`).join(""));
+        return this;
+    }
+
     /** scripts/run with only the environment given here: nothing of the caller's PULUMI_* or HOME leaks in. */
     run(args: string[], env: Record<string, string> = {}, cwd?: string): Run {
         const result = spawnSync(path.join(this.project, "scripts", "run"), args, {
             cwd,
-            env: { PATH: `${this.bin}:${systemPath}`, HOME: this.home, KORTHWEB_SKIP_INSTALL: "1", STUB_LOG: this.log, ...env },
+            env: {
+                PATH: `${this.bin}:${this.system}`,
+                HOME: this.home,
+                KORTHWEB_SKIP_INSTALL: "1",
+                STUB_LOG: this.log,
+                STUB_STACKS: this.stacks,
+                ...env,
+            },
             encoding: "utf8",
             timeout: 20_000,
         });
@@ -90,19 +175,47 @@ class Sandbox {
         return fs
             .readFileSync(this.log, "utf8")
             .split("\n")
-            .filter((line) => line !== "")
+            .filter((line) => line !== "" && !line.startsWith("kubectl "))
             .map((line) => {
                 const [args, backendUrl, passphraseFile, passphrase] = line.split("\t");
                 return { args, backendUrl, passphraseFile, passphrase: passphrase.startsWith("=") ? passphrase.slice(1) : undefined };
             });
     }
 
+    kubectlCalls(): string[] {
+        if (!fs.existsSync(this.log)) return [];
+        return fs
+            .readFileSync(this.log, "utf8")
+            .split("\n")
+            .filter((line) => line.startsWith("kubectl "));
+    }
+
     /** The calls that act on stacks, after the CLI and backend checks. */
     stackCalls(): Call[] {
-        return this.calls().filter((call) => !/^(version|whoami)\b/.test(call.args));
+        return this.calls().filter((call) => !/^(version|whoami|stack ls)\b/.test(call.args));
+    }
+
+    reset(): void {
+        for (const made of [this.log, this.stacks, path.join(this.project, ".pulumi-state"), this.passphraseFile]) {
+            fs.rmSync(made, { recursive: true, force: true });
+        }
+        for (const file of ["Pulumi.local.yaml", "policy/rules.ts"]) {
+            fs.copyFileSync(path.join(projectTemplate(), file), path.join(this.project, file));
+        }
+        this.system = systemPath;
     }
 
     remove(): void {
+        // The policy pack's copy is read-only (scripts/pulumi-env): writable again, so that a non-root run can delete it.
+        const writable = (dir: string): void => {
+            if (!fs.existsSync(dir)) return;
+            fs.chmodSync(dir, 0o755);
+            for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+                if (entry.isDirectory()) writable(path.join(dir, entry.name));
+                else if (!entry.isSymbolicLink()) fs.chmodSync(path.join(dir, entry.name), 0o644);
+            }
+        };
+        writable(path.join(this.project, ".cache"));
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }
@@ -111,13 +224,29 @@ function assertSucceeded(run: Run): void {
     assert.equal(run.status, 0, `scripts/run failed:\n${run.stdout}\n${run.stderr}`);
 }
 
+/**
+ * `it` with a sandbox as new: one sandbox serves these tests, reset before each (state, passphrase, stub records and
+ * the tracked files a test edits), since making one per test costs more than the tests. The policy pack's extracted
+ * copy is kept: it depends only on the committed tree.
+ */
+let shared: Sandbox | undefined;
+function inSandbox(title: string, test: (sandbox: Sandbox) => void): void {
+    it(title, () => {
+        shared ??= new Sandbox().withStubCli();
+        shared.reset();
+        test(shared);
+    });
+}
+after(() => shared?.remove());
+
 describe("scripts/run up and preview on a machine with only a cluster", () => {
-    describe("with a Pulumi CLI on PATH and no backend logged in to, two runs of `up local`", () => {
+    describe("with the pinned Pulumi CLI on PATH and no backend logged in to, two runs of `up local --yes`", () => {
         let sandbox: Sandbox;
         let first: Run;
         let second: Run;
         let callsOfFirstRun: Call[];
         let passphraseAfterFirstRun: string;
+        const tracked = fs.readFileSync(path.join(repoRoot, "Pulumi.local.yaml"), "utf8");
 
         before(() => {
             sandbox = new Sandbox().withStubCli();
@@ -132,27 +261,32 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
             assertSucceeded(first);
             assertSucceeded(second);
             assert.equal(callsOfFirstRun[0].args, "version");
-            assert.match(first.stdout, /pulumi v3\.265\.0, on PATH/);
+            assert.match(first.stdout, new RegExp(`pulumi v${pinned!.replace(/\./g, "\\.")}, on PATH`));
         });
 
-        it("ask the CLI who is logged in, without letting it prompt for a login", () => {
-            assert.equal(callsOfFirstRun[1].args, "whoami --verbose --non-interactive");
-        });
-
-        it("keep the state in the project's .pulumi-state, through PULUMI_BACKEND_URL", () => {
+        it("keep the local stack's state in the project's .pulumi-state without asking who is logged in", () => {
             const stateUrl = `file://${sandbox.project}/.pulumi-state`;
+            assert.ok(!sandbox.calls().some((call) => call.args.startsWith("whoami")));
             for (const call of sandbox.stackCalls()) {
                 assert.equal(call.backendUrl, stateUrl, call.args);
             }
             assert.ok(fs.statSync(path.join(sandbox.project, ".pulumi-state")).isDirectory());
         });
 
-        it("create the stack with the passphrase provider, then run `up --stack local` with the extra arguments", () => {
-            const run = ["stack select --create local --secrets-provider passphrase", "up --stack local --yes"];
+        it("create the stack once, in the private config directory, then run `up` with its config file and the protected policy pack", () => {
+            const config = path.join(sandbox.project, ".pulumi-state", "config");
+            const tree = spawnSync("git", ["-C", sandbox.project, "rev-parse", "HEAD:policy"], { encoding: "utf8" }).stdout.trim();
+            const up = `up --stack local --config-file ${config}/Pulumi.local.yaml --policy-pack ${sandbox.project}/.cache/policy/${tree} --yes`;
             assert.deepEqual(
                 sandbox.stackCalls().map((call) => call.args),
-                [...run, ...run],
+                [`--cwd ${config} stack init local --secrets-provider passphrase --no-select --non-interactive`, up, up],
             );
+        });
+
+        it("leave the tracked Pulumi.local.yaml as it was; the salt is in the private copy, which keeps the comments", () => {
+            assert.equal(fs.readFileSync(path.join(sandbox.project, "Pulumi.local.yaml"), "utf8"), tracked);
+            const copy = fs.readFileSync(path.join(sandbox.project, ".pulumi-state", "config", "Pulumi.local.yaml"), "utf8");
+            assert.equal(copy, `encryptionsalt: v1:stub\n${tracked}`);
         });
 
         it("generate .pulumi-passphrase once, random and readable only by its owner, and reuse it on the next run", () => {
@@ -168,53 +302,133 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         });
     });
 
-    it("uses PULUMI_CONFIG_PASSPHRASE when it is set, and writes no passphrase file", () => {
-        const sandbox = new Sandbox().withStubCli();
+    inSandbox("makes the private copy again when the tracked stack file changes, keeping the salt", (sandbox) => {
+        assertSucceeded(sandbox.run(["up", "local", "--yes"]));
+        fs.appendFileSync(path.join(sandbox.project, "Pulumi.local.yaml"), "# a pulled change\n");
+        const run = sandbox.run(["up", "local", "--yes"]);
+        assertSucceeded(run);
+        assert.match(run.stdout, /Pulumi\.local\.yaml changed/);
+        const copy = fs.readFileSync(path.join(sandbox.project, ".pulumi-state", "config", "Pulumi.local.yaml"), "utf8");
+        assert.match(copy, /^encryptionsalt: v1:stub\n[^]*# a pulled change\n$/);
+        assert.equal(sandbox.stackCalls().filter((call) => call.args.includes("stack init")).length, 1);
+    });
+
+    inSandbox("keeps `local` in .pulumi-state even when logged in elsewhere, so a login does not start it empty", (sandbox) => {
+        assertSucceeded(sandbox.run(["up", "local", "--yes"], { STUB_WHOAMI: "User: someone\nBackend URL: s3://korthweb-state" }));
+        assert.ok(sandbox.stackCalls().every((call) => call.backendUrl === `file://${sandbox.project}/.pulumi-state`));
+    });
+
+    inSandbox("refuses a cloud stack when no backend was chosen, rather than keeping its state in the checkout", (sandbox) => {
+        const run = sandbox.run(["up", "dev", "--yes"]);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /^error: no state backend chosen for stack 'dev'\. Choose one: PULUMI_BACKEND_URL=<url>, or pulumi login <url>/);
+        assert.deepEqual(sandbox.stackCalls(), []);
+        assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false);
+    });
+
+    inSandbox("refuses the file backend for a cloud stack, and for any stack under CI", (sandbox) => {
+        const dev = sandbox.run(["up", "dev", "--yes"], { PULUMI_BACKEND_URL: `file://${sandbox.dir}/state` });
+        assert.equal(dev.status, 1);
+        assert.match(dev.stderr, /stack 'dev' on the file backend .*only the local stack/);
+        const ci = sandbox.run(["preview", "local"], { CI: "true" });
+        assert.equal(ci.status, 1);
+        assert.match(ci.stderr, /CI is set and the state backend is file:/);
+        assert.deepEqual(sandbox.stackCalls(), []);
+    });
+
+    inSandbox("uses the backend logged in to for a cloud stack, with its own secrets provider and the tracked stack file", (sandbox) => {
+        const run = sandbox.run(["up", "dev", "--yes"], { STUB_WHOAMI: "User: someone\nBackend URL: https://api.pulumi.com" });
+        assertSucceeded(run);
+        const calls = sandbox.stackCalls();
+        assert.equal(calls[0].args, "stack init dev --no-select --non-interactive");
+        assert.match(calls[1].args, /^up --stack dev --policy-pack \S+ --yes$/);
+        assert.ok(calls.every((call) => call.backendUrl === "https://api.pulumi.com" && call.passphraseFile === ""));
+        assert.equal(fs.existsSync(sandbox.passphraseFile), false);
+    });
+
+    inSandbox("without a terminal, refuses `up` without --yes, saying how to run it unattended", (sandbox) => {
+        const run = sandbox.run(["up", "local"]);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /no terminal to confirm the update: read `scripts\/run preview local` first, then run `scripts\/run up local --yes`/);
+        assert.deepEqual(sandbox.calls(), []);
+    });
+
+    inSandbox("`preview` creates no stack: a missing one is an error naming how to create it", (sandbox) => {
+        const run = sandbox.run(["preview", "dev"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" });
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /stack 'dev' does not exist on https:\/\/api\.pulumi\.com; this job creates none/);
+        assert.ok(!sandbox.calls().some((call) => call.args.includes("init") || call.args.includes("--create")));
+    });
+
+    inSandbox("`preview` checks the stack's cluster through its context, then previews with the policy pack", (sandbox) => {
+        sandbox.withStacks("dev");
+        const run = sandbox.run(["preview", "dev", "--diff"], { PULUMI_BACKEND_URL: "https://api.pulumi.com", STUB_CONTEXT: "aks-dev" });
+        assertSucceeded(run);
+        assert.deepEqual(sandbox.kubectlCalls(), ["kubectl --context aks-dev get --raw /readyz"]);
+        assert.match(sandbox.stackCalls().at(-1)!.args, /^preview --stack dev --policy-pack \S+\/\.cache\/policy\/[0-9a-f]{40} --diff$/);
+    });
+
+    inSandbox("`preview` fails when the cluster is unreachable, before previewing or from the provider's warning", (sandbox) => {
+        sandbox.withStacks("dev");
+        const env = { PULUMI_BACKEND_URL: "https://api.pulumi.com", STUB_CONTEXT: "aks-dev" };
+        const before = sandbox.run(["preview", "dev"], { ...env, STUB_KUBECTL_FAILS: "1" });
+        assert.equal(before.status, 1);
+        assert.match(before.stderr, /the cluster of stack 'dev' \(context aks-dev\) is unreachable: Unable to connect to the server/);
+        assert.ok(!sandbox.calls().some((call) => call.args.startsWith("preview")));
+        const during = sandbox.run(["preview", "dev"], { ...env, STUB_PREVIEW_SAYS: "warning: configured Kubernetes cluster is unreachable: dial tcp" });
+        assert.equal(during.status, 1);
+        assert.match(during.stderr, /could not reach the cluster during the preview/);
+    });
+
+    it("`preview` under CI without kubectl fails rather than previewing blind", () => {
+        const sandbox = new Sandbox().withStubCli().withStacks("dev");
         try {
-            assertSucceeded(sandbox.run(["up", "local"], { PULUMI_CONFIG_PASSPHRASE: "from the user" }));
-            assert.equal(fs.existsSync(sandbox.passphraseFile), false);
-            const up = sandbox.stackCalls().at(-1)!;
-            assert.equal(up.args, "up --stack local");
-            assert.equal(up.passphrase, "from the user");
-            assert.equal(up.passphraseFile, "");
+            fs.rmSync(path.join(sandbox.bin, "kubectl"));
+            sandbox.system = bareSystem();
+            const run = sandbox.run(["preview", "dev"], { PULUMI_BACKEND_URL: "https://api.pulumi.com", CI: "true" });
+            assert.equal(run.status, 1);
+            assert.match(run.stderr, /kubectl is needed to check that the cluster of stack 'dev' is reachable/);
         } finally {
             sandbox.remove();
         }
     });
 
-    it("keeps a backend the user chose: no project state, no passphrase, the backend's own secrets provider", () => {
-        const sandbox = new Sandbox().withStubCli();
+    inSandbox("runs the policy pack as committed, whatever the working tree says, from a read-only copy", (sandbox) => {
+        sandbox.withStacks("dev");
+        fs.writeFileSync(path.join(sandbox.project, "policy", "rules.ts"), "// every rule removed\n");
+        assertSucceeded(sandbox.run(["preview", "dev"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" }));
+        const pack = /--policy-pack (\S+)/.exec(sandbox.stackCalls().at(-1)!.args)![1];
+        assert.equal(fs.readFileSync(path.join(pack, "rules.ts"), "utf8"), fs.readFileSync(path.join(repoRoot, "policy", "rules.ts"), "utf8"));
+        assert.equal(fs.statSync(path.join(pack, "rules.ts")).mode & 0o222, 0);
+    });
+
+    inSandbox("refuses a CLI on PATH of another version than Pulumi.yaml pins", (sandbox) => {
+        const run = sandbox.run(["up", "local", "--yes"], { STUB_VERSION: "v3.265.0" });
+        assert.equal(run.status, 1);
+        assert.equal(
+            run.stderr.split("\n")[0],
+            `error: the Pulumi CLI ${sandbox.bin}/pulumi is v3.265.0, but Pulumi.yaml pins v${pinned} (requiredPulumiVersion).`,
+        );
+        assert.deepEqual(sandbox.stackCalls(), []);
+    });
+
+    it("with no CLI on PATH, runs the toolchain's launcher on the pinned version, not the launcher's own", () => {
+        const sandbox = new Sandbox();
         try {
-            const run = sandbox.run(["up", "local"], { STUB_WHOAMI: "User: someone\nBackend URL: s3://korthweb-state" });
+            // What the launcher finds in its cache needs no download: only the pinned version is there.
+            const cached = path.join(sandbox.home, ".pulumi", "versions", pinned!, "bin");
+            fs.mkdirSync(cached, { recursive: true });
+            fs.writeFileSync(path.join(cached, "pulumi"), stubCli, { mode: 0o755 });
+            const run = sandbox.run(["up", "local", "--yes"]);
             assertSucceeded(run);
-            assert.deepEqual(
-                sandbox.stackCalls().map((call) => [call.args, call.backendUrl, call.passphraseFile]),
-                [
-                    ["stack select --create local", "", ""],
-                    ["up --stack local", "", ""],
-                ],
-            );
-            assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false);
-            assert.equal(fs.existsSync(sandbox.passphraseFile), false);
+            assert.match(run.stdout, new RegExp(`pulumi v${pinned!.replace(/\./g, "\\.")}, from the toolchain's pulumi package`));
+            assert.match(sandbox.stackCalls().at(-1)!.args, /^up --stack local /);
         } finally {
             sandbox.remove();
         }
     });
 
-    it("runs `preview` the same way, passing its arguments through (what pull requests run)", () => {
-        const sandbox = new Sandbox().withStubCli();
-        try {
-            assertSucceeded(sandbox.run(["preview", "dev", "--policy-pack", "policy", "--diff"]));
-            assert.deepEqual(
-                sandbox.stackCalls().map((call) => call.args),
-                ["stack select --create dev --secrets-provider passphrase", "preview --stack dev --policy-pack policy --diff"],
-            );
-        } finally {
-            sandbox.remove();
-        }
-    });
-
-    it("with no CLI on PATH and none obtainable, stops with one message saying what failed and how to install it", function () {
+    it("with no CLI on PATH, has the toolchain's launcher fetch the pinned version, and when it cannot, says what failed and how to install it", function () {
         if (systemPath.split(":").some((dir) => fs.existsSync(path.join(dir, "pulumi")))) {
             this.skip(); // a system-wide CLI would be found; this case cannot be set up here
         }
@@ -222,17 +436,72 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         try {
             // Node's fetch goes through this proxy, a closed port: the download fails as on a machine without internet,
             // and on one with internet the test still does not download the CLI.
-            const run = sandbox.run(["up", "local"], { NODE_USE_ENV_PROXY: "1", HTTPS_PROXY: "http://127.0.0.1:1" });
+            const run = sandbox.run(["up", "local", "--yes"], { NODE_USE_ENV_PROXY: "1", HTTPS_PROXY: "http://127.0.0.1:1" });
             assert.notEqual(run.status, 0);
             assert.equal(
                 run.stderr.trim(),
                 [
-                    "error: no Pulumi CLI on PATH, and the toolchain's pulumi package could not fetch one: pulumi: fetch failed",
+                    `error: no Pulumi CLI on PATH, and the toolchain's pulumi package could not fetch v${pinned}: pulumi: fetch failed`,
                     "Install the Pulumi CLI by hand (https://www.pulumi.com/docs/install/), put it on PATH, and run this again.",
                 ].join("\n"),
             );
             assert.doesNotMatch(run.stdout, /state:|secrets:/); // it stopped before anything else
             assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false);
+        } finally {
+            sandbox.remove();
+        }
+    });
+});
+
+describe("scripts/run config <stack> ...: the stack's secrets with the CLI, backend and passphrase of `up`", () => {
+    inSandbox("creates the stack when missing, then runs `pulumi config` on it, the value on stdin", (sandbox) => {
+        const run = sandbox.run(["config", "cnpg", "set", "--secret", "--path", "backup.s3.accessKeyId"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" });
+        assertSucceeded(run);
+        assert.deepEqual(
+            sandbox.stackCalls().map((call) => call.args),
+            ["stack init cnpg --no-select --non-interactive", "config set --secret --path backup.s3.accessKeyId --stack cnpg"],
+        );
+    });
+
+    inSandbox("on a self-managed backend other than a file, needs a secrets provider or a passphrase, and creates the stack with the provider", (sandbox) => {
+        const env = { PULUMI_BACKEND_URL: "s3://korthweb-state" };
+        const without = sandbox.run(["config", "cnpg", "set", "--secret", "--path", "backup.s3.accessKeyId"], env);
+        assert.equal(without.status, 1);
+        assert.match(without.stderr, /^error: the backend s3:\/\/korthweb-state keeps no secrets provider of its own, and none was given: set KORTHWEB_SECRETS_PROVIDER/);
+        assert.deepEqual(sandbox.stackCalls(), []);
+        const withKms = sandbox.run(["config", "cnpg", "set", "--secret", "--path", "backup.s3.accessKeyId"], { ...env, KORTHWEB_SECRETS_PROVIDER: "awskms://alias/korthweb" });
+        assertSucceeded(withKms);
+        assert.equal(sandbox.stackCalls()[0].args, "stack init cnpg --secrets-provider awskms://alias/korthweb --no-select --non-interactive");
+        const withPassphrase = sandbox.run(["preview", "cnpg"], { ...env, PULUMI_CONFIG_PASSPHRASE: "the team's" });
+        assertSucceeded(withPassphrase);
+    });
+
+    inSandbox("on the local stack, writes to the private copy, never the tracked stack file", (sandbox) => {
+        assertSucceeded(sandbox.run(["config", "local", "set", "--path", "kubernetes.context", "kind-kind"]));
+        const config = path.join(sandbox.project, ".pulumi-state", "config", "Pulumi.local.yaml");
+        assert.equal(sandbox.stackCalls().at(-1)!.args, `config set --path kubernetes.context kind-kind --stack local --config-file ${config}`);
+    });
+});
+
+describe("scripts/run on a fresh Debian machine without npm or curl", () => {
+    it("installs nodejs, npm, ca-certificates and curl with apt-get, and says so when that fails", () => {
+        const sandbox = new Sandbox({ toolchain: "uninstalled" }).withStubCli();
+        try {
+            sandbox.system = bareSystem();
+            fs.writeFileSync(path.join(sandbox.bin, "dpkg-query"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+            fs.writeFileSync(path.join(sandbox.bin, "apt-get"), '#!/bin/sh\necho "apt-get $*" >>"$STUB_LOG"\n[ "$1" != install ] || { echo "E: Unable to locate package npm" >&2; exit 100; }\n', { mode: 0o755 });
+            const run = sandbox.run(["up", "local", "--yes"], { KORTHWEB_SKIP_INSTALL: "" });
+            assert.equal(run.status, 1);
+            const log = fs.readFileSync(sandbox.log, "utf8");
+            assert.match(log, /^apt-get update -qq\napt-get install -y -qq nodejs npm ca-certificates curl\n$/);
+            assert.equal(
+                run.stderr.split("\n").slice(-3).join("\n"),
+                [
+                    "error: scripts/run needs npm (to install the pinned Node.js from the npm registry) and curl (for the Pulumi CLI);",
+                    "installing the Debian packages nodejs npm ca-certificates curl with apt-get failed (above). Install them, or npm and curl, and run this again.",
+                    "",
+                ].join("\n"),
+            );
         } finally {
             sandbox.remove();
         }
@@ -246,7 +515,7 @@ describe("scripts/run modality-cert <stack> <tenant> <modality> <dir>", () => {
     let run: Run;
 
     before(() => {
-        sandbox = new Sandbox().withStubCli();
+        sandbox = new Sandbox().withStubCli().withStacks("local");
         outputsFile = path.join(sandbox.dir, "outputs.json");
         fs.writeFileSync(outputsFile, JSON.stringify(stackOutputsFixture()));
         caller = path.join(sandbox.dir, "caller");

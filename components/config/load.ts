@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { isKubeconfigContents } from "./kubernetesProvider";
 import { alertDeliveryProblems, StackConfig, stackConfigSchema } from "./schema";
 
 /**
@@ -71,6 +72,10 @@ export function credentialPaths(config: StackConfig): string[] {
         if (receiver.pagerduty) paths.push(`${at}.pagerduty.routingKey`);
         if (receiver.opsgenie) paths.push(`${at}.opsgenie.apiKey`);
     });
+    // A kubeconfig's contents carry the cluster's credentials; a path does not.
+    if (config.kubernetes.kubeconfig !== undefined && isKubeconfigContents(config.kubernetes.kubeconfig)) {
+        paths.push("kubernetes.kubeconfig");
+    }
     return paths;
 }
 

@@ -222,9 +222,15 @@ export function clusterDns(kubernetes: { dns?: DnsConfig; platform?: string }): 
 }
 
 const kubernetesSchema = z.strictObject({
-    /** kubeconfig context to deploy to; the current context when unset. */
+    /**
+     * The kubeconfig context this stack deploys to. Required by `up` (components/config/kubernetesProvider.ts): with
+     * none, the current context would win, whichever cluster that is. Also the provider's clusterIdentifier.
+     */
     context: z.string().min(1).optional(),
-    /** Path to (or contents of) a kubeconfig; $KUBECONFIG or ~/.kube/config when unset. */
+    /**
+     * A kubeconfig's path (relative to the project) or contents (a secret then: they hold credentials). Unset: the
+     * files of $KUBECONFIG, else ~/.kube/config, read on every run and never stored in the state.
+     */
     kubeconfig: z.string().min(1).optional(),
     /**
      * Istio's platform profile, for clusters whose CNI lives elsewhere than /opt/cni/bin and /etc/cni/net.d: k3d and

@@ -113,10 +113,7 @@ export class TenantGateway extends pulumi.ComponentResource {
         }
 
         this.address = pulumi.all([service.status, service.spec]).apply(([status, spec]) => serviceAddress(status, spec));
-        this.nodePorts = service.spec.apply((spec) => ({
-            https: spec?.ports?.find((port) => port.name === "https")?.nodePort,
-            dicom: spec?.ports?.find((port) => port.name === "tls-dicom")?.nodePort,
-        }));
+        this.nodePorts = service.spec.apply(exposedNodePorts);
         this.registerOutputs({ address: this.address, nodePorts: this.nodePorts });
     }
 }
@@ -128,4 +125,17 @@ export function serviceAddress(
 ): string {
     const ingress = status?.loadBalancer?.ingress?.[0];
     return ingress?.ip ?? ingress?.hostname ?? spec?.clusterIP ?? "pending";
+}
+
+/**
+ * The node ports clients are meant to use: a NodePort Service's only. Kubernetes allocates node ports to LoadBalancer
+ * Services too (`allocateLoadBalancerNodePorts` defaults to true), but their clients go through the load balancer;
+ * reporting those ports made `scripts/run smoke` and `modality-cert` dial nodes instead.
+ */
+export function exposedNodePorts(spec: k8s.types.output.core.v1.ServiceSpec | undefined): { https?: number; dicom?: number } {
+    if (spec?.type !== "NodePort") return {};
+    return {
+        https: spec.ports?.find((port) => port.name === "https")?.nodePort,
+        dicom: spec.ports?.find((port) => port.name === "tls-dicom")?.nodePort,
+    };
 }

@@ -54,6 +54,8 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
             if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
         }
     }
+    // Each operator names their own context (scripts/run config <stack> set --path kubernetes.context); `up` needs one.
+    filled["korthweb:kubernetes"] = { context: "test-context", ...(filled["korthweb:kubernetes"] ?? {}) };
     return { config: filled, secretKeys };
 }
 

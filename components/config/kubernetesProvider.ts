@@ -1,0 +1,55 @@
+import * as path from "path";
+import { ConfigError } from "./load";
+import { StackConfig } from "./schema";
+
+/** What index.ts hands to the Kubernetes provider, decided from the stack configuration alone. */
+export interface KubernetesProviderSettings {
+    context?: string;
+    /**
+     * "" (never undefined) when the stack names no kubeconfig: the SDK's Provider stores `args.kubeconfig ??
+     * $KUBECONFIG`, so undefined would put this machine's $KUBECONFIG in the state verbatim (a path list another
+     * machine, or the provider, reads as contents); "" makes the provider load the kubeconfig the way kubectl does
+     * (client-go's default loading rules: every file of a $KUBECONFIG list, else ~/.kube/config) on each run.
+     */
+    kubeconfig: string;
+    /** Whether `kubeconfig` holds a kubeconfig's contents, which the caller passes as a secret. */
+    kubeconfigIsContents: boolean;
+    /**
+     * The provider is replaced only when this changes (pulumi-kubernetes DiffConfig), and replacing it replaces every
+     * resource: so it is the stack's own name, stable for the stack's life, not the context's (a renamed context or a
+     * moved or re-issued kubeconfig then updates the provider). A stack belongs to one cluster; another cluster is
+     * another stack.
+     */
+    clusterIdentifier: string;
+}
+
+/** A kubeconfig given inline rather than as a path: YAML over several lines, or JSON. */
+export function isKubeconfigContents(value: string): boolean {
+    return value.includes("\n") || value.trimStart().startsWith("{");
+}
+
+/**
+ * The provider's settings for a stack. An update (not a preview) needs `korthweb:kubernetes.context`: with none,
+ * whatever context is current in the kubeconfig would be deployed to, so `up local` on a terminal left on a
+ * production context would deploy there. A path is made absolute against `cwd` (the project directory).
+ */
+export function kubernetesProviderSettings(
+    kubernetes: Pick<StackConfig["kubernetes"], "context" | "kubeconfig">,
+    { stack, isDryRun, cwd }: { stack: string; isDryRun: boolean; cwd: string },
+): KubernetesProviderSettings {
+    if (!isDryRun && kubernetes.context === undefined) {
+        throw new ConfigError([
+            `korthweb:kubernetes.context is not set; allowed: the name of the kubeconfig context stack '${stack}' deploys to ` +
+                `(kubectl config get-contexts), set with scripts/run config ${stack} set --path kubernetes.context <context>. ` +
+                "An update deploys only to the context its stack names, never to whichever is current.",
+        ]);
+    }
+    const given = kubernetes.kubeconfig;
+    const kubeconfigIsContents = given !== undefined && isKubeconfigContents(given);
+    return {
+        context: kubernetes.context,
+        kubeconfig: given === undefined ? "" : kubeconfigIsContents ? given : path.resolve(cwd, given),
+        kubeconfigIsContents,
+        clusterIdentifier: `korthweb-${stack}`,
+    };
+}
