@@ -7,7 +7,7 @@ import { strict as assert } from "assert";
 import { clusterDns, DnsConfig } from "../components/config/schema";
 import { tenantNames } from "../components/tenant/naming";
 import { networkPolicies, PolicyContext } from "../components/tenant/security";
-import { kubernetesObjects, renderStack } from "./support/stacks";
+import { kubernetesObjects, parsedStackFile, renderStack } from "./support/stacks";
 
 const names = tenantNames("bhs", "orthweb.example");
 const context = (dns?: DnsConfig): PolicyContext => ({
@@ -61,8 +61,10 @@ describe("cluster DNS in the tenants' NetworkPolicies", () => {
         const rendered = await renderStack("external");
         const floors = kubernetesObjects(rendered).filter((r) => r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy" && r.inputs.metadata.name === "allow-dns-and-istiod");
         assert.equal(floors.length, 4, "two tenants, two namespaces each");
+        const addresses = parsedStackFile("external").kubernetes.dns?.addresses ?? [];
+        assert.ok(addresses.includes("169.254.20.10/32"), "the example lists NodeLocal DNSCache's link-local address");
         for (const floor of floors) {
-            assert.deepEqual(floor.inputs.spec.egress[0].to, [{ ipBlock: { cidr: "169.254.20.10/32" } }]);
+            assert.deepEqual(floor.inputs.spec.egress[0].to, addresses.map((cidr) => ({ ipBlock: { cidr } })));
         }
     });
 });
