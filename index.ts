@@ -15,6 +15,7 @@ import { CertManager } from "./components/platform/certManager";
 import { CloudNativePgOperator } from "./components/platform/cloudnativePg";
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
+import { PreviewAccess } from "./components/platform/previewAccess";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
@@ -50,6 +51,10 @@ const observability = config.observability.enabled
 const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg")
     ? new CloudNativePgOperator("cloudnative-pg", { certManagerReady: certManager.crdsReady }, platformOpts)
     : undefined;
+
+const previewAccess = config.preview.enabled ? new PreviewAccess("preview-access", {}, platformOpts) : undefined;
+/** The ServiceAccount to mint pull-request preview tokens for (README, "Pull requests"); absent when disabled. */
+export const previewServiceAccount = previewAccess && { namespace: previewAccess.namespace, name: previewAccess.serviceAccount };
 
 const rootCa = new CertificateAuthority("root-ca", {
     commonName: `${config.pki.organization}${rootCaSuffix}`,

@@ -369,6 +369,9 @@ describe("stack configuration", () => {
         ["a DNS address that is not a CIDR block", { ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10"] } } }, [/dns\.addresses\[0\] is "169\.254\.20\.10"/, /CIDR/]],
         ["a storage class name Kubernetes refuses", withTenant({ postgres: { storageClass: "Premium_SSD" } }), [/postgres\.storageClass is "Premium_SSD"/, /DNS subdomain/]],
         ["a boolean given as text", { ...minimal(), observability: { enabled: "yes" } }, [/observability\.enabled is "yes"/, /type boolean/]],
+        ["preview access switched with text", { ...minimal(), preview: { enabled: "no" } }, [/korthweb:preview\.enabled is "no"/, /type boolean/]],
+        ["preview access given as a bare boolean", { ...minimal(), preview: false }, [/korthweb:preview is false/, /type object/]],
+        ["a preview setting that does not exist", { ...minimal(), preview: { namespace: "ci" } }, [/korthweb:preview\.namespace: unknown key/, /allowed keys here: enabled/]],
         ["a root CA valid for a day", { ...minimal(), pki: { rootCaValidityHours: 24 } }, [/pki\.rootCaValidityHours is 24/, />= 720/]],
         [
             "a modality certificate overlap longer than half its validity",

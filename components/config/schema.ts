@@ -414,6 +414,11 @@ export const stackConfigSchema = z
         pki: pkiSchema.default(pkiSchema.parse({})),
         /** Scheduled backups of every tenant's database the program runs; none when absent. */
         backup: backupSchema.optional(),
+        /**
+         * The ServiceAccount pull-request previews run as (components/platform/previewAccess.ts): it may send dry-run
+         * requests only, so previews run server-side. On in every stack; `false` for a cluster nobody previews.
+         */
+        preview: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
     })
     .superRefine((config, ctx) => {
         alertReceiverProblems(config.observability.alerting, config.tenants.map((tenant) => tenant.name)).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
