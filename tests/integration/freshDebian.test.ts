@@ -2,8 +2,9 @@
  * "A fresh Debian machine": `scripts/run setup` (what every job installs, and the Pulumi CLI check) in a minimal
  * Debian root without npm or curl, with the project's tracked files copied in, chrooted in a private mount namespace
  * like the Orthanc root (support/orthanc.ts inOrthancRoot). The root is the host's Debian release, built once with
- * `debootstrap --variant=minbase` from the host's mirror into .cache/fresh-debian/ (KORTHWEB_FRESH_DEBIAN_CACHE moves
- * it), and copied for each run so that every run starts from nothing. It needs root (apt-get and mounts in the root),
+ * `debootstrap --variant=minbase` from the host's mirror into the suite's cache outside the clone,
+ * ~/.cache/korthweb/fresh-debian/ (KORTHWEB_FRESH_DEBIAN_CACHE moves it), and copied for each run so that every run
+ * starts from nothing. It needs root (apt-get and mounts in the root),
  * the Debian mirror and the npm registry. get.pulumi.com is not reachable here, so the CLI check ends in its full
  * failure message, which is what is asserted; with internet it would fetch the pinned CLI instead.
  */
@@ -11,9 +12,10 @@ import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { korthwebCacheDirectory } from "./support/prerequisites";
 
 const repoRoot = path.resolve(__dirname, "../..");
-const cache = path.resolve(process.env.KORTHWEB_FRESH_DEBIAN_CACHE || path.join(repoRoot, ".cache", "fresh-debian"));
+const cache = path.resolve(process.env.KORTHWEB_FRESH_DEBIAN_CACHE || path.join(korthwebCacheDirectory(), "fresh-debian"));
 const suite = /^VERSION_CODENAME=(.*)$/m.exec(fs.readFileSync("/etc/os-release", "utf8"))?.[1] ?? "bookworm";
 const pinned = /^requiredPulumiVersion: "(.*)"$/m.exec(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8"))?.[1];
 
