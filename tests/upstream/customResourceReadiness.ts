@@ -28,6 +28,8 @@
  * - CloudNativePG v1.30.0 `Pooler` (api/v1/pooler_types.go `PoolerStatus`, internal/controller/pooler_status.go):
  *   no conditions; `phase` is one of active, paused, inactive, failed (active once reconciled, Deployment created);
  *   `instances` is the Deployment's `status.replicas`, pods created, not pods ready. No field shows PgBouncer ready.
+ *   That Deployment's `spec.replicas` is the Pooler's `spec.instances` (pkg/specs/pgbouncer/deployments.go), so once
+ *   rolled out `instances` settles there: a wait for another count never ends.
  * - Barman Cloud plugin v0.13.0 `ObjectStore` (cloudnative-pg/plugin-barman-cloud api/v1/objectstore_types.go):
  *   status holds only recovery windows after backups; it is configuration, in effect once stored.
  * - Istio's configuration kinds: no status istiod writes by default; in effect once admitted.
@@ -99,6 +101,8 @@ export interface StatusModel {
     conditions?: Record<string, string[]>;
     /** `.status.<field>`: the values it takes, or "integer" for a count. */
     fields?: Record<string, string[] | "integer">;
+    /** Counts that settle at a field of the object's own `spec` (by name): a wait for another value never ends. */
+    settlesAt?: Record<string, string>;
 }
 
 export const statusModels: Record<string, StatusModel> = {
@@ -106,7 +110,7 @@ export const statusModels: Record<string, StatusModel> = {
         conditions: { Ready: ["True", "False"], ContinuousArchiving: ["True", "False"], LastBackupSucceeded: ["True", "False"], ConsistentSystemID: ["True", "False"] },
         fields: { readyInstances: "integer", instances: "integer" },
     },
-    "postgresql.cnpg.io/v1/Pooler": { fields: { phase: ["active", "paused", "inactive", "failed"], instances: "integer" } },
+    "postgresql.cnpg.io/v1/Pooler": { fields: { phase: ["active", "paused", "inactive", "failed"], instances: "integer" }, settlesAt: { instances: "instances" } },
     "postgresql.cnpg.io/v1/ScheduledBackup": { configuration: true },
     "barmancloud.cnpg.io/v1/ObjectStore": { configuration: true },
     // Cilium's operator validates each policy (operator/pkg/networkpolicy, `validate-network-policy`, default true) and
@@ -119,8 +123,11 @@ export const statusModels: Record<string, StatusModel> = {
     "networking.istio.io/v1/VirtualService": { configuration: true },
 };
 
-/** Why a check can never hold on this kind's status, or undefined when upstream's status can satisfy it. */
-export function unsatisfiable(model: StatusModel, check: WaitForCheck): string | undefined {
+/**
+ * Why a check can never hold on this kind's status, or undefined when upstream's status can satisfy it. `spec` is the
+ * object's own, for the counts that settle at one of its fields.
+ */
+export function unsatisfiable(model: StatusModel, check: WaitForCheck, spec: Record<string, unknown> = {}): string | undefined {
     if (check.kind === "condition") {
         const statuses = model.conditions?.[Object.keys(model.conditions ?? {}).find((t) => t.toLowerCase() === check.target.toLowerCase()) ?? ""];
         if (!statuses) return `no condition ${check.target} in the status`;
@@ -130,6 +137,11 @@ export function unsatisfiable(model: StatusModel, check: WaitForCheck): string |
     const values = field === undefined ? undefined : model.fields?.[field];
     if (!values) return `${check.target} is not a status field of this kind`;
     if (check.value === undefined) return undefined;
-    if (values === "integer") return /^\d+$/.test(check.value) ? undefined : `${check.target} is a count, never ${check.value}`;
+    if (values === "integer") {
+        if (!/^\d+$/.test(check.value)) return `${check.target} is a count, never ${check.value}`;
+        const settled = model.settlesAt?.[field!];
+        if (settled === undefined) return undefined;
+        return String(spec[settled]) === check.value ? undefined : `${check.target} settles at spec.${settled} (${String(spec[settled])}), never ${check.value}`;
+    }
     return values.includes(check.value) ? undefined : `${check.target} is one of ${values.join(", ")}, never ${check.value}`;
 }
