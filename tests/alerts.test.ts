@@ -31,6 +31,7 @@ import {
     asRunning,
     bitnamiPostgresStatefulSet,
     helmCoalesce,
+    inhibited,
     metricsRead,
     prometheusAlertmanagers,
     receiverNotifies,
@@ -341,6 +342,22 @@ for (const stackName of allStacks) {
                     for (const name of reached) assert.ok(receiverNotifies(amConfig, name), `${name} notifies someone`);
                 }
             }
+        });
+
+        it("holds back an alert's warning while the same alert fires as critical for the same tenant, and only then", () => {
+            const amConfig = (helmCoalesce(kubePrometheusStackDefaults.values, prometheusRelease().inputs.values) as any).alertmanager.config;
+            const bySeverity = new Map<string, Set<string>>();
+            for (const rule of rules()) bySeverity.set(rule.alert, (bySeverity.get(rule.alert) ?? new Set()).add(rule.labels.severity));
+            const both = [...bySeverity].filter(([, severities]) => severities.has("critical") && severities.has("warning")).map(([alert]) => alert);
+            assert.ok(both.length > 0, "an alert with both severities (PostgresReplicationBroken)");
+            const [first, second] = config.tenants.map((t) => t.name);
+            for (const alertname of both) {
+                const alert = (tenant: string, severity: string) => ({ alertname, severity, tenant, namespace: `${tenant}-orthweb` });
+                assert.ok(inhibited(amConfig, [alert(first, "critical")], alert(first, "warning")), `${alertname}: the warning is held back`);
+                assert.ok(!inhibited(amConfig, [alert(first, "warning")], alert(first, "critical")), `${alertname}: a warning never holds back the critical`);
+                if (second) assert.ok(!inhibited(amConfig, [alert(first, "critical")], alert(second, "warning")), `${alertname}: another tenant's warning still goes out`);
+            }
+            assert.ok(!inhibited(amConfig, [{ alertname: "OrthancDown", severity: "critical", tenant: first }], { alertname: "OrthancReplicasUnavailable", severity: "warning", tenant: first }));
         });
 
         it("delivers each alert to every receiver whose severities and tenants take it, and to no other", () => {
