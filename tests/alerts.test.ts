@@ -18,7 +18,7 @@ import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { postgresPodLabels } from "../components/tenant/postgres";
 import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/database/cloudnativePg";
 import { defaultClusterNetwork } from "../components/database/backup";
-import { unroutedReceiver } from "../components/platform/alertmanager";
+import { alertmanagerConfig, unroutedReceiver } from "../components/platform/alertmanager";
 import { RecordedResource } from "./support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "./support/stacks";
 import kubePrometheusStackDefaults from "./upstream/kubePrometheusStackDefaults.json";
@@ -31,6 +31,7 @@ import {
     asRunning,
     bitnamiPostgresStatefulSet,
     helmCoalesce,
+    inhibited,
     metricsRead,
     prometheusAlertmanagers,
     receiverNotifies,
@@ -343,6 +344,35 @@ for (const stackName of allStacks) {
             }
         });
 
+        it("holds back an alert's warning while the same alert fires as critical for the same tenant, and only then", () => {
+            const amConfig = (helmCoalesce(kubePrometheusStackDefaults.values, prometheusRelease().inputs.values) as any).alertmanager.config;
+            const bySeverity = new Map<string, Set<string>>();
+            for (const rule of rules()) bySeverity.set(rule.alert, (bySeverity.get(rule.alert) ?? new Set()).add(rule.labels.severity));
+            const both = [...bySeverity].filter(([, severities]) => severities.has("critical") && severities.has("warning")).map(([alert]) => alert);
+            assert.ok(both.length > 0, "an alert with both severities (PostgresReplicationBroken)");
+            const [first, second] = config.tenants.map((t) => t.name);
+            for (const alertname of both) {
+                const alert = (tenant: string, severity: string) => ({ alertname, severity, tenant, namespace: `${tenant}-orthweb` });
+                assert.ok(inhibited(amConfig, [alert(first, "critical")], alert(first, "warning")), `${alertname}: the warning is held back`);
+                assert.ok(!inhibited(amConfig, [alert(first, "warning")], alert(first, "critical")), `${alertname}: a warning never holds back the critical`);
+                if (second) assert.ok(!inhibited(amConfig, [alert(first, "critical")], alert(second, "warning")), `${alertname}: another tenant's warning still goes out`);
+            }
+            assert.ok(!inhibited(amConfig, [{ alertname: "OrthancDown", severity: "critical", tenant: first }], { alertname: "OrthancReplicasUnavailable", severity: "warning", tenant: first }));
+        });
+
+        it("delivers each alert to every receiver whose severities and tenants take it, and to no other", () => {
+            const amConfig = (helmCoalesce(kubePrometheusStackDefaults.values, prometheusRelease().inputs.values) as any).alertmanager.config;
+            const receivers = config.observability.alerting.receivers;
+            for (const rule of rules()) {
+                for (const tenant of config.tenants) {
+                    const labels = { alertname: rule.alert, severity: rule.labels.severity, tenant: tenant.name, namespace: `${tenant.name}-orthweb` };
+                    // What the stack configuration says (schema: both severities and every tenant when unset).
+                    const taking = receivers.filter((r) => (r.severities ?? [labels.severity]).includes(labels.severity as never) && (r.tenants ?? [tenant.name]).includes(tenant.name));
+                    assert.deepEqual(routeReceivers(amConfig.route, labels).sort(), taking.map((r) => r.name).sort(), JSON.stringify(labels));
+                }
+            }
+        });
+
         it("names the Orthanc Deployment and the PostgreSQL StatefulSet in the rules as the cluster names them", () => {
             const deploymentNames = new Set(objects(stack, "Deployment").filter((r) => r.inputs.metadata.name.startsWith("orthanc")).map((r) => r.inputs.metadata.name));
             const inRules = new Set(rules().flatMap((r) => [...r.expr.matchAll(/deployment="([^"]+)"/g)].map((m) => m[1])));
@@ -353,6 +383,31 @@ for (const stackName of allStacks) {
         });
     });
 }
+
+describe("Alertmanager's routes (alertmanagerConfig)", () => {
+    it("take a tenant's alerts to the receivers for that tenant and severity and to those for every tenant, never to another tenant's", () => {
+        const parsed = parseStackConfig({
+            domain: "orthweb.example.org",
+            ingress: { serviceType: "ClusterIP" },
+            tenants: [{ name: "bhs", displayName: "B" }, { name: "mhr", displayName: "M" }],
+            observability: {
+                alerting: {
+                    receivers: [
+                        { name: "bhs-team", tenants: ["bhs"], webhook: { url: "https://alerts.example.org/bhs" } },
+                        { name: "mhr-pager", tenants: ["mhr"], severities: ["critical"], webhook: { url: "https://alerts.example.org/mhr" } },
+                        { name: "operations", webhook: { url: "https://alerts.example.org/all" } },
+                    ],
+                },
+            },
+        });
+        const route = (alertmanagerConfig({ alerting: parsed.observability.alerting }) as any).route;
+        const reached = (tenant: string, severity: string) => routeReceivers(route, { alertname: "OrthancDown", severity, tenant, namespace: `${tenant}-orthweb` }).sort();
+        assert.deepEqual(reached("bhs", "critical"), ["bhs-team", "operations"]);
+        assert.deepEqual(reached("bhs", "warning"), ["bhs-team", "operations"]);
+        assert.deepEqual(reached("mhr", "critical"), ["mhr-pager", "operations"]);
+        assert.deepEqual(reached("mhr", "warning"), ["operations"]);
+    });
+});
 
 describe("the monitoring models", () => {
     it("say that the chart's Prometheus notifies nobody with Alertmanager off (the program's values before this fix)", () => {

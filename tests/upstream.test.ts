@@ -403,6 +403,10 @@ describe("the upstream models catch what the program once got wrong", () => {
         assert.match(unsatisfiable(pooler, { kind: "condition", target: "Ready", value: "True" }) ?? "", /no condition/, "a Pooler has no conditions");
         assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.readyInstances", value: "2" }) ?? "", /not a status field/);
         assert.match(unsatisfiable(pooler, { kind: "jsonpath", target: ".status.phase", value: "Ready" }) ?? "", /never Ready/);
+        // status.instances follows the Deployment the Pooler's spec.instances sizes: no other count is ever reached.
+        const instances = { kind: "jsonpath", target: ".status.instances", value: "3" } as const;
+        assert.equal(unsatisfiable(pooler, instances, { instances: 3 }), undefined);
+        assert.match(unsatisfiable(pooler, instances, { instances: 2 }) ?? "", /settles at spec\.instances \(2\), never 3/);
     });
 
     it("a Pooler's status.instances settles at its spec.instances, and is absent at 0", () => {

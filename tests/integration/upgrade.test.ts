@@ -83,9 +83,13 @@ describe("Upgrade: a database written by PostgreSQL plugin 5.0, migrated by one 
         assert.strictEqual(steps[0].split("->")[0], String(oldRevision), "the migration starts from the old plugin's revision");
         const newRevision = Number(await stack.postgres.asOrthancRole(schemaRevisionSql));
         assert.ok(newRevision > oldRevision, `revision ${oldRevision} -> ${newRevision}`);
+        // Its connections, held since start-up, are all there is once it has migrated: no other replica was connected.
+        const alone = await orthancConnections();
+        assert.ok(alone > 0, "replica new-1 holds its connections");
 
         // A second one finds the schema current and migrates nothing.
         const second = await stack.startReplica(suite, "new-2");
+        assert.ok((await orthancConnections()) > alone, "replica new-2 connected before replica new-1 had migrated alone");
         assert.deepStrictEqual([...second.child.readLog().matchAll(upgradeStep)].map((step) => step[0]), [], "replica new-2 migrated again");
         assert.strictEqual(Number(await stack.postgres.asOrthancRole(schemaRevisionSql)), newRevision);
 

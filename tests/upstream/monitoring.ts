@@ -13,6 +13,10 @@
  *   first child whose matchers all match (each further child too while the matched one has `continue: true`), and
  *   ends at the deepest matching routes; a route none of whose children match takes the alert itself. A child without
  *   `receiver` inherits its parent's. pkg/labels/matcher.go: `=~` and `!~` are anchored regular expressions.
+ * - prometheus/alertmanager v0.33.1 inhibit/inhibit.go (`Inhibitor.Mutes`, `InhibitRule.hasEqual`): an alert that
+ *   matches a rule's `target_matchers` is muted while an alert that matches its `source_matchers` fires with the same
+ *   values of every `equal` label (a missing label counts as empty); a source that also matches the target matchers
+ *   does not mute an alert that also matches the source matchers.
  *
  * What Prometheus scrapes
  * - prometheus-operator (the 88.5.3 chart's operator) pkg/prometheus/promcfg.go, PodMonitor: Kubernetes service
@@ -113,6 +117,21 @@ export function routeReceivers(route: Route, labels: Labels, inherited?: string)
     if (found.length > 0) return found;
     if (receiver === undefined) throw new Error("a route without receiver");
     return [receiver];
+}
+
+/** Whether Alertmanager mutes `target` while the `firing` alerts fire, by the configuration's inhibit rules. */
+export function inhibited(config: any, firing: Labels[], target: Labels): boolean {
+    return (config.inhibit_rules ?? []).some((rule: any) => {
+        const all = (texts: string[] | undefined, labels: Labels) => (texts ?? []).map(parseMatcher).every((m) => matches(m, labels));
+        if (!all(rule.target_matchers, target)) return false;
+        const targetIsSource = all(rule.source_matchers, target);
+        return firing.some(
+            (source) =>
+                all(rule.source_matchers, source) &&
+                !(targetIsSource && all(rule.target_matchers, source)) &&
+                (rule.equal ?? []).every((name: string) => (source[name] ?? "") === (target[name] ?? "")),
+        );
+    });
 }
 
 /** Whether a receiver of Alertmanager's configuration would notify anyone (it has at least one *_configs entry). */
