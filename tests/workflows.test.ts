@@ -94,7 +94,9 @@ describe("GitHub workflows", () => {
         // git before the checkout, so that it clones (the suite needs .git) rather than downloading a tarball.
         assert.match(runs[0], /apt-get install .*\bgit\b/);
         assert.ok(test.steps[1].uses?.startsWith("actions/checkout@"));
-        assert.deepEqual(runs.slice(2), ["bash .ci/run"]);
+        // The container runs as root on a workspace the runner's user owns, and actions/checkout trusts it only for its
+        // own git calls: without this, git refuses the clone ("dubious ownership") and the tests that read it fail.
+        assert.deepEqual(runs.slice(2), ['git config --global --add safe.directory "$GITHUB_WORKSPACE"', "bash .ci/run"]);
         assert.doesNotMatch(fs.readFileSync(path.join(workflowDir, "pull-request.yml"), "utf8"), /secrets\./);
         assert.match(fs.readFileSync(path.join(repoRoot, ".ci", "run"), "utf8"), /scripts\/run test/);
     });
@@ -125,6 +127,16 @@ describe("GitHub workflows", () => {
             const runs = job.steps.map((step) => step.run ?? "").filter(Boolean);
             assert.equal(runs[0], "scripts/take-pr-program .pull-request");
             for (const run of runs.slice(1)) assert.doesNotMatch(run, /\.pull-request/);
+        });
+
+        it("puts the pinned Pulumi CLI first on PATH before scripts/run, which refuses the runner image's own (another version)", () => {
+            const runs = job.steps.map((step) => step.run ?? "");
+            const install = runs.findIndex((run) => /get\.pulumi\.com/.test(run));
+            const preview = runs.findIndex((run) => /scripts\/run preview/.test(run));
+            assert.ok(install >= 0 && install < preview, "no step installs the pinned CLI before the preview");
+            assert.match(runs[install], /requiredPulumiVersion/);
+            assert.match(runs[install], /--version "\$version"/);
+            assert.match(runs[install], />>\s*"\$GITHUB_PATH"/);
         });
 
         it("uses per-stack short-lived credentials: an OIDC team token and the environment's own kubeconfig, no long-lived token, no fallback", () => {
