@@ -337,12 +337,16 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
     });
 
     inSandbox("uses the backend logged in to for a cloud stack, with its own secrets provider and the tracked stack file", (sandbox) => {
-        const run = sandbox.run(["up", "dev", "--yes"], { STUB_WHOAMI: "User: someone\nBackend URL: https://api.pulumi.com" });
+        // What `pulumi whoami --verbose` prints for Pulumi Cloud: the console's URL (pulumi/pulumi
+        // pkg/backend/httpstate/backend.go cloudBackend.URL), no API a later call could log in to. The calls keep
+        // the CLI's own login rather than being sent there.
+        const run = sandbox.run(["up", "dev", "--yes"], { STUB_WHOAMI: "User: someone\nOrganizations: someone\nBackend URL: https://app.pulumi.com/someone" });
         assertSucceeded(run);
+        assert.match(run.stdout, /state: https:\/\/app\.pulumi\.com\/someone \(pulumi login\)/);
         const calls = sandbox.stackCalls();
         assert.equal(calls[0].args, "stack init dev --no-select --non-interactive");
         assert.match(calls[1].args, /^up --stack dev --policy-pack \S+ --yes$/);
-        assert.ok(calls.every((call) => call.backendUrl === "https://api.pulumi.com" && call.passphraseFile === ""));
+        assert.ok(calls.every((call) => call.backendUrl === "" && call.passphraseFile === ""));
         assert.equal(fs.existsSync(sandbox.passphraseFile), false);
     });
 
