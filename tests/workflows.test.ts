@@ -197,6 +197,15 @@ describe("the preview's helper scripts", () => {
         assert.equal(fs.readFileSync(path.join(base, "index.ts"), "utf8"), "base\n");
     });
 
+    it("take-pr-program refuses symbolic links even when the pull request removes every stack file", () => {
+        const { base, pr } = project();
+        fs.rmSync(path.join(pr, "Pulumi.dev.yaml"));
+        fs.symlinkSync("../scripts", path.join(pr, "components", "tools"));
+        const result = spawnSync(path.join(base, "scripts", "take-pr-program"), [".pull-request"], { cwd: base, encoding: "utf8" });
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /symbolic links.*components\/tools/);
+    });
+
     it("ci-kubeconfig fails on a missing secret and writes a present one owner-only", () => {
         const out = path.join(dir, "kubeconfig");
         const script = path.join(repoRoot, "scripts", "ci-kubeconfig");
