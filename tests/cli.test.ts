@@ -350,6 +350,20 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         assert.equal(fs.existsSync(sandbox.passphraseFile), false);
     });
 
+    inSandbox("without a job, prints the jobs, also when called by a relative path from another directory", (sandbox) => {
+        const caller = path.join(sandbox.home, "elsewhere");
+        fs.mkdirSync(caller, { recursive: true });
+        const result = spawnSync(path.join("..", "..", "project", "scripts", "run"), [], {
+            cwd: caller,
+            env: { PATH: `${sandbox.bin}:${sandbox.system}`, HOME: sandbox.home },
+            encoding: "utf8",
+        });
+        assert.equal(result.status, 2);
+        assert.match(result.stderr, /^# {3}scripts\/run test /m);
+        assert.match(result.stderr, /scripts\/run smoke <stack>/);
+        assert.doesNotMatch(result.stderr, /No such file|can't read|Node\.js is pinned/);
+    });
+
     inSandbox("without a terminal, refuses `up` without --yes, saying how to run it unattended", (sandbox) => {
         const run = sandbox.run(["up", "local"]);
         assert.equal(run.status, 1);
