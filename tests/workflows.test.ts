@@ -139,6 +139,23 @@ describe("GitHub workflows", () => {
             assert.match(runs[install], />>\s*"\$GITHUB_PATH"/);
         });
 
+        it("puts a missing kubeconfig secret's error into the output the comment quotes, and fails", () => {
+            const step = job.steps.find((candidate) => /scripts\/ci-kubeconfig/.test(candidate.run ?? ""))!;
+            const temp = fs.mkdtempSync(path.join(os.tmpdir(), "korthweb-preview-step-"));
+            try {
+                // As the runner runs it (shell: bash): bash --noprofile --norc -eo pipefail, from the checkout.
+                const result = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", step.run!], {
+                    cwd: repoRoot,
+                    env: { PATH: "/usr/bin:/bin", RUNNER_TEMP: temp, STACK: "dev" },
+                    encoding: "utf8",
+                });
+                assert.notEqual(result.status, 0);
+                assert.match(fs.readFileSync(path.join(temp, "preview.txt"), "utf8"), /KUBECONFIG secret is empty or missing/);
+            } finally {
+                fs.rmSync(temp, { recursive: true, force: true });
+            }
+        });
+
         it("uses per-stack short-lived credentials: an OIDC team token and the environment's own kubeconfig, no long-lived token, no fallback", () => {
             const auth = job.steps.find((step) => step.uses?.startsWith("pulumi/auth-actions@"));
             assert.equal(auth?.with?.scope, "team:korthweb-preview-${{ matrix.stack }}");
@@ -149,7 +166,7 @@ describe("GitHub workflows", () => {
 
         it("fails on a failed preview (pipefail), previews through scripts/run under CI, and comments whatever the outcome", () => {
             assert.equal(workflow.defaults?.run?.shell, "bash");
-            assert.match(job.steps.map((step) => step.run ?? "").join("\n"), /scripts\/run preview "\$STACK" --diff 2>&1 \| tee/);
+            assert.match(job.steps.map((step) => step.run ?? "").join("\n"), /scripts\/run preview "\$STACK" --diff\n\s*\} 2>&1 \| tee/);
             const comment = job.steps.at(-1)!;
             assert.equal(comment.if, "always()");
             assert.match(comment.run ?? "", /gh pr comment "\$PR"/);
