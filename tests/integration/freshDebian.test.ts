@@ -67,6 +67,8 @@ describe("scripts/run setup on a fresh Debian machine without npm or curl (a deb
         const project = path.join(root, "project");
         fs.mkdirSync(project);
         const files = run("git", ["-C", repoRoot, "ls-files", "-z", "--cached"]);
+        // A refused clone (git's "dubious ownership" for root in a CI container) would otherwise copy no file at all.
+        assert.equal(files.status, 0, files.stderr);
         const listed = files.stdout.split("\0").filter((file) => file !== "" && fs.existsSync(path.join(repoRoot, file)));
         const pack = spawnSync("tar", ["-C", repoRoot, "--null", "-T", "-", "-c"], { input: listed.join("\0"), maxBuffer: 512 * 1024 * 1024 });
         assert.equal(pack.status, 0, String(pack.stderr));
