@@ -527,8 +527,8 @@ describe("scripts/run on a fresh Debian machine without npm or curl", () => {
 });
 
 describe("scripts/run's apt-get installs as a user with sudo", () => {
-    it("reach apt-get non-interactive through sudo, which resets the environment (debconf would ask, e.g. tzdata)", () => {
-        const sandbox = new Sandbox().withStubCli();
+    inSandbox("reach apt-get non-interactive through sudo, which resets the environment (debconf would ask, e.g. tzdata)", (sandbox) => {
+        const stubbed: string[] = [];
         try {
             const stubs: Record<string, string> = {
                 id: '#!/bin/sh\n[ "$1" = -u ] && echo 1000 || exec /usr/bin/id "$@"\n',
@@ -537,12 +537,15 @@ describe("scripts/run's apt-get installs as a user with sudo", () => {
                 sudo: '#!/bin/sh\nexec env -i PATH="$PATH" STUB_LOG="$STUB_LOG" "$@"\n',
                 "apt-get": '#!/bin/sh\necho "apt-get $* DEBIAN_FRONTEND=${DEBIAN_FRONTEND-}" >>"$STUB_LOG"\n',
             };
-            for (const [name, body] of Object.entries(stubs)) fs.writeFileSync(path.join(sandbox.bin, name), body, { mode: 0o755 });
+            for (const [name, body] of Object.entries(stubs)) {
+                stubbed.push(path.join(sandbox.bin, name));
+                fs.writeFileSync(path.join(sandbox.bin, name), body, { mode: 0o755 });
+            }
             assertSucceeded(sandbox.run(["setup"]));
             const install = fs.readFileSync(sandbox.log, "utf8").split("\n").find((line) => line.startsWith("apt-get install"));
             assert.match(install ?? "", /^apt-get install -y -qq postgresql .* DEBIAN_FRONTEND=noninteractive$/);
         } finally {
-            sandbox.remove();
+            for (const file of stubbed) fs.rmSync(file, { force: true }); // the sandbox is shared
         }
     });
 });
