@@ -45,7 +45,13 @@ printf '%s\\t%s\\t%s\\t%s\\n' "$*" "\${PULUMI_BACKEND_URL-}" "\${PULUMI_CONFIG_P
 dir=.
 if [ "$1" = --cwd ]; then dir="$2"; shift 2; fi
 case "$1 $2" in
-    version*) echo "\${STUB_VERSION:-v${pinned}}" ;;
+    version*)
+        echo "\${STUB_VERSION:-v${pinned}}"
+        # As the real CLI does after any command while a newer release exists (its update check), unless told not to.
+        if [ -n "\${STUB_NEWER_RELEASE-}" ] && [ "\${PULUMI_SKIP_UPDATE_CHECK-}" != true ]; then
+            printf '%s\\n' "warning: A new version of Pulumi is available. To upgrade from version '${pinned}' to '$STUB_NEWER_RELEASE', run" \\
+                '   $ curl -sSL https://get.pulumi.com | sh' 'or visit https://pulumi.com/docs/install/ for manual instructions and release notes.' >&2
+        fi ;;
     whoami*) [ -n "\${STUB_WHOAMI-}" ] || { echo "error: not logged in" >&2; exit 1; }; printf '%s\\n' "$STUB_WHOAMI" ;;
     "stack ls") printf '['; touch "$STUB_STACKS"; sed 's/.*/{"name": "&"},/' "$STUB_STACKS" | tr -d '\\n'; printf ']\\n' ;;
     "stack init")
@@ -418,6 +424,12 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         const pack = /--policy-pack (\S+)/.exec(sandbox.stackCalls().at(-1)!.args)![1];
         assert.equal(fs.readFileSync(path.join(pack, "rules.ts"), "utf8"), fs.readFileSync(path.join(repoRoot, "policy", "rules.ts"), "utf8"));
         assert.equal(fs.statSync(path.join(pack, "rules.ts")).mode & 0o222, 0);
+    });
+
+    inSandbox("takes the pinned CLI for what it is while a newer release exists (the CLI's update warning is not its version)", (sandbox) => {
+        const run = sandbox.run(["up", "local", "--yes"], { STUB_NEWER_RELEASE: "9.9.9" });
+        assertSucceeded(run);
+        assert.doesNotMatch(run.stdout + run.stderr, /A new version of Pulumi/);
     });
 
     inSandbox("refuses a CLI on PATH of another version than Pulumi.yaml pins", (sandbox) => {
