@@ -489,7 +489,7 @@ describe("scripts/run config <stack> ...: the stack's secrets with the CLI, back
         assertSucceeded(run);
         assert.deepEqual(
             sandbox.stackCalls().map((call) => call.args),
-            ["stack init cnpg --no-select --non-interactive", "config set --secret --path backup.s3.accessKeyId --stack cnpg"],
+            ["stack init cnpg --no-select --non-interactive", "config --stack cnpg set --secret --path backup.s3.accessKeyId"],
         );
     });
 
@@ -509,7 +509,14 @@ describe("scripts/run config <stack> ...: the stack's secrets with the CLI, back
     inSandbox("on the local stack, writes to the private copy, never the tracked stack file", (sandbox) => {
         assertSucceeded(sandbox.run(["config", "local", "set", "--path", "kubernetes.context", "kind-kind"]));
         const config = path.join(sandbox.project, ".pulumi-state", "config", "Pulumi.local.yaml");
-        assert.equal(sandbox.stackCalls().at(-1)!.args, `config set --path kubernetes.context kind-kind --stack local --config-file ${config}`);
+        assert.equal(sandbox.stackCalls().at(-1)!.args, `config --stack local --config-file ${config} set --path kubernetes.context kind-kind`);
+    });
+
+    inSandbox("keeps the stack a flag when the caller ends the options with `--` (a value starting with '-')", (sandbox) => {
+        assertSucceeded(sandbox.run(["config", "cnpg", "set", "--path", "orthanc.note", "--", "-x"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" }));
+        const args = sandbox.stackCalls().at(-1)!.args;
+        assert.equal(args, "config --stack cnpg set --path orthanc.note -- -x");
+        assert.ok(args.indexOf("--stack") < args.indexOf(" -- "), "--stack before the caller's --");
     });
 });
 
