@@ -308,6 +308,17 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         });
     });
 
+    inSandbox("refuses, naming the file, to make a new passphrase for stacks encrypted with one that was lost", (sandbox) => {
+        assertSucceeded(sandbox.run(["up", "local", "--yes"]));
+        fs.rmSync(sandbox.passphraseFile);
+        const calls = sandbox.stackCalls().length;
+        const run = sandbox.run(["up", "local", "--yes"]);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /\.pulumi-passphrase is missing, but the stacks in \.pulumi-state were encrypted with a passphrase: restore that file/);
+        assert.ok(!fs.existsSync(sandbox.passphraseFile), "no new passphrase was generated");
+        assert.equal(sandbox.stackCalls().length, calls, "the CLI was not asked to run with a wrong passphrase");
+    });
+
     inSandbox("makes the private copy again when the tracked stack file changes, keeping the salt", (sandbox) => {
         assertSucceeded(sandbox.run(["up", "local", "--yes"]));
         fs.appendFileSync(path.join(sandbox.project, "Pulumi.local.yaml"), "# a pulled change\n");

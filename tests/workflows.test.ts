@@ -164,11 +164,11 @@ describe("GitHub workflows", () => {
             assert.doesNotMatch(text, /\|\|\s*secrets\./);
         });
 
-        it("fails on a failed preview (pipefail), previews through scripts/run under CI, and comments whatever the outcome", () => {
+        it("fails on a failed preview (pipefail), previews through scripts/run under CI, and comments on success and failure (not on a run a newer push cancelled)", () => {
             assert.equal(workflow.defaults?.run?.shell, "bash");
             assert.match(job.steps.map((step) => step.run ?? "").join("\n"), /scripts\/run preview "\$STACK" --diff\n\s*\} 2>&1 \| tee/);
             const comment = job.steps.at(-1)!;
-            assert.equal(comment.if, "always()");
+            assert.equal(comment.if, "success() || failure()");
             assert.match(comment.run ?? "", /gh pr comment "\$PR"/);
             // No workflow expression inside a script: only the environment carries event data into shells.
             for (const step of job.steps) assert.doesNotMatch(step.run ?? "", /\$\{\{/);
