@@ -56,6 +56,9 @@ describe("platform components", () => {
             const values = istiodValues() as any;
             assert.equal(values.meshConfig.accessLogFile, "/dev/stdout");
             assert.equal(values.meshConfig.outboundTrafficPolicy.mode, "REGISTRY_ONLY");
+            // Orthanc 1.13.0 routes `//tools/shutdown` and `/tools%2Fshutdown` as `/tools/shutdown` (seen on sid's
+            // Orthanc); Istio 1.30.3's default normalization (listener_builder.go) merges no slashes and decodes no %2F.
+            assert.equal(values.meshConfig.pathNormalization.normalization, "DECODE_AND_MERGE_SLASHES");
         });
 
         it("scopes Gateway selectors to their own namespace and relies on the CNI agent, not privileged init containers", () => {

@@ -16,6 +16,7 @@ import { certificatePeriods } from "../components/pki/renewal";
 import { noClientFingerprint } from "../components/tenant/ingress";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
 import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, allStacks, thirdTenant } from "./support/stacks";
+import { authorizationAllows } from "./upstream/authorizationPolicy";
 
 /**
  * The name prefixes of a modality's certificates as the program declares them at `now`: the current renewal period's,
@@ -226,6 +227,53 @@ for (const stack of allStacks) {
             }
         });
 
+        it("refuses, through the gateway, Orthanc's configuration-changing, shutdown, log-level, Lua and WebDAV paths, and admits ordinary use (Istio's evaluation and the mesh's path normalization, modelled)", () => {
+            const release = rendered.resources.find((r) => r.type.endsWith(":Release") && r.inputs.name === "istiod")!;
+            const normalization = release.inputs.values.meshConfig.pathNormalization?.normalization ?? "DEFAULT";
+            for (const view of views) {
+                const ns = view.names.namespace;
+                const policies = view.all("AuthorizationPolicy").filter((p) => p.inputs.metadata.namespace === ns).map((p) => p.inputs.spec);
+                const fromGateway = { principal: `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`, namespace: view.names.gatewayNamespace };
+                const orthancPods = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.metadata.labels;
+                const decide = (method: string, path: string, from = fromGateway) =>
+                    authorizationAllows(policies, orthancPods, { method, path, port: orthancPorts.http, ...from }, normalization);
+                const refused: [string, string][] = [
+                    ["PUT", "/modalities/evil"],
+                    ["DELETE", "/modalities/ct-room"],
+                    ["POST", "/modalities/evil/store"],
+                    ["PUT", "/peers/evil"],
+                    ["POST", "/tools/shutdown"],
+                    ["POST", "/tools/shutdown/"],
+                    ["POST", "//tools/shutdown"],
+                    ["POST", "/tools%2Fshutdown"],
+                    ["POST", "/tools/./reset"],
+                    ["POST", "/dicom-web/../tools/reset"],
+                    ["PUT", "/tools/log-level"],
+                    ["PUT", "/tools/log-level-dicom?x=1"],
+                    ["GET", "/tools/log-level"],
+                    ["POST", "/tools/execute-script"],
+                    ["PROPFIND", "/webdav/"],
+                    ["GET", "/webdav"],
+                ];
+                for (const [method, path] of refused) assert.equal(decide(method, path), false, `${view.tenant}: ${method} ${path}`);
+                const admitted: [string, string][] = [
+                    ["GET", "/studies"],
+                    ["GET", "/modalities"],
+                    ["POST", "/tools/find"],
+                    ["POST", "/dicom-web/studies"],
+                    ["GET", "/dicom-web/studies?PatientName=DOE*"],
+                    ["GET", "/ui/app/"],
+                    ["GET", "/ohif/viewer?StudyInstanceUIDs=1.2.3"],
+                    ["GET", "/system"],
+                ];
+                for (const [method, path] of admitted) assert.equal(decide(method, path), true, `${view.tenant}: ${method} ${path}`);
+                // The administrator's path: a workload of the tenant's own namespace, not internet-facing.
+                assert.equal(decide("POST", "/tools/shutdown", { principal: `cluster.local/ns/${ns}/sa/admin`, namespace: ns }), true);
+                // Another namespace gets nothing at all.
+                assert.equal(decide("GET", "/studies", { principal: "cluster.local/ns/other/sa/default", namespace: "other" }), false);
+            }
+        });
+
         it("admits Orthanc traffic only from the tenant's gateway and namespace, PostgreSQL traffic only from Orthanc", () => {
             for (const view of views) {
                 const ns = view.names.namespace;
@@ -242,7 +290,7 @@ for (const stack of allStacks) {
                 // The database engine's policies admit Orthanc, and the engine's own pods where they talk to each other.
                 const databaseSide = view
                     .all("AuthorizationPolicy")
-                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc"].includes(p.inputs.metadata.name));
+                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths"].includes(p.inputs.metadata.name));
                 const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
                 const expected: Record<string, string[]> = {
                     "bitnami-ha": [

@@ -105,6 +105,10 @@ export function istiodValues(platform?: string): Record<string, unknown> {
             // Egress only to services known to the mesh: a compromised pod cannot call arbitrary hosts.
             outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
             enablePrometheusMerge: true,
+            // Authorization matches paths after this normalization, and Orthanc routes `//tools/shutdown` and
+            // `/tools%2Fshutdown` as `/tools/shutdown`: without merged slashes and decoded %2F a DENY on the path is
+            // walked around. The normalized path is also what Orthanc receives.
+            pathNormalization: { normalization: "DECODE_AND_MERGE_SLASHES" },
             defaultConfig: {
                 // Orthanc must not receive traffic, nor open its database connections, before Envoy is ready.
                 holdApplicationUntilProxyStarts: true,

@@ -147,9 +147,35 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 ],
             },
         },
+        {
+            // What no internet-facing caller may do, whatever its credentials: change a replica's in-memory modalities
+            // and peers (Orthanc keeps REST changes until restart), stop or reset it, raise its log level (trace logs
+            // carry datasets), run Lua or browse WebDAV. The tenant's own workloads keep these: that is the
+            // administrator's path, reached with kubectl, not through the gateway. DENY is evaluated before ALLOW.
+            namespace: tenantNamespace,
+            name: "deny-gateway-admin-paths",
+            spec: {
+                selector: { matchLabels: orthancSelector(ctx.tenant) },
+                action: "DENY",
+                rules: gatewayDeniedOperations.map((operation) => ({
+                    from: [{ source: { principals: [gatewayPrincipal(names)] } }],
+                    to: [{ operation }],
+                })),
+            },
+        },
         ...ctx.database.authorization,
     ];
 }
+
+/**
+ * The REST paths refused through the gateway, in Istio's path syntax (exact, `prefix*`, `*suffix`), matched against the
+ * normalized path without its query string. Prefixes, because Orthanc routes `/tools/shutdown/` as `/tools/shutdown`.
+ * POST under /modalities and /peers also covers REST-initiated echo, query, store and move to configured modalities.
+ */
+export const gatewayDeniedOperations: { methods?: string[]; paths: string[] }[] = [
+    { methods: ["PUT", "POST", "DELETE"], paths: ["/modalities*", "/peers*"] },
+    { paths: ["/tools/shutdown*", "/tools/reset*", "/tools/log-level*", "/tools/execute-script*", "/webdav*"] },
+];
 
 export const tcp = (port: number) => ({ protocol: "TCP", port });
 
