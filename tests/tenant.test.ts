@@ -227,6 +227,38 @@ for (const stack of allStacks) {
             }
         });
 
+        it("admits scrapes to the proxies only from the monitoring namespace the program creates, by its name and the program's label; none without observability", () => {
+            // What a namespaceSelector admits: the API server adds kubernetes.io/metadata.name to every namespace.
+            const selected = (selector: Record<string, string>, namespace: RecordedResource) => {
+                const labels = { ...namespace.inputs.metadata.labels, "kubernetes.io/metadata.name": namespace.inputs.metadata.name };
+                return Object.entries(selector).every(([key, value]) => labels[key] === value);
+            };
+            const created = rendered.resources.filter((r) => r.type === "kubernetes:core/v1:Namespace");
+            // One anybody could create: the name alone, none of the program's labels.
+            const impostor = { inputs: { metadata: { name: "monitoring", labels: {} } } } as unknown as RecordedResource;
+            for (const view of views) {
+                for (const ns of [view.names.namespace, view.names.gatewayNamespace]) {
+                    const rules = view
+                        .all("NetworkPolicy")
+                        .filter((p) => p.inputs.metadata.namespace === ns)
+                        .flatMap((p) => p.inputs.spec.ingress ?? [])
+                        .filter((rule: any) => (rule.ports ?? []).some((port: any) => port.port === 15020 || port.port === 15090));
+                    const sources = rules.flatMap((rule: any) => rule.from ?? []);
+                    if (!config.observability.enabled) {
+                        assert.deepEqual(rules, [], `${ns}: a scrape rule without observability`);
+                        continue;
+                    }
+                    assert.ok(sources.length > 0, ns);
+                    for (const source of sources) {
+                        assert.equal(source.podSelector, undefined);
+                        assert.equal(selected(source.namespaceSelector.matchLabels, impostor), false, `${ns}: a namespace named monitoring without the label`);
+                        const admitted = created.filter((namespace) => selected(source.namespaceSelector.matchLabels, namespace)).map((n) => n.inputs.metadata.name);
+                        assert.deepEqual(admitted, ["monitoring"], ns);
+                    }
+                }
+            }
+        });
+
         it("refuses, through the gateway, Orthanc's configuration-changing, shutdown, log-level, Lua and WebDAV paths, and admits ordinary use (Istio's evaluation and the mesh's path normalization, modelled)", () => {
             const release = rendered.resources.find((r) => r.type.endsWith(":Release") && r.inputs.name === "istiod")!;
             const normalization = release.inputs.values.meshConfig.pathNormalization?.normalization ?? "DEFAULT";
@@ -356,7 +388,7 @@ for (const stack of allStacks) {
                     }
                 }
                 const names = policies.map((p) => `${p.inputs.metadata.namespace}/${p.inputs.metadata.name}`).sort();
-                const floor = ["allow-dns-and-istiod", "allow-monitoring-scrapes", "default-deny"];
+                const floor = ["allow-dns-and-istiod", ...(config.observability.enabled ? ["allow-monitoring-scrapes"] : []), "default-deny"];
                 const engine: Record<string, string[]> = {
                     "bitnami-ha": [
                         "allow-pgpool",
@@ -403,10 +435,13 @@ for (const stack of allStacks) {
                 assert.deepEqual(metrics.annotations, { "prometheus.io/scrape": "true", "prometheus.io/port": "9187", "prometheus.io/path": "/metrics" });
                 assert.equal(metrics.serviceMonitor.enabled, false);
                 assert.equal(metrics.service.enabled, false);
-                for (const ns of [view.names.namespace, view.names.gatewayNamespace]) {
+                for (const ns of config.observability.enabled ? [view.names.namespace, view.names.gatewayNamespace] : []) {
                     const scrapes = view.all("NetworkPolicy").find((p) => p.inputs.metadata.namespace === ns && p.inputs.metadata.name === "allow-monitoring-scrapes")!;
                     assert.deepEqual(scrapes.inputs.spec.ingress, [
-                        { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 15020 }, { protocol: "TCP", port: 15090 }] },
+                        {
+                            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring", "korthweb.io/monitoring": "prometheus" } } }],
+                            ports: [{ protocol: "TCP", port: 15020 }, { protocol: "TCP", port: 15090 }],
+                        },
                     ]);
                 }
                 const opened = view.all("NetworkPolicy").flatMap((p) => (p.inputs.spec.ingress ?? []).flatMap((rule: any) => (rule.ports ?? []).map((port: any) => port.port)));
