@@ -10,6 +10,7 @@
  *   validateServerBind, validateTLSOptions), ValidateVirtualService (validateGatewayNames, validateTCPRoute,
  *   validateTCPMatch, validateRouteDestinations, validateDestination, validatePortSelector, validateWeight),
  *   ValidateAuthorizationPolicy (validateOneOfSelectorType, validateWorkloadSelector), ValidatePeerAuthentication,
+ *   ValidateTelemetry (validateTelemetryAccessLogging, validateTelemetryProviders),
  *   validateExportTo, validateWorkloadEntry (STATIC endpoints), ValidatePortName, ValidateProtocol.
  * - pkg/config/validation/virtualservice.go: validateHTTPRoute (destinations and timeout; the HTTP features korthweb
  *   does not use are refused as "not modelled", so that a new use is noticed and modelled).
@@ -503,7 +504,29 @@ export function validatePeerAuthentication(object: IstioObject): AdmissionResult
     return { errors: [...errors, ...selector.errors], warnings: selector.warnings };
 }
 
+/**
+ * ValidateTelemetry (validation.go): one selector kind at most, the workload selector's rules, and every access-log
+ * provider named. Metrics, tracing and access-log filters are not modelled: the model refuses them, so they get noticed.
+ */
+export function validateTelemetry(object: IstioObject): AdmissionResult {
+    const spec = object.spec;
+    const errors: string[] = [];
+    const selector = validateSelector(spec.selector);
+    errors.push(...selector.errors);
+    if ([spec.selector !== undefined, spec.targetRef !== undefined, (spec.targetRefs ?? []).length > 0].filter(Boolean).length > 1) {
+        errors.push("only one of targetRefs or workloadSelector can be set");
+    }
+    if (spec.metrics !== undefined || spec.tracing !== undefined) errors.push("metrics and tracing not modelled here");
+    for (const logging of spec.accessLogging ?? []) {
+        if (!logging) continue;
+        if (logging.filter !== undefined) errors.push("access-log filters not modelled here");
+        if ((logging.providers ?? []).some((p: { name?: string } | null) => !p || !p.name)) errors.push("providers.name may not be empty");
+    }
+    return { errors, warnings: selector.warnings };
+}
+
 const validators: Record<string, (object: IstioObject) => AdmissionResult> = {
+    "telemetry.istio.io/Telemetry": validateTelemetry,
     "networking.istio.io/ServiceEntry": validateServiceEntry,
     "networking.istio.io/Gateway": validateGateway,
     "networking.istio.io/VirtualService": validateVirtualService,
