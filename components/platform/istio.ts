@@ -56,28 +56,17 @@ export class IstioMesh extends pulumi.ComponentResource {
         this.crdsReady = [this.base, this.istiod];
         this.injectionReady = [this.istiod, this.cni];
 
-        // A PeerAuthentication in the root namespace applies to the whole mesh: no workload accepts plaintext.
-        new k8s.apiextensions.CustomResource(
-            `${name}-strict-mtls`,
-            {
-                apiVersion: "security.istio.io/v1",
-                kind: "PeerAuthentication",
-                metadata: { name: "default", namespace: this.namespace },
-                spec: strictMtlsSpec(),
-            },
-            { parent: this, dependsOn: this.crdsReady },
-        );
-
-        new k8s.apiextensions.CustomResource(
-            `${name}-access-log`,
-            {
-                apiVersion: "telemetry.istio.io/v1",
-                kind: "Telemetry",
-                metadata: { name: "mesh-default", namespace: this.namespace },
-                spec: meshTelemetrySpec(),
-            },
-            { parent: this, dependsOn: this.crdsReady },
-        );
+        // Objects in the root namespace apply to the whole mesh.
+        const meshWide = (suffix: string, apiVersion: string, kind: string, objectName: string, spec: Record<string, unknown>) =>
+            new k8s.apiextensions.CustomResource(
+                `${name}-${suffix}`,
+                { apiVersion, kind, metadata: { name: objectName, namespace: this.namespace }, spec },
+                { parent: this, dependsOn: this.crdsReady },
+            );
+        // No workload accepts plaintext.
+        meshWide("strict-mtls", "security.istio.io/v1", "PeerAuthentication", "default", strictMtlsSpec());
+        // Every proxy, gateways included, logs through the provider without query strings.
+        meshWide("access-log", "telemetry.istio.io/v1", "Telemetry", "mesh-default", meshTelemetrySpec());
 
         this.registerOutputs({ namespace: this.namespace });
     }

@@ -432,15 +432,21 @@ function validateSelector(selector: Record<string, any> | undefined): AdmissionR
 
 const emptyIn = (key: string, values: string[] | undefined) => ((values ?? []).includes("") ? [`empty value not allowed, found in ${key}`] : []);
 
-/** ValidateAuthorizationPolicy (ALLOW and DENY; CUSTOM is refused by the model: korthweb has no external authorizer). */
-export function validateAuthorizationPolicy(object: IstioObject): AdmissionResult {
-    const spec = object.spec;
-    const errors: string[] = [];
+/** validateOneOfSelectorType and validateWorkloadSelector, shared by policies that select workloads. */
+function validateTargetSelection(spec: Record<string, any>): AdmissionResult {
     const selector = validateSelector(spec.selector);
-    errors.push(...selector.errors);
+    const errors = [...selector.errors];
     if ([spec.selector !== undefined, spec.targetRef !== undefined, (spec.targetRefs ?? []).length > 0].filter(Boolean).length > 1) {
         errors.push("only one of targetRefs or workloadSelector can be set");
     }
+    return { errors, warnings: selector.warnings };
+}
+
+/** ValidateAuthorizationPolicy (ALLOW and DENY; CUSTOM is refused by the model: korthweb has no external authorizer). */
+export function validateAuthorizationPolicy(object: IstioObject): AdmissionResult {
+    const spec = object.spec;
+    const selector = validateTargetSelection(spec);
+    const errors: string[] = [...selector.errors];
     const action = spec.action ?? "ALLOW";
     if (action === "CUSTOM") errors.push("CUSTOM action not modelled here");
     if (spec.provider && action !== "CUSTOM") errors.push(`\`provider\` must not be with non CUSTOM action, found ${action}`);
@@ -510,12 +516,8 @@ export function validatePeerAuthentication(object: IstioObject): AdmissionResult
  */
 export function validateTelemetry(object: IstioObject): AdmissionResult {
     const spec = object.spec;
-    const errors: string[] = [];
-    const selector = validateSelector(spec.selector);
-    errors.push(...selector.errors);
-    if ([spec.selector !== undefined, spec.targetRef !== undefined, (spec.targetRefs ?? []).length > 0].filter(Boolean).length > 1) {
-        errors.push("only one of targetRefs or workloadSelector can be set");
-    }
+    const selector = validateTargetSelection(spec);
+    const errors: string[] = [...selector.errors];
     if (spec.metrics !== undefined || spec.tracing !== undefined) errors.push("metrics and tracing not modelled here");
     for (const logging of spec.accessLogging ?? []) {
         if (!logging) continue;
