@@ -73,7 +73,7 @@ const tenants = config.tenants.map(
                 pki: config.pki,
                 rootCa,
                 istioNamespace: mesh.namespace,
-                monitoringNamespace: observability?.namespace ?? "monitoring",
+                monitoringNamespace: observability?.namespace,
                 certManagerNamespace: certManager.namespace,
                 cloudnativePg,
                 backup: config.backup,

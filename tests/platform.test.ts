@@ -1,6 +1,7 @@
 import { strict as assert } from "assert";
 import { CertManager, certManagerValues } from "../components/platform/certManager";
-import { IstioMesh, cniValues, istiodValues } from "../components/platform/istio";
+import { IstioMesh, accessLogProvider, cniValues, istiodValues } from "../components/platform/istio";
+import { effectiveAccessLogFormats, pathWithQueryOperators } from "./upstream/istioAccessLog";
 import { Observability, kialiValues, prometheusServiceUrl, prometheusValues } from "../components/platform/observability";
 import { alertmanagerSecretsDirectory, alertmanagerCredentialsSecret } from "../components/platform/alertmanager";
 import { CertificateAuthority } from "../components/pki/certificateAuthority";
@@ -52,10 +53,29 @@ describe("platform components", () => {
             }
         });
 
+        it("logs every proxy's requests without query strings (QIDO-RS searches carry patient names), through a mesh-wide Telemetry", async () => {
+            new IstioMesh("mesh-log");
+            const resources = await registeredUnder("mesh-log");
+            const telemetries = resources.filter((r) => r.type === "kubernetes:telemetry.istio.io/v1:Telemetry");
+            assert.deepEqual(telemetries.map((t) => t.inputs.metadata.namespace), ["istio-system"]);
+            // Its schema (@kubernetes-models/istio, telemetry.istio.io/v1) is checked with every object in tests/schema.test.ts.
+            const istiod = resources.find((r) => r.type === releaseType && r.inputs.name === "istiod")!;
+            const formats = effectiveAccessLogFormats(istiod.inputs.values.meshConfig, telemetries.map((t) => t.inputs.spec));
+            assert.ok(formats.length > 0, "the mesh logs requests");
+            for (const format of formats) {
+                for (const operator of pathWithQueryOperators) assert.doesNotMatch(format.text, operator, format.source);
+                assert.match(format.text, /%REQ_WITHOUT_QUERY\(X-ENVOY-ORIGINAL-PATH\?:PATH\)%/, format.source);
+            }
+        });
+
         it("configures the mesh at least as strictly as Korthweb: access log to stdout, registry-only egress", () => {
             const values = istiodValues() as any;
-            assert.equal(values.meshConfig.accessLogFile, "/dev/stdout");
+            assert.deepEqual(values.meshConfig.defaultProviders.accessLogging, [accessLogProvider]);
+            assert.equal(values.meshConfig.extensionProviders.find((p: any) => p.name === accessLogProvider).envoyFileAccessLog.path, "/dev/stdout");
             assert.equal(values.meshConfig.outboundTrafficPolicy.mode, "REGISTRY_ONLY");
+            // Orthanc 1.13.0 routes `//tools/shutdown` and `/tools%2Fshutdown` as `/tools/shutdown` (seen on sid's
+            // Orthanc); Istio 1.30.3's default normalization (listener_builder.go) merges no slashes and decodes no %2F.
+            assert.equal(values.meshConfig.pathNormalization.normalization, "DECODE_AND_MERGE_SLASHES");
         });
 
         it("scopes Gateway selectors to their own namespace and relies on the CNI agent, not privileged init containers", () => {

@@ -16,6 +16,7 @@ import { certificatePeriods } from "../components/pki/renewal";
 import { noClientFingerprint } from "../components/tenant/ingress";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
 import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, allStacks, thirdTenant } from "./support/stacks";
+import { authorizationAllows } from "./upstream/authorizationPolicy";
 
 /**
  * The name prefixes of a modality's certificates as the program declares them at `now`: the current renewal period's,
@@ -226,6 +227,85 @@ for (const stack of allStacks) {
             }
         });
 
+        it("admits scrapes to the proxies only from the monitoring namespace the program creates, by its name and the program's label; none without observability", () => {
+            // What a namespaceSelector admits: the API server adds kubernetes.io/metadata.name to every namespace.
+            const selected = (selector: Record<string, string>, namespace: RecordedResource) => {
+                const labels = { ...namespace.inputs.metadata.labels, "kubernetes.io/metadata.name": namespace.inputs.metadata.name };
+                return Object.entries(selector).every(([key, value]) => labels[key] === value);
+            };
+            const created = rendered.resources.filter((r) => r.type === "kubernetes:core/v1:Namespace");
+            // One anybody could create: the name alone, none of the program's labels.
+            const impostor = { inputs: { metadata: { name: "monitoring", labels: {} } } } as unknown as RecordedResource;
+            for (const view of views) {
+                for (const ns of [view.names.namespace, view.names.gatewayNamespace]) {
+                    const rules = view
+                        .all("NetworkPolicy")
+                        .filter((p) => p.inputs.metadata.namespace === ns)
+                        .flatMap((p) => p.inputs.spec.ingress ?? [])
+                        .filter((rule: any) => (rule.ports ?? []).some((port: any) => port.port === 15020 || port.port === 15090));
+                    const sources = rules.flatMap((rule: any) => rule.from ?? []);
+                    if (!config.observability.enabled) {
+                        assert.deepEqual(rules, [], `${ns}: a scrape rule without observability`);
+                        continue;
+                    }
+                    assert.ok(sources.length > 0, ns);
+                    for (const source of sources) {
+                        assert.equal(source.podSelector, undefined);
+                        assert.equal(selected(source.namespaceSelector.matchLabels, impostor), false, `${ns}: a namespace named monitoring without the label`);
+                        const admitted = created.filter((namespace) => selected(source.namespaceSelector.matchLabels, namespace)).map((n) => n.inputs.metadata.name);
+                        assert.deepEqual(admitted, ["monitoring"], ns);
+                    }
+                }
+            }
+        });
+
+        it("refuses, through the gateway, Orthanc's configuration-changing, shutdown, log-level, Lua and WebDAV paths, and admits ordinary use (Istio's evaluation and the mesh's path normalization, modelled)", () => {
+            const release = rendered.resources.find((r) => r.type.endsWith(":Release") && r.inputs.name === "istiod")!;
+            const normalization = release.inputs.values.meshConfig.pathNormalization?.normalization ?? "DEFAULT";
+            for (const view of views) {
+                const ns = view.names.namespace;
+                const policies = view.all("AuthorizationPolicy").filter((p) => p.inputs.metadata.namespace === ns).map((p) => p.inputs.spec);
+                const fromGateway = { principal: `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`, namespace: view.names.gatewayNamespace };
+                const orthancPods = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.metadata.labels;
+                const decide = (method: string, path: string, from = fromGateway) =>
+                    authorizationAllows(policies, orthancPods, { method, path, port: orthancPorts.http, ...from }, normalization);
+                const refused: [string, string][] = [
+                    ["PUT", "/modalities/evil"],
+                    ["DELETE", "/modalities/ct-room"],
+                    ["POST", "/modalities/evil/store"],
+                    ["PUT", "/peers/evil"],
+                    ["POST", "/tools/shutdown"],
+                    ["POST", "/tools/shutdown/"],
+                    ["POST", "//tools/shutdown"],
+                    ["POST", "/tools%2Fshutdown"],
+                    ["POST", "/tools/./reset"],
+                    ["POST", "/dicom-web/../tools/reset"],
+                    ["PUT", "/tools/log-level"],
+                    ["PUT", "/tools/log-level-dicom?x=1"],
+                    ["GET", "/tools/log-level"],
+                    ["POST", "/tools/execute-script"],
+                    ["PROPFIND", "/webdav/"],
+                    ["GET", "/webdav"],
+                ];
+                for (const [method, path] of refused) assert.equal(decide(method, path), false, `${view.tenant}: ${method} ${path}`);
+                const admitted: [string, string][] = [
+                    ["GET", "/studies"],
+                    ["GET", "/modalities"],
+                    ["POST", "/tools/find"],
+                    ["POST", "/dicom-web/studies"],
+                    ["GET", "/dicom-web/studies?PatientName=DOE*"],
+                    ["GET", "/ui/app/"],
+                    ["GET", "/ohif/viewer?StudyInstanceUIDs=1.2.3"],
+                    ["GET", "/system"],
+                ];
+                for (const [method, path] of admitted) assert.equal(decide(method, path), true, `${view.tenant}: ${method} ${path}`);
+                // The administrator's path: a workload of the tenant's own namespace, not internet-facing.
+                assert.equal(decide("POST", "/tools/shutdown", { principal: `cluster.local/ns/${ns}/sa/admin`, namespace: ns }), true);
+                // Another namespace gets nothing at all.
+                assert.equal(decide("GET", "/studies", { principal: "cluster.local/ns/other/sa/default", namespace: "other" }), false);
+            }
+        });
+
         it("admits Orthanc traffic only from the tenant's gateway and namespace, PostgreSQL traffic only from Orthanc", () => {
             for (const view of views) {
                 const ns = view.names.namespace;
@@ -242,7 +322,7 @@ for (const stack of allStacks) {
                 // The database engine's policies admit Orthanc, and the engine's own pods where they talk to each other.
                 const databaseSide = view
                     .all("AuthorizationPolicy")
-                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc"].includes(p.inputs.metadata.name));
+                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths"].includes(p.inputs.metadata.name));
                 const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
                 const expected: Record<string, string[]> = {
                     "bitnami-ha": [
@@ -308,7 +388,7 @@ for (const stack of allStacks) {
                     }
                 }
                 const names = policies.map((p) => `${p.inputs.metadata.namespace}/${p.inputs.metadata.name}`).sort();
-                const floor = ["allow-dns-and-istiod", "allow-monitoring-scrapes", "default-deny"];
+                const floor = ["allow-dns-and-istiod", ...(config.observability.enabled ? ["allow-monitoring-scrapes"] : []), "default-deny"];
                 const engine: Record<string, string[]> = {
                     "bitnami-ha": [
                         "allow-pgpool",
@@ -355,10 +435,13 @@ for (const stack of allStacks) {
                 assert.deepEqual(metrics.annotations, { "prometheus.io/scrape": "true", "prometheus.io/port": "9187", "prometheus.io/path": "/metrics" });
                 assert.equal(metrics.serviceMonitor.enabled, false);
                 assert.equal(metrics.service.enabled, false);
-                for (const ns of [view.names.namespace, view.names.gatewayNamespace]) {
+                for (const ns of config.observability.enabled ? [view.names.namespace, view.names.gatewayNamespace] : []) {
                     const scrapes = view.all("NetworkPolicy").find((p) => p.inputs.metadata.namespace === ns && p.inputs.metadata.name === "allow-monitoring-scrapes")!;
                     assert.deepEqual(scrapes.inputs.spec.ingress, [
-                        { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 15020 }, { protocol: "TCP", port: 15090 }] },
+                        {
+                            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring", "korthweb.io/monitoring": "prometheus" } } }],
+                            ports: [{ protocol: "TCP", port: 15020 }, { protocol: "TCP", port: 15090 }],
+                        },
                     ]);
                 }
                 const opened = view.all("NetworkPolicy").flatMap((p) => (p.inputs.spec.ingress ?? []).flatMap((rule: any) => (rule.ports ?? []).map((port: any) => port.port)));

@@ -16,6 +16,8 @@ import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
 import { awaitTimeoutSeconds, awaitedOnCreate, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { istioAdmission, isIstioApiVersion, validateServiceEntry } from "./upstream/istioValidation";
+import { effectiveAccessLogFormats, pathWithQueryOperators } from "./upstream/istioAccessLog";
+import { authorizationAllows } from "./upstream/authorizationPolicy";
 import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { dcmtkDisablesNagle } from "./upstream/dcmtk";
@@ -434,6 +436,36 @@ describe("the upstream models catch what the program once got wrong", () => {
         for (const resolution of ["NONE", "STATIC"]) {
             assert.deepEqual(validateServiceEntry({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata, spec: { ...spec, resolution } }).errors, []);
         }
+    });
+
+    it("the mesh's first access log (accessLogFile, JSON) logged paths with their query strings; a Telemetry without a provider is refused", () => {
+        const [legacy] = effectiveAccessLogFormats({ accessLogFile: "/dev/stdout", accessLogEncoding: "JSON" }, []);
+        assert.ok(pathWithQueryOperators.some((operator) => operator.test(legacy.text)));
+        const named = effectiveAccessLogFormats({ extensionProviders: [{ name: "p", envoyFileAccessLog: { path: "/dev/stdout", logFormat: { text: "%REQ(:PATH)%\n" } } }] }, [
+            { accessLogging: [{ providers: [{ name: "p" }] }] },
+        ]);
+        assert.ok(pathWithQueryOperators.some((operator) => operator.test(named[0].text)));
+        assert.throws(() => effectiveAccessLogFormats({}, [{ accessLogging: [{ providers: [{ name: "undefined-provider" }] }] }]), /does not define/);
+        const telemetry = (spec: Record<string, unknown>) => istioAdmission({ apiVersion: "telemetry.istio.io/v1", kind: "Telemetry", metadata: { name: "t", namespace: "istio-system" }, spec });
+        assert.deepEqual(telemetry({ accessLogging: [{ providers: [{ name: "" }] }] }).errors, ["providers.name may not be empty"]);
+        assert.deepEqual(telemetry({ accessLogging: [{ providers: [{ name: "p" }] }] }).errors, []);
+    });
+
+    it("Istio's path matching: exact, prefix*, *suffix, the query string ignored, and slashes merged only when the mesh says so", () => {
+        const policies = [
+            { action: "DENY", rules: [{ to: [{ operation: { paths: ["/tools/shutdown*", "*.php", "/exact"] } }] }] },
+        ];
+        const request = (path: string) => ({ method: "GET", path, port: 8042, principal: "cluster.local/ns/a/sa/b", namespace: "a" });
+        const allows = (path: string, normalization: "DEFAULT" | "DECODE_AND_MERGE_SLASHES" = "DEFAULT") => authorizationAllows(policies, {}, request(path), normalization);
+        assert.equal(allows("/tools/shutdown?x=1"), false);
+        assert.equal(allows("/index.php"), false);
+        assert.equal(allows("/exact"), false);
+        assert.equal(allows("/exact/"), true);
+        assert.equal(allows("/a/../tools/shutdown"), false);
+        assert.equal(allows("//tools/shutdown"), true, "DEFAULT normalization merges no slashes");
+        assert.equal(allows("//tools/shutdown", "DECODE_AND_MERGE_SLASHES"), false);
+        assert.equal(allows("/tools%2Fshutdown"), true);
+        assert.equal(allows("/tools%2Fshutdown", "DECODE_AND_MERGE_SLASHES"), false);
     });
 
     it("istiod refuses the other shapes the model knows of", () => {

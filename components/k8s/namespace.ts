@@ -13,6 +13,12 @@ export interface NamespaceArgs {
     labels?: Record<string, string>;
 }
 
+/**
+ * Set by the program on the monitoring namespace it creates, and required by the tenants' walls beside the name: a
+ * namespace someone else creates under that name is not Prometheus. Labelling a namespace takes cluster-wide rights.
+ */
+export const monitoringNamespaceLabels: Readonly<Record<string, string>> = { "korthweb.io/monitoring": "prometheus" };
+
 export function namespaceLabels(args: NamespaceArgs): Record<string, string> {
     return {
         "app.kubernetes.io/part-of": "korthweb",

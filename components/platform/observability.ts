@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedRelease } from "../k8s/helm";
-import { namespace } from "../k8s/namespace";
+import { monitoringNamespaceLabels, namespace } from "../k8s/namespace";
 import { AlertingConfig } from "../config/schema";
 import { cnpgPodMonitorSpec } from "../database/cloudnativePg";
 import { charts, kialiImageVersion } from "../versions";
@@ -43,7 +43,7 @@ export class Observability extends pulumi.ComponentResource {
 
         const ns = namespace(
             `${name}-namespace`,
-            { name: this.namespace, enforce: "baseline", istioInjection: false },
+            { name: this.namespace, enforce: "baseline", istioInjection: false, labels: { ...monitoringNamespaceLabels } },
             { parent: this },
         );
         // The receivers' credentials, which Alertmanager reads from files (see components/platform/alertmanager.ts).

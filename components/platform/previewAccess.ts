@@ -48,6 +48,7 @@ export const previewedKinds: PreviewedKind[] = [
     { apiGroup: "cert-manager.io", resources: ["certificates", "clusterissuers"] },
     { apiGroup: "networking.istio.io", resources: ["gateways", "virtualservices", "serviceentries"] },
     { apiGroup: "security.istio.io", resources: ["authorizationpolicies", "peerauthentications"] },
+    { apiGroup: "telemetry.istio.io", resources: ["telemetries"] },
     { apiGroup: "monitoring.coreos.com", resources: ["podmonitors", "servicemonitors", "prometheusrules"] },
     { apiGroup: "postgresql.cnpg.io", resources: ["clusters", "poolers", "scheduledbackups"] },
     { apiGroup: "barmancloud.cnpg.io", resources: ["objectstores"] },

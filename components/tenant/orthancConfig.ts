@@ -86,6 +86,12 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         ),
         // The modalities are the stack configuration's: none is added through the REST API behind its back.
         DicomModalitiesInDatabase: false,
+        // WebDAV (on by default) would be a second, unaudited way to browse and upload; Lua over REST and the REST API's
+        // writes to the pod's file system are off by default since Orthanc 1.5.8 and 1.12.0, and said so here so that
+        // no image default can turn them on.
+        WebDavEnabled: false,
+        ExecuteLuaEnabled: false,
+        RestApiWriteToFileSystemEnabled: false,
         // Patient names and IDs must not end up in pod logs, which leave the tenant's boundary (log shipping).
         DeidentifyLogs: true,
         StorageDirectory: `${input.workDirectory}/storage`,

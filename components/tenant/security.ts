@@ -8,6 +8,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import { clusterDns, DnsConfig } from "../config/schema";
 import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
 import { TenantNames } from "./naming";
+import { monitoringNamespaceLabels } from "../k8s/namespace";
 
 export const orthancServiceAccount = "orthanc";
 
@@ -24,8 +25,11 @@ export interface PolicyContext {
     tenant: string;
     names: TenantNames;
     istioNamespace: string;
-    /** Namespace of Prometheus, allowed to scrape the proxies' metrics ports. */
-    monitoringNamespace: string;
+    /**
+     * Namespace of Prometheus, allowed to scrape the proxies' metrics ports; only when the program creates it
+     * (observability on), and then selected by its name and the label the program sets on it.
+     */
+    monitoringNamespace?: string;
     /** Where Orthanc may open associations (C-MOVE destinations): the configured modalities' addresses. */
     modalityDestinations: ModalityDestination[];
     /** The tenant's database engine's part of both walls. */
@@ -147,9 +151,35 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 ],
             },
         },
+        {
+            // What no internet-facing caller may do, whatever its credentials: change a replica's in-memory modalities
+            // and peers (Orthanc keeps REST changes until restart), stop or reset it, raise its log level (trace logs
+            // carry datasets), run Lua or browse WebDAV. The tenant's own workloads keep these: that is the
+            // administrator's path, reached with kubectl, not through the gateway. DENY is evaluated before ALLOW.
+            namespace: tenantNamespace,
+            name: "deny-gateway-admin-paths",
+            spec: {
+                selector: { matchLabels: orthancSelector(ctx.tenant) },
+                action: "DENY",
+                rules: gatewayDeniedOperations.map((operation) => ({
+                    from: [{ source: { principals: [gatewayPrincipal(names)] } }],
+                    to: [{ operation }],
+                })),
+            },
+        },
         ...ctx.database.authorization,
     ];
 }
+
+/**
+ * The REST paths refused through the gateway, in Istio's path syntax (exact, `prefix*`, `*suffix`), matched against the
+ * normalized path without its query string. Prefixes, because Orthanc routes `/tools/shutdown/` as `/tools/shutdown`.
+ * POST under /modalities and /peers also covers REST-initiated echo, query, store and move to configured modalities.
+ */
+export const gatewayDeniedOperations: { methods?: string[]; paths: string[] }[] = [
+    { methods: ["PUT", "POST", "DELETE"], paths: ["/modalities*", "/peers*"] },
+    { paths: ["/tools/shutdown*", "/tools/reset*", "/tools/log-level*", "/tools/execute-script*", "/webdav*"] },
+];
 
 export const tcp = (port: number) => ({ protocol: "TCP", port });
 
@@ -165,6 +195,10 @@ export function dnsEgress(dns: DnsConfig): k8s.types.input.networking.v1.Network
 }
 export const podsLabelled = (matchLabels: Record<string, string>) => ({ podSelector: { matchLabels } });
 export const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+/** The monitoring namespace the program created: its name and the program's label, not the name alone. */
+export const monitoringNamespaceSelector = (name: string) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name, ...monitoringNamespaceLabels } },
+});
 
 export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] {
     const { names } = ctx;
@@ -191,16 +225,20 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                 ],
             },
         },
-        {
-            // Prometheus scrapes the proxies' merged metrics (15020) and Envoy's own (15090); nothing else.
-            namespace,
-            name: "allow-monitoring-scrapes",
-            spec: {
-                podSelector: {},
-                policyTypes: ["Ingress"],
-                ingress: [{ from: [namespaceNamed(ctx.monitoringNamespace)], ports: [tcp(15020), tcp(15090)] }],
-            },
-        },
+        ...(ctx.monitoringNamespace === undefined
+            ? []
+            : [
+                  {
+                      // Prometheus scrapes the proxies' merged metrics (15020) and Envoy's own (15090); nothing else.
+                      namespace,
+                      name: "allow-monitoring-scrapes",
+                      spec: {
+                          podSelector: {},
+                          policyTypes: ["Ingress"],
+                          ingress: [{ from: [monitoringNamespaceSelector(ctx.monitoringNamespace)], ports: [tcp(15020), tcp(15090)] }],
+                      },
+                  },
+              ]),
     ];
     return [
         ...floor(gatewayNamespace),

@@ -21,8 +21,8 @@ export interface OrthancTenantArgs {
     /** Signs the tenant's intermediate CA. */
     rootCa: CertificateAuthority;
     istioNamespace: string;
-    /** Namespace whose Prometheus may scrape the tenant's proxies. */
-    monitoringNamespace: string;
+    /** Namespace whose Prometheus may scrape the tenant's proxies; absent when the program runs no Prometheus. */
+    monitoringNamespace?: string;
     /** Where the tenant CA's ClusterIssuer reads its key. */
     certManagerNamespace: string;
     /** The CloudNativePG operator, when the platform runs it (a tenant uses the cloudnative-pg engine). */

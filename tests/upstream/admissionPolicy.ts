@@ -244,6 +244,7 @@ export const crdPlurals: Record<string, string> = {
     "networking.istio.io/ServiceEntry": "serviceentries",
     "security.istio.io/AuthorizationPolicy": "authorizationpolicies",
     "security.istio.io/PeerAuthentication": "peerauthentications",
+    "telemetry.istio.io/Telemetry": "telemetries",
     "cert-manager.io/Certificate": "certificates",
     "cert-manager.io/ClusterIssuer": "clusterissuers",
     "monitoring.coreos.com/PodMonitor": "podmonitors",

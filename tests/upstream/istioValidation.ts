@@ -10,6 +10,7 @@
  *   validateServerBind, validateTLSOptions), ValidateVirtualService (validateGatewayNames, validateTCPRoute,
  *   validateTCPMatch, validateRouteDestinations, validateDestination, validatePortSelector, validateWeight),
  *   ValidateAuthorizationPolicy (validateOneOfSelectorType, validateWorkloadSelector), ValidatePeerAuthentication,
+ *   ValidateTelemetry (validateTelemetryAccessLogging, validateTelemetryProviders),
  *   validateExportTo, validateWorkloadEntry (STATIC endpoints), ValidatePortName, ValidateProtocol.
  * - pkg/config/validation/virtualservice.go: validateHTTPRoute (destinations and timeout; the HTTP features korthweb
  *   does not use are refused as "not modelled", so that a new use is noticed and modelled).
@@ -431,15 +432,21 @@ function validateSelector(selector: Record<string, any> | undefined): AdmissionR
 
 const emptyIn = (key: string, values: string[] | undefined) => ((values ?? []).includes("") ? [`empty value not allowed, found in ${key}`] : []);
 
-/** ValidateAuthorizationPolicy (ALLOW and DENY; CUSTOM is refused by the model: korthweb has no external authorizer). */
-export function validateAuthorizationPolicy(object: IstioObject): AdmissionResult {
-    const spec = object.spec;
-    const errors: string[] = [];
+/** validateOneOfSelectorType and validateWorkloadSelector, shared by policies that select workloads. */
+function validateTargetSelection(spec: Record<string, any>): AdmissionResult {
     const selector = validateSelector(spec.selector);
-    errors.push(...selector.errors);
+    const errors = [...selector.errors];
     if ([spec.selector !== undefined, spec.targetRef !== undefined, (spec.targetRefs ?? []).length > 0].filter(Boolean).length > 1) {
         errors.push("only one of targetRefs or workloadSelector can be set");
     }
+    return { errors, warnings: selector.warnings };
+}
+
+/** ValidateAuthorizationPolicy (ALLOW and DENY; CUSTOM is refused by the model: korthweb has no external authorizer). */
+export function validateAuthorizationPolicy(object: IstioObject): AdmissionResult {
+    const spec = object.spec;
+    const selector = validateTargetSelection(spec);
+    const errors: string[] = [...selector.errors];
     const action = spec.action ?? "ALLOW";
     if (action === "CUSTOM") errors.push("CUSTOM action not modelled here");
     if (spec.provider && action !== "CUSTOM") errors.push(`\`provider\` must not be with non CUSTOM action, found ${action}`);
@@ -503,7 +510,25 @@ export function validatePeerAuthentication(object: IstioObject): AdmissionResult
     return { errors: [...errors, ...selector.errors], warnings: selector.warnings };
 }
 
+/**
+ * ValidateTelemetry (validation.go): one selector kind at most, the workload selector's rules, and every access-log
+ * provider named. Metrics, tracing and access-log filters are not modelled: the model refuses them, so they get noticed.
+ */
+export function validateTelemetry(object: IstioObject): AdmissionResult {
+    const spec = object.spec;
+    const selector = validateTargetSelection(spec);
+    const errors: string[] = [...selector.errors];
+    if (spec.metrics !== undefined || spec.tracing !== undefined) errors.push("metrics and tracing not modelled here");
+    for (const logging of spec.accessLogging ?? []) {
+        if (!logging) continue;
+        if (logging.filter !== undefined) errors.push("access-log filters not modelled here");
+        if ((logging.providers ?? []).some((p: { name?: string } | null) => !p || !p.name)) errors.push("providers.name may not be empty");
+    }
+    return { errors, warnings: selector.warnings };
+}
+
 const validators: Record<string, (object: IstioObject) => AdmissionResult> = {
+    "telemetry.istio.io/Telemetry": validateTelemetry,
     "networking.istio.io/ServiceEntry": validateServiceEntry,
     "networking.istio.io/Gateway": validateGateway,
     "networking.istio.io/VirtualService": validateVirtualService,
