@@ -272,8 +272,8 @@ for (const stack of allStacks) {
                 const refused: [string, string][] = [
                     ["PUT", "/modalities/evil"],
                     ["DELETE", "/modalities/ct-room"],
-                    ["POST", "/modalities/evil/store"],
                     ["PUT", "/peers/evil"],
+                    ["DELETE", "/peers/evil"],
                     ["POST", "/tools/shutdown"],
                     ["POST", "/tools/shutdown/"],
                     ["POST", "//tools/shutdown"],
@@ -291,6 +291,8 @@ for (const stack of allStacks) {
                 const admitted: [string, string][] = [
                     ["GET", "/studies"],
                     ["GET", "/modalities"],
+                    // An operation on a configured modality (OE2's "send to modality"), not a configuration change.
+                    ["POST", "/modalities/ct-room/store"],
                     ["POST", "/tools/find"],
                     ["POST", "/dicom-web/studies"],
                     ["GET", "/dicom-web/studies?PatientName=DOE*"],

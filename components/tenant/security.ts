@@ -174,10 +174,12 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
 /**
  * The REST paths refused through the gateway, in Istio's path syntax (exact, `prefix*`, `*suffix`), matched against the
  * normalized path without its query string. Prefixes, because Orthanc routes `/tools/shutdown/` as `/tools/shutdown`.
- * POST under /modalities and /peers also covers REST-initiated echo, query, store and move to configured modalities.
+ * Only PUT and DELETE under /modalities and /peers change a replica's configuration; POST there runs an operation on a
+ * configured entry (echo, query, move, OE2's "send to modality"), which sites use and which reaches only configured
+ * addresses (the walls), so it stays open. With no peer configurable through the gateway, POST under /peers has no target.
  */
 export const gatewayDeniedOperations: { methods?: string[]; paths: string[] }[] = [
-    { methods: ["PUT", "POST", "DELETE"], paths: ["/modalities*", "/peers*"] },
+    { methods: ["PUT", "DELETE"], paths: ["/modalities*", "/peers*"] },
     { paths: ["/tools/shutdown*", "/tools/reset*", "/tools/log-level*", "/tools/execute-script*", "/webdav*"] },
 ];
 
