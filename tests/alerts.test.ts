@@ -14,6 +14,7 @@ import {
     promDuration,
 } from "../components/platform/alerts";
 import { parseStackConfig } from "../components/config/load";
+import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { postgresPodLabels } from "../components/tenant/postgres";
 import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/database/cloudnativePg";
@@ -437,7 +438,7 @@ describe("the monitoring models", () => {
             false,
         );
         const monitors = [{ namespace: "monitoring", name: "cloudnative-pg-instances", spec: cnpgPodMonitorSpec(cnpgMetricsJob) }];
-        const prometheus = { namespace: "monitoring", namespaceLabels: { "kubernetes.io/metadata.name": "monitoring" }, labels: { "app.kubernetes.io/name": "prometheus" } };
+        const prometheus = { namespace: "monitoring", namespaceLabels: { "kubernetes.io/metadata.name": "monitoring", ...monitoringNamespaceLabels }, labels: { "app.kubernetes.io/name": "prometheus" } };
         const policies = (monitoringNamespace: string) =>
             cloudnativePgWalls(names, { app: "orthanc" }, "cnpg-system", undefined, { cidrs: ["10.0.0.1/32"], ports: [443] }, defaultClusterNetwork, monitoringNamespace).network.map((p) => ({
                 namespace: "bhs-orthweb",
@@ -445,6 +446,8 @@ describe("the monitoring models", () => {
             }));
         assert.equal(scrapedBy(monitors, policies("monitoring"), prometheus, pod).length, 1);
         assert.equal(scrapedBy(monitors, policies("elsewhere"), prometheus, pod).length, 0);
+        // A namespace someone else named `monitoring`, without the label the program puts on the one it creates.
+        assert.equal(scrapedBy(monitors, policies("monitoring"), { ...prometheus, namespaceLabels: { "kubernetes.io/metadata.name": "monitoring" } }, pod).length, 0);
         assert.equal(scrapedBy(monitors, [], prometheus, { ...pod, meshed: true }).length, 0, "a meshed pod refuses Prometheus' plaintext on 9187");
     });
 

@@ -20,6 +20,7 @@ import { CloudNativePgOperator, barmanCloudPluginValues, cloudnativePgValues } f
 import { databaseWalls } from "../components/tenant/databaseWalls";
 import { tenantNames } from "../components/tenant/naming";
 import { connectionBudget, orthancConnectionsPerReplica, orthancDatabase } from "../components/tenant/postgres";
+import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancSelector } from "../components/tenant/security";
 import { charts } from "../components/versions";
 import * as pulumi from "@pulumi/pulumi";
@@ -157,7 +158,7 @@ describe("CloudNativePG engine", () => {
 
     describe("walls", () => {
         const apiServer = { cidrs: ["10.0.0.1/32"], ports: [443, 6443] };
-        const walls = cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, apiServer);
+        const walls = cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, apiServer, undefined, "monitoring");
         const policy = (name: string) => only(walls.network.filter((p) => p.name === name), name).spec as any;
 
         it("lets Orthanc reach the pooler alone, on 5432, by identity in the mesh and by labels in the CNI", () => {
@@ -167,6 +168,11 @@ describe("CloudNativePG engine", () => {
             assert.deepEqual(authz.spec.rules[0].from[0].source.principals, ["cluster.local/ns/bhs-orthweb/sa/orthanc"]);
             assert.deepEqual(authz.spec.rules[0].to[0].operation.ports, ["5432"]);
             assert.deepEqual(policy("allow-cnpg-pooler").ingress, [{ from: [{ podSelector: { matchLabels: orthancPods } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+        });
+
+        it("admits nobody on 9187 when the program runs no Prometheus (observability off), a namespace named monitoring included", () => {
+            const unmonitored = only(cloudnativePgWalls(names, orthancPods, "cnpg-system", undefined, apiServer).network.filter((p) => p.name === "allow-cnpg-instances"), "policy").spec as any;
+            assert.ok(!JSON.stringify(unmonitored.ingress).includes("9187"));
         });
 
         it("has no AuthorizationPolicy for the instances, which have no sidecar to enforce one", () => {
@@ -193,7 +199,7 @@ describe("CloudNativePG engine", () => {
                     ],
                     ports: [{ protocol: "TCP", port: 8000 }],
                 },
-                { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 9187 }] },
+                { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring", ...monitoringNamespaceLabels } } }], ports: [{ protocol: "TCP", port: 9187 }] },
             ]);
             assert.deepEqual(policy("allow-cnpg-pooler").egress[0], { to: [{ podSelector: { matchLabels: cnpgPodLabels.database } }], ports: [{ protocol: "TCP", port: 5432 }] });
         });
@@ -246,7 +252,7 @@ describe("CloudNativePG engine", () => {
         it("is what databaseWalls returns for the cloudnative-pg engine", () => {
             const tenant = stack().tenants[0];
             const apiServerAddresses = apiServer.cidrs;
-            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database, { apiServerAddresses }), walls);
+            assert.deepEqual(databaseWalls(names, orthancPods, tenant.database, { apiServerAddresses, monitoringNamespace: "monitoring" }), walls);
             assert.deepEqual(
                 databaseWalls(names, orthancPods, tenant.database, { backup, apiServerAddresses }),
                 cloudnativePgWalls(names, orthancPods, "cnpg-system", backup, apiServer),

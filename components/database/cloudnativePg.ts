@@ -31,7 +31,7 @@ import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
 import type { DatabaseEndpoint } from "../tenant/database";
 import { TenantNames } from "../tenant/naming";
 import { orthancDatabase, orthancPeakConnections } from "../tenant/postgres";
-import { DatabaseWalls, NamedSpec, namespaceNamed, orthancServiceAccount, podsLabelled, principal, tcp } from "../tenant/security";
+import { DatabaseWalls, monitoringNamespaceSelector, NamedSpec, namespaceNamed, orthancServiceAccount, podsLabelled, principal, tcp } from "../tenant/security";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 
@@ -284,8 +284,11 @@ export function cloudnativePgWalls(
     apiServer: ApiServerAccess,
     /** The cluster's CNI and DNS, for egress to object storage by name. */
     clusterNetwork: ClusterNetwork = defaultClusterNetwork,
-    /** Where Prometheus runs: it scrapes the instances' metrics port. */
-    monitoringNamespace = "monitoring",
+    /**
+     * Where Prometheus runs, when the program created it: it scrapes the instances' metrics port. Undefined with
+     * observability off: then nobody is admitted there (a namespace someone names `monitoring` included).
+     */
+    monitoringNamespace?: string,
 ): DatabaseWalls {
     const ns = names.namespace;
     const database = podsLabelled(cnpgPodLabels.database);
@@ -315,8 +318,11 @@ export function cloudnativePgWalls(
                     { from: [pooler, database], ports: [tcp(postgresPort)] },
                     // The isolation check between instances, and the operator's status, backup and upgrade calls.
                     { from: [database, operator], ports: [tcp(instanceStatusPort)] },
-                    // Prometheus (no sidecar, like the instances) scrapes the instance manager's metrics.
-                    { from: [namespaceNamed(monitoringNamespace)], ports: [tcp(instanceMetricsPort.number)] },
+                    // Prometheus (no sidecar, like the instances) scrapes the instance manager's metrics; admitted by
+                    // the label the program puts on the namespace it creates, not by the name alone.
+                    ...(monitoringNamespace === undefined
+                        ? []
+                        : [{ from: [monitoringNamespaceSelector(monitoringNamespace)], ports: [tcp(instanceMetricsPort.number)] }]),
                 ],
                 egress: [
                     { to: [database], ports: [tcp(postgresPort), tcp(instanceStatusPort)] },
