@@ -53,6 +53,8 @@ const orthancSchema = z.strictObject({
 
 /** Dotted-quad IPv4 address: the mesh's egress and the NetworkPolicy are opened to exactly this address. */
 const ipv4Pattern = /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
+/** Whether a host is a dotted-quad IPv4 address (what a NetworkPolicy can name) rather than a DNS name. */
+export const isIpv4Address = (host: string): boolean => ipv4Pattern.test(host);
 
 const modalitySchema = z.strictObject({
     /** Short name: names its certificate, its Orthanc entry and its stack output. */

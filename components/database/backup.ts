@@ -17,7 +17,7 @@
  * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { BackupConfig, clusterDns, DnsConfig } from "../config/schema";
+import { BackupConfig, clusterDns, DnsConfig, isIpv4Address } from "../config/schema";
 import { TenantNames } from "../tenant/naming";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
 import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
@@ -454,8 +454,6 @@ export interface ObjectStorageEgress {
     cniPolicies: CniPolicy[];
 }
 
-const ipv4Address = /^\d{1,3}(\.\d{1,3}){3}$/;
-
 /**
  * The way out to the S3 endpoint for `pods`, which a NetworkPolicy can only name by address:
  * - an endpoint given by IPv4 address, or `backup.s3.addresses` (a store whose addresses are stable): exactly those;
@@ -476,7 +474,7 @@ export function objectStorageEgress(
 ): ObjectStorageEgress {
     const { host, port } = endpointAddress(backup.s3.endpoint);
     const byAddress = (cidrs: string[]) => ({ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] });
-    if (ipv4Address.test(host)) {
+    if (isIpv4Address(host)) {
         return { networkPolicy: [byAddress([`${host}/32`, ...(backup.s3.addresses ?? [])])], cniPolicies: [] };
     }
     const networkPolicy = backup.s3.anyAddress ? [byAddress(["0.0.0.0/0"])] : backup.s3.addresses ? [byAddress(backup.s3.addresses)] : [];
@@ -529,7 +527,7 @@ export function backupWalls(names: TenantNames, backup: BackupConfig, network: C
     const ns = names.namespace;
     const { host, port } = endpointAddress(backup.s3.endpoint);
     const postgresPort = [tcp(postgresService.port)];
-    const isAddress = ipv4Address.test(host);
+    const isAddress = isIpv4Address(host);
     const egress = objectStorageEgress(names, backup, backupPodLabels, backupNames.networkPolicy, network);
     return {
         orthancEgress: [],
