@@ -626,6 +626,18 @@ for (const stack of allStacks) {
             }
         });
 
+        it("starts Orthanc at its default log level: no VERBOSE_ENABLED or TRACE_ENABLED, which the DICOMweb plugin answers by logging QIDO-RS arguments (tests/integration/logs.test.ts)", () => {
+            // orthanc-builder 26.8.1 docker/orthanc/docker-entrypoint.sh turns either variable into --verbose/--trace.
+            for (const view of views) {
+                const containers = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers;
+                for (const container of containers) {
+                    const names = (container.env ?? []).map((e: any) => e.name);
+                    assert.deepEqual(names.filter((name: string) => /^(VERBOSE|TRACE)_ENABLED$/.test(name)), [], container.name);
+                    assert.doesNotMatch(JSON.stringify([container.args ?? [], container.command ?? []]), /--(verbose|trace)/, container.name);
+                }
+            }
+        });
+
         it("probes Orthanc without credentials in the pod spec", () => {
             for (const view of views) {
                 const container = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec.containers[0];

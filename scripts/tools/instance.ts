@@ -33,6 +33,8 @@ export interface ImageDumpInput {
     description?: string;
     patientName: string;
     patientId: string;
+    /** YYYYMMDD; no PatientBirthDate element when absent. */
+    patientBirthDate?: string;
     instanceNumber: number;
     rows: number;
     columns: number;
@@ -53,6 +55,7 @@ export function imageDump(input: ImageDumpInput): string {
         ...(input.description === undefined ? [] : [`(0008,1030) LO [${input.description}]`]),
         `(0010,0010) PN [${input.patientName}]`,
         `(0010,0020) LO [${input.patientId}]`,
+        ...(input.patientBirthDate === undefined ? [] : [`(0010,0030) DA [${input.patientBirthDate}]`]),
         `(0020,000d) UI [${uids.studyInstanceUid}]`,
         `(0020,000e) UI [${uids.seriesInstanceUid}]`,
         "(0020,0011) IS [1]",

@@ -35,13 +35,14 @@ function dump(
     pixelFile: string,
     index: number,
     frames?: number,
-    patientId = "KORTHWEB-IT",
+    patient: Pick<GenerateOptions, "patientId" | "patientName" | "patientBirthDate"> = {},
 ): string {
     return imageDump({
         uids: instance,
         studyDate: "20260101",
-        patientName: "KORTHWEB^INTEGRATION",
-        patientId,
+        patientName: patient.patientName ?? "KORTHWEB^INTEGRATION",
+        patientId: patient.patientId ?? "KORTHWEB-IT",
+        patientBirthDate: patient.patientBirthDate,
         instanceNumber: index + 1,
         rows,
         columns,
@@ -60,6 +61,9 @@ export interface GenerateOptions {
     frames?: number;
     /** PatientID of the instances (KORTHWEB-IT when absent): studies of different patients, as several modalities send. */
     patientId?: string;
+    /** PatientName (KORTHWEB^INTEGRATION when absent) and PatientBirthDate (none when absent). */
+    patientName?: string;
+    patientBirthDate?: string;
 }
 
 /**
@@ -82,7 +86,7 @@ export async function generateInstances(
         writeFileSync(pixelFile, randomBytes(rows * columns * 2 * frames));
         const uids = { sopInstanceUid: newUid(), ...(study ?? { studyInstanceUid: newUid(), seriesInstanceUid: newUid() }) };
         const dumpFile = join(dir, `${label}-${index}.dump`);
-        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index, options.frames, options.patientId));
+        writeFileSync(dumpFile, dump(uids, rows, columns, pixelFile, index, options.frames, options));
         const file = join(dir, `${label}-${index}.dcm`);
         await runOk("dump2dcm", ["+te", dumpFile, file]);
         return { file, ...uids, size: statSync(file).size };
