@@ -442,7 +442,8 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         const original = fs.readFileSync(path.join(repoRoot, "policy", "rules.ts"), "utf8");
         let sandbox: Sandbox;
         const git = (...args: string[]) => spawnSync("git", ["-C", sandbox.project, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8" });
-        beforeEach(() => {
+        // One sandbox for these tests (a new one costs more than they do); the last one removes what the first two use.
+        before(() => {
             sandbox = new Sandbox().withStubCli().withStacks("dev");
             // A branch that weakens the rules, committed, and weakened further in the working tree.
             git("checkout", "-qb", "weaker-rules");
@@ -450,7 +451,7 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
             git("commit", "-qam", "remove every rule");
             fs.writeFileSync(path.join(sandbox.project, "policy", "rules.ts"), "// every rule removed\n");
         });
-        afterEach(() => sandbox.remove());
+        after(() => sandbox.remove());
         const env = { PULUMI_BACKEND_URL: "https://api.pulumi.com" };
 
         it("`up` and `preview` run origin/main's pack, not the branch's commits or working tree, read-only, and remove it afterwards", () => {
@@ -470,6 +471,7 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         });
 
         it("stops before touching the stack when that revision is missing or has no pack, saying what to fetch or set", () => {
+            fs.rmSync(sandbox.log, { force: true });
             git("update-ref", "-d", "refs/remotes/origin/main");
             const missing = sandbox.run(["up", "dev", "--yes"], env);
             assert.equal(missing.status, 1);
