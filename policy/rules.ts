@@ -767,18 +767,11 @@ export function isDicomServer(server: any): boolean {
  * `ApplyCredentialSDSToServerCommonTLSContext`). Istio reads a name as a CA bundle only when it ends in `-cacert`
  * (`pilot/pkg/xds/sds.go`); any other is read as a key and certificate.
  */
-export const dicomGatewayMutualTls: ResourceRule = (resource) => {
-    if (!isKind(resource, "networking.istio.io", "Gateway")) {
-        return [];
-    }
-    const servers: any[] = plain(resource.props.spec)?.servers ?? [];
-    return servers.filter(isDicomServer).flatMap((server) => {
-        const tls = server.tls ?? {};
-        const port = `${server.port?.name ?? "?"}:${server.port?.number ?? "?"}`;
+export const dicomGatewayMutualTls: ResourceRule = (resource) =>
+    gatewayServerViolations(resource, isDicomServer, "DICOM server", (tls) => {
         const problems: string[] = [];
         if (tls.mode !== "MUTUAL") problems.push(`tls.mode is ${tls.mode ?? "unset"}, not MUTUAL`);
-        if (!strongTls.includes(tls.minProtocolVersion)) problems.push(`tls.minProtocolVersion is ${tls.minProtocolVersion ?? "unset"}, not TLSV1_2 or TLSV1_3`);
-        if (tls.maxProtocolVersion !== undefined && !strongTls.includes(tls.maxProtocolVersion)) problems.push(`tls.maxProtocolVersion is ${tls.maxProtocolVersion}`);
+        problems.push(...tlsVersionProblems(tls));
         if (tls.mode === "MUTUAL") {
             const ca = tls.caCertCredentialName;
             if (typeof ca !== "string" || ca === "") {
@@ -795,9 +788,29 @@ export const dicomGatewayMutualTls: ResourceRule = (resource) => {
                 problems.push("no verifyCertificateHash, verifyCertificateSpki or subjectAltNames: every certificate the client CA signed would be admitted");
             }
         }
-        return problems.length > 0 ? [`${describe(resource)}: DICOM server ${port}: ${problems.join("; ")}`] : [];
+        return problems;
     });
-};
+
+/** The problems `problemsOf` finds in the `tls` of each server of an Istio Gateway that `which` selects, one message per server. */
+function gatewayServerViolations(resource: PolicyInput, which: (server: any) => boolean, what: string, problemsOf: (tls: Record<string, any>) => string[]): string[] {
+    if (!isKind(resource, "networking.istio.io", "Gateway")) {
+        return [];
+    }
+    const servers: any[] = plain(resource.props.spec)?.servers ?? [];
+    return servers.filter(which).flatMap((server) => {
+        const problems = problemsOf(server.tls ?? {});
+        const port = `${server.port?.name ?? "?"}:${server.port?.number ?? "?"}`;
+        return problems.length > 0 ? [`${describe(resource)}: ${what} ${port}: ${problems.join("; ")}`] : [];
+    });
+}
+
+/** TLS 1.2 or 1.3 at least, stated, and no lower maximum: TLS 1.0 and 1.1 are deprecated (RFC 8996). */
+function tlsVersionProblems(tls: Record<string, any>): string[] {
+    const problems: string[] = [];
+    if (!strongTls.includes(tls.minProtocolVersion)) problems.push(`tls.minProtocolVersion is ${tls.minProtocolVersion ?? "unset"}, not TLSV1_2 or TLSV1_3`);
+    if (tls.maxProtocolVersion !== undefined && !strongTls.includes(tls.maxProtocolVersion)) problems.push(`tls.maxProtocolVersion is ${tls.maxProtocolVersion}`);
+    return problems;
+}
 
 /** A server that terminates TLS: protocol HTTPS or TLS, or any TLS mode other than a pass-through. */
 function terminatesTls(server: any): boolean {
@@ -809,23 +822,9 @@ function terminatesTls(server: any): boolean {
 
 /**
  * Every Gateway server that terminates TLS, web as well as DICOM, states `minProtocolVersion` TLSV1_2 or TLSV1_3 (and
- * no lower maximum): TLS 1.0 and 1.1 are deprecated (RFC 8996). Stated rather than inherited, so that the mesh's
- * defaults on some cluster do not decide it.
+ * no lower maximum). Stated rather than inherited, so that the mesh's defaults on some cluster do not decide it.
  */
-export const gatewayTlsVersion: ResourceRule = (resource) => {
-    if (!isKind(resource, "networking.istio.io", "Gateway")) {
-        return [];
-    }
-    const servers: any[] = plain(resource.props.spec)?.servers ?? [];
-    return servers.filter(terminatesTls).flatMap((server) => {
-        const tls = server.tls ?? {};
-        const port = `${server.port?.name ?? "?"}:${server.port?.number ?? "?"}`;
-        const problems: string[] = [];
-        if (!strongTls.includes(tls.minProtocolVersion)) problems.push(`tls.minProtocolVersion is ${tls.minProtocolVersion ?? "unset"}, not TLSV1_2 or TLSV1_3`);
-        if (tls.maxProtocolVersion !== undefined && !strongTls.includes(tls.maxProtocolVersion)) problems.push(`tls.maxProtocolVersion is ${tls.maxProtocolVersion}`);
-        return problems.length > 0 ? [`${describe(resource)}: server ${port}: ${problems.join("; ")}`] : [];
-    });
-};
+export const gatewayTlsVersion: ResourceRule = (resource) => gatewayServerViolations(resource, terminatesTls, "server", tlsVersionProblems);
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Disruption budgets
