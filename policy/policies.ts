@@ -35,7 +35,7 @@ function stackPolicy(name: string, description: string, rule: rules.StackRule): 
 export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
     resourcePolicy(
         "images-pinned",
-        "Every container image the program defines, and every image it sets in Helm values, is pinned to a tag other than 'latest' or to a digest.",
+        "Every container image the program defines (workloads, CloudNativePG clusters, catalogs and poolers), and every image it sets in Helm values, is pinned to a digest or a release tag (not 'latest', a word or a bare major version such as '17').",
         rules.imagesPinned,
     ),
     resourcePolicy(
@@ -45,13 +45,18 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
     ),
     resourcePolicy(
         "container-security-context",
-        "Containers run as non-root, without privilege escalation, with a read-only root filesystem, all capabilities dropped and the RuntimeDefault seccomp profile; Helm values never loosen a chart's security context.",
+        "Containers run as non-root, without privilege escalation, with a read-only root filesystem, all capabilities dropped and the RuntimeDefault seccomp profile; Helm values never switch off or loosen a chart's security context, nor enable a root helper container.",
         rules.containerSecurityContext,
     ),
     resourcePolicy(
         "no-secret-material-in-configmaps-or-env",
-        "ConfigMaps and literal container environment values hold no secret material (Pulumi secrets, PEM private keys, credential-named keys); pod specs carry no Pulumi secret.",
+        "ConfigMaps, literal container environment values and the environment set in Helm values hold no secret material (Pulumi secrets, PEM private keys, credential-named keys, credentials inside a value); pod specs carry no Pulumi secret.",
         rules.noSecretMaterial,
+    ),
+    resourcePolicy(
+        "no-credentials-on-command-lines",
+        "No container command or args, and no command line in Helm values, carries a credential (a credential-named option with a literal value, a URL with a password, a private key).",
+        rules.noCredentialsOnCommandLines,
     ),
     resourcePolicy(
         "peer-authentication-strict",
@@ -68,10 +73,30 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
         "Every tenant namespace has a default-deny NetworkPolicy for ingress and egress.",
         rules.tenantNamespaceNetworkPolicy,
     ),
+    stackPolicy(
+        "tenant-namespace-authorization-deny-by-default",
+        "Every tenant namespace has an allow-nothing AuthorizationPolicy (no selector, no rules).",
+        rules.tenantNamespaceAuthorizationDenyByDefault,
+    ),
+    resourcePolicy(
+        "no-allow-all-network-policy",
+        "No NetworkPolicy rule admits every peer on every port.",
+        rules.noAllowAllNetworkPolicy,
+    ),
+    resourcePolicy(
+        "no-allow-all-authorization-policy",
+        "No ALLOW AuthorizationPolicy rule admits every request from every source.",
+        rules.noAllowAllAuthorizationPolicy,
+    ),
     resourcePolicy(
         "dicom-gateway-mutual-tls",
-        "Istio Gateway servers that carry DICOM (protocol TLS, port 11112 or a port named dicom) use MUTUAL TLS with TLS 1.2 or newer.",
+        "Istio Gateway servers that carry DICOM (protocol TLS, port 11112 or a port named dicom) use MUTUAL TLS with TLS 1.2 or newer, a dedicated client CA (caCertCredentialName ending in -cacert) and a list of admitted clients (verifyCertificateHash, verifyCertificateSpki or subjectAltNames).",
         rules.dicomGatewayMutualTls,
+    ),
+    resourcePolicy(
+        "gateway-tls-minimum-version",
+        "Every Istio Gateway server that terminates TLS states minProtocolVersion TLSV1_2 or TLSV1_3.",
+        rules.gatewayTlsVersion,
     ),
     stackPolicy(
         "pdb-for-replicated-deployments",

@@ -158,7 +158,25 @@ function walk(value: unknown, visit: (key: string, value: unknown, path: string,
 // ---------------------------------------------------------------------------------------------------------------------
 // Images pinned
 
-/** A reference with a digest, or a tag other than `latest` (the tag is after the last `/`: registries have ports). */
+/** A digest as registries and charts write it: `sha256:<hex>`, or the bare 64 hex characters some charts take. */
+const digestValue = /^(sha256:)?[0-9a-f]{64}$/;
+
+/**
+ * A tag that names no release: `latest` and other words without a digit (`stable`, `alpine`, `main`), or a bare major
+ * version, alone or with word-only variants (`17`, `v2`, `17-alpine`, `18-bookworm`). Their publishers move them to
+ * each new minor release, so two pulls of the same reference run different software. A tag with a minor version
+ * (`17.6`, `18.4-system-trixie`) or a build revision (`12-debian-12-r51`) names one release; only a digest names one
+ * image (components/versions.ts pins digests where an upstream record gives them).
+ */
+export function isFloatingTag(tag: string): boolean {
+    const t = tag.trim();
+    if (digestValue.test(t)) {
+        return false;
+    }
+    return !/\d/.test(t) || /^v?\d+([-_.][A-Za-z]+)*$/.test(t);
+}
+
+/** A reference with a digest, or a tag that names a release (the tag is after the last `/`: registries have ports). */
 export function isPinnedImage(reference: unknown): boolean {
     if (typeof reference !== "string" || reference.trim() === "" || /\s/.test(reference)) {
         return false;
@@ -172,25 +190,31 @@ export function isPinnedImage(reference: unknown): boolean {
         return false;
     }
     const tag = lastComponent.slice(colon + 1);
-    return tag !== "" && tag.toLowerCase() !== "latest";
+    return tag !== "" && !isFloatingTag(tag);
 }
 
-const isPinnedTag = (tag: unknown) =>
-    (typeof tag === "string" && tag.trim() !== "" && tag.trim().toLowerCase() !== "latest") || typeof tag === "number";
+const isPinnedTag = (tag: unknown) => (typeof tag === "string" && tag.trim() !== "" && !isFloatingTag(tag)) || (typeof tag === "number" && !Number.isInteger(tag));
 
 /** Keys that hold an image tag on their own, in the charts korthweb installs. */
 const tagKeys = /^(tag|imageTag|image_tag|imageVersion|image_version)$/;
+/** Keys that hold an image digest beside a tag: with one set, the runtime pulls by the digest and the tag is a label. */
+const digestKeys = /^(digest|imageDigest|image_digest)$/;
+
+const hasDigestSibling = (parent: unknown) =>
+    Object.entries((parent ?? {}) as Record<string, unknown>).some(([k, v]) => digestKeys.test(k) && typeof v === "string" && v.trim() !== "");
+
+const unpinnedTagMessage = 'pin the image to a release tag (not "latest", a word or a bare major version such as "17") or a digest';
 
 /**
  * Helm values: an image object (`{registry?, repository, tag?, digest?}`) must carry a tag or digest; every tag-like key
- * (`tag`, `image_version`, ...) must be set and not `latest`; a string under an `image` key that names a registry path
- * must be a pinned reference unless a sibling key carries the tag.
+ * (`tag`, `image_version`, ...) must name a release unless a digest sits beside it; a string under an `image` key that
+ * names a registry path must be a pinned reference unless a sibling key carries the tag.
  */
 export function helmImageViolations(values: unknown): string[] {
     const violations: string[] = [];
     walk(plain(values), (key, value, path, parent) => {
-        if (tagKeys.test(key) && (typeof value === "string" || value === null) && !isPinnedTag(value)) {
-            violations.push(`values.${path} is ${JSON.stringify(value)}: pin the image to a version or digest, never "latest" or empty`);
+        if (tagKeys.test(key) && (typeof value === "string" || typeof value === "number" || value === null) && !isPinnedTag(value) && !hasDigestSibling(parent)) {
+            violations.push(`values.${path} is ${JSON.stringify(value)}: ${unpinnedTagMessage}`);
         }
         if (value !== null && typeof value === "object" && !Array.isArray(value) && typeof (value as any).repository === "string") {
             const image = value as Record<string, unknown>;
@@ -202,26 +226,51 @@ export function helmImageViolations(values: unknown): string[] {
         }
         if (/^image$|Image$/.test(key) && typeof value === "string" && /[/:]/.test(value)) {
             const siblings = (parent ?? {}) as Record<string, unknown>;
-            const hasTagSibling = Object.keys(siblings).some((k) => tagKeys.test(k) || k === "digest");
+            const hasTagSibling = Object.keys(siblings).some((k) => tagKeys.test(k) || digestKeys.test(k));
             if (!hasTagSibling && !isPinnedImage(value)) {
-                violations.push(`values.${path} is ${JSON.stringify(value)}: not pinned to a tag or digest`);
+                violations.push(`values.${path} is ${JSON.stringify(value)}: ${unpinnedTagMessage}`);
             }
         }
     });
     return violations;
 }
 
+/**
+ * Images that CloudNativePG runs for the program: a `Cluster`'s `imageName`, an `ImageCatalog`'s images and the
+ * containers a `Pooler`'s template names an image for (the operator fills in the others with its own pinned default).
+ */
+function cloudNativePgImages(resource: PolicyInput): { label: string; image: unknown }[] {
+    const spec = plain(resource.props.spec) ?? {};
+    if (isKind(resource, "postgresql.cnpg.io", "Cluster")) {
+        return "imageName" in spec ? [{ label: "spec.imageName", image: spec.imageName }] : [];
+    }
+    if (isKind(resource, "postgresql.cnpg.io", "ImageCatalog") || isKind(resource, "postgresql.cnpg.io", "ClusterImageCatalog")) {
+        return (spec.images ?? []).map((entry: any, index: number) => ({ label: `spec.images[${index}].image`, image: entry?.image }));
+    }
+    if (isKind(resource, "postgresql.cnpg.io", "Pooler")) {
+        return containersOf(spec.template?.spec ?? {})
+            .filter(({ container }) => "image" in container)
+            .map(({ label, container }) => ({ label: `spec.template.spec.${label}`, image: container.image }));
+    }
+    return [];
+}
+
 export const imagesPinned: ResourceRule = (resource) => {
     if (isHelmRelease(resource)) {
         return helmImageViolations(resource.props.values).map((v) => `${describe(resource)}: ${v}`);
     }
+    const unpinned = (image: unknown) =>
+        `uses image ${JSON.stringify(image ?? null)}, not pinned to a release tag (not "latest", a word or a bare major version such as "17") or a digest`;
+    const cnpg = cloudNativePgImages(resource)
+        .filter(({ image }) => !isPinnedImage(image))
+        .map(({ label, image }) => `${describe(resource)}: ${label} ${unpinned(image)}`);
     const pod = podSpec(resource);
     if (!pod) {
-        return [];
+        return cnpg;
     }
     return containersOf(pod)
         .filter(({ container }) => !isPinnedImage(container.image))
-        .map(({ label, container }) => `${describe(resource)}: ${label} uses image ${JSON.stringify(container.image ?? null)}, not pinned to a tag (other than "latest") or a digest`);
+        .map(({ label, container }) => `${describe(resource)}: ${label} ${unpinned(container.image)}`);
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -294,16 +343,33 @@ export function securityContextViolations(pod: Record<string, any>): string[] {
     return violations;
 }
 
-/** Helm values must not weaken the charts' own security contexts. */
+/**
+ * Helm values must not weaken the charts' own security contexts: no context switched off (`enabled: false`, the Bitnami
+ * charts' switch that drops the whole block from the pod: bitnami/charts postgresql-ha/16.3.2
+ * `templates/postgresql/statefulset.yaml` renders `securityContext` only `if ...containerSecurityContext.enabled`), none loosened, and no root helper container switched on (Bitnami's `volumePermissions` init container runs as
+ * user 0 by the chart's own default).
+ */
 export function helmSecurityContextViolations(values: unknown): string[] {
     const violations: string[] = [];
     walk(plain(values), (key, value, path) => {
         if (/^(securityContext|containerSecurityContext|podSecurityContext|security_context)$/.test(key) && value && typeof value === "object") {
             const context = value as Record<string, any>;
+            if (context.enabled === false) violations.push(`values.${path}.enabled is false: the chart then renders no security context at all`);
             if (context.runAsNonRoot === false) violations.push(`values.${path}.runAsNonRoot is false`);
             if (context.runAsUser === 0) violations.push(`values.${path}.runAsUser is 0`);
             if (context.privileged === true) violations.push(`values.${path}.privileged is true`);
             if (context.allowPrivilegeEscalation === true) violations.push(`values.${path}.allowPrivilegeEscalation is true`);
+            if (context.readOnlyRootFilesystem === false) violations.push(`values.${path}.readOnlyRootFilesystem is false`);
+            const seccomp = context.seccompProfile?.type;
+            if (seccomp !== undefined && !allowedSeccomp.includes(seccomp)) violations.push(`values.${path}.seccompProfile.type is ${seccomp}`);
+            const added = ((context.capabilities?.add ?? []) as unknown[]).filter((c) => !allowedAddedCapabilities.includes(String(c).toUpperCase()));
+            if (added.length > 0) violations.push(`values.${path}.capabilities.add includes ${added.join(", ")}`);
+        }
+        if (key === "volumePermissions" && value && typeof value === "object" && (value as any).enabled === true) {
+            violations.push(`values.${path}.enabled is true: that init container runs as root`);
+        }
+        if (/^(hostNetwork|hostPID|hostIPC)$/.test(key) && value === true) {
+            violations.push(`values.${path} is true`);
         }
     });
     return violations;
@@ -341,6 +407,54 @@ export function secretMaterial(name: string, value: unknown): string | undefined
     return undefined;
 }
 
+/**
+ * A value that only refers to a credential kept elsewhere: a Kubernetes `$(VAR)`, or a shell's or envsubst's expansion
+ * (`${VAR}`, `$VAR`, `$(cat /run/secrets/x)`), which a process resolves at run time.
+ */
+const isReference = (value: string) => value.trim().startsWith("$");
+/** A credential-named option or variable (`--db-password`, `PGPASSWORD`, `auth.token`), but not one naming a file of it. */
+const credentialOption = /^-{0,2}[A-Za-z0-9_.-]*(passw(or)?d|passphrase|secret|token|credential|api[-_]?key|private[-_]?key)[A-Za-z0-9_.-]*$/i;
+const namesAFile = /([-_.](file|path|dir|ref|name))$/i;
+/** `scheme://user:password@host` with a literal password. */
+const urlWithPassword = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/:@]+:([^\s/@]+)@/;
+
+/**
+ * Why a string that a process receives in the clear (an argument, a command, an environment value) carries a
+ * credential, or undefined: a credential-named `--option=value`/`NAME=value`/`key: value`, such an option followed by a
+ * literal in the next word (`--password hunter2`), a URL with a password, or a PEM private key. Words are split on
+ * white space, so a `sh -c` script is read word by word too. A value that is only a reference (`$(VAR)`, `${VAR}`) is
+ * not a credential.
+ */
+export function credentialInWords(words: string[]): string | undefined {
+    const tokens = words.flatMap((word) => word.split(/\s+/)).filter((t) => t !== "");
+    for (const word of words) {
+        if (pemPrivateKey.test(word)) return "holds a PEM private key";
+        const url = urlWithPassword.exec(word);
+        if (url && !isReference(url[1])) return "holds a URL with a password";
+    }
+    for (let i = 0; i < tokens.length; i++) {
+        const assignment = /^([^=:]+)[=:](.*)$/.exec(tokens[i]);
+        if (assignment) {
+            const [, name, value] = assignment;
+            const literal = value.replace(/^["']|["']$/g, "");
+            if (credentialOption.test(name) && !namesAFile.test(name) && literal !== "" && !isReference(literal)) {
+                return `passes ${name} with a literal value`;
+            }
+            if (assignment[2] === "" && credentialOption.test(name) && !namesAFile.test(name)) {
+                // `password:` followed by the value as the next word (YAML-like or `-p:` styles).
+                const next = tokens[i + 1];
+                if (next !== undefined && !next.startsWith("-") && !isReference(next)) return `passes ${name} with a literal value`;
+            }
+            continue;
+        }
+        if (tokens[i].startsWith("-") && credentialOption.test(tokens[i]) && !namesAFile.test(tokens[i])) {
+            const next = tokens[i + 1];
+            if (next !== undefined && !next.startsWith("-") && !isReference(next)) return `passes ${tokens[i]} with a literal value`;
+        }
+    }
+    return undefined;
+}
+
 export const noSecretMaterial: ResourceRule = (resource) => {
     const violations: string[] = [];
     if (isKind(resource, "", "ConfigMap")) {
@@ -357,6 +471,22 @@ export const noSecretMaterial: ResourceRule = (resource) => {
         }
         return violations;
     }
+    if (isHelmRelease(resource)) {
+        // Environment the program hands a chart: `env: {NAME: value}` maps and `[{name, value}]` lists.
+        walk(plain(resource.props.values), (key, value, path) => {
+            if (!/^(env|extraEnv|extraEnvVars)$/.test(key)) return;
+            const pairs: [string, unknown][] = Array.isArray(value)
+                ? value.filter((e) => e && typeof e === "object" && "value" in e).map((e: any) => [String(e.name ?? ""), e.value])
+                : value && typeof value === "object"
+                  ? Object.entries(value as Record<string, unknown>)
+                  : [];
+            for (const [name, literal] of pairs) {
+                const why = secretMaterial(name, literal) ?? (typeof literal === "string" ? credentialInWords([literal]) : undefined);
+                if (why) violations.push(`${describe(resource)}: values.${path} ${name} ${why}; reference a Secret instead`);
+            }
+        });
+        return violations;
+    }
     if (!podSpec(resource)) {
         return violations;
     }
@@ -367,8 +497,42 @@ export const noSecretMaterial: ResourceRule = (resource) => {
     for (const { label, container } of containersOf(podSpec(resource)!)) {
         for (const env of container.env ?? []) {
             if (env?.value === undefined) continue;
-            const why = secretMaterial(env.name ?? "", env.value);
+            const why = secretMaterial(env.name ?? "", env.value) ?? (typeof env.value === "string" ? credentialInWords([env.value]) : undefined);
             if (why) violations.push(`${describe(resource)}: ${label} env ${env.name} ${why}; use valueFrom.secretKeyRef`);
+        }
+    }
+    return violations;
+};
+
+/** Keys under which charts take a container's command line. */
+const commandLineKeys = /^(command|args|extraArgs|extraFlags|containerArgs)$/;
+
+/**
+ * No credential on a command line: a container's `command` and `args` are part of the workload's spec (readable by
+ * anyone who may read it, and kept in Pulumi's state in the clear), and a running process's arguments are readable by
+ * every process of the node that may read `/proc/<pid>/cmdline`. Helm values that set a command line are read the
+ * same way. Credentials go in through a mounted Secret or `valueFrom.secretKeyRef`.
+ */
+export const noCredentialsOnCommandLines: ResourceRule = (resource) => {
+    const violations: string[] = [];
+    if (isHelmRelease(resource)) {
+        walk(plain(resource.props.values), (key, value, path) => {
+            if (!commandLineKeys.test(key)) return;
+            const words = (Array.isArray(value) ? value : [value]).filter((w): w is string => typeof w === "string");
+            const why = credentialInWords(words);
+            if (why) violations.push(`${describe(resource)}: values.${path} ${why}; mount a Secret instead`);
+        });
+        return violations;
+    }
+    const pod = podSpec(resource);
+    if (!pod) {
+        return violations;
+    }
+    for (const { label, container } of containersOf(pod)) {
+        for (const field of ["command", "args"]) {
+            const words = ((container[field] ?? []) as unknown[]).filter((w): w is string => typeof w === "string");
+            const why = credentialInWords(words);
+            if (why) violations.push(`${describe(resource)}: ${label} ${field} ${why}; pass it through a mounted Secret or valueFrom.secretKeyRef`);
         }
     }
     return violations;
@@ -476,6 +640,116 @@ export const tenantNamespaceNetworkPolicy: StackRule = (resources) => {
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
+// Nothing that opens the walls to everyone
+
+const isEmptyObject = (value: unknown) => value === undefined || value === null || (typeof value === "object" && Object.keys(value as object).length === 0);
+const allAddresses = ["0.0.0.0/0", "::/0"];
+
+/** A NetworkPolicy peer that admits every pod of every namespace, or every address. */
+function isEveryPeer(peer: any): boolean {
+    if (isEmptyObject(peer)) return true;
+    const keys = Object.keys(peer);
+    if (keys.every((k) => k === "namespaceSelector" || k === "podSelector")) {
+        // namespaceSelector {} is every namespace; with a podSelector it is every pod there only if that one is empty too.
+        return "namespaceSelector" in peer && isEmptySelector(peer.namespaceSelector) && isEmptySelector(peer.podSelector);
+    }
+    if (keys.length === 1 && keys[0] === "ipBlock") {
+        return allAddresses.includes(peer.ipBlock?.cidr) && (peer.ipBlock?.except ?? []).length === 0;
+    }
+    return false;
+}
+
+/** A NetworkPolicy port entry that admits every port: no port, or a range from 1 to 65535. */
+const isEveryPort = (port: any) => isEmptyObject(port) || port.port === undefined || (Number(port.port) <= 1 && Number(port.endPort) >= 65535);
+
+/**
+ * No NetworkPolicy rule admits everything: a rule whose peers (`from`/`to`: none, or one that selects every namespace or
+ * address) and ports (none, or one without a port number) are unrestricted. NetworkPolicies add up, so one such rule
+ * beside the default deny undoes it for the pods it selects (networking.k8s.io/v1: an empty or missing `from`/`to` matches every peer,
+ * empty or missing `ports` every port, and an empty `namespaceSelector` every namespace). Rules that
+ * open a port to the world (the gateway's 443 and 11112) name their ports and pass.
+ */
+export const noAllowAllNetworkPolicy: ResourceRule = (resource) => {
+    if (!isKind(resource, "networking.k8s.io", "NetworkPolicy")) {
+        return [];
+    }
+    const spec = plain(resource.props.spec) ?? {};
+    const violations: string[] = [];
+    for (const [direction, peersKey] of [["ingress", "from"], ["egress", "to"]] as const) {
+        ((spec[direction] ?? []) as any[]).forEach((rule, index) => {
+            const peers: any[] = rule?.[peersKey] ?? [];
+            const ports: any[] = rule?.ports ?? [];
+            const everyPeer = peers.length === 0 || peers.some(isEveryPeer);
+            const everyPort = ports.length === 0 || ports.some(isEveryPort);
+            if (everyPeer && everyPort) {
+                violations.push(`${describe(resource)}: ${direction}[${index}] admits every ${direction === "ingress" ? "source" : "destination"} on every port; name the peers or the ports`);
+            }
+        });
+    }
+    return violations;
+};
+
+/** Whether an Istio list matches anything: unset or empty, or only the wildcard `*`. */
+const matchesAnything = (values: unknown) => values === undefined || values === null || (Array.isArray(values) && (values.length === 0 || values.every((v) => v === "*")));
+
+/** An AuthorizationPolicy `source` or `operation` that restricts nothing: every field unset, empty or `["*"]`. */
+const restrictsNothing = (fields: any) => isEmptyObject(fields) || Object.values(fields).every(matchesAnything);
+
+/**
+ * No ALLOW AuthorizationPolicy admits every request: a rule without `when`, whose `from` is empty or has a source that
+ * restricts nothing, and whose `to` is empty or has an operation that restricts nothing. Istio 1.30.3
+ * (`pilot/pkg/security/authz/model/model.go`, `New` and `generatePermission`/`generatePrincipal`) turns such a rule into
+ * `any: true` for both principal and permission; ALLOW policies add up, so it undoes the namespace's allow-nothing
+ * policy for the workloads it selects. The program's rules name their sources or their ports.
+ */
+export const noAllowAllAuthorizationPolicy: ResourceRule = (resource) => {
+    if (!isKind(resource, "security.istio.io", "AuthorizationPolicy")) {
+        return [];
+    }
+    const spec = plain(resource.props.spec) ?? {};
+    if ((spec.action ?? "ALLOW") !== "ALLOW") {
+        return [];
+    }
+    const violations: string[] = [];
+    ((spec.rules ?? []) as any[]).forEach((rule, index) => {
+        const from: any[] = rule?.from ?? [];
+        const to: any[] = rule?.to ?? [];
+        const anySource = from.length === 0 || from.some((f) => restrictsNothing(f?.source));
+        const anyOperation = to.length === 0 || to.some((t) => restrictsNothing(t?.operation));
+        if (anySource && anyOperation && (rule?.when ?? []).length === 0) {
+            violations.push(`${describe(resource)}: rules[${index}] allows every request from anyone; name the sources (principals, namespaces) or the operations (ports, paths)`);
+        }
+    });
+    return violations;
+};
+
+/**
+ * Every tenant namespace has an allow-nothing AuthorizationPolicy (no selector, no rules, action ALLOW): then a workload
+ * that no ALLOW policy names answers nobody, rather than everybody.
+ */
+export const tenantNamespaceAuthorizationDenyByDefault: StackRule = (resources) => {
+    const violations: { resource?: PolicyInput; message: string }[] = [];
+    for (const ns of resources.filter(isTenantNamespace)) {
+        const name = nameOf(ns);
+        const allowNothing = resources.some((r) => {
+            if (!isKind(r, "security.istio.io", "AuthorizationPolicy") || namespaceOf(r) !== name) return false;
+            const spec = plain(r.props.spec) ?? {};
+            return (
+                (spec.action ?? "ALLOW") === "ALLOW" &&
+                isEmptySelector(spec.selector) &&
+                spec.targetRef === undefined &&
+                (spec.targetRefs ?? []).length === 0 &&
+                (spec.rules ?? []).length === 0
+            );
+        });
+        if (!allowNothing) {
+            violations.push({ resource: ns, message: `tenant namespace ${name} has no allow-nothing AuthorizationPolicy (no selector, no rules): a workload no policy names would answer everyone` });
+        }
+    }
+    return violations;
+};
+
+// ---------------------------------------------------------------------------------------------------------------------
 // DICOM gateway servers
 
 const strongTls = ["TLSV1_2", "TLSV1_3"];
@@ -486,21 +760,71 @@ export function isDicomServer(server: any): boolean {
     return String(port.protocol ?? "").toUpperCase() === "TLS" || port.number === 11112 || /dicom/i.test(String(port.name ?? ""));
 }
 
-export const dicomGatewayMutualTls: ResourceRule = (resource) => {
+/**
+ * A MUTUAL server trusts whatever CA `caCertCredentialName` names, else the CA beside its own certificate
+ * (`<credentialName>-cacert`); and it admits every certificate that CA signed unless `verifyCertificateHash`,
+ * `verifyCertificateSpki` or `subjectAltNames` narrow it (Istio 1.30.3 `pilot/pkg/security/model/authentication.go`,
+ * `ApplyCredentialSDSToServerCommonTLSContext`). Istio reads a name as a CA bundle only when it ends in `-cacert`
+ * (`pilot/pkg/xds/sds.go`); any other is read as a key and certificate.
+ */
+export const dicomGatewayMutualTls: ResourceRule = (resource) =>
+    gatewayServerViolations(resource, isDicomServer, "DICOM server", (tls) => {
+        const problems: string[] = [];
+        if (tls.mode !== "MUTUAL") problems.push(`tls.mode is ${tls.mode ?? "unset"}, not MUTUAL`);
+        problems.push(...tlsVersionProblems(tls));
+        if (tls.mode === "MUTUAL") {
+            const ca = tls.caCertCredentialName;
+            if (typeof ca !== "string" || ca === "") {
+                problems.push("tls.caCertCredentialName is unset: the server would trust the CA beside its own certificate");
+            } else if (!ca.endsWith("-cacert")) {
+                problems.push(`tls.caCertCredentialName ${ca} does not end in -cacert, so Istio would not read it as a CA bundle`);
+            } else if (typeof tls.credentialName === "string" && ca === `${tls.credentialName}-cacert`) {
+                problems.push(`tls.caCertCredentialName ${ca} is the server certificate's own CA, not a client CA`);
+            }
+            const pinned = ["verifyCertificateHash", "verifyCertificateSpki", "subjectAltNames"].filter(
+                (key) => Array.isArray(tls[key]) && tls[key].length > 0 && tls[key].every((v: unknown) => typeof v === "string" && v.trim() !== "" && v !== "*"),
+            );
+            if (pinned.length === 0) {
+                problems.push("no verifyCertificateHash, verifyCertificateSpki or subjectAltNames: every certificate the client CA signed would be admitted");
+            }
+        }
+        return problems;
+    });
+
+/** The problems `problemsOf` finds in the `tls` of each server of an Istio Gateway that `which` selects, one message per server. */
+function gatewayServerViolations(resource: PolicyInput, which: (server: any) => boolean, what: string, problemsOf: (tls: Record<string, any>) => string[]): string[] {
     if (!isKind(resource, "networking.istio.io", "Gateway")) {
         return [];
     }
     const servers: any[] = plain(resource.props.spec)?.servers ?? [];
-    return servers.filter(isDicomServer).flatMap((server) => {
-        const tls = server.tls ?? {};
+    return servers.filter(which).flatMap((server) => {
+        const problems = problemsOf(server.tls ?? {});
         const port = `${server.port?.name ?? "?"}:${server.port?.number ?? "?"}`;
-        const problems: string[] = [];
-        if (tls.mode !== "MUTUAL") problems.push(`tls.mode is ${tls.mode ?? "unset"}, not MUTUAL`);
-        if (!strongTls.includes(tls.minProtocolVersion)) problems.push(`tls.minProtocolVersion is ${tls.minProtocolVersion ?? "unset"}, not TLSV1_2 or TLSV1_3`);
-        if (tls.maxProtocolVersion !== undefined && !strongTls.includes(tls.maxProtocolVersion)) problems.push(`tls.maxProtocolVersion is ${tls.maxProtocolVersion}`);
-        return problems.length > 0 ? [`${describe(resource)}: DICOM server ${port}: ${problems.join("; ")}`] : [];
+        return problems.length > 0 ? [`${describe(resource)}: ${what} ${port}: ${problems.join("; ")}`] : [];
     });
-};
+}
+
+/** TLS 1.2 or 1.3 at least, stated, and no lower maximum: TLS 1.0 and 1.1 are deprecated (RFC 8996). */
+function tlsVersionProblems(tls: Record<string, any>): string[] {
+    const problems: string[] = [];
+    if (!strongTls.includes(tls.minProtocolVersion)) problems.push(`tls.minProtocolVersion is ${tls.minProtocolVersion ?? "unset"}, not TLSV1_2 or TLSV1_3`);
+    if (tls.maxProtocolVersion !== undefined && !strongTls.includes(tls.maxProtocolVersion)) problems.push(`tls.maxProtocolVersion is ${tls.maxProtocolVersion}`);
+    return problems;
+}
+
+/** A server that terminates TLS: protocol HTTPS or TLS, or any TLS mode other than a pass-through. */
+function terminatesTls(server: any): boolean {
+    const protocol = String(server?.port?.protocol ?? "").toUpperCase();
+    const mode = String(server?.tls?.mode ?? "").toUpperCase();
+    if (mode === "PASSTHROUGH" || mode === "AUTO_PASSTHROUGH") return false;
+    return protocol === "HTTPS" || protocol === "TLS" || ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL", "ISTIO_MUTUAL"].includes(mode);
+}
+
+/**
+ * Every Gateway server that terminates TLS, web as well as DICOM, states `minProtocolVersion` TLSV1_2 or TLSV1_3 (and
+ * no lower maximum). Stated rather than inherited, so that the mesh's defaults on some cluster do not decide it.
+ */
+export const gatewayTlsVersion: ResourceRule = (resource) => gatewayServerViolations(resource, terminatesTls, "server", tlsVersionProblems);
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Disruption budgets

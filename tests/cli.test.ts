@@ -38,10 +38,16 @@ interface Run {
 // `whoami` answers $STUB_WHOAMI or fails as when logged out; `stack ls` lists the stacks in $STUB_STACKS (one a line)
 // and `stack init` adds one, writing a salt into the stack file of the directory it runs in, as the passphrase
 // provider does; `config get` answers $STUB_CONTEXT; `stack output` prints the file $STUB_OUTPUTS; `preview` prints
-// $STUB_PREVIEW_SAYS.
+// $STUB_PREVIEW_SAYS. Given --policy-pack, it keeps what it found there while it ran: the pack's rules.ts and its
+// mode, in $STUB_LOG.pack-rules.ts and $STUB_LOG.pack-mode (the run removes the pack when it ends).
 const stubCli = `#!/bin/bash
 printf '%s\\t%s\\t%s\\t%s\\n' "$*" "\${PULUMI_BACKEND_URL-}" "\${PULUMI_CONFIG_PASSPHRASE_FILE-}" \\
     "\${PULUMI_CONFIG_PASSPHRASE+=}\${PULUMI_CONFIG_PASSPHRASE-}" >>"$STUB_LOG"
+previous=
+for arg in "$@"; do
+    if [ "$previous" = --policy-pack ]; then cat "$arg/rules.ts" >"$STUB_LOG.pack-rules.ts"; stat -c %a "$arg/rules.ts" >"$STUB_LOG.pack-mode"; fi
+    previous="$arg"
+done
 dir=.
 if [ "$1" = --cwd ]; then dir="$2"; shift 2; fi
 case "$1 $2" in
@@ -114,6 +120,8 @@ function projectTemplate(): string {
     git("init", "-q");
     git("add", "-A");
     git("commit", "-qm", "sandbox");
+    // The reviewed main branch as fetched from the team's remote, where `up` and `preview` take the policy pack from.
+    git("update-ref", "refs/remotes/origin/main", "HEAD");
     templateDir = dir;
     return dir;
 }
@@ -281,12 +289,14 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
 
         it("create the stack once, in the private config directory, then run `up` with its config file and the protected policy pack", () => {
             const config = path.join(sandbox.project, ".pulumi-state", "config");
-            const tree = spawnSync("git", ["-C", sandbox.project, "rev-parse", "HEAD:policy"], { encoding: "utf8" }).stdout.trim();
-            const up = `up --stack local --config-file ${config}/Pulumi.local.yaml --policy-pack ${sandbox.project}/.cache/policy/${tree} --yes`;
-            assert.deepEqual(
-                sandbox.stackCalls().map((call) => call.args),
-                [`--cwd ${config} stack init local --secrets-provider passphrase --no-select --non-interactive`, up, up],
-            );
+            const commit = spawnSync("git", ["-C", sandbox.project, "rev-parse", "origin/main"], { encoding: "utf8" }).stdout.trim();
+            const calls = sandbox.stackCalls().map((call) => call.args);
+            assert.equal(calls.length, 3);
+            assert.equal(calls[0], `--cwd ${config} stack init local --secrets-provider passphrase --no-select --non-interactive`);
+            const up = new RegExp(`^up --stack local --config-file ${config}/Pulumi\\.local\\.yaml --policy-pack ${sandbox.project}/\\.cache/policy/${commit}\\.\\w{6} --yes$`);
+            assert.match(calls[1], up);
+            assert.match(calls[2], up);
+            assert.notEqual(calls[1], calls[2], "each run extracts the pack afresh");
         });
 
         it("leave the tracked Pulumi.local.yaml as it was; the salt is in the private copy, which keeps the comments", () => {
@@ -400,7 +410,7 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         const run = sandbox.run(["preview", "dev", "--diff"], { PULUMI_BACKEND_URL: "https://api.pulumi.com", STUB_CONTEXT: "aks-dev" });
         assertSucceeded(run);
         assert.deepEqual(sandbox.kubectlCalls(), ["kubectl --context aks-dev get --raw /readyz"]);
-        assert.match(sandbox.stackCalls().at(-1)!.args, /^preview --stack dev --policy-pack \S+\/\.cache\/policy\/[0-9a-f]{40} --diff$/);
+        assert.match(sandbox.stackCalls().at(-1)!.args, /^preview --stack dev --policy-pack \S+\/\.cache\/policy\/[0-9a-f]{40}\.\w{6} --diff$/);
     });
 
     inSandbox("`preview` fails when the cluster is unreachable, before previewing or from the provider's warning", (sandbox) => {
@@ -428,13 +438,53 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         }
     });
 
-    inSandbox("runs the policy pack as committed, whatever the working tree says, from a read-only copy", (sandbox) => {
-        sandbox.withStacks("dev");
-        fs.writeFileSync(path.join(sandbox.project, "policy", "rules.ts"), "// every rule removed\n");
-        assertSucceeded(sandbox.run(["preview", "dev"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" }));
-        const pack = /--policy-pack (\S+)/.exec(sandbox.stackCalls().at(-1)!.args)![1];
-        assert.equal(fs.readFileSync(path.join(pack, "rules.ts"), "utf8"), fs.readFileSync(path.join(repoRoot, "policy", "rules.ts"), "utf8"));
-        assert.equal(fs.statSync(path.join(pack, "rules.ts")).mode & 0o222, 0);
+    describe("the policy pack, from a revision the change being run cannot edit", () => {
+        const original = fs.readFileSync(path.join(repoRoot, "policy", "rules.ts"), "utf8");
+        let sandbox: Sandbox;
+        const git = (...args: string[]) => spawnSync("git", ["-C", sandbox.project, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8" });
+        // One sandbox for these tests (a new one costs more than they do); the last one removes what the first two use.
+        before(() => {
+            sandbox = new Sandbox().withStubCli().withStacks("dev");
+            // A branch that weakens the rules, committed, and weakened further in the working tree.
+            git("checkout", "-qb", "weaker-rules");
+            fs.writeFileSync(path.join(sandbox.project, "policy", "rules.ts"), "// every rule removed, and committed\n");
+            git("commit", "-qam", "remove every rule");
+            fs.writeFileSync(path.join(sandbox.project, "policy", "rules.ts"), "// every rule removed\n");
+        });
+        after(() => sandbox.remove());
+        const env = { PULUMI_BACKEND_URL: "https://api.pulumi.com" };
+
+        it("`up` and `preview` run origin/main's pack, not the branch's commits or working tree, read-only, and remove it afterwards", () => {
+            for (const job of [["preview", "dev"], ["up", "dev", "--yes"]]) {
+                const run = sandbox.run(job, env);
+                assertSucceeded(run);
+                assert.match(run.stdout, /policy: the pack of origin\/main \(commit [0-9a-f]{12}\), read-only in \.cache\/policy\//);
+                assert.equal(fs.readFileSync(`${sandbox.log}.pack-rules.ts`, "utf8"), original, job[0]);
+                assert.equal(fs.readFileSync(`${sandbox.log}.pack-mode`, "utf8").trim(), "444", job[0]);
+                assert.deepEqual(fs.readdirSync(path.join(sandbox.project, ".cache", "policy")), [], `${job[0]} left its copy of the pack`);
+            }
+        });
+
+        it("runs the pack of KORTHWEB_POLICY_REF when told, HEAD included (someone working on the rules)", () => {
+            assertSucceeded(sandbox.run(["preview", "dev"], { ...env, KORTHWEB_POLICY_REF: "HEAD" }));
+            assert.equal(fs.readFileSync(`${sandbox.log}.pack-rules.ts`, "utf8"), "// every rule removed, and committed\n");
+        });
+
+        it("stops before touching the stack when that revision is missing or has no pack, saying what to fetch or set", () => {
+            fs.rmSync(sandbox.log, { force: true });
+            git("update-ref", "-d", "refs/remotes/origin/main");
+            const missing = sandbox.run(["up", "dev", "--yes"], env);
+            assert.equal(missing.status, 1);
+            assert.match(missing.stderr, /the policy pack is taken from origin\/main \(KORTHWEB_POLICY_REF, default origin\/main: the reviewed main branch\), which .* does not have/);
+            assert.match(missing.stderr, /git fetch origin main\), or set KORTHWEB_POLICY_REF/);
+            git("checkout", "-q", "--orphan", "no-pack");
+            git("rm", "-rqf", "--cached", "policy");
+            git("commit", "-qm", "no pack");
+            const empty = sandbox.run(["preview", "dev"], { ...env, KORTHWEB_POLICY_REF: "no-pack" });
+            assert.equal(empty.status, 1);
+            assert.match(empty.stderr, /no-pack \(commit [0-9a-f]{40}\) has no policy\/PulumiPolicy\.yaml/);
+            assert.ok(!sandbox.calls().some((call) => /^(up|preview|stack init)\b/.test(call.args)));
+        });
     });
 
     inSandbox("takes the pinned CLI for what it is while a newer release exists (the CLI's update warning is not its version)", (sandbox) => {

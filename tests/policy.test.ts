@@ -81,7 +81,13 @@ const dicomGateway = () =>
                     {
                         port: { number: 11112, name: "tls-dicom", protocol: "TLS" },
                         hosts: ["*"],
-                        tls: { mode: "MUTUAL", credentialName: "server", caCertCredentialName: "client-ca", minProtocolVersion: "TLSV1_2" },
+                        tls: {
+                            mode: "MUTUAL",
+                            credentialName: "server",
+                            caCertCredentialName: "dicom-clients-cacert",
+                            minProtocolVersion: "TLSV1_2",
+                            verifyCertificateHash: ["a".repeat(64)],
+                        },
                     },
                 ],
             },
@@ -105,8 +111,10 @@ async function assertViolates(policy: string, pattern: RegExp, ...resources: Pol
 
 describe("policy pack: each policy", () => {
     it("has a test below", () => {
-        const tested = ["images-pinned", "container-resources", "container-security-context", "no-secret-material-in-configmaps-or-env", "peer-authentication-strict",
-            "tenant-namespace-strict-mtls", "tenant-namespace-network-policy", "dicom-gateway-mutual-tls", "pdb-for-replicated-deployments", "helm-release-pinned-and-named"];
+        const tested = ["images-pinned", "container-resources", "container-security-context", "no-secret-material-in-configmaps-or-env", "no-credentials-on-command-lines",
+            "peer-authentication-strict", "tenant-namespace-strict-mtls", "tenant-namespace-network-policy", "tenant-namespace-authorization-deny-by-default",
+            "no-allow-all-network-policy", "no-allow-all-authorization-policy", "dicom-gateway-mutual-tls", "gateway-tls-minimum-version",
+            "pdb-for-replicated-deployments", "helm-release-pinned-and-named"];
         assert.deepEqual(policies.map((p) => p.name).sort(), [...tested].sort());
     });
 
@@ -125,6 +133,34 @@ describe("policy pack: each policy", () => {
             await assertViolates("images-pinned", /values\.deployment\.image_version/, release({ deployment: { image_version: "latest" } }));
             await assertViolates("images-pinned", /without a tag/, release({ postgresql: { image: { registry: "docker.io", repository: "bitnamilegacy/pgpool" } } }));
             await assertViolates("images-pinned", /values\.image\.tag/, release({ image: { repository: "x/y", tag: "" } }));
+        });
+        it("rejects a bare major version or a word as a tag, and passes release tags and digests", async () => {
+            for (const tag of ["17", "v2", "17-alpine", "stable", "bookworm"]) {
+                await assertViolates("images-pinned", /not pinned/, edit(deployment(), (p) => (p.spec.template.spec.containers[0].image = `docker.io/library/postgres:${tag}`)));
+                await assertViolates("images-pinned", /values\.postgresql\.image\.tag/, release({ postgresql: { image: { registry: "docker.io", repository: "bitnamilegacy/postgresql-repmgr", tag } } }));
+            }
+            await assertViolates("images-pinned", /values\.postgresql\.image\.tag/, release({ postgresql: { image: { repository: "bitnamilegacy/postgresql-repmgr", tag: 17 } } }));
+            for (const tag of ["17.6", "17.6.0-debian-12-r2", "12-debian-12-r51", "18.4-system-trixie", "v2.20.0"]) {
+                await assertPasses("images-pinned", edit(deployment(), (p) => (p.spec.template.spec.containers[0].image = `docker.io/library/postgres:${tag}`)));
+            }
+            // A digest beside a floating tag pins the image: the runtime pulls by the digest.
+            await assertPasses("images-pinned", release({ image: { repository: "x/y", tag: "17", digest: `sha256:${"b".repeat(64)}` } }));
+            await assertPasses("images-pinned", edit(deployment(), (p) => (p.spec.template.spec.containers[0].image = `docker.io/library/postgres:17@sha256:${"c".repeat(64)}`)));
+        });
+        it("checks the images CloudNativePG runs: a Cluster's imageName, catalogs and a Pooler's containers", async () => {
+            const cluster = (imageName: string) =>
+                resource("kubernetes:postgresql.cnpg.io/v1:Cluster", { metadata: { name: "postgresql", namespace: "site-orthweb" }, spec: { instances: 3, imageName } });
+            await assertPasses("images-pinned", cluster("ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie"));
+            await assertViolates("images-pinned", /spec\.imageName uses image "ghcr\.io\/cloudnative-pg\/postgresql:17"/, cluster("ghcr.io/cloudnative-pg/postgresql:17"));
+            await assertViolates("images-pinned", /spec\.images\[0\]\.image/,
+                resource("kubernetes:postgresql.cnpg.io/v1:ImageCatalog", { metadata: { name: "c", namespace: "site-orthweb" }, spec: { images: [{ major: 17, image: "ghcr.io/cloudnative-pg/postgresql:17" }] } }));
+            const pooler = (image?: string) =>
+                resource("kubernetes:postgresql.cnpg.io/v1:Pooler", {
+                    metadata: { name: "pooler", namespace: "site-orthweb" },
+                    spec: { cluster: { name: "postgresql" }, template: { spec: { containers: [{ name: "pgbouncer", ...(image ? { image } : {}) }] } } },
+                });
+            await assertPasses("images-pinned", pooler());
+            await assertViolates("images-pinned", /containers\[0\] pgbouncer uses image/, pooler("ghcr.io/cloudnative-pg/pgbouncer:1"));
         });
     });
 
@@ -166,6 +202,16 @@ describe("policy pack: each policy", () => {
             await assertPasses("container-security-context", release({ containerSecurityContext: { runAsNonRoot: true } }));
             await assertViolates("container-security-context", /runAsNonRoot is false/, release({ postgresql: { containerSecurityContext: { runAsNonRoot: false } } }));
         });
+        it("rejects Helm values that switch a chart's security context off or enable its root init container", async () => {
+            await assertPasses("container-security-context", release({ postgresql: { containerSecurityContext: { enabled: true } }, volumePermissions: { enabled: false } }));
+            await assertViolates("container-security-context", /values\.postgresql\.containerSecurityContext\.enabled is false/, release({ postgresql: { containerSecurityContext: { enabled: false } } }));
+            await assertViolates("container-security-context", /values\.pgpool\.podSecurityContext\.enabled is false/, release({ pgpool: { podSecurityContext: { enabled: false } } }));
+            await assertViolates("container-security-context", /values\.volumePermissions\.enabled is true/, release({ volumePermissions: { enabled: true } }));
+            await assertViolates("container-security-context", /readOnlyRootFilesystem is false/, release({ securityContext: { readOnlyRootFilesystem: false } }));
+            await assertViolates("container-security-context", /seccompProfile\.type is Unconfined/, release({ securityContext: { seccompProfile: { type: "Unconfined" } } }));
+            await assertViolates("container-security-context", /capabilities\.add includes NET_ADMIN/, release({ securityContext: { capabilities: { add: ["NET_ADMIN"] } } }));
+            await assertViolates("container-security-context", /values\.hostNetwork is true/, release({ hostNetwork: true }));
+        });
     });
 
     describe("no-secret-material-in-configmaps-or-env", () => {
@@ -183,6 +229,40 @@ describe("policy pack: each policy", () => {
             await assertViolates("no-secret-material-in-configmaps-or-env", /env API_TOKEN/, edit(deployment(), (p) => p.spec.template.spec.containers[0].env.push({ name: "API_TOKEN", value: "abc" })));
             await assertViolates("no-secret-material-in-configmaps-or-env", /Pulumi secret/, edit(deployment(), (p) => p.spec.template.spec.containers[0].env.push({ name: "CONFIG", value: secret("x") })));
             await assertViolates("no-secret-material-in-configmaps-or-env", /Pulumi secret/, edit(deployment(), (p) => (p.spec = secret(p.spec))));
+        });
+        it("rejects credentials inside a plain environment value, whatever the variable's name", async () => {
+            const withEnv = (value: string) => edit(deployment(), (p) => p.spec.template.spec.containers[0].env.push({ name: "DATABASE", value }));
+            await assertViolates("no-secret-material-in-configmaps-or-env", /env DATABASE holds a URL with a password/, withEnv("postgresql://orthanc:hunter2@postgresql:5432/orthanc"));
+            await assertViolates("no-secret-material-in-configmaps-or-env", /env DATABASE passes password with a literal value/, withEnv("host=postgresql user=orthanc password=hunter2"));
+            await assertPasses("no-secret-material-in-configmaps-or-env", withEnv("host=postgresql user=orthanc password=$(DB_PASSWORD)"), withEnv("postgresql://postgresql:5432/orthanc"));
+            await assertViolates("no-secret-material-in-configmaps-or-env", /values\.env ADMIN_PASSWORD/, release({ env: { ADMIN_PASSWORD: "hunter2" } }));
+            await assertViolates("no-secret-material-in-configmaps-or-env", /values\.pgpool\.extraEnvVars DSN holds a URL/, release({ pgpool: { extraEnvVars: [{ name: "DSN", value: "postgres://a:b@c/d" }] } }));
+            await assertPasses("no-secret-material-in-configmaps-or-env", release({ env: { PILOT_SCOPE_GATEWAY_TO_NAMESPACE: "true" } }));
+        });
+    });
+
+    describe("no-credentials-on-command-lines", () => {
+        const withArgs = (field: "args" | "command", words: string[]) => edit(deployment(), (p) => (p.spec.template.spec.containers[0][field] = words));
+        it("passes command lines without credentials, and credentials by reference or file", async () => {
+            await assertPasses("no-credentials-on-command-lines", deployment(), withArgs("command", ["/bin/sh", "-c", "head -c 4 /dev/urandom > /run/hostid/hostid"]));
+            await assertPasses("no-credentials-on-command-lines", withArgs("args", ["--password-file=/run/secrets/db/password", "--password", "$(DB_PASSWORD)", "--token-path", "/var/run/token"]));
+            await assertPasses("no-credentials-on-command-lines", withArgs("command", ["/bin/sh", "-c", "PGPASSWORD=$(cat /run/secrets/pw) pg_dump -h pgpool"]));
+        });
+        for (const [what, field, words, pattern] of [
+            ["--password=value", "args", ["--password=hunter2"], /args passes --password with a literal value/],
+            ["--db-password value", "args", ["--db-password", "hunter2"], /args passes --db-password with a literal value/],
+            ["a password in a shell script", "command", ["/bin/sh", "-c", "PGPASSWORD=hunter2 pg_dump -h pgpool"], /command passes PGPASSWORD/],
+            ["a URL with a password", "args", ["--dsn", "postgresql://orthanc:hunter2@pgpool/orthanc"], /holds a URL with a password/],
+            ["an API token", "args", ["--api-key=abc123"], /passes --api-key/],
+        ] as [string, "args" | "command", string[], RegExp][]) {
+            it(`rejects ${what} in ${field}`, async () => {
+                await assertViolates("no-credentials-on-command-lines", pattern, withArgs(field, words));
+            });
+        }
+        it("rejects a credential in a chart's command line or in an init container", async () => {
+            await assertViolates("no-credentials-on-command-lines", /values\.pgpool\.extraArgs passes --password/, release({ pgpool: { extraArgs: ["--password=hunter2"] } }));
+            await assertViolates("no-credentials-on-command-lines", /initContainers\[0\] init args/,
+                edit(deployment(), (p) => (p.spec.template.spec.initContainers = [{ ...p.spec.template.spec.containers[0], name: "init", args: ["-token", "s3cr3t"] }])));
         });
     });
 
@@ -224,6 +304,67 @@ describe("policy pack: each policy", () => {
         });
     });
 
+    describe("tenant-namespace-authorization-deny-by-default", () => {
+        const allowNothing = () =>
+            resource("kubernetes:security.istio.io/v1:AuthorizationPolicy", { metadata: { name: "deny-by-default", namespace: "site-orthweb" }, spec: {} }, "allow-nothing");
+        it("passes a tenant namespace with an allow-nothing policy", async () => {
+            await assertPasses("tenant-namespace-authorization-deny-by-default", tenantNamespace(), allowNothing());
+        });
+        it("rejects a tenant namespace without one, or with one that selects some workloads only", async () => {
+            await assertViolates("tenant-namespace-authorization-deny-by-default", /no allow-nothing AuthorizationPolicy/, tenantNamespace());
+            await assertViolates("tenant-namespace-authorization-deny-by-default", /no allow-nothing/, tenantNamespace(), edit(allowNothing(), (p) => (p.spec.selector = { matchLabels: { app: "x" } })));
+            await assertViolates("tenant-namespace-authorization-deny-by-default", /no allow-nothing/, tenantNamespace(), edit(allowNothing(), (p) => (p.spec.rules = [{}])));
+        });
+    });
+
+    describe("no-allow-all-network-policy", () => {
+        const allowAll = (direction: "ingress" | "egress", rule: Record<string, unknown>) =>
+            edit(defaultDeny(), (p) => {
+                p.metadata.name = "allow";
+                p.spec.policyTypes = [direction === "ingress" ? "Ingress" : "Egress"];
+                p.spec[direction] = [rule];
+            });
+        it("passes the default deny and rules that name their peers or their ports", async () => {
+            await assertPasses("no-allow-all-network-policy", defaultDeny(), allowAll("ingress", { ports: [{ port: 443, protocol: "TCP" }] }));
+            await assertPasses("no-allow-all-network-policy", allowAll("ingress", { from: [{ podSelector: {} }] }));
+            await assertPasses("no-allow-all-network-policy", allowAll("egress", { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ port: 443, protocol: "TCP" }] }));
+            await assertPasses("no-allow-all-network-policy", allowAll("ingress", { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: "prometheus" } } }] }));
+        });
+        for (const [what, direction, rule] of [
+            ["an empty ingress rule", "ingress", {}],
+            ["an empty egress rule", "egress", {}],
+            ["every namespace on every port", "ingress", { from: [{ namespaceSelector: {} }] }],
+            ["every address on every port", "egress", { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }] }],
+            ["every address on every TCP port", "egress", { to: [{ ipBlock: { cidr: "::/0" } }], ports: [{ protocol: "TCP" }] }],
+            ["a named peer beside every namespace", "ingress", { from: [{ podSelector: { matchLabels: { a: "b" } } }, { namespaceSelector: {} }] }],
+        ] as [string, "ingress" | "egress", Record<string, unknown>][]) {
+            it(`rejects ${what} beside the default deny`, async () => {
+                await assertViolates("no-allow-all-network-policy", new RegExp(`${direction}\\[0\\] admits every`), defaultDeny(), allowAll(direction, rule));
+            });
+        }
+    });
+
+    describe("no-allow-all-authorization-policy", () => {
+        const policy = (spec: Record<string, unknown>) =>
+            resource("kubernetes:security.istio.io/v1:AuthorizationPolicy", { metadata: { name: "allow", namespace: "site-orthweb" }, spec }, "allow");
+        it("passes allow-nothing, DENY rules and rules that name sources or operations", async () => {
+            await assertPasses("no-allow-all-authorization-policy", policy({}), policy({ action: "DENY", rules: [{}] }));
+            await assertPasses("no-allow-all-authorization-policy", policy({ action: "ALLOW", rules: [{ to: [{ operation: { ports: ["443", "11112"] } }] }] }));
+            await assertPasses("no-allow-all-authorization-policy", policy({ rules: [{ from: [{ source: { principals: ["cluster.local/ns/site-gateway/sa/gw"] } }] }] }));
+            await assertPasses("no-allow-all-authorization-policy", policy({ rules: [{ when: [{ key: "source.namespace", values: ["site-orthweb"] }] }] }));
+        });
+        for (const [what, spec] of [
+            ["an empty rule", { rules: [{}] }],
+            ["an empty rule with ALLOW stated", { action: "ALLOW", rules: [{}] }],
+            ["wildcard sources and paths", { rules: [{ from: [{ source: { principals: ["*"] } }], to: [{ operation: { paths: ["*"] } }] }] }],
+            ["an unrestricted source beside a named one", { rules: [{ from: [{ source: { namespaces: ["site-orthweb"] } }, { source: {} }] }] }],
+        ] as [string, Record<string, unknown>][]) {
+            it(`rejects ${what} beside the allow-nothing policy`, async () => {
+                await assertViolates("no-allow-all-authorization-policy", /rules\[0\] allows every request/, policy({}), policy(spec));
+            });
+        }
+    });
+
     describe("dicom-gateway-mutual-tls", () => {
         it("passes MUTUAL TLS with TLS 1.2 or 1.3", async () => {
             await assertPasses("dicom-gateway-mutual-tls", dicomGateway(), edit(dicomGateway(), (p) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_3")));
@@ -237,6 +378,37 @@ describe("policy pack: each policy", () => {
         it("finds DICOM servers by port number or name as well as protocol", async () => {
             await assertViolates("dicom-gateway-mutual-tls", /DICOM server/, edit(dicomGateway(), (p) => (p.spec.servers[0] = { port: { number: 11112, name: "tcp", protocol: "TCP" }, hosts: ["*"] })));
             await assertPasses("dicom-gateway-mutual-tls", edit(dicomGateway(), (p) => (p.spec.servers[0] = { port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["*"], tls: { mode: "SIMPLE" } })));
+        });
+        it("rejects a MUTUAL server without its own client CA", async () => {
+            await assertViolates("dicom-gateway-mutual-tls", /caCertCredentialName is unset/, edit(dicomGateway(), (p) => delete p.spec.servers[0].tls.caCertCredentialName));
+            await assertViolates("dicom-gateway-mutual-tls", /does not end in -cacert/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls.caCertCredentialName = "dicom-clients")));
+            await assertViolates("dicom-gateway-mutual-tls", /the server certificate's own CA/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls.caCertCredentialName = "server-cacert")));
+        });
+        it("rejects a MUTUAL server that admits every certificate of its CA, and passes a hash, SPKI or name list", async () => {
+            await assertViolates("dicom-gateway-mutual-tls", /no verifyCertificateHash/, edit(dicomGateway(), (p) => delete p.spec.servers[0].tls.verifyCertificateHash));
+            await assertViolates("dicom-gateway-mutual-tls", /no verifyCertificateHash/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls.verifyCertificateHash = [])));
+            await assertViolates("dicom-gateway-mutual-tls", /no verifyCertificateHash/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls.verifyCertificateHash = ["*"])));
+            await assertPasses("dicom-gateway-mutual-tls", edit(dicomGateway(), (p) => (delete p.spec.servers[0].tls.verifyCertificateHash, (p.spec.servers[0].tls.subjectAltNames = ["ct1.site.example"]))));
+            await assertPasses("dicom-gateway-mutual-tls", edit(dicomGateway(), (p) => (delete p.spec.servers[0].tls.verifyCertificateHash, (p.spec.servers[0].tls.verifyCertificateSpki = ["x"]))));
+        });
+    });
+
+    describe("gateway-tls-minimum-version", () => {
+        const webGateway = () =>
+            edit(dicomGateway(), (p) => {
+                p.metadata.name = "web";
+                p.spec.servers = [{ port: { number: 443, name: "https-web", protocol: "HTTPS" }, hosts: ["web.site.example"], tls: { mode: "SIMPLE", credentialName: "server", minProtocolVersion: "TLSV1_2" } }];
+            });
+        it("passes web and DICOM servers with TLS 1.2 or 1.3, and servers that terminate no TLS", async () => {
+            await assertPasses("gateway-tls-minimum-version", webGateway(), dicomGateway(), edit(webGateway(), (p) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_3")));
+            await assertPasses("gateway-tls-minimum-version", edit(webGateway(), (p) => (p.spec.servers[0] = { port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"], tls: { httpsRedirect: true } })));
+            await assertPasses("gateway-tls-minimum-version", edit(webGateway(), (p) => (p.spec.servers[0] = { port: { number: 443, name: "tls", protocol: "TLS" }, hosts: ["*"], tls: { mode: "PASSTHROUGH" } })));
+        });
+        it("rejects a web server on TLS 1.0 or 1.1, or one that leaves the minimum to the mesh", async () => {
+            await assertViolates("gateway-tls-minimum-version", /server https-web:443: tls\.minProtocolVersion is TLSV1_0/, edit(webGateway(), (p) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_0")));
+            await assertViolates("gateway-tls-minimum-version", /minProtocolVersion is TLSV1_1/, edit(webGateway(), (p) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_1")));
+            await assertViolates("gateway-tls-minimum-version", /minProtocolVersion is unset/, edit(webGateway(), (p) => delete p.spec.servers[0].tls.minProtocolVersion));
+            await assertViolates("gateway-tls-minimum-version", /maxProtocolVersion is TLSV1_1/, edit(webGateway(), (p) => (p.spec.servers[0].tls.maxProtocolVersion = "TLSV1_1")));
         });
     });
 
@@ -291,6 +463,7 @@ for (const stack of allStacks) {
                 "kubernetes:security.istio.io/v1:PeerAuthentication",
                 "kubernetes:networking.k8s.io/v1:NetworkPolicy",
                 "kubernetes:networking.istio.io/v1:Gateway",
+                "kubernetes:security.istio.io/v1:AuthorizationPolicy",
                 "kubernetes:policy/v1:PodDisruptionBudget",
             ]) {
                 assert.ok(types.has(type), `the ${stack} stack has no ${type}`);

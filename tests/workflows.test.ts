@@ -129,6 +129,13 @@ describe("GitHub workflows", () => {
             for (const run of runs.slice(1)) assert.doesNotMatch(run, /\.pull-request/);
         });
 
+        it("checks the preview with the base commit's policy pack, which the pull request cannot edit", () => {
+            const preview = job.steps.find((step) => /scripts\/run preview/.test(step.run ?? ""))!;
+            // scripts/pulumi-env takes the pack from KORTHWEB_POLICY_REF: the commit checked out to run, the base.
+            assert.equal(preview.env?.KORTHWEB_POLICY_REF, "${{ github.event.pull_request.base.sha }}");
+            assert.match(fs.readFileSync(path.join(repoRoot, "scripts", "pulumi-env"), "utf8"), /KORTHWEB_POLICY_REF/);
+        });
+
         it("puts the pinned Pulumi CLI first on PATH before scripts/run, which refuses the runner image's own (another version)", () => {
             const runs = job.steps.map((step) => step.run ?? "");
             const install = runs.findIndex((run) => /get\.pulumi\.com/.test(run));
