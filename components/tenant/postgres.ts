@@ -2,7 +2,7 @@
  * PostgreSQL HA (Bitnami postgresql-ha: repmgr-managed PostgreSQL behind Pgpool-II) for one tenant: names and Helm
  * values as pure functions, shared by the tenant component and the integration suite.
  */
-import { ImagePin, postgresqlHaImages } from "../versions";
+import { bitnamiImageValues as image, postgresqlHaImages } from "../versions";
 
 /** Release name; the chart's fullname is the release name when it contains the chart name. */
 export const postgresRelease = "postgresql-ha";
@@ -106,10 +106,6 @@ export interface PostgresValuesInput {
     volumeSize: string;
     storageClass?: string;
     connections: ConnectionBudget;
-}
-
-function image(pin: ImagePin) {
-    return { registry: pin.registry, repository: pin.repository, tag: pin.tag };
 }
 
 export function postgresHaValues(input: PostgresValuesInput): Record<string, unknown> {
