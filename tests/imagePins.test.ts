@@ -3,7 +3,8 @@
  * digest; every pin has a digest or is on the explicit list of images pinned by tag alone (named in the README), and
  * likewise for the charts' archive digests. The digests are the ones upstream records name
  * (tests/upstream/imagePinFacts.json, regenerated from the repositories by tests/upstream/imagePinFactsGenerate.ts).
- * The preview workflow installs the Pulumi CLI with an install script pinned by commit and
+ * The Bitnami chart's own image check, modelled in tests/upstream/bitnamiImageCheck.ts, passes the values without
+ * `allowInsecureImages`. The preview workflow installs the Pulumi CLI with an install script pinned by commit and
  * sha256 (its refusal of another script is tested in tests/workflows.test.ts).
  */
 import { strict as assert } from "assert";
@@ -19,7 +20,8 @@ import {
     pinnedImages,
 } from "../components/versions";
 import { plain } from "./support/mocks";
-import { allStacks, renderStack } from "./support/stacks";
+import { allStacks, releases, renderStack } from "./support/stacks";
+import { bitnamiImageCheck, checkedImages } from "./upstream/bitnamiImageCheck";
 import imagePinFacts from "./upstream/imagePinFacts.json";
 
 const repoRoot = path.resolve(__dirname, "..");
@@ -136,6 +138,40 @@ describe("image and chart pins", () => {
             assert.deepEqual([fact.chart, fact.version, fact.archiveSha256, fact.withoutDigest], [pin.chart, pin.version, pin.archiveSha256, chartsWithoutDigest[name]]);
             if (pin.archiveSha256) assert.ok(fact.evidence?.some((e) => e.path?.endsWith("index.yaml") && e.finding.includes(pin.archiveSha256!)));
         }
+    });
+});
+
+describe("the Bitnami chart's image check (tests/upstream/bitnamiImageCheck.ts)", () => {
+    const facts = imagePinFacts.bitnamiChartImages;
+    const check = (values: Record<string, unknown>) =>
+        bitnamiImageCheck({
+            chartImages: facts.images,
+            images: checkedImages(values, facts.checkedValues),
+            allowInsecureImages: ((values.global as any)?.security as any)?.allowInsecureImages === true,
+        });
+
+    it("passes the program's values without allowInsecureImages: bitnamilegacy replacements only warn", async () => {
+        const rendered = await renderStack("dev");
+        const postgres = releases(rendered).filter((r) => r.inputs.chart === charts.postgresqlHa.chart);
+        assert.ok(postgres.length > 0);
+        for (const release of postgres) {
+            const values = plain(release.inputs.values) as Record<string, any>;
+            assert.notEqual(values.global?.security?.allowInsecureImages, true, `${release.name}: allowInsecureImages is set; the chart's check would pass without it`);
+            assert.equal(check(values), "warns", `${release.name}: the chart refuses the images`);
+        }
+    });
+
+    it("is a model that refuses an image from elsewhere without the flag, and admits the chart's own images", () => {
+        const image = (registry: string, repository: string, tag: string) => ({ registry, repository, tag });
+        const own = { postgresql: { image: image("docker.io", "bitnami/postgresql-repmgr", "17.6.0-debian-12-r2") } };
+        const paths = ["postgresql.image"];
+        const run = (values: Record<string, unknown>, allowInsecureImages = false) =>
+            bitnamiImageCheck({ chartImages: facts.images, images: checkedImages(values, paths), allowInsecureImages });
+        assert.equal(run(own), "passes");
+        const forked = { postgresql: { image: image("docker.io", "someone/postgresql-repmgr", "17.6.0-debian-12-r2") } };
+        assert.equal(run(forked), "fails");
+        assert.equal(run(forked, true), "warns");
+        assert.equal(run({ postgresql: { image: image("registry.example", "bitnamilegacy/postgresql-repmgr", "17.6.0-debian-12-r2") } }), "fails");
     });
 });
 

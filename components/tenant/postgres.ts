@@ -110,10 +110,9 @@ export interface PostgresValuesInput {
 
 export function postgresHaValues(input: PostgresValuesInput): Record<string, unknown> {
     return {
-        global: {
-            // Required by the chart whenever its images are replaced; ours are the same builds, moved to bitnamilegacy.
-            security: { allowInsecureImages: true },
-        },
+        // No `global.security.allowInsecureImages`: the chart's image check (common 2.31.4, `common.errors.insecureImages`)
+        // only warns when every replaced image is docker.io/bitnamilegacy/, as ours are; the flag would also let any
+        // other image through (tests/upstream/bitnamiImageCheck.ts).
         serviceAccount: { create: true, name: postgresServiceAccount, automountServiceAccountToken: false },
         postgresql: {
             image: image(postgresqlHaImages.postgresqlRepmgr),
