@@ -146,8 +146,9 @@ export const kialiImage: ImagePin = { registry: "quay.io", repository: "kiali/ki
  * and would turn an operator upgrade into a PostgreSQL upgrade): cloudnative-pg v1.30.0's own default
  * (pkg/versions/versions.go `DefaultImageName`, `18.4-system-trixie`), a tag rebuilt weekly. Pinned to the last 18.4
  * build CloudNativePG's signed image catalog listed (cloudnative-pg/artifacts, image-catalogs/catalog-system-trixie.yaml
- * at 12d8b52f, 2026-08-13), by the dated tag and digest the catalog gives it; the operator takes `<image>:<tag>@sha256:`
- * (api/v1/cluster_types.go `ImageName`).
+ * at 12d8b52f, 2026-08-13), by the dated tag and digest the catalog gives it. The operator takes `<image>:<tag>@sha256:`
+ * (api/v1/cluster_types.go `ImageName`) and needs the tag: it reads the PostgreSQL version from it, and its webhook
+ * refuses a digest alone (tests/upstream/imagePinCnpgImageName.ts).
  */
 export const cnpgPostgresImage: ImagePin = {
     registry: "ghcr.io",

@@ -22,6 +22,7 @@ import {
 import { plain } from "./support/mocks";
 import { allStacks, releases, renderStack } from "./support/stacks";
 import { bitnamiImageCheck, checkedImages } from "./upstream/bitnamiImageCheck";
+import { cnpgImageNameError, cnpgImageReference, cnpgVersionFromTag } from "./upstream/imagePinCnpgImageName";
 import imagePinFacts from "./upstream/imagePinFacts.json";
 
 const repoRoot = path.resolve(__dirname, "..");
@@ -37,7 +38,7 @@ interface FoundImage {
  * Cluster's string (`image`, `imageName`), a Bitnami chart's `{registry, repository, tag, digest}`, and kiali-server's
  * `image_name`/`image_digest`/`image_version` (rendered as its v2.20.0 deployment template does).
  */
-export function imagesIn(value: unknown, where: string): FoundImage[] {
+function imagesIn(value: unknown, where: string): FoundImage[] {
     if (Array.isArray(value)) return value.flatMap((v, i) => imagesIn(v, `${where}[${i}]`));
     if (value === null || typeof value !== "object") return [];
     const node = value as Record<string, unknown>;
@@ -80,13 +81,21 @@ describe("image and chart pins", () => {
         });
     }
 
-    it("set the CloudNativePG PostgreSQL image by digest, kept with its tag for people", async () => {
+    it("set the CloudNativePG PostgreSQL image by digest, with the tag its webhook needs to read the version", async () => {
         const rendered = await renderStack("cnpg");
         const clusters = rendered.resources.filter((r) => r.type === "kubernetes:postgresql.cnpg.io/v1:Cluster");
         assert.ok(clusters.length > 0);
         for (const cluster of clusters) {
-            assert.match(plain(cluster.inputs).spec.imageName, /^ghcr\.io\/cloudnative-pg\/postgresql:18\.4-\d{12}-system-trixie@sha256:[0-9a-f]{64}$/);
+            const imageName: string = plain(cluster.inputs).spec.imageName;
+            assert.match(imageName, /^ghcr\.io\/cloudnative-pg\/postgresql:18\.4-\d{12}-system-trixie@sha256:[0-9a-f]{64}$/);
+            assert.equal(cnpgImageNameError(imageName), undefined);
+            const reference = cnpgImageReference(imageName);
+            assert.equal(`sha256:${reference.digest}`, pinnedImages.cnpgPostgres.digest);
+            assert.deepEqual(cnpgVersionFromTag(reference.tag), { major: 18, minor: 4 });
         }
+        // The model refuses what the operator refuses: the digest alone, or no tag at all.
+        assert.match(cnpgImageNameError(`ghcr.io/cloudnative-pg/postgresql@${pinnedImages.cnpgPostgres.digest}`) ?? "", /just the image sha/);
+        assert.match(cnpgImageNameError("ghcr.io/cloudnative-pg/postgresql") ?? "", /'latest'/);
     });
 
     it("give every image a digest, or list it among those pinned by tag alone, with a reason the README repeats", () => {
