@@ -12,12 +12,50 @@ export interface ChartPin {
     version: string;
     /** Helm repository URL, or undefined when `chart` is a full `oci://` reference. */
     repo?: string;
+    /**
+     * sha256 of the chart archive (.tgz) as the repository's index.yaml records it (tests/upstream/imagePinFacts.json
+     * cites the index). A record to compare a download with, not a check Helm makes: Helm v3.20's repository
+     * download never compares a chart with the index's digest (pkg/downloader/chart_downloader.go). Absent only for
+     * the charts on `chartsWithoutDigest`.
+     */
+    archiveSha256?: string;
 }
 
 export interface ImagePin {
     registry: string;
     repository: string;
+    /** What the image was published as, for people; with a digest the container runtime pulls by the digest alone. */
     tag: string;
+    /**
+     * The image's manifest digest, `sha256:<64 hex>`, as the upstream record cited in tests/upstream/imagePinFacts.json
+     * names it: the runtime pulls exactly these bytes whatever the tag points to later. Absent only for the images on
+     * `imagesWithoutDigest`.
+     */
+    digest?: string;
+}
+
+/** `registry/repository:tag@digest` (or `:tag` for an image without one), the form a Pod spec wants. */
+export function imageReference(image: ImagePin): string {
+    return `${image.registry}/${image.repository}:${image.tag}${image.digest ? `@${image.digest}` : ""}`;
+}
+
+/**
+ * A Bitnami chart's image values: the common library (2.31.4, `common.images.image` in templates/_images.tpl) renders
+ * `registry/repository@digest` when `digest` is set, else `:tag`.
+ */
+export function bitnamiImageValues(pin: ImagePin): Record<string, string> {
+    return { registry: pin.registry, repository: pin.repository, tag: pin.tag, ...(pin.digest ? { digest: pin.digest } : {}) };
+}
+
+/**
+ * kiali-server's image values: its deployment template (v2.20.0 templates/deployment.yaml) writes
+ * `image_name[@image_digest]:image_version`, so a digest goes in as image_digest "sha256" and image_version its hex.
+ */
+export function kialiImageValues(pin: ImagePin): Record<string, string> {
+    const name = `${pin.registry}/${pin.repository}`;
+    if (!pin.digest) return { image_name: name, image_version: pin.tag };
+    const [algorithm, hex] = pin.digest.split(":");
+    return { image_name: name, image_digest: algorithm, image_version: hex };
 }
 
 const istioRepo = "https://istio-release.storage.googleapis.com/charts";
@@ -35,14 +73,45 @@ export const charts = {
         version: "88.5.3",
         repo: "https://prometheus-community.github.io/helm-charts",
     },
-    kiali: { chart: "kiali-server", version: "2.20.0", repo: "https://kiali.org/helm-charts" },
+    kiali: {
+        chart: "kiali-server",
+        version: "2.20.0",
+        repo: "https://kiali.org/helm-charts",
+        archiveSha256: "d33ecd833e13bf3d0511b0e2d6ced7e06aac1064f842032ba9eb3dfc0bc9e33e",
+    },
     // CloudNativePG 1.30.0 and its Barman Cloud plugin 0.13.0 (backups, WAL archiving), installed once on the
     // platform when a tenant uses the cloud-native-pg engine.
-    cloudnativePg: { chart: "cloudnative-pg", version: "0.29.0", repo: "https://cloudnative-pg.github.io/charts" },
-    barmanCloudPlugin: { chart: "plugin-barman-cloud", version: "0.7.0", repo: "https://cloudnative-pg.github.io/charts" },
+    cloudnativePg: {
+        chart: "cloudnative-pg",
+        version: "0.29.0",
+        repo: "https://cloudnative-pg.github.io/charts",
+        archiveSha256: "668e065ff53508d58238788fd35b355a925060843629a951df0e6a9362e6d32f",
+    },
+    barmanCloudPlugin: {
+        chart: "plugin-barman-cloud",
+        version: "0.7.0",
+        repo: "https://cloudnative-pg.github.io/charts",
+        archiveSha256: "683494c04cc94f7d33c4ac5f3d8d64c209634b48bd0e84da31d7d1fad22cdcdb",
+    },
     // Bitnami only publishes this chart as an OCI artifact; Helm takes the full reference as the chart name.
     postgresqlHa: { chart: "oci://registry-1.docker.io/bitnamicharts/postgresql-ha", version: "16.3.2" },
 } satisfies Record<string, ChartPin>;
+
+/**
+ * The charts whose archive digest no upstream record reachable from here names (README "Versions"), and why. No
+ * registry or chart host answers from the machine the pins were made on; only GitHub repositories could be read.
+ */
+export const chartsWithoutDigest: Partial<Record<keyof typeof charts, string>> = {
+    istioBase: "Istio's chart index lives on istio-release.storage.googleapis.com, in no git repository",
+    istiod: "Istio's chart index lives on istio-release.storage.googleapis.com, in no git repository",
+    istioCni: "Istio's chart index lives on istio-release.storage.googleapis.com, in no git repository",
+    istioGateway: "Istio's chart index lives on istio-release.storage.googleapis.com, in no git repository",
+    certManager: "jetstack's chart index lives on charts.jetstack.io, in no git repository",
+    kubePrometheusStack:
+        "prometheus-community/helm-charts keeps its index.yaml on the gh-pages branch, but the stored copies of that branch lack the file's content (too large)",
+    postgresqlHa:
+        "an OCI artifact: its manifest digest is known only to the registry (Helm v3.20 would take oci://...@sha256:<digest> and refuse another); bitnami/charts records none",
+};
 
 /**
  * Bitnami stopped serving versioned images under docker.io/bitnami on 28 Aug 2025; the chart's defaults no longer
@@ -69,21 +138,24 @@ export const awsCliImage: ImagePin = { registry: "docker.io", repository: "amazo
  */
 export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "26.8.1" };
 
-/** `registry/repository:tag`, the form a Pod spec wants. */
-export function imageReference(image: ImagePin): string {
-    return `${image.registry}/${image.repository}:${image.tag}`;
-}
-
 /** Kiali's image follows its chart; pinned here so an upgrade of one is an upgrade of both. */
 export const kialiImage: ImagePin = { registry: "quay.io", repository: "kiali/kiali", tag: "v2.20.0" };
-export const kialiImageVersion = kialiImage.tag;
 
 /**
  * CloudNativePG's PostgreSQL, pinned rather than left to the operator's default (which moves with operator releases
  * and would turn an operator upgrade into a PostgreSQL upgrade): cloudnative-pg v1.30.0's own default
- * (pkg/versions/versions.go `DefaultImageName`).
+ * (pkg/versions/versions.go `DefaultImageName`, `18.4-system-trixie`), a tag rebuilt weekly. Pinned to the last 18.4
+ * build CloudNativePG's signed image catalog listed (cloudnative-pg/artifacts, image-catalogs/catalog-system-trixie.yaml
+ * at 12d8b52f, 2026-08-13), by the dated tag and digest the catalog gives it. The operator takes `<image>:<tag>@sha256:`
+ * (api/v1/cluster_types.go `ImageName`) and needs the tag: it reads the PostgreSQL version from it, and its webhook
+ * refuses a digest alone (tests/upstream/imagePinCnpgImageName.ts).
  */
-export const cnpgPostgresImage: ImagePin = { registry: "ghcr.io", repository: "cloudnative-pg/postgresql", tag: "18.4-system-trixie" };
+export const cnpgPostgresImage: ImagePin = {
+    registry: "ghcr.io",
+    repository: "cloudnative-pg/postgresql",
+    tag: "18.4-202608130737-system-trixie",
+    digest: "sha256:42708a75345b7a48fdd9257b071830783a97fd228529196b6313187a7198e185",
+};
 
 /** Every image korthweb pins, by a name tests/upstream/imagePinFacts.json records evidence under. */
 export const pinnedImages = {
@@ -93,3 +165,21 @@ export const pinnedImages = {
     kiali: kialiImage,
     cnpgPostgres: cnpgPostgresImage,
 } satisfies Record<string, ImagePin>;
+
+/**
+ * The images pinned by tag alone (README "Versions"), and why: no upstream record that could be read names their
+ * digest, and no registry answered from the machine the pins were made on (tests/upstream/imagePinFactsGenerate.ts
+ * searches the repositories named here again). A tag can be pushed again: these are the images a re-push or a registry
+ * compromise could change under the program. Each digest is one `crane digest <image>` away for whoever can reach
+ * the registry.
+ */
+const bitnamiWithoutDigest = "bitnami/charts (postgresql-ha/16.3.2) names its images by tag only; the bitnamilegacy copies are recorded nowhere";
+export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, string>> = {
+    postgresqlRepmgr: bitnamiWithoutDigest,
+    pgpool: bitnamiWithoutDigest,
+    postgresExporter: bitnamiWithoutDigest,
+    osShell: bitnamiWithoutDigest,
+    awsCli: "no file of aws/aws-cli at 2.36.7 names the image's digest",
+    orthanc: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
+    kiali: "no file of kiali/kiali or kiali/kiali-operator at v2.20.0 names the image's digest; the release pushes it from CI only",
+};

@@ -138,11 +138,11 @@ describe("GitHub workflows", () => {
 
         it("puts the pinned Pulumi CLI first on PATH before scripts/run, which refuses the runner image's own (another version)", () => {
             const runs = job.steps.map((step) => step.run ?? "");
-            const install = runs.findIndex((run) => /get\.pulumi\.com/.test(run));
+            const install = runs.findIndex((run) => /scripts\/install-pulumi-cli /.test(run));
             const preview = runs.findIndex((run) => /scripts\/run preview/.test(run));
             assert.ok(install >= 0 && install < preview, "no step installs the pinned CLI before the preview");
             assert.match(runs[install], /requiredPulumiVersion/);
-            assert.match(runs[install], /--version "\$version"/);
+            assert.match(runs[install], /scripts\/install-pulumi-cli "\$version" "\$HOME\/\.pulumi"/);
             assert.match(runs[install], />>\s*"\$GITHUB_PATH"/);
         });
 
@@ -248,5 +248,22 @@ describe("the preview's helper scripts", () => {
         const result = spawnSync(path.join(repoRoot, "scripts", "pr-comment-preview"), [log], { env: { PATH: "/usr/bin:/bin", STACK: "dev", OUTCOME: "failure" }, encoding: "utf8" });
         assert.equal(result.status, 0, result.stderr);
         assert.equal(result.stdout, "### pulumi preview: dev (failure)\n\n```\n+ 3 to create\n```\n");
+    });
+
+    it("install-pulumi-cli refuses an install script whose sha256 is not the pinned one, and runs nothing of it", () => {
+        const marker = path.join(dir, "ran");
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin);
+        // A curl that serves another script than the pinned one: running it would leave the marker.
+        fs.writeFileSync(path.join(bin, "curl"), `#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out="$2"; shift; done\nprintf 'touch ${marker}\\n' >"$out"\n`, {
+            mode: 0o755,
+        });
+        const run = spawnSync(path.join(repoRoot, "scripts", "install-pulumi-cli"), ["3.270.0", path.join(dir, "root")], {
+            env: { PATH: `${bin}:/usr/bin:/bin` },
+            encoding: "utf8",
+        });
+        assert.equal(run.status, 1, run.stderr);
+        assert.match(run.stderr, /has sha256 [0-9a-f]{64}, not the pinned [0-9a-f]{64}; not running it/);
+        assert.equal(fs.existsSync(marker), false, "the unpinned script ran");
     });
 });

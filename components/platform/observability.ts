@@ -4,7 +4,7 @@ import { pinnedRelease } from "../k8s/helm";
 import { monitoringNamespaceLabels, namespace } from "../k8s/namespace";
 import { AlertingConfig } from "../config/schema";
 import { cnpgPodMonitorSpec } from "../database/cloudnativePg";
-import { charts, kialiImageVersion } from "../versions";
+import { charts, kialiImage, kialiImageValues } from "../versions";
 import { alertRulesSpec, cnpgMetricsJob, kubeStateMetricsValues } from "./alerts";
 import { alertmanagerConfig, alertmanagerCredentials, alertmanagerCredentialsSecret } from "./alertmanager";
 
@@ -206,7 +206,7 @@ export function kialiValues(istioNamespace: string, prometheusUrl: string): Reco
         // Korthweb let anyone in ("anonymous"); a token bound to a Kubernetes identity is required here.
         auth: { strategy: "token" },
         deployment: {
-            image_version: kialiImageVersion,
+            ...kialiImageValues(kialiImage),
             cluster_wide_access: true,
             view_only_mode: true,
             resources: { requests: { cpu: "10m", memory: "128Mi" }, limits: { memory: "1Gi" } },

@@ -2,7 +2,7 @@
  * PostgreSQL HA (Bitnami postgresql-ha: repmgr-managed PostgreSQL behind Pgpool-II) for one tenant: names and Helm
  * values as pure functions, shared by the tenant component and the integration suite.
  */
-import { ImagePin, postgresqlHaImages } from "../versions";
+import { bitnamiImageValues as image, postgresqlHaImages } from "../versions";
 
 /** Release name; the chart's fullname is the release name when it contains the chart name. */
 export const postgresRelease = "postgresql-ha";
@@ -108,16 +108,11 @@ export interface PostgresValuesInput {
     connections: ConnectionBudget;
 }
 
-function image(pin: ImagePin) {
-    return { registry: pin.registry, repository: pin.repository, tag: pin.tag };
-}
-
 export function postgresHaValues(input: PostgresValuesInput): Record<string, unknown> {
     return {
-        global: {
-            // Required by the chart whenever its images are replaced; ours are the same builds, moved to bitnamilegacy.
-            security: { allowInsecureImages: true },
-        },
+        // No `global.security.allowInsecureImages`: the chart's image check (common 2.31.4, `common.errors.insecureImages`)
+        // only warns when every replaced image is docker.io/bitnamilegacy/, as ours are; the flag would also let any
+        // other image through (tests/upstream/bitnamiImageCheck.ts).
         serviceAccount: { create: true, name: postgresServiceAccount, automountServiceAccountToken: false },
         postgresql: {
             image: image(postgresqlHaImages.postgresqlRepmgr),

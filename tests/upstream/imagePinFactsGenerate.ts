@@ -8,19 +8,31 @@
  *     node -r ts-node/register/transpile-only tests/upstream/imagePinFactsGenerate.ts /work/.mirror
  *
  * Each check below reads the repository and throws when the evidence is missing, so a pin without it cannot be
- * recorded. Mirrors used: aws/aws-cli, orthanc-server/orthanc-builder, kiali/kiali, bitnami/charts,
- * cloudnative-pg/cloudnative-pg.
+ * recorded. Mirrors used: aws/aws-cli, orthanc-server/orthanc-builder, kiali/kiali, kiali/kiali-operator,
+ * kiali/helm-charts, bitnami/charts, cloudnative-pg/cloudnative-pg, cloudnative-pg/artifacts, cloudnative-pg/charts,
+ * prometheus-community/helm-charts, pulumi/get.pulumi.com.
+ *
+ * Besides the tags it records, for digests: the upstream file that names each pinned image digest; for the images on
+ * `imagesWithoutDigest`, that the repositories named there still name none (so a digest found later is not missed);
+ * for each chart's `archiveSha256`, the repository index.yaml entry that records it; the postgresql-ha chart's own
+ * image list (the input of its image check, tests/upstream/bitnamiImageCheck.ts); and the Pulumi install script's
+ * digest at the commit scripts/install-pulumi-cli pins.
  */
 import { execFileSync } from "child_process";
-import { writeFileSync } from "fs";
+import { createHash } from "crypto";
+import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
-import { charts, ImagePin, pinnedImages } from "../../components/versions";
+import { parse } from "yaml";
+import { ChartPin, charts, chartsWithoutDigest, ImagePin, imageReference, imagesWithoutDigest, pinnedImages } from "../../components/versions";
 
 const mirrors = process.argv[2];
 if (!mirrors) throw new Error("usage: imagePinFactsGenerate.ts <directory holding owner+name/repo mirrors>");
 
-const git = (repo: string, ...args: string[]) =>
-    execFileSync("git", [`--git-dir=${path.join(mirrors, repo.replace("/", "+"), "repo")}`, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+const gitDir = (repo: string) => `--git-dir=${path.join(mirrors, repo.replace("/", "+"), "repo")}`;
+const git = (repo: string, ...args: string[]) => execFileSync("git", [gitDir(repo), ...args], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+const blobSha256 = (repo: string, ref: string, file: string) =>
+    createHash("sha256").update(execFileSync("git", [gitDir(repo), "cat-file", "blob", `${ref}:${file}`], { maxBuffer: 256 * 1024 * 1024 })).digest("hex");
+const commitOf = (repo: string, ref: string) => git(repo, "rev-parse", `${ref}^{commit}`).trim();
 const show = (repo: string, ref: string, file: string) => git(repo, "show", `${ref}:${file}`);
 const tagDate = (repo: string, tag: string) => git(repo, "log", "-1", "--format=%cs", `refs/tags/${tag}`).trim();
 const tags = (repo: string) => git(repo, "tag").split("\n").filter(Boolean);
@@ -90,9 +102,16 @@ const evidenceFor: Record<keyof typeof pinnedImages, (pin: ImagePin) => Evidence
     cnpgPostgres: (pin) => {
         const repo = "cloudnative-pg/cloudnative-pg";
         const operator = "v1.30.0";
-        const reference = `${pin.registry}/${pin.repository}:${pin.tag}`;
-        expect(show(repo, operator, "pkg/versions/versions.go").includes(`DefaultImageName = "${reference}"`), `${operator}'s default image is ${reference}`);
-        return [{ repository: repo, ref: operator, path: "pkg/versions/versions.go", finding: `DefaultImageName = "${reference}": the image operator ${operator} runs by default` }];
+        const versions = show(repo, operator, "pkg/versions/versions.go");
+        const defaultImage = /DefaultImageName = "([^"]+)"/.exec(versions)?.[1] ?? "";
+        const defaultMinor = /:(\d+\.\d+)-system-trixie$/.exec(defaultImage)?.[1];
+        expect(defaultMinor !== undefined && pin.tag.startsWith(`${defaultMinor}-`) && pin.tag.endsWith("-system-trixie"), `${pin.tag} is a build of ${operator}'s default ${defaultImage}`);
+        expect(show(repo, operator, "api/v1/cluster_types.go").includes("`<image>:<tag>@sha256:<digestValue>`"), "the Cluster's imageName takes a digest");
+        return [
+            { repository: repo, ref: operator, path: "pkg/versions/versions.go", finding: `DefaultImageName = "${defaultImage}": the image operator ${operator} runs by default; the pin is a dated build of it` },
+            { repository: repo, ref: operator, path: "api/v1/cluster_types.go", finding: "Cluster.spec.imageName takes <image>:<tag>@sha256:<digestValue>" },
+            catalogEvidence(pin),
+        ];
     },
     postgresqlRepmgr: (pin) => bitnami(pin),
     pgpool: (pin) => bitnami(pin),
@@ -107,6 +126,7 @@ function bitnami(pin: ImagePin): Evidence[] {
     const name = pin.repository.split("/")[1];
     const chart = show(repo, ref, "bitnami/postgresql-ha/Chart.yaml");
     expect(chart.includes(`image: docker.io/bitnami/${name}:${pin.tag}`), `${ref} Chart.yaml names docker.io/bitnami/${name}:${pin.tag}`);
+    expect(!/sha256:[0-9a-f]{64}/.test(chart), `${ref} Chart.yaml names no digest`);
     return [
         { repository: repo, ref, path: "bitnami/postgresql-ha/Chart.yaml", finding: `annotations.images: docker.io/bitnami/${name}:${pin.tag}, the build this chart release runs` },
         {
@@ -117,11 +137,157 @@ function bitnami(pin: ImagePin): Evidence[] {
     ];
 }
 
+/**
+ * CloudNativePG's image catalog (cloudnative-pg/artifacts, image-catalogs/catalog-system-trixie.yaml, signed beside it
+ * in .sigstore.json): the newest commit whose catalog lists exactly `registry/repository:tag@digest`.
+ */
+function catalogEvidence(pin: ImagePin): Evidence {
+    const repo = "cloudnative-pg/artifacts";
+    const file = "image-catalogs/catalog-system-trixie.yaml";
+    for (const commit of git(repo, "log", "--format=%H", "main", "--", file).split("\n").filter(Boolean)) {
+        const catalog = parse(show(repo, commit, file)) as { kind: string; spec: { images: { major: number; image: string }[] } };
+        const entry = catalog.spec.images.find((i) => i.image === imageReference(pin));
+        if (catalog.kind === "ClusterImageCatalog" && entry) {
+            git(repo, "cat-file", "-e", `${commit}:${file}.sigstore.json`);
+            const date = git(repo, "log", "-1", "--format=%cs", commit).trim();
+            return { repository: repo, ref: commit, path: file, finding: `ClusterImageCatalog (${date}, signed in ${file}.sigstore.json) lists major ${entry.major}: ${entry.image}` };
+        }
+    }
+    throw new Error(`no evidence: no ${file} in ${repo} lists ${imageReference(pin)}`);
+}
+
+/** Where each image without a digest was looked for: the repositories whose files would record one. */
+const searchedFor: Partial<Record<keyof typeof pinnedImages, [string, string][]>> = {
+    postgresqlRepmgr: [["bitnami/charts", `postgresql-ha/${charts.postgresqlHa.version}`]],
+    pgpool: [["bitnami/charts", `postgresql-ha/${charts.postgresqlHa.version}`]],
+    postgresExporter: [["bitnami/charts", `postgresql-ha/${charts.postgresqlHa.version}`]],
+    osShell: [["bitnami/charts", `postgresql-ha/${charts.postgresqlHa.version}`]],
+    awsCli: [["aws/aws-cli", pinnedImages.awsCli.tag]],
+    orthanc: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
+    kiali: [["kiali/kiali", pinnedImages.kiali.tag], ["kiali/kiali-operator", pinnedImages.kiali.tag]],
+};
+
+function noDigestFound(name: keyof typeof pinnedImages, pin: ImagePin): Evidence[] {
+    const places = searchedFor[name];
+    if (!places) throw new Error(`${name}: say where its digest was looked for`);
+    const image = pin.repository.split("/").pop()!;
+    return places.map(([repo, ref]) => {
+        // `git grep` exits 1 when nothing matches: that is the finding.
+        let hits = "";
+        try {
+            hits = git(repo, "grep", "-n", "-E", `${image}(:[^ @"']*)?@sha256:[0-9a-f]{64}`, ref);
+        } catch {
+            hits = "";
+        }
+        expect(hits === "", `${repo} at ${ref} names a digest for ${image}: ${hits.split("\n")[0]}`);
+        return { repository: repo, ref, finding: `no file names ${image}@sha256:<digest> (git grep at ${commitOf(repo, ref).slice(0, 12)})` };
+    });
+}
+
 const images = Object.fromEntries(
-    Object.entries(pinnedImages).map(([key, pin]) => [
-        key,
-        { image: `${pin.registry}/${pin.repository}:${pin.tag}`, evidence: evidenceFor[key as keyof typeof pinnedImages](pin) },
-    ]),
+    Object.entries(pinnedImages).map(([key, pin]) => {
+        const name = key as keyof typeof pinnedImages;
+        const reason = imagesWithoutDigest[name];
+        expect((pin as ImagePin).digest === undefined ? reason !== undefined : reason === undefined, `${name}: a digest, or a reason on imagesWithoutDigest`);
+        return [
+            key,
+            {
+                image: imageReference(pin),
+                evidence: [...evidenceFor[name](pin), ...(reason ? noDigestFound(name, pin) : [])],
+                ...(reason ? { withoutDigest: reason } : {}),
+            },
+        ];
+    }),
 );
-writeFileSync(path.join(__dirname, "imagePinFacts.json"), `${JSON.stringify({ images }, null, 1)}\n`);
+
+/** The Helm repository index each chart's archive digest is read from: a GitHub-stored copy of the served index. */
+const chartIndexes: Record<string, { repository: string; ref: string; path: string; archives?: string }> = {
+    "https://kiali.org/helm-charts": { repository: "kiali/helm-charts", ref: "master", path: "docs/index.yaml", archives: "docs" },
+    "https://cloudnative-pg.github.io/charts": { repository: "cloudnative-pg/charts", ref: "gh-pages", path: "index.yaml" },
+};
+
+interface IndexEntry {
+    version: string;
+    digest: string;
+    urls: string[];
+    created: string;
+}
+
+function chartEvidence(pin: ChartPin): Evidence[] {
+    const source = chartIndexes[pin.repo ?? ""];
+    expect(source !== undefined, `${pin.chart}: no stored index for ${pin.repo}`);
+    const commit = commitOf(source.repository, source.ref);
+    const index = parse(show(source.repository, commit, source.path), { maxAliasCount: -1 }) as { entries: Record<string, IndexEntry[]> };
+    const entry = (index.entries[pin.chart] ?? []).find((e) => e.version === pin.version);
+    expect(entry?.digest === pin.archiveSha256, `${source.repository} ${source.path} records ${pin.chart} ${pin.version} with digest ${entry?.digest}, not ${pin.archiveSha256}`);
+    const evidence: Evidence[] = [
+        { repository: source.repository, ref: commit, path: source.path, finding: `entries.${pin.chart}[version ${pin.version}].digest = ${entry!.digest} (created ${entry!.created}; ${entry!.urls[0]})` },
+    ];
+    if (source.archives) {
+        const archive = `${source.archives}/${pin.chart}-${pin.version}.tgz`;
+        expect(blobSha256(source.repository, commit, archive) === pin.archiveSha256, `${archive} hashes to the index's digest`);
+        evidence.push({ repository: source.repository, ref: commit, path: archive, finding: `the archive served from the same branch hashes to ${pin.archiveSha256}` });
+    }
+    return evidence;
+}
+
+const chartFacts = Object.fromEntries(
+    Object.entries(charts).map(([key, pin]: [string, ChartPin]) => {
+        const reason = chartsWithoutDigest[key as keyof typeof charts];
+        expect(pin.archiveSha256 === undefined ? reason !== undefined : reason === undefined, `chart ${key}: a digest, or a reason on chartsWithoutDigest`);
+        if (key === "kubePrometheusStack") {
+            // The reason given: the stored gh-pages index has no content to read.
+            let readable = true;
+            try {
+                git("prometheus-community/helm-charts", "cat-file", "-e", "gh-pages:index.yaml");
+            } catch {
+                readable = false;
+            }
+            expect(!readable, "prometheus-community/helm-charts gh-pages:index.yaml is readable now: record kube-prometheus-stack's digest");
+        }
+        return [key, { chart: pin.chart, version: pin.version, ...(reason ? { withoutDigest: reason } : { archiveSha256: pin.archiveSha256, evidence: chartEvidence(pin) }) }];
+    }),
+);
+
+/** postgresql-ha's `annotations.images`: what its common library's image check compares the values' images with. */
+function bitnamiChartImages() {
+    const repo = "bitnami/charts";
+    const ref = `postgresql-ha/${charts.postgresqlHa.version}`;
+    const chart = parse(show(repo, ref, "bitnami/postgresql-ha/Chart.yaml")) as { annotations: { images: string }; dependencies: { name: string; version: string }[] };
+    const common = parse(show(repo, ref, "bitnami/common/Chart.yaml")) as { version: string };
+    const check = show(repo, ref, "bitnami/common/templates/_errors.tpl");
+    expect(check.includes('define "common.errors.insecureImages"') && check.includes('contains "docker.io/bitnamilegacy/"'), "common's image check knows bitnamilegacy");
+    // The values whose images the chart checks, from the one place it calls the check.
+    const notes = show(repo, ref, "bitnami/postgresql-ha/templates/NOTES.txt");
+    const call = /include "common\.errors\.insecureImages" \(dict "images" \(list ([^)]*)\)/.exec(notes);
+    expect(call !== null, "NOTES.txt calls common.errors.insecureImages");
+    const checkedValues = call![1].split(/\s+/).map((v) => v.replace(/^\.Values\./, ""));
+    return {
+        repository: repo,
+        ref,
+        path: "bitnami/postgresql-ha/Chart.yaml",
+        commonVersion: common.version,
+        checkedIn: "bitnami/postgresql-ha/templates/NOTES.txt",
+        checkedValues,
+        images: chart.annotations.images,
+    };
+}
+
+/** The install script scripts/install-pulumi-cli fetches, by commit, and the sha256 it must have. */
+function pulumiInstallScript() {
+    const script = readFileSync(path.join(__dirname, "..", "..", "scripts", "install-pulumi-cli"), "utf8");
+    const commit = /^install_script_commit=([0-9a-f]{40})$/m.exec(script)?.[1];
+    const sha256 = /^install_script_sha256=([0-9a-f]{64})$/m.exec(script)?.[1];
+    expect(commit !== undefined && sha256 !== undefined, "scripts/install-pulumi-cli pins a commit and a sha256");
+    const repo = "pulumi/get.pulumi.com";
+    const actual = blobSha256(repo, commit!, "dist/install.sh");
+    expect(actual === sha256, `dist/install.sh at ${commit} hashes to ${actual}, not ${sha256}`);
+    const date = git(repo, "log", "-1", "--format=%cs", commit!).trim();
+    return { repository: repo, ref: commit, path: "dist/install.sh", sha256, finding: `Pulumi's install script as committed ${date}; it downloads pulumi-v<version>-<os>-<arch>.tar.gz from the GitHub release and checks no checksum` };
+}
+
+writeFileSync(
+    path.join(__dirname, "imagePinFacts.json"),
+    `${JSON.stringify({ images, charts: chartFacts, bitnamiChartImages: bitnamiChartImages(), pulumiInstallScript: pulumiInstallScript() }, null, 1)}\n`,
+);
 console.log(Object.values(images).map((i) => i.image).join("\n"));
