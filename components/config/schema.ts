@@ -31,6 +31,27 @@ const nodePortRange = { min: 30000, max: 32767 } as const;
 const annotationKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 /** The longest derived host name is dicom.<tenant>.<domain>; a DNS name holds 253 characters. */
 const maxDomainLength = 253 - tenantNames("x".repeat(maxTenantNameLength), "").dicomHost.length;
+
+/**
+ * The settings that hold credentials, declared once, on the field itself with `credential(...)`: wherever such a
+ * setting sits (nested objects, arrays), the program refuses it unless Pulumi stores it encrypted, and error messages
+ * never print it (components/config/load.ts walks the schema for these marks). `when` narrows a setting to the values
+ * that are credentials (a kubeconfig's contents, not its path).
+ */
+export const credentialSettings = z.registry<{ when?: (value: unknown) => boolean }>();
+export function credential<T extends z.ZodType>(schema: T, meta: { when?: (value: unknown) => boolean } = {}): T {
+    credentialSettings.add(schema, meta);
+    return schema;
+}
+
+/**
+ * Whether a kubeconfig setting holds a kubeconfig's contents rather than a path: more than one line, JSON or a YAML
+ * flow collection, or a YAML `key: value` on one line. A path is one line without ": " (Windows' `C:\` is a path).
+ */
+export function isKubeconfigContents(value: string): boolean {
+    return /[\r\n]/.test(value) || /^\s*[{[]/.test(value) || /:(\s|$)/.test(value);
+}
+
 const hour = 1;
 const day = 24 * hour;
 const year = 365 * day;
@@ -93,7 +114,7 @@ const externalDatabaseSchema = z.strictObject({
     database: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
     user: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
     /** Set with `pulumi config set --secret --path 'tenants[N].database.external.password' ...`: refused in plain text. */
-    password: z.string().min(16, { error: "at least 16 characters" }),
+    password: credential(z.string().min(16, { error: "at least 16 characters" })),
     /** The CA that signed the server's certificate (PEM). */
     caCertificate: z.string().regex(pemCertificatePattern, { error: "a PEM certificate" }),
     /**
@@ -233,7 +254,7 @@ const kubernetesSchema = z.strictObject({
      * A kubeconfig's path (relative to the project) or contents (a secret then: they hold credentials). Unset: the
      * files of $KUBECONFIG, else ~/.kube/config, read on every run and never stored in the state.
      */
-    kubeconfig: z.string().min(1).optional(),
+    kubeconfig: credential(z.string().min(1), { when: (value) => typeof value === "string" && isKubeconfigContents(value) }).optional(),
     /**
      * Istio's platform profile, for clusters whose CNI lives elsewhere than /opt/cni/bin and /etc/cni/net.d: k3d and
      * k3s keep it under /var/lib/rancher, so Istio's CNI agent would never chain itself in and no meshed pod would
@@ -280,13 +301,13 @@ const alertReceiverSchema = z.strictObject({
     /** E-mail through `alerting.smtp`. */
     email: z.strictObject({ to: z.array(email).min(1) }).optional(),
     /** An https endpoint that takes Alertmanager's webhook JSON; `bearerToken` (secret) is sent as Authorization. */
-    webhook: z.strictObject({ url: httpsUrl("https://alerts.example.org/korthweb"), bearerToken: z.string().min(1).optional() }).optional(),
+    webhook: z.strictObject({ url: httpsUrl("https://alerts.example.org/korthweb"), bearerToken: credential(z.string().min(1)).optional() }).optional(),
     /** A Slack incoming-webhook URL (secret: it is the credential). */
-    slack: z.strictObject({ webhookUrl: httpsUrl("https://hooks.slack.com/services/..."), channel: z.string().min(1).optional() }).optional(),
+    slack: z.strictObject({ webhookUrl: credential(httpsUrl("https://hooks.slack.com/services/...")), channel: z.string().min(1).optional() }).optional(),
     /** A PagerDuty Events API v2 integration's routing key (secret). */
-    pagerduty: z.strictObject({ routingKey: z.string().min(1) }).optional(),
+    pagerduty: z.strictObject({ routingKey: credential(z.string().min(1)) }).optional(),
     /** An Opsgenie API integration's key (secret); `apiUrl` for the EU instance (https://api.eu.opsgenie.com/). */
-    opsgenie: z.strictObject({ apiKey: z.string().min(1), apiUrl: httpsUrl("https://api.eu.opsgenie.com/").optional() }).optional(),
+    opsgenie: z.strictObject({ apiKey: credential(z.string().min(1)), apiUrl: httpsUrl("https://api.eu.opsgenie.com/").optional() }).optional(),
 });
 export type AlertReceiverConfig = z.infer<typeof alertReceiverSchema>;
 
@@ -303,7 +324,7 @@ const alertingSchema = z.strictObject({
             from: email,
             username: z.string().min(1).optional(),
             /** Secret. */
-            password: z.string().min(1).optional(),
+            password: credential(z.string().min(1)).optional(),
         })
         .optional(),
     receivers: z.array(alertReceiverSchema).default([]),
@@ -325,8 +346,8 @@ const backupSchema = z.strictObject({
         bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" }),
         region: z.string().min(1).default("us-east-1"),
         /** Set both with `pulumi config set --secret --path 'backup.s3.accessKeyId' ...`: refused in plain text. */
-        accessKeyId: z.string().min(1),
-        secretAccessKey: z.string().min(1),
+        accessKeyId: credential(z.string().min(1)),
+        secretAccessKey: credential(z.string().min(1)),
         /**
          * The endpoint's addresses as CIDR blocks, for a store whose addresses are stable (on premises): the backup pods'
          * NetworkPolicy opens exactly these on the endpoint's port. A cloud endpoint's addresses change: use
