@@ -1,3 +1,4 @@
+import { isIPv6 } from "net";
 import { z } from "zod";
 import { tenantNames } from "../tenant/naming";
 
@@ -206,7 +207,42 @@ const ingressSchema = z.strictObject({
             z.string(),
         )
         .default({}),
+    /**
+     * The client networks each tenant's gateway LoadBalancer admits, as CIDR blocks (the Service's
+     * `loadBalancerSourceRanges`, enforced by the cloud's load balancer or by kube-proxy on the nodes). Unset: any
+     * address, as a load balancer admits by default.
+     */
+    loadBalancerSourceRanges: z.array(z.string().refine(isCidrBlock, { error: "a CIDR block with its host bits zero, such as 203.0.113.0/24 or 2001:db8::/32" })).min(1).optional(),
+}).superRefine((ingress, ctx) => {
+    if (ingress.loadBalancerSourceRanges !== undefined && ingress.serviceType !== "LoadBalancer") {
+        ctx.addIssue({ code: "custom", path: ["loadBalancerSourceRanges"], message: `nothing unless korthweb:ingress.serviceType is "LoadBalancer" (it is "${ingress.serviceType}")` });
+    }
 });
+
+/** Whether a text is an IPv4 or IPv6 CIDR block in its network form (no host bits set), as a Service's source ranges take it. */
+export function isCidrBlock(text: string): boolean {
+    const match = /^([^/]+)\/([0-9]{1,3})$/.exec(text);
+    if (!match) return false;
+    const prefix = Number(match[2]);
+    let bits: bigint;
+    let width: number;
+    if (ipv4Pattern.test(match[1])) {
+        bits = match[1].split(".").reduce((value, octet) => (value << 8n) | BigInt(octet), 0n);
+        width = 32;
+    } else if (isIPv6(match[1]) && !match[1].includes(".")) {
+        const [head, tail = ""] = match[1].split("::");
+        const groups = (part: string) => (part === "" ? [] : part.split(":"));
+        const missing = 8 - groups(head).length - groups(tail).length;
+        const all = match[1].includes("::") ? [...groups(head), ...Array(missing).fill("0"), ...groups(tail)] : groups(head);
+        bits = all.reduce((value, group) => (value << 16n) | BigInt(`0x${group}`), 0n);
+        width = 128;
+    } else {
+        return false;
+    }
+    if (prefix > width) return false;
+    const hostBits = (1n << BigInt(width - prefix)) - 1n;
+    return (bits & hostBits) === 0n;
+}
 
 /** A Kubernetes label key ([prefix/]name) and value, as a NetworkPolicy's podSelector takes them. */
 const labelKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
