@@ -401,6 +401,11 @@ const backupSchema = z.strictObject({
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: "a five-field cron expression such as \"0 1 * * *\"" }).default("0 1 * * *"),
     /** How long backups are kept. */
     retentionDays: z.int().min(1).max(3650).default(30),
+    /**
+     * Size of the volume a Bitnami tenant's backup run writes its dump to (claimed per run from the tenant's
+     * postgres.storageClass, never the node's disk); each tenant's postgres.volumeSize when unset.
+     */
+    scratchSize: z.string().regex(volumeSizePattern, { error: "a size such as 50Gi (Mi, Gi or Ti, no decimals)" }).optional(),
 });
 export type BackupConfig = z.infer<typeof backupSchema>;
 
