@@ -7,7 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { kubernetesProviderSettings } from "./components/config/kubernetesProvider";
-import { stackConfigFromPulumi } from "./components/config/load";
+import { readStackFile, stackConfigFromPulumi } from "./components/config/load";
 import { clusterDns, rootCaSuffix } from "./components/config/schema";
 // Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
@@ -20,7 +20,7 @@ import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
 
-const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret);
+const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 
 const kubernetes = kubernetesProviderSettings(config.kubernetes, { stack: pulumi.getStack(), isDryRun: pulumi.runtime.isDryRun(), cwd: process.cwd() });
 const provider = new k8s.Provider("kubernetes", {

@@ -88,10 +88,18 @@ describe("database backup (Bitnami engine)", () => {
             assert.ok(c.resources.limits.memory, `${c.name} has no memory limit`);
             for (const mount of c.volumeMounts) {
                 const volume = p.volumes.find((v: any) => v.name === mount.name);
-                assert.ok(volume.emptyDir?.sizeLimit, `${c.name} writes to ${mount.mountPath}, which is not a bounded emptyDir`);
+                const bounded = volume.emptyDir?.sizeLimit ?? volume.ephemeral?.volumeClaimTemplate.spec.resources.requests.storage;
+                assert.ok(bounded, `${c.name} writes to ${mount.mountPath}, which is neither a bounded emptyDir nor a claimed volume`);
             }
         }
-        assert.equal(p.volumes.find((v: any) => v.name === "scratch").emptyDir.sizeLimit, "20Gi");
+        // The dump is the database's size: on a volume claimed for the run, not on the node's disk, whose pressure
+        // would have the kubelet evict other tenants' pods.
+        const scratch = p.volumes.find((v: any) => v.name === "scratch");
+        assert.equal(scratch.emptyDir, undefined);
+        assert.deepEqual(scratch.ephemeral.volumeClaimTemplate.spec, { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "20Gi" } } });
+        const inClass = backupCronJobSpec({ tenant: "bhs", names, backup, scratchSize: "5Gi", scratchStorageClass: "premium.ssd" }) as any;
+        const claim = inClass.jobTemplate.spec.template.spec.volumes.find((v: any) => v.name === "scratch").ephemeral.volumeClaimTemplate.spec;
+        assert.deepEqual([claim.storageClassName, claim.resources.requests.storage], ["premium.ssd", "5Gi"]);
     });
 
     it("uses the chart's own PostgreSQL image for pg_dump, and pinned tags only", () => {

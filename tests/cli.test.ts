@@ -26,6 +26,8 @@ interface Call {
     passphraseFile: string;
     /** undefined when PULUMI_CONFIG_PASSPHRASE was not set at all. */
     passphrase: string | undefined;
+    /** The stack file the program is told the CLI reads (KORTHWEB_STACK_CONFIG_FILE). */
+    stackConfigFile: string;
 }
 
 interface Run {
@@ -41,8 +43,8 @@ interface Run {
 // $STUB_PREVIEW_SAYS. Given --policy-pack, it keeps what it found there while it ran: the pack's rules.ts and its
 // mode, in $STUB_LOG.pack-rules.ts and $STUB_LOG.pack-mode (the run removes the pack when it ends).
 const stubCli = `#!/bin/bash
-printf '%s\\t%s\\t%s\\t%s\\n' "$*" "\${PULUMI_BACKEND_URL-}" "\${PULUMI_CONFIG_PASSPHRASE_FILE-}" \\
-    "\${PULUMI_CONFIG_PASSPHRASE+=}\${PULUMI_CONFIG_PASSPHRASE-}" >>"$STUB_LOG"
+printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "$*" "\${PULUMI_BACKEND_URL-}" "\${PULUMI_CONFIG_PASSPHRASE_FILE-}" \\
+    "\${PULUMI_CONFIG_PASSPHRASE+=}\${PULUMI_CONFIG_PASSPHRASE-}" "\${KORTHWEB_STACK_CONFIG_FILE-}" >>"$STUB_LOG"
 previous=
 for arg in "$@"; do
     if [ "$previous" = --policy-pack ]; then cat "$arg/rules.ts" >"$STUB_LOG.pack-rules.ts"; stat -c %a "$arg/rules.ts" >"$STUB_LOG.pack-mode"; fi
@@ -191,8 +193,8 @@ class Sandbox {
             .split("\n")
             .filter((line) => line !== "" && !line.startsWith("kubectl "))
             .map((line) => {
-                const [args, backendUrl, passphraseFile, passphrase] = line.split("\t");
-                return { args, backendUrl, passphraseFile, passphrase: passphrase.startsWith("=") ? passphrase.slice(1) : undefined };
+                const [args, backendUrl, passphraseFile, passphrase, stackConfigFile] = line.split("\t");
+                return { args, backendUrl, passphraseFile, passphrase: passphrase.startsWith("=") ? passphrase.slice(1) : undefined, stackConfigFile };
             });
     }
 
@@ -316,6 +318,37 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
                 assert.equal(call.passphrase, undefined, call.args);
             }
         });
+    });
+
+    inSandbox("tells the program which stack file the CLI reads: the private copy it hands with --config-file", (sandbox) => {
+        assertSucceeded(sandbox.run(["up", "local", "--yes"]));
+        const up = sandbox.stackCalls().find((call) => call.args.startsWith("up "))!;
+        const copy = path.join(sandbox.project, ".pulumi-state", "config", "Pulumi.local.yaml");
+        assert.ok(up.args.includes(`--config-file ${copy}`));
+        assert.equal(up.stackConfigFile, copy);
+    });
+
+    inSandbox("keeps .pulumi-state the owner's only (directories 0700, files 0600), whatever the caller's umask", (sandbox) => {
+        const state = path.join(sandbox.project, ".pulumi-state");
+        // An older checkout's state, made with a permissive umask.
+        fs.mkdirSync(path.join(state, ".pulumi", "stacks"), { recursive: true, mode: 0o755 });
+        fs.writeFileSync(path.join(state, ".pulumi", "stacks", "old.json"), "{}", { mode: 0o644 });
+        fs.chmodSync(state, 0o755);
+        const umask = process.umask(0o000);
+        try {
+            assertSucceeded(sandbox.run(["up", "local", "--yes"]));
+        } finally {
+            process.umask(umask);
+        }
+        const modes: string[] = [];
+        const walk = (entry: string): void => {
+            const stat = fs.lstatSync(entry);
+            modes.push(`${path.relative(sandbox.project, entry)} ${(stat.mode & 0o777).toString(8)}`);
+            if (stat.isDirectory()) fs.readdirSync(entry).forEach((name) => walk(path.join(entry, name)));
+        };
+        walk(state);
+        assert.ok(modes.some((line) => line.startsWith(".pulumi-state/config/Pulumi.local.yaml ")), modes.join("\n"));
+        assert.deepEqual(modes.filter((line) => !/ (600|700)$/.test(line)), [], "readable by others");
     });
 
     inSandbox("refuses, naming the file, to make a new passphrase for stacks encrypted with one that was lost", (sandbox) => {

@@ -1,7 +1,13 @@
 import { strict as assert } from "assert";
-import { ConfigError, parseStackConfig, stackConfigFromPulumi } from "../components/config/load";
-import { clusterDns, maxTenantNameLength } from "../components/config/schema";
+import { mkdtempSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { ConfigError, credentialSettingPaths, parseStackConfig, readStackFile, schemaSettings, stackConfigFromPulumi } from "../components/config/load";
+import { clusterDns, credential, maxTenantNameLength, stackConfigSchema } from "../components/config/schema";
 import { parsedStackFile, allStacks } from "./support/stacks";
+import { deliveredConfig } from "./upstream/pulumiConfig";
 
 const minimal = () => ({
     domain: "orthweb.example.org",
@@ -418,4 +424,141 @@ describe("stack configuration", () => {
             }
         });
     }
+});
+
+describe("credentials are stored encrypted, wherever they sit", () => {
+    // A stack file as Pulumi writes it after `pulumi config set [--secret] --path ...`, and what the program then gets
+    // (tests/upstream/pulumiConfig.ts): values decrypted, and only top-level keys marked secret.
+    const cipher = (plain: string) => `v1:${Buffer.from(plain).toString("base64")}`;
+    const decrypt = (ciphertext: string) => Buffer.from(ciphertext.slice(3), "base64").toString();
+    const secure = (plain: string) => `{ secure: "${cipher(plain)}" }`;
+    const stackFile = (rest: string) =>
+        parseYaml(`config:
+  korthweb:domain: orthweb.example.org
+  korthweb:ingress: { serviceType: LoadBalancer }
+${rest}`).config as Record<string, unknown>;
+    const tenant = (name: string, password: string) => `    - name: ${name}
+      displayName: ${name}
+      database:
+        engine: external
+        external:
+          host: ${name}.postgres.example.org
+          database: orthanc
+          user: orthanc
+          password: ${password}
+          caCertificate: "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
+          addresses: [10.0.5.0/28]
+`;
+    const oneTenant = `  korthweb:tenants:\n    - { name: bhs, displayName: B }\n`;
+    const noAlerting = `  korthweb:observability: { alerting: { enabled: false } }\n`;
+    const s3 = (accessKeyId: string, secretAccessKey: string) => `  korthweb:backup:
+    s3:
+      endpoint: https://s3.example.org
+      bucket: korthweb-backups
+      anyAddress: true
+      accessKeyId: ${accessKeyId}
+      secretAccessKey: ${secretAccessKey}
+`;
+    const receivers = (routingKey: string, bearerToken: string, smtpPassword: string) => `  korthweb:observability:
+    alerting:
+      smtp: { smarthost: "smtp.example.org:587", from: a@example.org, username: alerts, password: ${smtpPassword} }
+      receivers:
+        - { name: pager, pagerduty: { routingKey: ${routingKey} } }
+        - { name: ops, webhook: { url: "https://a.example.org/k", bearerToken: ${bearerToken} } }
+`;
+    const kubeconfig = "apiVersion: v1\nkind: Config\nusers: [{ name: u, user: { token: t0ken } }]\n";
+    const kubernetes = (context: string, config: string) => `  korthweb:kubernetes: { context: ${context}, kubeconfig: ${config} }\n`;
+
+    // Each row: the stack file's config block, and the settings that must be refused (none: accepted).
+    const rows: [string, string, string[]][] = [
+        ["an S3 secret key in clear beside a secret key id", oneTenant + noAlerting + s3(secure("AKIA"), "clear-secret-key"), ["backup.s3.secretAccessKey"]],
+        ["an S3 key id in clear beside a secret secret key", oneTenant + noAlerting + s3("AKIA", secure("s3cr3t")), ["backup.s3.accessKeyId"]],
+        ["both S3 keys encrypted", oneTenant + noAlerting + s3(secure("AKIA"), secure("s3cr3t")), []],
+        ["both S3 keys in clear", oneTenant + noAlerting + s3("AKIA", "s3cr3t"), ["backup.s3.accessKeyId", "backup.s3.secretAccessKey"]],
+        [
+            "a second tenant's database password in clear beside the first's encrypted",
+            `  korthweb:tenants:\n${tenant("bhs", secure("a-long-generated-password"))}${tenant("mhr", "another-long-password-in-clear")}` + noAlerting,
+            ["tenants[1].database.external.password"],
+        ],
+        ["every tenant's database password encrypted", `  korthweb:tenants:\n${tenant("bhs", secure("a-long-generated-password"))}${tenant("mhr", secure("another-long-password"))}` + noAlerting, []],
+        ["a webhook token in clear beside an encrypted routing key", oneTenant + receivers(secure("rk"), "clear-token", secure("smtp")), ["observability.alerting.receivers[1].webhook.bearerToken"]],
+        ["an SMTP password in clear beside encrypted receiver keys", oneTenant + receivers(secure("rk"), secure("token"), "clear-smtp"), ["observability.alerting.smtp.password"]],
+        ["every alerting credential encrypted", oneTenant + receivers(secure("rk"), secure("token"), secure("smtp")), []],
+        ["kubeconfig contents in clear beside an encrypted context", oneTenant + noAlerting + kubernetes(secure("ctx"), JSON.stringify(kubeconfig)), ["kubernetes.kubeconfig"]],
+        ["kubeconfig contents encrypted", oneTenant + noAlerting + kubernetes("ctx", secure(kubeconfig)), []],
+        ["a kubeconfig path in clear", oneTenant + noAlerting + kubernetes("ctx", "kube/dev.yaml"), []],
+        // `pulumi config set --secret backup '<json>'` (no --path): the whole key is one encrypted string.
+        [
+            "a whole top-level key encrypted as one value",
+            oneTenant + noAlerting + `  korthweb:backup: ${secure(JSON.stringify({ s3: { endpoint: "https://s3.example.org", bucket: "korthweb-backups", anyAddress: true, accessKeyId: "AKIA", secretAccessKey: "s" } }))}\n`,
+            [],
+        ],
+    ];
+    for (const [what, block, refused] of rows) {
+        it(`${refused.length ? "refuses" : "accepts"} ${what}`, () => {
+            const file = stackFile(block);
+            const { allConfig, secretKeys } = deliveredConfig(file, decrypt);
+            let message = "";
+            try {
+                stackConfigFromPulumi(allConfig, "korthweb", (key) => secretKeys.includes(key), file);
+            } catch (error) {
+                assert.ok(error instanceof ConfigError, String(error));
+                message = error.message;
+            }
+            const named = [...message.matchAll(/korthweb:(\S+) is stored in plain text/g)].map((match) => match[1]);
+            assert.deepEqual(named, refused, message);
+            assert.doesNotMatch(message, /clear-|t0ken|in-clear/, "no credential is printed");
+        });
+    }
+
+    it("needs the top-level key secret for a credential the stack file does not hold (an ESC environment's)", () => {
+        const delivered = deliveredConfig(stackFile(oneTenant + noAlerting + s3("AKIA", "s3cr3t")), decrypt);
+        const withoutCredentials = stackFile(oneTenant + noAlerting + `  korthweb:backup: { s3: { endpoint: "https://s3.example.org", bucket: b } }\n`);
+        const refused = (secret: string[]) => {
+            try {
+                stackConfigFromPulumi(delivered.allConfig, "korthweb", (key) => secret.includes(key), withoutCredentials);
+                return "";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        assert.match(refused([]), /korthweb:backup\.s3\.secretAccessKey is stored in plain text/);
+        assert.equal(refused(["korthweb:backup"]), "");
+    });
+
+    it("reads the stack file the CLI reads: the one scripts/run names, else Pulumi.<stack>.yaml in the project", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "korthweb-stackfile-"));
+        try {
+            writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config:\n  korthweb:domain: a.example.org\n");
+            writeFileSync(path.join(dir, "private.yaml"), "encryptionsalt: v1:x\nconfig:\n  korthweb:domain: b.example.org\n");
+            assert.deepEqual(readStackFile("dev", {}, dir), { "korthweb:domain": "a.example.org" });
+            assert.deepEqual(readStackFile("dev", { KORTHWEB_STACK_CONFIG_FILE: path.join(dir, "private.yaml") }, dir), { "korthweb:domain": "b.example.org" });
+            assert.equal(readStackFile("tst", {}, dir), undefined);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("marks every setting whose name says credential, so that no new one is forgotten", () => {
+        const settings = schemaSettings(stackConfigSchema);
+        const looksLikeCredential = /password|secret|token|(access|api|routing|private)Key|webhookUrl|kubeconfig|credential/i;
+        const unmarked = settings.filter((setting) => looksLikeCredential.test(setting.path.split(".").at(-1)!) && !setting.credential).map((s) => s.path);
+        assert.deepEqual(unmarked, []);
+        // The marks this project has today, at least (others may be added).
+        const marked = settings.filter((setting) => setting.credential).map((setting) => setting.path);
+        for (const path of ["tenants[].database.external.password", "backup.s3.secretAccessKey", "observability.alerting.receivers[].opsgenie.apiKey", "kubernetes.kubeconfig"]) {
+            assert.ok(marked.includes(path), path);
+        }
+    });
+
+    it("finds a marked credential however deep, in objects, arrays, records and behind defaults", () => {
+        const schema = z.strictObject({
+            plain: z.string(),
+            groups: z.array(z.strictObject({ items: z.record(z.string(), z.strictObject({ key: credential(z.string()).optional() })).default({}) })),
+        });
+        const value = { plain: "p", groups: [{ items: {} }, { items: { a: { key: "k1" }, b: {} } }] };
+        assert.deepEqual(credentialSettingPaths(schema, value), [["groups", 1, "items", "a", "key"]]);
+        // A kind of schema the walk does not know could hide one: it says so instead of passing.
+        assert.throws(() => credentialSettingPaths(z.strictObject({ either: z.union([z.string(), z.strictObject({ key: credential(z.string()) })]) }), { either: { key: "k" } }), /cannot walk a ZodUnion/);
+    });
 });

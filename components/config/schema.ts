@@ -1,3 +1,4 @@
+import { isIPv6 } from "net";
 import { z } from "zod";
 import { tenantNames } from "../tenant/naming";
 
@@ -31,6 +32,27 @@ const nodePortRange = { min: 30000, max: 32767 } as const;
 const annotationKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 /** The longest derived host name is dicom.<tenant>.<domain>; a DNS name holds 253 characters. */
 const maxDomainLength = 253 - tenantNames("x".repeat(maxTenantNameLength), "").dicomHost.length;
+
+/**
+ * The settings that hold credentials, declared once, on the field itself with `credential(...)`: wherever such a
+ * setting sits (nested objects, arrays), the program refuses it unless Pulumi stores it encrypted, and error messages
+ * never print it (components/config/load.ts walks the schema for these marks). `when` narrows a setting to the values
+ * that are credentials (a kubeconfig's contents, not its path).
+ */
+export const credentialSettings = z.registry<{ when?: (value: unknown) => boolean }>();
+export function credential<T extends z.ZodType>(schema: T, meta: { when?: (value: unknown) => boolean } = {}): T {
+    credentialSettings.add(schema, meta);
+    return schema;
+}
+
+/**
+ * Whether a kubeconfig setting holds a kubeconfig's contents rather than a path: more than one line, JSON or a YAML
+ * flow collection, or a YAML `key: value` on one line. A path is one line without ": " (Windows' `C:\` is a path).
+ */
+export function isKubeconfigContents(value: string): boolean {
+    return /[\r\n]/.test(value) || /^\s*[{[]/.test(value) || /:(\s|$)/.test(value);
+}
+
 const hour = 1;
 const day = 24 * hour;
 const year = 365 * day;
@@ -93,7 +115,7 @@ const externalDatabaseSchema = z.strictObject({
     database: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
     user: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
     /** Set with `pulumi config set --secret --path 'tenants[N].database.external.password' ...`: refused in plain text. */
-    password: z.string().min(16, { error: "at least 16 characters" }),
+    password: credential(z.string().min(16, { error: "at least 16 characters" })),
     /** The CA that signed the server's certificate (PEM). */
     caCertificate: z.string().regex(pemCertificatePattern, { error: "a PEM certificate" }),
     /**
@@ -185,7 +207,42 @@ const ingressSchema = z.strictObject({
             z.string(),
         )
         .default({}),
+    /**
+     * The client networks each tenant's gateway LoadBalancer admits, as CIDR blocks (the Service's
+     * `loadBalancerSourceRanges`, enforced by the cloud's load balancer or by kube-proxy on the nodes). Unset: any
+     * address, as a load balancer admits by default.
+     */
+    loadBalancerSourceRanges: z.array(z.string().refine(isCidrBlock, { error: "a CIDR block with its host bits zero, such as 203.0.113.0/24 or 2001:db8::/32" })).min(1).optional(),
+}).superRefine((ingress, ctx) => {
+    if (ingress.loadBalancerSourceRanges !== undefined && ingress.serviceType !== "LoadBalancer") {
+        ctx.addIssue({ code: "custom", path: ["loadBalancerSourceRanges"], message: `nothing unless korthweb:ingress.serviceType is "LoadBalancer" (it is "${ingress.serviceType}")` });
+    }
 });
+
+/** Whether a text is an IPv4 or IPv6 CIDR block in its network form (no host bits set), as a Service's source ranges take it. */
+export function isCidrBlock(text: string): boolean {
+    const match = /^([^/]+)\/([0-9]{1,3})$/.exec(text);
+    if (!match) return false;
+    const prefix = Number(match[2]);
+    let bits: bigint;
+    let width: number;
+    if (ipv4Pattern.test(match[1])) {
+        bits = match[1].split(".").reduce((value, octet) => (value << 8n) | BigInt(octet), 0n);
+        width = 32;
+    } else if (isIPv6(match[1]) && !match[1].includes(".")) {
+        const [head, tail = ""] = match[1].split("::");
+        const groups = (part: string) => (part === "" ? [] : part.split(":"));
+        const missing = 8 - groups(head).length - groups(tail).length;
+        const all = match[1].includes("::") ? [...groups(head), ...Array(missing).fill("0"), ...groups(tail)] : groups(head);
+        bits = all.reduce((value, group) => (value << 16n) | BigInt(`0x${group}`), 0n);
+        width = 128;
+    } else {
+        return false;
+    }
+    if (prefix > width) return false;
+    const hostBits = (1n << BigInt(width - prefix)) - 1n;
+    return (bits & hostBits) === 0n;
+}
 
 /** A Kubernetes label key ([prefix/]name) and value, as a NetworkPolicy's podSelector takes them. */
 const labelKeyPattern = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -233,7 +290,7 @@ const kubernetesSchema = z.strictObject({
      * A kubeconfig's path (relative to the project) or contents (a secret then: they hold credentials). Unset: the
      * files of $KUBECONFIG, else ~/.kube/config, read on every run and never stored in the state.
      */
-    kubeconfig: z.string().min(1).optional(),
+    kubeconfig: credential(z.string().min(1), { when: (value) => typeof value === "string" && isKubeconfigContents(value) }).optional(),
     /**
      * Istio's platform profile, for clusters whose CNI lives elsewhere than /opt/cni/bin and /etc/cni/net.d: k3d and
      * k3s keep it under /var/lib/rancher, so Istio's CNI agent would never chain itself in and no meshed pod would
@@ -280,13 +337,13 @@ const alertReceiverSchema = z.strictObject({
     /** E-mail through `alerting.smtp`. */
     email: z.strictObject({ to: z.array(email).min(1) }).optional(),
     /** An https endpoint that takes Alertmanager's webhook JSON; `bearerToken` (secret) is sent as Authorization. */
-    webhook: z.strictObject({ url: httpsUrl("https://alerts.example.org/korthweb"), bearerToken: z.string().min(1).optional() }).optional(),
+    webhook: z.strictObject({ url: httpsUrl("https://alerts.example.org/korthweb"), bearerToken: credential(z.string().min(1)).optional() }).optional(),
     /** A Slack incoming-webhook URL (secret: it is the credential). */
-    slack: z.strictObject({ webhookUrl: httpsUrl("https://hooks.slack.com/services/..."), channel: z.string().min(1).optional() }).optional(),
+    slack: z.strictObject({ webhookUrl: credential(httpsUrl("https://hooks.slack.com/services/...")), channel: z.string().min(1).optional() }).optional(),
     /** A PagerDuty Events API v2 integration's routing key (secret). */
-    pagerduty: z.strictObject({ routingKey: z.string().min(1) }).optional(),
+    pagerduty: z.strictObject({ routingKey: credential(z.string().min(1)) }).optional(),
     /** An Opsgenie API integration's key (secret); `apiUrl` for the EU instance (https://api.eu.opsgenie.com/). */
-    opsgenie: z.strictObject({ apiKey: z.string().min(1), apiUrl: httpsUrl("https://api.eu.opsgenie.com/").optional() }).optional(),
+    opsgenie: z.strictObject({ apiKey: credential(z.string().min(1)), apiUrl: httpsUrl("https://api.eu.opsgenie.com/").optional() }).optional(),
 });
 export type AlertReceiverConfig = z.infer<typeof alertReceiverSchema>;
 
@@ -303,7 +360,7 @@ const alertingSchema = z.strictObject({
             from: email,
             username: z.string().min(1).optional(),
             /** Secret. */
-            password: z.string().min(1).optional(),
+            password: credential(z.string().min(1)).optional(),
         })
         .optional(),
     receivers: z.array(alertReceiverSchema).default([]),
@@ -325,8 +382,8 @@ const backupSchema = z.strictObject({
         bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" }),
         region: z.string().min(1).default("us-east-1"),
         /** Set both with `pulumi config set --secret --path 'backup.s3.accessKeyId' ...`: refused in plain text. */
-        accessKeyId: z.string().min(1),
-        secretAccessKey: z.string().min(1),
+        accessKeyId: credential(z.string().min(1)),
+        secretAccessKey: credential(z.string().min(1)),
         /**
          * The endpoint's addresses as CIDR blocks, for a store whose addresses are stable (on premises): the backup pods'
          * NetworkPolicy opens exactly these on the endpoint's port. A cloud endpoint's addresses change: use
@@ -344,6 +401,11 @@ const backupSchema = z.strictObject({
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: "a five-field cron expression such as \"0 1 * * *\"" }).default("0 1 * * *"),
     /** How long backups are kept. */
     retentionDays: z.int().min(1).max(3650).default(30),
+    /**
+     * Size of the volume a Bitnami tenant's backup run writes its dump to (claimed per run from the tenant's
+     * postgres.storageClass, never the node's disk); each tenant's postgres.volumeSize when unset.
+     */
+    scratchSize: z.string().regex(volumeSizePattern, { error: "a size such as 50Gi (Mi, Gi or Ti, no decimals)" }).optional(),
 });
 export type BackupConfig = z.infer<typeof backupSchema>;
 

@@ -330,11 +330,15 @@ export interface BackupCronJobInput {
     names: TenantNames;
     backup: BackupConfig;
     /**
-     * Size limit of the emptyDir holding the dump. A custom-format dump is at most about the database's size (DICOM in
-     * large objects hardly compresses): the tenant's PostgreSQL volume size is the natural bound. The node must have
-     * that much ephemeral storage.
+     * Size of the volume holding the dump. A custom-format dump is at most about the database's size (DICOM in large
+     * objects hardly compresses): the tenant's PostgreSQL volume size is the natural bound (`backup.scratchSize` sets
+     * another). It is a volume claimed for the run from `scratchStorageClass` and deleted with its pod (a generic
+     * ephemeral volume), not the node's disk: a dump the size of a database there would put the node under disk
+     * pressure, and the kubelet would evict other tenants' pods to reclaim it.
      */
     scratchSize: string;
+    /** Storage class of that volume; the cluster default when unset. */
+    scratchStorageClass?: string;
     /** How long one run may take before Kubernetes kills it (default 6 hours). */
     activeDeadlineSeconds?: number;
 }
@@ -429,7 +433,19 @@ export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.ba
                             },
                         ],
                         volumes: [
-                            { name: "scratch", emptyDir: { sizeLimit: input.scratchSize } },
+                            {
+                                name: "scratch",
+                                ephemeral: {
+                                    volumeClaimTemplate: {
+                                        metadata: { labels: { ...backupPodLabels } },
+                                        spec: {
+                                            accessModes: ["ReadWriteOnce"],
+                                            resources: { requests: { storage: input.scratchSize } },
+                                            ...(input.scratchStorageClass ? { storageClassName: input.scratchStorageClass } : {}),
+                                        },
+                                    },
+                                },
+                            },
                             { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
                         ],
                     },

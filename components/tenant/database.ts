@@ -120,7 +120,13 @@ export class TenantDatabase extends pulumi.ComponentResource {
             `${name}-backup`,
             {
                 metadata: { name: backupNames.cronJob, namespace: names.namespace, labels: { [backupCronJobLabel.key]: backupCronJobLabel.value } },
-                spec: backupCronJobSpec({ tenant: args.tenant.name, names, backup, scratchSize: args.tenant.postgres.volumeSize }),
+                spec: backupCronJobSpec({
+                    tenant: args.tenant.name,
+                    names,
+                    backup,
+                    scratchSize: backup.scratchSize ?? args.tenant.postgres.volumeSize,
+                    scratchStorageClass: args.tenant.postgres.storageClass,
+                }),
             },
             { ...opts, dependsOn: [...opts.dependsOn, s3Secret, serviceAccount] },
         );

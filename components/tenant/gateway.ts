@@ -86,7 +86,11 @@ export class TenantGateway extends pulumi.ComponentResource {
             `${name}-service`,
             {
                 metadata: { name: names.gatewayRelease, namespace: ns, annotations: args.ingress.annotations },
-                spec: gatewayServiceSpec(names, { serviceType: args.ingress.serviceType, nodePorts: args.nodePorts }),
+                spec: gatewayServiceSpec(names, {
+                    serviceType: args.ingress.serviceType,
+                    nodePorts: args.nodePorts,
+                    loadBalancerSourceRanges: args.ingress.loadBalancerSourceRanges,
+                }),
             },
             { parent: this, dependsOn: [release] },
         );

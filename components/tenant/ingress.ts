@@ -70,6 +70,8 @@ export interface GatewayServiceInput {
     serviceType: IngressConfig["serviceType"];
     /** Fixed node ports, with serviceType NodePort. */
     nodePorts?: { https: number; dicom: number };
+    /** The client networks a LoadBalancer admits (CIDR blocks); any when unset. */
+    loadBalancerSourceRanges?: string[];
 }
 
 /**
@@ -87,6 +89,7 @@ export function gatewayServiceSpec(names: TenantNames, input: GatewayServiceInpu
         ],
         // Keep the client's address visible to the gateway (access logs, future source-range policies).
         ...(input.serviceType === "ClusterIP" ? {} : { externalTrafficPolicy: "Local" }),
+        ...(input.serviceType === "LoadBalancer" && input.loadBalancerSourceRanges ? { loadBalancerSourceRanges: input.loadBalancerSourceRanges } : {}),
     };
 }
 

@@ -415,16 +415,42 @@ export function realProbes(workDir: string): Probes {
     };
 }
 
+/**
+ * A directory only this user reads (mkdtemp makes it 0700), for the modality keys, removed however the run ends: at
+ * the end, on an error, at `process.exit`, and on SIGINT, SIGTERM or SIGHUP, whose default action ends Node at once
+ * without running any `finally` (an interrupted run would leave a modality's key behind). After removing it, a signal
+ * is raised again with its default action, so the caller sees the run killed by it. Returns the directory and the
+ * function that removes it.
+ */
+export function privateWorkDir(prefix: string): { dir: string; remove: () => void } {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+    const removeDir = () => rmSync(dir, { recursive: true, force: true });
+    const onSignal = (signal: NodeJS.Signals) => {
+        removeDir();
+        signals.forEach((other) => process.removeListener(other, onSignal));
+        process.kill(process.pid, signal);
+    };
+    signals.forEach((signal) => process.on(signal, onSignal));
+    process.on("exit", removeDir);
+    const remove = () => {
+        removeDir();
+        signals.forEach((signal) => process.removeListener(signal, onSignal));
+        process.removeListener("exit", removeDir);
+    };
+    return { dir, remove };
+}
+
 async function main(): Promise<number> {
     const entries = resolveTargets(readStackOutputs(), process.env);
     const width = Math.max(8, ...entries.map((entry) => entry.tenant.length));
-    const workDir = mkdtempSync(join(tmpdir(), "korthweb-smoke-")); // mode 700: the modality keys go here
+    const work = privateWorkDir("korthweb-smoke-"); // the modality keys go here
     try {
-        const results = await runSmoke(entries, realProbes(workDir), (result) => process.stdout.write(`${formatResult(result, width)}\n`));
+        const results = await runSmoke(entries, realProbes(work.dir), (result) => process.stdout.write(`${formatResult(result, width)}\n`));
         process.stdout.write(`${formatSummary(results)}\n`);
         return exitStatus(results);
     } finally {
-        rmSync(workDir, { recursive: true, force: true });
+        work.remove();
     }
 }
 

@@ -5,7 +5,9 @@
  *   (@pulumi/kubernetes 4.34.2, provider.js, the package the project pins), so the state holds whatever it gets.
  * - The provider reads an empty `kubeconfig` as "none given" and loads the kubeconfig with client-go's default loading
  *   rules ($KUBECONFIG's files, else ~/.kube/config); anything else is parsed as a path or as contents
- *   (pulumi/pulumi-kubernetes v4.32.0, provider/pkg/provider/provider.go, Configure).
+ *   (pulumi/pulumi-kubernetes v4.32.0, provider/pkg/provider/provider.go, Configure): util.go's
+ *   parseKubeconfigString expands a leading `~` to the home directory, reads the file when one exists at that path,
+ *   and otherwise parses the value itself as a kubeconfig.
  * - DiffConfig replaces the provider, and with it every resource, when `clusterIdentifier` changes; when it is set and
  *   unchanged, nothing is replaced; when it is absent, a change of the kubeconfig's active cluster (or a computed
  *   kubeconfig/context) replaces (same file, DiffConfig).
@@ -36,4 +38,10 @@ export function replacesProvider(olds: ProviderInputs, news: ProviderInputs, act
     if (identifierSet) return false;
     const changed = olds.kubeconfig !== news.kubeconfig || olds.context !== news.context;
     return changed && activeClusterChanged;
+}
+
+/** Whether the provider parses a non-empty `kubeconfig` as contents (no file at it) rather than reading a file. */
+export function parsedAsContents(kubeconfig: string, exists: (file: string) => boolean, home: string): boolean {
+    const file = kubeconfig === "~" ? home : kubeconfig.startsWith("~/") ? `${home}/${kubeconfig.slice(2)}` : kubeconfig;
+    return !exists(file);
 }
