@@ -60,8 +60,8 @@ export function stackConfigFromPulumi(allConfig: Record<string, string>, project
 /** Where the configuration holds credentials, as `pulumi config set --path` paths. */
 export function credentialPaths(config: StackConfig): string[] {
     const paths = config.tenants.flatMap((tenant, index) => (tenant.database.external ? [`tenants[${index}].database.external.password`] : []));
-    if (config.backup) {
-        paths.push("backup.s3.accessKeyId", "backup.s3.secretAccessKey");
+    for (const tenant of Object.keys(config.backup?.tenants ?? {})) {
+        paths.push(`backup.tenants.${tenant}.accessKeyId`, `backup.tenants.${tenant}.secretAccessKey`);
     }
     const alerting = config.observability.alerting;
     if (alerting.smtp?.password !== undefined) paths.push("observability.alerting.smtp.password");

@@ -47,17 +47,15 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
     let timings: string[] = [];
 
     const target = (postgres: Postgres): DatabaseTarget => ({ host: postgres.host, port: postgres.port, name: postgres.database, user: postgres.user });
-    const objectStorage = () => ({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region });
+    const objectStorage = () => ({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, prefix: `${stack.tenant.name}/` });
     const s3Secrets = () => ({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
 
     /** One run of the backup pod: both containers' scripts at once, sharing a fresh scratch directory. */
     async function runBackup(postgres: Postgres, databasePassword: string): Promise<{ dump: RunResult; upload: RunResult; scratch: string }> {
         const scratch = suite.tempDir("backup-scratch");
         const commands = backupCommands({
-            tenant: stack.tenant.name,
             database: target(postgres),
             s3: objectStorage(),
-            retentionDays,
             scratchDirectory: scratch,
             quitUrl: sidecar.quitUrl,
         });
@@ -132,7 +130,7 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
         await stack.postgres.child.stop();
         restored = await startPostgres(suite);
         const scratch = suite.tempDir("restore-scratch");
-        const commands = restoreCommands({ tenant: stack.tenant.name, database: target(restored), s3: objectStorage(), scratchDirectory: scratch });
+        const commands = restoreCommands({ database: target(restored), s3: objectStorage(), scratchDirectory: scratch });
         const started = Date.now();
         const download = await runScript(commands.download, scratch, s3Secrets());
         assert.strictEqual(download.code, 0, `download failed:\n${download.stdout}${download.stderr}`);
