@@ -11,7 +11,7 @@
  * (they are ignored), and its signature check refuses ListObjectsV2 requests the AWS CLI signs correctly: listing is
  * judged by the policy model (tests/support/iamPolicyModel.ts), not here.
  *
- * moto comes from PATH: Debian's python3-moto (trixie and later) or a pip installation. Debian bookworm, this
+ * moto comes from PATH: Debian sid's python3-moto or a pip installation (moto 5.2.1 here). Debian bookworm, this
  * project's CI host, has none.
  */
 import { join } from "path";
