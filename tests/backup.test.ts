@@ -14,6 +14,7 @@ import {
     backupWalls,
     combineWalls,
     defaultBackupDeadlineSeconds,
+    requestChecksumCalculation,
     restoreCommands,
     sidecarQuitUrl,
 } from "../components/database/backup";
@@ -155,6 +156,16 @@ describe("database backup (Bitnami engine)", () => {
         assert.match(mhrUpload, /key='sites\/mhr\/'"\$\(date/);
         assert.ok(!mhrUpload.includes("--sse"), mhrUpload);
         assert.throws(() => backupCronJobSpec({ tenant: "gvh", names: tenantNames("gvh", "orthweb.example"), backup, scratchSize: "1Gi" }), /backup\.tenants\.gvh/);
+    });
+
+    it("checksums every upload to AWS, whose object-locked buckets refuse uploads without one; not elsewhere", () => {
+        const env = (b: BackupConfig) =>
+            Object.fromEntries((backupCronJobSpec({ tenant: "bhs", names, backup: b, scratchSize: "1Gi" }) as any).jobTemplate.spec.template.spec.containers[1].env.map((e: any) => [e.name, e.value]));
+        assert.equal(env(backup).AWS_REQUEST_CHECKSUM_CALCULATION, "when_required", "an S3-compatible store on premises");
+        for (const endpoint of ["https://s3.eu-west-1.amazonaws.com", "https://s3.amazonaws.com", "https://s3.cn-north-1.amazonaws.com.cn"]) {
+            assert.equal(env({ ...backup, s3: { ...backup.s3, endpoint } }).AWS_REQUEST_CHECKSUM_CALCULATION, "when_supported", endpoint);
+        }
+        assert.equal(requestChecksumCalculation("https://amazonaws.com.evil.example"), "when_required");
     });
 
     it("deletes nothing: retention is the bucket's lifecycle rules, not the job's", () => {

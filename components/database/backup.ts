@@ -354,6 +354,19 @@ const secretEnv = (name: string, secret: string, key: string) => ({ name, valueF
 
 export const defaultBackupDeadlineSeconds = 6 * 3600;
 
+/**
+ * When the AWS CLI adds a checksum to an upload (`AWS_REQUEST_CHECKSUM_CALCULATION`). AWS S3 refuses PutObject and
+ * UploadPart without Content-MD5 or an x-amz-checksum-* header in a bucket with object lock's default retention, which
+ * the tenant's bucket protection asks for; with `when_required` the CLI sends neither, as neither operation requires a
+ * checksum (aws/aws-cli 2.36.7, the pinned image: awscli/botocore/data/s3/2006-03-01/service-2.json
+ * `requestChecksumRequired: false`, awscli/botocore/httpchecksum.py `resolve_request_checksum_algorithm`). So AWS
+ * endpoints get `when_supported` (CRC32 on every upload). Other S3-compatible servers keep `when_required`: many refuse
+ * the aws-chunked uploads that carry the checksum.
+ */
+export function requestChecksumCalculation(endpoint: string): "when_supported" | "when_required" {
+    return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname) ? "when_supported" : "when_required";
+}
+
 export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.batch.v1.CronJobSpec {
     const commands = backupCommands({
         database: pgpoolTarget(input.names),
@@ -419,9 +432,7 @@ export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.ba
                                     secretEnv(backupS3SecretKeys.secretAccessKey, backupNames.s3Secret, backupS3SecretKeys.secretAccessKey),
                                     // No instance metadata service to ask for credentials (nor a way to it).
                                     { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
-                                    // AWS CLI >= 2.23 adds CRC checksums (aws-chunked uploads) that many S3-compatible
-                                    // servers refuse; only when the operation requires one.
-                                    { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: "when_required" },
+                                    { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: requestChecksumCalculation(input.backup.s3.endpoint) },
                                     { name: "AWS_RESPONSE_CHECKSUM_VALIDATION", value: "when_required" },
                                 ],
                                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },
