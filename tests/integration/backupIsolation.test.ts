@@ -5,8 +5,9 @@
  * job's own upload script (`backupCommands`) and the restore's download (`restoreCommands`) run with the host's AWS CLI,
  * exactly as in the pod.
  *
- * What moto does not judge, and the policy model does (tests/backupPolicy.test.ts): listing (its signature check
- * refuses ListObjectsV2, and it ignores the `s3:prefix` condition), KMS key use, versioning and object lock.
+ * The bucket carries the rendered protection (versioning, object lock, both tenants' lifecycle rules, which moto
+ * accepts but does not run). What moto does not judge, and the policy model does (tests/backupPolicy.test.ts): listing
+ * (its signature check refuses ListObjectsV2, and it ignores the `s3:prefix` condition) and KMS key use.
  */
 import assert from "assert";
 import { readFileSync, writeFileSync } from "fs";
@@ -67,8 +68,17 @@ describe("Backup isolation between tenants (moto's S3 with IAM, the rendered pol
     before(async function () {
         moto = await startMoto(suite);
         sidecar = await startSidecarStub(suite);
-        const setup = await moto.aws(["s3api", "create-bucket", "--bucket", bucket, "--create-bucket-configuration", `LocationConstraint=${moto.region}`]);
-        assert.strictEqual(setup.code, 0, setup.stderr);
+        // The bucket as the owner sets it from backupStorage: object lock (chosen at creation), versioning, the rules.
+        const protection = storage.bhs.bucketProtection;
+        for (const args of [
+            ["create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket", "--create-bucket-configuration", `LocationConstraint=${moto.region}`],
+            ["put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", JSON.stringify(protection.versioning)],
+            ["put-object-lock-configuration", "--bucket", bucket, "--object-lock-configuration", JSON.stringify(protection.objectLock)],
+            ["put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration", JSON.stringify({ Rules: [...storage.bhs.bucketProtection.lifecycleRules, ...storage.mhr.bucketProtection.lifecycleRules] })],
+        ]) {
+            const setup = await moto.aws(["s3api", ...args]);
+            assert.strictEqual(setup.code, 0, `${args[0]}: ${setup.stderr}`);
+        }
         for (const tenant of ["bhs", "mhr"]) {
             keys[tenant] = await moto.user(`backup-${tenant}`, storage[tenant].accessPolicy);
         }
@@ -127,7 +137,23 @@ describe("Backup isolation between tenants (moto's S3 with IAM, the rendered pol
         }
     });
 
-    it("whereas the one key pair korthweb used to hand every tenant deletes any tenant's dump (moto enforces, it does not allow all)", async function () {
+    it("an overwrite with a stolen key leaves the locked original, which not even an s3:* key deletes before its retention", async function () {
+        const key = uploaded.bhs.key;
+        const head = await moto.aws(["s3api", "head-object", "--bucket", bucket, "--key", key], auditor);
+        assert.strictEqual(head.code, 0, head.stderr);
+        const original = JSON.parse(head.stdout) as { VersionId: string; ObjectLockMode?: string; ObjectLockRetainUntilDate?: string };
+        assert.strictEqual(original.ObjectLockMode, "GOVERNANCE", "the bucket's default retention applies to the job's upload");
+        const overwrite = await moto.aws(["s3api", "put-object", "--bucket", bucket, "--key", key, "--body", "/etc/hostname"], keys.bhs);
+        assert.strictEqual(overwrite.code, 0, overwrite.stderr);
+        const file = join(suite.tempDir("version"), "original");
+        assert.strictEqual((await moto.aws(["s3api", "get-object", "--bucket", bucket, "--key", key, "--version-id", original.VersionId, file], auditor)).code, 0);
+        assert.deepStrictEqual(readFileSync(file), uploaded.bhs.body);
+        const erase = await moto.aws(["s3api", "delete-object", "--bucket", bucket, "--key", key, "--version-id", original.VersionId], auditor);
+        assert.notStrictEqual(erase.code, 0, "a locked version was deleted");
+        assert.match(erase.stderr, /AccessDenied/);
+    });
+
+    it("whereas the one key pair korthweb used to hand every tenant deletes any tenant's dump (here it leaves a delete marker over it; moto enforces, it does not allow all)", async function () {
         const victim = `${storage.mhr.prefix}20000101T000000Z.dump`;
         assert.strictEqual((await moto.aws(["s3api", "put-object", "--bucket", bucket, "--key", victim, "--body", "/etc/hostname"], auditor)).code, 0);
         const result = await moto.aws(["s3api", "delete-object", "--bucket", bucket, "--key", victim], shared);
