@@ -208,7 +208,8 @@ export function objectStorageEndpoint(backup: BackupConfig): { host: string; por
  *   library appends unless an option of that name is already there (pkg/api/config.go `appendAdditionalCommandArgs`),
  *   and which barman-cloud-backup and barman-cloud-wal-archive accept with aws:kms (EnterpriseDB/barman
  *   barman/clients/cloud_backup.py, cloud_walarchive.py; the plugin's sidecar pins barman 3.19.1). Without a KMS key
- *   the bucket's default encryption applies.
+ *   the bucket's default encryption applies. The sidecar's boto3 1.43.26 (containers/sidecar-requirements.txt) checksums
+ *   uploads by default, which a bucket with object lock requires.
  * - No `retentionPolicy`: applying one runs barman-cloud-backup-delete, which needs DeleteObject, and a key that can
  *   delete can erase the archive a point-in-time restore needs. With none the plugin skips deletion and still prunes
  *   the Backup objects whose backups left the catalog (plugin-barman-cloud v0.13.0 internal/cnpgi/instance/retention.go
