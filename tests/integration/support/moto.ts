@@ -14,6 +14,7 @@
  * moto comes from PATH: Debian sid's python3-moto or a pip installation (moto 5.2.1 here). Debian bookworm, this
  * project's CI host, has none.
  */
+import { existsSync } from "fs";
 import { join } from "path";
 import { clientPath } from "./backup";
 import { Child, freePort, portOpen, Resources, run, RunResult, waitUntil } from "./processes";
@@ -37,10 +38,20 @@ export interface MotoServer {
 
 const setupKey: AccessKey = { accessKeyId: "setup", secretAccessKey: "setup" };
 
+/** Where `moto_server` is on PATH; a clear failure when it is not. */
+export function motoServerPath(path = process.env.PATH ?? ""): string {
+    const found = path.split(":").map((dir) => join(dir, "moto_server")).find((file) => existsSync(file));
+    if (!found) {
+        throw new Error("moto_server is not on PATH: install moto's server (Debian sid's python3-moto, or moto[server] from PyPI) to run the backup isolation test");
+    }
+    return found;
+}
+
 export async function startMoto(resources: Resources, region = "eu-west-1"): Promise<MotoServer> {
+    const server = motoServerPath();
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    const child = resources.start("moto", "moto_server", ["-H", "127.0.0.1", "-p", String(port)], {
+    const child = resources.start("moto", server, ["-H", "127.0.0.1", "-p", String(port)], {
         logFile: join(resources.tempDir("moto"), "moto.log"),
         env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8" },
     });
