@@ -19,6 +19,7 @@ import { PreviewAccess } from "./components/platform/previewAccess";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
+import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 
@@ -88,6 +89,11 @@ const tenants = config.tenants.map(
 );
 
 export const rootCaCertificate = rootCa.certificatePem;
+/**
+ * Per backed-up tenant: its bucket and prefix, and what the bucket owner must attach and set (the key pair's IAM policy,
+ * versioning, object lock, lifecycle rules; components/database/backupPolicy.ts). No credential in it.
+ */
+export const backupStorage = backupStorageInstructions(config);
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
 export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));
 /**

@@ -80,7 +80,8 @@ describe("alerts", () => {
                 ingress: { serviceType: "ClusterIP" },
                 tenants: [{ name: "bhs", displayName: "B" }],
                 backup: {
-                    s3: { endpoint: "https://s3.example.org", bucket: "backups", accessKeyId: "a", secretAccessKey: "b", addresses: ["10.0.0.0/24"] },
+                    s3: { endpoint: "https://s3.example.org", bucket: "backups", addresses: ["10.0.0.0/24"] },
+                    tenants: { bhs: { accessKeyId: "a", secretAccessKey: "b" } },
                 },
             });
             assert.equal(config.backup?.schedule, defaultBackupSchedule);

@@ -14,6 +14,7 @@ import {
     backupWalls,
     combineWalls,
     defaultBackupDeadlineSeconds,
+    requestChecksumCalculation,
     restoreCommands,
     sidecarQuitUrl,
 } from "../components/database/backup";
@@ -37,14 +38,18 @@ const backup: BackupConfig = {
         endpoint: "https://s3.eu-central-1.example.com",
         bucket: "korthweb-backups",
         region: "eu-central-1",
-        accessKeyId,
-        secretAccessKey,
         // An on-premises store at stable addresses.
         addresses: ["10.30.0.0/24", "10.30.1.0/24"],
+    },
+    // bhs's own key pair and KMS key; mhr's own key pair under another prefix.
+    tenants: {
+        bhs: { accessKeyId, secretAccessKey, kmsKeyId: "arn:aws:kms:eu-central-1:111122223333:key/11111111-2222-3333-4444-555555555555" },
+        mhr: { accessKeyId: "AKIAEXAMPLEMHRKEY", secretAccessKey: "mhr-secret", prefix: "sites/mhr" },
     },
     schedule: "17 2 * * *",
     retentionDays: 14,
 };
+const storage = { endpoint: "https://s3.example", bucket: "b", region: "r", prefix: "bhs/" };
 const spec = (): any => backupCronJobSpec({ tenant: "bhs", names, backup, scratchSize: "20Gi" });
 const pod = () => spec().jobTemplate.spec.template.spec;
 const container = (name: string) => pod().containers.find((c: any) => c.name === name);
@@ -145,29 +150,37 @@ describe("database backup (Bitnami engine)", () => {
         assert.ok(dump.indexOf("pg_restore --list") < dump.indexOf('touch "$dir/dump.done"'));
     });
 
-    it("uploads to s3://<bucket>/<tenant>/<timestamp>.dump on the configured endpoint, path-style", () => {
+    it("uploads to s3://<bucket>/<prefix>/<timestamp>.dump on the configured endpoint, path-style, SSE-KMS with the tenant's key", () => {
         const upload = script("upload");
         assert.match(upload, /key='bhs\/'"\$\(date -u \+%Y%m%dT%H%M%SZ\)\.dump"/);
-        assert.match(upload, /aws --endpoint-url 'https:\/\/s3\.eu-central-1\.example\.com' --region 'eu-central-1' s3 cp "\$dir\/backup\.dump" "s3:\/\/"'korthweb-backups'"\/\$key"/);
+        assert.match(
+            upload,
+            /aws --endpoint-url 'https:\/\/s3\.eu-central-1\.example\.com' --region 'eu-central-1' s3 cp "\$dir\/backup\.dump" "s3:\/\/"'korthweb-backups'"\/\$key" --only-show-errors --sse aws:kms --sse-kms-key-id 'arn:aws:kms:eu-central-1:111122223333:key\/11111111-2222-3333-4444-555555555555'/,
+        );
         assert.match(upload, /addressing_style = path/);
+        // Another tenant: its own bucket prefix, no KMS key of its own (the bucket's default encryption).
+        const mhr = backupCronJobSpec({ tenant: "mhr", names: tenantNames("mhr", "orthweb.example"), backup, scratchSize: "1Gi" }) as any;
+        const mhrUpload: string = mhr.jobTemplate.spec.template.spec.containers[1].command[2];
+        assert.match(mhrUpload, /key='sites\/mhr\/'"\$\(date/);
+        assert.ok(!mhrUpload.includes("--sse"), mhrUpload);
+        assert.throws(() => backupCronJobSpec({ tenant: "gvh", names: tenantNames("gvh", "orthweb.example"), backup, scratchSize: "1Gi" }), /backup\.tenants\.gvh/);
     });
 
-    it("then deletes the tenant's dumps older than retentionDays, after a successful upload only", () => {
+    it("checksums every upload to AWS, whose object-locked buckets refuse uploads without one; not elsewhere", () => {
+        const env = (b: BackupConfig) =>
+            Object.fromEntries((backupCronJobSpec({ tenant: "bhs", names, backup: b, scratchSize: "1Gi" }) as any).jobTemplate.spec.template.spec.containers[1].env.map((e: any) => [e.name, e.value]));
+        assert.equal(env(backup).AWS_REQUEST_CHECKSUM_CALCULATION, "when_required", "an S3-compatible store on premises");
+        for (const endpoint of ["https://s3.eu-west-1.amazonaws.com", "https://s3.amazonaws.com", "https://s3.cn-north-1.amazonaws.com.cn"]) {
+            assert.equal(env({ ...backup, s3: { ...backup.s3, endpoint } }).AWS_REQUEST_CHECKSUM_CALCULATION, "when_supported", endpoint);
+        }
+        assert.equal(requestChecksumCalculation("https://amazonaws.com.evil.example"), "when_required");
+    });
+
+    it("deletes nothing: retention is the bucket's lifecycle rules, not the job's", () => {
         const upload = script("upload");
-        assert.match(upload, /- 14 \* 86400/);
         assert.ok(upload.startsWith("set -eu\n"));
-        assert.ok(upload.indexOf(" s3 cp ") < upload.indexOf(" s3 rm "), "retention runs before the upload");
-        const ninety = backupCommands({
-            tenant: "bhs",
-            database: { host: "h", port: 5432, name: "orthanc", user: "orthanc" },
-            s3: { endpoint: "https://s3.example", bucket: "b", region: "r" },
-            retentionDays: 90,
-            scratchDirectory: "/backup",
-            quitUrl: sidecarQuitUrl,
-        });
-        assert.match(ninety.upload, /- 90 \* 86400/);
-        // Only keys the job writes are candidates.
-        assert.match(upload, /'bhs\/'\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]T\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]\[0-9\]Z\.dump\)/);
+        assert.doesNotMatch(upload, / s3 rm | s3api delete-object|delete-objects/);
+        assert.doesNotMatch(upload, /86400/);
     });
 
     it("stops the Istio sidecar when the upload ends, however it ends, and holds the dump until the proxy runs", () => {
@@ -184,22 +197,23 @@ describe("database backup (Bitnami engine)", () => {
     it("refuses values that would break out of the scripts", () => {
         const base = {
             database: { host: "h", port: 5432, name: "orthanc", user: "orthanc" },
-            s3: { endpoint: "https://s3.example", bucket: "b", region: "r" },
+            s3: storage,
             scratchDirectory: "/backup",
         };
-        assert.throws(() => backupCommands({ ...base, tenant: "bhs;rm -rf /", retentionDays: 1, quitUrl: sidecarQuitUrl }));
-        assert.throws(() => backupCommands({ ...base, tenant: "bhs", retentionDays: 0, quitUrl: sidecarQuitUrl }));
-        assert.throws(() => restoreCommands({ ...base, tenant: "bhs", key: "mhr/20260101T000000Z.dump" }));
-        assert.doesNotThrow(() => restoreCommands({ ...base, tenant: "bhs", key: "bhs/20260101T000000Z.dump" }));
-        const quoted = backupCommands({ ...base, s3: { ...base.s3, endpoint: "https://s3.example/it's" }, tenant: "bhs", retentionDays: 1, quitUrl: sidecarQuitUrl });
+        assert.throws(() => backupCommands({ ...base, s3: { ...base.s3, prefix: "bhs;rm -rf /" }, quitUrl: sidecarQuitUrl }));
+        assert.throws(() => backupCommands({ ...base, s3: { ...base.s3, prefix: "bhs" }, quitUrl: sidecarQuitUrl }), /ending with '\/'/);
+        assert.throws(() => restoreCommands({ ...base, key: "mhr/20260101T000000Z.dump" }));
+        assert.throws(() => restoreCommands({ ...base, key: "bhs/x/20260101T000000Z.dump" }));
+        assert.doesNotThrow(() => restoreCommands({ ...base, key: "bhs/20260101T000000Z.dump" }));
+        assert.doesNotThrow(() => restoreCommands({ ...base, s3: { ...base.s3, prefix: "sites/bhs/" }, key: "sites/bhs/20260101T000000Z.dump" }));
+        const quoted = backupCommands({ ...base, s3: { ...base.s3, endpoint: "https://s3.example/it's" }, quitUrl: sidecarQuitUrl });
         assert.ok(quoted.upload.includes(`'https://s3.example/it'"'"'s'`));
     });
 
     it("restores as Orthanc's role, whole or not at all, and never changes ownership to a role the new cluster lacks", () => {
         const { restore } = restoreCommands({
-            tenant: "bhs",
             database: { host: "postgresql-ha-pgpool", port: 5432, name: "orthanc", user: "orthanc" },
-            s3: { endpoint: "https://s3.example", bucket: "b", region: "r" },
+            s3: storage,
             scratchDirectory: "/backup",
         });
         assert.match(restore, /pg_restore --host='postgresql-ha-pgpool' --port=5432 --username='orthanc' --dbname='orthanc' --no-password --no-owner --no-privileges --exit-on-error --single-transaction /);

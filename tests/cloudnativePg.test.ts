@@ -41,11 +41,11 @@ const backupRaw = {
         endpoint: "https://s3.eu-west-1.amazonaws.com",
         bucket: "korthweb-backups",
         region: "eu-west-1",
-        accessKeyId: "AKIAEXAMPLEKEY",
-        secretAccessKey: "example-secret-access-key",
         // An on-premises store at stable addresses.
         addresses: ["10.30.0.0/24"],
     },
+    // bhs's own key pair and KMS key.
+    tenants: { bhs: { accessKeyId: "AKIAEXAMPLEKEY", secretAccessKey: "example-secret-access-key", kmsKeyId: "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef" } },
     schedule: "0 1 * * *",
     retentionDays: 14,
 };
@@ -133,15 +133,30 @@ describe("CloudNativePG engine", () => {
             assert.deepEqual(withBackup.plugins, [{ name: barmanCloudPluginName, isWALArchiver: true, parameters: { barmanObjectName: cnpgNames.objectStore } }]);
         });
 
-        it("stores backups under s3://<bucket>/<tenant> with credentials from the tenant's Secret and a recovery window", () => {
+        it("stores backups under s3://<bucket>/<prefix> with credentials from the tenant's Secret, encrypted with the tenant's KMS key", () => {
             const store = objectStoreSpec("bhs", backup) as any;
             assert.equal(store.configuration.destinationPath, "s3://korthweb-backups/bhs");
             assert.equal(store.configuration.endpointURL, backup.s3.endpoint);
             assert.deepEqual(store.configuration.s3Credentials.accessKeyId, { name: cnpgNames.s3Secret, key: "ACCESS_KEY_ID" });
             assert.deepEqual(store.configuration.s3Credentials.secretAccessKey, { name: cnpgNames.s3Secret, key: "ACCESS_SECRET_KEY" });
-            // plugin-barman-cloud v0.13.0 api/v1/objectstore_types.go: ^[1-9][0-9]*[dwm]$.
-            assert.equal(store.retentionPolicy, "14d");
             assert.equal(store.configuration.serverName, undefined, "forbidden in ObjectStore (CEL rule)");
+            // Base backups and WAL alike: aws:kms (the CRD's enum), the key by --sse-kms-key-id (barman-cloud-backup,
+            // barman-cloud-wal-archive), which the barman-cloud library appends as given (pkg/api/config.go).
+            const kms = "--sse-kms-key-id=arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef";
+            assert.deepEqual(store.configuration.data, { compression: "gzip", encryption: "aws:kms", additionalCommandArgs: [kms] });
+            assert.deepEqual(store.configuration.wal, { compression: "gzip", encryption: "aws:kms", archiveAdditionalCommandArgs: [kms] });
+            assert.deepEqual(crdObjectProblems({ apiVersion: "barmancloud.cnpg.io/v1", kind: "ObjectStore", metadata: {}, spec: store }), []);
+            // Another prefix, no KMS key of its own: the bucket's default encryption, nothing forced.
+            const plain = objectStoreSpec("bhs", { ...backup, tenants: { bhs: { accessKeyId: "a", secretAccessKey: "b", bucket: "backups-bhs", prefix: "sites/bhs" } } }) as any;
+            assert.equal(plain.configuration.destinationPath, "s3://backups-bhs/sites/bhs");
+            assert.deepEqual([plain.configuration.data, plain.configuration.wal], [{ compression: "gzip" }, { compression: "gzip" }]);
+            assert.throws(() => objectStoreSpec("mhr", backup), /backup\.tenants\.mhr/);
+        });
+
+        it("sets no retentionPolicy: Barman's deletion would need DeleteObject; the bucket's lifecycle rules expire backups", () => {
+            // plugin-barman-cloud v0.13.0 internal/cnpgi/instance/retention.go: an empty policy skips
+            // DeleteBackupsByPolicy (barman-cloud-backup-delete) and still prunes Backup objects gone from the catalog.
+            assert.equal((objectStoreSpec("bhs", backup) as any).retentionPolicy, undefined);
         });
 
         it("schedules plugin base backups with a seconds field, because the operator's cron parser starts with seconds", () => {
@@ -319,10 +334,10 @@ describe("CloudNativePG engine", () => {
             assert.equal(s3.inputs.metadata.namespace, "bhs-orthweb");
             assert.ok(secretAt(s3.inputs.stringData, "ACCESS_KEY_ID"));
             assert.ok(secretAt(s3.inputs.stringData, "ACCESS_SECRET_KEY"));
-            assert.equal(reveal(reveal(s3.inputs.stringData).ACCESS_SECRET_KEY), backupRaw.s3.secretAccessKey);
-            assert.equal(reveal(reveal(s3.inputs.stringData).ACCESS_KEY_ID), backupRaw.s3.accessKeyId);
+            assert.equal(reveal(reveal(s3.inputs.stringData).ACCESS_SECRET_KEY), backupRaw.tenants.bhs.secretAccessKey);
+            assert.equal(reveal(reveal(s3.inputs.stringData).ACCESS_KEY_ID), backupRaw.tenants.bhs.accessKeyId);
             const store = only(children.filter((r) => r.type === "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"), "ObjectStore");
-            assert.equal(store.inputs.spec.retentionPolicy, "14d");
+            assert.equal(store.inputs.spec.retentionPolicy, undefined);
             const cluster = only(children.filter((r) => r.type === "kubernetes:postgresql.cnpg.io/v1:Cluster"), "Cluster");
             assert.equal(cluster.inputs.spec.plugins[0].parameters.barmanObjectName, store.inputs.metadata.name);
             const scheduled = only(children.filter((r) => r.type === "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"), "ScheduledBackup");

@@ -5,7 +5,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError, credentialSettingPaths, parseStackConfig, readStackFile, schemaSettings, stackConfigFromPulumi } from "../components/config/load";
-import { clusterDns, credential, maxTenantNameLength, stackConfigSchema } from "../components/config/schema";
+import { clusterDns, credential, maxTenantNameLength, stackConfigSchema, tenantBackupTarget } from "../components/config/schema";
 import { parsedStackFile, allStacks } from "./support/stacks";
 import { deliveredConfig } from "./upstream/pulumiConfig";
 
@@ -23,8 +23,20 @@ const externalDatabase = () => ({
     caCertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     addresses: ["10.0.5.0/28"],
 });
-const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret", anyAddress: true });
-const cloudS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", accessKeyId: "AKIA", secretAccessKey: "secret" });
+const backupS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups", anyAddress: true });
+const cloudS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "korthweb-backups" });
+/** bhs's own key pair (minimal()'s only tenant). */
+const bhsBackup = () => ({ bhs: { accessKeyId: "AKIABHS", secretAccessKey: "secret-bhs" } });
+const kmsKey = (n: number) => `arn:aws:kms:eu-west-1:111122223333:key/${String(n).repeat(8)}-1111-2222-3333-444455556666`;
+/** Two backed-up tenants, bhs and mhr, on `engine`, with `backup.tenants` as given. */
+function twoTenantBackup(tenants: Record<string, Record<string, unknown>>, engine = "bitnami-ha", s3: Record<string, unknown> = backupS3()) {
+    return {
+        ...minimal(),
+        kubernetes: { apiServerAddresses: ["10.0.0.1/32"] },
+        tenants: ["bhs", "mhr"].map((name) => ({ name, displayName: name.toUpperCase(), database: { engine } })),
+        backup: { s3, tenants },
+    };
+}
 
 const smtp = { smarthost: "smtp.example.org:587", from: "alerts@example.org" };
 
@@ -63,11 +75,22 @@ describe("stack configuration", () => {
 
     it("accepts each way out to object storage, and DNS by pods or by address", () => {
         for (const s3 of [{ ...cloudS3(), addresses: ["10.30.0.0/24"] }, { ...cloudS3(), anyAddress: true }, { ...cloudS3(), endpoint: "https://10.30.0.5:9000" }]) {
-            assert.doesNotThrow(() => parseStackConfig({ ...minimal(), backup: { s3 } }), JSON.stringify(s3));
+            assert.doesNotThrow(() => parseStackConfig({ ...minimal(), backup: { s3, tenants: bhsBackup() } }), JSON.stringify(s3));
         }
-        assert.doesNotThrow(() => parseStackConfig({ ...minimal(), kubernetes: { cni: "cilium" }, backup: { s3: cloudS3() } }));
+        assert.doesNotThrow(() => parseStackConfig({ ...minimal(), kubernetes: { cni: "cilium" }, backup: { s3: cloudS3(), tenants: bhsBackup() } }));
         const nodeLocal = parseStackConfig({ ...minimal(), kubernetes: { dns: { addresses: ["169.254.20.10/32"] } } });
         assert.deepEqual(nodeLocal.kubernetes.dns, { addresses: ["169.254.20.10/32"], ports: [53] });
+    });
+
+    it("accepts tenants with their own key pairs: by prefix in one bucket, or CloudNativePG in buckets of their own", () => {
+        const shared = parseStackConfig(twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", kmsKeyId: kmsKey(1) }, mhr: { accessKeyId: "A2", secretAccessKey: "b", prefix: "sites/mhr" } }));
+        assert.deepEqual(tenantBackupTarget(shared.backup, "bhs"), { bucket: "korthweb-backups", prefix: "bhs/", accessKeyId: "A1", secretAccessKey: "a", kmsKeyId: kmsKey(1) });
+        assert.equal(tenantBackupTarget(shared.backup, "mhr")?.prefix, "sites/mhr/");
+        assert.equal(tenantBackupTarget(shared.backup, "gvh"), undefined);
+        const own = parseStackConfig(
+            twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", bucket: "backups-bhs" }, mhr: { accessKeyId: "A2", secretAccessKey: "b", bucket: "backups-mhr" } }, "cloudnative-pg", { endpoint: "https://s3.example.org", anyAddress: true }),
+        );
+        assert.deepEqual(["bhs", "mhr"].map((t) => tenantBackupTarget(own.backup, t)?.bucket), ["backups-bhs", "backups-mhr"]);
     });
 
     it("finds the cluster DNS of kind, minikube and the clouds by default, and OpenShift's on OpenShift", () => {
@@ -135,8 +158,11 @@ describe("stack configuration", () => {
         const raw = {
             "korthweb:domain": "orthweb.example.org",
             "korthweb:ingress": JSON.stringify(minimal().ingress),
-            "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", database: { engine: "external", external: externalDatabase() } }]),
-            "korthweb:backup": JSON.stringify({ s3: backupS3() }),
+            "korthweb:tenants": JSON.stringify([
+                { name: "bhs", displayName: "B", database: { engine: "external", external: externalDatabase() } },
+                { name: "mhr", displayName: "M" },
+            ]),
+            "korthweb:backup": JSON.stringify({ s3: backupS3(), tenants: { mhr: { accessKeyId: "AKIAMHR", secretAccessKey: "secret-mhr" } } }),
             "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
         };
         const problems = (secret: string[]) => {
@@ -149,7 +175,8 @@ describe("stack configuration", () => {
         };
         const plainText = problems([]);
         assert.match(plainText, /korthweb:tenants\[0\]\.database\.external\.password is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'tenants\[0\]\.database\.external\.password'/);
-        assert.match(plainText, /korthweb:backup\.s3\.secretAccessKey is stored in plain text/);
+        assert.match(plainText, /korthweb:backup\.tenants\.mhr\.secretAccessKey is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'backup\.tenants\.mhr\.secretAccessKey'/);
+        assert.match(plainText, /korthweb:backup\.tenants\.mhr\.accessKeyId is stored in plain text/);
         assert.equal(problems(["korthweb:tenants", "korthweb:backup"]), "");
     });
 
@@ -350,20 +377,68 @@ describe("stack configuration", () => {
         ],
         [
             "backups to a plain-HTTP endpoint",
-            { ...minimal(), backup: { s3: { ...backupS3(), endpoint: "http://minio.local:9000" } } },
+            { ...minimal(), backup: { s3: { ...backupS3(), endpoint: "http://minio.local:9000" }, tenants: bhsBackup() } },
             [/backup\.s3\.endpoint is "http:\/\/minio\.local:9000"/, /https URL/],
         ],
         [
             "backups to a cloud store with no way out to it (a NetworkPolicy names addresses only)",
-            { ...minimal(), backup: { s3: cloudS3() } },
+            { ...minimal(), backup: { s3: cloudS3(), tenants: bhsBackup() } },
             [/korthweb:backup\.s3\.addresses missing/, /kubernetes\.cni "cilium"/, /backup\.s3\.anyAddress: true/],
         ],
         [
             "any address together with fixed addresses",
-            { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: true, addresses: ["10.30.0.0/24"] } } },
+            { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: true, addresses: ["10.30.0.0/24"] }, tenants: bhsBackup() } },
             [/backup\.s3\.anyAddress is true/, /left out when backup\.s3\.addresses is given/],
         ],
-        ["anyAddress false", { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: false } } }, [/backup\.s3\.anyAddress is false/, /true, or leave it out/]],
+        ["anyAddress false", { ...minimal(), backup: { s3: { ...cloudS3(), anyAddress: false }, tenants: bhsBackup() } }, [/backup\.s3\.anyAddress is false/, /true, or leave it out/]],
+        // Backups: each tenant its own key pair, place and KMS key.
+        [
+            "one key pair for every tenant (stack-wide backup.s3 credentials), without printing it",
+            { ...minimal(), backup: { s3: { ...backupS3(), accessKeyId: "AKIASHARED", secretAccessKey: "shared-secret" }, tenants: bhsBackup() } },
+            [/backup\.s3\.accessKeyId is set \(a credential: not shown\)/, /backup\.s3\.secretAccessKey is set/, /backup\.tenants\.<tenant>\.accessKeyId/],
+        ],
+        ["a backed-up tenant without credentials of its own", { ...minimal(), backup: { s3: backupS3() } }, [/korthweb:backup\.tenants\.bhs missing/, /the tenant's own backup credentials/]],
+        [
+            "backup settings for a tenant the stack lacks or does not back up",
+            { ...minimal(), backup: { s3: backupS3(), tenants: { ...bhsBackup(), gvh: { accessKeyId: "AKIAGVH", secretAccessKey: "s" } } } },
+            [/korthweb:backup\.tenants\.gvh is \{/, /a tenant whose database the program backs up \(bhs\)/],
+        ],
+        [
+            "two tenants with one access key id, without printing it",
+            twoTenantBackup({ bhs: { accessKeyId: "AKIASAME", secretAccessKey: "a" }, mhr: { accessKeyId: "AKIASAME", secretAccessKey: "b" } }),
+            [/backup\.tenants\.mhr\.accessKeyId is set \(a credential: not shown\)/, /backup\.tenants\.bhs\.accessKeyId is the same access key id/],
+        ],
+        [
+            "two tenants under one prefix of one bucket",
+            twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", prefix: "sites/bhs" }, mhr: { accessKeyId: "A2", secretAccessKey: "b", prefix: "sites/bhs" } }),
+            [/backup\.tenants\.mhr\.prefix is "sites\/bhs"/, /neither contains nor lies under bhs's \(korthweb-backups\/sites\/bhs\/\)/],
+        ],
+        [
+            "a tenant's prefix under another's",
+            twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", prefix: "sites" }, mhr: { accessKeyId: "A2", secretAccessKey: "b", prefix: "sites/mhr" } }),
+            [/backup\.tenants\.mhr\.prefix is "sites\/mhr"/, /neither contains nor lies under bhs's/],
+        ],
+        [
+            "CloudNativePG tenants sharing a bucket",
+            twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a" }, mhr: { accessKeyId: "A2", secretAccessKey: "b" } }, "cloudnative-pg"),
+            [/backup\.tenants\.mhr\.bucket missing/, /a bucket no other tenant uses \(bhs uses korthweb-backups\)/],
+        ],
+        [
+            "two tenants with one KMS key",
+            twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", kmsKeyId: kmsKey(1) }, mhr: { accessKeyId: "A2", secretAccessKey: "b", kmsKeyId: kmsKey(1) } }),
+            [/backup\.tenants\.mhr\.kmsKeyId is "arn:aws:kms/, /backup\.tenants\.bhs\.kmsKeyId is the same key/],
+        ],
+        [
+            "a KMS alias where the key's ARN belongs",
+            { ...minimal(), backup: { s3: backupS3(), tenants: { bhs: { ...bhsBackup().bhs, kmsKeyId: "alias/korthweb-bhs" } } } },
+            [/backup\.tenants\.bhs\.kmsKeyId is "alias\/korthweb-bhs"/, /a KMS key ARN/],
+        ],
+        [
+            "a tenant with no bucket at all",
+            { ...minimal(), backup: { s3: { endpoint: "https://s3.example.org", anyAddress: true }, tenants: bhsBackup() } },
+            [/backup\.tenants\.bhs\.bucket missing/, /or backup\.s3\.bucket/],
+        ],
+        ["a prefix with a trailing slash", { ...minimal(), backup: { s3: backupS3(), tenants: { bhs: { ...bhsBackup().bhs, prefix: "bhs/" } } } }, [/backup\.tenants\.bhs\.prefix is "bhs\/"/, /key prefix/]],
         ["a CNI korthweb renders no FQDN policy for", { ...minimal(), kubernetes: { cni: "calico" } }, [/kubernetes\.cni is "calico"/, /Calico Enterprise/]],
         [
             "DNS pods by namespace without their labels",
@@ -456,8 +531,10 @@ ${rest}`).config as Record<string, unknown>;
       endpoint: https://s3.example.org
       bucket: korthweb-backups
       anyAddress: true
-      accessKeyId: ${accessKeyId}
-      secretAccessKey: ${secretAccessKey}
+    tenants:
+      bhs:
+        accessKeyId: ${accessKeyId}
+        secretAccessKey: ${secretAccessKey}
 `;
     const receivers = (routingKey: string, bearerToken: string, smtpPassword: string) => `  korthweb:observability:
     alerting:
@@ -471,10 +548,10 @@ ${rest}`).config as Record<string, unknown>;
 
     // Each row: the stack file's config block, and the settings that must be refused (none: accepted).
     const rows: [string, string, string[]][] = [
-        ["an S3 secret key in clear beside a secret key id", oneTenant + noAlerting + s3(secure("AKIA"), "clear-secret-key"), ["backup.s3.secretAccessKey"]],
-        ["an S3 key id in clear beside a secret secret key", oneTenant + noAlerting + s3("AKIA", secure("s3cr3t")), ["backup.s3.accessKeyId"]],
+        ["an S3 secret key in clear beside a secret key id", oneTenant + noAlerting + s3(secure("AKIA"), "clear-secret-key"), ["backup.tenants.bhs.secretAccessKey"]],
+        ["an S3 key id in clear beside a secret secret key", oneTenant + noAlerting + s3("AKIA", secure("s3cr3t")), ["backup.tenants.bhs.accessKeyId"]],
         ["both S3 keys encrypted", oneTenant + noAlerting + s3(secure("AKIA"), secure("s3cr3t")), []],
-        ["both S3 keys in clear", oneTenant + noAlerting + s3("AKIA", "s3cr3t"), ["backup.s3.accessKeyId", "backup.s3.secretAccessKey"]],
+        ["both S3 keys in clear", oneTenant + noAlerting + s3("AKIA", "s3cr3t"), ["backup.tenants.bhs.accessKeyId", "backup.tenants.bhs.secretAccessKey"]],
         [
             "a second tenant's database password in clear beside the first's encrypted",
             `  korthweb:tenants:\n${tenant("bhs", secure("a-long-generated-password"))}${tenant("mhr", "another-long-password-in-clear")}` + noAlerting,
@@ -490,7 +567,7 @@ ${rest}`).config as Record<string, unknown>;
         // `pulumi config set --secret backup '<json>'` (no --path): the whole key is one encrypted string.
         [
             "a whole top-level key encrypted as one value",
-            oneTenant + noAlerting + `  korthweb:backup: ${secure(JSON.stringify({ s3: { endpoint: "https://s3.example.org", bucket: "korthweb-backups", anyAddress: true, accessKeyId: "AKIA", secretAccessKey: "s" } }))}\n`,
+            oneTenant + noAlerting + `  korthweb:backup: ${secure(JSON.stringify({ s3: { endpoint: "https://s3.example.org", bucket: "korthweb-backups", anyAddress: true }, tenants: { bhs: { accessKeyId: "AKIA", secretAccessKey: "s" } } }))}\n`,
             [],
         ],
     ];
@@ -522,7 +599,7 @@ ${rest}`).config as Record<string, unknown>;
                 return (error as Error).message;
             }
         };
-        assert.match(refused([]), /korthweb:backup\.s3\.secretAccessKey is stored in plain text/);
+        assert.match(refused([]), /korthweb:backup\.tenants\.bhs\.secretAccessKey is stored in plain text/);
         assert.equal(refused(["korthweb:backup"]), "");
     });
 
@@ -546,7 +623,7 @@ ${rest}`).config as Record<string, unknown>;
         assert.deepEqual(unmarked, []);
         // The marks this project has today, at least (others may be added).
         const marked = settings.filter((setting) => setting.credential).map((setting) => setting.path);
-        for (const path of ["tenants[].database.external.password", "backup.s3.secretAccessKey", "observability.alerting.receivers[].opsgenie.apiKey", "kubernetes.kubeconfig"]) {
+        for (const path of ["tenants[].database.external.password", "backup.s3.secretAccessKey", "backup.tenants.*.secretAccessKey", "observability.alerting.receivers[].opsgenie.apiKey", "kubernetes.kubeconfig"]) {
             assert.ok(marked.includes(path), path);
         }
     });

@@ -710,7 +710,7 @@ for (const stack of allStacks) {
             // Credentials the configuration holds (as secrets) are material too.
             const configured = [
                 ...config.tenants.flatMap((t) => (t.database.external ? [t.database.external.password] : [])),
-                ...(config.backup ? [config.backup.s3.secretAccessKey] : []),
+                ...Object.values(config.backup?.tenants ?? {}).map((own) => own.secretAccessKey),
             ];
             const material = [...generated, ...keys, ...configured];
             for (const resource of rendered.resources) {

@@ -374,16 +374,45 @@ const observabilitySchema = z.strictObject({
     alerting: alertingSchema.default(alertingSchema.parse({})),
 });
 
-/** S3-compatible object storage for backups, per stack. */
+/** An S3 bucket name (docs.aws.amazon.com, "Bucket naming rules"): 3-63 of a-z, 0-9, '.', '-'. */
+const bucketSchema = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" });
+/** A key prefix: '/'-separated segments of a-z, 0-9, '.', '_', '-', without a leading or trailing '/'. */
+const backupPrefixPattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+/**
+ * A KMS key ARN (a multi-Region key's too): an IAM policy grants the use of a key by its ARN only, not by an alias, so
+ * the rendered policy (components/database/backupPolicy.ts) can name exactly the tenant's key.
+ */
+const kmsKeyArnPattern = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/**
+ * One tenant's own place and credentials in the object storage. Its key pair is the tenant's alone (the stack is
+ * refused when two tenants share an access key id, a bucket and prefix, or a KMS key), scoped by the policy korthweb
+ * renders for it (stack output `backupStorage`): its prefix only, no delete.
+ */
+const tenantBackupSchema = z.strictObject({
+    /** The tenant's bucket; backup.s3.bucket when unset. A CloudNativePG tenant needs a bucket of its own. */
+    bucket: bucketSchema.optional(),
+    /** The key prefix of its backups, without a trailing '/'; the tenant's name when unset. */
+    prefix: z.string().max(200).regex(backupPrefixPattern, { error: "a key prefix such as bhs or korthweb/bhs: '/'-separated segments of a-z, 0-9, '.', '_', '-'" }).optional(),
+    /** Set both with `pulumi config set --secret --path 'backup.tenants.<tenant>.accessKeyId' ...`: refused in plain text. */
+    accessKeyId: credential(z.string().min(1)),
+    secretAccessKey: credential(z.string().min(1)),
+    /** SSE-KMS with this key (its ARN) for every object the tenant's backups write; the bucket's default encryption when unset. */
+    kmsKeyId: z.string().regex(kmsKeyArnPattern, { error: "a KMS key ARN such as arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias)" }).optional(),
+});
+export type TenantBackupConfig = z.infer<typeof tenantBackupSchema>;
+
+/** S3-compatible object storage for backups: where it is, per stack; each tenant's bucket, prefix and key pair, per tenant. */
 const backupSchema = z.strictObject({
     s3: z.strictObject({
         /** https URL of the S3 API (AWS, MinIO, Ceph RGW, ...). */
         endpoint: z.url({ protocol: /^https$/, error: "an https URL such as https://s3.eu-west-1.amazonaws.com" }),
-        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" }),
+        /** The bucket of the tenants that name none of their own. */
+        bucket: bucketSchema.optional(),
         region: z.string().min(1).default("us-east-1"),
-        /** Set both with `pulumi config set --secret --path 'backup.s3.accessKeyId' ...`: refused in plain text. */
-        accessKeyId: credential(z.string().min(1)),
-        secretAccessKey: credential(z.string().min(1)),
+        /** Refused: one key pair for every tenant (see `backupProblems`). Per tenant under backup.tenants. */
+        accessKeyId: credential(z.string().min(1)).optional(),
+        secretAccessKey: credential(z.string().min(1)).optional(),
         /**
          * The endpoint's addresses as CIDR blocks, for a store whose addresses are stable (on premises): the backup pods'
          * NetworkPolicy opens exactly these on the endpoint's port. A cloud endpoint's addresses change: use
@@ -397,9 +426,11 @@ const backupSchema = z.strictObject({
          */
         anyAddress: z.literal(true, { error: "true, or leave it out" }).optional(),
     }),
+    /** Every tenant whose database the program backs up (engines bitnami-ha and cloudnative-pg), by name. */
+    tenants: z.record(z.string(), tenantBackupSchema).default({}),
     /** When backups run (cron, UTC). */
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: "a five-field cron expression such as \"0 1 * * *\"" }).default("0 1 * * *"),
-    /** How long backups are kept. */
+    /** How long backups are kept: the bucket's lifecycle rules expire them (README, "Database engines, backups and restore"). */
     retentionDays: z.int().min(1).max(3650).default(30),
     /**
      * Size of the volume a Bitnami tenant's backup run writes its dump to (claimed per run from the tenant's
@@ -588,6 +619,7 @@ export const stackConfigSchema = z
                 });
             }
         });
+        backupProblems(config).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
         const s3 = config.backup?.s3;
         // An endpoint given by IPv4 address is its own fixed address.
         const endpointIsAddress = s3 !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(new URL(s3.endpoint).hostname);
@@ -647,6 +679,101 @@ function alertReceiverProblems(alerting: AlertingConfig, tenantNames: string[]):
     });
     if (alerting.smtp?.password !== undefined && alerting.smtp.username === undefined) {
         problems.push({ path: at("smtp", "username"), message: "the user the SMTP password belongs to" });
+    }
+    return problems;
+}
+
+/** Engines whose backups the program runs (the external engine's are its provider's). */
+export const backedUpEngines: readonly string[] = ["bitnami-ha", "cloudnative-pg"];
+
+/** A tenant's backup settings with the stack's defaults applied: where its objects go and as whom. */
+export interface TenantBackupTarget {
+    bucket: string;
+    /** Ends with '/': every object of the tenant's backups is under it. */
+    prefix: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    kmsKeyId?: string;
+}
+
+/** The tenant's backup target, or undefined when the stack does not back it up (or names no bucket for it). */
+export function tenantBackupTarget(backup: { s3: { bucket?: string }; tenants: Record<string, TenantBackupConfig> } | undefined, tenant: string): TenantBackupTarget | undefined {
+    const own = backup?.tenants[tenant];
+    const bucket = own?.bucket ?? backup?.s3.bucket;
+    if (!own || bucket === undefined) return undefined;
+    return { bucket, prefix: `${own.prefix ?? tenant}/`, accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey, kmsKeyId: own.kmsKeyId };
+}
+
+/**
+ * What keeps one tenant's backups out of another's reach: its own key pair, bucket or prefix and KMS key, named per
+ * tenant. The messages never print a credential.
+ */
+function backupProblems(config: { tenants: { name: string; database: { engine: string } }[]; backup?: z.infer<typeof backupSchema> }): PathProblem[] {
+    const backup = config.backup;
+    if (!backup) return [];
+    const problems: PathProblem[] = [];
+    const at = (...path: (string | number)[]) => ["backup", ...path];
+    for (const key of ["accessKeyId", "secretAccessKey"] as const) {
+        if (backup.s3[key] !== undefined) {
+            problems.push({
+                path: at("s3", key),
+                message: `left out: one key pair for every tenant lets each tenant's backups read, overwrite and delete the others'; give each tenant its own as backup.tenants.<tenant>.${key}`,
+            });
+        }
+    }
+    const backedUp = config.tenants.filter((tenant) => backedUpEngines.includes(tenant.database.engine));
+    for (const name of Object.keys(backup.tenants)) {
+        const tenant = config.tenants.find((t) => t.name === name);
+        if (!tenant || !backedUpEngines.includes(tenant.database.engine)) {
+            problems.push({ path: at("tenants", name), message: `a tenant whose database the program backs up (${backedUp.map((t) => t.name).join(", ") || "none in this stack"})` });
+        }
+    }
+    const keyOwners = new Map<string, string>();
+    const kmsOwners = new Map<string, string>();
+    const places: { tenant: string; bucket: string; prefix: string }[] = [];
+    for (const tenant of backedUp) {
+        const own = backup.tenants[tenant.name];
+        if (!own) {
+            problems.push({
+                path: at("tenants", tenant.name),
+                message: `the tenant's own backup credentials (accessKeyId and secretAccessKey as secrets; bucket, prefix and kmsKeyId optional): its ${tenant.database.engine} database is backed up, and no tenant may use another's`,
+            });
+            continue;
+        }
+        const target = tenantBackupTarget(backup, tenant.name);
+        if (!target) {
+            problems.push({ path: at("tenants", tenant.name, "bucket"), message: "the tenant's bucket, or backup.s3.bucket for every tenant that names none" });
+            continue;
+        }
+        const keyOwner = keyOwners.get(own.accessKeyId);
+        if (keyOwner !== undefined) {
+            problems.push({ path: at("tenants", tenant.name, "accessKeyId"), message: `a key pair of the tenant's own (backup.tenants.${keyOwner}.accessKeyId is the same access key id)` });
+        }
+        keyOwners.set(own.accessKeyId, tenant.name);
+        if (own.kmsKeyId !== undefined) {
+            const kmsOwner = kmsOwners.get(own.kmsKeyId);
+            if (kmsOwner !== undefined) {
+                problems.push({ path: at("tenants", tenant.name, "kmsKeyId"), message: `a KMS key of the tenant's own (backup.tenants.${kmsOwner}.kmsKeyId is the same key)` });
+            }
+            kmsOwners.set(own.kmsKeyId, tenant.name);
+        }
+        for (const other of places) {
+            if (other.bucket !== target.bucket) continue;
+            if (tenant.database.engine === "cloudnative-pg" || config.tenants.find((t) => t.name === other.tenant)?.database.engine === "cloudnative-pg") {
+                // Barman checks its bucket with HeadBucket (barman/cloud_providers/aws_s3.py `_check_bucket_existence`),
+                // which s3:ListBucket on the whole bucket allows: in a shared bucket it could list the other's key names.
+                problems.push({
+                    path: at("tenants", tenant.name, "bucket"),
+                    message: `a bucket no other tenant uses (${other.tenant} uses ${target.bucket}): a CloudNativePG tenant's Barman needs to list its whole bucket`,
+                });
+            } else if (other.prefix.startsWith(target.prefix) || target.prefix.startsWith(other.prefix)) {
+                problems.push({
+                    path: at("tenants", tenant.name, "prefix"),
+                    message: `a prefix that neither contains nor lies under ${other.tenant}'s (${other.bucket}/${other.prefix}) in the same bucket`,
+                });
+            }
+        }
+        places.push({ tenant: tenant.name, bucket: target.bucket, prefix: target.prefix });
     }
     return problems;
 }

@@ -1,8 +1,10 @@
 /**
  * Scheduled logical backups of the Bitnami postgresql-ha engine, as pure builders: a CronJob in the tenant namespace
  * whose pod dumps Orthanc's database through Pgpool with `pg_dump` (custom format), uploads the dump to
- * `s3://<bucket>/<tenant>/<timestamp>.dump`, deletes that tenant's dumps older than `retentionDays`, then stops its
- * Istio sidecar; the extra walls that pod needs; and the shell commands of the backup and of the restore.
+ * `s3://<bucket>/<prefix>/<timestamp>.dump` with the tenant's own key pair (SSE-KMS with the tenant's key when it has
+ * one), then stops its Istio sidecar; the extra walls that pod needs; and the shell commands of the backup and of the
+ * restore. The job deletes nothing: its key pair has no delete power (components/database/backupPolicy.ts) and the
+ * bucket's lifecycle rules expire old dumps.
  *
  * The shell commands are produced here and nowhere else (`backupCommands`, `restoreCommands`): the integration suite
  * runs exactly these strings against a real PostgreSQL and an S3 server on loopback.
@@ -10,14 +12,14 @@
  * The pod has two containers, because no single pinned image carries both pg_dump 17 and an S3 client:
  *  - `dump` (the chart's own PostgreSQL image) runs pg_dump into a shared emptyDir, checks the archive's table of
  *    contents with `pg_restore --list`, and leaves `dump.done` (or `dump.failed`) next to it;
- *  - `upload` (the AWS CLI image) waits for either marker, uploads, applies retention and, whatever happened, asks the
+ *  - `upload` (the AWS CLI image) waits for either marker, uploads and, whatever happened, asks the
  *    sidecar to quit (POST localhost:15020/quitquitquit). With a classic sidecar the Job would otherwise never
  *    complete (Istio injects native sidecars only when every node runs Kubernetes >= 1.33).
  * Both are regular containers, not init containers: with classic sidecars an init container runs before the proxy,
  * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { BackupConfig, clusterDns, DnsConfig, isIpv4Address } from "../config/schema";
+import { BackupConfig, clusterDns, DnsConfig, isIpv4Address, tenantBackupTarget } from "../config/schema";
 import { TenantNames } from "../tenant/naming";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
 import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
@@ -44,7 +46,7 @@ export const backupNames = {
     cronJob: "database-backup",
     /** The backup pod's own identity: the mesh admits it at Pgpool by it. It has no API token. */
     serviceAccount: "database-backup",
-    /** The S3 credentials (keys in `backupS3SecretKeys`). */
+    /** The tenant's own S3 credentials (keys in `backupS3SecretKeys`). */
     s3Secret: "database-backup-s3",
     networkPolicy: "allow-database-backup",
     pgpoolIngress: "allow-database-backup-to-pgpool",
@@ -72,11 +74,15 @@ export const sidecarQuitUrl = "http://localhost:15020/quitquitquit";
 /** The non-root user of both containers: the Bitnami image's own. */
 export const backupUid = 1001;
 
-/** Where the dump goes and comes from: `s3://<bucket>/<tenant>/<YYYYMMDDTHHMMSSZ>.dump`. */
+/** Where the dump goes and comes from: `s3://<bucket>/<prefix><YYYYMMDDTHHMMSSZ>.dump`. */
 export interface ObjectStorage {
     endpoint: string;
     bucket: string;
     region: string;
+    /** The tenant's key prefix, ending with '/'. */
+    prefix: string;
+    /** The tenant's KMS key (ARN): every upload asks for SSE-KMS with it. */
+    kmsKeyId?: string;
 }
 
 export interface DatabaseTarget {
@@ -87,11 +93,8 @@ export interface DatabaseTarget {
 }
 
 export interface BackupCommandsInput {
-    /** The tenant's name: the key prefix of its dumps. */
-    tenant: string;
     database: DatabaseTarget;
     s3: ObjectStorage;
-    retentionDays: number;
     /** Directory both containers share. */
     scratchDirectory: string;
     /** POSTed to when the upload container ends, however it ends. */
@@ -115,12 +118,17 @@ export function shellQuote(value: string): string {
     return `'${value.replace(/'/g, `'"'"'`)}'`;
 }
 
-/** The tenant's key prefix, validated: it is part of every script, so it must be a plain DNS label. */
-function keyPrefix(tenant: string): string {
-    if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(tenant)) {
-        throw new Error(`tenant name ${JSON.stringify(tenant)} is not a DNS label`);
+/** The tenant's key prefix, validated: it is part of every script and of a `case` pattern, so only plain segments. */
+function keyPrefix(s3: ObjectStorage): string {
+    if (!/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*\/$/.test(s3.prefix)) {
+        throw new Error(`key prefix ${JSON.stringify(s3.prefix)} is not '/'-separated segments of a-z, 0-9, '.', '_', '-' ending with '/'`);
     }
-    return `${tenant}/`;
+    return s3.prefix;
+}
+
+/** `aws s3 cp` options that encrypt the upload with the tenant's KMS key (SSE-KMS), when it has one. */
+function encryptionOptions(s3: ObjectStorage): string {
+    return s3.kmsKeyId === undefined ? "" : ` --sse aws:kms --sse-kms-key-id ${shellQuote(s3.kmsKeyId)}`;
 }
 
 function positiveInteger(value: number, what: string): number {
@@ -166,8 +174,7 @@ const stampOfKey = (prefix: string) => `name="\${key#${shellQuote(prefix)}}"; st
 
 export function backupCommands(input: BackupCommandsInput): BackupCommands {
     const { database, s3 } = input;
-    const prefix = keyPrefix(input.tenant);
-    const days = positiveInteger(input.retentionDays, "retentionDays");
+    const prefix = keyPrefix(s3);
     const dir = `dir=${shellQuote(input.scratchDirectory)}`;
     const connection = [
         `--host=${shellQuote(database.host)}`,
@@ -203,29 +210,19 @@ export function backupCommands(input: BackupCommandsInput): BackupCommands {
         `if [ -e "$dir/dump.failed" ]; then echo "backup: pg_dump failed, nothing uploaded" >&2; exit 1; fi`,
         ...awsSetup("$dir"),
         `key=${shellQuote(prefix)}"$(date -u +%Y%m%dT%H%M%SZ).dump"`,
-        `${aws(s3)} s3 cp "$dir/backup.dump" "s3://"${shellQuote(s3.bucket)}"/$key" --only-show-errors`,
+        `${aws(s3)} s3 cp "$dir/backup.dump" "s3://"${shellQuote(s3.bucket)}"/$key" --only-show-errors${encryptionOptions(s3)}`,
         `echo "backup: uploaded s3://"${shellQuote(s3.bucket)}"/$key"`,
-        // Retention, after a successful upload only (set -e): by the timestamp in the key, which the job wrote.
-        `cutoff=$(date -u -d "@$(( $(date -u +%s) - ${days} * 86400 ))" +%Y%m%d%H%M%S)`,
-        ...listDumps(s3, prefix),
-        `while IFS= read -r key; do`,
-        `    ${stampOfKey(prefix)}`,
-        `    if [ "$stamp" -lt "$cutoff" ]; then`,
-        `        ${aws(s3)} s3 rm "s3://"${shellQuote(s3.bucket)}"/$key" --only-show-errors`,
-        `        echo "backup: deleted s3://"${shellQuote(s3.bucket)}"/$key (older than ${days} days)"`,
-        `    fi`,
-        `done < "$dir/keys"`,
+        // No retention here: the key pair cannot delete, the bucket's lifecycle rules expire old dumps.
     ].join("\n");
     return { dump, upload };
 }
 
 export interface RestoreCommandsInput {
-    tenant: string;
     /** The (empty) database to restore into, owned by `user`. */
     database: DatabaseTarget;
     s3: ObjectStorage;
     scratchDirectory: string;
-    /** The object to restore, `<tenant>/<timestamp>.dump`; the newest of the tenant's dumps when absent. */
+    /** The object to restore, `<prefix><timestamp>.dump`; the newest of the tenant's dumps when absent. */
     key?: string;
 }
 
@@ -237,9 +234,9 @@ export interface RestoreCommands {
 
 export function restoreCommands(input: RestoreCommandsInput): RestoreCommands {
     const { database, s3 } = input;
-    const prefix = keyPrefix(input.tenant);
-    if (input.key !== undefined && !new RegExp(`^${prefix}[0-9]{8}T[0-9]{6}Z\\.dump$`).test(input.key)) {
-        throw new Error(`${input.key} is not one of ${input.tenant}'s dumps (${prefix}YYYYMMDDTHHMMSSZ.dump)`);
+    const prefix = keyPrefix(s3);
+    if (input.key !== undefined && !(input.key.startsWith(prefix) && /^[0-9]{8}T[0-9]{6}Z\.dump$/.test(input.key.slice(prefix.length)))) {
+        throw new Error(`${input.key} is not one of the tenant's dumps (${prefix}YYYYMMDDTHHMMSSZ.dump)`);
     }
     const dir = `dir=${shellQuote(input.scratchDirectory)}`;
     const download = [
@@ -292,8 +289,14 @@ export function pgpoolTarget(names: TenantNames): DatabaseTarget {
     };
 }
 
-export function objectStorage(backup: BackupConfig): ObjectStorage {
-    return { endpoint: backup.s3.endpoint, bucket: backup.s3.bucket, region: backup.s3.region };
+/** Where `tenant`'s backups go: the stack's endpoint and region, the tenant's bucket, prefix and KMS key. */
+export function objectStorage(backup: BackupConfig, tenant: string): ObjectStorage {
+    const target = tenantBackupTarget(backup, tenant);
+    if (!target) {
+        // The schema refuses such a stack (backup.tenants.<tenant>); a caller that skipped it must not fall back.
+        throw new Error(`backup.tenants.${tenant}: the tenant has no backup settings of its own`);
+    }
+    return { endpoint: backup.s3.endpoint, bucket: target.bucket, region: backup.s3.region, prefix: target.prefix, kmsKeyId: target.kmsKeyId };
 }
 
 /** Host and port of the S3 endpoint, from its https URL. */
@@ -355,12 +358,23 @@ const secretEnv = (name: string, secret: string, key: string) => ({ name, valueF
 
 export const defaultBackupDeadlineSeconds = 6 * 3600;
 
+/**
+ * When the AWS CLI adds a checksum to an upload (`AWS_REQUEST_CHECKSUM_CALCULATION`). AWS S3 refuses PutObject and
+ * UploadPart without Content-MD5 or an x-amz-checksum-* header in a bucket with object lock's default retention, which
+ * the tenant's bucket protection asks for; with `when_required` the CLI sends neither, as neither operation requires a
+ * checksum (aws/aws-cli 2.36.7, the pinned image: awscli/botocore/data/s3/2006-03-01/service-2.json
+ * `requestChecksumRequired: false`, awscli/botocore/httpchecksum.py `resolve_request_checksum_algorithm`). So AWS
+ * endpoints get `when_supported` (CRC32 on every upload). Other S3-compatible servers keep `when_required`: many refuse
+ * the aws-chunked uploads that carry the checksum.
+ */
+export function requestChecksumCalculation(endpoint: string): "when_supported" | "when_required" {
+    return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname) ? "when_supported" : "when_required";
+}
+
 export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.batch.v1.CronJobSpec {
     const commands = backupCommands({
-        tenant: input.tenant,
         database: pgpoolTarget(input.names),
-        s3: objectStorage(input.backup),
-        retentionDays: input.backup.retentionDays,
+        s3: objectStorage(input.backup, input.tenant),
         scratchDirectory: backupScratchDirectory,
         quitUrl: sidecarQuitUrl,
     });
@@ -422,9 +436,7 @@ export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.ba
                                     secretEnv(backupS3SecretKeys.secretAccessKey, backupNames.s3Secret, backupS3SecretKeys.secretAccessKey),
                                     // No instance metadata service to ask for credentials (nor a way to it).
                                     { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
-                                    // AWS CLI >= 2.23 adds CRC checksums (aws-chunked uploads) that many S3-compatible
-                                    // servers refuse; only when the operation requires one.
-                                    { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: "when_required" },
+                                    { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: requestChecksumCalculation(input.backup.s3.endpoint) },
                                     { name: "AWS_RESPONSE_CHECKSUM_VALIDATION", value: "when_required" },
                                 ],
                                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },

@@ -24,7 +24,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, TenantConfig } from "../config/schema";
+import { BackupConfig, tenantBackupTarget, TenantConfig } from "../config/schema";
 import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress } from "./backup";
 import { cnpgPostgresImage, imageReference } from "../versions";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
@@ -198,19 +198,39 @@ export function objectStorageEndpoint(backup: BackupConfig): { host: string; por
     return { host: url.hostname, port: url.port ? Number(url.port) : 443 };
 }
 
+/**
+ * The tenant's Barman Cloud object store: its own bucket and prefix, its own key pair (the Secret `cnpgNames.s3Secret`),
+ * and its own KMS key for base backups and WAL alike.
+ *
+ * - Encryption: `encryption: aws:kms` (the CRD's enum is AES256 or aws:kms, plugin-barman-cloud 0.13.0) makes Barman
+ *   pass `--encryption aws:kms` (cloudnative-pg/barman-cloud pkg/backup/backup.go, pkg/archiver/command.go); the key
+ *   goes in `--sse-kms-key-id=<arn>` through `additionalCommandArgs` / `archiveAdditionalCommandArgs`, which the
+ *   library appends unless an option of that name is already there (pkg/api/config.go `appendAdditionalCommandArgs`),
+ *   and which barman-cloud-backup and barman-cloud-wal-archive accept with aws:kms (EnterpriseDB/barman
+ *   barman/clients/cloud_backup.py, cloud_walarchive.py; the plugin's sidecar pins barman 3.19.1). Without a KMS key
+ *   the bucket's default encryption applies. The sidecar's boto3 1.43.26 (containers/sidecar-requirements.txt) checksums
+ *   uploads by default, which a bucket with object lock requires.
+ * - No `retentionPolicy`: applying one runs barman-cloud-backup-delete, which needs DeleteObject, and a key that can
+ *   delete can erase the archive a point-in-time restore needs. With none the plugin skips deletion and still prunes
+ *   the Backup objects whose backups left the catalog (plugin-barman-cloud v0.13.0 internal/cnpgi/instance/retention.go
+ *   `maintenance`). The bucket's lifecycle rules expire old base backups and WAL (components/database/backupPolicy.ts).
+ */
 export function objectStoreSpec(tenant: string, backup: BackupConfig): Record<string, unknown> {
     const key = (k: string) => ({ name: cnpgNames.s3Secret, key: k });
+    const target = tenantBackupTarget(backup, tenant);
+    if (!target) {
+        throw new Error(`backup.tenants.${tenant}: the tenant has no backup settings of its own`);
+    }
+    const kms = target.kmsKeyId === undefined ? undefined : [`--sse-kms-key-id=${target.kmsKeyId}`];
     return {
         configuration: {
             // The plugin appends the server name (the Cluster's name) below this path.
-            destinationPath: `s3://${backup.s3.bucket}/${tenant}`,
+            destinationPath: `s3://${target.bucket}/${target.prefix.replace(/\/$/, "")}`,
             endpointURL: backup.s3.endpoint,
             s3Credentials: { accessKeyId: key("ACCESS_KEY_ID"), secretAccessKey: key("ACCESS_SECRET_KEY"), region: key("REGION") },
-            wal: { compression: "gzip" },
-            data: { compression: "gzip" },
+            wal: { compression: "gzip", ...(kms ? { encryption: "aws:kms", archiveAdditionalCommandArgs: kms } : {}) },
+            data: { compression: "gzip", ...(kms ? { encryption: "aws:kms", additionalCommandArgs: kms } : {}) },
         },
-        // Recovery window (plugin-barman-cloud v0.13.0 web/docs/retention.md): any point in the last N days.
-        retentionPolicy: `${backup.retentionDays}d`,
     };
 }
 
@@ -231,7 +251,7 @@ export function scheduledBackupSpec(backup: BackupConfig): Record<string, unknow
         pluginConfiguration: { name: barmanCloudPluginName },
         // A first base backup right away: WAL archived before any base backup cannot be restored.
         immediate: true,
-        // Backups belong to the ScheduledBackup; the object store's retention deletes the data itself.
+        // Backups belong to the ScheduledBackup; the bucket's lifecycle rules expire the data itself.
         backupOwnerReference: "self",
     };
 }
@@ -422,8 +442,9 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
                 {
                     metadata: { name: cnpgNames.s3Secret, namespace: ns },
                     stringData: {
-                        ACCESS_KEY_ID: pulumi.secret(backup.s3.accessKeyId),
-                        ACCESS_SECRET_KEY: pulumi.secret(backup.s3.secretAccessKey),
+                        // The tenant's own key pair: the schema refuses a stack without one, or with one another tenant has.
+                        ACCESS_KEY_ID: pulumi.secret(backup.tenants[tenant.name].accessKeyId),
+                        ACCESS_SECRET_KEY: pulumi.secret(backup.tenants[tenant.name].secretAccessKey),
                         REGION: backup.s3.region,
                     },
                 },

@@ -104,11 +104,16 @@ export class TenantDatabase extends pulumi.ComponentResource {
         this.registerOutputs({ host: this.endpoint.host });
     }
 
-    /** A nightly logical backup to object storage (components/database/backup.ts); its walls come with the engine's. */
+    /**
+     * A nightly logical backup to the tenant's own place in object storage, with its own key pair
+     * (components/database/backup.ts); its walls come with the engine's.
+     */
     private scheduleBackups(name: string, args: EngineArgs, backup: BackupConfig, dependsOn: pulumi.Resource[]): void {
         const names = tenantNames(args.tenant.name, args.domain);
         const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
-        const secret = backupS3Secret(names, { accessKeyId: pulumi.secret(backup.s3.accessKeyId), secretAccessKey: pulumi.secret(backup.s3.secretAccessKey) });
+        // The tenant's own key pair: the schema refuses a stack without one, or with one another tenant has.
+        const own = backup.tenants[args.tenant.name];
+        const secret = backupS3Secret(names, { accessKeyId: pulumi.secret(own.accessKeyId), secretAccessKey: pulumi.secret(own.secretAccessKey) });
         const s3Secret = new k8s.core.v1.Secret(`${name}-backup-s3`, { metadata: { name: secret.name, namespace: secret.namespace }, stringData: secret.stringData }, opts);
         const account = backupServiceAccount(names);
         const serviceAccount = new k8s.core.v1.ServiceAccount(

@@ -32,8 +32,11 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
     const secretKeys: string[] = [];
     const backup = filled["korthweb:backup"];
     if (backup?.s3) {
-        backup.s3.accessKeyId ??= "test-access-key-id";
-        backup.s3.secretAccessKey ??= "test-secret-access-key";
+        // Each tenant's own key pair (backup.tenants.<tenant>), as `pulumi config set --secret --path` stores them.
+        for (const [tenant, own] of Object.entries((backup.tenants ?? {}) as Record<string, Record<string, string>>)) {
+            own.accessKeyId ??= `test-access-key-id-${tenant}`;
+            own.secretAccessKey ??= `test-secret-access-key-${tenant}`;
+        }
         secretKeys.push("korthweb:backup");
     }
     const alerting = filled["korthweb:observability"]?.alerting;
