@@ -309,18 +309,28 @@ function peerAdmits(peer: any, policyNamespace: string, client: Client): boolean
     return namespaceOk && podOk;
 }
 
-export function networkPoliciesAdmit(policies: NetworkPolicyModel[], pod: PodModel, client: Client, port: number): boolean {
+/**
+ * One direction of the walls: the policies of `own`'s namespace that select it for `direction` (a policy without
+ * policyTypes is an Ingress one); none, everything passes; else one rule of one of them must admit the peer and port.
+ */
+function wallsAdmit(policies: NetworkPolicyModel[], direction: "Ingress" | "Egress", own: { namespace: string; labels: Labels }, peerOk: (peer: any, policyNamespace: string) => boolean, port: number): boolean {
     const selecting = policies.filter(
-        (p) => p.namespace === pod.namespace && selects(p.spec.podSelector ?? {}, pod.labels) && (p.spec.policyTypes ?? ["Ingress"]).includes("Ingress"),
+        (p) => p.namespace === own.namespace && selects(p.spec.podSelector ?? {}, own.labels) && (p.spec.policyTypes ?? ["Ingress"]).includes(direction),
     );
     if (selecting.length === 0) return true;
+    const [rulesKey, peersKey] = direction === "Ingress" ? ["ingress", "from"] : ["egress", "to"];
     return selecting.some((policy) =>
-        (policy.spec.ingress ?? []).some((rule: any) => {
-            const fromOk = rule.from === undefined || rule.from.length === 0 || rule.from.some((peer: any) => peerAdmits(peer, policy.namespace, client));
+        (policy.spec[rulesKey] ?? []).some((rule: any) => {
+            const peers = rule[peersKey];
+            const peerAdmitted = peers === undefined || peers.length === 0 || peers.some((peer: any) => peerOk(peer, policy.namespace));
             const portOk = rule.ports === undefined || rule.ports.length === 0 || rule.ports.some((p: any) => p.port === port && (p.protocol ?? "TCP") === "TCP");
-            return fromOk && portOk;
+            return peerAdmitted && portOk;
         }),
     );
+}
+
+export function networkPoliciesAdmit(policies: NetworkPolicyModel[], pod: PodModel, client: Client, port: number): boolean {
+    return wallsAdmit(policies, "Ingress", pod, (peer, ns) => peerAdmits(peer, ns, client), port);
 }
 
 /** Under STRICT mutual TLS, a client without a sidecar reaches a meshed pod only on the agent's and Envoy's metrics ports. */
@@ -362,15 +372,7 @@ function egressPeerAdmits(peer: any, policyNamespace: string, server: Endpoint):
 
 /** Whether the client's namespace's NetworkPolicies let it out to the server on the port (no Egress policy: everything). */
 export function networkPoliciesAdmitEgress(policies: NetworkPolicyModel[], client: Endpoint, server: Endpoint, port: number): boolean {
-    const selecting = policies.filter((p) => p.namespace === client.namespace && selects(p.spec.podSelector ?? {}, client.labels) && (p.spec.policyTypes ?? []).includes("Egress"));
-    if (selecting.length === 0) return true;
-    return selecting.some((policy) =>
-        (policy.spec.egress ?? []).some((rule: any) => {
-            const toOk = rule.to === undefined || rule.to.length === 0 || rule.to.some((peer: any) => egressPeerAdmits(peer, policy.namespace, server));
-            const portOk = rule.ports === undefined || rule.ports.length === 0 || rule.ports.some((p: any) => p.port === port && (p.protocol ?? "TCP") === "TCP");
-            return toOk && portOk;
-        }),
-    );
+    return wallsAdmit(policies, "Egress", client, (peer, ns) => egressPeerAdmits(peer, ns, server), port);
 }
 
 /** Whether a TCP connection from client to server:port passes both ends' walls. */
