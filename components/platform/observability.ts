@@ -435,7 +435,7 @@ export interface RbacObject {
     kind: "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding";
     name: string;
     namespace?: string;
-    rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    rules?: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
     roleRef?: { kind: "Role" | "ClusterRole"; name: string };
     subjects?: { kind: "ServiceAccount"; name: string; namespace: string }[];
 }
@@ -449,7 +449,7 @@ const read = ["get", "list", "watch"];
  * The operator's rights: those of the chart's ClusterRole (templates/prometheus-operator/clusterrole.yaml) in the
  * monitoring namespace only, where it manages Prometheus and Alertmanager and reads their Secrets; nothing
  * cluster-wide (with `--namespaces` it reads namespaces one by one, prometheus-operator v0.93.0
- * pkg/listwatch/listwatch.go, which this Role allows for its own). Prometheus' rights: service discovery of pods,
+ * pkg/listwatch/listwatch.go: `get` on its own, by name). Prometheus' rights: service discovery of pods,
  * Services and endpoints in every namespace, as the chart's ClusterRole grants them (templates/prometheus/clusterrole.yaml)
  * without nodes or ingresses, and no Secret.
  */
@@ -483,6 +483,15 @@ export function monitoringRbac(ns: string): RbacObject[] {
             ],
         },
         { kind: "RoleBinding", name: "korthweb-prometheus-operator", namespace: ns, roleRef: { kind: "Role", name: "korthweb-prometheus-operator" }, subjects: [operatorAccount] },
+        // Its own namespace by name: the operator asks (SelfSubjectAccessReview, without a namespace) before it polls
+        // it, and only warns when refused (listwatch.go `NewNamespaceListWatchFromClient`).
+        { kind: "ClusterRole", name: "korthweb-prometheus-operator-namespace", rules: [{ apiGroups: [""], resources: ["namespaces"], verbs: ["get"], resourceNames: [ns] }] },
+        {
+            kind: "ClusterRoleBinding",
+            name: "korthweb-prometheus-operator-namespace",
+            roleRef: { kind: "ClusterRole", name: "korthweb-prometheus-operator-namespace" },
+            subjects: [operatorAccount],
+        },
         {
             kind: "ClusterRole",
             name: "korthweb-prometheus-discovery",

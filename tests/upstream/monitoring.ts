@@ -441,7 +441,7 @@ export interface RbacGrant {
     /** A ClusterRole bound by a ClusterRoleBinding: every namespace (undefined); else the Role's namespace. */
     namespace?: string;
     serviceAccount: { namespace: string; name: string };
-    rules: { apiGroups?: string[]; resources?: string[]; verbs?: string[] }[];
+    rules: { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }[];
 }
 
 /**
@@ -504,7 +504,10 @@ export function programGrants(objects: { kind: string; name: string; namespace?:
         });
 }
 
-/** Whether a service account may do `verb` on `group/resource` in `namespace` (kubernetes pkg/apis/rbac/v1/evaluation_helpers.go). */
+/**
+ * Whether a service account may do `verb` on any object of `group/resource` in `namespace` (kubernetes
+ * pkg/apis/rbac/v1/evaluation_helpers.go); a rule limited to resource names allows no such request.
+ */
 export function serviceAccountMay(grants: RbacGrant[], account: { namespace: string; name: string }, verb: string, group: string, resource: string, namespace: string): boolean {
     const has = (items: string[] | undefined, wanted: string) => (items ?? []).some((item) => item === "*" || item === wanted);
     return grants.some(
@@ -512,6 +515,6 @@ export function serviceAccountMay(grants: RbacGrant[], account: { namespace: str
             grant.serviceAccount.namespace === account.namespace &&
             grant.serviceAccount.name === account.name &&
             (grant.namespace === undefined || grant.namespace === namespace) &&
-            grant.rules.some((rule) => has(rule.verbs, verb) && has(rule.apiGroups, group) && has(rule.resources, resource)),
+            grant.rules.some((rule) => !rule.resourceNames?.length && has(rule.verbs, verb) && has(rule.apiGroups, group) && has(rule.resources, resource)),
     );
 }
