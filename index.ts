@@ -20,6 +20,7 @@ import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
 import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
+import { tenantNames } from "./components/tenant/naming";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 
@@ -42,6 +43,12 @@ const observability = config.observability.enabled
               backupSchedule: config.backup?.schedule,
               certificateRenewBeforeHours: parseInt(certManagerDuration(serverProfile(config.pki)).renewBefore, 10),
               alerting: config.observability.alerting,
+              tenantNamespaces: config.tenants.flatMap((tenant) => {
+                  const names = tenantNames(tenant.name, config.domain);
+                  return [names.namespace, names.gatewayNamespace];
+              }),
+              apiServerAddresses: config.kubernetes.apiServerAddresses,
+              network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
               dependsOn: mesh.crdsReady,
           },
           platformOpts,
@@ -87,6 +94,9 @@ const tenants = config.tenants.map(
             platformOpts,
         ),
 );
+
+// Kiali sees the tenants' namespaces: installed once they exist.
+observability?.installKiali(tenants);
 
 export const rootCaCertificate = rootCa.certificatePem;
 /**

@@ -23,14 +23,26 @@ import { alertmanagerConfig, unroutedReceiver } from "../components/platform/ale
 import { RecordedResource } from "./support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "./support/stacks";
 import kubePrometheusStackDefaults from "./upstream/kubePrometheusStackDefaults.json";
+import kialiServerDefaults from "./upstream/kialiServerDefaults.json";
+import { restrictedViolations } from "./upstream/admissionPolicy";
+import { monitoringPods, monitoringPorts, monitoringServiceAccounts, receiverEndpoints } from "../components/platform/observability";
 import {
     Client,
     NetworkPolicyModel,
     PodModel,
     PodMonitorModel,
     Target,
+    MonitorObject,
     asRunning,
     bitnamiPostgresStatefulSet,
+    connectionAdmitted,
+    kialiChartGrants,
+    kubePrometheusStackGrants,
+    monitorRead,
+    monitorSelection,
+    networkPoliciesAdmitEgress,
+    programGrants,
+    serviceAccountMay,
     helmCoalesce,
     inhibited,
     metricsRead,
@@ -310,7 +322,15 @@ for (const stackName of allStacks) {
                 for (const metric of metricsRead(rule.expr)) {
                     const role = servedBy(metric, rule.expr);
                     assert.ok(role !== undefined, `${rule.alert} reads ${metric}, which nothing in the cluster serves or scrapes`);
-                    if (role === "cluster-wide") continue;
+                    if (role === "cluster-wide") {
+                        // kube-state-metrics in the monitoring namespace, cert-manager's controller in its own: both ends' walls.
+                        const server: Client = /^kube_/.test(metric)
+                            ? { namespace: prometheus().namespace, namespaceLabels: prometheus().namespaceLabels, labels: { ...monitoringPods.kubeStateMetrics } }
+                            : { namespace: "cert-manager", namespaceLabels: { "kubernetes.io/metadata.name": "cert-manager" }, labels: { "app.kubernetes.io/component": "controller" } };
+                        const port = /^kube_/.test(metric) ? monitoringPorts.kubeStateMetrics : monitoringPorts.certManager;
+                        if (!connectionAdmitted(policies, prometheus(), server, port)) unscraped.push(`${rule.alert}: ${metric} from ${server.namespace}`);
+                        continue;
+                    }
                     for (const { tenant, pod } of pods.filter((p) => p.role === role)) {
                         const targets = scrapedBy(monitors, policies, prometheus(), pod);
                         // The rules join and label by namespace and pod_name, and select CloudNativePG's by job.
@@ -323,6 +343,135 @@ for (const stackName of allStacks) {
                 }
             }
             assert.deepEqual([...new Set(unscraped)], []);
+        });
+
+        const merged = () => helmCoalesce(kubePrometheusStackDefaults.values, prometheusRelease().inputs.values) as any;
+        const monitoringNamespace = () => nsOf(prometheusRelease());
+        const namespaceLabelsOf = (name: string): Record<string, string> => ({
+            ...(objects(stack, "Namespace").find((r) => r.inputs.metadata.name === name)?.inputs.metadata.labels ?? {}),
+            "kubernetes.io/metadata.name": name,
+        });
+        const tenantNamespaces = () => config.tenants.flatMap((t) => [`${t.name}-orthweb`, `${t.name}-gateway`]);
+        const policies = (): NetworkPolicyModel[] => objects(stack, "NetworkPolicy").map((r) => ({ namespace: nsOf(r), spec: r.inputs.spec }));
+        const inMonitoring = (labels: Record<string, string>): Client => ({ namespace: monitoringNamespace(), namespaceLabels: namespaceLabelsOf(monitoringNamespace()), labels: { ...labels } });
+        const grants = () => {
+            const rbac = ["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"].flatMap((kind) =>
+                objects(stack, kind).map((r) => ({ kind, name: r.inputs.metadata.name, namespace: r.inputs.metadata.namespace, rules: r.inputs.rules, roleRef: r.inputs.roleRef, subjects: r.inputs.subjects })),
+            );
+            const kiali = releases(stack).find((r) => r.inputs.chart === "kiali-server")!;
+            const kialiMerged = helmCoalesce(kialiServerDefaults.values, kiali.inputs.values) as any;
+            // The chart's install-time lookup finds the namespaces its selectors name, all of which exist by then (below).
+            const named = (kialiMerged.deployment.discovery_selectors?.default ?? []).flatMap((s: any) => s.matchExpressions?.[0]?.values ?? []);
+            return [...kubePrometheusStackGrants(merged(), "monitoring", monitoringNamespace()), ...kialiChartGrants(kialiMerged, nsOf(kiali), named), ...programGrants(rbac)];
+        };
+
+        it("lets Kiali read the tenants', Istio's and its own namespace only, with neither port-forward nor logs", () => {
+            const kialiAccount = { namespace: monitoringNamespace(), name: monitoringServiceAccounts.kiali };
+            const all = grants();
+            const everyNamespace = [...tenantNamespaces(), "istio-system", monitoringNamespace(), "cert-manager", "kube-system", "cnpg-system", "default"];
+            for (const ns of everyNamespace) {
+                assert.ok(!serviceAccountMay(all, kialiAccount, "create", "", "pods/portforward", ns), `Kiali port-forwards in ${ns}`);
+                assert.ok(!serviceAccountMay(all, kialiAccount, "get", "", "pods/log", ns), `Kiali reads logs in ${ns}`);
+                assert.ok(!serviceAccountMay(all, kialiAccount, "get", "", "secrets", ns), `Kiali reads Secrets in ${ns}`);
+            }
+            const seen = everyNamespace.filter((ns) => serviceAccountMay(all, kialiAccount, "list", "", "pods", ns));
+            assert.deepEqual(seen.sort(), [...tenantNamespaces(), "istio-system", monitoringNamespace()].sort());
+            // Its Roles and release wait for the tenants, whose namespaces the chart looks up when it installs.
+            const kiali = releases(stack).find((r) => r.inputs.chart === "kiali-server")!;
+            for (const tenant of config.tenants) assert.ok(kiali.options?.dependsOn.includes(tenant.name), `Kiali waits for ${tenant.name}`);
+        });
+
+        it("lets the Prometheus operator touch Secrets in the monitoring namespace only, and Prometheus none", () => {
+            const all = grants();
+            const operator = { namespace: monitoringNamespace(), name: monitoringServiceAccounts.operator };
+            const prometheusAccount = { namespace: monitoringNamespace(), name: monitoringServiceAccounts.prometheus };
+            for (const ns of [...tenantNamespaces(), "istio-system", "cert-manager", "kube-system"]) {
+                for (const verb of ["get", "list", "watch"]) assert.ok(!serviceAccountMay(all, operator, verb, "", "secrets", ns), `operator ${verb}s Secrets in ${ns}`);
+                assert.ok(!serviceAccountMay(all, prometheusAccount, "get", "", "secrets", ns), `Prometheus reads Secrets in ${ns}`);
+                // Service discovery still sees every namespace's pods.
+                assert.ok(serviceAccountMay(all, prometheusAccount, "list", "", "pods", ns), `Prometheus discovers pods in ${ns}`);
+            }
+            assert.ok(serviceAccountMay(all, operator, "get", "", "secrets", monitoringNamespace()), "the operator reads its own Secrets");
+            assert.ok(!all.some((g) => g.rules.some((r) => (r.resources ?? []).some((x) => /webhookconfigurations/.test(x)))), "nobody patches webhook configurations");
+        });
+
+        it("reads the program's monitors and rules, and no monitor of a tenant namespace, nor one that reads Prometheus' files", () => {
+            const selection = (kind: "serviceMonitor" | "podMonitor" | "rule") => monitorSelection(merged(), prometheusRelease().inputs.name, monitoringNamespace(), kind);
+            const asMonitor = (r: RecordedResource, kind: MonitorObject["kind"]): MonitorObject => ({ kind, namespace: nsOf(r), namespaceLabels: namespaceLabelsOf(nsOf(r)), labels: r.inputs.metadata.labels ?? {}, spec: r.inputs.spec });
+            for (const r of objects(stack, "ServiceMonitor")) assert.deepEqual(monitorRead(selection("serviceMonitor"), asMonitor(r, "ServiceMonitor")), { read: true }, r.name);
+            for (const r of objects(stack, "PodMonitor")) assert.deepEqual(monitorRead(selection("podMonitor"), asMonitor(r, "PodMonitor")), { read: true }, r.name);
+            for (const r of objects(stack, "PrometheusRule")) assert.deepEqual(monitorRead(selection("rule"), asMonitor(r, "PrometheusRule")), { read: true }, r.name);
+            // kube-state-metrics' own ServiceMonitor: the chart labels it with the release (releaseLabel) in the release namespace.
+            const ksm = { kind: "ServiceMonitor" as const, namespace: monitoringNamespace(), namespaceLabels: namespaceLabelsOf(monitoringNamespace()), labels: { release: prometheusRelease().inputs.name }, spec: { endpoints: [{ port: "http" }] } };
+            assert.equal(merged()["kube-state-metrics"].releaseLabel, true);
+            assert.deepEqual(monitorRead(selection("serviceMonitor"), ksm), { read: true });
+            // A stray ServiceMonitor in a tenant namespace sending Prometheus' token elsewhere: with another label, or with the program's.
+            const tenantNs = `${config.tenants[0].name}-orthweb`;
+            const stealToken = { endpoints: [{ port: "http", bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token" }] };
+            for (const labels of [{ app: "stray" }, { release: prometheusRelease().inputs.name }] as Record<string, string>[]) {
+                const stray = { kind: "ServiceMonitor" as const, namespace: tenantNs, namespaceLabels: namespaceLabelsOf(tenantNs), labels, spec: stealToken };
+                assert.equal(monitorRead(selection("serviceMonitor"), stray).read, false, JSON.stringify(labels));
+            }
+            // Even in the monitoring namespace, a monitor naming a file of Prometheus' pod is refused.
+            assert.deepEqual(monitorRead(selection("serviceMonitor"), { ...ksm, spec: stealToken }), { read: false, why: "reads Prometheus' file system" });
+        });
+
+        it("runs every pod of the monitoring namespace under Pod Security's restricted level", () => {
+            const ns = objects(stack, "Namespace").find((r) => r.inputs.metadata.name === monitoringNamespace())!;
+            assert.equal(ns.inputs.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+            const m = merged();
+            // prometheus-operator v0.93.0 (pkg/prometheus/server/statefulset.go, pkg/alertmanager/statefulset.go,
+            // pkg/operator/config_reloader.go): the containers it writes, with this context; the pod's from the spec.
+            const operatorWritten = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } };
+            const { enabled: _enabled, ...ksmPod } = m["kube-state-metrics"].securityContext;
+            const kiali = helmCoalesce(kialiServerDefaults.values, releases(stack).find((r) => r.inputs.chart === "kiali-server")!.inputs.values) as any;
+            // kiali-server 2.20.0 templates/deployment.yaml: no pod context; the container's is deployment.security_context or the chart's own.
+            const kialiChartDefault = { allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } };
+            const pods = {
+                operator: { securityContext: m.prometheusOperator.securityContext, containers: [{ name: "operator", securityContext: m.prometheusOperator.containerSecurityContext }] },
+                prometheus: { securityContext: m.prometheus.prometheusSpec.securityContext, containers: ["prometheus", "config-reloader", "init-config-reloader"].map((name) => ({ name, securityContext: operatorWritten })) },
+                ...(m.alertmanager.enabled
+                    ? { alertmanager: { securityContext: m.alertmanager.alertmanagerSpec.securityContext, containers: ["alertmanager", "config-reloader", "init-config-reloader"].map((name) => ({ name, securityContext: operatorWritten })) } }
+                    : {}),
+                kubeStateMetrics: { securityContext: ksmPod, containers: [{ name: "kube-state-metrics", securityContext: m["kube-state-metrics"].containerSecurityContext }] },
+                kiali: { containers: [{ name: "kiali", securityContext: Object.keys(kiali.deployment.security_context ?? {}).length > 0 ? kiali.deployment.security_context : kialiChartDefault }] },
+            };
+            for (const [name, pod] of Object.entries(pods)) assert.deepEqual(restrictedViolations(pod), [], name);
+            // Nothing else runs there: the admission webhook's certificate jobs are off.
+            assert.equal(m.prometheusOperator.admissionWebhooks.enabled, false);
+        });
+
+        it("walls the monitoring namespace: Prometheus' and Alertmanager's unauthenticated ports from outside it, and every way out but the needed ones", () => {
+            const all = policies();
+            const pods = monitoringPods;
+            const prometheusPod = inMonitoring(pods.prometheus);
+            const tenantPod: Client = { namespace: `${config.tenants[0].name}-orthweb`, namespaceLabels: namespaceLabelsOf(`${config.tenants[0].name}-orthweb`), labels: { app: "orthanc" } };
+            const stranger: Client = { namespace: "default", namespaceLabels: namespaceLabelsOf("default"), labels: {} };
+            for (const client of [tenantPod, stranger, inMonitoring({ app: "other" }), inMonitoring(pods.alertmanager)]) {
+                assert.ok(!connectionAdmitted(all, client, prometheusPod, monitoringPorts.prometheus), `${client.namespace}/${JSON.stringify(client.labels)} reaches Prometheus`);
+                assert.ok(!connectionAdmitted(all, client, inMonitoring(pods.alertmanager), monitoringPorts.alertmanager), `${client.namespace} reaches Alertmanager`);
+                assert.ok(!connectionAdmitted(all, client, inMonitoring(pods.kubeStateMetrics), monitoringPorts.kubeStateMetrics), `${client.namespace} reaches kube-state-metrics`);
+                assert.ok(!connectionAdmitted(all, client, inMonitoring(pods.kiali), 20001), `${client.namespace} reaches Kiali`);
+            }
+            assert.ok(connectionAdmitted(all, inMonitoring(pods.kiali), prometheusPod, monitoringPorts.prometheus), "Kiali queries Prometheus");
+            assert.ok(connectionAdmitted(all, prometheusPod, inMonitoring(pods.kubeStateMetrics), monitoringPorts.kubeStateMetrics), "Prometheus scrapes kube-state-metrics");
+            const istiod: Client = { namespace: "istio-system", namespaceLabels: namespaceLabelsOf("istio-system"), labels: { istio: "pilot" } };
+            assert.ok(connectionAdmitted(all, prometheusPod, istiod, monitoringPorts.istiod), "Prometheus scrapes istiod");
+            const certManager: Client = { namespace: "cert-manager", namespaceLabels: namespaceLabelsOf("cert-manager"), labels: { "app.kubernetes.io/component": "controller" } };
+            assert.ok(connectionAdmitted(all, prometheusPod, certManager, monitoringPorts.certManager), "Prometheus scrapes cert-manager");
+            // Prometheus out to a tenant pod on anything but the metrics ports: refused (its walls, not only the tenant's).
+            for (const port of [5432, 8042, 15000]) assert.ok(!networkPoliciesAdmitEgress(all, prometheusPod, tenantPod, port), `Prometheus out to ${port}`);
+            if (config.observability.alerting.enabled) {
+                const alertmanager = inMonitoring(pods.alertmanager);
+                assert.ok(connectionAdmitted(all, prometheusPod, alertmanager, monitoringPorts.alertmanager), "Prometheus reaches Alertmanager");
+                const receiverPorts = new Set(receiverEndpoints(config.observability.alerting).map((e) => e.port));
+                const outside: Client = { namespace: "", namespaceLabels: {}, labels: {} };
+                for (const port of [22, 80, 5432, 8042, 9090, 443, 587, 25]) {
+                    const admitted = networkPoliciesAdmitEgress(all, alertmanager, outside, port);
+                    // With Cilium the receivers' names are admitted by its policy instead (monitoringWalls).
+                    assert.equal(admitted, config.kubernetes.cni !== "cilium" && receiverPorts.has(port), `Alertmanager out to ${port}`);
+                }
+            }
         });
 
         it("gives Prometheus an Alertmanager, and routes every alert of every tenant to a receiver that notifies", () => {

@@ -126,7 +126,7 @@ describe("platform components", () => {
 
     describe("Observability", () => {
         it("installs a slim Prometheus and Kiali wired to it in monitoring", async () => {
-            new Observability("obs1", observabilityArgs);
+            new Observability("obs1", observabilityArgs).installKiali([]);
             const children = await registeredUnder("obs1");
             const releases = children.filter((r) => r.type === releaseType);
             assert.deepEqual(releases.map((r) => r.inputs.name).sort(), ["kiali", "kube-prometheus-stack"]);
@@ -171,10 +171,10 @@ describe("platform components", () => {
             const children = await registeredUnder("obs4");
             const rule = only(children.filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule"), "PrometheusRule");
             assert.equal(rule.inputs.metadata.namespace, "monitoring");
-            // kube-prometheus-stack 88.5.3 templates/prometheus/prometheus.yaml: ruleSelectorNilUsesHelmValues (default
-            // true) selects rules labelled release=<release name>.
+            // Prometheus reads rules labelled release=<release name> from the monitoring namespace (what it reads:
+            // tests/alerts.test.ts, through the chart's rendering and the operator's selection).
             assert.equal(rule.inputs.metadata.labels.release, "kube-prometheus-stack");
-            assert.equal((prometheusValues(valuesInput) as any).prometheus.prometheusSpec.ruleSelector, undefined);
+            assert.deepEqual((prometheusValues(valuesInput) as any).prometheus.prometheusSpec.ruleSelector, { matchLabels: { release: "kube-prometheus-stack" } });
             const alerts = rule.inputs.spec.groups.flatMap((g: any) => g.rules.map((r: any) => r.alert));
             for (const alert of ["OrthancReplicasUnavailable", "OrthancDown", "PostgresNotReady", "PostgresReplicationBroken", "BackupTooOld", "CertificateExpiresSoon"]) {
                 assert.ok(alerts.includes(alert), alert);
@@ -222,6 +222,15 @@ describe("platform components", () => {
             assert.equal(pod.inputs.spec.podMetricsEndpoints[0].port, "metrics");
             assert.equal(pod.inputs.spec.selector.matchLabels["cnpg.io/podRole"], "instance");
             assert.ok(pod.inputs.spec.podMetricsEndpoints[0].relabelings.some((r: any) => r.targetLabel === "job" && r.replacement === "cloudnative-pg"));
+        });
+
+        it("walls the monitoring namespace and lets Alertmanager out by its receivers' names where Cilium runs", async () => {
+            new Observability("obs8", { ...observabilityArgs, network: { cni: "cilium", dns: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" }, ports: [53] } } });
+            const children = await registeredUnder("obs8");
+            const names = children.filter((r) => r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => r.inputs.metadata.name);
+            assert.ok(names.includes("default-deny"));
+            const fqdn = children.filter((r) => r.type === "kubernetes:cilium.io/v2:CiliumNetworkPolicy").flatMap((r) => r.inputs.spec.egress.flatMap((e: any) => (e.toFQDNs ?? []).map((f: any) => f.matchName)));
+            assert.deepEqual(fqdn.filter(Boolean).sort(), ["alerts.example.org", "api.opsgenie.com", "events.pagerduty.com", "hooks.slack.example", "smtp.example.org"]);
         });
 
         it("does not let Kiali in anonymously", () => {

@@ -43,7 +43,7 @@ export const previewedKinds: PreviewedKind[] = [
     { apiGroup: "autoscaling", resources: ["horizontalpodautoscalers"] },
     { apiGroup: "policy", resources: ["poddisruptionbudgets"] },
     { apiGroup: "networking.k8s.io", resources: ["networkpolicies"] },
-    { apiGroup: "rbac.authorization.k8s.io", resources: ["clusterroles", "clusterrolebindings"] },
+    { apiGroup: "rbac.authorization.k8s.io", resources: ["clusterroles", "clusterrolebindings", "roles", "rolebindings"] },
     { apiGroup: "admissionregistration.k8s.io", resources: ["validatingadmissionpolicies", "validatingadmissionpolicybindings"] },
     { apiGroup: "cert-manager.io", resources: ["certificates", "clusterissuers"] },
     { apiGroup: "networking.istio.io", resources: ["gateways", "virtualservices", "serviceentries"] },

@@ -66,6 +66,9 @@ export const openPaths: Record<string, Record<string, string>> = {
         // configuration key is accepted; tests/upstream/monitoring.ts and the integration suite check what it means.
         "alertmanager.config": "Alertmanager's configuration file, rendered whole into its Secret",
         "alertmanager.alertmanagerSpec.resources": "a Kubernetes ResourceRequirements; values.yaml shows none",
+        // templates/prometheus/prometheus.yaml renders the value whole (toYaml) as the Prometheus object's
+        // ArbitraryFSAccessThroughSMsConfig (`deny`); values.yaml's `false` only leaves the field out.
+        "prometheus.prometheusSpec.arbitraryFSAccessThroughSMs": "the Prometheus CRD's {deny: bool}, rendered whole",
     },
     "kiali-server": {
         // The chart renders its whole values (minus chart-only keys) into Kiali's config.yaml: any Kiali CR `spec` field
@@ -73,6 +76,8 @@ export const openPaths: Record<string, Record<string, string>> = {
         "external_services.prometheus": "Kiali CR spec field, passed through to the Kiali ConfigMap",
         "external_services.grafana": "Kiali CR spec field, passed through to the Kiali ConfigMap",
         "external_services.tracing": "Kiali CR spec field, passed through to the Kiali ConfigMap",
+        // kiali v2.20.0 config/config.go `IstioAPIEnabled` (yaml istio_api_enabled).
+        "external_services.istio.istio_api_enabled": "Kiali CR spec field, passed through to the Kiali ConfigMap",
     },
 };
 

@@ -268,3 +268,39 @@ export function resourceOfType(type: string): { group: string; version: string; 
     if (!resource) throw new Error(`${group}/${kind}: add the plural its CRD declares to crdPlurals`);
     return { group, version, resource, kind };
 }
+
+/**
+ * Pod Security admission's `restricted` level, as the Pod Security Standards define it (kubernetes.io, "Pod Security
+ * Standards", Restricted, which includes Baseline; implemented in kubernetes/pod-security-admission policy/check_*.go,
+ * not read here): no privileged container, no host namespaces, ports or paths; only configMap, csi, downwardAPI,
+ * emptyDir, ephemeral, persistentVolumeClaim, projected and secret volumes; every container with
+ * allowPrivilegeEscalation false, capabilities dropping ALL and adding at most NET_BIND_SERVICE; runAsNonRoot true on
+ * the pod or on every container (and false nowhere); no runAsUser 0; a RuntimeDefault or Localhost seccomp profile on
+ * the pod or on every container. Returns what fails, empty when the pod is admitted.
+ */
+export function restrictedViolations(pod: { securityContext?: any; containers: { name: string; securityContext?: any; ports?: any[] }[]; volumes?: any[]; hostNetwork?: boolean; hostPID?: boolean; hostIPC?: boolean }): string[] {
+    const problems: string[] = [];
+    const podContext = pod.securityContext ?? {};
+    if (pod.hostNetwork || pod.hostPID || pod.hostIPC) problems.push("host namespaces");
+    const allowedVolumes = ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
+    for (const volume of pod.volumes ?? []) {
+        const type = Object.keys(volume).find((key) => key !== "name");
+        if (type && !allowedVolumes.includes(type)) problems.push(`volume ${volume.name}: ${type}`);
+    }
+    const seccompOk = (context: any) => ["RuntimeDefault", "Localhost"].includes(context?.seccompProfile?.type);
+    if (podContext.runAsUser === 0) problems.push("pod runAsUser 0");
+    for (const container of pod.containers) {
+        const context = container.securityContext ?? {};
+        const name = container.name;
+        if (context.privileged) problems.push(`${name}: privileged`);
+        if ((container.ports ?? []).some((port) => port.hostPort)) problems.push(`${name}: hostPort`);
+        if (context.allowPrivilegeEscalation !== false) problems.push(`${name}: allowPrivilegeEscalation not false`);
+        if (!(context.capabilities?.drop ?? []).includes("ALL")) problems.push(`${name}: capabilities not dropping ALL`);
+        if ((context.capabilities?.add ?? []).some((capability: string) => capability !== "NET_BIND_SERVICE")) problems.push(`${name}: capabilities added`);
+        const nonRoot = context.runAsNonRoot ?? podContext.runAsNonRoot;
+        if (nonRoot !== true) problems.push(`${name}: runAsNonRoot not true`);
+        if (context.runAsUser === 0) problems.push(`${name}: runAsUser 0`);
+        if (!seccompOk(context) && !(seccompOk(podContext) && context.seccompProfile === undefined)) problems.push(`${name}: no RuntimeDefault or Localhost seccomp profile`);
+    }
+    return problems;
+}

@@ -32,8 +32,8 @@
  *   pod's `prometheus.io/*` annotations at the agent's 15020 and keeps the application's in the sidecar, which
  *   fetches them over localhost; under mesh-wide STRICT mutual TLS a client without a sidecar (Prometheus) reaches a
  *   meshed pod only on the ports the sidecar does not capture: 15020 and 15090.
- * - kube-state-metrics and cert-manager's controller are scraped through ServiceMonitors in namespaces without walls;
- *   they are taken as scraped here, not modelled.
+ * - kube-state-metrics and cert-manager's controller are scraped through ServiceMonitors; their selection is taken as
+ *   given, the walls between Prometheus and them (both ends) are modelled (`connectionAdmitted`).
  */
 
 export type Labels = Record<string, string>;
@@ -309,18 +309,28 @@ function peerAdmits(peer: any, policyNamespace: string, client: Client): boolean
     return namespaceOk && podOk;
 }
 
-export function networkPoliciesAdmit(policies: NetworkPolicyModel[], pod: PodModel, client: Client, port: number): boolean {
+/**
+ * One direction of the walls: the policies of `own`'s namespace that select it for `direction` (a policy without
+ * policyTypes is an Ingress one); none, everything passes; else one rule of one of them must admit the peer and port.
+ */
+function wallsAdmit(policies: NetworkPolicyModel[], direction: "Ingress" | "Egress", own: { namespace: string; labels: Labels }, peerOk: (peer: any, policyNamespace: string) => boolean, port: number): boolean {
     const selecting = policies.filter(
-        (p) => p.namespace === pod.namespace && selects(p.spec.podSelector ?? {}, pod.labels) && (p.spec.policyTypes ?? ["Ingress"]).includes("Ingress"),
+        (p) => p.namespace === own.namespace && selects(p.spec.podSelector ?? {}, own.labels) && (p.spec.policyTypes ?? ["Ingress"]).includes(direction),
     );
     if (selecting.length === 0) return true;
+    const [rulesKey, peersKey] = direction === "Ingress" ? ["ingress", "from"] : ["egress", "to"];
     return selecting.some((policy) =>
-        (policy.spec.ingress ?? []).some((rule: any) => {
-            const fromOk = rule.from === undefined || rule.from.length === 0 || rule.from.some((peer: any) => peerAdmits(peer, policy.namespace, client));
+        (policy.spec[rulesKey] ?? []).some((rule: any) => {
+            const peers = rule[peersKey];
+            const peerAdmitted = peers === undefined || peers.length === 0 || peers.some((peer: any) => peerOk(peer, policy.namespace));
             const portOk = rule.ports === undefined || rule.ports.length === 0 || rule.ports.some((p: any) => p.port === port && (p.protocol ?? "TCP") === "TCP");
-            return fromOk && portOk;
+            return peerAdmitted && portOk;
         }),
     );
+}
+
+export function networkPoliciesAdmit(policies: NetworkPolicyModel[], pod: PodModel, client: Client, port: number): boolean {
+    return wallsAdmit(policies, "Ingress", pod, (peer, ns) => peerAdmits(peer, ns, client), port);
 }
 
 /** Under STRICT mutual TLS, a client without a sidecar reaches a meshed pod only on the agent's and Envoy's metrics ports. */
@@ -328,11 +338,16 @@ export function meshAdmitsPlaintext(pod: PodModel, port: number): boolean {
     return !pod.meshed || port === istioMergedMetrics.port || port === istioMergedMetrics.envoyPort.containerPort;
 }
 
-/** Whether Prometheus scrapes the pod: a monitor makes a target of it AND the walls and the mesh let Prometheus in. */
+/** Whether Prometheus scrapes the pod: a monitor makes a target of it AND the walls (Prometheus' way out, the pod's way in) and the mesh let it through. */
 export function scrapedBy(monitors: PodMonitorModel[], policies: NetworkPolicyModel[], prometheus: Client, pod: PodModel): Target[] {
     return monitors
         .flatMap((monitor) => podMonitorTargets(monitor, pod))
-        .filter((target) => networkPoliciesAdmit(policies, pod, prometheus, target.port) && meshAdmitsPlaintext(pod, target.port));
+        .filter(
+            (target) =>
+                networkPoliciesAdmit(policies, pod, prometheus, target.port) &&
+                networkPoliciesAdmitEgress(policies, prometheus, pod, target.port) &&
+                meshAdmitsPlaintext(pod, target.port),
+        );
 }
 
 /** The metric names a PromQL expression reads (selectors and `__name__=~` alternatives). */
@@ -342,4 +357,164 @@ export function metricsRead(expr: string): string[] {
     const functions = new Set(["label_replace", "max", "min", "count", "sum", "time", "delta", "rate", "increase", "by", "on", "and", "or", "unless"]);
     for (const match of expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{/g)) if (!functions.has(match[1])) names.add(match[1]);
     return [...names];
+}
+
+// ---- walls both ways ----
+
+/** A pod at either end of a connection, by namespace and labels. */
+export type Endpoint = Client;
+
+function egressPeerAdmits(peer: any, policyNamespace: string, server: Endpoint): boolean {
+    // An ipBlock matches pod addresses too with the common CNIs (Calico, Cilium); only "any address" is taken to reach a pod here.
+    if (peer.ipBlock) return peer.ipBlock.cidr === "0.0.0.0/0";
+    return peerAdmits(peer, policyNamespace, server);
+}
+
+/** Whether the client's namespace's NetworkPolicies let it out to the server on the port (no Egress policy: everything). */
+export function networkPoliciesAdmitEgress(policies: NetworkPolicyModel[], client: Endpoint, server: Endpoint, port: number): boolean {
+    return wallsAdmit(policies, "Egress", client, (peer, ns) => egressPeerAdmits(peer, ns, server), port);
+}
+
+/** Whether a TCP connection from client to server:port passes both ends' walls. */
+export function connectionAdmitted(policies: NetworkPolicyModel[], client: Endpoint, server: Endpoint, port: number): boolean {
+    const serverPod: PodModel = { ...server, name: "server", annotations: {}, containers: [], meshed: false };
+    return networkPoliciesAdmitEgress(policies, client, server, port) && networkPoliciesAdmit(policies, serverPod, client, port);
+}
+
+// ---- which monitors Prometheus reads (kube-prometheus-stack 88.5.3, prometheus-operator v0.93.0) ----
+
+/**
+ * - templates/prometheus/prometheus.yaml: `<kind>Selector` is the value when non-empty, else `{matchLabels: {release:
+ *   <release>}}` when `<kind>SelectorNilUsesHelmValues`, else `{}` (everything); `<kind>NamespaceSelector` the value
+ *   when non-empty, else `{}` (every namespace). `arbitraryFSAccessThroughSMs` rendered when truthy.
+ * - templates/prometheus-operator/deployment.yaml: `--namespaces` from `prometheusOperator.namespaces`
+ *   (`releaseNamespace` and `additional`), none (every namespace) when empty.
+ * - prometheus-operator pkg/prometheus/resource_selector.go (`selectObjects`): the monitors of the namespaces the
+ *   namespace selector picks among those the operator watches (pkg/operator/operator.go `SelectNamespacesFromCache`,
+ *   over the operator's namespace informer), then the label selector; `testForArbitraryFSAccess`: with `deny`, a
+ *   ServiceMonitor endpoint with `bearerTokenFile` or a TLS `caFile`/`certFile`/`keyFile` is refused.
+ */
+export interface MonitorSelection {
+    operatorNamespaces: string[] | "all";
+    selector: LabelSelector;
+    namespaceSelector: LabelSelector;
+    arbitraryFSDeny: boolean;
+}
+
+const nonEmpty = (value: unknown) => isMap(value) && Object.keys(value).length > 0;
+
+export function monitorSelection(merged: any, releaseName: string, releaseNamespace: string, kind: "serviceMonitor" | "podMonitor" | "rule" | "probe" | "scrapeConfig"): MonitorSelection {
+    const spec = merged.prometheus.prometheusSpec;
+    const selector = nonEmpty(spec[`${kind}Selector`]) ? spec[`${kind}Selector`] : spec[`${kind}SelectorNilUsesHelmValues`] ? { matchLabels: { release: releaseName } } : {};
+    const namespaceSelector = nonEmpty(spec[`${kind}NamespaceSelector`]) ? spec[`${kind}NamespaceSelector`] : {};
+    const namespaces = merged.prometheusOperator?.namespaces ?? {};
+    const listed = [...(namespaces.releaseNamespace ? [releaseNamespace] : []), ...(namespaces.additional ?? [])];
+    const fs = spec.arbitraryFSAccessThroughSMs;
+    return { operatorNamespaces: nonEmpty(namespaces) ? listed : "all", selector, namespaceSelector, arbitraryFSDeny: isMap(fs) && fs.deny === true };
+}
+
+export interface MonitorObject {
+    kind: "ServiceMonitor" | "PodMonitor" | "PrometheusRule";
+    namespace: string;
+    namespaceLabels: Labels;
+    labels: Labels;
+    spec: any;
+}
+
+/** Whether Prometheus reads the monitor, and why not. */
+export function monitorRead(selection: MonitorSelection, monitor: MonitorObject): { read: true } | { read: false; why: string } {
+    if (selection.operatorNamespaces !== "all" && !selection.operatorNamespaces.includes(monitor.namespace)) return { read: false, why: "namespace not watched by the operator" };
+    if (!selects(selection.namespaceSelector, monitor.namespaceLabels)) return { read: false, why: "namespace not selected" };
+    if (!selects(selection.selector, monitor.labels)) return { read: false, why: "labels not selected" };
+    if (selection.arbitraryFSDeny && monitor.kind === "ServiceMonitor") {
+        for (const endpoint of monitor.spec.endpoints ?? []) {
+            const tls = endpoint.tlsConfig ?? {};
+            if (endpoint.bearerTokenFile || tls.caFile || tls.certFile || tls.keyFile) return { read: false, why: "reads Prometheus' file system" };
+        }
+    }
+    return { read: true };
+}
+
+// ---- RBAC the charts render, and what a service account may do ----
+
+export interface RbacGrant {
+    /** A ClusterRole bound by a ClusterRoleBinding: every namespace (undefined); else the Role's namespace. */
+    namespace?: string;
+    serviceAccount: { namespace: string; name: string };
+    rules: { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }[];
+}
+
+/**
+ * kube-prometheus-stack 88.5.3 templates/prometheus-operator/clusterrole.yaml (+ binding, to `<fullname>-operator`):
+ * rendered when `prometheusOperator.enabled` and `global.rbac.create`, with every verb on Secrets and ConfigMaps;
+ * templates/prometheus/clusterrole.yaml (to `<fullname>-prometheus`) when `prometheus.enabled` and
+ * `global.rbac.create`: get/list/watch of nodes, services, endpoints, pods; admission-webhooks/job-patch/clusterrole.yaml
+ * when the webhooks, their patch job and `global.rbac.create` are on and cert-manager does not issue: get/update of
+ * webhook configurations. Only the rules that matter here are modelled (Secrets, pods, webhook configurations).
+ */
+export function kubePrometheusStackGrants(merged: any, fullname: string, namespace: string): RbacGrant[] {
+    if (!merged.global?.rbac?.create) return [];
+    const grants: RbacGrant[] = [];
+    if (merged.prometheusOperator?.enabled) {
+        grants.push({ serviceAccount: { namespace, name: `${fullname}-operator` }, rules: [{ apiGroups: [""], resources: ["configmaps", "secrets"], verbs: ["*"] }, { apiGroups: [""], resources: ["pods"], verbs: ["list", "delete"] }] });
+    }
+    if (merged.prometheus?.enabled) {
+        grants.push({ serviceAccount: { namespace, name: `${fullname}-prometheus` }, rules: [{ apiGroups: [""], resources: ["nodes", "nodes/metrics", "services", "endpoints", "pods"], verbs: ["get", "list", "watch"] }] });
+    }
+    const webhooks = merged.prometheusOperator?.admissionWebhooks;
+    if (merged.prometheusOperator?.enabled && webhooks?.enabled && webhooks.patch?.enabled && !webhooks.certManager?.enabled) {
+        grants.push({
+            serviceAccount: { namespace, name: `${fullname}-admission` },
+            rules: [{ apiGroups: ["admissionregistration.k8s.io"], resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"], verbs: ["get", "update"] }],
+        });
+    }
+    return grants;
+}
+
+/**
+ * kiali-server 2.20.0 templates/role-viewer.yaml and role.yaml (+ rolebinding.yaml), unless `skipResources` lists
+ * "clusterrole": with `cluster_wide_access` a ClusterRole, else a Role in each accessible namespace (the release's
+ * and those the discovery selectors find at install, `accessible-namespaces`); the viewer role (view-only mode or
+ * an authenticating strategy) holds `pods/portforward` always and `pods/log` unless `logs-tab` is a disabled feature.
+ */
+export function kialiChartGrants(merged: any, releaseNamespace: string, accessibleNamespaces: string[]): RbacGrant[] {
+    if ((merged.skipResources ?? []).includes("clusterrole")) return [];
+    const logs = (merged.kiali_feature_flags?.disabled_features ?? []).includes("logs-tab") ? [] : ["pods/log"];
+    const rules = [
+        { apiGroups: [""], resources: ["configmaps", "endpoints", ...logs], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["namespaces", "pods", "replicationcontrollers", "services"], verbs: ["get", "list", "watch"] },
+        { apiGroups: [""], resources: ["pods/portforward"], verbs: ["create", "post"] },
+    ];
+    const serviceAccount = { namespace: releaseNamespace, name: "kiali" };
+    if (merged.deployment?.cluster_wide_access) return [{ serviceAccount, rules }];
+    return [...new Set([releaseNamespace, ...accessibleNamespaces])].map((namespace) => ({ namespace, serviceAccount, rules }));
+}
+
+/** Grants of the program's own Roles/ClusterRoles and their bindings (rendered objects). */
+export function programGrants(objects: { kind: string; name: string; namespace?: string; rules?: any[]; roleRef?: any; subjects?: any[] }[]): RbacGrant[] {
+    const roles = new Map(objects.filter((o) => o.kind === "Role" || o.kind === "ClusterRole").map((o) => [`${o.kind}/${o.namespace ?? ""}/${o.name}`, o]));
+    return objects
+        .filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")
+        .flatMap((binding) => {
+            const role = roles.get(`${binding.roleRef.kind}/${binding.roleRef.kind === "Role" ? binding.namespace : ""}/${binding.roleRef.name}`);
+            if (!role) throw new Error(`${binding.kind} ${binding.name} refers to no rendered ${binding.roleRef.kind} ${binding.roleRef.name}`);
+            return (binding.subjects ?? [])
+                .filter((s: any) => s.kind === "ServiceAccount")
+                .map((s: any) => ({ namespace: binding.kind === "RoleBinding" ? binding.namespace : undefined, serviceAccount: { namespace: s.namespace, name: s.name }, rules: role.rules ?? [] }));
+        });
+}
+
+/**
+ * Whether a service account may do `verb` on any object of `group/resource` in `namespace` (kubernetes
+ * pkg/apis/rbac/v1/evaluation_helpers.go); a rule limited to resource names allows no such request.
+ */
+export function serviceAccountMay(grants: RbacGrant[], account: { namespace: string; name: string }, verb: string, group: string, resource: string, namespace: string): boolean {
+    const has = (items: string[] | undefined, wanted: string) => (items ?? []).some((item) => item === "*" || item === wanted);
+    return grants.some(
+        (grant) =>
+            grant.serviceAccount.namespace === account.namespace &&
+            grant.serviceAccount.name === account.name &&
+            (grant.namespace === undefined || grant.namespace === namespace) &&
+            grant.rules.some((rule) => !rule.resourceNames?.length && has(rule.verbs, verb) && has(rule.apiGroups, group) && has(rule.resources, resource)),
+    );
 }
