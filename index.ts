@@ -91,8 +91,8 @@ export const rootCaCertificate = rootCa.certificatePem;
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
 export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));
 /**
- * Per tenant and modality, what the modality needs on the DICOM port: its key and its current certificate, and the
- * root CA to verify the server; and, under `renewal`, its entry of tenantEndpoints' `modalities` (expiry, previous
+ * Per tenant and modality, what the modality needs on the DICOM port: its key and its current certificate, and its
+ * tenant's trust anchor to verify the server (never the root, which would verify every tenant's servers); and, under `renewal`, its entry of tenantEndpoints' `modalities` (expiry, previous
  * certificate still admitted, notice). Secret as a whole; `scripts/run modality-cert` writes one modality's files and
  * prints the notices.
  */
@@ -111,7 +111,8 @@ export const modalityCertificates = pulumi.secret(
                         dicomPort: tenant.outputs.dicomPort,
                         certificate: issued.certificate,
                         privateKey: issued.privateKey,
-                        serverCa: rootCa.certificatePem,
+                        // The tenant's anchor, not the root: every tenant's server certificate chains to the root.
+                        serverCa: tenant.outputs.dicomClientTrustAnchor,
                     },
                 ]),
             ),

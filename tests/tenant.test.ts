@@ -759,7 +759,9 @@ for (const stack of allStacks) {
                     assert.match(issued.privateKey, new RegExp(`MOCK${id}-key`));
                     assert.match(issued.certificate, new RegExp(`MOCK${id}-certificate`));
                     assert.equal(issued.aeTitle, modality.aeTitle);
-                    assert.match(issued.serverCa, /MOCKroot-ca-certificate/);
+                    // The tenant's own anchor, under which no other tenant's server certificate chains; never the root.
+                    assert.match(issued.serverCa, new RegExp(`MOCK${view.tenant}-pki-ca-trust-anchor`));
+                    assert.doesNotMatch(issued.serverCa, /MOCKroot-ca/);
                     assert.deepEqual([issued.dicomHost, issued.dicomPort], [view.names.dicomHost, 11112]);
                     const status = rendered.outputs.tenantEndpoints[view.tenant].modalities[modality.name];
                     assert.deepEqual(issued.renewal, status);

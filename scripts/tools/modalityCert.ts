@@ -5,7 +5,8 @@
  *   node -r ts-node/register/transpile-only scripts/tools/modalityCert.ts <tenant> <modality> <dir>
  *
  * Files: <dir>/<modality>.key (the modality's private key, mode 600), <dir>/<modality>.crt (its certificate, issued by
- * the tenant CA), <dir>/server-ca.crt (the root CA, which verifies the server). No CA key is ever written: the
+ * the tenant CA), <dir>/server-ca.crt (the tenant's trust anchor, which verifies the server: never the root, under
+ * which every tenant's servers chain). No CA key is ever written: the
  * certificates are issued by `pulumi up` from the modalities listed in the stack configuration.
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "fs";

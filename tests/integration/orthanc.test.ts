@@ -8,7 +8,7 @@
  * meaningful on its own.
  */
 import assert from "assert";
-import { readdirSync, readFileSync, statSync } from "fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 import { OrthancConfig } from "../../components/tenant/orthancConfig";
 import { echo, store, StoreResult, storeRate } from "./support/dcmtk";
@@ -299,8 +299,8 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
         });
         const server = await stack.startReplica(perTest, "tls", withDicomTls);
         const target = (tls?: Parameters<typeof echo>[0]["tls"]) => ({ port: server.dicomPort, calledAeTitle: server.aeTitle, tls });
-        // Modalities trust the root only: the server must send its intermediate.
-        const trustFiles = [pki.root.certFile];
+        // Modalities trust their tenant's anchor only (what `scripts/run modality-cert` writes as server-ca.crt).
+        const trustFiles = [bhs.trustAnchor.certFile];
         const client = (issued: { keyFile: string; certFile: string }) => ({ keyFile: issued.keyFile, certFile: issued.certFile, trustFiles });
 
         const accepted = await echo(target(client(bhs.client)));
@@ -325,6 +325,39 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
         }
         // Refused at the TLS layer, not by a crash: the server still serves its tenant.
         assert.ok((await echo(target(client(bhs.client)))).ok);
+    });
+
+    it("a modality given its tenant's anchor (server-ca.crt) refuses another tenant's DICOM server and reaches its own; the root would not refuse it", async function () {
+        const pki = await testPki();
+        const { bhs, mhr } = pki.tenants;
+        // TEST-ONLY: both servers admit both tenants' client certificates, so that any refusal below is the modality's
+        // own verification of the server certificate (in production each port admits its tenant's fingerprints only).
+        const bothAnchors = join(suite.tempDir("anchors"), "both-anchors.crt");
+        writeFileSync(bothAnchors, readFileSync(bhs.trustAnchor.certFile, "utf8") + readFileSync(mhr.trustAnchor.certFile, "utf8"));
+        const serving = (tenant: typeof bhs) => (config: OrthancConfig): OrthancConfig => ({
+            ...config,
+            DicomTlsEnabled: true,
+            DicomTlsCertificate: tenant.serverChainFile,
+            DicomTlsPrivateKey: tenant.server.keyFile,
+            DicomTlsTrustedCertificates: bothAnchors,
+            DicomTlsRemoteCertificateRequired: true,
+        });
+        const [bhsServer, mhrServer] = await Promise.all([
+            stack.startReplica(perTest, "tls-bhs", serving(bhs)),
+            stack.startReplica(perTest, "tls-mhr", serving(mhr)),
+        ]);
+        const mhrModality = (trustFile: string) => ({ keyFile: mhr.client.keyFile, certFile: mhr.client.certFile, trustFiles: [trustFile] });
+        const to = (server: Replica, trustFile: string) => echo({ port: server.dicomPort, calledAeTitle: server.aeTitle, tls: mhrModality(trustFile) });
+
+        const own = await to(mhrServer, mhr.trustAnchor.certFile);
+        assert.ok(own.ok, `mhr's modality with mhr's anchor could not reach mhr's server:\n${own.output}\n--- server:\n${mhrServer.child.logTail()}`);
+        const other = await to(bhsServer, mhr.trustAnchor.certFile);
+        assert.ok(!other.ok, `mhr's modality with mhr's anchor accepted bhs's server certificate:\n${other.output}`);
+        // DCMTK's client reports OpenSSL's verdict on the server's chain: the issuer is unknown to its anchor.
+        assert.match(other.output, /certificate verify failed|unable to get local issuer certificate/i, other.output);
+        // The root, which modalities were given before, chains every tenant's server certificate: it must not be the anchor.
+        const rooted = await to(bhsServer, pki.root.certFile);
+        assert.ok(rooted.ok, `a root-anchored modality should reach any tenant's server (the reason it is not the anchor):\n${rooted.output}`);
     });
 
     it("killing one replica in the middle of a batch of C-STOREs loses nothing acknowledged", async function () {
