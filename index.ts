@@ -82,6 +82,7 @@ const tenants = config.tenants.map(
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,
+                certManagerServiceAccount: certManager.controllerServiceAccount,
             },
             platformOpts,
         ),

@@ -85,7 +85,7 @@ for (const stack of allStacks) {
                     const ns = resource.inputs.metadata?.namespace ?? resource.inputs.namespace;
                     if (resource.name === `${view.tenant}-pki-ca-secret`) {
                         assert.equal(ns, "cert-manager");
-                    } else if (resource.type.endsWith(":ClusterIssuer")) {
+                    } else if (resource.type.endsWith(":ClusterIssuer") || resource.type.endsWith(":CertificateRequestPolicy")) {
                         assert.equal(ns, undefined, "cluster-scoped");
                     } else {
                         assert.ok([view.names.namespace, view.names.gatewayNamespace].includes(ns), `${resource.type} ${resource.name} in ${ns}`);
@@ -1053,7 +1053,18 @@ describe("modality certificate renewal", () => {
             const rootCa = new CertificateAuthority(`${name}-root`, { commonName: "Root", organization: "O", profile: rootCaProfile(pki) });
             const tenantPki = new TenantPki(
                 name,
-                { tenant: "bhs", displayName: "B", pki, rootCa, certManagerNamespace: "cert-manager", certManagerReady: [], modalities: [modality(generation)], now },
+                {
+                    tenant: "bhs",
+                    displayName: "B",
+                    pki,
+                    rootCa,
+                    certManagerNamespace: "cert-manager",
+                    certManagerReady: [],
+                    names: tenantNames("bhs", "orthweb.example.org"),
+                    certManagerServiceAccount: { name: "cert-manager", namespace: "cert-manager" },
+                    modalities: [modality(generation)],
+                    now,
+                },
             );
             const fingerprints = await new Promise<string[]>((done) => tenantPki.allowedClientFingerprints.apply(done));
             const certificates = (await registeredUnder(name)).filter((r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name.includes("-modality-"));

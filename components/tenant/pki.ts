@@ -4,8 +4,9 @@ import * as tls from "@pulumi/tls";
 import { createHash } from "crypto";
 import { ModalityConfig, PkiConfig } from "../config/schema";
 import { CertificateAuthority } from "../pki/certificateAuthority";
-import { dicomClientProfile, tenantCaProfile } from "../pki/profile";
+import { certManagerDuration, certManagerUsages, dicomClientProfile, serverProfile, tenantCaProfile } from "../pki/profile";
 import { certificatePeriods } from "../pki/renewal";
+import { TenantNames } from "./naming";
 
 export interface TenantPkiArgs {
     tenant: string;
@@ -18,8 +19,12 @@ export interface TenantPkiArgs {
      * so the tenant CA's key lives in neither of the tenant's namespaces.
      */
     certManagerNamespace: string;
-    /** cert-manager's CRDs and webhook ready. */
+    /** cert-manager's and approver-policy's CRDs and webhooks ready. */
     certManagerReady: pulumi.Input<pulumi.Resource>[];
+    /** The tenant's names: the gateway namespace and host names its issuer may sign for, and nothing else. */
+    names: TenantNames;
+    /** The identity cert-manager turns Certificates into CertificateRequests under (CertManager.controllerServiceAccount). */
+    certManagerServiceAccount: { name: string; namespace: string };
     /** Modalities that get a client certificate from the tenant CA. */
     modalities: ModalityConfig[];
     /** The clock that picks the renewal periods (components/pki/renewal.ts); the time of the run when absent. */
@@ -89,6 +94,13 @@ export class TenantPki extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.certManagerReady },
         );
         this.issuerRef = { group: "cert-manager.io", kind: "ClusterIssuer", name: secretName };
+        // Nothing this issuer signs is approved but what its policy admits, requested from the gateway namespace under
+        // cert-manager's identity (that is, through a Certificate there): created before the issuer, so the gateway's
+        // Certificate, which waits on the issuer, is approved at once.
+        const scope = issuanceScope(args.tenant, args.names, args.pki, this.issuerRef, args.certManagerServiceAccount);
+        const policy = new k8s.apiextensions.CustomResource(`${name}-issuance-policy`, scope.policy, { parent: this, dependsOn: args.certManagerReady });
+        const role = new k8s.rbac.v1.Role(`${name}-issuance-policy-use`, scope.role, { parent: this });
+        const binding = new k8s.rbac.v1.RoleBinding(`${name}-issuance-policy-use`, scope.roleBinding, { parent: this, dependsOn: [role] });
         this.issuer = new k8s.apiextensions.CustomResource(
             `${name}-issuer`,
             {
@@ -97,7 +109,7 @@ export class TenantPki extends pulumi.ComponentResource {
                 metadata: { name: secretName, labels: { "korthweb.io/tenant": args.tenant } },
                 spec: { ca: { secretName } },
             },
-            { parent: this, dependsOn: [caSecret, ...args.certManagerReady] },
+            { parent: this, dependsOn: [caSecret, policy, binding, ...args.certManagerReady] },
         );
         const profile = dicomClientProfile(args.pki);
         const periods = certificatePeriods(
@@ -179,6 +191,71 @@ export class TenantPki extends pulumi.ComponentResource {
 export function certificateFingerprint(pem: string): string {
     const base64 = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, "");
     return createHash("sha256").update(Buffer.from(base64, "base64")).digest("hex");
+}
+
+/** The objects that scope a tenant's issuer, plain data for tests. */
+export interface IssuanceScope {
+    /** approver-policy's CertificateRequestPolicy (cluster-scoped). */
+    policy: { apiVersion: string; kind: string; metadata: { name: string; labels: Record<string, string> }; spec: Record<string, any> };
+    /** Grants `use` of the policy, in the gateway namespace only. */
+    role: { metadata: { name: string; namespace: string }; rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }[] };
+    roleBinding: {
+        metadata: { name: string; namespace: string };
+        roleRef: { apiGroup: string; kind: string; name: string };
+        subjects: { kind: string; name: string; namespace: string }[];
+    };
+}
+
+/**
+ * What a tenant's ClusterIssuer may sign: its gateway's server certificate (the tenant's two host names, the
+ * organization, server usages, no CA, an RSA key of the profile's size, at most the profile's duration), requested in
+ * its gateway namespace by cert-manager's controller. approver-policy (cert-manager/approver-policy v0.27.0,
+ * pkg/internal/approver/manager) approves a request only when a policy selects it by issuer and namespace, is bound
+ * to the requester by RBAC (`use`, checked in the request's namespace) and admits every attribute; anything else
+ * stays unapproved and is never signed.
+ */
+export function issuanceScope(
+    tenant: string,
+    names: TenantNames,
+    pki: PkiConfig,
+    issuerRef: { group: string; kind: string; name: string },
+    requester: { name: string; namespace: string },
+): IssuanceScope {
+    const server = serverProfile(pki);
+    const name = `korthweb-${tenant}-gateway-server`;
+    return {
+        policy: {
+            apiVersion: "policy.cert-manager.io/v1alpha1",
+            kind: "CertificateRequestPolicy",
+            metadata: { name, labels: { "korthweb.io/tenant": tenant } },
+            spec: {
+                selector: {
+                    issuerRef: { ...issuerRef },
+                    namespace: { matchNames: [names.gatewayNamespace] },
+                },
+                allowed: {
+                    commonName: { value: names.webHost, required: true },
+                    dnsNames: { values: [names.webHost, names.dicomHost], required: true },
+                    subject: { organizations: { values: [pki.organization] } },
+                    usages: certManagerUsages(server),
+                    isCA: false,
+                },
+                constraints: {
+                    maxDuration: certManagerDuration(server).duration,
+                    privateKey: { algorithm: server.keyAlgorithm, minSize: server.rsaBits },
+                },
+            },
+        },
+        role: {
+            metadata: { name: `${name}-policy`, namespace: names.gatewayNamespace },
+            rules: [{ apiGroups: ["policy.cert-manager.io"], resources: ["certificaterequestpolicies"], verbs: ["use"], resourceNames: [name] }],
+        },
+        roleBinding: {
+            metadata: { name: `${name}-policy`, namespace: names.gatewayNamespace },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${name}-policy` },
+            subjects: [{ kind: "ServiceAccount", name: requester.name, namespace: requester.namespace }],
+        },
+    };
 }
 
 /** Name of the tenant CA's Secret (in cert-manager's namespace) and of its ClusterIssuer. */
