@@ -49,7 +49,11 @@ const observability = config.observability.enabled
 
 // Installed once, when a tenant's database runs on it.
 const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg")
-    ? new CloudNativePgOperator("cloudnative-pg", { certManagerReady: certManager.crdsReady }, platformOpts)
+    ? new CloudNativePgOperator(
+          "cloudnative-pg",
+          { certManagerReady: certManager.crdsReady, certManagerServiceAccount: certManager.controllerServiceAccount },
+          platformOpts,
+      )
     : undefined;
 
 const previewAccess = config.preview.enabled ? new PreviewAccess("preview-access", {}, platformOpts) : undefined;

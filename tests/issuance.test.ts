@@ -137,6 +137,30 @@ for (const stack of shippedStacks) {
     });
 }
 
+describe("certificate issuance on stack cnpg: the Barman Cloud plugin's own certificates", () => {
+    /**
+     * The plugin chart's two Certificates (cloudnative-pg/charts at plugin-barman-cloud-v0.7.0,
+     * templates/client-certificate.yaml and server-certificate.yaml, default values; cert-manager's default key is
+     * RSA 2048): with auto-approval off they are issued only if a policy admits them, and the release waits for the
+     * Deployment that mounts them.
+     */
+    const issuerRef = { group: "cert-manager.io", kind: "Issuer", name: "plugin-barman-cloud-selfsigned-issuer" };
+    const common = { namespace: "cnpg-system", username: serviceAccountUser(controller), issuerRef, isCA: false, organizations: [], durationHours: 2160, key: { algorithm: "RSA" as const, size: 2048 } };
+    const chartCertificates: [string, CertificateRequestFacts][] = [
+        ["barman-cloud-client", { ...common, commonName: "barman-cloud-client", dnsNames: [], usages: ["client auth"] }],
+        ["barman-cloud-server", { ...common, commonName: "barman-cloud", dnsNames: ["barman-cloud"], usages: ["server auth"] }],
+    ];
+
+    it("approves both, and nothing of that issuer requested elsewhere or as a CA", async () => {
+        const { decide } = cluster(await renderStack("cnpg"));
+        for (const [name, request] of chartCertificates) {
+            assert.equal(decide(request).result, "approved", name);
+            assert.equal(decide({ ...request, namespace: "bhs-orthweb" }).result, "unprocessed", `${name} from another namespace`);
+            assert.equal(decide({ ...request, isCA: true }).result, "denied", `${name} as a CA`);
+        }
+    });
+});
+
 describe("the issuance model itself", () => {
     it("with cert-manager's defaults, an editor of any namespace gets dicom.bhs from korthweb-bhs-ca (the hole it closes)", () => {
         const request: CertificateRequestFacts = {

@@ -1061,6 +1061,7 @@ describe("modality certificate renewal", () => {
                     certManagerNamespace: "cert-manager",
                     certManagerReady: [],
                     names: tenantNames("bhs", "orthweb.example.org"),
+                    gatewayNamespaceReady: [],
                     certManagerServiceAccount: { name: "cert-manager", namespace: "cert-manager" },
                     modalities: [modality(generation)],
                     now,

@@ -87,3 +87,69 @@ export function approverPolicyValues(): Record<string, unknown> {
         resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
     };
 }
+
+/** A CertificateRequestPolicy with the RBAC that binds it: plain data, for tests. */
+export interface IssuancePolicy {
+    /** approver-policy's CertificateRequestPolicy (cluster-scoped). */
+    policy: { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, any> };
+    /** Grants `use` of the policy, in the requests' namespace only. */
+    role: { metadata: { name: string; namespace: string }; rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }[] };
+    roleBinding: {
+        metadata: { name: string; namespace: string };
+        roleRef: { apiGroup: string; kind: string; name: string };
+        subjects: { kind: string; name: string; namespace: string }[];
+    };
+}
+
+export interface IssuancePolicyArgs {
+    name: string;
+    labels?: Record<string, string>;
+    issuerRef: { group: string; kind: string; name: string };
+    /** The one namespace whose requests the policy admits. */
+    namespace: string;
+    /** Who may use it there: cert-manager's controller, which makes the requests of Certificates. */
+    requester: { name: string; namespace: string };
+    /** approver-policy's `allowed` and `constraints` blocks. */
+    allowed: Record<string, unknown>;
+    constraints?: Record<string, unknown>;
+}
+
+/**
+ * What one issuer may sign, for approver-policy (cert-manager/approver-policy v0.27.0, pkg/internal/approver/manager):
+ * it approves a request only when a policy selects it by issuer and namespace, is bound to the requester by RBAC
+ * (`use`, checked in the request's namespace) and admits every attribute; anything else stays unapproved and is never
+ * signed. The Role and its binding live in that namespace, so the policy is usable nowhere else.
+ */
+export function issuancePolicy(args: IssuancePolicyArgs): IssuancePolicy {
+    const roleName = `${args.name}-policy`;
+    return {
+        policy: {
+            apiVersion: "policy.cert-manager.io/v1alpha1",
+            kind: "CertificateRequestPolicy",
+            metadata: { name: args.name, ...(args.labels ? { labels: args.labels } : {}) },
+            spec: {
+                selector: { issuerRef: { ...args.issuerRef }, namespace: { matchNames: [args.namespace] } },
+                allowed: args.allowed,
+                ...(args.constraints ? { constraints: args.constraints } : {}),
+            },
+        },
+        role: {
+            metadata: { name: roleName, namespace: args.namespace },
+            rules: [{ apiGroups: ["policy.cert-manager.io"], resources: ["certificaterequestpolicies"], verbs: ["use"], resourceNames: [args.name] }],
+        },
+        roleBinding: {
+            metadata: { name: roleName, namespace: args.namespace },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: roleName },
+            subjects: [{ kind: "ServiceAccount", name: args.requester.name, namespace: args.requester.namespace }],
+        },
+    };
+}
+
+/** Creates a policy and its RBAC; returns them, for what must wait until the issuer's requests can be approved. */
+export function createIssuancePolicy(name: string, scope: IssuancePolicy, opts: pulumi.CustomResourceOptions): pulumi.Resource[] {
+    const policy = new k8s.apiextensions.CustomResource(`${name}-issuance-policy`, scope.policy, opts);
+    const role = new k8s.rbac.v1.Role(`${name}-issuance-policy-use`, scope.role, opts);
+    const dependsOn = [...((opts.dependsOn as pulumi.Input<pulumi.Resource>[] | undefined) ?? []), role];
+    const binding = new k8s.rbac.v1.RoleBinding(`${name}-issuance-policy-use`, scope.roleBinding, { ...opts, dependsOn });
+    return [policy, role, binding];
+}

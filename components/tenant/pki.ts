@@ -7,6 +7,7 @@ import { CertificateAuthority } from "../pki/certificateAuthority";
 import { certManagerDuration, certManagerUsages, dicomClientProfile, serverProfile, tenantCaProfile } from "../pki/profile";
 import { certificatePeriods } from "../pki/renewal";
 import { TenantNames } from "./naming";
+import { createIssuancePolicy, IssuancePolicy, issuancePolicy } from "../platform/certManager";
 
 export interface TenantPkiArgs {
     tenant: string;
@@ -23,6 +24,8 @@ export interface TenantPkiArgs {
     certManagerReady: pulumi.Input<pulumi.Resource>[];
     /** The tenant's names: the gateway namespace and host names its issuer may sign for, and nothing else. */
     names: TenantNames;
+    /** The gateway namespace, created: the policy's Role and binding live there. */
+    gatewayNamespaceReady: pulumi.Input<pulumi.Resource>[];
     /** The identity cert-manager turns Certificates into CertificateRequests under (CertManager.controllerServiceAccount). */
     certManagerServiceAccount: { name: string; namespace: string };
     /** Modalities that get a client certificate from the tenant CA. */
@@ -98,9 +101,7 @@ export class TenantPki extends pulumi.ComponentResource {
         // cert-manager's identity (that is, through a Certificate there): created before the issuer, so the gateway's
         // Certificate, which waits on the issuer, is approved at once.
         const scope = issuanceScope(args.tenant, args.names, args.pki, this.issuerRef, args.certManagerServiceAccount);
-        const policy = new k8s.apiextensions.CustomResource(`${name}-issuance-policy`, scope.policy, { parent: this, dependsOn: args.certManagerReady });
-        const role = new k8s.rbac.v1.Role(`${name}-issuance-policy-use`, scope.role, { parent: this });
-        const binding = new k8s.rbac.v1.RoleBinding(`${name}-issuance-policy-use`, scope.roleBinding, { parent: this, dependsOn: [role] });
+        const issuance = createIssuancePolicy(name, scope, { parent: this, dependsOn: [...args.certManagerReady, ...args.gatewayNamespaceReady] });
         this.issuer = new k8s.apiextensions.CustomResource(
             `${name}-issuer`,
             {
@@ -109,7 +110,7 @@ export class TenantPki extends pulumi.ComponentResource {
                 metadata: { name: secretName, labels: { "korthweb.io/tenant": args.tenant } },
                 spec: { ca: { secretName } },
             },
-            { parent: this, dependsOn: [caSecret, policy, binding, ...args.certManagerReady] },
+            { parent: this, dependsOn: [caSecret, ...issuance, ...args.certManagerReady] },
         );
         const profile = dicomClientProfile(args.pki);
         const periods = certificatePeriods(
@@ -193,26 +194,10 @@ export function certificateFingerprint(pem: string): string {
     return createHash("sha256").update(Buffer.from(base64, "base64")).digest("hex");
 }
 
-/** The objects that scope a tenant's issuer, plain data for tests. */
-export interface IssuanceScope {
-    /** approver-policy's CertificateRequestPolicy (cluster-scoped). */
-    policy: { apiVersion: string; kind: string; metadata: { name: string; labels: Record<string, string> }; spec: Record<string, any> };
-    /** Grants `use` of the policy, in the gateway namespace only. */
-    role: { metadata: { name: string; namespace: string }; rules: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames: string[] }[] };
-    roleBinding: {
-        metadata: { name: string; namespace: string };
-        roleRef: { apiGroup: string; kind: string; name: string };
-        subjects: { kind: string; name: string; namespace: string }[];
-    };
-}
-
 /**
  * What a tenant's ClusterIssuer may sign: its gateway's server certificate (the tenant's two host names, the
  * organization, server usages, no CA, an RSA key of the profile's size, at most the profile's duration), requested in
- * its gateway namespace by cert-manager's controller. approver-policy (cert-manager/approver-policy v0.27.0,
- * pkg/internal/approver/manager) approves a request only when a policy selects it by issuer and namespace, is bound
- * to the requester by RBAC (`use`, checked in the request's namespace) and admits every attribute; anything else
- * stays unapproved and is never signed.
+ * its gateway namespace by cert-manager's controller.
  */
 export function issuanceScope(
     tenant: string,
@@ -220,42 +205,26 @@ export function issuanceScope(
     pki: PkiConfig,
     issuerRef: { group: string; kind: string; name: string },
     requester: { name: string; namespace: string },
-): IssuanceScope {
+): IssuancePolicy {
     const server = serverProfile(pki);
-    const name = `korthweb-${tenant}-gateway-server`;
-    return {
-        policy: {
-            apiVersion: "policy.cert-manager.io/v1alpha1",
-            kind: "CertificateRequestPolicy",
-            metadata: { name, labels: { "korthweb.io/tenant": tenant } },
-            spec: {
-                selector: {
-                    issuerRef: { ...issuerRef },
-                    namespace: { matchNames: [names.gatewayNamespace] },
-                },
-                allowed: {
-                    commonName: { value: names.webHost, required: true },
-                    dnsNames: { values: [names.webHost, names.dicomHost], required: true },
-                    subject: { organizations: { values: [pki.organization] } },
-                    usages: certManagerUsages(server),
-                    isCA: false,
-                },
-                constraints: {
-                    maxDuration: certManagerDuration(server).duration,
-                    privateKey: { algorithm: server.keyAlgorithm, minSize: server.rsaBits },
-                },
-            },
+    return issuancePolicy({
+        name: `korthweb-${tenant}-gateway-server`,
+        labels: { "korthweb.io/tenant": tenant },
+        issuerRef,
+        namespace: names.gatewayNamespace,
+        requester,
+        allowed: {
+            commonName: { value: names.webHost, required: true },
+            dnsNames: { values: [names.webHost, names.dicomHost], required: true },
+            subject: { organizations: { values: [pki.organization] } },
+            usages: certManagerUsages(server),
+            isCA: false,
         },
-        role: {
-            metadata: { name: `${name}-policy`, namespace: names.gatewayNamespace },
-            rules: [{ apiGroups: ["policy.cert-manager.io"], resources: ["certificaterequestpolicies"], verbs: ["use"], resourceNames: [name] }],
+        constraints: {
+            maxDuration: certManagerDuration(server).duration,
+            privateKey: { algorithm: server.keyAlgorithm, minSize: server.rsaBits },
         },
-        roleBinding: {
-            metadata: { name: `${name}-policy`, namespace: names.gatewayNamespace },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${name}-policy` },
-            subjects: [{ kind: "ServiceAccount", name: requester.name, namespace: requester.namespace }],
-        },
-    };
+    });
 }
 
 /** Name of the tenant CA's Secret (in cert-manager's namespace) and of its ClusterIssuer. */

@@ -136,6 +136,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 certManagerNamespace: args.certManagerNamespace,
                 certManagerReady: args.certManagerCrdsReady,
                 names,
+                gatewayNamespaceReady: [gatewayNamespace],
                 certManagerServiceAccount: args.certManagerServiceAccount,
                 modalities: tenant.modalities,
             },
