@@ -38,8 +38,11 @@ export interface TenantPkiArgs {
 export interface IssuedCertificate {
     /** PEM certificate, signed by the tenant CA. */
     certificate: pulumi.Output<string>;
-    /** PEM private key; a Pulumi secret, in the state only. */
-    privateKey: pulumi.Output<string>;
+    /**
+     * PEM private key; a Pulumi secret, in the state only. Absent for a modality that brought its own certificate
+     * request: the program never holds that key.
+     */
+    privateKey?: pulumi.Output<string>;
     /** SHA-256 of the certificate's DER encoding, hex: what the gateway's allow-list holds. */
     fingerprint: pulumi.Output<string>;
     /** The certificate's notAfter (RFC 3339), as the provider recorded it. */
@@ -122,9 +125,7 @@ export class TenantPki extends pulumi.ComponentResource {
                 // The generation is part of the names: a new one replaces this modality's certificates alone, and
                 // admits no certificate of the generation before (the key may be stolen).
                 const id = `${name}-modality-${modality.name}-g${modality.certificateGeneration}`;
-                const issue = (period: number, takesOverUnperiodicNames: boolean): IssuedCertificate => {
-                    const periodId = `${id}-p${period}`;
-                    const alias = (suffix: string) => (takesOverUnperiodicNames ? [{ name: `${id}-${suffix}` }] : []);
+                const programMadeRequest = (periodId: string, alias: (suffix: string) => { name: string }[]) => {
                     const key = new tls.PrivateKey(
                         `${periodId}-key`,
                         { algorithm: profile.keyAlgorithm, rsaBits: profile.rsaBits },
@@ -136,10 +137,18 @@ export class TenantPki extends pulumi.ComponentResource {
                         { privateKeyPem: privateKey, subject: { commonName: modality.aeTitle, organization: args.pki.organization, organizationalUnit: modality.name } },
                         { parent: this, aliases: alias("request") },
                     );
+                    return { privateKey, certRequestPem: request.certRequestPem };
+                };
+                const issue = (period: number, takesOverUnperiodicNames: boolean): IssuedCertificate => {
+                    const periodId = `${id}-p${period}`;
+                    const alias = (suffix: string) => (takesOverUnperiodicNames ? [{ name: `${id}-${suffix}` }] : []);
+                    // The modality's own request (checked by the configuration's validation: subject, key, proof
+                    // of possession), signed as it is each period; else a key and request of the program's.
+                    const made = modality.certificateRequest === undefined ? programMadeRequest(periodId, alias) : undefined;
                     const certificate = new tls.LocallySignedCert(
                         `${periodId}-certificate`,
                         {
-                            certRequestPem: request.certRequestPem,
+                            certRequestPem: made?.certRequestPem ?? modality.certificateRequest!,
                             caPrivateKeyPem: this.ca.privateKeyPem,
                             caCertPem: this.ca.certificatePem,
                             allowedUses: profile.allowedUses,
@@ -158,7 +167,7 @@ export class TenantPki extends pulumi.ComponentResource {
                     );
                     return {
                         certificate: certificate.certPem,
-                        privateKey,
+                        privateKey: made?.privateKey,
                         fingerprint: certificate.certPem.apply(certificateFingerprint),
                         expires: certificate.validityEndTime,
                     };

@@ -1,0 +1,109 @@
+/**
+ * Certificate requests (PKCS#10, public: no private key is kept) made once with OpenSSL 3 for the tests of a modality
+ * that brings its own key: `openssl req -new -key <key> -subj <subject> [-addext ...]`.
+ */
+
+/** CT1 with O=Korthweb and OU=ct, RSA 2048. */
+export const okRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICczCCAVsCAQAwLjERMA8GA1UECgwIS29ydGh3ZWIxCzAJBgNVBAsMAmN0MQww
+CgYDVQQDDANDVDEwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQDYgcuj
+e1CS/3J9HKZboxGgE1+58+VcPmJRnOvuo7y4Oak2PozQMafO2cBMZ+b8A3+KLcEB
+zfTuBAZhCiszx6xrqqHP7G0zFmFHpR4IK7QtO6ULqqdTVi98SufGmvOU/LXYFabr
+6S2swutPZWHFcMGEG0enOi7is3A7RDdP41B0Sde7vZY5mZDXI2xwgR5T5cMYYINV
+8kozn0fI9iZG75tOvLsyOJTTLD5wPLxq8wfFR2MtNmSx6qJlED26PUpgfpvZdNhe
+zbhRhsjAzfblTX740+V+PSaFNkth9sDBoQE6TaXpnRkIVqZo7zF0p569isMtbaYJ
+wm+yJZJylE8oRApJAgMBAAGgADANBgkqhkiG9w0BAQsFAAOCAQEAURRyZZnkXNRZ
+k/s/v8fOcKNPJNCs69j90k7N8yDtFAQBM/O76ggTxxW/SyE5nMLz2cb0VNKdxNNM
+e7t+YMkxZHphvRBbXP3DZqp9QEJegb7FyktRXLcySQnzubqGTOewqHUoJA3Ceoad
+/bv6Wq+V3pBd2i0zq8te/DaOr2cFLpmEyl6smwb9KoK8DafU0JxmjYnP7mioj1+k
+329buw85OLOiFgP6v2Uwsa4s/KZFnZANwI2rZtYl+YX6lfU7uWB2CXJaBGi9XXwF
+Bh+pvL1hqOe/VDMc9oEa5Ltgfy3EVRI0LMX/BmFKDzli6YSj/QIbsGa3YbdUEHsL
+HdCkYpoDBQ==
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1 only, RSA 2048 (same key as ok). */
+export const cnonlyRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICUzCCATsCAQAwDjEMMAoGA1UEAwwDQ1QxMIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEA2IHLo3tQkv9yfRymW6MRoBNfufPlXD5iUZzr7qO8uDmpNj6M
+0DGnztnATGfm/AN/ii3BAc307gQGYQorM8esa6qhz+xtMxZhR6UeCCu0LTulC6qn
+U1YvfErnxprzlPy12BWm6+ktrMLrT2VhxXDBhBtHpzou4rNwO0Q3T+NQdEnXu72W
+OZmQ1yNscIEeU+XDGGCDVfJKM59HyPYmRu+bTry7MjiU0yw+cDy8avMHxUdjLTZk
+seqiZRA9uj1KYH6b2XTYXs24UYbIwM325U1++NPlfj0mhTZLYfbAwaEBOk2l6Z0Z
+CFamaO8xdKeevYrDLW2mCcJvsiWScpRPKEQKSQIDAQABoAAwDQYJKoZIhvcNAQEL
+BQADggEBAMYgiilrI2iGPrjho1Mg52aBL6sYkAXAtSpQ/Neongr520mQmBEhcI7D
+1hmxXhNMX2ZnEdumxMyZIKXtyPjVEOrVv4vBZnuNV6YZag6/UOC5MGl2IvpCNkTo
+4IzrEtTH6IlZLiT+u4Ulo5U+P1X9abQ6FEVIaIFQfKSoZSObVbXzTgNyhFiyjxnH
+X7A+z2/2qTATB3KeY7icSi8PwlhENXIR8z4Mk02KtTEOv0JEsdl4B8ruJp2QE+jt
+z1qDtUbTvDyt8eTEGmoMVqZDT9b6t2nVualcRzV2yagXr1XXDjOjxfo8ANqSa1s+
+qpnHUvnvA/VcGJuHFCfs2r721xSA+Ng=
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT9, RSA 2048. */
+export const wrongcnRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICUzCCATsCAQAwDjEMMAoGA1UEAwwDQ1Q5MIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEA2IHLo3tQkv9yfRymW6MRoBNfufPlXD5iUZzr7qO8uDmpNj6M
+0DGnztnATGfm/AN/ii3BAc307gQGYQorM8esa6qhz+xtMxZhR6UeCCu0LTulC6qn
+U1YvfErnxprzlPy12BWm6+ktrMLrT2VhxXDBhBtHpzou4rNwO0Q3T+NQdEnXu72W
+OZmQ1yNscIEeU+XDGGCDVfJKM59HyPYmRu+bTry7MjiU0yw+cDy8avMHxUdjLTZk
+seqiZRA9uj1KYH6b2XTYXs24UYbIwM325U1++NPlfj0mhTZLYfbAwaEBOk2l6Z0Z
+CFamaO8xdKeevYrDLW2mCcJvsiWScpRPKEQKSQIDAQABoAAwDQYJKoZIhvcNAQEL
+BQADggEBADiSJPWx/4hZLHGd48c4HlQbvZu3fZ+V/mdXzTi9cfSU+GRVoGL/8hIH
+koQ+qVky83+XkttsL7ryLZm7FWR15OyUHNxgGH6oUMF4kRXEpHbztBcXYUMxkmOF
+9eV2OPNY1zQQ04QQCWlgzkC1nHFWMnRqieCFtVa1PcAT2Y5ePJJYNCQ09VLtevhE
+Xh7qYwNHc9UvzKDmN3vfvDw6b5adlqRlHMduhpxcGmaMx+Stme9XUkxJV/XJf9Y2
+4edS0XgsayVD1LVx9EAyo7JJ4em/PxVSixfvSqy/PA33aKEGGC/ROYbXTP3gS5ZP
+yR8cTRQtKIXpVKa0USIa3h0Motc/iy0=
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1 asking for subjectAltName DNS:dicom.mhr.orthweb.example.org. */
+export const sanRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICjjCCAXYCAQAwDjEMMAoGA1UEAwwDQ1QxMIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEA2IHLo3tQkv9yfRymW6MRoBNfufPlXD5iUZzr7qO8uDmpNj6M
+0DGnztnATGfm/AN/ii3BAc307gQGYQorM8esa6qhz+xtMxZhR6UeCCu0LTulC6qn
+U1YvfErnxprzlPy12BWm6+ktrMLrT2VhxXDBhBtHpzou4rNwO0Q3T+NQdEnXu72W
+OZmQ1yNscIEeU+XDGGCDVfJKM59HyPYmRu+bTry7MjiU0yw+cDy8avMHxUdjLTZk
+seqiZRA9uj1KYH6b2XTYXs24UYbIwM325U1++NPlfj0mhTZLYfbAwaEBOk2l6Z0Z
+CFamaO8xdKeevYrDLW2mCcJvsiWScpRPKEQKSQIDAQABoDswOQYJKoZIhvcNAQkO
+MSwwKjAoBgNVHREEITAfgh1kaWNvbS5taHIub3J0aHdlYi5leGFtcGxlLm9yZzAN
+BgkqhkiG9w0BAQsFAAOCAQEAVUnmX0MoMGWwi4oD3LuSk+19X2G7MZAHFmG3/Gej
+/46VmCV0HvAMCvExVNVbci8tEXd+R4Cfy8jfMACQyK71QXyAMwSbVmjwMVUN3V5S
+F4o3vcwdvFYEHla71beQTvS8GcrfvYRlOvAvtCXbpqjL7R2CUjKjcG7T1I28byMO
+3vUFR/4ZwE82JRK/gnI0R81QlSwPP9JFOHbE2meitaa6VYFAiyxmgDqVBEZkz5Pm
+/S0kg3p4CKjkMKZcBE0cX2gQYnh32quHCa4PuhBc3ZmuIJ9py0JcRoieJ8oBj2CT
+0tdldEqB7ouD68FqA5BwrbmzAGlxGHBbOLYvVSKjqLYPeA==
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1, RSA 1024. */
+export const weakRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIIBTTCBtwIBADAOMQwwCgYDVQQDDANDVDEwgZ8wDQYJKoZIhvcNAQEBBQADgY0A
+MIGJAoGBALtmh8vojvxwdAZN6aZhEdq4M6GwtSepwc49qFMfPWIZqq2eUhrDH9wu
+4RH3uTT5MWZMPItRFkMbEmV0BBCiT9OEkcbiKzCWmDt/TuHzsmBNj/A03u+gxL4p
+hmHcFSe19eKu8xppRC7NqZJ47yTv1cqy5OSlBo1iRoAmRq6FO183AgMBAAGgADAN
+BgkqhkiG9w0BAQsFAAOBgQBveDu567WAKLWN5BfLbLop/6OViBT7vLht+Pum6Rgx
+4WXs0MhmCq0ofUs7qCgZcQs5tmGkxLvwMy4+TTHfu5dldKwEymQQmjRROq2OoIHK
+Xlvu+H6ZsCDRV/RneV5tKQEtwqcAEPsI5uc0Llci8zwejg4aH8XKQ/uPFFB8+mdG
+sw==
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1, EC P-256. */
+export const ecRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIHJMHACAQAwDjEMMAoGA1UEAwwDQ1QxMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD
+QgAE0Vip2ELJvJlMyGVzlkzr5L3IksxbfAOliZ8QBWFGqF7wT/mnocbYcM4qLr9g
+T1Uw7hYsR/9d1QjZYSeXHy6dbqAAMAoGCCqGSM49BAMCA0kAMEYCIQDUgq+Cpcul
+LRMclEzYie3g00+NM3KGQbDIw5Mg8KtSpQIhAMo7Yc5z90CYCho9mRZdxHK8RgVP
+AHtHodT49AhK3Rln
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** `okRequest` with one bit of its signature flipped: parses, but is not signed by its key. */
+export function tamperedRequest(): string {
+    const body = okRequest.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+    const der = Buffer.from(body, "base64");
+    der[der.length - 1] ^= 0x01;
+    return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END CERTIFICATE REQUEST-----\n`;
+}
