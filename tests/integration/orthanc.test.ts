@@ -14,7 +14,8 @@ import { OrthancConfig } from "../../components/tenant/orthancConfig";
 import { echo, store, StoreResult, storeRate } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
 import { changedKeys, describeVersions, podEnvironment, Replica } from "./support/orthanc";
-import { buildTestPki, opensslVerify, TestPki } from "./support/pki";
+import { buildTestPki, issueModalityCertificate, opensslVerify, TestPki } from "./support/pki";
+import { certificateRequestProblems } from "../../components/pki/certificateRequest";
 import { assertPrerequisites, laptopPluginFiles } from "./support/prerequisites";
 import { Resources, waitForLog } from "./support/processes";
 import { dcmtkDisablesNagle } from "../upstream/dcmtk";
@@ -358,6 +359,35 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
         // The root, which modalities were given before, chains every tenant's server certificate: it must not be the anchor.
         const rooted = await to(bhsServer, pki.root.certFile);
         assert.ok(rooted.ok, `a root-anchored modality should reach any tenant's server (the reason it is not the anchor):\n${rooted.output}`);
+    });
+
+    it("a modality that brings its own OpenSSL request: the program's check accepts it, and the certificate signed from it is admitted", async function () {
+        const pki = await testPki();
+        const { bhs } = pki.tenants;
+        const config = testStackConfig();
+        const modality = { name: "own-key", aeTitle: "OWNKEY" };
+        // The modality's side: its key and request, made with OpenSSL (`issue` leaves <name>.csr beside the key); the
+        // CA's signature stands for @pulumi/tls' LocallySignedCert with the client profile, which copies the subject.
+        const dir = perTest.tempDir("own-key");
+        const issued = await issueModalityCertificate(dir, config.pki, bhs.ca, modality.name, modality);
+        const request = readFileSync(join(dir, `${modality.name}.csr`), "utf8");
+        assert.deepEqual(certificateRequestProblems(request, { aeTitle: modality.aeTitle, modalityName: modality.name, organization: config.pki.organization }), []);
+        assert.notDeepEqual(certificateRequestProblems(request, { aeTitle: "OTHER", modalityName: modality.name, organization: config.pki.organization }), []);
+
+        const server = await stack.startReplica(perTest, "tls-own-key", (orthanc: OrthancConfig): OrthancConfig => ({
+            ...orthanc,
+            DicomTlsEnabled: true,
+            DicomTlsCertificate: bhs.serverChainFile,
+            DicomTlsPrivateKey: bhs.server.keyFile,
+            DicomTlsTrustedCertificates: bhs.trustAnchor.certFile,
+            DicomTlsRemoteCertificateRequired: true,
+        }));
+        const result = await echo({
+            port: server.dicomPort,
+            calledAeTitle: server.aeTitle,
+            tls: { keyFile: issued.keyFile, certFile: issued.certFile, trustFiles: [bhs.trustAnchor.certFile] },
+        });
+        assert.ok(result.ok, `the modality's own key was refused:\n${result.output}\n--- server:\n${server.child.logTail()}`);
     });
 
     it("killing one replica in the middle of a batch of C-STOREs loses nothing acknowledged", async function () {
