@@ -57,7 +57,11 @@ const observability = config.observability.enabled
 
 // Installed once, when a tenant's database runs on it.
 const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg")
-    ? new CloudNativePgOperator("cloudnative-pg", { certManagerReady: certManager.crdsReady }, platformOpts)
+    ? new CloudNativePgOperator(
+          "cloudnative-pg",
+          { certManagerReady: certManager.crdsReady, certManagerServiceAccount: certManager.controllerServiceAccount },
+          platformOpts,
+      )
     : undefined;
 
 const previewAccess = config.preview.enabled ? new PreviewAccess("preview-access", {}, platformOpts) : undefined;
@@ -90,6 +94,7 @@ const tenants = config.tenants.map(
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,
+                certManagerServiceAccount: certManager.controllerServiceAccount,
             },
             platformOpts,
         ),
@@ -107,8 +112,8 @@ export const backupStorage = backupStorageInstructions(config);
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */
 export const tenantEndpoints = Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.outputs]));
 /**
- * Per tenant and modality, what the modality needs on the DICOM port: its key and its current certificate, and the
- * root CA to verify the server; and, under `renewal`, its entry of tenantEndpoints' `modalities` (expiry, previous
+ * Per tenant and modality, what the modality needs on the DICOM port: its key and its current certificate, and its
+ * tenant's trust anchor to verify the server (never the root, which would verify every tenant's servers); and, under `renewal`, its entry of tenantEndpoints' `modalities` (expiry, previous
  * certificate still admitted, notice). Secret as a whole; `scripts/run modality-cert` writes one modality's files and
  * prints the notices.
  */
@@ -127,7 +132,8 @@ export const modalityCertificates = pulumi.secret(
                         dicomPort: tenant.outputs.dicomPort,
                         certificate: issued.certificate,
                         privateKey: issued.privateKey,
-                        serverCa: rootCa.certificatePem,
+                        // The tenant's anchor, not the root: every tenant's server certificate chains to the root.
+                        serverCa: tenant.outputs.dicomClientTrustAnchor,
                     },
                 ]),
             ),

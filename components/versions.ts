@@ -68,6 +68,9 @@ export const charts = {
     istioCni: { chart: "cni", version: istioVersion, repo: istioRepo },
     istioGateway: { chart: "gateway", version: istioVersion, repo: istioRepo },
     certManager: { chart: "cert-manager", version: "v1.21.1", repo: "https://charts.jetstack.io" },
+    // Approves a tenant's certificate requests only as its CertificateRequestPolicy allows (cert-manager's own
+    // auto-approver is off). v0.27.0 is the newest release tag of cert-manager/approver-policy as read.
+    approverPolicy: { chart: "cert-manager-approver-policy", version: "v0.27.0", repo: "https://charts.jetstack.io" },
     kubePrometheusStack: {
         chart: "kube-prometheus-stack",
         version: "88.5.3",
@@ -107,6 +110,7 @@ export const chartsWithoutDigest: Partial<Record<keyof typeof charts, string>> =
     istioCni: "Istio's chart index lives on istio-release.storage.googleapis.com, in no git repository",
     istioGateway: "Istio's chart index lives on istio-release.storage.googleapis.com, in no git repository",
     certManager: "jetstack's chart index lives on charts.jetstack.io, in no git repository",
+    approverPolicy: "jetstack's chart index lives on charts.jetstack.io, in no git repository",
     kubePrometheusStack:
         "prometheus-community/helm-charts keeps its index.yaml on the gh-pages branch, but the stored copies of that branch lack the file's content (too large)",
     postgresqlHa:

@@ -280,7 +280,7 @@ describe("CloudNativePG engine", () => {
         before(useMocks);
 
         it("CloudNativePgOperator installs both pinned charts in cnpg-system (restricted, no sidecar), the plugin after cert-manager", async () => {
-            const operator = new CloudNativePgOperator("cnpgop1", { certManagerReady: [] });
+            const operator = new CloudNativePgOperator("cnpgop1", { certManagerReady: [], certManagerServiceAccount: { name: "cert-manager", namespace: "cert-manager" } });
             const children = await registeredUnder("cnpgop1");
             const releases = children.filter((r) => r.type === releaseType);
             assert.deepEqual(releases.map((r) => [r.inputs.name, r.inputs.chart, r.inputs.version, r.inputs.namespace, r.inputs.repositoryOpts.repo]).sort(), [

@@ -8,6 +8,7 @@ import { ConfigError, credentialSettingPaths, parseStackConfig, readStackFile, s
 import { clusterDns, credential, maxTenantNameLength, stackConfigSchema, tenantBackupTarget } from "../components/config/schema";
 import { parsedStackFile, allStacks } from "./support/stacks";
 import { deliveredConfig } from "./upstream/pulumiConfig";
+import { cnonlyRequest, ecRequest, okRequest, sanRequest, tamperedRequest, weakRequest, wrongcnRequest } from "./support/modalityRequests";
 
 const minimal = () => ({
     domain: "orthweb.example.org",
@@ -102,6 +103,13 @@ describe("stack configuration", () => {
         });
         const own = { namespace: "dns", podLabels: { app: "coredns" }, ports: [53] };
         assert.deepEqual(clusterDns(parseStackConfig({ ...minimal(), kubernetes: { platform: "openshift", dns: own } }).kubernetes), own, "the stack's setting wins");
+    });
+
+    it("accepts a modality's own certificate request (RSA or EC, with or without O and OU) in place of a program-made key", () => {
+        for (const request of [okRequest, cnonlyRequest, ecRequest]) {
+            const config = parseStackConfig(withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", certificateRequest: request }] }));
+            assert.equal(config.tenants[0].modalities[0].certificateRequest, request);
+        }
     });
 
     it("fills every default from one place, so a stack file only says what differs", () => {
@@ -344,6 +352,31 @@ describe("stack configuration", () => {
             "a modality address without a port",
             withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", host: "10.0.0.5" }] }),
             [/modalities\[0\]\.port missing/, /set together with host/],
+        ],
+        [
+            "a modality's certificate request that is no request",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", certificateRequest: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" }] }),
+            [/modalities\[0\]\.certificateRequest is /, /a PEM certificate request \(PKCS#10\) that parses/],
+        ],
+        [
+            "a modality's certificate request for another AE title",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", certificateRequest: wrongcnRequest }] }),
+            [/modalities\[0\]\.certificateRequest is /, /subject CN=CT1 \(the modality's aeTitle\), optionally O=Korthweb and OU=ct, each once \(it is CN=CT9\)/],
+        ],
+        [
+            "a modality's certificate request with a weak key",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", certificateRequest: weakRequest }] }),
+            [/certificateRequest is /, /an RSA key of 2048, 3072 or 4096 bits or an EC key on P-256 or P-384 \(it has RSA 1024\)/],
+        ],
+        [
+            "a modality's certificate request asking for a host name",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", certificateRequest: sanRequest }] }),
+            [/certificateRequest is /, /no requested extensions.*\(it asks for subjectAltName\)/],
+        ],
+        [
+            "a modality's certificate request not signed by its key",
+            withTenant({ modalities: [{ name: "ct", aeTitle: "CT1", certificateRequest: tamperedRequest() }] }),
+            [/certificateRequest is /, /signed by its own key.*does not verify/],
         ],
         [
             "a modality host name where an address belongs",

@@ -115,7 +115,7 @@ describe("platform components", () => {
     describe("CertManager", () => {
         it("installs cert-manager with its CRDs (not the deprecated installCRDs) in cert-manager", async () => {
             new CertManager("cm1");
-            const release = only((await registeredUnder("cm1")).filter((r) => r.type === releaseType), "release");
+            const release = only((await registeredUnder("cm1")).filter((r) => r.type === releaseType && r.inputs.name === "cert-manager"), "release");
             assert.equal(release.inputs.name, "cert-manager");
             assert.equal(release.inputs.namespace, "cert-manager");
             assert.equal(release.inputs.version, charts.certManager.version);

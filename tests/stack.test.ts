@@ -8,6 +8,7 @@ const crdSources: Record<string, string> = {
     "networking.istio.io": "istio-base",
     "security.istio.io": "istio-base",
     "cert-manager.io": "cert-manager",
+    "policy.cert-manager.io": "cert-manager-approver-policy",
     "monitoring.coreos.com": "kube-prometheus-stack",
 };
 
@@ -36,6 +37,7 @@ for (const stack of allStacks) {
                 ["istio-system/istio-cni", charts.istioCni],
                 ["istio-system/istiod", charts.istiod],
                 ["cert-manager/cert-manager", charts.certManager],
+                ["cert-manager/cert-manager-approver-policy", charts.approverPolicy],
                 ...(parsedStackFile(stack).observability.enabled ? observability : []),
             ];
             for (const [key, pin] of expected) {

@@ -14,6 +14,8 @@ import { replacedOnUp } from "./upstream/tlsProvider";
 import { PkiConfig } from "../components/config/schema";
 import { certificatePeriods } from "../components/pki/renewal";
 import { noClientFingerprint } from "../components/tenant/ingress";
+import { okRequest } from "./support/modalityRequests";
+import { isSecret } from "@pulumi/pulumi";
 import { RecordedResource, isSecretValue, plain, secretAt } from "./support/mocks";
 import { RenderedStack, devVariants, modalityAddress, parsedStackFile, renderStack, allStacks, thirdTenant } from "./support/stacks";
 import { authorizationAllows } from "./upstream/authorizationPolicy";
@@ -85,7 +87,7 @@ for (const stack of allStacks) {
                     const ns = resource.inputs.metadata?.namespace ?? resource.inputs.namespace;
                     if (resource.name === `${view.tenant}-pki-ca-secret`) {
                         assert.equal(ns, "cert-manager");
-                    } else if (resource.type.endsWith(":ClusterIssuer")) {
+                    } else if (resource.type.endsWith(":ClusterIssuer") || resource.type.endsWith(":CertificateRequestPolicy")) {
                         assert.equal(ns, undefined, "cluster-scoped");
                     } else {
                         assert.ok([view.names.namespace, view.names.gatewayNamespace].includes(ns), `${resource.type} ${resource.name} in ${ns}`);
@@ -771,7 +773,9 @@ for (const stack of allStacks) {
                     assert.match(issued.privateKey, new RegExp(`MOCK${id}-key`));
                     assert.match(issued.certificate, new RegExp(`MOCK${id}-certificate`));
                     assert.equal(issued.aeTitle, modality.aeTitle);
-                    assert.match(issued.serverCa, /MOCKroot-ca-certificate/);
+                    // The tenant's own anchor, under which no other tenant's server certificate chains; never the root.
+                    assert.match(issued.serverCa, new RegExp(`MOCK${view.tenant}-pki-ca-trust-anchor`));
+                    assert.doesNotMatch(issued.serverCa, /MOCKroot-ca/);
                     assert.deepEqual([issued.dicomHost, issued.dicomPort], [view.names.dicomHost, 11112]);
                     const status = rendered.outputs.tenantEndpoints[view.tenant].modalities[modality.name];
                     assert.deepEqual(issued.renewal, status);
@@ -1058,25 +1062,38 @@ describe("modality certificate renewal", () => {
         before(useMocks);
         const pki = parseStackConfig({ domain: "orthweb.example.org", ingress: { serviceType: "ClusterIP" }, tenants: [{ name: "bhs", displayName: "B" }] }).pki;
         const period = pki.modalityCertificateValidityHours - pki.modalityCertificateOverlapHours;
-        const modality = (certificateGeneration: number) => ({ name: "ct", aeTitle: "CT1", certificateGeneration });
+        const modality = (certificateGeneration: number, certificateRequest?: string) => ({ name: "ct", aeTitle: "CT1", certificateGeneration, certificateRequest });
         let built = 0;
         /** Builds a tenant PKI with one modality at `now`; returns its registered certificates and its allow-list. */
-        async function buildAt(now: Date, generation = 1) {
+        async function buildAt(now: Date, generation = 1, certificateRequest?: string) {
             const name = `renewal${built++}`;
             const rootCa = new CertificateAuthority(`${name}-root`, { commonName: "Root", organization: "O", profile: rootCaProfile(pki) });
             const tenantPki = new TenantPki(
                 name,
-                { tenant: "bhs", displayName: "B", pki, rootCa, certManagerNamespace: "cert-manager", certManagerReady: [], modalities: [modality(generation)], now },
+                {
+                    tenant: "bhs",
+                    displayName: "B",
+                    pki,
+                    rootCa,
+                    certManagerNamespace: "cert-manager",
+                    certManagerReady: [],
+                    names: tenantNames("bhs", "orthweb.example.org"),
+                    gatewayNamespaceReady: [],
+                    certManagerServiceAccount: { name: "cert-manager", namespace: "cert-manager" },
+                    modalities: [modality(generation, certificateRequest)],
+                    now,
+                },
             );
             const fingerprints = await new Promise<string[]>((done) => tenantPki.allowedClientFingerprints.apply(done));
             const certificates = (await registeredUnder(name)).filter((r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.name.includes("-modality-"));
             const status = tenantPki.modalityCertificates.ct;
-            return { name, certificates, fingerprints, status };
+            const modalityResources = (await registeredUnder(name)).filter((r) => r.name.includes("-modality-"));
+            return { name, certificates, fingerprints, status, modalityResources };
         }
         const fingerprintOf = (resourceName: string) => certificateFingerprint(`-----BEGIN CERTIFICATE-----\nMOCK${resourceName}\n-----END CERTIFICATE-----\n`);
 
         // Built together: each build waits for its registrations to settle.
-        let midPeriod: Built, afterStart: Built, newGeneration: Built;
+        let midPeriod: Built, afterStart: Built, newGeneration: Built, ownRequest: Built;
         type Built = Awaited<ReturnType<typeof buildAt>>;
         /** The aliases each resource was registered with, by name (the mocks do not see resource options). */
         const aliasesByName = new Map<string, unknown[]>();
@@ -1090,7 +1107,12 @@ describe("modality certificate renewal", () => {
                 aliasesByName.set(name, rest[4]?.aliases ?? []);
                 return register.call(this, res, parent, type, name, ...rest);
             };
-            [midPeriod, afterStart, newGeneration] = await Promise.all([buildAt(at(29 * period + 1000)), buildAt(at(30 * period + 5)), buildAt(at(30 * period + 5), 2)]);
+            [midPeriod, afterStart, newGeneration, ownRequest] = await Promise.all([
+                buildAt(at(29 * period + 1000)),
+                buildAt(at(30 * period + 5)),
+                buildAt(at(30 * period + 5), 2),
+                buildAt(at(30 * period + 5), 1, okRequest),
+            ]);
         });
 
         it("mid-period: the current period's certificate alone, admitted alone", () => {
@@ -1132,6 +1154,21 @@ describe("modality certificate renewal", () => {
             // new fingerprint alone admitted) by the first `up` in that tenth.
             const unperiodic = { ...earliest, earlyRenewalHours: Math.floor(earliest.validityPeriodHours / 10) };
             assert.equal(replacedOnUp(unperiodic, at(29 * period + 0.9 * earliest.validityPeriodHours)), true);
+        });
+
+        it("a modality that brings its own request: the tenant CA signs it each period, and the program makes and holds no key", async () => {
+            const { name, certificates, fingerprints, status, modalityResources } = ownRequest;
+            assert.deepEqual(certificates.map((c) => c.name).sort(), [`${name}-modality-ct-g1-p29-certificate`, `${name}-modality-ct-g1-p30-certificate`]);
+            for (const certificate of certificates) {
+                assert.equal(certificate.inputs.certRequestPem, okRequest);
+                assert.match(plain(certificate.inputs.caPrivateKeyPem), new RegExp(`MOCK${name}-ca-key`));
+            }
+            assert.deepEqual(modalityResources.filter((r) => /PrivateKey|CertRequest/.test(r.type)).map((r) => r.name), []);
+            assert.equal(status.privateKey, undefined);
+            assert.equal(fingerprints.length, 2, "renewal periods and the overlap as for a program-made key");
+            // A program-made key, by contrast, exists and is a secret output.
+            assert.ok(afterStart.status.privateKey);
+            assert.equal(await isSecret(afterStart.status.privateKey), true);
         });
 
         it("a new generation inside the overlap admits no certificate of the generation before", () => {

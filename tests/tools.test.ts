@@ -50,6 +50,21 @@ describe("scripts/tools/modalityCert", () => {
         );
     });
 
+    it("for a modality that brought its own certificate request, writes no key and says the key is its own", () => {
+        const fixture = stackOutputsFixture();
+        delete (fixture.modalityCertificates.bhs["ct-2"] as { privateKey?: string }).privateKey;
+        const { files, instructions } = modalityCertFiles(parseStackOutputs(JSON.stringify(fixture)), "bhs", "ct-2", "/certs");
+        assert.deepEqual(
+            files.map((file) => [file.name, file.mode]),
+            [
+                ["ct-2.crt", 0o644],
+                ["server-ca.crt", 0o644],
+            ],
+        );
+        assert.match(instructions, /its key is its own \(it brought a certificate request\), never in the stack/);
+        assert.match(instructions, /^echoscu -aet 'CT 2' -aec ORTHANC \+tls <the private key of ct-2's certificate request> \/certs\/ct-2\.crt \+cf \/certs\/server-ca\.crt /m);
+    });
+
     it("names the tenants, or the tenant's modalities, when asked for one that does not exist", () => {
         assert.throws(() => findModality(outputs(), "xyz", "tester"), { message: "unknown tenant 'xyz': the stack's tenants are bhs, mhr" });
         assert.throws(() => findModality(outputs(), "bhs", "mri"), { message: "tenant 'bhs' has no modality 'mri': its modalities are tester, ct-2" });
@@ -75,6 +90,16 @@ describe("scripts/tools/smoke: where each tenant is reached", () => {
 
         const onNode = plans(resolveTargets(outputs(), { KORTHWEB_NODE_ADDRESS: "192.168.49.2" }));
         assert.equal((onNode.bhs as { plan: TenantPlan }).plan.dicom.host, "192.168.49.2");
+    });
+
+    it("checks with the first modality whose key is in the outputs, skipping those that brought their own request", () => {
+        const fixture = stackOutputsFixture();
+        delete (fixture.modalityCertificates.bhs.tester as { privateKey?: string }).privateKey;
+        const entries = plans(resolveTargets(parseStackOutputs(JSON.stringify(fixture)), {}));
+        assert.equal((entries.bhs as { plan: TenantPlan }).plan.modality, "ct-2");
+        delete (fixture.modalityCertificates.bhs["ct-2"] as { privateKey?: string }).privateKey;
+        const none = plans(resolveTargets(parseStackOutputs(JSON.stringify(fixture)), {}));
+        assert.match((none.bhs as { skipped: string }).skipped, /each modality brought its own certificateRequest/);
     });
 
     it("without node ports: the ingress address on 443 and the DICOM port; none yet is an error for that tenant", () => {

@@ -48,6 +48,9 @@ const isCustomResource = (apiVersion: string) => apiVersion.includes("/") && api
 const orderingOnly: Record<string, string> = {
     "cert-manager.io/v1/Certificate": "the gateway's SDS picks the secret up when issued",
     "cert-manager.io/v1/ClusterIssuer": "cert-manager retries the Certificate",
+    // cert-manager/approver-policy v0.27.0 pkg/internal/approver/manager/review.go: a request a not-yet-Ready policy
+    // selects is left unprocessed, not denied, and reviewed again once the policy is Ready.
+    "policy.cert-manager.io/v1alpha1/CertificateRequestPolicy": "approver-policy reviews a pending request again once its policy is Ready",
 };
 const objectsOf = (stack: RenderedStack, k: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && kind(r) === k);
 const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;

@@ -1,6 +1,7 @@
 import { isIPv6 } from "net";
 import { z } from "zod";
 import { tenantNames } from "../tenant/naming";
+import { certificateRequestProblems } from "../pki/certificateRequest";
 
 /**
  * The stack configuration of korthweb: one typed, validated object with every default in this file.
@@ -94,6 +95,11 @@ const modalitySchema = z.strictObject({
      * next `pulumi up` on, and no other modality's certificate changes.
      */
     certificateGeneration: z.int().min(1).max(1000).default(1),
+    /**
+     * The modality's own certificate request (PEM, PKCS#10), when it keeps its private key: the tenant CA signs it and
+     * the program never holds the key. Without it the program makes the key (a secret in the state and the outputs).
+     */
+    certificateRequest: z.string().optional(),
 });
 export type ModalityConfig = z.infer<typeof modalitySchema>;
 
@@ -575,6 +581,12 @@ export const stackConfigSchema = z
                     });
                 }
                 aeTitles.add(modality.aeTitle);
+                if (modality.certificateRequest !== undefined) {
+                    const rule = { aeTitle: modality.aeTitle, modalityName: modality.name, organization: config.pki.organization };
+                    for (const problem of certificateRequestProblems(modality.certificateRequest, rule)) {
+                        ctx.addIssue({ code: "custom", path: at("certificateRequest"), message: problem });
+                    }
+                }
                 if ((modality.host === undefined) !== (modality.port === undefined)) {
                     ctx.addIssue({
                         code: "custom",

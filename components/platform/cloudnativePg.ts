@@ -2,6 +2,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedRelease } from "../k8s/helm";
 import { namespace } from "../k8s/namespace";
+import { createIssuancePolicy, IssuancePolicy, issuancePolicy } from "./certManager";
 import { charts } from "../versions";
 
 export interface CloudNativePgOperatorArgs {
@@ -12,6 +13,8 @@ export interface CloudNativePgOperatorArgs {
      * server-certificate.yaml, client-certificate.yaml in cloudnative-pg/charts at plugin-barman-cloud-v0.7.0).
      */
     certManagerReady: pulumi.Input<pulumi.Resource>[];
+    /** cert-manager's controller identity, which the plugin's issuance policy admits (CertManager.controllerServiceAccount). */
+    certManagerServiceAccount: { name: string; namespace: string };
 }
 
 /** Release names; the charts name their Deployments and pod labels after them. */
@@ -49,11 +52,18 @@ export class CloudNativePgOperator extends pulumi.ComponentResource {
             { pin: charts.cloudnativePg, releaseName: cloudnativePgReleases.operator, namespace: this.namespace, values: cloudnativePgValues() },
             { parent: this, dependsOn: [ns] },
         );
+        // cert-manager approves nothing by itself (certManager.ts): the plugin's two Certificates need a policy before the
+        // release, whose wait for the plugin's Deployment would otherwise time out on unissued secrets.
+        const issuance = createIssuancePolicy(
+            `${name}-barman-cloud`,
+            barmanCloudIssuancePolicy(this.namespace, args.certManagerServiceAccount),
+            { parent: this, dependsOn: [ns, ...args.certManagerReady] },
+        );
         this.barmanCloud = pinnedRelease(
             `${name}-barman-cloud`,
             { pin: charts.barmanCloudPlugin, releaseName: cloudnativePgReleases.barmanCloud, namespace: this.namespace, values: barmanCloudPluginValues() },
             // The plugin's RBAC names the operator's API group; its Certificates need cert-manager.
-            { parent: this, dependsOn: [ns, this.operator, ...args.certManagerReady] },
+            { parent: this, dependsOn: [ns, this.operator, ...args.certManagerReady, ...issuance] },
         );
         this.ready = [this.operator, this.barmanCloud];
         this.registerOutputs({ namespace: this.namespace });
@@ -83,4 +93,27 @@ export function barmanCloudPluginValues(): Record<string, unknown> {
         certificate: { createClientCertificate: true, createServerCertificate: true, createIssuer: true },
         resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
     };
+}
+
+/**
+ * What the plugin's own self-signed Issuer may sign: exactly its two Certificates, in its namespace (cloudnative-pg/charts
+ * at plugin-barman-cloud-v0.7.0, templates/certificate-issuer.yaml, client-certificate.yaml, server-certificate.yaml:
+ * Issuer `<fullname>-selfsigned-issuer`, fullname = the release name since it contains the chart's name; CN
+ * `barman-cloud-client` with `client auth`; CN and DNS name `barman-cloud` (service.name, which the chart says not to
+ * change) with `server auth`; duration 2160h; cert-manager's default key, RSA 2048).
+ */
+export function barmanCloudIssuancePolicy(namespaceName: string, requester: { name: string; namespace: string }): IssuancePolicy {
+    return issuancePolicy({
+        name: `korthweb-${cloudnativePgReleases.barmanCloud}`,
+        issuerRef: { group: "cert-manager.io", kind: "Issuer", name: `${cloudnativePgReleases.barmanCloud}-selfsigned-issuer` },
+        namespace: namespaceName,
+        requester,
+        allowed: {
+            commonName: { value: "barman-cloud*", required: true },
+            dnsNames: { values: ["barman-cloud"] },
+            usages: ["client auth", "server auth"],
+            isCA: false,
+        },
+        constraints: { maxDuration: "2160h", privateKey: { algorithm: "RSA", minSize: 2048 } },
+    });
 }

@@ -46,6 +46,7 @@ export const previewedKinds: PreviewedKind[] = [
     { apiGroup: "rbac.authorization.k8s.io", resources: ["clusterroles", "clusterrolebindings", "roles", "rolebindings"] },
     { apiGroup: "admissionregistration.k8s.io", resources: ["validatingadmissionpolicies", "validatingadmissionpolicybindings"] },
     { apiGroup: "cert-manager.io", resources: ["certificates", "clusterissuers"] },
+    { apiGroup: "policy.cert-manager.io", resources: ["certificaterequestpolicies"] },
     { apiGroup: "networking.istio.io", resources: ["gateways", "virtualservices", "serviceentries"] },
     { apiGroup: "security.istio.io", resources: ["authorizationpolicies", "peerauthentications"] },
     { apiGroup: "telemetry.istio.io", resources: ["telemetries"] },

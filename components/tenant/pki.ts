@@ -4,8 +4,10 @@ import * as tls from "@pulumi/tls";
 import { createHash } from "crypto";
 import { ModalityConfig, PkiConfig } from "../config/schema";
 import { CertificateAuthority } from "../pki/certificateAuthority";
-import { dicomClientProfile, tenantCaProfile } from "../pki/profile";
+import { certManagerDuration, certManagerUsages, dicomClientProfile, serverProfile, tenantCaProfile } from "../pki/profile";
 import { certificatePeriods } from "../pki/renewal";
+import { TenantNames } from "./naming";
+import { createIssuancePolicy, IssuancePolicy, issuancePolicy } from "../platform/certManager";
 
 export interface TenantPkiArgs {
     tenant: string;
@@ -18,8 +20,14 @@ export interface TenantPkiArgs {
      * so the tenant CA's key lives in neither of the tenant's namespaces.
      */
     certManagerNamespace: string;
-    /** cert-manager's CRDs and webhook ready. */
+    /** cert-manager's and approver-policy's CRDs and webhooks ready. */
     certManagerReady: pulumi.Input<pulumi.Resource>[];
+    /** The tenant's names: the gateway namespace and host names its issuer may sign for, and nothing else. */
+    names: TenantNames;
+    /** The gateway namespace, created: the policy's Role and binding live there. */
+    gatewayNamespaceReady: pulumi.Input<pulumi.Resource>[];
+    /** The identity cert-manager turns Certificates into CertificateRequests under (CertManager.controllerServiceAccount). */
+    certManagerServiceAccount: { name: string; namespace: string };
     /** Modalities that get a client certificate from the tenant CA. */
     modalities: ModalityConfig[];
     /** The clock that picks the renewal periods (components/pki/renewal.ts); the time of the run when absent. */
@@ -30,8 +38,11 @@ export interface TenantPkiArgs {
 export interface IssuedCertificate {
     /** PEM certificate, signed by the tenant CA. */
     certificate: pulumi.Output<string>;
-    /** PEM private key; a Pulumi secret, in the state only. */
-    privateKey: pulumi.Output<string>;
+    /**
+     * PEM private key; a Pulumi secret, in the state only. Absent for a modality that brought its own certificate
+     * request: the program never holds that key.
+     */
+    privateKey?: pulumi.Output<string>;
     /** SHA-256 of the certificate's DER encoding, hex: what the gateway's allow-list holds. */
     fingerprint: pulumi.Output<string>;
     /** The certificate's notAfter (RFC 3339), as the provider recorded it. */
@@ -89,6 +100,11 @@ export class TenantPki extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.certManagerReady },
         );
         this.issuerRef = { group: "cert-manager.io", kind: "ClusterIssuer", name: secretName };
+        // Nothing this issuer signs is approved but what its policy admits, requested from the gateway namespace under
+        // cert-manager's identity (that is, through a Certificate there): created before the issuer, so the gateway's
+        // Certificate, which waits on the issuer, is approved at once.
+        const scope = issuanceScope(args.tenant, args.names, args.pki, this.issuerRef, args.certManagerServiceAccount);
+        const issuance = createIssuancePolicy(name, scope, { parent: this, dependsOn: [...args.certManagerReady, ...args.gatewayNamespaceReady] });
         this.issuer = new k8s.apiextensions.CustomResource(
             `${name}-issuer`,
             {
@@ -97,7 +113,7 @@ export class TenantPki extends pulumi.ComponentResource {
                 metadata: { name: secretName, labels: { "korthweb.io/tenant": args.tenant } },
                 spec: { ca: { secretName } },
             },
-            { parent: this, dependsOn: [caSecret, ...args.certManagerReady] },
+            { parent: this, dependsOn: [caSecret, ...issuance, ...args.certManagerReady] },
         );
         const profile = dicomClientProfile(args.pki);
         const periods = certificatePeriods(
@@ -109,9 +125,7 @@ export class TenantPki extends pulumi.ComponentResource {
                 // The generation is part of the names: a new one replaces this modality's certificates alone, and
                 // admits no certificate of the generation before (the key may be stolen).
                 const id = `${name}-modality-${modality.name}-g${modality.certificateGeneration}`;
-                const issue = (period: number, takesOverUnperiodicNames: boolean): IssuedCertificate => {
-                    const periodId = `${id}-p${period}`;
-                    const alias = (suffix: string) => (takesOverUnperiodicNames ? [{ name: `${id}-${suffix}` }] : []);
+                const programMadeRequest = (periodId: string, alias: (suffix: string) => { name: string }[]) => {
                     const key = new tls.PrivateKey(
                         `${periodId}-key`,
                         { algorithm: profile.keyAlgorithm, rsaBits: profile.rsaBits },
@@ -123,10 +137,18 @@ export class TenantPki extends pulumi.ComponentResource {
                         { privateKeyPem: privateKey, subject: { commonName: modality.aeTitle, organization: args.pki.organization, organizationalUnit: modality.name } },
                         { parent: this, aliases: alias("request") },
                     );
+                    return { privateKey, certRequestPem: request.certRequestPem };
+                };
+                const issue = (period: number, takesOverUnperiodicNames: boolean): IssuedCertificate => {
+                    const periodId = `${id}-p${period}`;
+                    const alias = (suffix: string) => (takesOverUnperiodicNames ? [{ name: `${id}-${suffix}` }] : []);
+                    // The modality's own request (checked by the configuration's validation: subject, key, proof
+                    // of possession), signed as it is each period; else a key and request of the program's.
+                    const made = modality.certificateRequest === undefined ? programMadeRequest(periodId, alias) : undefined;
                     const certificate = new tls.LocallySignedCert(
                         `${periodId}-certificate`,
                         {
-                            certRequestPem: request.certRequestPem,
+                            certRequestPem: made?.certRequestPem ?? modality.certificateRequest!,
                             caPrivateKeyPem: this.ca.privateKeyPem,
                             caCertPem: this.ca.certificatePem,
                             allowedUses: profile.allowedUses,
@@ -145,7 +167,7 @@ export class TenantPki extends pulumi.ComponentResource {
                     );
                     return {
                         certificate: certificate.certPem,
-                        privateKey,
+                        privateKey: made?.privateKey,
                         fingerprint: certificate.certPem.apply(certificateFingerprint),
                         expires: certificate.validityEndTime,
                     };
@@ -179,6 +201,39 @@ export class TenantPki extends pulumi.ComponentResource {
 export function certificateFingerprint(pem: string): string {
     const base64 = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, "");
     return createHash("sha256").update(Buffer.from(base64, "base64")).digest("hex");
+}
+
+/**
+ * What a tenant's ClusterIssuer may sign: its gateway's server certificate (the tenant's two host names, the
+ * organization, server usages, no CA, an RSA key of the profile's size, at most the profile's duration), requested in
+ * its gateway namespace by cert-manager's controller.
+ */
+export function issuanceScope(
+    tenant: string,
+    names: TenantNames,
+    pki: PkiConfig,
+    issuerRef: { group: string; kind: string; name: string },
+    requester: { name: string; namespace: string },
+): IssuancePolicy {
+    const server = serverProfile(pki);
+    return issuancePolicy({
+        name: `korthweb-${tenant}-gateway-server`,
+        labels: { "korthweb.io/tenant": tenant },
+        issuerRef,
+        namespace: names.gatewayNamespace,
+        requester,
+        allowed: {
+            commonName: { value: names.webHost, required: true },
+            dnsNames: { values: [names.webHost, names.dicomHost], required: true },
+            subject: { organizations: { values: [pki.organization] } },
+            usages: certManagerUsages(server),
+            isCA: false,
+        },
+        constraints: {
+            maxDuration: certManagerDuration(server).duration,
+            privateKey: { algorithm: server.keyAlgorithm, minSize: server.rsaBits },
+        },
+    });
 }
 
 /** Name of the tenant CA's Secret (in cert-manager's namespace) and of its ClusterIssuer. */

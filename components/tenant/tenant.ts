@@ -38,6 +38,8 @@ export interface OrthancTenantArgs {
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
     istioInjectionReady: pulumi.Input<pulumi.Resource>[];
     certManagerCrdsReady: pulumi.Input<pulumi.Resource>[];
+    /** cert-manager's controller identity, which the tenant's issuance policy admits (CertManager.controllerServiceAccount). */
+    certManagerServiceAccount: { name: string; namespace: string };
 }
 
 /** What a tenant exports: where to reach it and how to trust it. */
@@ -133,6 +135,9 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 rootCa: args.rootCa,
                 certManagerNamespace: args.certManagerNamespace,
                 certManagerReady: args.certManagerCrdsReady,
+                names,
+                gatewayNamespaceReady: [gatewayNamespace],
+                certManagerServiceAccount: args.certManagerServiceAccount,
                 modalities: tenant.modalities,
             },
             { parent: this },

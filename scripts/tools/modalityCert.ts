@@ -4,8 +4,10 @@
  *
  *   node -r ts-node/register/transpile-only scripts/tools/modalityCert.ts <tenant> <modality> <dir>
  *
- * Files: <dir>/<modality>.key (the modality's private key, mode 600), <dir>/<modality>.crt (its certificate, issued by
- * the tenant CA), <dir>/server-ca.crt (the root CA, which verifies the server). No CA key is ever written: the
+ * Files: <dir>/<modality>.key (the modality's private key, mode 600; none when the modality brought its own certificate
+ * request and keeps its key), <dir>/<modality>.crt (its certificate, issued by
+ * the tenant CA), <dir>/server-ca.crt (the tenant's trust anchor, which verifies the server: never the root, under
+ * which every tenant's servers chain). No CA key is ever written: the
  * certificates are issued by `pulumi up` from the modalities listed in the stack configuration.
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "fs";
@@ -49,19 +51,26 @@ export function findModality(outputs: StackOutputs, tenant: string, modality: st
 
 const withNewline = (pem: string): string => (pem.endsWith("\n") ? pem : `${pem}\n`);
 
-/** The three files of a modality and the lines to use them with; `dir` is where they will be, as the lines show it. */
+/**
+ * The files of a modality and the lines to use them with; `dir` is where they will be, as the lines show it. A
+ * modality that brought its own certificate request has no key in the outputs: its own key goes where the lines say.
+ */
 export function modalityCertFiles(outputs: StackOutputs, tenant: string, modality: string, dir: string): ModalityFiles {
     const issued = findModality(outputs, tenant, modality);
-    const files: OutputFile[] = [
-        { name: `${modality}.key`, content: withNewline(issued.privateKey), mode: 0o600 },
+    const certificates: OutputFile[] = [
         { name: `${modality}.crt`, content: withNewline(issued.certificate), mode: 0o644 },
         { name: "server-ca.crt", content: withNewline(issued.serverCa), mode: 0o644 },
     ];
-    const [key, crt, ca] = files.map((file) => shellQuote(join(dir, file.name)));
+    const files: OutputFile[] =
+        issued.privateKey === undefined ? certificates : [{ name: `${modality}.key`, content: withNewline(issued.privateKey), mode: 0o600 }, ...certificates];
+    const [crt, ca] = certificates.map((file) => shellQuote(join(dir, file.name)));
+    const key = issued.privateKey === undefined ? `<the private key of ${modality}'s certificate request>` : shellQuote(join(dir, `${modality}.key`));
     const dicom = `-aet ${shellQuote(issued.aeTitle)} -aec ${shellQuote(issued.calledAeTitle)} +tls ${key} ${crt} +cf ${ca} ${shellQuote(issued.dicomHost)} ${issued.dicomPort}`;
     const endpoint = outputs.tenantEndpoints[tenant];
     const lines = [
-        `Wrote ${key} (private key, mode 600), ${crt} and ${ca} for modality ${modality} of tenant ${tenant}.`,
+        issued.privateKey === undefined
+            ? `Wrote ${crt} and ${ca} for modality ${modality} of tenant ${tenant}; its key is its own (it brought a certificate request), never in the stack.`
+            : `Wrote ${key} (private key, mode 600), ${crt} and ${ca} for modality ${modality} of tenant ${tenant}.`,
         "",
         `echoscu ${dicom}`,
         `storescu ${dicom} study/*.dcm`,

@@ -121,9 +121,17 @@ export function resolveTargets(outputs: StackOutputs, env: SmokeEnv): PlanEntry[
     const nodeAddress = env.KORTHWEB_NODE_ADDRESS || "127.0.0.1";
     return tenants.map((tenant): PlanEntry => {
         const endpoint = outputs.tenantEndpoints[tenant];
-        const [modality, certificate] = Object.entries(outputs.modalityCertificates[tenant] ?? {})[0] ?? [];
-        if (!modality) {
-            return { tenant, skipped: "no modality certificate (list a modality under the tenant's `modalities`)" };
+        // A modality that brought its own certificate request keeps its key: the outputs have none to connect with.
+        const issued = Object.entries(outputs.modalityCertificates[tenant] ?? {});
+        const [modality, certificate] = issued.find(([, entry]) => entry.privateKey !== undefined) ?? [];
+        if (!modality || certificate?.privateKey === undefined) {
+            return {
+                tenant,
+                skipped:
+                    issued.length === 0
+                        ? "no modality certificate (list a modality under the tenant's `modalities`)"
+                        : "no modality certificate with its key in the outputs (each modality brought its own certificateRequest)",
+            };
         }
         let url: URL;
         try {

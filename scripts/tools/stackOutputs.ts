@@ -26,7 +26,8 @@ const modalityCertificateSchema = z.object({
     dicomHost: z.string().min(1),
     dicomPort: port,
     certificate: z.string().min(1),
-    privateKey: z.string().min(1),
+    /** Absent for a modality that brought its own certificate request (it keeps its key). */
+    privateKey: z.string().min(1).optional(),
     serverCa: z.string().min(1),
 });
 export type ModalityCertificate = z.infer<typeof modalityCertificateSchema>;

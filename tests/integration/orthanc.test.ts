@@ -8,13 +8,14 @@
  * meaningful on its own.
  */
 import assert from "assert";
-import { readdirSync, readFileSync, statSync } from "fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 import { OrthancConfig } from "../../components/tenant/orthancConfig";
 import { echo, store, StoreResult, storeRate } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
 import { changedKeys, describeVersions, podEnvironment, Replica } from "./support/orthanc";
-import { buildTestPki, opensslVerify, TestPki } from "./support/pki";
+import { buildTestPki, issueModalityCertificate, opensslVerify, TestPki } from "./support/pki";
+import { certificateRequestProblems } from "../../components/pki/certificateRequest";
 import { assertPrerequisites, laptopPluginFiles } from "./support/prerequisites";
 import { Resources, waitForLog } from "./support/processes";
 import { dcmtkDisablesNagle } from "../upstream/dcmtk";
@@ -299,8 +300,8 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
         });
         const server = await stack.startReplica(perTest, "tls", withDicomTls);
         const target = (tls?: Parameters<typeof echo>[0]["tls"]) => ({ port: server.dicomPort, calledAeTitle: server.aeTitle, tls });
-        // Modalities trust the root only: the server must send its intermediate.
-        const trustFiles = [pki.root.certFile];
+        // Modalities trust their tenant's anchor only (what `scripts/run modality-cert` writes as server-ca.crt).
+        const trustFiles = [bhs.trustAnchor.certFile];
         const client = (issued: { keyFile: string; certFile: string }) => ({ keyFile: issued.keyFile, certFile: issued.certFile, trustFiles });
 
         const accepted = await echo(target(client(bhs.client)));
@@ -325,6 +326,68 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
         }
         // Refused at the TLS layer, not by a crash: the server still serves its tenant.
         assert.ok((await echo(target(client(bhs.client)))).ok);
+    });
+
+    it("a modality given its tenant's anchor (server-ca.crt) refuses another tenant's DICOM server and reaches its own; the root would not refuse it", async function () {
+        const pki = await testPki();
+        const { bhs, mhr } = pki.tenants;
+        // TEST-ONLY: both servers admit both tenants' client certificates, so that any refusal below is the modality's
+        // own verification of the server certificate (in production each port admits its tenant's fingerprints only).
+        const bothAnchors = join(suite.tempDir("anchors"), "both-anchors.crt");
+        writeFileSync(bothAnchors, readFileSync(bhs.trustAnchor.certFile, "utf8") + readFileSync(mhr.trustAnchor.certFile, "utf8"));
+        const serving = (tenant: typeof bhs) => (config: OrthancConfig): OrthancConfig => ({
+            ...config,
+            DicomTlsEnabled: true,
+            DicomTlsCertificate: tenant.serverChainFile,
+            DicomTlsPrivateKey: tenant.server.keyFile,
+            DicomTlsTrustedCertificates: bothAnchors,
+            DicomTlsRemoteCertificateRequired: true,
+        });
+        const [bhsServer, mhrServer] = await Promise.all([
+            stack.startReplica(perTest, "tls-bhs", serving(bhs)),
+            stack.startReplica(perTest, "tls-mhr", serving(mhr)),
+        ]);
+        const mhrModality = (trustFile: string) => ({ keyFile: mhr.client.keyFile, certFile: mhr.client.certFile, trustFiles: [trustFile] });
+        const to = (server: Replica, trustFile: string) => echo({ port: server.dicomPort, calledAeTitle: server.aeTitle, tls: mhrModality(trustFile) });
+
+        const own = await to(mhrServer, mhr.trustAnchor.certFile);
+        assert.ok(own.ok, `mhr's modality with mhr's anchor could not reach mhr's server:\n${own.output}\n--- server:\n${mhrServer.child.logTail()}`);
+        const other = await to(bhsServer, mhr.trustAnchor.certFile);
+        assert.ok(!other.ok, `mhr's modality with mhr's anchor accepted bhs's server certificate:\n${other.output}`);
+        // DCMTK's client reports OpenSSL's verdict on the server's chain: the issuer is unknown to its anchor.
+        assert.match(other.output, /certificate verify failed|unable to get local issuer certificate/i, other.output);
+        // The root, which modalities were given before, chains every tenant's server certificate: it must not be the anchor.
+        const rooted = await to(bhsServer, pki.root.certFile);
+        assert.ok(rooted.ok, `a root-anchored modality should reach any tenant's server (the reason it is not the anchor):\n${rooted.output}`);
+    });
+
+    it("a modality that brings its own OpenSSL request: the program's check accepts it, and the certificate signed from it is admitted", async function () {
+        const pki = await testPki();
+        const { bhs } = pki.tenants;
+        const config = testStackConfig();
+        const modality = { name: "own-key", aeTitle: "OWNKEY" };
+        // The modality's side: its key and request, made with OpenSSL (`issue` leaves <name>.csr beside the key); the
+        // CA's signature stands for @pulumi/tls' LocallySignedCert with the client profile, which copies the subject.
+        const dir = perTest.tempDir("own-key");
+        const issued = await issueModalityCertificate(dir, config.pki, bhs.ca, modality.name, modality);
+        const request = readFileSync(join(dir, `${modality.name}.csr`), "utf8");
+        assert.deepEqual(certificateRequestProblems(request, { aeTitle: modality.aeTitle, modalityName: modality.name, organization: config.pki.organization }), []);
+        assert.notDeepEqual(certificateRequestProblems(request, { aeTitle: "OTHER", modalityName: modality.name, organization: config.pki.organization }), []);
+
+        const server = await stack.startReplica(perTest, "tls-own-key", (orthanc: OrthancConfig): OrthancConfig => ({
+            ...orthanc,
+            DicomTlsEnabled: true,
+            DicomTlsCertificate: bhs.serverChainFile,
+            DicomTlsPrivateKey: bhs.server.keyFile,
+            DicomTlsTrustedCertificates: bhs.trustAnchor.certFile,
+            DicomTlsRemoteCertificateRequired: true,
+        }));
+        const result = await echo({
+            port: server.dicomPort,
+            calledAeTitle: server.aeTitle,
+            tls: { keyFile: issued.keyFile, certFile: issued.certFile, trustFiles: [bhs.trustAnchor.certFile] },
+        });
+        assert.ok(result.ok, `the modality's own key was refused:\n${result.output}\n--- server:\n${server.child.logTail()}`);
     });
 
     it("killing one replica in the middle of a batch of C-STOREs loses nothing acknowledged", async function () {

@@ -247,6 +247,8 @@ export const crdPlurals: Record<string, string> = {
     "telemetry.istio.io/Telemetry": "telemetries",
     "cert-manager.io/Certificate": "certificates",
     "cert-manager.io/ClusterIssuer": "clusterissuers",
+    // cert-manager/approver-policy v0.27.0 deploy/crds/policy.cert-manager.io_certificaterequestpolicies.yaml
+    "policy.cert-manager.io/CertificateRequestPolicy": "certificaterequestpolicies",
     "monitoring.coreos.com/PodMonitor": "podmonitors",
     "monitoring.coreos.com/ServiceMonitor": "servicemonitors",
     "monitoring.coreos.com/PrometheusRule": "prometheusrules",

@@ -285,7 +285,7 @@ export async function startLocalTenantBehindGateway(resources: Resources, option
                         dicomPort: ingressPorts.dicomTls,
                         certificate: readFileSync(modality.certFile, "utf8"),
                         privateKey: readFileSync(modality.keyFile, "utf8"),
-                        serverCa: rootCaCertificate,
+                        serverCa: credentials.clientCaPem,
                     },
                 ]),
             ),

@@ -1,0 +1,109 @@
+/**
+ * Certificate requests (PKCS#10, public: no private key is kept) made once with OpenSSL 3 for the tests of a modality
+ * that brings its own key: `openssl req -new -key <key> -subj <subject> [-addext ...]`.
+ */
+
+/** CT1 with O=Korthweb and OU=ct, RSA 2048. */
+export const okRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICczCCAVsCAQAwLjERMA8GA1UECgwIS29ydGh3ZWIxCzAJBgNVBAsMAmN0MQww
+CgYDVQQDDANDVDEwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQDYgcuj
+e1CS/3J9HKZboxGgE1+58+VcPmJRnOvuo7y4Oak2PozQMafO2cBMZ+b8A3+KLcEB
+zfTuBAZhCiszx6xrqqHP7G0zFmFHpR4IK7QtO6ULqqdTVi98SufGmvOU/LXYFabr
+6S2swutPZWHFcMGEG0enOi7is3A7RDdP41B0Sde7vZY5mZDXI2xwgR5T5cMYYINV
+8kozn0fI9iZG75tOvLsyOJTTLD5wPLxq8wfFR2MtNmSx6qJlED26PUpgfpvZdNhe
+zbhRhsjAzfblTX740+V+PSaFNkth9sDBoQE6TaXpnRkIVqZo7zF0p569isMtbaYJ
+wm+yJZJylE8oRApJAgMBAAGgADANBgkqhkiG9w0BAQsFAAOCAQEAURRyZZnkXNRZ
+k/s/v8fOcKNPJNCs69j90k7N8yDtFAQBM/O76ggTxxW/SyE5nMLz2cb0VNKdxNNM
+e7t+YMkxZHphvRBbXP3DZqp9QEJegb7FyktRXLcySQnzubqGTOewqHUoJA3Ceoad
+/bv6Wq+V3pBd2i0zq8te/DaOr2cFLpmEyl6smwb9KoK8DafU0JxmjYnP7mioj1+k
+329buw85OLOiFgP6v2Uwsa4s/KZFnZANwI2rZtYl+YX6lfU7uWB2CXJaBGi9XXwF
+Bh+pvL1hqOe/VDMc9oEa5Ltgfy3EVRI0LMX/BmFKDzli6YSj/QIbsGa3YbdUEHsL
+HdCkYpoDBQ==
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1 only, RSA 2048. */
+export const cnonlyRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICUzCCATsCAQAwDjEMMAoGA1UEAwwDQ1QxMIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEAqeDamJJTkks5T6sOeHrnsBEHyjzI5N2IF83xrA1lFreb0DWw
+V7xwqXoVWA2/wz6grpg5E4E8/qDHUgwYZ9ZBV/Zn+nRmHemEmkomAIFTL2O/Gvnh
+RINFBv1VLNEj6KzP+9UFMs1A1iTxXclneVIVm2dwowyFPlnVnvDHOMwxut4FlgTJ
+PnGeTye2JodeocpcRRDkTfofjCQcheklON5s5Ex7ubBYNwpxijSTsOpVhQwcdmwv
+E4X474uhQN4NoFcLCiKATdpKt48gTKog41/mW+e32Hty890DL/n0E5s46XHSjamf
+ayhRRxcO+N8spuH5XFycnHy/Kcr9xNTqnHfk6wIDAQABoAAwDQYJKoZIhvcNAQEL
+BQADggEBAICq58OxPd3aBfss/YA05ClJzIWLwVN8i6HU50x3R162SpQLlmfDJJTi
+/VBRFsB5QKAJRopgdQUnegYQ1ukxlhI/EJ7DDplSYVoywkyBPcHRbAJ7VuI/deqp
+rB2VhUhCIuyTp2e7hHUjizS2NJqgEq/NIK4qTAht1TLw0KH8DjfMvCAwtySv9MsM
+mGuOXnnEVAkZ4/Mrv1ez2iTpLuEJ1HFol2YKAQgNSX+IlEh0y1gQEjbUaqMb6o0/
+Va5VSfQYjLUGxZGl0ymUOOw1Kiqf5gs5h/jXcL2gRo/bv1WBfC6bV/OWqzVSBgny
+nHssmF8Qiv3n13CBwYCExLOG6hyl9LQ=
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT9, RSA 2048. */
+export const wrongcnRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICUzCCATsCAQAwDjEMMAoGA1UEAwwDQ1Q5MIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEA2Yq38BYg1XESWBuwrZVCQweLvyD8TOtyfNAd152WwVO76Eb9
+lIMFg6OgK1m6HjfLv6ZCRYK8dd6d2IGaZNb/XQ5T6bILCFTBhR4jL233K1JiP1LN
+/1j1rkzEi+Dqg5fyq7mBGvwznr+sRxhKtZzdyK5mxf2w0KSII6k0U6b61uO1XESX
+xDiAur5nsAgEVPQUMgjngc0OZDv1kXNggDdyfwy7Uk2moHFzmRl1gORrB0jgxAv9
+6vysWqyDw+z52/zNcA1Gx87mi9EzHUi0Ahw/CiMGWLJ4qrEO7eNf0LZmE9N28gaa
+Vv2X/QslanShghFuQML0JI8TbE+HPS1PcoPdiwIDAQABoAAwDQYJKoZIhvcNAQEL
+BQADggEBAGS8gqjQiKRbG+h0BAJmwWPnzcP1So5BYqc0QhLqr893NgGgMBhYRUvn
+hQem3TyD9s0znEB725yyz07jbBIOTQJfUwZK6iz3+wFyJMpu0zm+lLiHn1/n2l/o
+dZN+fAFTNJSBLn2SuRh/13ai6/Z2QAcF3iFnNJDQJForj0y3AXI3FsysBWvzwOgV
+ihodsKbHOEIef8SxtAnk1XSptMSKf80JmtCkVDL+1hCXvs4UJabTDWWZcYe0ZELG
+Jh00aHMnRr51l4kyoRW1M/074SYiqYAYStwaPtVXWZmdbA/iHykuPadBIBroEELH
+l74delaclZeOsUEo2gTCcwd8BaG1ouQ=
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1 asking for subjectAltName DNS:dicom.mhr.orthweb.example.org. */
+export const sanRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIICjjCCAXYCAQAwDjEMMAoGA1UEAwwDQ1QxMIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEAqDdAiCD6XC8PPbY157hmO1Ob47pH4BkTRWrPhMYNJqTwPuy1
+ZEz/hVKy6hqjvkcHidh3MSh9ksQ6ptLMDtoUWyCnD8+IeGirIck7vAEZdQYHKyGL
+eMeUQWAaB0aZcdgcdHwM7DOKyYBtIttiFC8eJrw5CMSIqCzagrE4IxEufbmAmwBp
+hVIorpHyr7UOLuiGuCsld2ZSMpsPnDHWPXajOE4g3VHz3qleV8UIh3Gzcp071l8+
+ZLbyrPdM7NoILsgGimqYrb9jz5z/vIkWFkW7Iyb1lxO0w/z9trCJi54ky6eoqTSp
+SAjlzBrguSdN86OxJnFqGqcbu3KzVUjbCpVBHwIDAQABoDswOQYJKoZIhvcNAQkO
+MSwwKjAoBgNVHREEITAfgh1kaWNvbS5taHIub3J0aHdlYi5leGFtcGxlLm9yZzAN
+BgkqhkiG9w0BAQsFAAOCAQEAWSZp+Df1WzxI585JhEdSGKAw+DSeMeycOePrElpR
+AMFTE0WadBC3TB4/Oii/AS5RyLAjFTnfDYXvSnttcbI2zeBH879SdplARJvvjSE9
+62LjgEY1AJ8FiSI4ajsZ1pAUHnEmc42mYUcukwezw9Vs2XcJ7DSuDddhSgmYzzb6
+kn08MLz81/LYf1m1qVrZKaUQluxSqC1aLmpBc75VcXZrHis0+3JvNuK4P3dydGuf
+ih8MYmet43rjkC+dH9RN1Oi1YElBuoyS1QX7Xx3jTRqCb9kgDfJ8B7bRGgUQCZ04
+vmCbObLBvf0SY44NIDE5Pfnk72nli9PNkZb5nlXPZpN+UQ==
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1, RSA 1024. */
+export const weakRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIIBTTCBtwIBADAOMQwwCgYDVQQDDANDVDEwgZ8wDQYJKoZIhvcNAQEBBQADgY0A
+MIGJAoGBALtmh8vojvxwdAZN6aZhEdq4M6GwtSepwc49qFMfPWIZqq2eUhrDH9wu
+4RH3uTT5MWZMPItRFkMbEmV0BBCiT9OEkcbiKzCWmDt/TuHzsmBNj/A03u+gxL4p
+hmHcFSe19eKu8xppRC7NqZJ47yTv1cqy5OSlBo1iRoAmRq6FO183AgMBAAGgADAN
+BgkqhkiG9w0BAQsFAAOBgQBveDu567WAKLWN5BfLbLop/6OViBT7vLht+Pum6Rgx
+4WXs0MhmCq0ofUs7qCgZcQs5tmGkxLvwMy4+TTHfu5dldKwEymQQmjRROq2OoIHK
+Xlvu+H6ZsCDRV/RneV5tKQEtwqcAEPsI5uc0Llci8zwejg4aH8XKQ/uPFFB8+mdG
+sw==
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** CN=CT1, EC P-256. */
+export const ecRequest = `-----BEGIN CERTIFICATE REQUEST-----
+MIHJMHACAQAwDjEMMAoGA1UEAwwDQ1QxMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD
+QgAE0Vip2ELJvJlMyGVzlkzr5L3IksxbfAOliZ8QBWFGqF7wT/mnocbYcM4qLr9g
+T1Uw7hYsR/9d1QjZYSeXHy6dbqAAMAoGCCqGSM49BAMCA0kAMEYCIQDUgq+Cpcul
+LRMclEzYie3g00+NM3KGQbDIw5Mg8KtSpQIhAMo7Yc5z90CYCho9mRZdxHK8RgVP
+AHtHodT49AhK3Rln
+-----END CERTIFICATE REQUEST-----
+`;
+
+/** `okRequest` with one bit of its signature flipped: parses, but is not signed by its key. */
+export function tamperedRequest(): string {
+    const body = okRequest.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+    const der = Buffer.from(body, "base64");
+    der[der.length - 1] ^= 0x01;
+    return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END CERTIFICATE REQUEST-----\n`;
+}
