@@ -11,12 +11,14 @@
  * (they are ignored), and its signature check refuses ListObjectsV2 requests the AWS CLI signs correctly: listing is
  * judged by the policy model (tests/support/iamPolicyModel.ts), not here.
  *
- * moto comes from PATH: Debian sid's python3-moto or a pip installation (moto 5.2.1 here). Debian bookworm, this
- * project's CI host, has none.
+ * moto is Debian sid's python3-moto (5.2.4, with python3-flask-cors, which its server needs and the package does not
+ * declare), installed in the sid root scripts/install-orthanc-root builds, and run chrooted there as Orthanc is:
+ * Debian bookworm, this project's CI host, has no moto, and PyPI is not reachable from every machine that runs the suite.
  */
-import { existsSync } from "fs";
 import { join } from "path";
 import { clientPath } from "./backup";
+import { inOrthancRoot } from "./orthanc";
+import { orthancRoot } from "./prerequisites";
 import { Child, freePort, portOpen, Resources, run, RunResult, waitUntil } from "./processes";
 
 export interface AccessKey {
@@ -38,22 +40,16 @@ export interface MotoServer {
 
 const setupKey: AccessKey = { accessKeyId: "setup", secretAccessKey: "setup" };
 
-/** Where `moto_server` is on PATH; a clear failure when it is not. */
-export function motoServerPath(path = process.env.PATH ?? ""): string {
-    const found = path.split(":").map((dir) => join(dir, "moto_server")).find((file) => existsSync(file));
-    if (!found) {
-        throw new Error("moto_server is not on PATH: install moto's server (Debian sid's python3-moto, or moto[server] from PyPI) to run the backup isolation test");
-    }
-    return found;
-}
+/** Where the sid root installs moto's server. */
+export const motoServerBinary = "/usr/bin/moto_server";
 
 export async function startMoto(resources: Resources, region = "eu-west-1"): Promise<MotoServer> {
-    const server = motoServerPath();
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    const child = resources.start("moto", server, ["-H", "127.0.0.1", "-p", String(port)], {
+    const [command, args] = inOrthancRoot([motoServerBinary, "-H", "127.0.0.1", "-p", String(port)], orthancRoot("sid"));
+    const child = resources.start("moto", command, args, {
         logFile: join(resources.tempDir("moto"), "moto.log"),
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8" },
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/tmp", LANG: "C.UTF-8" },
     });
     await waitUntil("moto_server", child, () => portOpen(port), 30_000);
     const aws = (args: string[], key: AccessKey = setupKey) =>
