@@ -324,7 +324,7 @@ for (const stack of allStacks) {
                 // The database engine's policies admit Orthanc, and the engine's own pods where they talk to each other.
                 const databaseSide = view
                     .all("AuthorizationPolicy")
-                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths"].includes(p.inputs.metadata.name));
+                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths", "deny-cross-site-writes"].includes(p.inputs.metadata.name));
                 const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
                 const expected: Record<string, string[]> = {
                     "bitnami-ha": [
