@@ -925,6 +925,7 @@ describe("the Orthanc configuration builder", () => {
         adminPassword: "generated",
         database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass", connections: 5 },
         workDirectory: "/work",
+        configDirectory: "/run/secrets",
         modalities: [
             { name: "ct-1", aeTitle: "CT1", host: "10.1.2.3", port: 104 },
             { name: "tester", aeTitle: "TESTER" },

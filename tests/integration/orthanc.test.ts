@@ -33,6 +33,7 @@ const laptopKeys = [
     "DicomPort",
     "HttpPort",
     "IndexDirectory",
+    "LuaScripts",
     "Plugins",
     "PostgreSQL.Host",
     "PostgreSQL.Port",

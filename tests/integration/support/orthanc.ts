@@ -10,7 +10,7 @@ import { writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { basename, join, posix, relative } from "path";
 import { TenantConfig } from "../../../components/config/schema";
-import { OrthancConfig } from "../../../components/tenant/orthancConfig";
+import { OrthancConfig, orthancConfigFiles } from "../../../components/tenant/orthancConfig";
 import { orthancDeploymentSpec, orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
 import { orthancImage } from "../../../components/versions";
 import { Postgres } from "./postgres";
@@ -107,6 +107,8 @@ export function adaptForLaptop(config: OrthancConfig, laptop: LaptopSettings): O
         IndexDirectory: relocate(config.IndexDirectory),
         DatabaseServerIdentifier: laptop.serverIdentifier,
         PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), Host: laptop.database.host, Port: laptop.database.port },
+        // The pod reads the files beside the configuration from the Secret's mount; startReplica writes them here.
+        ...(config.LuaScripts === undefined ? {} : { LuaScripts: (config.LuaScripts as string[]).map((path) => join(laptop.workDirectory, basename(path))) }),
     };
 }
 
@@ -262,6 +264,8 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         throw new Error(`replica ${options.name}: adaptForLaptop needs the PostgreSQL the replica uses`);
     }
     const config = options.extend ? options.extend(laptopConfig, workDirectory) : laptopConfig;
+    // The files the configuration Secret carries beside the configuration (the Lua filter), as the pods get them.
+    for (const [name, text] of Object.entries(orthancConfigFiles())) writeFileSync(join(workDirectory, name), text, { mode: 0o600 });
     const configFile = join(workDirectory, "orthanc.json");
     // The file holds the passwords, as the pods' Secret does.
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
