@@ -79,6 +79,8 @@ export interface LaptopSettings {
     dicomPort: number;
     /** A temp directory instead of the pod's emptyDir. */
     workDirectory: string;
+    /** A temp directory instead of the configuration Secret's mount: the files the configuration names (the Lua filter). */
+    configDirectory: string;
     /**
      * Set per pod in the cluster by ORTHANC__DATABASE_SERVER_IDENTIFIER (the pod name), which the image's start-up
      * writes into the configuration and Debian's Orthanc does not read: adaptForLaptop writes it itself.
@@ -108,8 +110,13 @@ export function adaptForLaptop(config: OrthancConfig, laptop: LaptopSettings): O
         DatabaseServerIdentifier: laptop.serverIdentifier,
         PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), Host: laptop.database.host, Port: laptop.database.port },
         // The pod reads the files beside the configuration from the Secret's mount; startReplica writes them here.
-        ...(config.LuaScripts === undefined ? {} : { LuaScripts: (config.LuaScripts as string[]).map((path) => join(laptop.workDirectory, basename(path))) }),
+        ...(config.LuaScripts === undefined ? {} : { LuaScripts: (config.LuaScripts as string[]).map((path) => join(laptop.configDirectory, basename(path))) }),
     };
+}
+
+/** Writes the files the configuration Secret carries beside the configuration (the Lua filter) into `directory`. */
+export function writeConfigFiles(directory: string): void {
+    for (const [name, text] of Object.entries(orthancConfigFiles())) writeFileSync(join(directory, name), text, { mode: 0o600 });
 }
 
 /** Dotted paths of the leaves that differ between two configurations (for checking what adaptForLaptop touched). */
@@ -252,6 +259,7 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         httpPort: await freePort(),
         dicomPort: await freePort(),
         workDirectory,
+        configDirectory: resources.tempDir(`orthanc-config-${options.name}`),
         // What the image's start-up writes from the pod's ORTHANC__DATABASE_SERVER_IDENTIFIER.
         serverIdentifier: env.ORTHANC__DATABASE_SERVER_IDENTIFIER ?? `orthanc-${options.name}`,
     };
@@ -265,7 +273,7 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
     }
     const config = options.extend ? options.extend(laptopConfig, workDirectory) : laptopConfig;
     // The files the configuration Secret carries beside the configuration (the Lua filter), as the pods get them.
-    for (const [name, text] of Object.entries(orthancConfigFiles())) writeFileSync(join(workDirectory, name), text, { mode: 0o600 });
+    writeConfigFiles(laptop.configDirectory);
     const configFile = join(workDirectory, "orthanc.json");
     // The file holds the passwords, as the pods' Secret does.
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
