@@ -7,6 +7,8 @@
 import { strict as assert } from "assert";
 import { gatewayPodLabels, ingressPorts, orthancPorts, webContentSecurityPolicy } from "../components/tenant/ingress";
 import { tenantNames } from "../components/tenant/naming";
+import { crossSiteFilterFile, crossSiteFilterLua } from "../components/tenant/orthancConfig";
+import { orthancConfigFile, orthancConfigSecretName, orthancDeploymentName, orthancImageLayout } from "../components/tenant/orthancWorkload";
 import { orthancSelector } from "../components/tenant/security";
 import { plain, RecordedResource } from "./support/mocks";
 import { allStacks, parsedStackFile, renderStack } from "./support/stacks";
@@ -119,6 +121,26 @@ for (const stack of allStacks) {
             for (const policy of policies) {
                 const verdict = istioAdmission({ apiVersion: policy.inputs.apiVersion, kind: "AuthorizationPolicy", metadata: policy.inputs.metadata, spec: plain(policy.inputs.spec) });
                 assert.deepEqual(verdict, { errors: [], warnings: [] }, `${policy.inputs.metadata.namespace}/${policy.inputs.metadata.name}`);
+            }
+        });
+
+        it("Orthanc's pods get the Lua filter beside their configuration, which names it where the Secret is mounted", () => {
+            for (const tenant of config.tenants) {
+                const names = tenantNames(tenant.name, config.domain);
+                const [secret] = objects(resources, "Secret", names.namespace).filter((r) => r.inputs.metadata.name === orthancConfigSecretName);
+                const files = plain(secret.inputs.stringData) as Record<string, string>;
+                assert.equal(files[crossSiteFilterFile], crossSiteFilterLua, tenant.name);
+                assert.match(crossSiteFilterLua, /^function IncomingHttpRequestFilter\(method, uri, ip, username, httpHeaders\)$/m);
+                const orthanc = JSON.parse(files[orthancConfigFile]);
+                assert.deepEqual(orthanc.LuaScripts, [`${orthancImageLayout.secretsDirectory}/${crossSiteFilterFile}`], tenant.name);
+                // The image's start-up merges /run/secrets/*.json only: the script is no configuration file to it.
+                assert.ok(!crossSiteFilterFile.endsWith(".json"));
+                const [deployment] = objects(resources, "Deployment", names.namespace).filter((d) => d.inputs.metadata.name === orthancDeploymentName());
+                const pod = plain(deployment.inputs.spec).template.spec;
+                const volume = pod.volumes.find((v: any) => v.secret?.secretName === orthancConfigSecretName);
+                const mount = pod.containers[0].volumeMounts.find((m: any) => m.name === volume.name);
+                assert.equal(mount.mountPath, orthancImageLayout.secretsDirectory, tenant.name);
+                assert.equal(volume.secret.items, undefined, "every key of the Secret is a file of the mount");
             }
         });
 
