@@ -326,7 +326,7 @@ for (const stack of allStacks) {
                 // The database engine's policies admit Orthanc, and the engine's own pods where they talk to each other.
                 const databaseSide = view
                     .all("AuthorizationPolicy")
-                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths"].includes(p.inputs.metadata.name));
+                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths", "deny-cross-site-writes"].includes(p.inputs.metadata.name));
                 const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
                 const expected: Record<string, string[]> = {
                     "bitnami-ha": [
@@ -944,6 +944,7 @@ describe("the Orthanc configuration builder", () => {
         adminPassword: "generated",
         database: { host: "db", port: 5432, name: "orthanc", user: "orthanc", password: "dbpass", connections: 5 },
         workDirectory: "/work",
+        configDirectory: "/run/secrets",
         modalities: [
             { name: "ct-1", aeTitle: "CT1", host: "10.1.2.3", port: 104 },
             { name: "tester", aeTitle: "TESTER" },

@@ -149,10 +149,48 @@ export function webVirtualServiceSpec(names: TenantNames, gatewayName: string): 
                 route: [{ destination: { host: orthancHost(names), port: { number: orthancPorts.http } } }],
                 // Large studies are uploaded through the REST API; the default 15 s would cut them off.
                 timeout: "600s",
+                headers: { response: { set: webResponseHeaders } },
             },
         ],
     };
 }
+
+/**
+ * The web UIs' Content-Security-Policy. It keeps the browser to the tenant's own origin (scripts, styles, images,
+ * fetches, workers, form targets) and forbids framing by any page (clickjacking). Scripts are not held to hashes or
+ * nonces: the viewers the image serves need inline scripts (OHIF's index.html has two), eval and WebAssembly (OHIF's
+ * codecs, Stone Web Viewer), workers from blob: URLs, and inline styles. OHIF is proven to render under it
+ * (tests/integration/viewer.test.ts); Orthanc Explorer 2 and Stone cannot be run here.
+ */
+export const webContentSecurityPolicy = [
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval' blob:",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self' data: blob:",
+    "worker-src 'self' blob:",
+    "media-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+].join("; ");
+
+/**
+ * Set by the gateway on every answer of the web route (replacing whatever Orthanc or a plugin sent).
+ * `Referrer-Policy: same-origin` keeps URLs, whose query strings can carry patient names (QIDO-RS), from leaving the
+ * tenant's origin; `no-referrer` would also make Chromium send `Origin: null` on the UIs' own POSTs (Fetch standard),
+ * which older browsers' requests would then be refused for (security.ts, crossSiteWriteRules).
+ */
+export const webResponseHeaders: Record<string, string> = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": webContentSecurityPolicy,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    // For browsers that ignore CSP's frame-ancestors.
+    "X-Frame-Options": "DENY",
+};
 
 export function dicomVirtualServiceSpec(names: TenantNames, gatewayName: string): Record<string, unknown> {
     return {

@@ -5,6 +5,7 @@ import { createHash } from "crypto";
 import { TenantConfig } from "../config/schema";
 import { DatabaseEndpoint } from "./database";
 import { orthancServiceName } from "./ingress";
+import { orthancConfigFiles } from "./orthancConfig";
 import {
     orthancAdminUser,
     orthancAutoscalerSpec,
@@ -56,11 +57,14 @@ export class OrthancServer extends pulumi.ComponentResource {
         );
         const configSecret = new k8s.core.v1.Secret(
             `${name}-config`,
-            { metadata: { name: orthancConfigSecretName, namespace: ns }, stringData: { [orthancConfigFile]: configJson } },
+            // The configuration and the files it names (the Lua filter), mounted side by side.
+            { metadata: { name: orthancConfigSecretName, namespace: ns }, stringData: { [orthancConfigFile]: configJson, ...orthancConfigFiles() } },
             inNamespace,
         );
         // A digest is not secret material; it only tells the Deployment that the configuration changed.
-        const configChecksum = pulumi.unsecret(configJson.apply((json) => createHash("sha256").update(json).digest("hex")));
+        const configChecksum = pulumi.unsecret(
+            configJson.apply((json) => createHash("sha256").update(json).update(JSON.stringify(orthancConfigFiles())).digest("hex")),
+        );
         new k8s.core.v1.ServiceAccount(
             `${name}-service-account`,
             { metadata: { name: orthancServiceAccount, namespace: ns }, automountServiceAccountToken: false },

@@ -33,6 +33,48 @@ export interface OrthancConfigInput {
     workDirectory: string;
     /** The modalities allowed to store, query and retrieve, by calling AE title. */
     modalities: { name: string; aeTitle: string; host?: string; port?: number }[];
+    /** Where the pod finds the files of `orthancConfigFiles` (the configuration Secret's mount). */
+    configDirectory: string;
+}
+
+/** The Lua script that refuses cross-site writes, a file beside the configuration (`orthancConfigFiles`). */
+export const crossSiteFilterFile = "cross-site-filter.lua";
+
+/**
+ * Orthanc's own refusal of cross-site writes, behind the gateway's (components/tenant/security.ts,
+ * crossSiteWriteRules), with the same decision: a write whose `Sec-Fetch-Site` says another site (`cross-site`,
+ * `same-site`) is refused; without that header, one whose `Origin` is present and not the request's own host is.
+ * Requests with neither (scripts, DICOMweb clients) pass.
+ *
+ * Orthanc 1.13.0 (OrthancServer/Sources/main.cpp, MyIncomingHttpRequestFilter::IsAllowed) calls the Lua function
+ * `IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)` for every request of a registered user before
+ * any handler, plugins' routes and the multipart upload form included (OrthancFramework HttpServer.cpp), with the
+ * header names in lower case and `method` after Orthanc's method faking (`GET ...?_method=DELETE` or
+ * `X-HTTP-Method-Override` arrive as DELETE or PUT): this is what catches a cross-site `<img>` whose URL deletes, which
+ * the gateway cannot see (Istio matches paths without the query string). `false` answers 403. A bearer token that a
+ * plugin validates skips the filter (HttpServer.cpp); a page cannot send one.
+ */
+export const crossSiteFilterLua = `-- korthweb: refuse writes a browser says come from another site (components/tenant/orthancConfig.ts).
+function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
+  if method == 'GET' then
+    return true
+  end
+  local site = httpHeaders['sec-fetch-site']
+  if site ~= nil then
+    return site ~= 'cross-site' and site ~= 'same-site'
+  end
+  local origin = httpHeaders['origin']
+  if origin == nil then
+    return true
+  end
+  local host = httpHeaders['host']
+  return host ~= nil and (origin == 'https://' .. host or origin == 'http://' .. host)
+end
+`;
+
+/** Files the configuration names, by file name, delivered beside it in `configDirectory`. */
+export function orthancConfigFiles(): Record<string, string> {
+    return { [crossSiteFilterFile]: crossSiteFilterLua };
 }
 
 /** Where DICOMweb (QIDO-RS, WADO-RS, STOW-RS) answers, under the tenant's web host. */
@@ -92,6 +134,9 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         WebDavEnabled: false,
         ExecuteLuaEnabled: false,
         RestApiWriteToFileSystemEnabled: false,
+        // Cross-site request forgery, refused by Orthanc itself as well as by the gateway (crossSiteFilterLua). Lua
+        // scripts from the configuration run whatever ExecuteLuaEnabled says (that one is /tools/execute-script).
+        LuaScripts: [`${input.configDirectory}/${crossSiteFilterFile}`],
         // Patient names and IDs must not end up in pod logs, which leave the tenant's boundary (log shipping).
         DeidentifyLogs: true,
         StorageDirectory: `${input.workDirectory}/storage`,

@@ -105,6 +105,7 @@ export function tenantOrthancConfig(
         },
         workDirectory: orthancWorkDirectory,
         modalities: tenant.modalities.map(({ name, aeTitle, host, port }) => ({ name, aeTitle, host, port })),
+        configDirectory: orthancImageLayout.secretsDirectory,
     });
     return target?.postgresql ? { ...config, PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), ...target.postgresql } } : config;
 }

@@ -131,6 +131,15 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 rules: [{ to: [{ operation: { ports: ports(ingressPorts.https, ingressPorts.dicomTls) } }] }],
             },
         },
+        {
+            // Cross-site request forgery: a page on another site makes the browser send the user's cached Basic
+            // credentials (or, with a later sign-in, cookies) along with a form POST or a no-cors fetch, which Orthanc
+            // accepts whatever its Origin. Every method that changes something is refused at the gateway when the
+            // browser says the request comes from another site. See `crossSiteWriteRules`.
+            namespace: names.gatewayNamespace,
+            name: "deny-cross-site-writes",
+            spec: { selector: { matchLabels: gatewaySelector(names) }, action: "DENY", rules: crossSiteWriteRules(names.webHost) },
+        },
         denyByDefault(tenantNamespace),
         {
             namespace: tenantNamespace,
@@ -161,9 +170,11 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
             spec: {
                 selector: { matchLabels: orthancSelector(ctx.tenant) },
                 action: "DENY",
+                // On the port of the REST API only: on a TCP port (DICOM, 4242) Istio drops a DENY rule's HTTP fields
+                // and would refuse every association the gateway forwards (tests/upstream/authorizationPolicy.ts).
                 rules: gatewayDeniedOperations.map((operation) => ({
                     from: [{ source: { principals: [gatewayPrincipal(names)] } }],
-                    to: [{ operation }],
+                    to: [{ operation: { ...operation, ports: ports(orthancPorts.http) } }],
                 })),
             },
         },
@@ -182,6 +193,37 @@ export const gatewayDeniedOperations: { methods?: string[]; paths: string[] }[] 
     { methods: ["PUT", "DELETE"], paths: ["/modalities*", "/peers*"] },
     { paths: ["/tools/shutdown*", "/tools/reset*", "/tools/log-level*", "/tools/execute-script*", "/webdav*"] },
 ];
+
+/** Methods that change nothing (RFC 9110 safe methods); every other method counts as a write. */
+export const safeMethods = ["GET", "HEAD", "OPTIONS"];
+
+/**
+ * The DENY rules against cross-site writes at the tenant's gateway, on its HTTPS port only (on the DICOM port, a TCP
+ * chain, Istio would drop the HTTP fields and refuse every association).
+ * - A browser that sends `Sec-Fetch-Site` (every current one) is believed: `cross-site` and `same-site` writes are
+ *   refused. Same-site matters here: other tenants' web hosts are same-site with this one.
+ * - A browser without it (older ones) is judged by `Origin`: present and not this web host over https (any port, for
+ *   NodePort access) is refused, `null` included.
+ * Requests with neither header (scripts, DICOMweb clients, curl) and same-origin ones (Orthanc Explorer 2, Stone, OHIF)
+ * pass. The Origin check is skipped when Sec-Fetch-Site is present: a page whose Referrer-Policy is `no-referrer` sends
+ * `Origin: null` on its own same-origin POSTs (Fetch standard, "append a request Origin header").
+ * Orthanc's method faking (`GET ...?_method=DELETE`, HttpServer.cpp ExtractMethod) is a write Istio cannot see (paths
+ * are matched without the query string): Orthanc's own filter refuses it (orthancConfig.ts, crossSiteFilterLua).
+ */
+export function crossSiteWriteRules(webHost: string): Record<string, unknown>[] {
+    const writes = [{ operation: { ports: ports(ingressPorts.https), notMethods: safeMethods } }];
+    const origin = `https://${webHost.toLowerCase()}`;
+    return [
+        { to: writes, when: [{ key: "request.headers[sec-fetch-site]", values: ["cross-site", "same-site"] }] },
+        {
+            to: writes,
+            when: [
+                { key: "request.headers[sec-fetch-site]", notValues: ["*"] },
+                { key: "request.headers[origin]", values: ["*"], notValues: [origin, `${origin}:*`] },
+            ],
+        },
+    ];
+}
 
 export const tcp = (port: number) => ({ protocol: "TCP", port });
 

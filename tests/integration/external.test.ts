@@ -127,7 +127,7 @@ describe("Orthanc on an external PostgreSQL over verified TLS (real Orthanc 1.13
     it("the laptop changes only the connection URI's port and CA path, besides adaptForLaptop's keys", async () => {
         const { config } = await laptopConfig(providerCa, "keys");
         assert.deepEqual(changedKeys(production, config), [
-            "DatabaseServerIdentifier", "DicomPort", "HttpPort", "IndexDirectory", "Plugins",
+            "DatabaseServerIdentifier", "DicomPort", "HttpPort", "IndexDirectory", "LuaScripts", "Plugins",
             "PostgreSQL.ConnectionUri", "PostgreSQL.Host", "PostgreSQL.Port", "StorageDirectory",
         ]);
         const before = new URL(String((production.PostgreSQL as Record<string, unknown>).ConnectionUri));

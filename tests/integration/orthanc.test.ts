@@ -34,6 +34,7 @@ const laptopKeys = [
     "DicomPort",
     "HttpPort",
     "IndexDirectory",
+    "LuaScripts",
     "Plugins",
     "PostgreSQL.Host",
     "PostgreSQL.Port",

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join, resolve } from "path";
 import type { Browser, HTTPResponse, Page } from "puppeteer-core";
 import { dicomWebRoot } from "../../components/tenant/orthancConfig";
-import { webGatewaySpec } from "../../components/tenant/ingress";
+import { webGatewaySpec, webResponseHeaders } from "../../components/tenant/ingress";
 import { tenantNames, TenantNames } from "../../components/tenant/naming";
 import { stow, WebTarget, webRequest } from "./support/dicomWeb";
 import { gatewayServerTls, startTerminator, Terminator } from "./support/gatewayTerminator";
@@ -70,7 +70,8 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         replica = await stack.startReplica(suite, "a");
         admin = stack.admin;
         settings = ohifPluginSettings(stack.config);
-        plugin = await startOhifPlugin(suite, { orthancPort: replica.httpPort, settings, dist: ohifDistDirectory() });
+        // With the gateway's response headers: OHIF must render under the Content-Security-Policy the tenant gets.
+        plugin = await startOhifPlugin(suite, { orthancPort: replica.httpPort, settings, dist: ohifDistDirectory(), responseHeaders: webResponseHeaders });
         const tenantPki = pki.tenants[tenant.name];
         gateway = await startTerminator(
             suite,
@@ -113,6 +114,11 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         const context = credentials === admin ? browser.defaultBrowserContext() : await browser.createBrowserContext();
         const page = await context.newPage();
         const dicomWeb: { url: string; status: number }[] = [];
+        // Chromium reports every request or script its Content-Security-Policy refused on the console.
+        const refusedByCsp: string[] = [];
+        page.on("console", (message) => {
+            if (/Content Security Policy/i.test(message.text())) refusedByCsp.push(message.text());
+        });
         page.on("response", (response) => {
             if (new URL(response.url()).pathname.startsWith(dicomWebRoot)) {
                 dicomWeb.push({ url: response.url(), status: response.status() });
@@ -128,7 +134,7 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         } catch (error) {
             navigationError = String(error);
         }
-        return { page, response, navigationError, dicomWeb, close: () => (context === browser.defaultBrowserContext() ? page.close() : context.close()) };
+        return { page, response, navigationError, dicomWeb, refusedByCsp, close: () => (context === browser.defaultBrowserContext() ? page.close() : context.close()) };
     }
 
     /**
@@ -187,6 +193,8 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         navigationError?: string;
         /** DICOMweb answers the page received. */
         dicomWeb: { url: string; status: number }[];
+        /** What the Content-Security-Policy refused, as Chromium's console says. */
+        refusedByCsp: string[];
         close(): Promise<void>;
     }
 
@@ -212,8 +220,9 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
 
     it("shows the study's pixels: a screenshot of the viewport matches the stored picture", async function () {
         const viewer = await openViewer(shown, admin);
-        const { page, response, navigationError, dicomWeb, close } = viewer;
+        const { page, response, navigationError, dicomWeb, refusedByCsp, close } = viewer;
         assert.strictEqual(response?.status(), 200, `the viewer page: HTTP ${response?.status()} ${navigationError ?? ""}`);
+        assert.equal(response?.headers()["content-security-policy"], webResponseHeaders["Content-Security-Policy"], "the viewer under the gateway's CSP");
         const { png, picture } = await settledViewport(viewer);
         mkdirSync(artifactDirectory, { recursive: true });
         const screenshot = join(artifactDirectory, "ohif-viewport.png");
@@ -228,6 +237,7 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         // The pixels came through DICOMweb, through the gateway, as the tenant's admin.
         const frames = dicomWeb.filter((entry) => entry.url.includes(shown.sopInstanceUid) && entry.status === 200);
         assert.ok(frames.length > 0, `no WADO-RS answer for the instance: ${JSON.stringify(dicomWeb)}`);
+        assert.deepEqual(refusedByCsp, [], "nothing the viewer loads is refused by the Content-Security-Policy");
         assert.ok(gateway.events.every((event) => event.outcome === "accepted"), JSON.stringify(gateway.events));
         assert.ok(plugin.served.some((entry) => entry.path === `${settings.routerBasename}app-config.js` && entry.status === 200));
         await close();

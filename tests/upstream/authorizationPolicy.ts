@@ -13,8 +13,18 @@
  *   DEFAULT and BASE normalize (RFC 3986 dot segments), MERGE_SLASHES also merges slashes, DECODE_AND_MERGE_SLASHES also
  *   unescapes %2F and %5C. Envoy's normalization is modelled from its documentation (RFC 3986, backslash as slash,
  *   percent-encoded unreserved characters decoded); Envoy's source was not read.
- * Rule fields not modelled (`when`, `hosts`, `notPrincipals`, ...) make a rule match nothing here, so a test that
- * relies on them fails rather than passes.
+ * - `pilot/pkg/security/authz/model/model.go` (New, Generate, checkError) and `generator.go` (requestHeaderGenerator):
+ *   a `when` on `request.headers[name]` becomes a header matcher (`authz/matcher/header.go`, HeaderMatcher: `*` is
+ *   Envoy's present_match, `*x`/`x*` suffix/prefix, else exact, all case-sensitive); `values` are OR'ed, `notValues`
+ *   are `Not(OR)`, both AND'ed with the rest of the rule. Envoy's header matcher does not match an absent header, so
+ *   `values` needs the header and `notValues` matches when it is absent.
+ * - TCP filter chains (a port Istio does not treat as HTTP, such as a Gateway's TLS server with a `tcp` route, or a
+ *   Service port named `tcp-*`): HTTP-only fields (`methods`, `paths`, `hosts`, `request.headers`) cannot be
+ *   generated. For ALLOW the whole rule is skipped (matches nothing); for DENY only those fields are dropped, so the
+ *   rule matches more: a DENY of HTTP methods without `ports` refuses every TCP connection its `from` matches
+ *   (istiod's webhook warns about exactly this, `pkg/config/validation/validation.go`).
+ * Rule fields not modelled (`hosts`, `notPrincipals`, other `when` keys, ...) make a rule match nothing here, so a test
+ * that relies on them fails rather than passes.
  */
 
 export type PathNormalization = "NONE" | "DEFAULT" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";
@@ -27,6 +37,10 @@ export interface HttpRequest {
     /** Peer identity proven by mutual TLS (SPIFFE path without `spiffe://`), and its namespace. */
     principal: string;
     namespace: string;
+    /** Request headers, names in lower case (HTTP only). */
+    headers?: Record<string, string>;
+    /** The filter chain the request meets: HTTP (default) or TCP (raw bytes, e.g. DICOM). */
+    protocol?: "HTTP" | "TCP";
 }
 
 export interface PolicySpec {
@@ -73,6 +87,16 @@ const known = {
     source: new Set(["principals", "namespaces"]),
     operation: new Set(["methods", "paths", "ports", "notMethods", "notPaths", "notPorts"]),
 };
+const httpOnlyOperationFields = new Set(["methods", "paths", "notMethods", "notPaths"]);
+
+/** Envoy's header matcher as Istio generates it: an absent header matches no value. */
+export function istioHeaderMatch(pattern: string, value: string | undefined): boolean {
+    if (value === undefined) return false;
+    if (pattern === "*") return true;
+    return istioStringMatch(pattern, value);
+}
+
+type Verdict = boolean | "skip";
 
 function sourceMatches(source: Record<string, string[]>, request: HttpRequest): boolean {
     if (Object.keys(source).some((field) => !known.source.has(field))) return false;
@@ -81,25 +105,43 @@ function sourceMatches(source: Record<string, string[]>, request: HttpRequest): 
     return true;
 }
 
-function operationMatches(operation: Record<string, string[]>, request: HttpRequest, path: string): boolean {
+/** On a TCP chain an HTTP-only field is dropped (DENY) or skips the rule (ALLOW): model.go, checkError. */
+function operationMatches(operation: Record<string, string[]>, request: HttpRequest, path: string, deny: boolean): Verdict {
     if (Object.keys(operation).some((field) => !known.operation.has(field))) return false;
-    const anyOf = (patterns: string[] | undefined, value: string) => patterns === undefined || patterns.some((p) => istioStringMatch(p, value));
-    const noneOf = (patterns: string[] | undefined, value: string) => patterns === undefined || !patterns.some((p) => istioStringMatch(p, value));
+    const tcp = request.protocol === "TCP";
+    if (tcp && !deny && Object.keys(operation).some((field) => httpOnlyOperationFields.has(field))) return "skip";
+    const applies = (field: string) => operation[field] !== undefined && !(tcp && httpOnlyOperationFields.has(field));
+    const anyOf = (field: string, value: string) => !applies(field) || operation[field].some((p) => istioStringMatch(p, value));
+    const noneOf = (field: string, value: string) => !applies(field) || !operation[field].some((p) => istioStringMatch(p, value));
     return (
-        anyOf(operation.methods, request.method) &&
-        noneOf(operation.notMethods, request.method) &&
-        anyOf(operation.paths, path) &&
-        noneOf(operation.notPaths, path) &&
-        anyOf(operation.ports, String(request.port)) &&
-        noneOf(operation.notPorts, String(request.port))
+        anyOf("methods", request.method) &&
+        noneOf("notMethods", request.method) &&
+        anyOf("paths", path) &&
+        noneOf("notPaths", path) &&
+        anyOf("ports", String(request.port)) &&
+        noneOf("notPorts", String(request.port))
     );
 }
 
-function ruleMatches(rule: Record<string, any>, request: HttpRequest, path: string): boolean {
-    if (Object.keys(rule).some((field) => field !== "from" && field !== "to")) return false;
+const headerKey = /^request\.headers\[(.+)\]$/;
+
+/** `when` conditions on request headers (the only key modelled); HTTP-only like the methods. */
+function conditionMatches(condition: { key: string; values?: string[]; notValues?: string[] }, request: HttpRequest, deny: boolean): Verdict {
+    const header = headerKey.exec(condition.key);
+    if (!header) return false;
+    if (request.protocol === "TCP") return deny ? true : "skip";
+    const value = request.headers?.[header[1].toLowerCase()];
+    const matchesAny = (patterns: string[]) => patterns.some((p) => istioHeaderMatch(p, value));
+    return (condition.values === undefined || matchesAny(condition.values)) && (condition.notValues === undefined || !matchesAny(condition.notValues));
+}
+
+function ruleMatches(rule: Record<string, any>, request: HttpRequest, path: string, deny: boolean): boolean {
+    if (Object.keys(rule).some((field) => !["from", "to", "when"].includes(field))) return false;
     const from = rule.from === undefined || rule.from.some((f: any) => sourceMatches(f.source ?? {}, request));
-    const to = rule.to === undefined || rule.to.some((t: any) => operationMatches(t.operation ?? {}, request, path));
-    return from && to;
+    const to: Verdict[] = rule.to === undefined ? [true] : rule.to.map((t: any) => operationMatches(t.operation ?? {}, request, path, deny));
+    const when: Verdict[] = (rule.when ?? []).map((c: any) => conditionMatches(c, request, deny));
+    if (to.includes("skip") || when.includes("skip")) return false;
+    return from && to.some((verdict) => verdict === true) && when.every((verdict) => verdict === true);
 }
 
 const selects = (policy: PolicySpec, labels: Record<string, string>) =>
@@ -114,7 +156,7 @@ export function authorizationAllows(
 ): boolean {
     const path = normalizedPath(request.path, normalization);
     const applying = policies.filter((p) => selects(p, workloadLabels));
-    const matches = (p: PolicySpec) => (p.rules ?? []).some((rule) => ruleMatches(rule, request, path));
+    const matches = (p: PolicySpec) => (p.rules ?? []).some((rule) => ruleMatches(rule, request, path, p.action === "DENY"));
     if (applying.some((p) => p.action === "DENY" && matches(p))) return false;
     const allow = applying.filter((p) => (p.action ?? "ALLOW") === "ALLOW");
     return allow.length === 0 || allow.some(matches);

@@ -9,10 +9,12 @@
  * - pkg/config/validation/validation.go: ValidateServiceEntry, ValidateGateway (validateServer, validateServerPort,
  *   validateServerBind, validateTLSOptions), ValidateVirtualService (validateGatewayNames, validateTCPRoute,
  *   validateTCPMatch, validateRouteDestinations, validateDestination, validatePortSelector, validateWeight),
- *   ValidateAuthorizationPolicy (validateOneOfSelectorType, validateWorkloadSelector), ValidatePeerAuthentication,
+ *   ValidateAuthorizationPolicy (validateOneOfSelectorType, validateWorkloadSelector, `when` conditions through
+ *   security.ValidateAttribute, the warning for DENY rules with only HTTP attributes), ValidatePeerAuthentication,
  *   ValidateTelemetry (validateTelemetryAccessLogging, validateTelemetryProviders),
  *   validateExportTo, validateWorkloadEntry (STATIC endpoints), ValidatePortName, ValidateProtocol.
- * - pkg/config/validation/virtualservice.go: validateHTTPRoute (destinations and timeout; the HTTP features korthweb
+ * - pkg/config/validation/virtualservice.go: validateHTTPRoute (destinations, timeout, response header operations
+ *   with ValidateHTTPHeaderOperationName and ValidateHTTPHeaderValue from validation.go; the HTTP features korthweb
  *   does not use are refused as "not modelled", so that a new use is noticed and modelled).
  * - pkg/config/validation/agent/validation.go: ValidatePort, ValidateFQDN, ValidateDNS1123Labels,
  *   ValidateWildcardDomain, ValidatePartialWildCard, ValidateNamespaceSlashWildcardHostname, ValidateIPSubnet,
@@ -369,7 +371,29 @@ function durationMs(value: string): number | undefined {
     return Number(match[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[match[2] as "ms" | "s" | "m" | "h"];
 }
 
-const modelledHttpRouteFields = new Set(["name", "match", "route", "timeout"]);
+const modelledHttpRouteFields = new Set(["name", "match", "route", "timeout", "headers"]);
+
+/**
+ * validateHTTPRoute's header manipulation (virtualservice.go): ValidateHTTPHeaderOperationName (not empty, not Host,
+ * no ":" prefix) for response headers, ValidateHTTPHeaderValue (no control characters; `%` starts one of Envoy's
+ * %VARIABLE% substitutions, `%%` is a literal: the model refuses any other `%`). Request headers are not modelled.
+ */
+function validateHeaderOperations(headers: Record<string, any>): string[] {
+    const errors: string[] = [];
+    if (headers.request !== undefined) errors.push("request header operations not modelled here");
+    const response = headers.response ?? {};
+    const names = [...Object.keys(response.set ?? {}), ...Object.keys(response.add ?? {}), ...(response.remove ?? [])];
+    for (const name of names) {
+        if (name === "") errors.push("header name cannot be empty");
+        else if (name.toLowerCase() === "host") errors.push(`invalid header "${name}": cannot set Host header`);
+        else if (name.startsWith(":")) errors.push(`invalid header "${name}": header cannot have ":" prefix`);
+    }
+    for (const value of [...Object.values<string>(response.set ?? {}), ...Object.values<string>(response.add ?? {})]) {
+        if (/[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) errors.push(`header value configuration ${value} is invalid`);
+        else if (value.replace(/%%/g, "").includes("%")) errors.push(`header value ${value}: % substitutions not modelled here`);
+    }
+    return errors;
+}
 
 /** ValidateVirtualService, for hosts, gateways, exportTo, TCP routes and the HTTP route fields korthweb uses. */
 export function validateVirtualService(object: IstioObject): AdmissionResult {
@@ -398,6 +422,7 @@ export function validateVirtualService(object: IstioObject): AdmissionResult {
         const unmodelled = Object.keys(http).filter((k) => !modelledHttpRouteFields.has(k));
         if (unmodelled.length) errors.push(`HTTP route fields not modelled here: ${unmodelled.join(", ")}`);
         errors.push(...validateDestinations(http.route ?? []));
+        if (http.headers !== undefined) errors.push(...validateHeaderOperations(http.headers));
         if (http.timeout !== undefined) {
             const ms = durationMs(http.timeout);
             if (ms === undefined || ms < 1) errors.push("duration must be greater than 1ms");
@@ -451,6 +476,7 @@ export function validateAuthorizationPolicy(object: IstioObject): AdmissionResul
     if (action === "CUSTOM") errors.push("CUSTOM action not modelled here");
     if (spec.provider && action !== "CUSTOM") errors.push(`\`provider\` must not be with non CUSTOM action, found ${action}`);
     if (action === "DENY" && spec.rules === undefined) errors.push("DENY action without `rules` is meaningless as it will never be triggered");
+    const warnings: string[] = [];
     const sourceFields = ["principals", "requestPrincipals", "namespaces", "ipBlocks", "remoteIpBlocks", "serviceAccounts", "trustDomains"];
     const operationFields = ["ports", "methods", "paths", "hosts"];
     (spec.rules ?? []).forEach((rule: Record<string, any> | null, i: number) => {
@@ -492,9 +518,36 @@ export function validateAuthorizationPolicy(object: IstioObject): AdmissionResul
         for (const condition of rule.when ?? []) {
             if (!condition.key) errors.push("`key` must not be empty");
             else if (!(condition.values ?? []).length && !(condition.notValues ?? []).length) errors.push(`at least one of \`values\` or \`notValues\` must be set for key ${condition.key}`);
+            else {
+                for (const [field, label] of [["values", "value"], ["notValues", "notValue"]] as const) {
+                    const error = validateAttribute(condition.key, condition[field] ?? []);
+                    if (error) errors.push(`invalid \`${label}\` for \`key\` ${condition.key}: ${error}`);
+                }
+            }
+        }
+        // A DENY rule whose operations are HTTP-only (no ports) refuses every TCP connection under its scope.
+        const tcpInFrom = (rule.from ?? []).some((f: any) => f?.source && ["principals", "notPrincipals", "ipBlocks", "notIpBlocks", "namespaces", "notNamespaces", "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts"].some((k) => f.source[k] !== undefined));
+        const tcpInTo = (rule.to ?? []).some((t: any) => t?.operation && (t.operation.ports !== undefined || t.operation.notPorts !== undefined));
+        const fromExists = (rule.from ?? []).some((f: any) => f?.source);
+        const toExists = (rule.to ?? []).some((t: any) => t?.operation);
+        if (((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo)) && action === "DENY") {
+            warnings.push("configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port");
         }
     });
-    return { errors, warnings: selector.warnings };
+    return { errors, warnings: [...selector.warnings, ...warnings] };
+}
+
+/**
+ * security.ValidateAttribute (pkg/config/security/security.go) for the `when` keys the model knows: no empty value, and
+ * `request.headers[...]` in the a[b] form (validateMapKey). Other keys are refused as not modelled.
+ */
+function validateAttribute(key: string, values: string[]): string | undefined {
+    if (values.includes("")) return `empty value not allowed, found in ${key}`;
+    if (key.startsWith("request.headers")) {
+        const open = key.indexOf("[");
+        return key.endsWith("]") && open > 0 && open < key.length - 2 ? undefined : `bad key (${key}): should have format a[b]`;
+    }
+    return `when key ${key} not modelled here`;
 }
 
 /** ValidatePeerAuthentication. */

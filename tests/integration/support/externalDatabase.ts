@@ -8,7 +8,7 @@ import { tmpdir } from "os";
 import { TenantConfig } from "../../../components/config/schema";
 import { ExternalServer, externalCaFile, externalDatabaseTls } from "../../../components/database/external";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
-import { adaptForLaptop, orthancProcessEnvironment, podEnvironment, productionConfig } from "./orthanc";
+import { adaptForLaptop, orthancProcessEnvironment, podEnvironment, productionConfig, writeConfigFiles } from "./orthanc";
 import { ServerCertificate } from "./postgres";
 import { laptopPlugins, orthancRoot, orthancRootLayout } from "./prerequisites";
 import { Child, freePort, Resources, runOk } from "./processes";
@@ -85,7 +85,11 @@ export function laptopCaFile(workDirectory: string): string {
  * PostgreSQL.Host and Port point at a port nobody listens on: the plugin must not use them while ConnectionUri is set.
  */
 export function adaptExternalForLaptop(config: OrthancConfig, server: ExternalServer, laptop: ExternalLaptop): OrthancConfig {
+    const configDirectory = join(laptop.workDirectory, "config-secret");
+    mkdirSync(configDirectory, { recursive: true });
+    writeConfigFiles(configDirectory);
     const adapted = adaptForLaptop(config, {
+        configDirectory,
         pluginDirectory: orthancRootLayout.pluginDirectory,
         plugins: laptopPlugins,
         database: { host: "127.0.0.1", port: 1 },

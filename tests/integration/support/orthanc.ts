@@ -10,7 +10,7 @@ import { writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { basename, join, posix, relative } from "path";
 import { TenantConfig } from "../../../components/config/schema";
-import { OrthancConfig } from "../../../components/tenant/orthancConfig";
+import { OrthancConfig, orthancConfigFiles } from "../../../components/tenant/orthancConfig";
 import { orthancDeploymentSpec, orthancWorkDirectory, tenantOrthancConfig } from "../../../components/tenant/orthancWorkload";
 import { orthancImage } from "../../../components/versions";
 import { Postgres } from "./postgres";
@@ -79,6 +79,8 @@ export interface LaptopSettings {
     dicomPort: number;
     /** A temp directory instead of the pod's emptyDir. */
     workDirectory: string;
+    /** A temp directory instead of the configuration Secret's mount: the files the configuration names (the Lua filter). */
+    configDirectory: string;
     /**
      * Set per pod in the cluster by ORTHANC__DATABASE_SERVER_IDENTIFIER (the pod name), which the image's start-up
      * writes into the configuration and Debian's Orthanc does not read: adaptForLaptop writes it itself.
@@ -107,7 +109,14 @@ export function adaptForLaptop(config: OrthancConfig, laptop: LaptopSettings): O
         IndexDirectory: relocate(config.IndexDirectory),
         DatabaseServerIdentifier: laptop.serverIdentifier,
         PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), Host: laptop.database.host, Port: laptop.database.port },
+        // The pod reads the files beside the configuration from the Secret's mount; startReplica writes them here.
+        ...(config.LuaScripts === undefined ? {} : { LuaScripts: (config.LuaScripts as string[]).map((path) => join(laptop.configDirectory, basename(path))) }),
     };
+}
+
+/** Writes the files the configuration Secret carries beside the configuration (the Lua filter) into `directory`. */
+export function writeConfigFiles(directory: string): void {
+    for (const [name, text] of Object.entries(orthancConfigFiles())) writeFileSync(join(directory, name), text, { mode: 0o600 });
 }
 
 /** Dotted paths of the leaves that differ between two configurations (for checking what adaptForLaptop touched). */
@@ -250,6 +259,7 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         httpPort: await freePort(),
         dicomPort: await freePort(),
         workDirectory,
+        configDirectory: resources.tempDir(`orthanc-config-${options.name}`),
         // What the image's start-up writes from the pod's ORTHANC__DATABASE_SERVER_IDENTIFIER.
         serverIdentifier: env.ORTHANC__DATABASE_SERVER_IDENTIFIER ?? `orthanc-${options.name}`,
     };
@@ -262,6 +272,8 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         throw new Error(`replica ${options.name}: adaptForLaptop needs the PostgreSQL the replica uses`);
     }
     const config = options.extend ? options.extend(laptopConfig, workDirectory) : laptopConfig;
+    // The files the configuration Secret carries beside the configuration (the Lua filter), as the pods get them.
+    writeConfigFiles(laptop.configDirectory);
     const configFile = join(workDirectory, "orthanc.json");
     // The file holds the passwords, as the pods' Secret does.
     writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });

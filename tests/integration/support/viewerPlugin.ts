@@ -178,9 +178,23 @@ export interface OhifPlugin {
  */
 export async function startOhifPlugin(
     resources: Resources,
-    options: { orthancPort: number; settings: OhifPluginSettings; dist: string },
+    options: {
+        orthancPort: number;
+        settings: OhifPluginSettings;
+        dist: string;
+        /**
+         * Headers set on every answer, Orthanc's and the plugin's, as the gateway's web route sets them
+         * (ingress.ts, webResponseHeaders): the TLS terminator in front cannot, so the stand-in does it for it.
+         */
+        responseHeaders?: Record<string, string>;
+    },
 ): Promise<OhifPlugin> {
     const { orthancPort, settings, dist } = options;
+    const setHeaders = (headers: Record<string, string | string[] | number | undefined>) => {
+        const set = options.responseHeaders ?? {};
+        const names = new Set(Object.keys(set).map((name) => name.toLowerCase()));
+        return { ...Object.fromEntries(Object.entries(headers).filter(([name]) => !names.has(name.toLowerCase()))), ...set };
+    };
     if (!existsSync(join(dist, "index.html"))) {
         throw new Error(`no OHIF build in ${dist}`);
     }
@@ -195,7 +209,7 @@ export async function startOhifPlugin(
                 { host: "127.0.0.1", port: orthancPort, path: request.url, method: request.method, headers: request.headers },
                 (answer) => {
                     if (response) {
-                        response.writeHead(answer.statusCode ?? 502, answer.headers);
+                        response.writeHead(answer.statusCode ?? 502, setHeaders(answer.headers));
                         answer.pipe(response);
                     }
                     resolve(answer);
@@ -214,7 +228,7 @@ export async function startOhifPlugin(
         orthanc.resume();
         if (orthanc.statusCode === 401) {
             served.push({ path: request.url ?? "", status: 401 });
-            response.writeHead(401, { "WWW-Authenticate": orthanc.headers["www-authenticate"] ?? "Basic" });
+            response.writeHead(401, setHeaders({ "WWW-Authenticate": orthanc.headers["www-authenticate"] ?? "Basic" }));
             response.end();
             return;
         }
@@ -236,12 +250,15 @@ export async function startOhifPlugin(
         }
         const status = body ? 200 : 404;
         served.push({ path: request.url ?? "", status });
-        response.writeHead(status, {
-            "Content-Type": body ? mimeTypes[extname(path)] ?? "application/octet-stream" : "text/plain",
-            "Cross-Origin-Embedder-Policy": "require-corp",
-            "Cross-Origin-Opener-Policy": "same-origin",
-            "Cross-Origin-Resource-Policy": "same-origin",
-        });
+        response.writeHead(
+            status,
+            setHeaders({
+                "Content-Type": body ? mimeTypes[extname(path)] ?? "application/octet-stream" : "text/plain",
+                "Cross-Origin-Embedder-Policy": "require-corp",
+                "Cross-Origin-Opener-Policy": "same-origin",
+                "Cross-Origin-Resource-Policy": "same-origin",
+            }),
+        );
         response.end(body ?? "");
     };
 
