@@ -60,6 +60,16 @@ export interface ReplicatedPostgres {
     repmgrLog(): string;
 }
 
+async function poll(what: string, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await ready())) {
+        if (Date.now() > deadline) {
+            throw new Error(`${what}: not within ${timeoutMs} ms`);
+        }
+        await sleep(200);
+    }
+}
+
 function literal(value: string): string {
     return `'${value.replace(/'/g, "''")}'`;
 }
@@ -222,13 +232,11 @@ export async function startReplicatedPostgres(resources: Resources, tenant: Tena
     for (const standby of standbys) {
         await repmgr(standby, "-h", "127.0.0.1", "-p", String(primary.port), "-U", "repmgr", "-d", "repmgr", "standby", "clone", "--fast-checkpoint");
         await start(standby);
+        // repmgr registers a standby only once the primary sees it stream (under its node name, the application_name).
+        await poll(`${standby.name} streams from the primary`, 20_000, async () =>
+            Number(await primary.sql(`SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = ${literal(standby.name)}`)) === 1,
+        );
         await repmgr(standby, "standby", "register", "--wait-sync=30");
-    }
-    for (let tries = 0; Number(await primary.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) < standbys.length; tries++) {
-        if (tries > 100) {
-            throw new Error("the standbys do not stream from the primary");
-        }
-        await sleep(200);
     }
     for (const node of nodes) {
         resources.start(`repmgrd-${node.name}`, ...asPostgres(join(bin, "repmgrd"), ["-f", node.repmgrConf, "--daemonize=false", "--no-pid-file"]), {
@@ -351,12 +359,7 @@ export async function startReplicatedPostgres(resources: Resources, tenant: Tena
         pauseWalReceipt: async (node) => {
             await node.sql("ALTER SYSTEM SET primary_conninfo = ''");
             await node.sql("SELECT pg_reload_conf()");
-            for (let tries = 0; Number(await node.sql("SELECT count(*) FROM pg_stat_wal_receiver")) > 0; tries++) {
-                if (tries > 50) {
-                    throw new Error(`${node.name} still receives WAL`);
-                }
-                await sleep(200);
-            }
+            await poll(`${node.name} stops receiving WAL`, 10_000, async () => Number(await node.sql("SELECT count(*) FROM pg_stat_wal_receiver")) === 0);
         },
         repmgrLog,
     };
