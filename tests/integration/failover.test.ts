@@ -4,8 +4,10 @@
  * image's Orthanc 1.13.0 with the rendered configuration ingesting through Pgpool, and the primary SIGKILLed
  * mid-ingest.
  *
- * With the rendered default (synchronous replication, quorum ANY 1) every instance Orthanc acknowledged is still
- * served byte for byte after repmgr promotes a standby, and Orthanc resumes by itself. With replication asynchronous
+ * With the rendered default (synchronous replication, quorum ANY 1), and one of the two standbys cut off from the
+ * primary's WAL beforehand, every instance Orthanc acknowledged is still served byte for byte after repmgr promotes
+ * the other standby, and Orthanc resumes by itself (once the cut-off standby follows the new primary: the quorum then
+ * needs it). With replication asynchronous
  * and the standbys cut off from the primary's WAL (a standby that lags behind, made certain), the same kill loses
  * acknowledged instances: the check has teeth.
  */
@@ -71,9 +73,14 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         const tenant = testStackConfig().tenants[0];
         assert.equal(tenant.postgres.replication, "synchronous");
         const { db, replicas } = await startTenant(tenant);
-        const [primary] = db.nodes;
+        // The first standby: repmgr breaks ties (equal LSN and priority) by the lowest node id, so promoting the other one
+        // shows that it compared what each standby received.
+        const [primary, lagging] = db.nodes;
         const rendered = await primary.sql("SHOW synchronous_standby_names");
         assert.match(rendered, /^ANY 1 \(/, "the rendered init script made the primary synchronous");
+        // One standby cut off from the primary's WAL, as a lost standby: the quorum of one carries on with the other,
+        // and repmgr must promote the standby that has every commit, not this one.
+        await db.pauseWalReceipt(lagging);
 
         const dir = resources.tempDir("failover-sync");
         const batches = [await generateInstances(dir, 80, pixelBytes, "a"), await generateInstances(dir, 80, pixelBytes, "b")];
@@ -91,6 +98,7 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         assert.ok(refused.length > 0, "the kill should land in the middle of the ingest");
 
         const promoted = await db.waitForPrimary([primary], 60_000);
+        assert.notEqual(promoted.name, lagging.name, "repmgr promoted the standby that lacks acknowledged commits");
         const promotedAfter = (Date.now() - killedAt) / 1000;
         // ALTER SYSTEM's postgresql.auto.conf came with repmgr's clone: the new primary waits for a standby too.
         assert.equal(await promoted.sql("SHOW synchronous_standby_names"), rendered, `${promoted.name} runs without the quorum`);
