@@ -249,50 +249,49 @@ export async function startReplicatedPostgres(resources: Resources, tenant: Tena
     const pgpoolPort = await freePort();
     const pgpoolConf = join(pgpoolDir, "pgpool.conf");
     const pgpool = values.pgpool;
-    writeFileSync(
-        pgpoolConf,
-        [
-            "backend_clustering_mode = 'streaming_replication'",
-            "listen_addresses = '127.0.0.1'",
-            `port = ${pgpoolPort}`,
-            `unix_socket_directories = ${literal(pgpoolDir)}`,
-            "pcp_listen_addresses = ''",
-            `pcp_socket_dir = ${literal(pgpoolDir)}`,
-            `pcp_port = ${await freePort()}`,
-            `num_init_children = ${pgpool.numInitChildren}`,
-            `reserved_connections = ${pgpool.reservedConnections}`,
-            `max_pool = ${pgpool.maxPool}`,
-            "enable_pool_hba = off",
-            "pool_passwd = ''",
-            "allow_clear_text_frontend_auth = on",
-            `pid_file_name = ${literal(join(pgpoolDir, "pgpool.pid"))}`,
-            `logdir = ${literal(pgpoolDir)}`,
-            `load_balance_mode = ${pgpool.useLoadBalancing ? "on" : "off"}`,
-            "sr_check_user = 'repmgr'",
-            "sr_check_password = ''",
-            "sr_check_period = 30",
-            "sr_check_database = 'postgres'",
-            `health_check_period = ${pgpoolHealthCheck.period}`,
-            `health_check_timeout = ${pgpoolHealthCheck.timeout}`,
-            "health_check_user = 'repmgr'",
-            "health_check_password = ''",
-            `health_check_max_retries = ${pgpoolHealthCheck.maxRetries}`,
-            `health_check_retry_delay = ${pgpoolHealthCheck.retryDelay}`,
-            `connect_timeout = ${pgpoolHealthCheck.connectTimeoutMs}`,
-            "failover_command = 'echo failover: searching for the new primary'",
-            "failover_on_backend_error = off",
-            "failover_on_backend_shutdown = on",
-            "search_primary_node_timeout = 0",
-            "use_watchdog = off",
-            ...nodes.flatMap((node, index) => [
-                `backend_hostname${index} = '127.0.0.1'`,
-                `backend_port${index} = ${node.port}`,
-                `backend_weight${index} = 1`,
-                `backend_flag${index} = 'ALLOW_TO_FAILOVER'`,
-            ]),
-            "",
-        ].join("\n"),
-    );
+    // Numbers and on/off as they are, every other value quoted.
+    const pgpoolSettings: Record<string, string | number> = {
+        backend_clustering_mode: "streaming_replication",
+        listen_addresses: "127.0.0.1",
+        port: pgpoolPort,
+        unix_socket_directories: pgpoolDir,
+        pcp_listen_addresses: "",
+        pcp_socket_dir: pgpoolDir,
+        pcp_port: await freePort(),
+        num_init_children: Number(pgpool.numInitChildren),
+        reserved_connections: Number(pgpool.reservedConnections),
+        max_pool: Number(pgpool.maxPool),
+        enable_pool_hba: "off",
+        pool_passwd: "",
+        allow_clear_text_frontend_auth: "on",
+        pid_file_name: join(pgpoolDir, "pgpool.pid"),
+        logdir: pgpoolDir,
+        load_balance_mode: pgpool.useLoadBalancing ? "on" : "off",
+        sr_check_user: "repmgr",
+        sr_check_password: "",
+        sr_check_period: 30,
+        sr_check_database: "postgres",
+        health_check_period: pgpoolHealthCheck.period,
+        health_check_timeout: pgpoolHealthCheck.timeout,
+        health_check_user: "repmgr",
+        health_check_password: "",
+        health_check_max_retries: pgpoolHealthCheck.maxRetries,
+        health_check_retry_delay: pgpoolHealthCheck.retryDelay,
+        connect_timeout: pgpoolHealthCheck.connectTimeoutMs,
+        failover_command: "echo failover: searching for the new primary",
+        failover_on_backend_error: "off",
+        failover_on_backend_shutdown: "on",
+        search_primary_node_timeout: 0,
+        use_watchdog: "off",
+    };
+    nodes.forEach((node, index) => {
+        pgpoolSettings[`backend_hostname${index}`] = "127.0.0.1";
+        pgpoolSettings[`backend_port${index}`] = node.port;
+        pgpoolSettings[`backend_weight${index}`] = 1;
+        pgpoolSettings[`backend_flag${index}`] = "ALLOW_TO_FAILOVER";
+    });
+    const setting = (value: string | number) => (typeof value === "number" || value === "on" || value === "off" ? String(value) : literal(value));
+    writeFileSync(pgpoolConf, Object.entries(pgpoolSettings).map(([key, value]) => `${key} = ${setting(value)}\n`).join(""));
     const pcpConf = join(pgpoolDir, "pcp.conf");
     writeFileSync(pcpConf, "");
     const pgpoolChild = resources.start("pgpool", ...asPostgres("/usr/sbin/pgpool", ["-n", "-D", "-f", pgpoolConf, "-F", pcpConf]), {
