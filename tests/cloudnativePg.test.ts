@@ -31,6 +31,7 @@ const promiseSecret = (output: pulumi.Output<unknown>) => pulumi.isSecret(output
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { crdObjectProblems, crdSchemas } from "./support/crdSchemaValidation";
 import { admitsName, ciliumPolicyProblems, proxiesDns } from "./upstream/ciliumPolicy";
+import { acknowledgedCommitReachesAStandby, cnpgInstanceNames, cnpgSynchronousStandbyNames, commitsWithStandbysLost } from "./upstream/synchronousReplication";
 import { awaitTimeoutSeconds, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { manifestOf } from "./support/schemaValidation";
 import { referenceFor, valuesProblems } from "./support/schemaChartValues";
@@ -74,7 +75,7 @@ const backup = stack({ backup: true }).backup!;
 
 describe("CloudNativePG engine", () => {
     describe("pure builders", () => {
-        const spec = clusterSpec({ instances: 3, volumeSize: "20Gi", maxConnections: 100 }) as any;
+        const spec = clusterSpec({ instances: 3, replication: "synchronous", volumeSize: "20Gi", maxConnections: 100 }) as any;
 
         it("has no superuser access and bootstraps Orthanc's database owned by an ordinary role from the generated Secret", () => {
             assert.equal(spec.enableSuperuserAccess, false);
@@ -86,12 +87,20 @@ describe("CloudNativePG engine", () => {
             assert.equal(spec.superuserSecret, undefined);
         });
 
-        it("replicates synchronously to one standby, strictly from three instances, preferred with two", () => {
+        it("replicates synchronously to any one standby with required durability, and not at all when the tenant opts out", () => {
             // api/v1/cluster_types.go SynchronousReplicaConfiguration (v1.30.0): method any|first, number > 0,
-            // dataDurability required|preferred.
+            // dataDurability required|preferred; tests/upstream/cloudnativePgSynchronous.ts models what it renders.
             assert.deepEqual(spec.postgresql.synchronous, { method: "any", number: 1, dataDurability: "required" });
-            const two = clusterSpec({ instances: 2, volumeSize: "20Gi", maxConnections: 100 }) as any;
-            assert.equal(two.postgresql.synchronous.dataDurability, "preferred");
+            const quorum = cnpgSynchronousStandbyNames(spec.postgresql.synchronous, cnpgInstanceNames(cnpgNames.cluster, spec.instances), `${cnpgNames.cluster}-1`);
+            assert.equal(quorum, `ANY 1 ("${cnpgNames.cluster}-2","${cnpgNames.cluster}-3","${cnpgNames.cluster}-1")`);
+            const standbys = cnpgInstanceNames(cnpgNames.cluster, spec.instances).slice(1);
+            assert.ok(acknowledgedCommitReachesAStandby(quorum), "no commit is acknowledged by the primary alone");
+            assert.ok(commitsWithStandbysLost(quorum, standbys, 1), "one standby lost: commits go on");
+            // What `preferred` would do with its standbys down: the list empties and the primary commits alone.
+            const preferred = { ...spec.postgresql.synchronous, dataDurability: "preferred" };
+            assert.equal(acknowledgedCommitReachesAStandby(cnpgSynchronousStandbyNames(preferred, cnpgInstanceNames(cnpgNames.cluster, 3), `${cnpgNames.cluster}-1`, [`${cnpgNames.cluster}-1`])), false);
+            const asynchronous = clusterSpec({ instances: 3, replication: "asynchronous", volumeSize: "20Gi", maxConnections: 100 }) as any;
+            assert.equal(asynchronous.postgresql.synchronous, undefined);
             assert.equal(spec.minSyncReplicas, undefined, "the deprecated min/maxSyncReplicas are not mixed in");
         });
 
@@ -124,12 +133,12 @@ describe("CloudNativePG engine", () => {
             assert.equal(budget.maxConnections, connectionBudget(6, 2).maxConnections - 2 * 5, "Pgpool's budget counts its spare children too");
             const pooler = poolerSpec({ instances: 2, budget }) as any;
             assert.equal(pooler.pgbouncer.parameters.max_client_conn, String(budget.maxClientConn));
-            assert.equal((clusterSpec({ instances: 2, volumeSize: "1Gi", maxConnections: budget.maxConnections }) as any).postgresql.parameters.max_connections, String(budget.maxConnections));
+            assert.equal((clusterSpec({ instances: 2, replication: "synchronous", volumeSize: "1Gi", maxConnections: budget.maxConnections }) as any).postgresql.parameters.max_connections, String(budget.maxConnections));
         });
 
         it("archives WAL through the Barman Cloud plugin only when backups are configured", () => {
             assert.equal(spec.plugins, undefined);
-            const withBackup = clusterSpec({ instances: 3, volumeSize: "20Gi", maxConnections: 100, objectStore: cnpgNames.objectStore }) as any;
+            const withBackup = clusterSpec({ instances: 3, replication: "synchronous", volumeSize: "20Gi", maxConnections: 100, objectStore: cnpgNames.objectStore }) as any;
             assert.deepEqual(withBackup.plugins, [{ name: barmanCloudPluginName, isWALArchiver: true, parameters: { barmanObjectName: cnpgNames.objectStore } }]);
         });
 
@@ -375,7 +384,7 @@ describe("CloudNativePG engine", () => {
     });
 
     describe("the CRD schema validator", () => {
-        const cluster = () => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "x" }, spec: clusterSpec({ instances: 2, volumeSize: "1Gi", maxConnections: 50 }) as any });
+        const cluster = () => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "x" }, spec: clusterSpec({ instances: 2, replication: "synchronous", volumeSize: "1Gi", maxConnections: 50 }) as any });
 
         it("holds the kinds the engine creates, from the pinned charts", () => {
             assert.deepEqual(Object.keys(crdSchemas).sort(), ["barmancloud.cnpg.io/v1/ObjectStore", "postgresql.cnpg.io/v1/Cluster", "postgresql.cnpg.io/v1/Pooler", "postgresql.cnpg.io/v1/ScheduledBackup"]);

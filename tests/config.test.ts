@@ -112,6 +112,16 @@ describe("stack configuration", () => {
         }
     });
 
+    it("replicates synchronously by default, and takes fewer nodes only with an explicit opt-out (or an external database)", () => {
+        assert.equal(parseStackConfig(minimal()).tenants[0].postgres.replication, "synchronous");
+        for (const engine of ["bitnami-ha", "cloudnative-pg"]) {
+            const config = parseStackConfig({ ...withTenant({ database: { engine }, postgres: { replicas: 2, replication: "asynchronous" } }), ...(engine === "cloudnative-pg" ? { kubernetes: { apiServerAddresses: ["10.0.0.1/32"] } } : {}) });
+            assert.equal(config.tenants[0].postgres.replication, "asynchronous", engine);
+        }
+        assert.doesNotThrow(() => parseStackConfig(withTenant({ postgres: { replicas: 1, replication: "asynchronous" } })));
+        assert.doesNotThrow(() => parseStackConfig(withTenant({ database: { engine: "external", external: externalDatabase() }, postgres: { replicas: 1 } })));
+    });
+
     it("fills every default from one place, so a stack file only says what differs", () => {
         const config = parseStackConfig(minimal());
         assert.deepEqual(config.ingress.annotations, {});
@@ -403,6 +413,17 @@ describe("stack configuration", () => {
             withTenant({ database: { engine: "external", external: { ...externalDatabase(), addresses: ["db.example.org"] } } }),
             [/external\.addresses\[0\] is "db\.example\.org"/, /CIDR block/],
         ],
+        [
+            "synchronous replication on two Bitnami nodes (losing the lone standby would stop writes)",
+            withTenant({ postgres: { replicas: 2 } }),
+            [/tenants\[0\]\.postgres\.replicas is 2/, /at least 3 with synchronous replication/, /postgres\.replication: "asynchronous"/],
+        ],
+        [
+            "synchronous replication on two CloudNativePG instances",
+            withTenant({ database: { engine: "cloudnative-pg" }, postgres: { replicas: 2 } }),
+            [/tenants\[0\]\.postgres\.replicas is 2/, /at least 3 with synchronous replication/],
+        ],
+        ["an unknown replication mode", withTenant({ postgres: { replication: "semi" } }), [/postgres\.replication is "semi"/, /"synchronous".*"asynchronous"/]],
         [
             "CloudNativePG without a standby",
             withTenant({ database: { engine: "cloudnative-pg" }, postgres: { replicas: 1 } }),

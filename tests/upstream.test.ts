@@ -22,6 +22,15 @@ import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { dcmtkDisablesNagle } from "./upstream/dcmtk";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
+import {
+    acknowledgedCommitReachesAStandby,
+    bitnamiChartSynchronousStandbyNames,
+    cnpgInstanceNames,
+    cnpgSynchronousStandbyNames,
+    commitsWithStandbysLost,
+    parseSynchronousStandbyNames,
+} from "./upstream/synchronousReplication";
+import { postgresNodeNames, synchronousReplicationScript } from "../components/tenant/postgres";
 import { RecordedResource, plain } from "./support/mocks";
 import { RenderedStack, parsedStackFile, renderFirstPreview, renderStack, allStacks } from "./support/stacks";
 
@@ -363,6 +372,49 @@ for (const stack of allStacks) {
                 }
             });
         });
+
+        describe("synchronous replication as the engines render it and PostgreSQL reads it", () => {
+            it("makes every acknowledged commit reach a standby, survives losing one standby and keeps it after any failover; only opted-out tenants commit alone", () => {
+                for (const tenant of config.tenants.filter((t) => t.database.engine !== "external")) {
+                    const names = tenantNames(tenant.name, config.domain);
+                    // The promise unless the tenant opted out (absent: the default, synchronous).
+                    const durable = tenant.postgres.replication !== "asynchronous";
+                    // What each node runs with, whichever node is primary (a failover moves it).
+                    // `whenStandbysDown`: the setting once no standby is healthy (CloudNativePG recomputes it; Bitnami's is fixed).
+                    const settings: { primary: string; standbys: string[]; value: string | undefined; whenStandbysDown: string | undefined }[] = [];
+                    if (tenant.database.engine === "bitnami-ha") {
+                        const values = objectsOf(rendered, "Release").find((r) => nsOf(r) === names.namespace && r.inputs.name === "postgresql-ha")!.inputs.values;
+                        const pods = postgresNodeNames(values.postgresql.replicaCount);
+                        // The chart's own switch would be gone after the first restart or failover.
+                        assert.equal(bitnamiChartSynchronousStandbyNames(values.postgresql, pods, "any later start, or a promoted standby"), undefined);
+                        const script: string | undefined = values.postgresql.initdbScripts?.[synchronousReplicationScript];
+                        assert.equal(script !== undefined, durable, `${tenant.name}: the init script exactly when synchronous`);
+                        // ALTER SYSTEM lands in postgresql.auto.conf, which repmgr's clone copies to every standby.
+                        const value = script ? /synchronous_standby_names = '((?:[^']|'')*)'/.exec(script)![1].replace(/''/g, "'") : undefined;
+                        for (const primary of pods) {
+                            settings.push({ primary, standbys: pods.filter((pod) => pod !== primary), value, whenStandbysDown: value });
+                        }
+                    } else {
+                        const cluster = objectsOf(rendered, "Cluster").find((r) => nsOf(r) === names.namespace)!.inputs;
+                        const instances = cnpgInstanceNames(cluster.metadata.name, cluster.spec.instances);
+                        for (const primary of instances) {
+                            const value = cnpgSynchronousStandbyNames(cluster.spec.postgresql.synchronous, instances, primary);
+                            const whenStandbysDown = cnpgSynchronousStandbyNames(cluster.spec.postgresql.synchronous, instances, primary, [primary]);
+                            settings.push({ primary, standbys: instances.filter((name) => name !== primary), value, whenStandbysDown });
+                        }
+                    }
+                    for (const { primary, standbys, value, whenStandbysDown } of settings) {
+                        const where = `${tenant.name}, primary ${primary}: ${value}`;
+                        assert.equal(acknowledgedCommitReachesAStandby(value), durable, where);
+                        if (durable) {
+                            assert.ok(commitsWithStandbysLost(value, standbys, 1), `${where}: one standby lost stops writes`);
+                            assert.ok(acknowledgedCommitReachesAStandby(whenStandbysDown), `${where}: with every standby down the primary commits alone (${whenStandbysDown})`);
+                            assert.equal(commitsWithStandbysLost(whenStandbysDown, standbys, standbys.length), false, `${where}: with every standby gone a commit must wait`);
+                        }
+                    }
+                }
+            });
+        });
     });
 }
 
@@ -610,6 +662,16 @@ describe("the upstream models catch what the program once got wrong", () => {
             readOnlyRootFilesystem: true,
         });
         assert.equal(start.config.Name, "Lab ");
+    });
+
+    it("the chart's syncReplication waits for every standby, and only on the first primary's first boot", () => {
+        const pods = postgresNodeNames(3);
+        const chart = { syncReplication: true, syncReplicationMode: "ANY", replicaCount: 3 };
+        const firstBoot = bitnamiChartSynchronousStandbyNames(chart, pods, "first boot of the first primary");
+        assert.deepEqual(parseSynchronousStandbyNames(firstBoot), { method: "ANY", num: 2, names: pods });
+        assert.equal(commitsWithStandbysLost(firstBoot, pods.slice(1), 1), false, "losing one standby of two stops writes");
+        assert.equal(acknowledgedCommitReachesAStandby(bitnamiChartSynchronousStandbyNames(chart, pods, "any later start, or a promoted standby")), false);
+        assert.equal(parseSynchronousStandbyNames(bitnamiChartSynchronousStandbyNames({ ...chart, syncReplicationMode: "" }, pods, "first boot of the first primary"))!.method, "FIRST");
     });
 
     it("the old connection budget left one Pgpool pod short once the storage connection and the reserved slot count", () => {

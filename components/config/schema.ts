@@ -143,9 +143,19 @@ const databaseSchema = z.strictObject({
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
 export type ExternalDatabaseConfig = z.infer<typeof externalDatabaseSchema>;
 
+/** PostgreSQL nodes synchronous replication needs: a primary and two standbys, one of which may be lost. */
+export const minimumSynchronousReplicas = 3;
+
 const postgresSchema = z.strictObject({
     /** PostgreSQL nodes (one primary, the rest streaming standbys managed by repmgr). */
     replicas: z.int().min(1).max(9).default(3),
+    /**
+     * synchronous (the default): every commit, and so every instance Orthanc acknowledges, waits until one standby has
+     * it (quorum `ANY 1`), so losing the primary loses no acknowledged study; needs `replicas` >= 3, so that losing one
+     * standby does not stop writes. asynchronous: commits wait for the primary alone; a failover loses what it had not
+     * yet streamed, acknowledged studies included (README: Durability and failover). In-cluster engines only.
+     */
+    replication: z.enum(["synchronous", "asynchronous"]).default("synchronous"),
     /** Pgpool-II nodes in front of them. */
     pgpoolReplicas: z.int().min(1).max(9).default(2),
     volumeSize: z.string().regex(volumeSizePattern, { error: "a size such as 50Gi (Mi, Gi or Ti, no decimals)" }).default("20Gi"),
@@ -558,6 +568,15 @@ export const stackConfigSchema = z
                     message: `the API server's addresses as CIDR blocks (kubectl get endpoints kubernetes -n default): tenants[${index}] uses the cloudnative-pg engine, whose database pods talk to the API server, and a NetworkPolicy can only name addresses`,
                 });
             }
+            if (engine !== "external" && tenant.postgres.replication === "synchronous" && tenant.postgres.replicas < minimumSynchronousReplicas) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "postgres", "replicas"],
+                    message:
+                        `at least ${minimumSynchronousReplicas} with synchronous replication (a primary and two standbys: each commit waits for one, ` +
+                        'and losing a standby must not stop writes); or postgres.replication: "asynchronous", which can lose acknowledged studies on failover',
+                });
+            }
             if (engine === "cloudnative-pg" && tenant.postgres.replicas < 2) {
                 ctx.addIssue({
                     code: "custom",
@@ -828,6 +847,8 @@ function quantityBytes(quantity: string): number {
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 export type TenantConfig = StackConfig["tenants"][number];
+/** How commits wait for standbys (`postgres.replication`). */
+export type ReplicationMode = TenantConfig["postgres"]["replication"];
 export type IngressConfig = StackConfig["ingress"];
 export type PkiConfig = StackConfig["pki"];
 export type KubernetesConfig = StackConfig["kubernetes"];

@@ -24,7 +24,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, tenantBackupTarget, TenantConfig } from "../config/schema";
+import { BackupConfig, ReplicationMode, tenantBackupTarget, TenantConfig } from "../config/schema";
 import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress } from "./backup";
 import { cnpgPostgresImage, imageReference } from "../versions";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
@@ -109,6 +109,7 @@ export function poolerBudget(orthancMaxReplicas: number, poolerInstances: number
 
 export interface ClusterSpecInput {
     instances: number;
+    replication: ReplicationMode;
     volumeSize: string;
     storageClass?: string;
     maxConnections: number;
@@ -118,12 +119,12 @@ export interface ClusterSpecInput {
 
 /**
  * Synchronous replication (`postgresql.synchronous`, api/v1/cluster_types.go `SynchronousReplicaConfiguration`):
- * every commit waits for one standby (quorum, `any`). With three or more instances durability is `required` (a
- * standby may be lost without stopping writes). With two, `preferred`: the lone standby's outage must not stop the
- * site, so commits then rely on the primary alone until the standby is back.
+ * every commit waits for one standby (quorum, `any`), and `required` durability never lets the primary commit alone
+ * (`preferred` would, whenever no standby is up, and a failover could then lose what it acknowledged). The schema
+ * asks for three instances, so one standby may be lost without stopping writes. Asynchronous: no `synchronous` block.
  */
-export function synchronousReplication(instances: number): Record<string, unknown> {
-    return { method: "any", number: 1, dataDurability: instances >= 3 ? "required" : "preferred" };
+export function synchronousReplication(replication: ReplicationMode): Record<string, unknown> | undefined {
+    return replication === "synchronous" ? { method: "any", number: 1, dataDurability: "required" } : undefined;
 }
 
 export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
@@ -144,7 +145,7 @@ export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
         inheritedMetadata: { labels: { ...noSidecar } },
         postgresql: {
             parameters: { max_connections: String(input.maxConnections) },
-            synchronous: synchronousReplication(input.instances),
+            ...(synchronousReplication(input.replication) ? { synchronous: synchronousReplication(input.replication) } : {}),
             // Instances are outside the mesh: refuse any connection that is not TLS. The operator's fixed rules
             // (replication, the pooler's auth user) come first and are hostssl already.
             pg_hba: ["hostnossl all all all reject"],
@@ -473,6 +474,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
                 metadata: { name: cnpgNames.cluster, namespace: ns, annotations: { ...clusterAwait } },
                 spec: clusterSpec({
                     instances: tenant.postgres.replicas,
+                    replication: tenant.postgres.replication,
                     volumeSize: tenant.postgres.volumeSize,
                     storageClass: tenant.postgres.storageClass,
                     maxConnections: budget.maxConnections,

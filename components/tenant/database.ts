@@ -82,6 +82,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
                 namespace: args.namespace,
                 values: postgresHaValues({
                     replicas: tenant.postgres.replicas,
+                    replication: tenant.postgres.replication,
                     pgpoolReplicas: tenant.postgres.pgpoolReplicas,
                     volumeSize: tenant.postgres.volumeSize,
                     storageClass: tenant.postgres.storageClass,

@@ -2,6 +2,7 @@
  * PostgreSQL HA (Bitnami postgresql-ha: repmgr-managed PostgreSQL behind Pgpool-II) for one tenant: names and Helm
  * values as pure functions, shared by the tenant component and the integration suite.
  */
+import type { ReplicationMode } from "../config/schema";
 import { bitnamiImageValues as image, postgresqlHaImages } from "../versions";
 
 /** Release name; the chart's fullname is the release name when it contains the chart name. */
@@ -100,8 +101,51 @@ export const postgresExporterScrapeAnnotations = {
     "prometheus.io/path": "/metrics",
 } as const;
 
+/** The chart's PostgreSQL pods, `<release>-postgresql-<ordinal>`: repmgr's node names and the standbys' application_name. */
+export function postgresNodeNames(replicas: number): string[] {
+    return Array.from({ length: replicas }, (_, ordinal) => `${postgresRelease}-postgresql-${ordinal}`);
+}
+
+/**
+ * The quorum every commit waits for: any one standby of the tenant's nodes has flushed it. With three nodes, one
+ * standby may be lost and commits go on; PostgreSQL ignores the primary's own name in the list, so the same setting
+ * holds on whichever node repmgr promotes.
+ */
+export function synchronousStandbyNames(replicas: number): string {
+    return `ANY 1 (${postgresNodeNames(replicas).map((name) => `"${name}"`).join(", ")})`;
+}
+
+/**
+ * What makes the primary synchronous, as SQL for its superuser. ALTER SYSTEM writes postgresql.auto.conf in the data
+ * directory: it outlives restarts (the image regenerates postgresql.conf at every start) and `repmgr standby clone`
+ * copies it to every standby, so a promoted standby keeps waiting for the others.
+ */
+export function synchronousReplicationSql(replicas: number): string {
+    const names = synchronousStandbyNames(replicas).replace(/'/g, "''");
+    return ["ALTER SYSTEM SET synchronous_commit = 'on';", `ALTER SYSTEM SET synchronous_standby_names = '${names}';`, "SELECT pg_reload_conf();"].join("\n");
+}
+
+/** Name of the chart's init script that applies `synchronousReplicationSql`; the chart's initdb scripts run in name order. */
+export const synchronousReplicationScript = "10-korthweb-synchronous-replication.sh";
+
+/**
+ * The script, run once on the first primary's first boot (the image sources it with the server up, before standbys
+ * clone). The superuser's password is the one the chart passes to the image; over 127.0.0.1 the image's pg_hba.conf
+ * asks for it.
+ */
+function synchronousReplicationInitScript(replicas: number): string {
+    return [
+        "# korthweb: synchronous replication (postgres.replication), applied before the standbys clone this data directory.",
+        'PGPASSWORD="$POSTGRESQL_POSTGRES_PASSWORD" psql -v ON_ERROR_STOP=1 -X -h 127.0.0.1 -p "$POSTGRESQL_PORT_NUMBER" -U postgres -d postgres <<\'KORTHWEB_SQL\'',
+        synchronousReplicationSql(replicas),
+        "KORTHWEB_SQL",
+        "",
+    ].join("\n");
+}
+
 export interface PostgresValuesInput {
     replicas: number;
+    replication: ReplicationMode;
     pgpoolReplicas: number;
     volumeSize: string;
     storageClass?: string;
@@ -122,6 +166,14 @@ export function postgresHaValues(input: PostgresValuesInput): Record<string, unk
             existingSecret: postgresSecrets.postgresql,
             usePasswordFiles: true,
             maxConnections: String(input.connections.maxConnections),
+            // The chart's own switch stays off: it waits for every standby (`replicaCount - 1`, so losing one stops
+            // writes) and the image writes it into postgresql.conf on the first primary's first boot only, so it is gone
+            // after the first restart or failover (tests/upstream/bitnamiSynchronousReplication.ts). The init script
+            // below sets a quorum of one that every node keeps.
+            syncReplication: false,
+            ...(input.replication === "synchronous"
+                ? { initdbScripts: { [synchronousReplicationScript]: synchronousReplicationInitScript(input.replicas) } }
+                : {}),
             resourcesPreset: "none",
             resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
             pdb: { create: true, maxUnavailable: 1 },

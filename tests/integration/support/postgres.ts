@@ -50,7 +50,7 @@ export interface PostgresOptions {
 }
 
 /** When the suite runs as root (PostgreSQL refuses to), the `postgres` account and the command that switches to it. */
-function asPostgresAccount(): { uid: number; gid: number; prefix: string[] } | undefined {
+export function asPostgresAccount(): { uid: number; gid: number; prefix: string[] } | undefined {
     if (process.getuid?.() !== 0) {
         return undefined;
     }
@@ -68,6 +68,22 @@ function quoteLiteral(value: string): string {
 
 function quoteIdentifier(value: string): string {
     return `"${value.replace(/"/g, '""')}"`;
+}
+
+/**
+ * What Bitnami's image does on first boot with postgresql.username/database (postgresql_create_admin_user in
+ * libpostgresql.sh): a login role with CREATEDB and nothing more, owner of its database and of its public schema
+ * (which PostgreSQL 15 no longer lets every role create in). Returns the role's generated password.
+ */
+export async function createOrthancDatabase(asSuperuser: (sql: string, database?: string) => Promise<string>): Promise<string> {
+    const password = randomBytes(24).toString("base64url");
+    const role = quoteIdentifier(orthancDatabase.user);
+    await asSuperuser(`CREATE DATABASE ${quoteIdentifier(orthancDatabase.name)}`);
+    await asSuperuser(`CREATE ROLE ${role} WITH LOGIN CREATEDB PASSWORD ${quoteLiteral(password)}`);
+    await asSuperuser(`GRANT ALL PRIVILEGES ON DATABASE ${quoteIdentifier(orthancDatabase.name)} TO ${role}`);
+    await asSuperuser(`ALTER DATABASE ${quoteIdentifier(orthancDatabase.name)} OWNER TO ${role}`);
+    await asSuperuser(`ALTER SCHEMA public OWNER TO ${role}`, orthancDatabase.name);
+    return password;
 }
 
 export async function startPostgres(resources: Resources, options: PostgresOptions = {}): Promise<Postgres> {
@@ -147,16 +163,7 @@ export async function startPostgres(resources: Resources, options: PostgresOptio
     };
     await waitUntil("PostgreSQL accepts connections", child, async () => (await psql("postgres", "postgres", dir, "SELECT 1", {})).code === 0);
 
-    // What Bitnami's image does on first boot with postgresql.username/database (postgresql_create_admin_user in
-    // libpostgresql.sh): a login role with CREATEDB and nothing more, owner of its database and of its public schema
-    // (which PostgreSQL 15 no longer lets every role create in).
-    const password = randomBytes(24).toString("base64url");
-    const role = quoteIdentifier(orthancDatabase.user);
-    await asSuperuser(`CREATE DATABASE ${quoteIdentifier(orthancDatabase.name)}`);
-    await asSuperuser(`CREATE ROLE ${role} WITH LOGIN CREATEDB PASSWORD ${quoteLiteral(password)}`);
-    await asSuperuser(`GRANT ALL PRIVILEGES ON DATABASE ${quoteIdentifier(orthancDatabase.name)} TO ${role}`);
-    await asSuperuser(`ALTER DATABASE ${quoteIdentifier(orthancDatabase.name)} OWNER TO ${role}`);
-    await asSuperuser(`ALTER SCHEMA public OWNER TO ${role}`, orthancDatabase.name);
+    const password = await createOrthancDatabase(asSuperuser);
 
     const asOrthancRole = async (sql: string) => {
         const result = await psql(orthancDatabase.user, orthancDatabase.name, "127.0.0.1", sql, { PGPASSWORD: password });

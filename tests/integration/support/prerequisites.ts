@@ -101,6 +101,8 @@ const requirements: Requirement[] = [
     // Orthanc runs chrooted in a private mount namespace that shows it the suite's temp directory.
     { debianPackage: "util-linux", program: "unshare" },
     { debianPackage: "coreutils", program: "chroot" },
+    // The failover test's database tier (failover.test.ts): the Bitnami engine's repmgr and Pgpool-II.
+    { debianPackage: "pgpool2", file: "/usr/sbin/pgpool" },
 ];
 
 /** Files the suite needs inside the Orthanc root (paths inside it). */
@@ -143,9 +145,13 @@ export function assertPrerequisites(roots: readonly OrthancRootName[] = ["sid"])
             packages.add(requirement.debianPackage);
         }
     }
-    if (postgresBinDirectory() === undefined) {
+    const postgresBin = postgresBinDirectory();
+    if (postgresBin === undefined) {
         missing.push("/usr/lib/postgresql/<major>/bin/initdb (Debian package postgresql)");
         packages.add("postgresql");
+    } else if (!executable(join(postgresBin, "repmgrd"))) {
+        missing.push(`${postgresBin}/repmgrd (Debian package repmgr)`);
+        packages.add("repmgr");
     }
     const problems: string[] = [];
     if (missing.length > 0) {
