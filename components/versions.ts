@@ -4,6 +4,7 @@
  * Upgrades happen here and nowhere else, so that a reviewer sees the whole change in one diff and the tests
  * (which read these constants) follow automatically.
  */
+import imageLockFile from "./image-lock.json";
 
 export interface ChartPin {
     /** Chart name inside its repository. */
@@ -28,15 +29,70 @@ export interface ImagePin {
     tag: string;
     /**
      * The image's manifest digest, `sha256:<64 hex>`, as the upstream record cited in tests/upstream/imagePinFacts.json
-     * names it: the runtime pulls exactly these bytes whatever the tag points to later. Absent only for the images on
-     * `imagesWithoutDigest`.
+     * names it. Absent only for the images on `imagesWithoutDigest`. The program renders the lock's digest
+     * (components/image-lock.json), which must equal this one where both exist.
      */
     digest?: string;
 }
 
-/** `registry/repository:tag@digest` (or `:tag` for an image without one), the form a Pod spec wants. */
+/**
+ * One entry of components/image-lock.json, written by `scripts/run lock-images` (scripts/tools/imageLock.ts): the
+ * manifest digest the registry served for a pinned tag, or null with the reason none could be read.
+ */
+export interface LockEntry {
+    digest: string | null;
+    /** The registry host asked (docker.io's API is registry-1.docker.io). */
+    registry: string;
+    /** The day the digest was read, or reading it failed (YYYY-MM-DD). */
+    date: string;
+    /** Where the digest comes from: the registry's answer, or the upstream record it was taken from. */
+    source?: string;
+    /** The manifest's media type, as served. */
+    mediaType?: string;
+    /** Why there is no digest. */
+    error?: string;
+}
+
+/** The lock: every pinned image by `registry/repository:tag`, every OCI chart by `oci://...:version`. */
+export interface ImageLock {
+    comment?: string;
+    images: Record<string, LockEntry>;
+    charts: Record<string, LockEntry>;
+}
+
+export const imageLock: ImageLock = imageLockFile;
+
+/** `registry/repository:tag`: the name a pin has in the lock, and in a registry. */
+export function tagReference(image: ImagePin): string {
+    return `${image.registry}/${image.repository}:${image.tag}`;
+}
+
+/** The pin as upstream records name it, `:tag@digest` where one names its digest: what tests/upstream/imagePinFacts.json cites. */
+export function recordedReference(image: ImagePin): string {
+    return `${tagReference(image)}${image.digest ? `@${image.digest}` : ""}`;
+}
+
+const relock = "run `scripts/run lock-images` and commit components/image-lock.json";
+
+/**
+ * The digest the program renders for a pin: the lock's. A pin the lock does not name (a tag changed without a re-lock)
+ * is an error, as `npm ci` refuses a lockfile out of step with package.json; so is a lock that disagrees with the
+ * digest an upstream record names. Undefined only for an entry the lock holds without a digest (README "Versions").
+ */
+export function lockedDigest(image: ImagePin, lock: ImageLock = imageLock): string | undefined {
+    const reference = tagReference(image);
+    const entry = lock.images[reference];
+    if (!entry) throw new Error(`components/image-lock.json has no entry for ${reference} (its tag changed in components/versions.ts?): ${relock}`);
+    if (image.digest && entry.digest !== image.digest) {
+        throw new Error(`components/image-lock.json locks ${reference} to ${entry.digest}, but the upstream record names ${image.digest}`);
+    }
+    return entry.digest ?? undefined;
+}
+
+/** `registry/repository:tag@digest` (or `:tag` for an image the lock holds no digest for), the form a Pod spec wants. */
 export function imageReference(image: ImagePin): string {
-    return `${image.registry}/${image.repository}:${image.tag}${image.digest ? `@${image.digest}` : ""}`;
+    const digest = lockedDigest(image);
+    return `${tagReference(image)}${digest ? `@${digest}` : ""}`;
 }
 
 /**
@@ -44,7 +100,8 @@ export function imageReference(image: ImagePin): string {
  * `registry/repository@digest` when `digest` is set, else `:tag`.
  */
 export function bitnamiImageValues(pin: ImagePin): Record<string, string> {
-    return { registry: pin.registry, repository: pin.repository, tag: pin.tag, ...(pin.digest ? { digest: pin.digest } : {}) };
+    const digest = lockedDigest(pin);
+    return { registry: pin.registry, repository: pin.repository, tag: pin.tag, ...(digest ? { digest } : {}) };
 }
 
 /**
@@ -53,9 +110,28 @@ export function bitnamiImageValues(pin: ImagePin): Record<string, string> {
  */
 export function kialiImageValues(pin: ImagePin): Record<string, string> {
     const name = `${pin.registry}/${pin.repository}`;
-    if (!pin.digest) return { image_name: name, image_version: pin.tag };
-    const [algorithm, hex] = pin.digest.split(":");
+    const digest = lockedDigest(pin);
+    if (!digest) return { image_name: name, image_version: pin.tag };
+    const [algorithm, hex] = digest.split(":");
     return { image_name: name, image_digest: algorithm, image_version: hex };
+}
+
+/** An OCI chart's name in the lock and in its registry: `oci://host/repository:version`. */
+export function ociChartReference(pin: ChartPin): string | undefined {
+    return pin.chart.startsWith("oci://") ? `${pin.chart}:${pin.version}` : undefined;
+}
+
+/**
+ * The chart name Helm is given: an OCI chart as `oci://...@sha256:<digest>` once locked. Helm v3.20.2 (what
+ * pulumi-kubernetes 4.34 embeds; pkg/registry/client.go `ValidateReference`) pulls such a reference by its digest and,
+ * given the version too, refuses when the registry's tag names another digest; an HTTP repository's chart by name.
+ */
+export function chartReference(pin: ChartPin, lock: ImageLock = imageLock): string {
+    const reference = ociChartReference(pin);
+    if (!reference) return pin.chart;
+    const entry = lock.charts[reference];
+    if (!entry) throw new Error(`components/image-lock.json has no entry for the chart ${reference} (its version changed in components/versions.ts?): ${relock}`);
+    return entry.digest ? `${pin.chart}@${entry.digest}` : pin.chart;
 }
 
 const istioRepo = "https://istio-release.storage.googleapis.com/charts";
@@ -171,11 +247,10 @@ export const pinnedImages = {
 } satisfies Record<string, ImagePin>;
 
 /**
- * The images pinned by tag alone (README "Versions"), and why: no upstream record that could be read names their
- * digest, and no registry answered from the machine the pins were made on (tests/upstream/imagePinFactsGenerate.ts
- * searches the repositories named here again). A tag can be pushed again: these are the images a re-push or a registry
- * compromise could change under the program. Each digest is one `crane digest <image>` away for whoever can reach
- * the registry.
+ * The images no upstream record names a digest for, and why (tests/upstream/imagePinFactsGenerate.ts searches the
+ * repositories named here again). Their digests come from the registry alone: `scripts/run lock-images` writes them
+ * into components/image-lock.json. Until it has, the lock holds them without a digest (no registry answered from the
+ * machine the pins were made on), they render by tag, and `scripts/run up` refuses them (README "Versions").
  */
 const bitnamiWithoutDigest = "bitnami/charts (postgresql-ha/16.3.2) names its images by tag only; the bitnamilegacy copies are recorded nowhere";
 export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, string>> = {

@@ -4,7 +4,7 @@ import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/tenant/postgres";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
-import { charts, orthancImage } from "../components/versions";
+import { chartReference, charts, orthancImage } from "../components/versions";
 import { certificateFingerprint, RenewalState, renewalNotice, TenantPki } from "../components/tenant/pki";
 import { parseStackConfig } from "../components/config/load";
 import { CertificateAuthority } from "../components/pki/certificateAuthority";
@@ -416,7 +416,7 @@ for (const stack of allStacks) {
         itForBitnami("installs PostgreSQL HA per tenant from the pinned OCI chart with images that can be pulled today", () => {
             for (const view of bitnami()) {
                 const release = view.release("postgresql-ha");
-                assert.equal(release.inputs.chart, "oci://registry-1.docker.io/bitnamicharts/postgresql-ha");
+                assert.equal(release.inputs.chart, chartReference(charts.postgresqlHa)); // @sha256:<digest> once locked
                 assert.equal(release.inputs.version, charts.postgresqlHa.version);
                 const values = release.inputs.values;
                 for (const image of [values.postgresql.image, values.pgpool.image, values.metrics.image, values.volumePermissions.image]) {

@@ -10,7 +10,7 @@ import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { certificateFingerprint } from "../components/tenant/pki";
-import { awsCliImage, imageReference, orthancImage, pinnedImages } from "../components/versions";
+import { awsCliImage, orthancImage, pinnedImages, recordedReference } from "../components/versions";
 import imagePinFacts from "./upstream/imagePinFacts.json";
 import imageFacts from "./upstream/orthancImageFacts.json";
 import { GatewayObject, SecretLike, clientAccepted, gatewayChartObjects, gatewayChartRoleRules, gatewaysServedBy, listenerPort, resolveServerTls } from "./upstream/istio";
@@ -125,7 +125,7 @@ for (const stack of allStacks) {
                         .filter((r) => r.inputs.chart === "gateway")
                         .map((r) => ({ waitedBy: "helm" as const, type: gatewayChartObjects(r.inputs.name, r.inputs.values).serviceType ?? "none", what: `release ${r.inputs.name}` })),
                     ...objectsOf(rendered, "Release")
-                        .filter((r) => r.inputs.chart.endsWith("postgresql-ha"))
+                        .filter((r) => r.inputs.chart.includes("postgresql-ha"))
                         .map((r) => ({ waitedBy: "helm" as const, type: r.inputs.values.service?.type ?? "ClusterIP", what: `release ${r.inputs.name}` })),
                 ];
                 assert.ok(waits.length > 0);
@@ -427,7 +427,7 @@ describe("the models' own pins", () => {
         const facts = imagePinFacts.images as Record<string, { image: string; evidence: { repository: string; ref: string; finding: string }[] }>;
         assert.deepEqual(Object.keys(facts).sort(), Object.keys(pinnedImages).sort(), "regenerate tests/upstream/imagePinFacts.json");
         for (const [name, pin] of Object.entries(pinnedImages)) {
-            assert.equal(facts[name].image, imageReference(pin), `${name}: the facts are for another tag; regenerate (the generator refuses a tag without evidence)`);
+            assert.equal(facts[name].image, recordedReference(pin), `${name}: the facts are for another tag; regenerate (the generator refuses a tag without evidence)`);
             assert.ok(facts[name].evidence.some((e) => e.ref.length > 0 && /\//.test(e.repository)), `${name}: no upstream repository evidence`);
         }
         assert.ok(Object.values(pinnedImages).includes(awsCliImage), "the backup job's AWS CLI is among the pins checked");

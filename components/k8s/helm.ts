@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ChartPin } from "../versions";
+import { ChartPin, chartReference } from "../versions";
 
 export interface PinnedReleaseArgs {
     /** The chart and exact version, from components/versions.ts. */
@@ -27,7 +27,7 @@ export function pinnedRelease(
         resourceName,
         {
             name: args.releaseName,
-            chart: args.pin.chart,
+            chart: chartReference(args.pin),
             version: args.pin.version,
             repositoryOpts: args.pin.repo ? { repo: args.pin.repo } : undefined,
             namespace: args.namespace,

@@ -23,7 +23,7 @@ import { createHash } from "crypto";
 import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { ChartPin, charts, chartsWithoutDigest, ImagePin, imageReference, imagesWithoutDigest, pinnedImages } from "../../components/versions";
+import { ChartPin, charts, chartsWithoutDigest, ImagePin, imagesWithoutDigest, pinnedImages, recordedReference } from "../../components/versions";
 
 const mirrors = process.argv[2];
 if (!mirrors) throw new Error("usage: imagePinFactsGenerate.ts <directory holding owner+name/repo mirrors>");
@@ -146,14 +146,14 @@ function catalogEvidence(pin: ImagePin): Evidence {
     const file = "image-catalogs/catalog-system-trixie.yaml";
     for (const commit of git(repo, "log", "--format=%H", "main", "--", file).split("\n").filter(Boolean)) {
         const catalog = parse(show(repo, commit, file)) as { kind: string; spec: { images: { major: number; image: string }[] } };
-        const entry = catalog.spec.images.find((i) => i.image === imageReference(pin));
+        const entry = catalog.spec.images.find((i) => i.image === recordedReference(pin));
         if (catalog.kind === "ClusterImageCatalog" && entry) {
             git(repo, "cat-file", "-e", `${commit}:${file}.sigstore.json`);
             const date = git(repo, "log", "-1", "--format=%cs", commit).trim();
             return { repository: repo, ref: commit, path: file, finding: `ClusterImageCatalog (${date}, signed in ${file}.sigstore.json) lists major ${entry.major}: ${entry.image}` };
         }
     }
-    throw new Error(`no evidence: no ${file} in ${repo} lists ${imageReference(pin)}`);
+    throw new Error(`no evidence: no ${file} in ${repo} lists ${recordedReference(pin)}`);
 }
 
 /** Where each image without a digest was looked for: the repositories whose files would record one. */
@@ -192,7 +192,7 @@ const images = Object.fromEntries(
         return [
             key,
             {
-                image: imageReference(pin),
+                image: recordedReference(pin),
                 evidence: [...evidenceFor[name](pin), ...(reason ? noDigestFound(name, pin) : [])],
                 ...(reason ? { withoutDigest: reason } : {}),
             },
