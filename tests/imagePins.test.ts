@@ -3,6 +3,8 @@
  * digest; every pin has a digest or is on the explicit list of images pinned by tag alone (named in the README), and
  * likewise for the charts' archive digests. The digests are the ones upstream records name
  * (tests/upstream/imagePinFacts.json, regenerated from the repositories by tests/upstream/imagePinFactsGenerate.ts).
+ * The program renders the digests of components/image-lock.json (written by `scripts/run lock-images`), which names
+ * exactly the pinned tags and agrees with every digest an upstream record names.
  * The Bitnami chart's own image check, modelled in tests/upstream/bitnamiImageCheck.ts, passes the values without
  * `allowInsecureImages`. The preview workflow installs the Pulumi CLI with an install script pinned by commit and
  * sha256 (its refusal of another script is tested in tests/workflows.test.ts).
@@ -12,12 +14,19 @@ import * as fs from "fs";
 import * as path from "path";
 import {
     ChartPin,
+    chartReference,
     charts,
     chartsWithoutDigest,
+    ImageLock,
+    imageLock,
     ImagePin,
     imageReference,
     imagesWithoutDigest,
+    lockedDigest,
+    ociChartReference,
     pinnedImages,
+    recordedReference,
+    tagReference,
 } from "../components/versions";
 import { plain } from "./support/mocks";
 import { allStacks, releases, renderStack } from "./support/stacks";
@@ -61,22 +70,40 @@ function imagesIn(value: unknown, where: string): FoundImage[] {
 /** The forms one pin may take in rendered objects: Bitnami's keeps the tag beside the digest, kiali's drops the tag. */
 function renderedForms(pin: ImagePin): string[] {
     const name = `${pin.registry}/${pin.repository}`;
-    return pin.digest ? [imageReference(pin), `${name}@${pin.digest}`] : [imageReference(pin)];
+    const digest = lockedDigest(pin);
+    return digest ? [imageReference(pin), `${name}@${digest}`] : [imageReference(pin)];
 }
 
 function pinOf(reference: string): [string, ImagePin] | undefined {
     return Object.entries(pinnedImages).find(([, pin]) => renderedForms(pin).includes(reference));
 }
 
+/** How a lock is out of step with components/versions.ts: what the lock lacks, names beyond the pins, a contradicted record. */
+function lockProblems(lock: ImageLock): string[] {
+    const problems: string[] = [];
+    const compare = (kind: "images" | "charts", pinned: [string, string | undefined][]) => {
+        const names = new Set(pinned.map(([reference]) => reference));
+        for (const [reference, recorded] of pinned) {
+            const entry = lock[kind][reference];
+            if (!entry) problems.push(`no entry for ${reference}`);
+            else if (recorded && entry.digest !== recorded) problems.push(`${reference} locked to ${entry.digest}, the upstream record names ${recorded}`);
+        }
+        for (const reference of Object.keys(lock[kind])) if (!names.has(reference)) problems.push(`an entry for ${reference}, which nothing pins`);
+    };
+    compare("images", (Object.values(pinnedImages) as ImagePin[]).map((pin) => [tagReference(pin), pin.digest]));
+    compare("charts", (Object.values(charts) as ChartPin[]).flatMap((pin) => (ociChartReference(pin) ? [[ociChartReference(pin)!, undefined] as [string, undefined]] : [])));
+    return problems;
+}
+
 describe("image and chart pins", () => {
     for (const stack of allStacks) {
-        it(`stack ${stack}: every image set is a pin of components/versions.ts, with its digest where the pin has one`, async () => {
+        it(`stack ${stack}: every image set is a pin of components/versions.ts, with its locked digest where the lock has one`, async () => {
             const rendered = await renderStack(stack);
             const found = rendered.resources.flatMap((r) => imagesIn(plain(r.inputs), `${r.type} ${r.name}`));
             assert.ok(found.length > 0);
             for (const { where, reference } of found) {
                 const pin = pinOf(reference);
-                assert.ok(pin, `${where}: ${reference} is no pin of components/versions.ts (or lacks the pin's digest)`);
+                assert.ok(pin, `${where}: ${reference} is no pin of components/versions.ts (or lacks the lock's digest)`);
             }
         });
     }
@@ -96,6 +123,65 @@ describe("image and chart pins", () => {
         // The model refuses what the operator refuses: the digest alone, or no tag at all.
         assert.match(cnpgImageNameError(`ghcr.io/cloudnative-pg/postgresql@${pinnedImages.cnpgPostgres.digest}`) ?? "", /just the image sha/);
         assert.match(cnpgImageNameError("ghcr.io/cloudnative-pg/postgresql") ?? "", /'latest'/);
+    });
+
+    it("lock exactly the pinned image tags and OCI chart versions (a tag changed without `scripts/run lock-images` fails here)", () => {
+        assert.deepEqual(lockProblems(imageLock), []);
+        // The same check, fed a lock out of step with the pins: a re-tagged image, an entry left for an old tag, a
+        // chart version changed, a lock that contradicts the upstream record.
+        const stale = structuredClone(imageLock);
+        const orthanc = tagReference(pinnedImages.orthanc);
+        stale.images[orthanc.replace(/:[^:]+$/, ":26.7.0")] = stale.images[orthanc];
+        delete stale.images[orthanc];
+        const chart = ociChartReference(charts.postgresqlHa)!;
+        stale.charts[chart.replace(/:[^:]+$/, ":16.3.1")] = stale.charts[chart];
+        delete stale.charts[chart];
+        stale.images[tagReference(pinnedImages.cnpgPostgres)].digest = `sha256:${"0".repeat(64)}`;
+        assert.deepEqual(lockProblems(stale), [
+            `no entry for ${orthanc}`,
+            `${tagReference(pinnedImages.cnpgPostgres)} locked to sha256:${"0".repeat(64)}, the upstream record names ${pinnedImages.cnpgPostgres.digest}`,
+            `an entry for ${orthanc.replace(/:[^:]+$/, ":26.7.0")}, which nothing pins`,
+            `no entry for ${chart}`,
+            `an entry for ${chart.replace(/:[^:]+$/, ":16.3.1")}, which nothing pins`,
+        ]);
+        // And rendering refuses such a lock rather than rendering a pin by tag.
+        assert.throws(() => lockedDigest(pinnedImages.orthanc, stale), /image-lock\.json has no entry for docker\.io\/orthancteam\/orthanc:26\.8\.1 .*scripts\/run lock-images/);
+        assert.throws(() => lockedDigest(pinnedImages.cnpgPostgres, stale), /the upstream record names sha256:42708a75/);
+        assert.throws(() => chartReference(charts.postgresqlHa, stale), /no entry for the chart oci:\/\/registry-1\.docker\.io\/bitnamicharts\/postgresql-ha:16\.3\.2/);
+    });
+
+    it("render a locked digest: images as tag@digest, the OCI chart as oci://...@sha256: (Helm 3.20.2 checks it against the version's tag)", () => {
+        const digest = `sha256:${"ab".repeat(32)}`; // made up for this test: no registry's answer
+        const locked = structuredClone(imageLock);
+        locked.images[tagReference(pinnedImages.orthanc)].digest = digest;
+        locked.charts[ociChartReference(charts.postgresqlHa)!].digest = digest;
+        assert.equal(lockedDigest(pinnedImages.orthanc, locked), digest);
+        assert.equal(chartReference(charts.postgresqlHa, locked), `oci://registry-1.docker.io/bitnamicharts/postgresql-ha@${digest}`);
+        assert.equal(chartReference(charts.kiali, locked), "kiali-server", "an HTTP repository's chart keeps its name");
+        const withoutDigest = structuredClone(imageLock);
+        withoutDigest.charts[ociChartReference(charts.postgresqlHa)!].digest = null;
+        assert.equal(chartReference(charts.postgresqlHa, withoutDigest), charts.postgresqlHa.chart);
+    });
+
+    it("name in the README every pin the committed lock holds without a digest, with the lock's reason", () => {
+        const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8");
+        const start = readme.indexOf("\n## Versions");
+        const versions = readme.slice(start, readme.indexOf("\n## ", start + 1)).replace(/\s+/g, " ");
+        for (const pin of Object.values(pinnedImages) as ImagePin[]) {
+            const entry = imageLock.images[tagReference(pin)];
+            if (entry.digest) {
+                assert.match(entry.digest, digestPattern, tagReference(pin));
+            } else {
+                assert.ok(entry.error, `${tagReference(pin)}: no digest and no reason`);
+                assert.ok(versions.includes(`${pin.repository}:${pin.tag}`), `README "Versions" does not name ${pin.repository}:${pin.tag} as not yet locked`);
+            }
+        }
+        for (const [reference, entry] of Object.entries(imageLock.charts)) {
+            if (entry.digest) assert.match(entry.digest, digestPattern, reference);
+            else assert.ok(entry.error && versions.includes(reference.replace(/^oci:\/\/[^/]+\//, "").replace(":", " ")), `README "Versions" does not name ${reference} as not yet locked`);
+        }
+        assert.match(versions, /scripts\/run lock-images/);
+        assert.match(versions, /KORTHWEB_ALLOW_UNLOCKED_IMAGES=1/);
     });
 
     it("give every image a digest, or list it among those pinned by tag alone, with a reason the README repeats", () => {
@@ -132,7 +218,7 @@ describe("image and chart pins", () => {
             charts: Record<string, { chart: string; version: string; archiveSha256?: string; withoutDigest?: string; evidence?: { path?: string; finding: string }[] }>;
         };
         for (const [name, pin] of Object.entries(pinnedImages) as [keyof typeof pinnedImages, ImagePin][]) {
-            assert.equal(facts.images[name].image, imageReference(pin));
+            assert.equal(facts.images[name].image, recordedReference(pin));
             assert.equal(facts.images[name].withoutDigest, imagesWithoutDigest[name], `${name}: the facts checked another reason`);
             if (pin.digest) {
                 assert.ok(
@@ -161,7 +247,7 @@ describe("the Bitnami chart's image check (tests/upstream/bitnamiImageCheck.ts)"
 
     it("passes the program's values without allowInsecureImages: bitnamilegacy replacements only warn", async () => {
         const rendered = await renderStack("dev");
-        const postgres = releases(rendered).filter((r) => r.inputs.chart === charts.postgresqlHa.chart);
+        const postgres = releases(rendered).filter((r) => r.inputs.chart === chartReference(charts.postgresqlHa));
         assert.ok(postgres.length > 0);
         for (const release of postgres) {
             const values = plain(release.inputs.values) as Record<string, any>;
