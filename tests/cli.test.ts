@@ -6,13 +6,16 @@
  * repository's (node, the pulumi package, ts-node), installs are skipped (KORTHWEB_SKIP_INSTALL) unless a test says
  * otherwise, HOME is inside the sandbox, and PATH holds the system's directories plus stubs: a `pulumi` that records
  * every call with the variables it saw and keeps a list of the stacks it "created", and a `kubectl` that records its
- * calls and answers /readyz as told.
+ * calls and answers /readyz as told. Its components/image-lock.json has a digest for every pin (made up where the
+ * committed one has none), so that `up` passes its lock check unless a test puts the committed lock back.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { ImageLock, imageLock } from "../components/versions";
 import { stackOutputsFixture } from "./support/stackOutputsFixture";
 
 const repoRoot = path.resolve(__dirname, "..");
@@ -99,6 +102,20 @@ function bareSystem(): string {
 after(() => bareSystemDir && fs.rmSync(bareSystemDir, { recursive: true, force: true }));
 
 /**
+ * The repository's components/image-lock.json with a digest for every entry, so that `up` runs past its lock check:
+ * where the committed lock has none, a made-up one (the sha256 of the reference; no registry's answer).
+ */
+function fullyLocked(): ImageLock {
+    const lock = structuredClone(imageLock);
+    for (const kind of ["images", "charts"] as const) {
+        for (const [reference, entry] of Object.entries(lock[kind])) {
+            entry.digest ??= `sha256:${createHash("sha256").update(reference).digest("hex")}`;
+        }
+    }
+    return lock;
+}
+
+/**
  * The sandbox's project as a git checkout with one commit (the policy pack is run as committed): made once, then
  * copied into each sandbox.
  */
@@ -115,6 +132,8 @@ function projectTemplate(): string {
     for (const file of ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.dev.yaml", "Pulumi.cnpg.yaml", "tsconfig.json"]) {
         fs.copyFileSync(path.join(repoRoot, file), path.join(dir, file));
     }
+    fs.mkdirSync(path.join(dir, "components"));
+    fs.writeFileSync(path.join(dir, "components", "image-lock.json"), JSON.stringify(fullyLocked()));
     const git = (...args: string[]) => {
         const result = spawnSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8", env: { PATH: systemPath } });
         assert.equal(result.status, 0, result.stderr);
@@ -215,7 +234,7 @@ class Sandbox {
         for (const made of [this.log, this.stacks, path.join(this.project, ".pulumi-state"), this.passphraseFile]) {
             fs.rmSync(made, { recursive: true, force: true });
         }
-        for (const file of ["Pulumi.local.yaml", "policy/rules.ts"]) {
+        for (const file of ["Pulumi.local.yaml", "policy/rules.ts", "components/image-lock.json"]) {
             fs.copyFileSync(path.join(projectTemplate(), file), path.join(this.project, file));
         }
         this.system = systemPath;
@@ -421,6 +440,7 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         assert.equal(result.status, 2);
         assert.match(result.stderr, /^# {3}scripts\/run test /m);
         assert.match(result.stderr, /scripts\/run smoke <stack>/);
+        assert.match(result.stderr, /scripts\/run lock-images \[--refresh\] +ask the registries/);
         assert.doesNotMatch(result.stderr, /No such file|can't read|Node\.js is pinned/);
     });
 
@@ -517,6 +537,39 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
             assert.equal(empty.status, 1);
             assert.match(empty.stderr, /no-pack \(commit [0-9a-f]{40}\) has no policy\/PulumiPolicy\.yaml/);
             assert.ok(!sandbox.calls().some((call) => /^(up|preview|stack init)\b/.test(call.args)));
+        });
+    });
+
+    describe("with the committed components/image-lock.json, which holds no digest for images no registry here could be asked about", () => {
+        const unlocked = Object.entries(imageLock.images).filter(([, entry]) => !entry.digest).map(([reference]) => reference);
+        const useCommittedLock = (sandbox: Sandbox) => fs.copyFileSync(path.join(repoRoot, "components", "image-lock.json"), path.join(sandbox.project, "components", "image-lock.json"));
+
+        inSandbox("`up` refuses before touching the stack, naming each image without a digest and the command that locks them", (sandbox) => {
+            assert.ok(unlocked.length > 0);
+            useCommittedLock(sandbox);
+            const run = sandbox.run(["up", "local", "--yes"]);
+            assert.equal(run.status, 1);
+            const [error, remedy, flag] = run.stderr.trim().split("\n").slice(-3);
+            assert.match(error, /^error: components\/image-lock\.json holds no digest for .*: deployed now, they would run whatever their tag names today\.$/);
+            for (const reference of [...unlocked, ...Object.keys(imageLock.charts)]) assert.ok(error.includes(reference), `${reference} not named`);
+            assert.ok(!error.includes("cloudnative-pg"), "a locked image is not named");
+            assert.match(remedy, /^Run `scripts\/run lock-images` on a machine that reaches the registries, review and commit components\/image-lock\.json/);
+            assert.match(flag, /KORTHWEB_ALLOW_UNLOCKED_IMAGES=1 for this run/);
+            assert.deepEqual(sandbox.calls(), [], "no CLI call, no stack created");
+            assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false);
+        });
+
+        inSandbox("`up` goes ahead with a warning when KORTHWEB_ALLOW_UNLOCKED_IMAGES=1, and `preview` with a warning anyway", (sandbox) => {
+            useCommittedLock(sandbox);
+            const up = sandbox.run(["up", "local", "--yes"], { KORTHWEB_ALLOW_UNLOCKED_IMAGES: "1" });
+            assertSucceeded(up);
+            assert.match(up.stderr, /^warning: components\/image-lock\.json holds no digest for .*docker\.io\/orthancteam\/orthanc:26\.8\.1.*: they are pulled by tag\. Lock them with `scripts\/run lock-images`/m);
+            assert.match(sandbox.stackCalls().at(-1)!.args, /^up --stack local /);
+            sandbox.withStacks("dev");
+            const preview = sandbox.run(["preview", "dev"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" });
+            assertSucceeded(preview);
+            assert.match(preview.stderr, /^warning: components\/image-lock\.json holds no digest for /m);
+            assert.match(sandbox.stackCalls().at(-1)!.args, /^preview --stack dev /);
         });
     });
 

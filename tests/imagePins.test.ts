@@ -13,6 +13,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import {
+    bitnamiImageValues,
     ChartPin,
     chartReference,
     charts,
@@ -22,6 +23,7 @@ import {
     ImagePin,
     imageReference,
     imagesWithoutDigest,
+    kialiImageValues,
     lockedDigest,
     ociChartReference,
     pinnedImages,
@@ -161,6 +163,17 @@ describe("image and chart pins", () => {
         const withoutDigest = structuredClone(imageLock);
         withoutDigest.charts[ociChartReference(charts.postgresqlHa)!].digest = null;
         assert.equal(chartReference(charts.postgresqlHa, withoutDigest), charts.postgresqlHa.chart);
+        // The three forms the components render read the program's own lock (the stacks above are already rendered).
+        const entries = [pinnedImages.orthanc, pinnedImages.pgpool, pinnedImages.kiali].map((pin) => imageLock.images[tagReference(pin)]);
+        const saved = entries.map((entry) => entry.digest);
+        try {
+            for (const entry of entries) entry.digest = digest;
+            assert.equal(imageReference(pinnedImages.orthanc), `docker.io/orthancteam/orthanc:26.8.1@${digest}`);
+            assert.deepEqual(bitnamiImageValues(pinnedImages.pgpool), { ...pinnedImages.pgpool, digest });
+            assert.deepEqual(kialiImageValues(pinnedImages.kiali), { image_name: "quay.io/kiali/kiali", image_digest: "sha256", image_version: "ab".repeat(32) });
+        } finally {
+            entries.forEach((entry, i) => (entry.digest = saved[i]));
+        }
     });
 
     it("name in the README every pin the committed lock holds without a digest, with the lock's reason", () => {
