@@ -197,7 +197,7 @@ describe("image and chart pins", () => {
         assert.match(versions, /KORTHWEB_ALLOW_UNLOCKED_IMAGES=1/);
     });
 
-    it("give every image a digest, or list it among those pinned by tag alone, with a reason the README repeats", () => {
+    it("give every image the digest an upstream record names, or list it on imagesWithoutDigest, with a reason the README repeats", () => {
         const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8");
         const start = readme.indexOf("\n## Versions");
         const end = readme.indexOf("\n## ", start + 1);

@@ -14,7 +14,8 @@
  * goes), one per pin: the digest, the registry asked, the day. A pin already locked keeps its digest without a request
  * unless --refresh is given; a refreshed digest that differs is written and reported (the tag was pushed again: review
  * before committing). A digest an upstream record names (`ImagePin.digest`) is never replaced by another answer. What
- * could not be read stays without a digest, with the reason; the exit status is then 1.
+ * could not be read stays without a digest, with the reason; the exit status is then 1. Behind an HTTP proxy, set
+ * NODE_USE_ENV_PROXY=1 beside HTTPS_PROXY: Node's fetch ignores the proxy variables otherwise.
  */
 import { createHash } from "crypto";
 import { readFileSync, writeFileSync } from "fs";
