@@ -547,7 +547,7 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         inSandbox("`up` refuses before touching the stack, naming each image without a digest and the command that locks them", (sandbox) => {
             assert.ok(unlocked.length > 0);
             useCommittedLock(sandbox);
-            const run = sandbox.run(["up", "local", "--yes"]);
+            const run = sandbox.run(["up", "dev", "--yes"], { PULUMI_BACKEND_URL: "https://api.pulumi.com" });
             assert.equal(run.status, 1);
             const [error, remedy, flag] = run.stderr.trim().split("\n").slice(-3);
             assert.match(error, /^error: components\/image-lock\.json holds no digest for .*: deployed now, they would run whatever their tag names today\.$/);
@@ -559,8 +559,11 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
             assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false);
         });
 
-        inSandbox("`up` goes ahead with a warning when KORTHWEB_ALLOW_UNLOCKED_IMAGES=1, and `preview` with a warning anyway", (sandbox) => {
+        inSandbox("`up` goes ahead with a warning when KORTHWEB_ALLOW_UNLOCKED_IMAGES=1 or on the local kind stack, and `preview` with a warning anyway", (sandbox) => {
             useCommittedLock(sandbox);
+            const local = sandbox.run(["up", "local", "--yes"]);
+            assertSucceeded(local);
+            assert.match(local.stderr, /^warning: components\/image-lock\.json holds no digest for /m);
             const up = sandbox.run(["up", "local", "--yes"], { KORTHWEB_ALLOW_UNLOCKED_IMAGES: "1" });
             assertSucceeded(up);
             assert.match(up.stderr, /^warning: components\/image-lock\.json holds no digest for .*docker\.io\/orthancteam\/orthanc:26\.8\.1.*: they are pulled by tag\. Lock them with `scripts\/run lock-images`/m);
