@@ -181,7 +181,7 @@ describe("bucket protection: versioning, object lock, lifecycle", () => {
             assert.deepEqual(outputs.backupStorage, JSON.parse(JSON.stringify(backupStorage(config))), stack);
             const text = JSON.stringify(outputs.backupStorage);
             for (const own of Object.values(config.backup!.tenants)) {
-                assert.ok(!text.includes(own.secretAccessKey) && !text.includes(own.accessKeyId), `${stack}: a credential in backupStorage`);
+                for (const credential of [own.secretAccessKey, own.accessKeyId]) assert.ok(credential === undefined || !text.includes(credential), `${stack}: a credential in backupStorage`);
             }
         }
         assert.deepEqual(Object.keys((await renderStack("cnpg")).outputs.backupStorage), ["bhs", "mhr"]);
