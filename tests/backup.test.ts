@@ -29,6 +29,10 @@ import { clusterDns } from "../components/config/schema";
 import { admitsName, ciliumPolicyProblems, proxiesDns } from "./upstream/ciliumPolicy";
 import { parseWaitFor } from "./upstream/customResourceReadiness";
 import { istioAdmission } from "./upstream/istioValidation";
+import { botocoreCredentialSource, eksWebhookMutation, regionalStsHost, webhookTokenFile } from "./upstream/awsWebIdentity";
+import { only } from "./support/inProcess";
+import { parseStackConfig } from "../components/config/load";
+import { tenantBackupTarget } from "../components/config/schema";
 
 const names = tenantNames("bhs", "orthweb.example");
 const accessKeyId = "AKIAEXAMPLEBACKUPKEY";
@@ -376,5 +380,64 @@ describe("database backup (Bitnami engine)", () => {
             assert.equal(report.noSchema, false, `${report.object}: no schema`);
             assert.deepEqual(report.problems, [], report.object);
         }
+    });
+});
+
+describe("database backup as an IAM role (EKS IAM roles for service accounts)", () => {
+    const bhsRole = "arn:aws:iam::111122223333:role/korthweb-bhs-backup";
+    const stackWith = (kubernetes: Record<string, unknown>, s3: Record<string, unknown>) =>
+        parseStackConfig({
+            domain: "orthweb.example",
+            ingress: { serviceType: "ClusterIP" },
+            kubernetes,
+            tenants: ["bhs", "mhr"].map((name) => ({ name, displayName: name, database: { engine: "bitnami-ha" } })),
+            backup: {
+                s3: { endpoint: "https://s3.eu-central-1.amazonaws.com", bucket: "korthweb-backups", region: "eu-central-1", ...s3 },
+                irsa: { oidcProviderArn: "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE" },
+                tenants: { bhs: { roleArn: bhsRole }, mhr: { accessKeyId: "AKIAEXAMPLEMHRKEY", secretAccessKey: "mhr-secret" } },
+            },
+        });
+    const anyAddress = stackWith({}, { anyAddress: true }).backup!;
+    const byName = stackWith({ cni: "cilium" }, {});
+    const mhr = tenantNames("mhr", "orthweb.example");
+    const podOf = (b: BackupConfig, tenant = "bhs") => (backupCronJobSpec({ tenant, names: tenantNames(tenant, "orthweb.example"), backup: b, scratchSize: "20Gi" }) as any).jobTemplate.spec.template.spec;
+    const upload = (p: any) => p.containers.find((c: any) => c.name === "upload");
+
+    it("keeps no key in the pod; the webhook's token makes the AWS CLI assume the tenant's role, and only with the account's annotation", () => {
+        const p = podOf(anyAddress);
+        assert.ok(!JSON.stringify(p).includes(backupNames.s3Secret), "a role needs no key Secret");
+        assert.deepEqual(botocoreCredentialSource(upload(p).env), { provider: "none" }, "without the webhook the pod has no credentials at all (no metadata service either)");
+        const identity = tenantBackupTarget(anyAddress, "bhs")!.identity;
+        const account = backupServiceAccount(names, identity);
+        assert.deepEqual(account.annotations, { "eks.amazonaws.com/role-arn": bhsRole });
+        assert.equal(account.automountServiceAccountToken, false, "the webhook projects a token of its own for STS");
+        // The webhook's own region may differ from the store's: the CLI's --region decides the STS client's region.
+        const mutated = eksWebhookMutation({ ...p, containers: p.containers }, account.annotations!, { region: "us-west-2" });
+        assert.deepEqual(botocoreCredentialSource(upload(mutated).env), { provider: "assume-role-with-web-identity", roleArn: bhsRole, tokenFile: webhookTokenFile });
+        assert.match(upload(p).command[2], /aws --endpoint-url 'https:\/\/s3\.eu-central-1\.amazonaws\.com' --region 'eu-central-1'/);
+        assert.equal(regionalStsHost("eu-central-1"), "sts.eu-central-1.amazonaws.com");
+        // A key-pair tenant's account has no annotation: the webhook leaves its pod alone, the key pair is used.
+        const mhrAccount = backupServiceAccount(mhr, tenantBackupTarget(anyAddress, "mhr")!.identity);
+        assert.equal(mhrAccount.annotations, undefined);
+        const mhrPod = podOf(anyAddress, "mhr");
+        assert.deepEqual(eksWebhookMutation(mhrPod, mhrAccount.annotations ?? {}), mhrPod);
+        assert.equal(botocoreCredentialSource(upload(mhrPod).env).provider, "env");
+    });
+
+    it("admits the regional STS endpoint by name (mesh and Cilium) or on any address, for the tenant with a role only", () => {
+        const sts = regionalStsHost(anyAddress.s3.region);
+        const walls = backupWalls(names, anyAddress);
+        const entry = only(walls.serviceEntries.filter((e) => e.name === backupNames.stsServiceEntry), "STS ServiceEntry");
+        assert.deepEqual(entry.spec.hosts, [sts]);
+        assert.deepEqual(istioAdmission({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: entry.name, namespace: entry.namespace }, spec: entry.spec }).errors, []);
+        const egress = (walls.network[0].spec.egress as any[]).find((rule) => rule.to.some((peer: any) => peer.ipBlock?.cidr === "0.0.0.0/0"));
+        assert.ok(egress.ports.some((port: any) => port.port === 443));
+        assert.deepEqual(backupWalls(mhr, anyAddress).serviceEntries.map((e) => e.name), [backupNames.serviceEntry], "mhr uses its key pair: no STS");
+        const cilium = only(backupWalls(names, byName.backup!, { cni: "cilium", dns: clusterDns(byName.kubernetes) }).cniPolicies ?? [], "CiliumNetworkPolicy");
+        assert.deepEqual(ciliumPolicyProblems(cilium), []);
+        assert.ok(admitsName(cilium.spec, sts, 443));
+        assert.ok(!admitsName(cilium.spec, "sts.amazonaws.com", 443), "the global endpoint is not what the CLI uses");
+        const mhrCilium = only(backupWalls(mhr, byName.backup!, { cni: "cilium", dns: clusterDns(byName.kubernetes) }).cniPolicies ?? [], "CiliumNetworkPolicy");
+        assert.ok(!admitsName(mhrCilium.spec, sts, 443));
     });
 });

@@ -7,7 +7,8 @@
 import { strict as assert } from "assert";
 import { parseStackConfig } from "../components/config/load";
 import { StackConfig, tenantBackupTarget } from "../components/config/schema";
-import { backupAccessPolicy, backupStorage, bucketProtection, deniedActions, expirationDays } from "../components/database/backupPolicy";
+import { backupAccessPolicy, backupStorage, bucketProtection, deniedActions, expirationDays, irsaTrustPolicy } from "../components/database/backupPolicy";
+import { trustAllows } from "./upstream/awsWebIdentity";
 import { cronMaxIntervalSeconds } from "../components/platform/alerts";
 import { evaluate, ModelPolicy, s3Requests } from "./support/iamPolicyModel";
 import { parsedStackFile, renderStack } from "./support/stacks";
@@ -181,11 +182,60 @@ describe("bucket protection: versioning, object lock, lifecycle", () => {
             assert.deepEqual(outputs.backupStorage, JSON.parse(JSON.stringify(backupStorage(config))), stack);
             const text = JSON.stringify(outputs.backupStorage);
             for (const own of Object.values(config.backup!.tenants)) {
-                assert.ok(!text.includes(own.secretAccessKey) && !text.includes(own.accessKeyId), `${stack}: a credential in backupStorage`);
+                for (const credential of [own.secretAccessKey, own.accessKeyId]) assert.ok(credential === undefined || !text.includes(credential), `${stack}: a credential in backupStorage`);
             }
         }
         assert.deepEqual(Object.keys((await renderStack("cnpg")).outputs.backupStorage), ["bhs", "mhr"]);
         assert.deepEqual(Object.keys((await renderStack("external")).outputs.backupStorage), ["mhr"], "bhs's managed database is its provider's to back up");
         assert.deepEqual((await renderStack("dev")).outputs.backupStorage, {});
+    });
+});
+
+describe("a tenant's IAM role (EKS IRSA): its permission policy and its trust policy", () => {
+    const provider = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+    const issuer = "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+    const token = (namespace: string, account: string, overrides: Partial<{ providerArn: string; issuer: string; aud: string }> = {}) => ({
+        providerArn: provider,
+        issuer,
+        sub: `system:serviceaccount:${namespace}:${account}`,
+        aud: "sts.amazonaws.com",
+        ...overrides,
+    });
+
+    it("cnpg: bhs's role gets the policy a key pair would, and trusts only bhs's instances' ServiceAccount, for STS, from the cluster's provider", async () => {
+        const config = parsedStackFile("cnpg");
+        const { outputs } = await renderStack("cnpg");
+        const bhs = outputs.backupStorage.bhs;
+        assert.deepEqual(bhs.accessPolicy, backupAccessPolicy(tenantBackupTarget(config.backup, "bhs")!, "barman"));
+        assert.deepEqual(bhs.role.serviceAccount, { namespace: "bhs-orthweb", name: "postgresql" });
+        assert.equal(bhs.role.roleArn, config.backup!.tenants.bhs.roleArn);
+        assert.ok(trustAllows(bhs.role.trustPolicy, token("bhs-orthweb", "postgresql")));
+        for (const [what, other] of [
+            ["mhr's instances", token("mhr-orthweb", "postgresql")],
+            ["bhs's Orthanc", token("bhs-orthweb", "orthanc")],
+            ["bhs's instances with another audience", token("bhs-orthweb", "postgresql", { aud: "vault" })],
+            ["another cluster's provider", token("bhs-orthweb", "postgresql", { providerArn: provider.replace("EXAMPLED5", "OTHERD5"), issuer: issuer.replace("EXAMPLED5", "OTHERD5") })],
+        ] as const) {
+            assert.ok(!trustAllows(bhs.role.trustPolicy, other), what);
+        }
+        assert.equal(outputs.backupStorage.mhr.role, undefined, "mhr keeps its key pair");
+    });
+
+    it("trusts the Bitnami backup job's ServiceAccount for a dump writer, and refuses what is not a provider ARN", () => {
+        const config = parseStackConfig({
+            domain: "orthweb.example.org",
+            ingress: { serviceType: "ClusterIP" },
+            tenants: [{ name: "bhs", displayName: "B" }],
+            backup: {
+                s3: { endpoint: "https://s3.eu-west-1.amazonaws.com", bucket: "shared-backups", region: "eu-west-1", anyAddress: true },
+                irsa: { oidcProviderArn: provider },
+                tenants: { bhs: { roleArn: "arn:aws:iam::111122223333:role/korthweb-bhs-backup" } },
+            },
+        });
+        const role = backupStorage(config).bhs.role!;
+        assert.deepEqual(role.serviceAccount, { namespace: "bhs-orthweb", name: "database-backup" });
+        assert.ok(trustAllows(role.trustPolicy!, token("bhs-orthweb", "database-backup")));
+        assert.ok(!trustAllows(role.trustPolicy!, token("bhs-orthweb", "postgresql")));
+        assert.throws(() => irsaTrustPolicy("https://oidc.eks.eu-west-1.amazonaws.com/id/X", role.serviceAccount), /not an IAM OIDC provider ARN/);
     });
 });

@@ -22,6 +22,11 @@ const repoRoot = path.resolve(__dirname, "..");
 const systemPath = "/usr/bin:/bin";
 const pinned = /^requiredPulumiVersion: "(.*)"$/m.exec(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8"))?.[1];
 
+/** What scripts/install-pulumi-cli pins: Pulumi's install script at a commit, and its digest. */
+const installerSource = fs.readFileSync(path.join(repoRoot, "scripts", "install-pulumi-cli"), "utf8");
+const pinnedInstallScriptSha256 = /^install_script_sha256=([0-9a-f]{64})$/m.exec(installerSource)![1];
+const pinnedInstallScriptUrl = `https://raw.githubusercontent.com/pulumi/get.pulumi.com/${/^install_script_commit=([0-9a-f]{40})$/m.exec(installerSource)![1]}/dist/install.sh`;
+
 /** One call of the stub CLI. */
 interface Call {
     args: string;
@@ -124,7 +129,7 @@ function projectTemplate(): string {
     if (templateDir) return templateDir;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "korthweb-cli-template-"));
     fs.mkdirSync(path.join(dir, "scripts"));
-    for (const script of ["run", "pulumi-env"]) {
+    for (const script of ["run", "pulumi-env", "install-pulumi-cli"]) {
         fs.copyFileSync(path.join(repoRoot, "scripts", script), path.join(dir, "scripts", script));
     }
     fs.cpSync(path.join(repoRoot, "scripts", "tools"), path.join(dir, "scripts", "tools"), { recursive: true });
@@ -175,6 +180,39 @@ class Sandbox {
 
     get passphraseFile(): string {
         return path.join(this.project, ".pulumi-passphrase");
+    }
+
+    /**
+     * A `curl` that records each URL it is asked for and serves, as any install script, one that records its
+     * arguments and puts the stub CLI into <--install-root>/bin (or fails like a host that cannot be resolved); and,
+     * with `vouch`, a `sha256sum` that reports the pinned digest for it, as the real one does for the pinned script
+     * (which this suite does not have). Without `vouch` the real sha256sum judges the served script.
+     */
+    withInstallerStubs({ vouch = true, curlFails = false }: { vouch?: boolean; curlFails?: boolean } = {}): this {
+        const cli = path.join(this.dir, "stub-cli");
+        fs.writeFileSync(cli, stubCli, { mode: 0o755 });
+        const served = `#!/bin/sh\necho "$*" >>"${this.log}.installer"\nwhile [ $# -gt 0 ]; do [ "$1" = --install-root ] && root="$2"; shift; done\nmkdir -p "$root/bin" && cp "${cli}" "$root/bin/pulumi"\n`;
+        fs.writeFileSync(path.join(this.dir, "served-install.sh"), served);
+        fs.writeFileSync(
+            path.join(this.bin, "curl"),
+            `#!/bin/sh\nwhile [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift ;; http*) url="$1" ;; esac; shift; done\necho "$url" >>"${this.log}.downloads"\n` +
+                (curlFails ? `echo "curl: (6) Could not resolve host: raw.githubusercontent.com" >&2\nexit 6\n` : `cp "${path.join(this.dir, "served-install.sh")}" "$out"\n`),
+            { mode: 0o755 },
+        );
+        if (vouch) {
+            fs.writeFileSync(path.join(this.bin, "sha256sum"), `#!/bin/sh\necho "${pinnedInstallScriptSha256}  $1"\n`, { mode: 0o755 });
+        }
+        return this;
+    }
+
+    downloads(): string[] {
+        const file = `${this.log}.downloads`;
+        return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
+    }
+
+    installerRuns(): string[] {
+        const file = `${this.log}.installer`;
+        return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
     }
 
     withStubCli(): this {
@@ -592,41 +630,70 @@ describe("scripts/run up and preview on a machine with only a cluster", () => {
         assert.deepEqual(sandbox.stackCalls(), []);
     });
 
-    it("with no CLI on PATH, runs the toolchain's launcher on the pinned version, not the launcher's own", () => {
-        const sandbox = new Sandbox();
+    it("with no CLI on PATH but the pinned one in ~/.pulumi/versions, uses that one and downloads nothing", () => {
+        const sandbox = new Sandbox().withInstallerStubs();
         try {
-            // What the launcher finds in its cache needs no download: only the pinned version is there.
             const cached = path.join(sandbox.home, ".pulumi", "versions", pinned!, "bin");
             fs.mkdirSync(cached, { recursive: true });
             fs.writeFileSync(path.join(cached, "pulumi"), stubCli, { mode: 0o755 });
             const run = sandbox.run(["up", "local", "--yes"]);
             assertSucceeded(run);
-            assert.match(run.stdout, new RegExp(`pulumi v${pinned!.replace(/\./g, "\\.")}, from the toolchain's pulumi package`));
+            assert.match(run.stdout, new RegExp(`pulumi v${pinned!.replace(/\./g, "\\.")}, from ${path.dirname(cached).replace(/\./g, "\\.")}\n`));
             assert.match(sandbox.stackCalls().at(-1)!.args, /^up --stack local /);
+            assert.deepEqual(sandbox.downloads(), []);
         } finally {
             sandbox.remove();
         }
     });
 
-    it("with no CLI on PATH, has the toolchain's launcher fetch the pinned version, and when it cannot, says what failed and how to install it", function () {
-        if (systemPath.split(":").some((dir) => fs.existsSync(path.join(dir, "pulumi")))) {
-            this.skip(); // a system-wide CLI would be found; this case cannot be set up here
-        }
-        const sandbox = new Sandbox(); // no stub: the toolchain's pulumi package is the only CLI
+    it("with no CLI at all, installs the pinned version into ${PULUMI_HOME:-~/.pulumi}/versions/<version> with Pulumi's install script at its pinned commit, once", () => {
+        const sandbox = new Sandbox().withInstallerStubs();
         try {
-            // Node's fetch goes through this proxy, a closed port: the download fails as on a machine without internet,
-            // and on one with internet the test still does not download the CLI.
+            const first = sandbox.run(["up", "local", "--yes"]);
+            assertSucceeded(first);
+            const root = path.join(sandbox.home, ".pulumi", "versions", pinned!);
+            assert.match(first.stdout, new RegExp(`pulumi v${pinned!.replace(/\./g, "\\.")}, installed into ${root.replace(/\./g, "\\.")} \\(scripts/install-pulumi-cli\\)`));
+            assert.deepEqual(sandbox.downloads(), [pinnedInstallScriptUrl]);
+            assert.deepEqual(sandbox.installerRuns(), [`--version ${pinned} --install-root ${root} --no-edit-path`]);
+            assert.match(sandbox.stackCalls().at(-1)!.args, /^up --stack local /);
+            // The next run finds it there.
+            const second = sandbox.run(["up", "local", "--yes"]);
+            assertSucceeded(second);
+            assert.match(second.stdout, new RegExp(`, from ${root.replace(/\./g, "\\.")}\n`));
+            assert.equal(sandbox.downloads().length, 1);
+            // PULUMI_HOME moves it, as it moves every Pulumi tool's.
+            const pulumiHome = path.join(sandbox.dir, "pulumi-home");
+            assertSucceeded(sandbox.run(["up", "local", "--yes"], { PULUMI_HOME: pulumiHome }));
+            assert.deepEqual(sandbox.installerRuns().at(-1), `--version ${pinned} --install-root ${path.join(pulumiHome, "versions", pinned!)} --no-edit-path`);
+        } finally {
+            sandbox.remove();
+        }
+    });
+
+    it("runs no install script whose sha256 is not the pinned one, and says what failed and how to install by hand", () => {
+        const sandbox = new Sandbox().withInstallerStubs({ vouch: false });
+        try {
+            // The launcher, were it reached, would fetch through this closed proxy and never succeed either.
             const run = sandbox.run(["up", "local", "--yes"], { NODE_USE_ENV_PROXY: "1", HTTPS_PROXY: "http://127.0.0.1:1" });
             assert.notEqual(run.status, 0);
-            assert.equal(
-                run.stderr.trim(),
-                [
-                    `error: no Pulumi CLI on PATH, and the toolchain's pulumi package could not fetch v${pinned}: pulumi: fetch failed`,
-                    "Install the Pulumi CLI by hand (https://www.pulumi.com/docs/install/), put it on PATH, and run this again.",
-                ].join("\n"),
-            );
-            assert.doesNotMatch(run.stdout, /state:|secrets:/); // it stopped before anything else
-            assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false);
+            const root = path.join(sandbox.home, ".pulumi", "versions", pinned!);
+            const [error, hint] = run.stderr.trim().split("\n");
+            assert.match(error, new RegExp(`^error: no Pulumi CLI on PATH, and scripts/install-pulumi-cli could not install v${pinned!.replace(/\./g, "\\.")} into ${root.replace(/\./g, "\\.")}: error: ${pinnedInstallScriptUrl.replace(/[./]/g, "\\$&")} has sha256 [0-9a-f]{64}, not the pinned [0-9a-f]{64}; not running it\\.$`));
+            assert.equal(hint, "Install the Pulumi CLI by hand (https://www.pulumi.com/docs/install/), put it on PATH, and run this again.");
+            assert.deepEqual(sandbox.installerRuns(), [], "the unpinned script ran");
+            assert.equal(fs.existsSync(path.join(sandbox.project, ".pulumi-state")), false, "it stopped before anything else");
+        } finally {
+            sandbox.remove();
+        }
+    });
+
+    it("says what failed when the download fails", () => {
+        const sandbox = new Sandbox().withInstallerStubs({ curlFails: true });
+        try {
+            const run = sandbox.run(["up", "local", "--yes"]);
+            assert.notEqual(run.status, 0);
+            assert.match(run.stderr.trim().split("\n")[0], /could not install v[0-9.]+ into .*: curl: \(6\) Could not resolve host: raw\.githubusercontent\.com$/);
+            assert.deepEqual(sandbox.stackCalls(), []);
         } finally {
             sandbox.remove();
         }

@@ -34,6 +34,8 @@ import { admitsName, ciliumPolicyProblems, proxiesDns } from "./upstream/ciliumP
 import { acknowledgedCommitReachesAStandby, cnpgInstanceNames, cnpgSynchronousStandbyNames, commitsWithStandbysLost } from "./upstream/synchronousReplication";
 import { awaitTimeoutSeconds, parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { manifestOf } from "./support/schemaValidation";
+import { ofType, parsedStackFile, renderStack } from "./support/stacks";
+import { botocoreCredentialSource, ContainerModel, eksWebhookMutation, regionalStsHost } from "./upstream/awsWebIdentity";
 import { referenceFor, valuesProblems } from "./support/schemaChartValues";
 
 const releaseType = "kubernetes:helm.sh/v3:Release";
@@ -411,6 +413,50 @@ describe("CloudNativePG engine", () => {
             c.spec.postgresql.parameters.work_mem = "64MB";
             c.spec.inheritedMetadata.labels.anything = "x";
             assert.deepEqual(crdObjectProblems(c), []);
+        });
+    });
+
+    describe("backups as an IAM role (Pulumi.cnpg.yaml: bhs assumes a role, mhr keeps a key pair)", () => {
+        const bhsRole = "arn:aws:iam::111122223333:role/korthweb-cnpg-bhs-backup";
+        const inNamespace = (type: string, ns: string) => async () =>
+            ofType(await renderStack("cnpg"), type).filter((r) => r.inputs.metadata?.namespace === ns);
+
+        it("creates no key Secret for the tenant with a role; its ObjectStore inherits the role, its Cluster's ServiceAccount carries it", async () => {
+            const secrets = async (ns: string) => (await inNamespace("kubernetes:core/v1:Secret", ns)()).map((r) => r.inputs.metadata.name);
+            assert.ok(!(await secrets("bhs-orthweb")).includes(cnpgNames.s3Secret));
+            assert.ok((await secrets("mhr-orthweb")).includes(cnpgNames.s3Secret));
+            const store = only(await inNamespace("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "bhs-orthweb")(), "ObjectStore");
+            assert.deepEqual(store.inputs.spec.configuration.s3Credentials, { inheritFromIAMRole: true });
+            assert.deepEqual(crdObjectProblems(manifestOf(store)), []);
+            const cluster = only(await inNamespace("kubernetes:postgresql.cnpg.io/v1:Cluster", "bhs-orthweb")(), "Cluster");
+            assert.deepEqual(cluster.inputs.spec.serviceAccountTemplate, { metadata: { annotations: { "eks.amazonaws.com/role-arn": bhsRole } } });
+            assert.deepEqual(crdObjectProblems(manifestOf(cluster)), []);
+            const mhrCluster = only(await inNamespace("kubernetes:postgresql.cnpg.io/v1:Cluster", "mhr-orthweb")(), "Cluster");
+            assert.equal(mhrCluster.inputs.spec.serviceAccountTemplate, undefined);
+            const mhrStore = only(await inNamespace("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "mhr-orthweb")(), "ObjectStore");
+            assert.deepEqual(mhrStore.inputs.spec.configuration.s3Credentials.accessKeyId, { name: cnpgNames.s3Secret, key: "ACCESS_KEY_ID" });
+        });
+
+        it("the Barman sidecar, after the EKS webhook, assumes bhs's role in the store's region, and the instances reach that STS by name", async () => {
+            const config = parsedStackFile("cnpg");
+            const store = only(await inNamespace("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "bhs-orthweb")(), "ObjectStore");
+            const cluster = only(await inNamespace("kubernetes:postgresql.cnpg.io/v1:Cluster", "bhs-orthweb")(), "Cluster");
+            // The instance pod as the operator creates it: the plugin's sidecar is an init container with the
+            // ObjectStore's env (plugin-barman-cloud v0.13.0 internal/cnpgi/operator/lifecycle.go, lifecycle_envs.go).
+            const sidecar: ContainerModel = { name: "plugin-barman-cloud", env: store.inputs.spec.instanceSidecarConfiguration.env };
+            const instance = { containers: [{ name: "postgres", env: [] }], initContainers: [sidecar] };
+            const mutated = eksWebhookMutation(instance, cluster.inputs.spec.serviceAccountTemplate.metadata.annotations, { region: "us-east-1" });
+            const env = mutated.initContainers![0].env!;
+            assert.deepEqual(botocoreCredentialSource(env), { provider: "assume-role-with-web-identity", roleArn: bhsRole, tokenFile: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token" });
+            const region = env.find((e) => e.name === "AWS_REGION")?.value;
+            assert.equal(region, config.backup!.s3.region, "the store's region, not the webhook's");
+            assert.equal(env.find((e) => e.name === "AWS_STS_REGIONAL_ENDPOINTS")?.value, "regional");
+            const sts = regionalStsHost(region!);
+            const policies = ofType(await renderStack("cnpg"), "kubernetes:cilium.io/v2:CiliumNetworkPolicy");
+            const of = (ns: string) => only(policies.filter((p) => p.inputs.metadata.namespace === ns), `${ns} CiliumNetworkPolicy`);
+            assert.deepEqual(of("bhs-orthweb").inputs.spec.endpointSelector, { matchLabels: cnpgPodLabels.database });
+            assert.ok(admitsName(of("bhs-orthweb").inputs.spec, sts, 443));
+            assert.ok(!admitsName(of("mhr-orthweb").inputs.spec, sts, 443), "mhr has a key pair: no STS");
         });
     });
 });

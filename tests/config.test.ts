@@ -29,6 +29,8 @@ const cloudS3 = () => ({ endpoint: "https://s3.eu-west-1.amazonaws.com", bucket:
 /** bhs's own key pair (minimal()'s only tenant). */
 const bhsBackup = () => ({ bhs: { accessKeyId: "AKIABHS", secretAccessKey: "secret-bhs" } });
 const kmsKey = (n: number) => `arn:aws:kms:eu-west-1:111122223333:key/${String(n).repeat(8)}-1111-2222-3333-444455556666`;
+const roleArn = (tenant: string) => `arn:aws:iam::111122223333:role/korthweb-${tenant}-backup`;
+const irsa = { oidcProviderArn: "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE" };
 /** Two backed-up tenants, bhs and mhr, on `engine`, with `backup.tenants` as given. */
 function twoTenantBackup(tenants: Record<string, Record<string, unknown>>, engine = "bitnami-ha", s3: Record<string, unknown> = backupS3()) {
     return {
@@ -85,13 +87,31 @@ describe("stack configuration", () => {
 
     it("accepts tenants with their own key pairs: by prefix in one bucket, or CloudNativePG in buckets of their own", () => {
         const shared = parseStackConfig(twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", kmsKeyId: kmsKey(1) }, mhr: { accessKeyId: "A2", secretAccessKey: "b", prefix: "sites/mhr" } }));
-        assert.deepEqual(tenantBackupTarget(shared.backup, "bhs"), { bucket: "korthweb-backups", prefix: "bhs/", accessKeyId: "A1", secretAccessKey: "a", kmsKeyId: kmsKey(1) });
+        assert.deepEqual(tenantBackupTarget(shared.backup, "bhs"), { bucket: "korthweb-backups", prefix: "bhs/", identity: { kind: "keyPair", accessKeyId: "A1", secretAccessKey: "a" }, kmsKeyId: kmsKey(1) });
         assert.equal(tenantBackupTarget(shared.backup, "mhr")?.prefix, "sites/mhr/");
         assert.equal(tenantBackupTarget(shared.backup, "gvh"), undefined);
         const own = parseStackConfig(
             twoTenantBackup({ bhs: { accessKeyId: "A1", secretAccessKey: "a", bucket: "backups-bhs" }, mhr: { accessKeyId: "A2", secretAccessKey: "b", bucket: "backups-mhr" } }, "cloudnative-pg", { endpoint: "https://s3.example.org", anyAddress: true }),
         );
         assert.deepEqual(["bhs", "mhr"].map((t) => tenantBackupTarget(own.backup, t)?.bucket), ["backups-bhs", "backups-mhr"]);
+    });
+
+    it("accepts a tenant that assumes an IAM role of its own beside one with a key pair, and keeps no key for it", () => {
+        const config = parseStackConfig({ ...twoTenantBackup({ bhs: { roleArn: roleArn("bhs") }, mhr: { accessKeyId: "A2", secretAccessKey: "b" } }), backup: { s3: backupS3(), irsa, tenants: { bhs: { roleArn: roleArn("bhs") }, mhr: { accessKeyId: "A2", secretAccessKey: "b" } } } });
+        assert.deepEqual(tenantBackupTarget(config.backup, "bhs")?.identity, { kind: "role", roleArn: roleArn("bhs") });
+        assert.equal(tenantBackupTarget(config.backup, "mhr")?.identity.kind, "keyPair");
+        // By name through Cilium instead of any address; a role with a path; the China partition with its own provider.
+        assert.doesNotThrow(() => parseStackConfig({ ...minimal(), kubernetes: { cni: "cilium" }, backup: { s3: cloudS3(), irsa, tenants: { bhs: { roleArn: "arn:aws:iam::111122223333:role/korthweb/backup/bhs" } } } }));
+        assert.doesNotThrow(() =>
+            parseStackConfig({
+                ...minimal(),
+                backup: {
+                    s3: { endpoint: "https://s3.cn-north-1.amazonaws.com.cn", bucket: "korthweb-backups", anyAddress: true },
+                    irsa: { oidcProviderArn: "arn:aws-cn:iam::111122223333:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/EXAMPLE" },
+                    tenants: { bhs: { roleArn: "arn:aws-cn:iam::111122223333:role/korthweb-bhs-backup" } },
+                },
+            }),
+        );
     });
 
     it("finds the cluster DNS of kind, minikube and the clouds by default, and OpenShift's on OpenShift", () => {
@@ -491,6 +511,57 @@ describe("stack configuration", () => {
             "a tenant with no bucket at all",
             { ...minimal(), backup: { s3: { endpoint: "https://s3.example.org", anyAddress: true }, tenants: bhsBackup() } },
             [/backup\.tenants\.bhs\.bucket missing/, /or backup\.s3\.bucket/],
+        ],
+        // Backups as an IAM role: instead of a key pair, on AWS, trusted through the cluster's provider, STS reachable.
+        [
+            "a tenant with both a key pair and a role, without printing the key",
+            { ...minimal(), backup: { s3: backupS3(), irsa, tenants: { bhs: { ...bhsBackup().bhs, roleArn: roleArn("bhs") } } } },
+            [/backup\.tenants\.bhs\.roleArn is "arn:aws:iam::111122223333:role\/korthweb-bhs-backup"/, /either a key pair or a role, not both: leave out backup\.tenants\.bhs\.accessKeyId and secretAccessKey, or roleArn/],
+        ],
+        ["a tenant with neither a key pair nor a role", { ...minimal(), backup: { s3: backupS3(), tenants: { bhs: { prefix: "bhs" } } } }, [/korthweb:backup\.tenants\.bhs is \{/, /accessKeyId and secretAccessKey \(secrets\), or roleArn/]],
+        [
+            "half a key pair",
+            { ...minimal(), backup: { s3: backupS3(), tenants: { bhs: { accessKeyId: "AKIABHS" } } } },
+            [/backup\.tenants\.bhs\.secretAccessKey missing/, /the other half of the tenant's key pair \(backup\.tenants\.bhs\.accessKeyId is set\)/],
+        ],
+        ...(
+            [
+                ["a user's ARN", "arn:aws:iam::111122223333:user/korthweb-bhs"],
+                ["a role name alone", "korthweb-bhs-backup"],
+                ["an account id of 11 digits", "arn:aws:iam::11112222333:role/korthweb-bhs-backup"],
+                ["an STS assumed-role ARN", "arn:aws:sts::111122223333:assumed-role/korthweb-bhs-backup/session"],
+                ["a role name of 65 characters", `arn:aws:iam::111122223333:role/${"r".repeat(65)}`],
+            ] as const
+        ).map(([what, arn]) => [`a role ARN of the wrong shape (${what})`, { ...minimal(), backup: { s3: backupS3(), irsa, tenants: { bhs: { roleArn: arn } } } }, [/backup\.tenants\.bhs\.roleArn is "/, /an IAM role ARN such as arn:aws:iam::111122223333:role\/korthweb-bhs-backup/]] as [string, unknown, RegExp[]]),
+        [
+            "two tenants with one role",
+            { ...twoTenantBackup({}), backup: { s3: backupS3(), irsa, tenants: { bhs: { roleArn: roleArn("bhs") }, mhr: { roleArn: roleArn("bhs") } } } },
+            [/backup\.tenants\.mhr\.roleArn is "arn:aws:iam::111122223333:role\/korthweb-bhs-backup"/, /a role of the tenant's own \(backup\.tenants\.bhs\.roleArn is the same role\)/],
+        ],
+        [
+            "a role with a store that is not AWS S3 (on premises, or another cloud's S3 API)",
+            { ...minimal(), backup: { s3: { endpoint: "https://storage.googleapis.com", bucket: "korthweb-backups", anyAddress: true }, irsa, tenants: { bhs: { roleArn: roleArn("bhs") } } } },
+            [/backup\.tenants\.bhs\.roleArn is "arn:aws/, /a key pair instead: an IAM role is honoured by AWS S3 only \(\*\.amazonaws\.com\), and backup\.s3\.endpoint is https:\/\/storage\.googleapis\.com/],
+        ],
+        [
+            "a role without the cluster's OIDC provider",
+            { ...minimal(), backup: { s3: backupS3(), tenants: { bhs: { roleArn: roleArn("bhs") } } } },
+            [/korthweb:backup\.irsa\.oidcProviderArn missing/, /the cluster's IAM OIDC provider, which backup\.tenants\.bhs\.roleArn trusts/],
+        ],
+        [
+            "a role in another account than the OIDC provider",
+            { ...minimal(), backup: { s3: backupS3(), irsa, tenants: { bhs: { roleArn: "arn:aws:iam::444455556666:role/korthweb-bhs-backup" } } } },
+            [/backup\.tenants\.bhs\.roleArn is "arn:aws:iam::444455556666/, /a role in the OIDC provider's account \(aws:111122223333\)/],
+        ],
+        [
+            "an OIDC provider given by its issuer URL",
+            { ...minimal(), backup: { s3: backupS3(), irsa: { oidcProviderArn: "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE" }, tenants: { bhs: { roleArn: roleArn("bhs") } } } },
+            [/backup\.irsa\.oidcProviderArn is "https:/, /an IAM OIDC provider ARN such as arn:aws:iam::111122223333:oidc-provider\//],
+        ],
+        [
+            "a role where only fixed addresses lead out (STS's addresses change)",
+            { ...minimal(), backup: { s3: { ...cloudS3(), addresses: ["52.218.0.0/17"] }, irsa, tenants: { bhs: { roleArn: roleArn("bhs") } } } },
+            [/backup\.tenants\.bhs\.roleArn is "arn:aws/, /STS reached by name \(kubernetes\.cni "cilium"\) or backup\.s3\.anyAddress/],
         ],
         ["a prefix with a trailing slash", { ...minimal(), backup: { s3: backupS3(), tenants: { bhs: { ...bhsBackup().bhs, prefix: "bhs/" } } } }, [/backup\.tenants\.bhs\.prefix is "bhs\/"/, /key prefix/]],
         ["a CNI korthweb renders no FQDN policy for", { ...minimal(), kubernetes: { cni: "calico" } }, [/kubernetes\.cni is "calico"/, /Calico Enterprise/]],

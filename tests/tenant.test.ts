@@ -712,7 +712,7 @@ for (const stack of allStacks) {
             // Credentials the configuration holds (as secrets) are material too.
             const configured = [
                 ...config.tenants.flatMap((t) => (t.database.external ? [t.database.external.password] : [])),
-                ...Object.values(config.backup?.tenants ?? {}).map((own) => own.secretAccessKey),
+                ...Object.values(config.backup?.tenants ?? {}).flatMap((own) => (own.secretAccessKey !== undefined ? [own.secretAccessKey] : [])),
             ];
             const material = [...generated, ...keys, ...configured];
             for (const resource of rendered.resources) {

@@ -401,9 +401,18 @@ const backupPrefixPattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 const kmsKeyArnPattern = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 /**
- * One tenant's own place and credentials in the object storage. Its key pair is the tenant's alone (the stack is
- * refused when two tenants share an access key id, a bucket and prefix, or a KMS key), scoped by the policy korthweb
- * renders for it (stack output `backupStorage`): its prefix only, no delete.
+ * An IAM role ARN (docs.aws.amazon.com, IAM identifiers): the role's optional path, then its name of at most 64 of
+ * letters, digits and `+=,.@_-`.
+ */
+const iamRoleArnPattern = /^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** An IAM OIDC provider ARN, as EKS registers a cluster's issuer (`oidc.eks.<region>.amazonaws.com/id/<id>`). */
+const oidcProviderArnPattern = /^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:oidc-provider\/[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/**
+ * One tenant's own place and credentials in the object storage: a key pair, or an AWS IAM role its backup pods assume
+ * through EKS IAM roles for service accounts (`roleArn`, no key in any Secret). Either is the tenant's alone (the stack
+ * is refused when two tenants share an access key id, a role, a bucket and prefix, or a KMS key), scoped by the policy
+ * korthweb renders for it (stack output `backupStorage`): its prefix only, no delete.
  */
 const tenantBackupSchema = z.strictObject({
     /** The tenant's bucket; backup.s3.bucket when unset. A CloudNativePG tenant needs a bucket of its own. */
@@ -411,8 +420,13 @@ const tenantBackupSchema = z.strictObject({
     /** The key prefix of its backups, without a trailing '/'; the tenant's name when unset. */
     prefix: z.string().max(200).regex(backupPrefixPattern, { error: "a key prefix such as bhs or korthweb/bhs: '/'-separated segments of a-z, 0-9, '.', '_', '-'" }).optional(),
     /** Set both with `pulumi config set --secret --path 'backup.tenants.<tenant>.accessKeyId' ...`: refused in plain text. */
-    accessKeyId: credential(z.string().min(1)),
-    secretAccessKey: credential(z.string().min(1)),
+    accessKeyId: credential(z.string().min(1)).optional(),
+    secretAccessKey: credential(z.string().min(1)).optional(),
+    /**
+     * Instead of the key pair: the IAM role the tenant's backup pods assume with their ServiceAccount's token (EKS
+     * IRSA; the trust policy is in the stack output `backupStorage`). AWS S3 only; needs `backup.irsa`.
+     */
+    roleArn: z.string().regex(iamRoleArnPattern, { error: "an IAM role ARN such as arn:aws:iam::111122223333:role/korthweb-bhs-backup" }).optional(),
     /** SSE-KMS with this key (its ARN) for every object the tenant's backups write; the bucket's default encryption when unset. */
     kmsKeyId: z.string().regex(kmsKeyArnPattern, { error: "a KMS key ARN such as arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias)" }).optional(),
 });
@@ -444,6 +458,17 @@ const backupSchema = z.strictObject({
     }),
     /** Every tenant whose database the program backs up (engines bitnami-ha and cloudnative-pg), by name. */
     tenants: z.record(z.string(), tenantBackupSchema).default({}),
+    /**
+     * The EKS cluster's IAM OIDC provider, which the tenants' roles (`tenants.<tenant>.roleArn`) trust: its ARN names
+     * the issuer (`arn:aws:iam::<account>:oidc-provider/oidc.eks.<region>.amazonaws.com/id/<id>`).
+     */
+    irsa: z
+        .strictObject({
+            oidcProviderArn: z.string().regex(oidcProviderArnPattern, {
+                error: "an IAM OIDC provider ARN such as arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+            }),
+        })
+        .optional(),
     /** When backups run (cron, UTC). */
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { error: "a five-field cron expression such as \"0 1 * * *\"" }).default("0 1 * * *"),
     /** How long backups are kept: the bucket's lifecycle rules expire them (README, "Database engines, backups and restore"). */
@@ -717,14 +742,28 @@ function alertReceiverProblems(alerting: AlertingConfig, tenantNames: string[]):
 /** Engines whose backups the program runs (the external engine's are its provider's). */
 export const backedUpEngines: readonly string[] = ["bitnami-ha", "cloudnative-pg"];
 
+/**
+ * As whom a tenant's backups reach the object storage: its key pair (kept in a Secret of its namespace), or the IAM
+ * role its pods' ServiceAccount token is exchanged for (no key anywhere).
+ */
+export type BackupIdentity = { kind: "keyPair"; accessKeyId: string; secretAccessKey: string } | { kind: "role"; roleArn: string };
+
 /** A tenant's backup settings with the stack's defaults applied: where its objects go and as whom. */
 export interface TenantBackupTarget {
     bucket: string;
     /** Ends with '/': every object of the tenant's backups is under it. */
     prefix: string;
-    accessKeyId: string;
-    secretAccessKey: string;
+    identity: BackupIdentity;
     kmsKeyId?: string;
+}
+
+/** The tenant's identity: its role when it names one, else its key pair (the schema refuses both and neither). */
+export function backupIdentity(own: TenantBackupConfig): BackupIdentity {
+    if (own.roleArn !== undefined) return { kind: "role", roleArn: own.roleArn };
+    if (own.accessKeyId === undefined || own.secretAccessKey === undefined) {
+        throw new Error("a tenant's backup settings name neither a role nor a whole key pair (the schema refuses this)");
+    }
+    return { kind: "keyPair", accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey };
 }
 
 /** The tenant's backup target, or undefined when the stack does not back it up (or names no bucket for it). */
@@ -732,14 +771,61 @@ export function tenantBackupTarget(backup: { s3: { bucket?: string }; tenants: R
     const own = backup?.tenants[tenant];
     const bucket = own?.bucket ?? backup?.s3.bucket;
     if (!own || bucket === undefined) return undefined;
-    return { bucket, prefix: `${own.prefix ?? tenant}/`, accessKeyId: own.accessKeyId, secretAccessKey: own.secretAccessKey, kmsKeyId: own.kmsKeyId };
+    return { bucket, prefix: `${own.prefix ?? tenant}/`, identity: backupIdentity(own), kmsKeyId: own.kmsKeyId };
+}
+
+/** Whether the endpoint is AWS's S3 (`*.amazonaws.com`, `*.amazonaws.com.cn`): the only one that honours an IAM role. */
+export function isAwsEndpoint(endpoint: string): boolean {
+    return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname);
+}
+
+/** The account of an IAM ARN (`arn:<partition>:iam::<account>:...`). */
+const arnAccount = (arn: string) => arn.split(":")[4];
+const arnPartition = (arn: string) => arn.split(":")[1];
+
+/**
+ * A tenant's identity: a whole key pair or a role, not both, not neither. A role is honoured by AWS S3 only (an
+ * S3-compatible store on premises, Azure Blob or GCS has no IAM role to assume: README, "Database engines, backups
+ * and restore"), is trusted through the cluster's OIDC provider (`backup.irsa`, in the role's account), and needs STS
+ * (`sts.<region>.amazonaws.com`, whose addresses change) reached by name or on any address.
+ */
+function backupIdentityProblems(backup: z.infer<typeof backupSchema>, tenant: string, own: TenantBackupConfig, cni: string | undefined): PathProblem[] {
+    const at = (...path: string[]) => ["backup", "tenants", tenant, ...path];
+    const keys = (["accessKeyId", "secretAccessKey"] as const).filter((key) => own[key] !== undefined);
+    if (own.roleArn !== undefined) {
+        if (keys.length > 0) {
+            return [{ path: at("roleArn"), message: `either a key pair or a role, not both: leave out backup.tenants.${tenant}.${keys.join(" and ")}, or roleArn` }];
+        }
+        const problems: PathProblem[] = [];
+        if (!isAwsEndpoint(backup.s3.endpoint)) {
+            problems.push({ path: at("roleArn"), message: `a key pair instead: an IAM role is honoured by AWS S3 only (*.amazonaws.com), and backup.s3.endpoint is ${backup.s3.endpoint}` });
+        }
+        const provider = backup.irsa?.oidcProviderArn;
+        if (provider === undefined) {
+            problems.push({ path: ["backup", "irsa", "oidcProviderArn"], message: `the cluster's IAM OIDC provider, which backup.tenants.${tenant}.roleArn trusts (EKS IAM roles for service accounts)` });
+        } else if (arnAccount(provider) !== arnAccount(own.roleArn) || arnPartition(provider) !== arnPartition(own.roleArn)) {
+            problems.push({ path: at("roleArn"), message: `a role in the OIDC provider's account (${arnPartition(provider)}:${arnAccount(provider)}): a role trusts a provider of its own account` });
+        }
+        if (!backup.s3.anyAddress && cni !== "cilium") {
+            problems.push({ path: at("roleArn"), message: "STS reached by name (kubernetes.cni \"cilium\") or backup.s3.anyAddress: the role is assumed at sts.<region>.amazonaws.com, whose addresses change" });
+        }
+        return problems;
+    }
+    if (keys.length === 0) {
+        return [{ path: at(), message: "the tenant's own credentials: accessKeyId and secretAccessKey (secrets), or roleArn" }];
+    }
+    if (keys.length === 1) {
+        const missing = keys[0] === "accessKeyId" ? "secretAccessKey" : "accessKeyId";
+        return [{ path: at(missing), message: `the other half of the tenant's key pair (backup.tenants.${tenant}.${keys[0]} is set), as a secret` }];
+    }
+    return [];
 }
 
 /**
- * What keeps one tenant's backups out of another's reach: its own key pair, bucket or prefix and KMS key, named per
- * tenant. The messages never print a credential.
+ * What keeps one tenant's backups out of another's reach: its own key pair or role, bucket or prefix and KMS key,
+ * named per tenant. The messages never print a credential.
  */
-function backupProblems(config: { tenants: { name: string; database: { engine: string } }[]; backup?: z.infer<typeof backupSchema> }): PathProblem[] {
+function backupProblems(config: { tenants: { name: string; database: { engine: string } }[]; backup?: z.infer<typeof backupSchema>; kubernetes?: { cni?: string } }): PathProblem[] {
     const backup = config.backup;
     if (!backup) return [];
     const problems: PathProblem[] = [];
@@ -760,6 +846,7 @@ function backupProblems(config: { tenants: { name: string; database: { engine: s
         }
     }
     const keyOwners = new Map<string, string>();
+    const roleOwners = new Map<string, string>();
     const kmsOwners = new Map<string, string>();
     const places: { tenant: string; bucket: string; prefix: string }[] = [];
     for (const tenant of backedUp) {
@@ -767,20 +854,31 @@ function backupProblems(config: { tenants: { name: string; database: { engine: s
         if (!own) {
             problems.push({
                 path: at("tenants", tenant.name),
-                message: `the tenant's own backup credentials (accessKeyId and secretAccessKey as secrets; bucket, prefix and kmsKeyId optional): its ${tenant.database.engine} database is backed up, and no tenant may use another's`,
+                message: `the tenant's own backup credentials (accessKeyId and secretAccessKey as secrets, or roleArn; bucket, prefix and kmsKeyId optional): its ${tenant.database.engine} database is backed up, and no tenant may use another's`,
             });
             continue;
         }
+        const identityProblems = backupIdentityProblems(backup, tenant.name, own, config.kubernetes?.cni);
+        problems.push(...identityProblems);
+        if (identityProblems.length > 0) continue;
         const target = tenantBackupTarget(backup, tenant.name);
         if (!target) {
             problems.push({ path: at("tenants", tenant.name, "bucket"), message: "the tenant's bucket, or backup.s3.bucket for every tenant that names none" });
             continue;
         }
-        const keyOwner = keyOwners.get(own.accessKeyId);
-        if (keyOwner !== undefined) {
-            problems.push({ path: at("tenants", tenant.name, "accessKeyId"), message: `a key pair of the tenant's own (backup.tenants.${keyOwner}.accessKeyId is the same access key id)` });
+        if (target.identity.kind === "keyPair") {
+            const keyOwner = keyOwners.get(target.identity.accessKeyId);
+            if (keyOwner !== undefined) {
+                problems.push({ path: at("tenants", tenant.name, "accessKeyId"), message: `a key pair of the tenant's own (backup.tenants.${keyOwner}.accessKeyId is the same access key id)` });
+            }
+            keyOwners.set(target.identity.accessKeyId, tenant.name);
+        } else {
+            const roleOwner = roleOwners.get(target.identity.roleArn);
+            if (roleOwner !== undefined) {
+                problems.push({ path: at("tenants", tenant.name, "roleArn"), message: `a role of the tenant's own (backup.tenants.${roleOwner}.roleArn is the same role)` });
+            }
+            roleOwners.set(target.identity.roleArn, tenant.name);
         }
-        keyOwners.set(own.accessKeyId, tenant.name);
         if (own.kmsKeyId !== undefined) {
             const kmsOwner = kmsOwners.get(own.kmsKeyId);
             if (kmsOwner !== undefined) {

@@ -19,8 +19,8 @@
  * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { BackupConfig, clusterDns, DnsConfig, isIpv4Address, tenantBackupTarget } from "../config/schema";
-import { TenantNames } from "../tenant/naming";
+import { BackupConfig, BackupIdentity, clusterDns, DnsConfig, isIpv4Address, tenantBackupTarget } from "../config/schema";
+import { tenantNames, TenantNames } from "../tenant/naming";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
 import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
 import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../versions";
@@ -52,7 +52,43 @@ export const backupNames = {
     pgpoolIngress: "allow-database-backup-to-pgpool",
     authorizationPolicy: "allow-database-backup-to-pgpool",
     serviceEntry: "backup-object-storage",
+    /** STS, where a tenant with an IAM role exchanges its ServiceAccount token for credentials. */
+    stsServiceEntry: "backup-sts",
 } as const;
+
+/**
+ * The ServiceAccount annotation EKS's pod identity webhook reads (aws/amazon-eks-pod-identity-webhook
+ * pkg/handler/handler.go): it gives every container of the account's pods AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and
+ * a projected token for audience sts.amazonaws.com, which the AWS SDKs exchange for the role's credentials.
+ */
+export const eksRoleArnAnnotation = "eks.amazonaws.com/role-arn";
+
+/** The annotations that give a ServiceAccount the tenant's role; none with a key pair. */
+export function roleAnnotations(identity: BackupIdentity): Record<string, string> {
+    return identity.kind === "role" ? { [eksRoleArnAnnotation]: identity.roleArn } : {};
+}
+
+/**
+ * The regional STS endpoint the tenant's pods assume its role at. The AWS CLI v2 never uses the global endpoint
+ * (aws/aws-cli 2.36.7 awscli/botocore/args.py sets AWS::STS::UseGlobalEndpoint false) and creates its STS client in the
+ * region of the first client, the one `--region` names (awscli/botocore/session.py `_last_client_region_used`);
+ * Barman's boto3 gets the same region from the plugin sidecar's environment (components/database/cloudnativePg.ts).
+ */
+export function stsHost(region: string, roleArn: string): string {
+    return `sts.${region}.amazonaws.com${roleArn.startsWith("arn:aws-cn:") ? ".cn" : ""}`;
+}
+
+/** The tenant whose namespace `names` are, as `backup.tenants` names it; undefined when it has no entry. */
+function backupTenantOf(names: TenantNames, backup: BackupConfig): string | undefined {
+    return Object.keys(backup.tenants).find((tenant) => tenantNames(tenant, "").namespace === names.namespace);
+}
+
+/** The STS host the tenant of `names` needs, when it assumes a role. */
+export function tenantStsHost(names: TenantNames, backup: BackupConfig): string | undefined {
+    const tenant = backupTenantOf(names, backup);
+    const target = tenant === undefined ? undefined : tenantBackupTarget(backup, tenant);
+    return target?.identity.kind === "role" ? stsHost(backup.s3.region, target.identity.roleArn) : undefined;
+}
 
 /** Keys of the S3 credentials Secret, named as the AWS CLI's environment variables. */
 export const backupS3SecretKeys = { accessKeyId: "AWS_ACCESS_KEY_ID", secretAccessKey: "AWS_SECRET_ACCESS_KEY" } as const;
@@ -323,9 +359,21 @@ export function backupS3Secret<T>(
     };
 }
 
-/** The backup pod's service account: an identity for the mesh, no API token. */
-export function backupServiceAccount(names: TenantNames): { namespace: string; name: string; automountServiceAccountToken: false } {
-    return { namespace: names.namespace, name: backupNames.serviceAccount, automountServiceAccountToken: false };
+/**
+ * The backup pod's service account: an identity for the mesh, no API token; with a role, the role's annotation (the
+ * webhook projects a token of its own for STS, whatever `automountServiceAccountToken` says).
+ */
+export function backupServiceAccount(
+    names: TenantNames,
+    identity?: BackupIdentity,
+): { namespace: string; name: string; automountServiceAccountToken: false; annotations?: Record<string, string> } {
+    const annotations = identity ? roleAnnotations(identity) : {};
+    return {
+        namespace: names.namespace,
+        name: backupNames.serviceAccount,
+        automountServiceAccountToken: false,
+        ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    };
 }
 
 export interface BackupCronJobInput {
@@ -372,6 +420,16 @@ export function requestChecksumCalculation(endpoint: string): "when_supported" |
 }
 
 export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.batch.v1.CronJobSpec {
+    const target = tenantBackupTarget(input.backup, input.tenant);
+    // With a role, no key in the pod: the webhook's AWS_ROLE_ARN and token file are what the CLI finds (its
+    // environment provider, first in the chain, finds no key).
+    const credentials =
+        target?.identity.kind === "role"
+            ? []
+            : [
+                  secretEnv(backupS3SecretKeys.accessKeyId, backupNames.s3Secret, backupS3SecretKeys.accessKeyId),
+                  secretEnv(backupS3SecretKeys.secretAccessKey, backupNames.s3Secret, backupS3SecretKeys.secretAccessKey),
+              ];
     const commands = backupCommands({
         database: pgpoolTarget(input.names),
         s3: objectStorage(input.backup, input.tenant),
@@ -432,8 +490,7 @@ export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.ba
                                 command: ["/bin/sh", "-c", commands.upload],
                                 env: [
                                     ...common,
-                                    secretEnv(backupS3SecretKeys.accessKeyId, backupNames.s3Secret, backupS3SecretKeys.accessKeyId),
-                                    secretEnv(backupS3SecretKeys.secretAccessKey, backupNames.s3Secret, backupS3SecretKeys.secretAccessKey),
+                                    ...credentials,
                                     // No instance metadata service to ask for credentials (nor a way to it).
                                     { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
                                     { name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: requestChecksumCalculation(input.backup.s3.endpoint) },
@@ -501,20 +558,38 @@ export function objectStorageEgress(
     network: ClusterNetwork,
 ): ObjectStorageEgress {
     const { host, port } = endpointAddress(backup.s3.endpoint);
-    const byAddress = (cidrs: string[]) => ({ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] });
+    const byAddress = (cidrs: string[], ports = [port]) => ({ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: ports.map(tcp) });
     if (isIpv4Address(host)) {
         return { networkPolicy: [byAddress([`${host}/32`, ...(backup.s3.addresses ?? [])])], cniPolicies: [] };
     }
-    const networkPolicy = backup.s3.anyAddress ? [byAddress(["0.0.0.0/0"])] : backup.s3.addresses ? [byAddress(backup.s3.addresses)] : [];
-    const cniPolicies = network.cni === "cilium" ? [ciliumFqdnPolicy(names.namespace, policyName, pods, host, port, network.dns)] : [];
+    // A tenant with a role also reaches STS on 443 (the schema asks for anyAddress or Cilium then).
+    const sts = tenantStsHost(names, backup);
+    const anyPorts = sts !== undefined && port !== stsPort ? [port, stsPort] : [port];
+    const networkPolicy = backup.s3.anyAddress ? [byAddress(["0.0.0.0/0"], anyPorts)] : backup.s3.addresses ? [byAddress(backup.s3.addresses)] : [];
+    const also = sts !== undefined ? [{ host: sts, port: stsPort }] : [];
+    const cniPolicies = network.cni === "cilium" ? [ciliumFqdnPolicy(names.namespace, policyName, pods, host, port, network.dns, also)] : [];
     return { networkPolicy, cniPolicies };
 }
 
 /** Cilium's form of a label of another namespace's pods (pkg/k8s/apis/cilium.io, `k8s:` source prefix). */
 const ciliumNamespaceLabel = "k8s:io.kubernetes.pod.namespace";
 
-/** A CiliumNetworkPolicy (cilium.io/v2) letting `pods` reach `host` on `port` by name, their DNS going through Cilium's proxy. */
-export function ciliumFqdnPolicy(namespace: string, name: string, pods: Record<string, string>, host: string, port: number, dns: DnsConfig): CniPolicy {
+/** STS's port. */
+const stsPort = 443;
+
+/**
+ * A CiliumNetworkPolicy (cilium.io/v2) letting `pods` reach `host` on `port` by name (and each of `also` on its port),
+ * their DNS going through Cilium's proxy.
+ */
+export function ciliumFqdnPolicy(
+    namespace: string,
+    name: string,
+    pods: Record<string, string>,
+    host: string,
+    port: number,
+    dns: DnsConfig,
+    also: { host: string; port: number }[] = [],
+): CniPolicy {
     const dnsPorts = [{ ports: dns.ports.map((p) => ({ port: String(p), protocol: "ANY" })), rules: { dns: [{ matchPattern: "*" }] } }];
     const dnsPeers = [
         ...(dns.namespace !== undefined
@@ -538,6 +613,7 @@ export function ciliumFqdnPolicy(namespace: string, name: string, pods: Record<s
                     toFQDNs: [{ matchName: host }, { matchPattern: `*.${host}` }],
                     toPorts: [{ ports: [{ port: String(port), protocol: "TCP" }] }],
                 },
+                ...also.map((other) => ({ toFQDNs: [{ matchName: other.host }], toPorts: [{ ports: [{ port: String(other.port), protocol: "TCP" }] }] })),
             ],
         },
     };
@@ -557,6 +633,7 @@ export function backupWalls(names: TenantNames, backup: BackupConfig, network: C
     const postgresPort = [tcp(postgresService.port)];
     const isAddress = isIpv4Address(host);
     const egress = objectStorageEgress(names, backup, backupPodLabels, backupNames.networkPolicy, network);
+    const sts = tenantStsHost(names, backup);
     return {
         orthancEgress: [],
         network: [
@@ -620,6 +697,22 @@ export function backupWalls(names: TenantNames, backup: BackupConfig, network: C
                           exportTo: ["."],
                       },
             },
+            // A tenant with a role: STS, where the CLI exchanges the pod's token, by name as well.
+            ...(sts === undefined
+                ? []
+                : [
+                      {
+                          namespace: ns,
+                          name: backupNames.stsServiceEntry,
+                          spec: {
+                              hosts: [sts],
+                              ports: [{ number: stsPort, name: `tls-sts-${stsPort}`, protocol: "TLS" }],
+                              location: "MESH_EXTERNAL",
+                              resolution: "DNS",
+                              exportTo: ["."],
+                          },
+                      },
+                  ]),
         ],
         cniPolicies: egress.cniPolicies,
     };

@@ -1,6 +1,7 @@
 /**
  * What the bucket owner configures so that each tenant's backups are its own, as pure builders: the IAM policy to
- * attach to the tenant's key pair (its user or role), and the bucket's versioning, object lock and lifecycle rules.
+ * attach to the tenant's key pair (its user) or role, the role's trust policy (EKS IAM roles for service accounts),
+ * and the bucket's versioning, object lock and lifecycle rules.
  * The program cannot apply them itself (it holds no administrator credentials for the object storage); it renders them
  * per tenant into the stack output `backupStorage` and checks what it can in the schema (a key pair, a place and a KMS
  * key per tenant). README, "Database engines, backups and restore", says who does what.
@@ -21,6 +22,9 @@
  */
 import { BackupConfig, StackConfig, tenantBackupTarget, TenantBackupTarget } from "../config/schema";
 import { cronMaxIntervalSeconds } from "../platform/alerts";
+import { tenantNames } from "../tenant/naming";
+import { backupNames } from "./backup";
+import { cnpgNames } from "./cloudnativePg";
 
 export interface PolicyStatement {
     Sid: string;
@@ -143,14 +147,71 @@ export function bucketProtection(tenant: string, prefix: string, retentionDays: 
     };
 }
 
+/** An IAM role's trust policy (the principals allowed to assume it). */
+export interface TrustPolicyDocument {
+    Version: "2012-10-17";
+    Statement: {
+        Sid: string;
+        Effect: "Allow";
+        Principal: { Federated: string };
+        Action: "sts:AssumeRoleWithWebIdentity";
+        Condition: { StringEquals: Record<string, string> };
+    }[];
+}
+
+/** The audience of the token EKS's pod identity webhook projects (its `--token-audience` default). */
+export const irsaAudience = "sts.amazonaws.com";
+
+/** The ServiceAccount whose pods write the tenant's backups: the backup job's, or the CloudNativePG instances'. */
+export function backupServiceAccountOf(tenant: string, writer: BackupWriter): { namespace: string; name: string } {
+    return { namespace: tenantNames(tenant, "").namespace, name: writer === "pg_dump" ? backupNames.serviceAccount : cnpgNames.cluster };
+}
+
+/**
+ * The trust policy of a tenant's role for EKS IAM roles for service accounts: only tokens the cluster's OIDC provider
+ * issued to that one ServiceAccount (`sub`), for STS (`aud`), may assume it. The issuer is the provider ARN's resource
+ * part (`oidc.eks.<region>.amazonaws.com/id/<id>`), which is how IAM names the condition keys.
+ */
+export function irsaTrustPolicy(oidcProviderArn: string, serviceAccount: { namespace: string; name: string }): TrustPolicyDocument {
+    const issuer = oidcProviderArn.replace(/^arn:[^:]+:iam::[0-9]{12}:oidc-provider\//, "");
+    if (issuer === oidcProviderArn || issuer === "") {
+        throw new Error(`${oidcProviderArn} is not an IAM OIDC provider ARN`);
+    }
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "AssumeFromTenantBackupServiceAccount",
+                Effect: "Allow",
+                Principal: { Federated: oidcProviderArn },
+                Action: "sts:AssumeRoleWithWebIdentity",
+                Condition: {
+                    StringEquals: {
+                        [`${issuer}:sub`]: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`,
+                        [`${issuer}:aud`]: irsaAudience,
+                    },
+                },
+            },
+        ],
+    };
+}
+
 /** One tenant's entry of the stack output `backupStorage`: where, and what the bucket owner attaches and sets. */
 export interface TenantBackupStorage {
     bucket: string;
     prefix: string;
     writer: BackupWriter;
     kmsKeyId?: string;
+    /** The identity policy: for the tenant's key pair's user, or its role's permission policy. */
     accessPolicy: PolicyDocument;
     bucketProtection: BucketProtection;
+    /** With a role: the role, the ServiceAccount it is for, and its trust policy (EKS IRSA). */
+    role?: { roleArn: string; serviceAccount: { namespace: string; name: string }; trustPolicy?: TrustPolicyDocument };
+}
+
+function roleEntry(roleArn: string, serviceAccount: { namespace: string; name: string }, backup: BackupConfig): NonNullable<TenantBackupStorage["role"]> {
+    const provider = backup.irsa?.oidcProviderArn;
+    return { roleArn, serviceAccount, ...(provider !== undefined ? { trustPolicy: irsaTrustPolicy(provider, serviceAccount) } : {}) };
 }
 
 /** Every backed-up tenant's storage instructions, by tenant name: the stack output `backupStorage`. No credential in it. */
@@ -171,6 +232,7 @@ export function backupStorage(config: Pick<StackConfig, "tenants"> & { backup?: 
                 ...(target.kmsKeyId !== undefined ? { kmsKeyId: target.kmsKeyId } : {}),
                 accessPolicy: backupAccessPolicy(target, writer),
                 bucketProtection: bucketProtection(tenant.name, target.prefix, backup.retentionDays, backup.schedule),
+                ...(target.identity.kind === "role" ? { role: roleEntry(target.identity.roleArn, backupServiceAccountOf(tenant.name, writer), backup) } : {}),
             },
         ]);
     }

@@ -24,8 +24,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, ReplicationMode, tenantBackupTarget, TenantConfig } from "../config/schema";
-import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress } from "./backup";
+import { BackupConfig, BackupIdentity, ReplicationMode, tenantBackupTarget, TenantConfig } from "../config/schema";
+import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress, roleAnnotations } from "./backup";
 import { cnpgPostgresImage, imageReference } from "../versions";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
 import type { DatabaseEndpoint } from "../tenant/database";
@@ -115,6 +115,12 @@ export interface ClusterSpecInput {
     maxConnections: number;
     /** With backups: the ObjectStore the Cluster archives WAL to. */
     objectStore?: string;
+    /**
+     * With backups as an IAM role: the instances' ServiceAccount (the operator names it after the Cluster and merges
+     * `serviceAccountTemplate`'s metadata into it: cloudnative-pg v1.30.0 internal/controller/cluster_create.go
+     * `createOrPatchServiceAccount`) carries the role, so the pods, the plugin's sidecar included, get its token.
+     */
+    backupIdentity?: BackupIdentity;
 }
 
 /**
@@ -154,6 +160,7 @@ export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
         resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
         // One instance per node where the cluster has nodes enough (preferred, so a small cluster still schedules).
         affinity: { enablePodAntiAffinity: true, topologyKey: "kubernetes.io/hostname", podAntiAffinityType: "preferred" },
+        ...(input.backupIdentity?.kind === "role" ? { serviceAccountTemplate: { metadata: { annotations: roleAnnotations(input.backupIdentity) } } } : {}),
         ...(input.objectStore
             ? { plugins: [{ name: barmanCloudPluginName, isWALArchiver: true, parameters: { barmanObjectName: input.objectStore } }] }
             : {}),
@@ -200,8 +207,9 @@ export function objectStorageEndpoint(backup: BackupConfig): { host: string; por
 }
 
 /**
- * The tenant's Barman Cloud object store: its own bucket and prefix, its own key pair (the Secret `cnpgNames.s3Secret`),
- * and its own KMS key for base backups and WAL alike.
+ * The tenant's Barman Cloud object store: its own bucket and prefix, its own key pair (the Secret `cnpgNames.s3Secret`)
+ * or IAM role (`inheritFromIAMRole`: boto3 finds the EKS webhook's AWS_ROLE_ARN and token file in the sidecar), and its
+ * own KMS key for base backups and WAL alike.
  *
  * - Encryption: `encryption: aws:kms` (the CRD's enum is AES256 or aws:kms, plugin-barman-cloud 0.13.0) makes Barman
  *   pass `--encryption aws:kms` (cloudnative-pg/barman-cloud pkg/backup/backup.go, pkg/archiver/command.go); the key
@@ -223,15 +231,32 @@ export function objectStoreSpec(tenant: string, backup: BackupConfig): Record<st
         throw new Error(`backup.tenants.${tenant}: the tenant has no backup settings of its own`);
     }
     const kms = target.kmsKeyId === undefined ? undefined : [`--sse-kms-key-id=${target.kmsKeyId}`];
+    const role = target.identity.kind === "role";
     return {
         configuration: {
             // The plugin appends the server name (the Cluster's name) below this path.
             destinationPath: `s3://${target.bucket}/${target.prefix.replace(/\/$/, "")}`,
             endpointURL: backup.s3.endpoint,
-            s3Credentials: { accessKeyId: key("ACCESS_KEY_ID"), secretAccessKey: key("ACCESS_SECRET_KEY"), region: key("REGION") },
+            s3Credentials: role
+                ? { inheritFromIAMRole: true }
+                : { accessKeyId: key("ACCESS_KEY_ID"), secretAccessKey: key("ACCESS_SECRET_KEY"), region: key("REGION") },
             wal: { compression: "gzip", ...(kms ? { encryption: "aws:kms", archiveAdditionalCommandArgs: kms } : {}) },
             data: { compression: "gzip", ...(kms ? { encryption: "aws:kms", additionalCommandArgs: kms } : {}) },
         },
+        // With a role the plugin reads no region from a Secret (cloudnative-pg/barman-cloud pkg/credentials/env.go
+        // `envSetAWSCredentials` returns before it): the sidecar gets it here, and STS's regional endpoint, whatever
+        // the cluster's webhook would inject (it adds neither when a container has one: handler.go `addEnvToContainer`).
+        ...(role
+            ? {
+                  instanceSidecarConfiguration: {
+                      env: [
+                          { name: "AWS_REGION", value: backup.s3.region },
+                          { name: "AWS_DEFAULT_REGION", value: backup.s3.region },
+                          { name: "AWS_STS_REGIONAL_ENDPOINTS", value: "regional" },
+                      ],
+                  },
+              }
+            : {}),
     };
 }
 
@@ -437,22 +462,29 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
         );
         const crdOpts = { parent: this, dependsOn: [...args.dependsOn, ...args.operator.ready] };
         const backupObjects: pulumi.Resource[] = [];
+        const identity = backup ? tenantBackupTarget(backup, tenant.name)?.identity : undefined;
         if (backup) {
-            const s3Secret = new k8s.core.v1.Secret(
-                `${name}-backup-s3`,
-                {
-                    metadata: { name: cnpgNames.s3Secret, namespace: ns },
-                    stringData: {
-                        // The tenant's own key pair: the schema refuses a stack without one, or with one another tenant has.
-                        ACCESS_KEY_ID: pulumi.secret(backup.tenants[tenant.name].accessKeyId),
-                        ACCESS_SECRET_KEY: pulumi.secret(backup.tenants[tenant.name].secretAccessKey),
-                        REGION: backup.s3.region,
-                    },
-                },
-                { parent: this, protect, dependsOn: args.dependsOn },
-            );
+            // The tenant's own key pair (the schema refuses a stack without one, or with one another tenant has); none
+            // with a role.
+            const s3Secret =
+                identity?.kind === "keyPair"
+                    ? [
+                          new k8s.core.v1.Secret(
+                              `${name}-backup-s3`,
+                              {
+                                  metadata: { name: cnpgNames.s3Secret, namespace: ns },
+                                  stringData: {
+                                      ACCESS_KEY_ID: pulumi.secret(identity.accessKeyId),
+                                      ACCESS_SECRET_KEY: pulumi.secret(identity.secretAccessKey),
+                                      REGION: backup.s3.region,
+                                  },
+                              },
+                              { parent: this, protect, dependsOn: args.dependsOn },
+                          ),
+                      ]
+                    : [];
             backupObjects.push(
-                s3Secret,
+                ...s3Secret,
                 new k8s.apiextensions.CustomResource(
                     `${name}-object-store`,
                     {
@@ -461,7 +493,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
                         metadata: { name: cnpgNames.objectStore, namespace: ns },
                         spec: objectStoreSpec(tenant.name, backup),
                     },
-                    { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, s3Secret] },
+                    { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, ...s3Secret] },
                 ),
             );
         }
@@ -479,6 +511,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
                     storageClass: tenant.postgres.storageClass,
                     maxConnections: budget.maxConnections,
                     objectStore: backup ? cnpgNames.objectStore : undefined,
+                    backupIdentity: identity,
                 }),
             },
             { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, ownerSecret, ...backupObjects] },

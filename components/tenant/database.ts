@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, TenantConfig } from "../config/schema";
+import { BackupConfig, backupIdentity, TenantConfig } from "../config/schema";
 import { backupCronJobSpec, backupNames, backupS3Secret, backupServiceAccount } from "../database/backup";
 import { CloudNativePgDatabase } from "../database/cloudnativePg";
 import { backupCronJobLabel } from "../platform/alerts";
@@ -106,20 +106,27 @@ export class TenantDatabase extends pulumi.ComponentResource {
     }
 
     /**
-     * A nightly logical backup to the tenant's own place in object storage, with its own key pair
+     * A nightly logical backup to the tenant's own place in object storage, with its own key pair or IAM role
      * (components/database/backup.ts); its walls come with the engine's.
      */
     private scheduleBackups(name: string, args: EngineArgs, backup: BackupConfig, dependsOn: pulumi.Resource[]): void {
         const names = tenantNames(args.tenant.name, args.domain);
         const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
-        // The tenant's own key pair: the schema refuses a stack without one, or with one another tenant has.
-        const own = backup.tenants[args.tenant.name];
-        const secret = backupS3Secret(names, { accessKeyId: pulumi.secret(own.accessKeyId), secretAccessKey: pulumi.secret(own.secretAccessKey) });
-        const s3Secret = new k8s.core.v1.Secret(`${name}-backup-s3`, { metadata: { name: secret.name, namespace: secret.namespace }, stringData: secret.stringData }, opts);
-        const account = backupServiceAccount(names);
+        // The tenant's own key pair or role: the schema refuses a stack without one, or with one another tenant has.
+        const identity = backupIdentity(backup.tenants[args.tenant.name]);
+        const s3Secret: pulumi.Resource[] = [];
+        if (identity.kind === "keyPair") {
+            const secret = backupS3Secret(names, { accessKeyId: pulumi.secret(identity.accessKeyId), secretAccessKey: pulumi.secret(identity.secretAccessKey) });
+            s3Secret.push(new k8s.core.v1.Secret(`${name}-backup-s3`, { metadata: { name: secret.name, namespace: secret.namespace }, stringData: secret.stringData }, opts));
+        }
+        // With a role, the account carries it; the webhook mutates only pods whose account exists when they are created.
+        const account = backupServiceAccount(names, identity);
         const serviceAccount = new k8s.core.v1.ServiceAccount(
             `${name}-backup-service-account`,
-            { metadata: { name: account.name, namespace: account.namespace }, automountServiceAccountToken: account.automountServiceAccountToken },
+            {
+                metadata: { name: account.name, namespace: account.namespace, ...(account.annotations ? { annotations: account.annotations } : {}) },
+                automountServiceAccountToken: account.automountServiceAccountToken,
+            },
             opts,
         );
         new k8s.batch.v1.CronJob(
@@ -134,7 +141,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
                     scratchStorageClass: args.tenant.postgres.storageClass,
                 }),
             },
-            { ...opts, dependsOn: [...opts.dependsOn, s3Secret, serviceAccount] },
+            { ...opts, dependsOn: [...opts.dependsOn, ...s3Secret, serviceAccount] },
         );
     }
 }

@@ -5,8 +5,8 @@
  * `debootstrap --variant=minbase` from the host's mirror into the suite's cache outside the clone,
  * ~/.cache/korthweb/fresh-debian/ (KORTHWEB_FRESH_DEBIAN_CACHE moves it), and copied for each run so that every run
  * starts from nothing. It needs root (apt-get and mounts in the root),
- * the Debian mirror and the npm registry. get.pulumi.com is not reachable here, so the CLI check ends in its full
- * failure message, which is what is asserted; with internet it would fetch the pinned CLI instead.
+ * the Debian mirror and the npm registry. GitHub is not reachable here, so the CLI check (scripts/install-pulumi-cli)
+ * ends in its full failure message, which is what is asserted; with internet it would install the pinned CLI instead.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -110,13 +110,13 @@ describe("scripts/run setup on a fresh Debian machine without npm or curl (a deb
         assert.equal(query.stdout.trim().split("\n").length, 4, query.stdout + query.stderr);
     });
 
-    it("checks the Pulumi CLI last, and where the launcher cannot fetch the pinned one, says so in full", () => {
+    it("checks the Pulumi CLI last, and where scripts/install-pulumi-cli cannot fetch the pinned one, says so in full", () => {
         assert.equal(setup.status, 1, setup.stdout.slice(-2000));
-        // The launcher's own reason (no route, a proxy's refusal) varies with the network; the rest is scripts/run's.
+        // curl's own reason (no route, a proxy's refusal) varies with the network; the rest is scripts/run's.
         assert.equal(
-            setup.stderr.trim().split("\n").slice(-2).join("\n").replace(/(: pulumi: ).*\n/, "$1\n"),
+            setup.stderr.trim().split("\n").slice(-2).join("\n").replace(/(: curl: ).*\n/, "$1\n"),
             [
-                `error: no Pulumi CLI on PATH, and the toolchain's pulumi package could not fetch v${pinned}: pulumi: `,
+                `error: no Pulumi CLI on PATH, and scripts/install-pulumi-cli could not install v${pinned} into /root/.pulumi/versions/${pinned}: curl: `,
                 "Install the Pulumi CLI by hand (https://www.pulumi.com/docs/install/), put it on PATH, and run this again.",
             ].join("\n"),
         );

@@ -32,8 +32,10 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
     const secretKeys: string[] = [];
     const backup = filled["korthweb:backup"];
     if (backup?.s3) {
-        // Each tenant's own key pair (backup.tenants.<tenant>), as `pulumi config set --secret --path` stores them.
+        // Each tenant's own key pair (backup.tenants.<tenant>), as `pulumi config set --secret --path` stores them;
+        // none for a tenant that assumes a role.
         for (const [tenant, own] of Object.entries((backup.tenants ?? {}) as Record<string, Record<string, string>>)) {
+            if (own.roleArn !== undefined) continue;
             own.accessKeyId ??= `test-access-key-id-${tenant}`;
             own.secretAccessKey ??= `test-secret-access-key-${tenant}`;
         }
