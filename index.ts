@@ -74,6 +74,10 @@ const rootCa = new CertificateAuthority("root-ca", {
     profile: rootCaProfile(config.pki),
 });
 
+// This stack's outputs as its last update left them: the storage guard compares each tenant's storage identity with
+// them (components/storage/storageIdentity.ts). A stack never deployed has none (tests/upstream/stackReference.ts).
+const previousStack = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+
 const tenants = config.tenants.map(
     (tenant) =>
         new OrthancTenant(
@@ -91,6 +95,7 @@ const tenants = config.tenants.map(
                 backup: config.backup,
                 apiServerAddresses: config.kubernetes.apiServerAddresses,
                 network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
+                previousOutputs: previousStack.outputs,
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,
@@ -104,6 +109,11 @@ const tenants = config.tenants.map(
 observability?.installKiali(tenants);
 
 export const rootCaCertificate = rootCa.certificatePem;
+/**
+ * Per tenant: where its files are stored (type, bucket or volume, root path, layout, digest of the encryption key).
+ * Read back by the next update through `previousStack`: a change stops the stack (README, "Where the images are stored").
+ */
+export const storageIdentity = pulumi.output(Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.storageIdentity])));
 /**
  * Per backed-up tenant: its bucket and prefix, and what the bucket owner must attach and set (the key pair's IAM policy,
  * versioning, object lock, lifecycle rules; components/database/backupPolicy.ts). No credential in it.

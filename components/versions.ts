@@ -172,6 +172,7 @@ export const pinnedImages = {
     ...postgresqlHaImages,
     awsCli: awsCliImage,
     orthanc: orthancImage,
+    orthancFull: orthancFullImage,
     kiali: kialiImage,
     cnpgPostgres: cnpgPostgresImage,
 } satisfies Record<string, ImagePin>;
@@ -191,5 +192,6 @@ export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, stri
     osShell: bitnamiWithoutDigest,
     awsCli: "no file of aws/aws-cli at 2.36.7 names the image's digest",
     orthanc: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
+    orthancFull: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
     kiali: "no file of kiali/kiali or kiali/kiali-operator at v2.20.0 names the image's digest; the release pushes it from CI only",
 };

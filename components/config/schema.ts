@@ -192,6 +192,12 @@ const storageSchema = z.strictObject({
      * server-side encryption at rest applies either way.
      */
     clientSideEncryption: z.boolean().default(false),
+    /**
+     * The digest of the storage identity this configuration moves away from, as the refusal printed it: set once the
+     * files are migrated (components/storage/storageIdentity.ts). Without it, a changed bucket, root path, structure,
+     * key, volume or type stops the stack before anything is replaced.
+     */
+    replacesIdentity: z.string().regex(/^[0-9a-f]{16}$/, { error: "the 16 hex digits the refusal printed" }).optional(),
     /** Threads that read files from the storage (Orthanc 1.13.0 `StorageLoaderThreadsCount`, 4 by default there). */
     loaderThreads: z.int().min(1).max(64).optional(),
     /**
