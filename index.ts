@@ -21,6 +21,8 @@ import { certManagerDuration, rootCaProfile, serverProfile } from "./components/
 import { OrthancTenant } from "./components/tenant/tenant";
 import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
 import { tenantNames } from "./components/tenant/naming";
+import { storageSetup as storageSetupFor } from "./components/storage/storageSetup";
+import { orthancServiceAccount } from "./components/tenant/security";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 
@@ -113,6 +115,16 @@ export const rootCaCertificate = rootCa.certificatePem;
  * Per tenant: where its files are stored (type, bucket or volume, root path, layout, digest of the encryption key).
  * Read back by the next update through `previousStack`: a change stops the stack (README, "Where the images are stored").
  */
+/**
+ * Per tenant storing outside PostgreSQL: what the store's owner sets up (encryption at rest, versioning, replication,
+ * and for AWS the role's policy and the ServiceAccount its trust policy names). No credential in it.
+ */
+export const storageSetup = Object.fromEntries(
+    config.tenants.flatMap((tenant) => {
+        const setup = storageSetupFor(tenant, tenantNames(tenant.name, config.domain).namespace, orthancServiceAccount);
+        return setup ? [[tenant.name, setup]] : [];
+    }),
+);
 export const storageIdentity = pulumi.output(Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.storageIdentity])));
 /**
  * Per backed-up tenant: its bucket and prefix, and what the bucket owner must attach and set (the key pair's IAM policy,

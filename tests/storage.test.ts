@@ -299,3 +299,17 @@ describe("storage: the rendered example stacks", () => {
         assert.notEqual(orthanc.StorageDirectory.startsWith(orthancImageLayout.secretsDirectory), true);
     });
 });
+
+describe("storage: what the store's owner sets up (stack output storageSetup)", () => {
+    it("gives the AWS role a policy on the tenant's prefix only, and on its KMS key", async () => {
+        const rendered = await renderStack("cnpg");
+        const setup = rendered.outputs.storageSetup.bhs;
+        assert.equal(setup.serviceAccount, "system:serviceaccount:bhs-orthweb:orthanc");
+        assert.deepEqual(setup.rolePolicy.Statement[0].Resource, "arn:aws:s3:::korthweb-cnpg-images-bhs/bhs/*");
+        assert.deepEqual(setup.rolePolicy.Statement[0].Action, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]);
+        assert.equal(setup.rolePolicy.Statement[1].Resource, parsedStackFile("cnpg").tenants[0].storage.s3!.kmsKeyId);
+        assert.match(setup.encryptionAtRest, /SSE-KMS/);
+        assert.equal(rendered.outputs.storageSetup.mhr.rolePolicy, undefined, "Google's plugin takes a key file, no role");
+        assert.equal((await renderStack("local")).outputs.storageSetup.bhs, undefined, "nothing to set up for PostgreSQL storage");
+    });
+});
