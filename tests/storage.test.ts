@@ -137,7 +137,7 @@ describe("storage: the image's own start-up (tests/upstream/orthancImage.ts)", (
 describe("storage: identity and keys in the pod", () => {
     it("binds AWS S3 to the IAM role by EKS IRSA's annotation, with no key anywhere", () => {
         const pod = storagePodAdditions(tenantWith(awsS3).storage);
-        assert.deepEqual(pod.serviceAccountAnnotations, { "eks.amazonaws.com/role-arn": awsS3.s3.roleArn });
+        assert.deepEqual(pod.serviceAccountAnnotations, { "eks.amazonaws.com/role-arn": awsS3.s3.roleArn, "eks.amazonaws.com/sts-regional-endpoints": "true" });
         assert.deepEqual([pod.env, pod.secretKeys, pod.volumes], [[], [], []]);
     });
 

@@ -180,5 +180,10 @@ export function storagePodAdditions(storage: StorageConfig): StoragePodAdditions
         volumeMounts.push({ name: "storage-keys", mountPath: storageKeyDirectory, readOnly: true });
     }
     const roleArn = storage.type === "s3" ? storage.s3?.roleArn : undefined;
-    return { volumes, volumeMounts, env, serviceAccountAnnotations: roleArn ? { "eks.amazonaws.com/role-arn": roleArn } : {}, secretKeys };
+    // EKS's pod identity webhook (aws/amazon-eks-pod-identity-webhook v0.6.17, pkg/handler/handler.go) adds its own
+    // projected token volume and AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE whatever automountServiceAccountToken says
+    // (it stays false); AWS_STS_REGIONAL_ENDPOINTS=regional only with the second annotation, so that the token is
+    // exchanged at sts.<region>, the one STS host the walls admit (storageWalls.ts).
+    const irsa = roleArn ? { "eks.amazonaws.com/role-arn": roleArn, "eks.amazonaws.com/sts-regional-endpoints": "true" } : {};
+    return { volumes, volumeMounts, env, serviceAccountAnnotations: irsa, secretKeys };
 }

@@ -19,8 +19,8 @@ export interface StorageEndpoint {
 
 /**
  * Where the object-storage plugin connects: the store's endpoint (with a virtual-hosted bucket under it), and the
- * token endpoint of the credential it uses: AWS STS for IRSA's web identity (the SDK asks the regional endpoint, as
- * the EKS webhook sets AWS_STS_REGIONAL_ENDPOINTS=regional), Google's OAuth2 for a service account key. Undefined for
+ * token endpoint of the credential it uses: AWS STS for IRSA's web identity (the SDK asks the regional endpoint: the
+ * ServiceAccount's `sts-regional-endpoints` annotation has the EKS webhook set AWS_STS_REGIONAL_ENDPOINTS=regional), Google's OAuth2 for a service account key. Undefined for
  * postgresql and filesystem storage, whose pods reach no store of their own (the kubelet mounts the volume).
  */
 export function storageEndpoint(storage: StorageConfig): StorageEndpoint | undefined {
