@@ -184,6 +184,6 @@ export function storagePodAdditions(storage: StorageConfig): StoragePodAdditions
     // projected token volume and AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE whatever automountServiceAccountToken says
     // (it stays false); AWS_STS_REGIONAL_ENDPOINTS=regional only with the second annotation, so that the token is
     // exchanged at sts.<region>, the one STS host the walls admit (storageWalls.ts).
-    const irsa = roleArn ? { "eks.amazonaws.com/role-arn": roleArn, "eks.amazonaws.com/sts-regional-endpoints": "true" } : {};
+    const irsa: Record<string, string> = roleArn ? { "eks.amazonaws.com/role-arn": roleArn, "eks.amazonaws.com/sts-regional-endpoints": "true" } : {};
     return { volumes, volumeMounts, env, serviceAccountAnnotations: irsa, secretKeys };
 }
