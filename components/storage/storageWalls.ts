@@ -3,7 +3,7 @@
  * combines it with the database engine's): the mesh knows exactly the store's host names (REGISTRY_ONLY), the
  * NetworkPolicy opens what it can express (addresses), and Cilium's FQDN policy opens the names where the stack runs it.
  */
-import { isIpv4Address, StorageConfig } from "../config/schema";
+import { isIpv4Address, objectStorageHost, StorageConfig } from "../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../database/backup";
 import { TenantNames } from "../tenant/naming";
 import { DatabaseWalls, tcp } from "../tenant/security";
@@ -28,15 +28,15 @@ export function storageEndpoint(storage: StorageConfig): StorageEndpoint | undef
         case "s3": {
             const s3 = storage.s3!;
             const url = s3.endpoint !== undefined ? new URL(s3.endpoint) : undefined;
-            const host = url ? url.hostname : `s3.${s3.region}.amazonaws.com`;
+            const host = objectStorageHost(storage)!;
             const bucketHost = s3.addressing === "virtual-host" && !isIpv4Address(host) ? [`${s3.bucket}.${host}`] : [];
             const sts = s3.roleArn !== undefined ? [`sts.${s3.region}.amazonaws.com`] : [];
             return { hosts: [host, ...bucketHost, ...sts], port: url?.port ? Number(url.port) : 443 };
         }
         case "azure-blob":
-            return { hosts: [`${storage.azureBlob!.account}.blob.core.windows.net`], port: 443 };
+            return { hosts: [objectStorageHost(storage)!], port: 443 };
         case "google-cloud-storage":
-            return { hosts: ["storage.googleapis.com", "oauth2.googleapis.com"], port: 443 };
+            return { hosts: [objectStorageHost(storage)!, "oauth2.googleapis.com"], port: 443 };
         default:
             return undefined;
     }
