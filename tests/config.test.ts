@@ -726,6 +726,7 @@ describe("storage settings (tenants[].storage)", () => {
         ["a role and a key pair", { type: "s3", s3: onPremises({ roleArn: "arn:aws:iam::111122223333:role/x" }), anyAddress: true }, [/storage\.s3\.accessKeyId is set \(a credential: not shown\)/, /left out when s3\.roleArn is given/]],
         ["half a key pair", { type: "s3", s3: onPremises({ secretAccessKey: undefined }), anyAddress: true }, [/storage\.s3\.secretAccessKey missing/, /set together with accessKeyId/]],
         ["an S3-compatible store without any credential", { type: "s3", s3: onPremises({ accessKeyId: undefined, secretAccessKey: undefined }), anyAddress: true }, [/storage\.s3\.accessKeyId missing/, /a key pair/]],
+        ["virtual-hosted buckets under an endpoint given by address", { type: "s3", s3: onPremises({ endpoint: "https://10.30.0.5:9000", addressing: "virtual-host" }) }, [/storage\.s3\.addressing is "virtual-host"/, /"path" for an endpoint given by address/]],
         ["an endpoint over plain HTTP", { type: "s3", s3: onPremises({ endpoint: "http://s3.example.org" }), anyAddress: true }, [/storage\.s3\.endpoint is "http:\/\/s3\.example\.org"/, /https URL/]],
         ["a KMS alias", { type: "s3", s3: s3({ kmsKeyId: "alias/orthanc" }), anyAddress: true }, [/kmsKeyId is "alias\/orthanc"/, /KMS key ARN/]],
         ["a cloud store with no way out", { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" } }, [/storage\.addresses missing/, /cilium/, /anyAddress/]],

@@ -810,6 +810,9 @@ export function storageProblems(storage: StorageConfig, cni: string | undefined)
         if (s3.endpoint === undefined && s3.roleArn === undefined) {
             problems.push({ path: ["s3", "roleArn"], message: "the IAM role Orthanc assumes through EKS IRSA (AWS S3 without an endpoint), or s3.endpoint for an S3-compatible store" });
         }
+        if (s3.endpoint !== undefined && s3.addressing === "virtual-host" && isIpv4Address(new URL(s3.endpoint).hostname)) {
+            problems.push({ path: ["s3", "addressing"], message: '"path" for an endpoint given by address (a virtual-hosted bucket is a host name under the endpoint\'s)' });
+        }
         if (s3.endpoint !== undefined && s3.roleArn === undefined && s3.accessKeyId === undefined) {
             problems.push({ path: ["s3", "accessKeyId"], message: "a key pair (accessKeyId and secretAccessKey, as secrets) for the S3-compatible store at s3.endpoint, or s3.roleArn where it honours web identity" });
         }
