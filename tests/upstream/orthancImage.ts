@@ -13,7 +13,8 @@
  *   into /usr/share/orthanc/plugins.
  * Which storage area Orthanc then writes to (`storageArea`): the object-storage plugins (orthanc-object-storage 2.5.4
  * and 2.5.3, Common/StoragePlugin.cpp) register theirs when their section is defined, the PostgreSQL storage library
- * when `PostgreSQL.EnableStorage` is true (the image loads it with the index whenever PostgreSQL is on), and Orthanc
+ * only when `PostgreSQL.EnableStorage` is true (orthanc-databases OrthancPostgreSQL-10.3, PostgreSQL/Plugins/
+ * StoragePlugin.cpp, from shared/vendor; the image loads it with the index whenever PostgreSQL is on), and Orthanc
  * refuses a second registration (OrthancServer/Plugins/Engine/OrthancPlugins.cpp, `_OrthancPluginService_RegisterStorageArea`
  * throws ErrorCode_StorageAreaAlreadyRegistered; read on jodogne/OrthancMirror's `default` branch as mirrored, June
  * 2024); with none, Orthanc's own file system storage under `StorageDirectory`.
