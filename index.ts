@@ -21,6 +21,8 @@ import { certManagerDuration, rootCaProfile, serverProfile } from "./components/
 import { OrthancTenant } from "./components/tenant/tenant";
 import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
 import { tenantNames } from "./components/tenant/naming";
+import { storageSetup as storageSetupFor } from "./components/storage/storageSetup";
+import { orthancServiceAccount } from "./components/tenant/security";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 
@@ -74,6 +76,10 @@ const rootCa = new CertificateAuthority("root-ca", {
     profile: rootCaProfile(config.pki),
 });
 
+// This stack's outputs as its last update left them: the storage guard compares each tenant's storage identity with
+// them (components/storage/storageIdentity.ts). A stack never deployed has none (tests/upstream/stackReference.ts).
+const previousStack = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+
 const tenants = config.tenants.map(
     (tenant) =>
         new OrthancTenant(
@@ -91,6 +97,7 @@ const tenants = config.tenants.map(
                 backup: config.backup,
                 apiServerAddresses: config.kubernetes.apiServerAddresses,
                 network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
+                previousOutputs: previousStack.outputs,
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,
@@ -104,6 +111,21 @@ const tenants = config.tenants.map(
 observability?.installKiali(tenants);
 
 export const rootCaCertificate = rootCa.certificatePem;
+/**
+ * Per tenant: where its files are stored (type, bucket or volume, root path, layout, digest of the encryption key).
+ * Read back by the next update through `previousStack`: a change stops the stack (README, "Where the images are stored").
+ */
+/**
+ * Per tenant storing outside PostgreSQL: what the store's owner sets up (encryption at rest, versioning, replication,
+ * and for AWS the role's policy and the ServiceAccount its trust policy names). No credential in it.
+ */
+export const storageSetup = Object.fromEntries(
+    config.tenants.flatMap((tenant) => {
+        const setup = storageSetupFor(tenant, tenantNames(tenant.name, config.domain).namespace, orthancServiceAccount);
+        return setup ? [[tenant.name, setup]] : [];
+    }),
+);
+export const storageIdentity = pulumi.output(Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.storageIdentity])));
 /**
  * Per backed-up tenant: its bucket and prefix, and what the bucket owner must attach and set (the key pair's IAM policy,
  * versioning, object lock, lifecycle rules; components/database/backupPolicy.ts). No credential in it.

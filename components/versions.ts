@@ -217,6 +217,12 @@ export const awsCliImage: ImagePin = { registry: "docker.io", repository: "amazo
  * Orthanc Explorer 2 1.14.1, Stone Web Viewer 3.0, OHIF plugin 1.8.
  */
 export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "26.8.1" };
+/**
+ * The same build with the plugins that need the vcpkg-built cloud SDKs: Azure Blob and Google Cloud Storage
+ * (orthanc-builder 26.8.1 docker/orthanc/Dockerfile copies them into the "full" stage only). Rendered only for a
+ * tenant that stores its files there (components/storage/orthancStorage.ts).
+ */
+export const orthancFullImage: ImagePin = { ...orthancImage, tag: `${orthancImage.tag}-full` };
 
 /** Kiali's image follows its chart; pinned here so an upgrade of one is an upgrade of both. */
 export const kialiImage: ImagePin = { registry: "quay.io", repository: "kiali/kiali", tag: "v2.20.0" };
@@ -242,6 +248,7 @@ export const pinnedImages = {
     ...postgresqlHaImages,
     awsCli: awsCliImage,
     orthanc: orthancImage,
+    orthancFull: orthancFullImage,
     kiali: kialiImage,
     cnpgPostgres: cnpgPostgresImage,
 } satisfies Record<string, ImagePin>;
@@ -260,5 +267,6 @@ export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, stri
     osShell: bitnamiWithoutDigest,
     awsCli: "no file of aws/aws-cli at 2.36.7 names the image's digest",
     orthanc: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
+    orthancFull: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
     kiali: "no file of kiali/kiali or kiali/kiali-operator at v2.20.0 names the image's digest; the release pushes it from CI only",
 };

@@ -764,3 +764,76 @@ ${rest}`).config as Record<string, unknown>;
         assert.throws(() => credentialSettingPaths(z.strictObject({ either: z.union([z.string(), z.strictObject({ key: credential(z.string()) })]) }), { either: { key: "k" } }), /cannot walk a ZodUnion/);
     });
 });
+
+describe("storage settings (tenants[].storage)", () => {
+    const withStorage = (storage: Record<string, unknown>, kubernetes: Record<string, unknown> = {}) => ({ ...withTenant({ storage }), kubernetes });
+    const s3 = (extra: Record<string, unknown> = {}) => ({ bucket: "images-bhs", region: "eu-west-1", roleArn: "arn:aws:iam::111122223333:role/orthanc-bhs", ...extra });
+    const onPremises = (extra: Record<string, unknown> = {}) => ({ bucket: "orthanc", region: "us-east-1", endpoint: "https://s3.example.org", addressing: "path", accessKeyId: "AKIA", secretAccessKey: "s3cret", ...extra });
+
+    it("stores in PostgreSQL when the stack says nothing: what every tenant deployed before the setting does", () => {
+        assert.equal(parseStackConfig(minimal()).tenants[0].storage.type, "postgresql");
+    });
+
+    it("accepts each choice with its settings and a way out to its store", () => {
+        const accepted = [
+            { type: "s3", s3: s3(), anyAddress: true },
+            { type: "s3", s3: s3({ kmsKeyId: kmsKey(1) }), addresses: ["10.30.0.0/24"], clientSideEncryption: true, rootPath: "archive/bhs", structure: "legacy", loaderThreads: 30 },
+            { type: "s3", s3: onPremises({ endpoint: "https://10.30.0.5:9000" }) },
+            { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, addresses: ["10.40.0.5/32"] },
+            { type: "google-cloud-storage", googleCloudStorage: { bucket: "bhs-images", serviceAccountKey: "{}" }, anyAddress: true },
+            { type: "filesystem", filesystem: { storageClass: "efs-sc", size: "500Gi" } },
+            { type: "postgresql" },
+        ];
+        for (const storage of accepted) assert.doesNotThrow(() => parseStackConfig(withStorage(storage)), JSON.stringify(storage));
+        assert.doesNotThrow(() => parseStackConfig(withStorage({ type: "s3", s3: s3() }, { cni: "cilium" })), "by name through Cilium");
+    });
+
+    const refused: [string, Record<string, unknown>, RegExp[]][] = [
+        ["a type korthweb does not render", { type: "nfs" }, [/storage\.type is "nfs"/, /"postgresql", "s3", "azure-blob", "google-cloud-storage", "filesystem"/]],
+        ["a choice without its settings", { type: "filesystem" }, [/storage\.filesystem missing/, /storageClass \(ReadWriteMany\) and size/]],
+        ["another choice's settings", { type: "filesystem", filesystem: { storageClass: "efs-sc", size: "1Ti" }, s3: s3() }, [/storage\.s3 is/, /left out: storage\.type is "filesystem"/]],
+        ["AWS S3 with a static key where IRSA is offered", { type: "s3", s3: s3({ roleArn: undefined, accessKeyId: "AKIA", secretAccessKey: "x" }), anyAddress: true }, [/storage\.s3\.roleArn missing/, /EKS IRSA instead of a static key pair/]],
+        ["AWS S3 without a role", { type: "s3", s3: s3({ roleArn: undefined }), anyAddress: true }, [/storage\.s3\.roleArn missing/]],
+        ["a role and a key pair", { type: "s3", s3: onPremises({ roleArn: "arn:aws:iam::111122223333:role/x" }), anyAddress: true }, [/storage\.s3\.accessKeyId is set \(a credential: not shown\)/, /left out when s3\.roleArn is given/]],
+        ["half a key pair", { type: "s3", s3: onPremises({ secretAccessKey: undefined }), anyAddress: true }, [/storage\.s3\.secretAccessKey missing/, /set together with accessKeyId/]],
+        ["an S3-compatible store without any credential", { type: "s3", s3: onPremises({ accessKeyId: undefined, secretAccessKey: undefined }), anyAddress: true }, [/storage\.s3\.accessKeyId missing/, /a key pair/]],
+        ["virtual-hosted buckets under an endpoint given by address", { type: "s3", s3: onPremises({ endpoint: "https://10.30.0.5:9000", addressing: "virtual-host" }) }, [/storage\.s3\.addressing is "virtual-host"/, /"path" for an endpoint given by address/]],
+        ["an endpoint over plain HTTP", { type: "s3", s3: onPremises({ endpoint: "http://s3.example.org" }), anyAddress: true }, [/storage\.s3\.endpoint is "http:\/\/s3\.example\.org"/, /https URL/]],
+        ["a KMS alias", { type: "s3", s3: s3({ kmsKeyId: "alias/orthanc" }), anyAddress: true }, [/kmsKeyId is "alias\/orthanc"/, /KMS key ARN/]],
+        ["a cloud store with no way out", { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" } }, [/storage\.addresses missing/, /cilium/, /anyAddress/]],
+        ["addresses and any address", { type: "s3", s3: s3(), addresses: ["10.30.0.0/24"], anyAddress: true }, [/storage\.anyAddress is true/, /left out when storage\.addresses is given/]],
+        ["a root path with a leading '/' (the plugin refuses it)", { type: "s3", s3: s3(), anyAddress: true, rootPath: "/bhs" }, [/storage\.rootPath is "\/bhs"/, /no leading or trailing '\/'/]],
+        ["a key layout the plugin does not know", { type: "s3", s3: s3(), anyAddress: true, structure: "nested" }, [/storage\.structure is "nested"/, /"flat", "legacy"/]],
+        ["client-side encryption without an object store", { type: "filesystem", filesystem: { storageClass: "efs-sc", size: "1Ti" }, clientSideEncryption: true }, [/storage\.clientSideEncryption is true/, /only object stores/]],
+        ["a storage class that is no DNS subdomain", { type: "filesystem", filesystem: { storageClass: "EFS_SC", size: "1Ti" } }, [/storageClass is "EFS_SC"/, /storage class name/]],
+        ["a volume size with decimals", { type: "filesystem", filesystem: { storageClass: "efs-sc", size: "1.5Ti" } }, [/size is "1\.5Ti"/, /Mi, Gi or Ti, no decimals/]],
+        ["an Azure account name with capitals", { type: "azure-blob", azureBlob: { account: "BhsImages", container: "orthanc", connectionString: "c" }, anyAddress: true }, [/azureBlob\.account is "BhsImages"/, /3-24 of a-z, 0-9/]],
+        ["a malformed acknowledgement", { type: "postgresql", replacesIdentity: "yes" }, [/storage\.replacesIdentity is "yes"/, /16 hex digits/]],
+    ];
+    for (const [what, storage, expected] of refused) {
+        it(`refuses ${what}`, () => {
+            const message = problemsOf(withStorage(storage));
+            for (const pattern of expected) assert.match(message, pattern);
+            assert.doesNotMatch(message, /s3cret|AKIA"/, "no credential printed");
+        });
+    }
+
+    it("refuses the store's credentials in plain text, naming the command that stores them as secrets", () => {
+        const raw = {
+            "korthweb:domain": "orthweb.example.org",
+            "korthweb:ingress": JSON.stringify(minimal().ingress),
+            "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
+            "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", storage: { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, anyAddress: true } }]),
+        };
+        const message = (secret: boolean) => {
+            try {
+                stackConfigFromPulumi(raw, "korthweb", () => secret);
+                return "";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        assert.match(message(false), /korthweb:tenants\[0\]\.storage\.azureBlob\.connectionString is stored in plain text; allowed: a secret/);
+        assert.equal(message(true), "");
+    });
+});

@@ -1,4 +1,6 @@
 import { strict as assert } from "assert";
+import { storageClaimName, storageMountPath } from "../components/storage/orthancStorage";
+import { storageWallNames } from "../components/storage/storageWalls";
 import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";
@@ -375,6 +377,9 @@ for (const stack of allStacks) {
                     // Where pods' DNS goes, when the stack gives it by address (NodeLocal DNSCache).
                     ...(config.kubernetes.dns?.addresses ?? []),
                     ...(tenant.database.engine === "cloudnative-pg" ? (config.kubernetes.apiServerAddresses ?? []) : []),
+                    // The tenant's object store, by address, or any address where the stack says so (storage.anyAddress).
+                    ...(tenant.storage.addresses ?? []),
+                    ...(tenant.storage.anyAddress ? ["0.0.0.0/0"] : []),
                 ]);
                 for (const policy of policies) {
                     for (const rule of [...(policy.inputs.spec.ingress ?? []), ...(policy.inputs.spec.egress ?? [])]) {
@@ -561,7 +566,9 @@ for (const stack of allStacks) {
             for (const [index, view] of views.entries()) {
                 const settings = config.tenants[index].orthanc;
                 const deployment = view.one("Deployment", orthancDeploymentName()).inputs.spec;
-                assert.match(deployment.template.spec.containers[0].image, /^docker\.io\/orthancteam\/orthanc:\d+\.\d+\.\d+$/);
+                // The -full build where the tenant's storage plugin is only there (Azure Blob, Google Cloud Storage).
+                const full = ["azure-blob", "google-cloud-storage"].includes(config.tenants[index].storage.type) ? "-full" : "";
+                assert.match(deployment.template.spec.containers[0].image, new RegExp(`^docker\\.io/orthancteam/orthanc:\\d+\\.\\d+\\.\\d+${full}$`));
                 const hpa = view.one("HorizontalPodAutoscaler", "orthanc").inputs.spec;
                 assert.deepEqual([hpa.minReplicas, hpa.maxReplicas], [settings.minReplicas, settings.maxReplicas]);
                 assert.ok(hpa.minReplicas >= 2);
@@ -589,7 +596,9 @@ for (const stack of allStacks) {
                 const writable = container.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath);
                 assert.ok(writable.includes("/tmp"));
                 for (const mount of container.volumeMounts.filter((m: any) => !m.readOnly)) {
-                    assert.ok((volumes.get(mount.name) as any).emptyDir, `${mount.mountPath} is scratch space`);
+                    // Scratch space, or the shared volume of filesystem storage (the tenant's files).
+                    const shared = mount.mountPath === storageMountPath && (volumes.get(mount.name) as any).persistentVolumeClaim?.claimName === storageClaimName;
+                    assert.ok((volumes.get(mount.name) as any).emptyDir || shared, `${mount.mountPath} is scratch space`);
                 }
             }
         });
@@ -658,13 +667,14 @@ for (const stack of allStacks) {
             }
         });
 
-        it("delivers Orthanc's configuration as a Secret with PostgreSQL index and storage and the generated credentials", () => {
+        it("delivers Orthanc's configuration as a Secret with the PostgreSQL index, the files where the tenant's storage says, and the generated credentials", () => {
             for (const view of views) {
                 const secret = view.one("Secret", "orthanc-config");
                 assert.ok(secretAt(secret.inputs.stringData, "orthanc.json"));
                 const orthanc = JSON.parse(plain(secret.inputs.stringData)["orthanc.json"]);
                 assert.equal(orthanc.PostgreSQL.EnableIndex, true);
-                assert.equal(orthanc.PostgreSQL.EnableStorage, true);
+                const storageType = config.tenants.find((t) => t.name === view.tenant)!.storage.type;
+                assert.equal(orthanc.PostgreSQL.EnableStorage, storageType === "postgresql", storageType);
                 const external = config.tenants.find((t) => t.name === view.tenant)!.database.external;
                 if (external) {
                     // Verified TLS to the managed server, its password from the configuration.
@@ -919,7 +929,8 @@ describe("modalities", () => {
     it("opens the mesh and the NetworkPolicy to exactly the address a modality retrieves to with C-MOVE", async () => {
         const rendered = await renderStack("dev", devVariants.withModalityAddress());
         assert.equal(rendered.error, undefined);
-        const entries = rendered.resources.filter((r) => r.type.endsWith(":ServiceEntry"));
+        // The modality's entries (dev's object storage has its own, by name: tests/storage.test.ts).
+        const entries = rendered.resources.filter((r) => r.type.endsWith(":ServiceEntry") && !r.inputs.metadata.name.startsWith(storageWallNames.serviceEntry));
         assert.deepEqual(
             entries.map((e) => [e.inputs.metadata.namespace, e.inputs.spec.addresses, e.inputs.spec.ports[0].number, e.inputs.spec.exportTo]),
             [["bhs-orthweb", [`${modalityAddress.host}/32`], modalityAddress.port, ["."]]],

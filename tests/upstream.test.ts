@@ -9,6 +9,8 @@ import * as path from "path";
 import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
+import { stackReferenceType } from "./upstream/stackReference";
+import { storageMountPath } from "../components/storage/orthancStorage";
 import { certificateFingerprint } from "../components/tenant/pki";
 import { awsCliImage, orthancImage, pinnedImages, recordedReference } from "../components/versions";
 import imagePinFacts from "./upstream/imagePinFacts.json";
@@ -87,6 +89,12 @@ function gatewayObjects(stack: RenderedStack): (GatewayObject & { resource: Reco
     return objectsOf(stack, "Gateway").map((r) => ({ namespace: nsOf(r), name: r.inputs.metadata.name, selector: r.inputs.spec.selector, resource: r }));
 }
 
+/** The storage area a tenant's storage choice must leave Orthanc with (tests/upstream/orthancImage.ts `storageArea`). */
+function storageAreaOf(type: string): string {
+    const areas: Record<string, string> = { postgresql: "PostgreSQL", s3: "AwsS3Storage", "azure-blob": "AzureBlobStorage", "google-cloud-storage": "GoogleCloudStorage" };
+    return areas[type] ?? `filesystem:${storageMountPath}`;
+}
+
 for (const stack of allStacks) {
     describe(`upstream behaviour on stack ${stack}`, () => {
         const config = parsedStackFile(stack);
@@ -106,9 +114,17 @@ for (const stack of allStacks) {
 
             it("reads nothing from the cluster, so no read can hit an object the program has yet to create", async () => {
                 const preview = await renderFirstPreview(stack);
-                const reads = preview.resources.filter((r) => r.id).map((r) => ({ type: r.type, id: r.id }));
+                // The one read is the StackReference to this stack itself (the storage guard), which the engine answers
+                // from the backend's last checkpoint, not from the cluster (tests/upstream/stackReference.ts).
+                const clusterReads = (s: RenderedStack) => s.resources.filter((r) => r.id && r.type !== stackReferenceType);
+                const reads = clusterReads(preview).map((r) => ({ type: r.type, id: r.id }));
                 assert.deepEqual(readsRunInPreview(reads), []);
-                assert.deepEqual(rendered.resources.filter((r) => r.id), [], "no Resource.get at all");
+                assert.deepEqual(clusterReads(rendered), [], "no Resource.get at all");
+                assert.deepEqual(
+                    rendered.resources.filter((r) => r.type === stackReferenceType).map((r) => r.id),
+                    [`organization/korthweb/${stack}`],
+                    "one StackReference, to this very stack",
+                );
             });
         });
 
@@ -320,7 +336,7 @@ for (const stack of allStacks) {
 
         describe("the Orthanc image's start-up", () => {
             for (const tenant of config.tenants) {
-                it(`${tenant.name}: starts with PostgreSQL, Orthanc Explorer 2, GDCM, DICOMweb and both viewers loaded, the rendered settings intact`, () => {
+                it(`${tenant.name}: starts with PostgreSQL, Orthanc Explorer 2, GDCM, DICOMweb and both viewers loaded, the rendered settings intact, files in its ${tenant.storage.type} storage`, () => {
                     const names = tenantNames(tenant.name, config.domain);
                     const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
                     const pod = deployment.inputs.spec.template.spec;
@@ -330,13 +346,14 @@ for (const stack of allStacks) {
                         .filter((s) => nsOf(s) === names.namespace)
                         .map((s) => ({ name: s.inputs.metadata.name, ports: s.inputs.spec.ports }));
                     const env: Record<string, string> = Object.fromEntries(
-                        container.env.map((e: any) => [e.name, e.value ?? (e.valueFrom?.fieldRef ? "orthanc-7d9f-abcde" : "")]),
+                        container.env.map((e: any) => [e.name, e.value ?? (e.valueFrom?.fieldRef ? "orthanc-7d9f-abcde" : e.valueFrom?.secretKeyRef ? `from-secret-${e.valueFrom.secretKeyRef.key}` : "")]),
                     );
                     if (pod.enableServiceLinks !== false) {
                         for (const name of serviceLinkVariables(services)) env[name] = "x";
                     }
                     const mounts = container.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath);
-                    const start = startImage({ configFiles: [configText], env, mountedDirectories: mounts, readOnlyRootFilesystem: container.securityContext.readOnlyRootFilesystem });
+                    const imageTag = container.image.split("@")[0].split(":").pop();
+                    const start = startImage({ configFiles: [configText], env, mountedDirectories: mounts, readOnlyRootFilesystem: container.securityContext.readOnlyRootFilesystem, imageTag });
                     assert.deepEqual(start.reasons, []);
                     assert.equal(start.exitCode, 0);
                     assert.deepEqual(start.redefinedKeys, [], "each setting in one place: the image warns about a key defined twice");
@@ -347,11 +364,22 @@ for (const stack of allStacks) {
                     }
                     assert.ok(mounts.includes(pluginLinkDirectory));
                     const rendered_ = JSON.parse(configText);
+                    // The one key the pod adds: Azure's connection string, from the storage Secret by variable.
+                    const fromEnv = env.ORTHANC__AZURE_BLOB_STORAGE__CONNECTION_STRING;
                     for (const [key, value] of Object.entries(rendered_)) {
-                        assert.deepEqual(start.config[key], value, `${key} changed by the start-up`);
+                        const expected = key === "AzureBlobStorage" && fromEnv !== undefined ? { ...(value as object), ConnectionString: fromEnv } : value;
+                        assert.deepEqual(start.config[key], expected, `${key} changed by the start-up`);
                     }
                     assert.equal(start.config.DatabaseServerIdentifier, "orthanc-7d9f-abcde", "one identifier per pod");
-                    assert.equal((start.config.PostgreSQL as any).EnableStorage, true, "the image's default (false) does not win");
+                    const expectedArea = storageAreaOf(tenant.storage.type);
+                    assert.equal(start.storageArea, expectedArea, "who stores the files");
+                    assert.equal((start.config.PostgreSQL as any).EnableStorage, tenant.storage.type === "postgresql", "PostgreSQL keeps the files only with postgresql storage");
+                    const objectStorageLibs = ["libOrthancAwsS3Storage.so", "libOrthancAzureBlobStorage.so", "libOrthancGoogleCloudStorage.so"];
+                    assert.deepEqual(
+                        start.loadedLibraries.filter((lib) => objectStorageLibs.includes(lib)),
+                        expectedArea.startsWith("filesystem:") || expectedArea === "PostgreSQL" ? [] : [`libOrthanc${expectedArea}.so`],
+                        "exactly the chosen object-storage plugin",
+                    );
                 });
             }
         });

@@ -37,7 +37,7 @@ export const defaultPreviewIdentity = { namespace: "korthweb-preview", serviceAc
  * Forbidden), and the identity can read no credential of the cluster.
  */
 export const previewedKinds: PreviewedKind[] = [
-    { apiGroup: "", resources: ["namespaces", "services", "serviceaccounts", "configmaps"] },
+    { apiGroup: "", resources: ["namespaces", "services", "serviceaccounts", "configmaps", "persistentvolumeclaims"] },
     { apiGroup: "apps", resources: ["deployments"] },
     { apiGroup: "batch", resources: ["cronjobs"] },
     { apiGroup: "autoscaling", resources: ["horizontalpodautoscalers"] },

@@ -18,14 +18,18 @@ import {
     tenantOrthancConfig,
 } from "./orthancWorkload";
 import { orthancServiceAccount } from "./security";
+import { orthancImageFor } from "../storage/orthancStorage";
+import { TenantStorage } from "../storage/tenantStorage";
 
 export interface OrthancServerArgs {
     tenant: TenantConfig;
     domain: string;
     /** The tenant namespace. */
     namespace: string;
-    /** Where Orthanc keeps its index and files. */
+    /** Where Orthanc keeps its index (and its files, with postgresql storage). */
     database: DatabaseEndpoint;
+    /** Where Orthanc keeps its files: the fragment, pod additions and guard of the tenant's storage choice. */
+    storage: TenantStorage;
     /** What the pods wait for: the namespace, the tenant's walls, the sidecar injector. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -48,7 +52,8 @@ export class OrthancServer extends pulumi.ComponentResource {
         );
         const configJson = pulumi.secret(
             pulumi
-                .all([this.adminPassword, args.database.password])
+                // The storage guard first: a refused change to the storage stops here, before the configuration.
+                .all([this.adminPassword, args.database.password, args.storage.checked])
                 .apply(([admin, databasePassword]) => {
                     const { host, port, database, user, orthanc } = args.database;
                     const target = { host, port, database, user, postgresql: orthanc?.postgresql(databasePassword) };
@@ -67,19 +72,34 @@ export class OrthancServer extends pulumi.ComponentResource {
         );
         new k8s.core.v1.ServiceAccount(
             `${name}-service-account`,
-            { metadata: { name: orthancServiceAccount, namespace: ns }, automountServiceAccountToken: false },
+            {
+                // The storage's cloud identity (EKS IRSA's role), where its plugin can use one.
+                metadata: { name: orthancServiceAccount, namespace: ns, annotations: args.storage.pod.serviceAccountAnnotations },
+                automountServiceAccountToken: false,
+            },
             inNamespace,
         );
+        const image = orthancImageFor(tenant.storage);
+        // Named after the Orthanc version, not the build: the -full build of one version runs the same Orthanc and
+        // plugins, and the alerts name the Deployment by this name.
         const deploymentName = orthancDeploymentName();
+        const engine = args.database.orthanc?.pod;
+        const storagePod = args.storage.pod;
+        const additions = {
+            volumes: [...(engine?.volumes ?? []), ...storagePod.volumes],
+            volumeMounts: [...(engine?.volumeMounts ?? []), ...storagePod.volumeMounts],
+            env: [...(engine?.env ?? []), ...storagePod.env],
+            image,
+        };
         const deployment = new k8s.apps.v1.Deployment(
             name,
             {
                 metadata: { name: deploymentName, namespace: ns, labels: { app: "orthanc" } },
-                spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum, args.database.orthanc?.pod)),
+                spec: configChecksum.apply((checksum) => orthancDeploymentSpec(tenant.name, tenant.orthanc, checksum, additions)),
             },
             {
                 parent: this,
-                dependsOn: [...args.dependsOn, configSecret, ...args.database.ready],
+                dependsOn: [...args.dependsOn, configSecret, ...args.database.ready, ...args.storage.ready],
                 // After creation the autoscaler sets the replica count; an update must not reset it.
                 ignoreChanges: ["spec.replicas"],
                 // A new image (a new name) stops the old version entirely before the new one starts.

@@ -3,7 +3,8 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import { TenantConfig } from "../config/schema";
-import { imageReference, orthancImage } from "../versions";
+import { imageReference, ImagePin, orthancImage } from "../versions";
+import { mergeOrthancConfig, storageOrthancConfig } from "../storage/orthancStorage";
 import { orthancPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
@@ -46,10 +47,10 @@ const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
  * Writes four random bytes, the pod's own host id, into the `hostid` volume; Orthanc's container mounts that file over
  * /etc/hostid read-only. The entrypoint leaves a host id other than `not-generated` alone (docker-entrypoint.sh).
  */
-export function hostIdInitContainer(): k8s.types.input.core.v1.Container {
+export function hostIdInitContainer(image: ImagePin = orthancImage): k8s.types.input.core.v1.Container {
     return {
         name: "hostid",
-        image: imageReference(orthancImage),
+        image: imageReference(image),
         command: ["/bin/sh", "-c", `head -c 4 /dev/urandom > ${hostIdVolumePath}/hostid`],
         resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "16Mi" } },
         securityContext: restrictedContainerSecurity,
@@ -107,13 +108,19 @@ export function tenantOrthancConfig(
         modalities: tenant.modalities.map(({ name, aeTitle, host, port }) => ({ name, aeTitle, host, port })),
         configDirectory: orthancImageLayout.secretsDirectory,
     });
-    return target?.postgresql ? { ...config, PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), ...target.postgresql } } : config;
+    const withTarget = target?.postgresql ? { ...config, PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), ...target.postgresql } } : config;
+    // Where the files go (components/storage/orthancStorage.ts): PostgreSQL keeps the index only unless they go there.
+    return mergeOrthancConfig(withTarget, storageOrthancConfig(tenant.storage, tenant));
 }
 
-/** Volumes an engine adds to Orthanc's pod (a CA to verify a managed database). */
+/** Volumes an engine or the file store adds to Orthanc's pod (a CA to verify a managed database, a shared volume, keys). */
 export interface OrthancPodAdditions {
     volumes: k8s.types.input.core.v1.Volume[];
     volumeMounts: k8s.types.input.core.v1.VolumeMount[];
+    /** Variables from Secrets (a store's static credentials). */
+    env?: k8s.types.input.core.v1.EnvVar[];
+    /** The image, when the storage choice needs another build of it (the `-full` image). */
+    image?: ImagePin;
 }
 
 export function orthancDeploymentSpec(
@@ -123,6 +130,7 @@ export function orthancDeploymentSpec(
     additions: OrthancPodAdditions = { volumes: [], volumeMounts: [] },
 ): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = orthancPodLabels(tenantName);
+    const image = additions.image ?? orthancImage;
     return {
         // One pod starts a new version alone, so that one process migrates the database schema; the autoscaler,
         // created once that pod is ready, then brings the count to minReplicas and owns it (the Deployment ignores
@@ -132,7 +140,7 @@ export function orthancDeploymentSpec(
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         template: {
             metadata: {
-                labels: { ...labels, version: orthancImage.tag },
+                labels: { ...labels, version: image.tag },
                 // A new configuration (e.g. a rotated password) rolls the pods.
                 annotations: { "korthweb.io/config-checksum": configChecksum },
             },
@@ -168,11 +176,11 @@ export function orthancDeploymentSpec(
                     },
                 },
                 terminationGracePeriodSeconds: 60,
-                initContainers: [hostIdInitContainer()],
+                initContainers: [hostIdInitContainer(image)],
                 containers: [
                     {
                         name: "orthanc",
-                        image: imageReference(orthancImage),
+                        image: imageReference(image),
                         ports: [
                             { name: "http", containerPort: orthancPorts.http, protocol: "TCP" },
                             { name: "dicom", containerPort: orthancPorts.dicom, protocol: "TCP" },
@@ -187,6 +195,7 @@ export function orthancDeploymentSpec(
                             { name: "GENERATE_HOST_ID_IF_MISSING", value: "false" },
                             // The image enables these viewers only by their variables (a section is not enough).
                             ...orthancViewerPlugins.map((name) => ({ name, value: "true" })),
+                            ...(additions.env ?? []),
                         ],
                         resources: {
                             requests: { cpu: tenant.cpuRequest, memory: tenant.memoryRequest },

@@ -8,7 +8,10 @@ import { tenantNames } from "./naming";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
 import { tenantDatabase } from "./database";
-import type { ClusterNetwork } from "../database/backup";
+import { ClusterNetwork, combineWalls, defaultClusterNetwork } from "../database/backup";
+import { storageWalls } from "../storage/storageWalls";
+import { TenantStorage } from "../storage/tenantStorage";
+import type { StorageIdentity } from "../storage/storageIdentity";
 import { databaseWalls } from "./databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
@@ -33,6 +36,8 @@ export interface OrthancTenantArgs {
     apiServerAddresses?: string[];
     /** The cluster's DNS and CNI (korthweb:kubernetes.dns, kubernetes.cni); the kube-system DNS and no CNI policy when absent. */
     network?: ClusterNetwork;
+    /** This stack's outputs as its previous update left them (a StackReference to itself), for the storage guard. */
+    previousOutputs: pulumi.Input<Record<string, unknown>>;
     /** Istio CRDs and validating webhook ready. */
     istioCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** Sidecar injector and CNI agent ready: pods created before would run without a sidecar. */
@@ -100,6 +105,8 @@ export function modalityStatus(issued: ModalityCertificate, overlapHours: number
  */
 export class OrthancTenant extends pulumi.ComponentResource {
     readonly outputs: TenantOutputs;
+    /** Where the tenant's files are (bucket, prefix, layout, key digest): exported as `storageIdentity` and guarded. */
+    readonly storageIdentity: pulumi.Output<StorageIdentity>;
     /** Per modality: its key (secret), certificate and AE title. */
     readonly modalityCertificates: Record<string, ModalityCertificate>;
 
@@ -152,13 +159,16 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
                     dns: args.network?.dns,
-                    database: databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
-                        cnpgOperatorNamespace: args.cloudnativePg?.namespace,
-                        apiServerAddresses: args.apiServerAddresses,
-                        backup: args.backup,
-                        network: args.network,
-                        monitoringNamespace: args.monitoringNamespace,
-                    }),
+                    database: combineWalls(
+                        databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
+                            cnpgOperatorNamespace: args.cloudnativePg?.namespace,
+                            apiServerAddresses: args.apiServerAddresses,
+                            backup: args.backup,
+                            network: args.network,
+                            monitoringNamespace: args.monitoringNamespace,
+                        }),
+                        storageWalls(names, orthancSelector(tenant.name), tenant.storage, args.network ?? defaultClusterNetwork),
+                    ),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
@@ -173,9 +183,14 @@ export class OrthancTenant extends pulumi.ComponentResource {
             { tenant, domain: args.domain, namespace: ns, dependsOn: workloadOpts.dependsOn, cloudnativePg: args.cloudnativePg, backup: args.backup },
             { parent: this },
         );
+        const storage = new TenantStorage(
+            `${name}-storage`,
+            { tenant, namespace: ns, previousOutputs: args.previousOutputs, dependsOn: workloadOpts.dependsOn },
+            { parent: this },
+        );
         const orthanc = new OrthancServer(
             `${name}-orthanc`,
-            { tenant, domain: args.domain, namespace: ns, database: database.endpoint, dependsOn: workloadOpts.dependsOn },
+            { tenant, domain: args.domain, namespace: ns, database: database.endpoint, storage, dependsOn: workloadOpts.dependsOn },
             { parent: this },
         );
 
@@ -217,6 +232,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
             ),
         };
         this.modalityCertificates = pki.modalityCertificates;
+        this.storageIdentity = storage.identity;
         this.registerOutputs({ ...this.outputs });
     }
 }

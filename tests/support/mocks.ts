@@ -68,6 +68,8 @@ export function fakeOutputs(type: string, name: string): Record<string, unknown>
         case "tls:index/selfSignedCert:SelfSignedCert":
         case "tls:index/locallySignedCert:LocallySignedCert":
             return { certPem: pem("CERTIFICATE") };
+        case "random:index/randomBytes:RandomBytes":
+            return { base64: Buffer.from(`mockbytes${name}`.padEnd(32, "x").slice(0, 32)).toString("base64"), hex: Buffer.from(name).toString("hex") };
         case "random:index/randomPassword:RandomPassword":
             return { result: `mockpassword${name.replace(/[^a-zA-Z0-9]/g, "")}` };
         case "kubernetes:core/v1:Service":

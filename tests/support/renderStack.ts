@@ -61,7 +61,8 @@ async function render(input: RenderInput): Promise<unknown> {
     );
     pulumi.runtime.setAllConfig(flat, input.secretKeys ?? []);
     const mocks = new RecordingMocks(input.firstPreview === true);
-    await pulumi.runtime.setMocks(mocks, "korthweb", input.stack, input.firstPreview === true);
+    // "organization": what a DIY backend's stacks are named under (the program references its own stack by it).
+    await pulumi.runtime.setMocks(mocks, "korthweb", input.stack, input.firstPreview === true, "organization");
     options.clear();
     late.length = 0;
     // index.ts registers the resources when it runs; the component modules only define, so they stay loaded.

@@ -58,6 +58,18 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
             tenant.database.external.password ??= `test-database-password-${tenant.name}`;
             if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
         }
+        // A store's static credentials, where it has no workload identity (README, "Where the images are stored").
+        const storage = tenant.storage;
+        const storageCredentials: [Record<string, any> | undefined, string[]][] = [
+            [storage?.s3?.endpoint !== undefined ? storage.s3 : undefined, ["accessKeyId", "secretAccessKey"]],
+            [storage?.azureBlob, ["connectionString"]],
+            [storage?.googleCloudStorage, ["serviceAccountKey"]],
+        ];
+        for (const [settings, keys] of storageCredentials) {
+            if (!settings) continue;
+            for (const key of keys) settings[key] ??= `test-storage-${key}-${tenant.name}`;
+            if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
+        }
     }
     // Each operator names their own context (scripts/run config <stack> set --path kubernetes.context); `up` needs one.
     filled["korthweb:kubernetes"] = { context: "test-context", ...(filled["korthweb:kubernetes"] ?? {}) };

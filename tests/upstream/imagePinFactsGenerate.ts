@@ -89,6 +89,22 @@ const evidenceFor: Record<keyof typeof pinnedImages, (pin: ImagePin) => Evidence
             },
         ];
     },
+    orthancFull: (pin) => {
+        const repo = "orthanc-server/orthanc-builder";
+        const tag = pin.tag.replace(/-full$/, "");
+        const date = requireTag(repo, tag);
+        const workflow = show(repo, tag, ".github/workflows/build-all-dockers.yml");
+        expect(workflow.includes("image=full") && workflow.includes("pushTag=${{ inputs.current_branch_tag }}-full"), "the workflow pushing the -full tag");
+        return [
+            { repository: repo, ref: tag, finding: `git tag ${tag} (${date})` },
+            {
+                repository: repo,
+                ref: tag,
+                path: ".github/workflows/build-all-dockers.yml",
+                finding: "for a git tag, the full image's manifest is published as orthancteam/orthanc:<tag>-full (publish-manifest image=full pushTag=current_branch_tag-full)",
+            },
+        ];
+    },
     kiali: (pin) => {
         const repo = "kiali/kiali";
         const date = requireTag(repo, pin.tag);
@@ -164,6 +180,7 @@ const searchedFor: Partial<Record<keyof typeof pinnedImages, [string, string][]>
     osShell: [["bitnami/charts", `postgresql-ha/${charts.postgresqlHa.version}`]],
     awsCli: [["aws/aws-cli", pinnedImages.awsCli.tag]],
     orthanc: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
+    orthancFull: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
     kiali: [["kiali/kiali", pinnedImages.kiali.tag], ["kiali/kiali-operator", pinnedImages.kiali.tag]],
 };
 

@@ -11,6 +11,13 @@
  *   env-var:..."), defaults never overwrite; refuses deprecated settings (exit 254) and authentication without a registered user (exit 253); enables
  *   plugins (getEnabledPlugins) and links their libraries into /run/orthanc/plugins when that directory exists, else
  *   into /usr/share/orthanc/plugins.
+ * Which storage area Orthanc then writes to (`storageArea`): the object-storage plugins (orthanc-object-storage 2.5.4
+ * and 2.5.3, Common/StoragePlugin.cpp) register theirs when their section is defined, the PostgreSQL storage library
+ * only when `PostgreSQL.EnableStorage` is true (orthanc-databases OrthancPostgreSQL-10.3, PostgreSQL/Plugins/
+ * StoragePlugin.cpp, from shared/vendor; the image loads it with the index whenever PostgreSQL is on), and Orthanc
+ * refuses a second registration (OrthancServer/Plugins/Engine/OrthancPlugins.cpp, `_OrthancPluginService_RegisterStorageArea`
+ * throws ErrorCode_StorageAreaAlreadyRegistered; read on jodogne/OrthancMirror's `default` branch as mirrored, June
+ * 2024); with none, Orthanc's own file system storage under `StorageDirectory`.
  * The data (plugins, deprecated names, defaults) is tests/upstream/orthancImageFacts.json, generated from the image's
  * own data files. This is a model, not the image: the integration suite boots Debian's Orthanc, not this start-up.
  */
@@ -45,7 +52,15 @@ export interface ContainerStart {
     /** Directories that exist in the container besides the image's own (the pod's volume mounts). */
     mountedDirectories: string[];
     readOnlyRootFilesystem: boolean;
+    /** The image's tag: the `-full` build carries the Azure and Google storage plugins, the default one does not. */
+    imageTag?: string;
 }
+
+/**
+ * Plugin libraries only the `-full` image carries: orthanc-builder 26.8.1 docker/orthanc/Dockerfile copies
+ * libOrthancAwsS3Storage.so into the default image and the Azure and Google storage plugins into the "full" stage only.
+ */
+export const fullImageOnlyLibraries = ["libOrthancAzureBlobStorage.so", "libOrthancGoogleCloudStorage.so"];
 
 export interface ImageStartResult {
     /** 0 when Orthanc is started; the start-up's own exit status otherwise. */
@@ -61,7 +76,17 @@ export interface ImageStartResult {
      * where it was defined, and what overwrote it. One setting, one place: a second definition is a silent override.
      */
     redefinedKeys: string[];
+    /** Who stores the DICOM files: a plugin section's name, "PostgreSQL", or "filesystem:<StorageDirectory>". */
+    storageArea: string;
 }
+
+/** Storage plugins by library, and whether each registers its storage area with this configuration. */
+const storageRegistrations: Record<string, (config: Json) => string | undefined> = {
+    "libOrthancPostgreSQLStorage.so": (config) => ((config.PostgreSQL as Json | undefined)?.EnableStorage === true ? "PostgreSQL" : undefined),
+    "libOrthancAwsS3Storage.so": (config) => ("AwsS3Storage" in config ? "AwsS3Storage" : undefined),
+    "libOrthancAzureBlobStorage.so": (config) => ("AzureBlobStorage" in config ? "AzureBlobStorage" : undefined),
+    "libOrthancGoogleCloudStorage.so": (config) => ("GoogleCloudStorage" in config ? "GoogleCloudStorage" : undefined),
+};
 
 export function startImage(input: ContainerStart): ImageStartResult {
     const reasons: string[] = [];
@@ -117,12 +142,21 @@ export function startImage(input: ContainerStart): ImageStartResult {
     if (linked.length > 0 && !writable(linkDirectory)) {
         fail(255, `cannot link the enabled plugins into ${linkDirectory}`);
     }
+    const missing = linked.filter((lib) => fullImageOnlyLibraries.includes(lib) && !(input.imageTag ?? "").endsWith("-full"));
+    if (missing.length > 0) {
+        fail(1, `not in the image ${input.imageTag ?? "(default)"}, only in its -full build: ${missing.join(", ")}`);
+    }
     const loadedLibraries = loadedBy(config.Plugins as string[], linkDirectory, linked);
     const duplicates = loadedLibraries.filter((lib, index) => loadedLibraries.indexOf(lib) !== index);
     if (duplicates.length > 0) {
         fail(1, `Orthanc refuses a plugin reached twice: ${duplicates.join(", ")}`);
     }
-    return { exitCode, reasons, config, enabledPlugins, loadedLibraries, redefinedKeys };
+    const registered = loadedLibraries.map((lib) => storageRegistrations[lib]?.(config)).filter((area): area is string => area !== undefined);
+    if (registered.length > 1) {
+        fail(1, `Orthanc refuses a second storage area (ErrorCode_StorageAreaAlreadyRegistered): ${registered.join(", ")}`);
+    }
+    const storageArea = registered[0] ?? `filesystem:${String(config.StorageDirectory)}`;
+    return { exitCode, reasons, config, enabledPlugins, loadedLibraries, redefinedKeys, storageArea };
 }
 
 /**
