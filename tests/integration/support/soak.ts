@@ -92,6 +92,11 @@ export interface SoakFigures {
     };
     latency: { cStore: LatencySummary; stowRs: LatencySummary; wadoRs: LatencySummary };
     latencyOf: { cStore: string; stowRs: string; wadoRs: string };
+    /**
+     * Orthanc keeps recently written or read files in RAM up to MaximumStorageCacheSize MB per process (128 unless the
+     * configuration says otherwise; OrthancServer/Resources/Configuration.json): part of the warm-up, not a leak.
+     */
+    storageCacheMB: { value: number; from: "the rendered configuration" | "Orthanc's default" };
     /** Per replica: the trend and every sample as [seconds, MiB]. */
     memory: Record<string, MemoryTrend & { pid: number; series: [number, number][] }>;
     /** Every problem met during the load, by kind: how often and the first occurrence. */
@@ -523,6 +528,9 @@ export async function runSoak(resources: Resources, { settings, log = () => unde
             stowRs: `per request of ${settings.stowBatch} instances: sent to answer read`,
             wadoRs: `per whole-study retrieval (${settings.studySize} or ${settings.stowBatch} instances): sent to last byte read, every part compared with what was sent`,
         },
+        storageCacheMB: typeof replicas[0].config.MaximumStorageCacheSize === "number"
+            ? { value: replicas[0].config.MaximumStorageCacheSize, from: "the rendered configuration" }
+            : { value: 128, from: "Orthanc's default" },
         memory: trends,
         errors: ledger.errors,
         replicasRunning,
@@ -553,7 +561,8 @@ export function formatSoak(figures: SoakFigures): string {
         }),
         "",
         `resident memory per replica (flat: last-quarter median at most max(${settings.memoryThreshold.maxGrowthMiB} MiB, ` +
-            `${settings.memoryThreshold.maxGrowthFraction * 100}% of the second-quarter median) above the second-quarter median):`,
+            `${settings.memoryThreshold.maxGrowthFraction * 100}% of the second-quarter median) above the second-quarter median; ` +
+            `the storage cache holds up to ${figures.storageCacheMB.value} MB per replica, ${figures.storageCacheMB.from}):`,
         ...Object.entries(figures.memory).map(([name, trend]) => {
             const step = Math.max(1, Math.floor(trend.series.length / 10));
             const along = trend.series.filter((_, index) => index % step === 0).map(([s, mib]) => `${(s / 60).toFixed(1)}m ${mib.toFixed(0)}`);
