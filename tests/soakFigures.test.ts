@@ -3,7 +3,7 @@
  * Pure and cheap; the soak itself runs in the integration suite (tests/integration/soak.test.ts).
  */
 import { strict as assert } from "assert";
-import { acknowledgedFiles, memoryTrend, MemorySample, percentile, slope, summarizeLatencies } from "./integration/support/soakFigures";
+import { acknowledgedFiles, memoryTrend, MemorySample, percentile, summarizeLatencies, theilSenSlope } from "./integration/support/soakFigures";
 
 describe("soak figures", () => {
     describe("percentile (nearest rank)", () => {
@@ -38,35 +38,42 @@ describe("soak figures", () => {
         const series = (count: number, mib: (minute: number) => number): MemorySample[] =>
             Array.from({ length: count }, (_, minute) => ({ seconds: minute * 60, mib: mib(minute) }));
 
-        it("slope is the least-squares line's", () => {
-            assert.equal(slope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }]), 2);
-            assert.equal(slope([{ x: 1, y: 1 }]), 0);
+        it("the Theil-Sen slope is the median of the pairwise slopes: a line's own, and deaf to one outlier", () => {
+            assert.equal(theilSenSlope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }]), 2);
+            assert.equal(theilSenSlope([0, 1, 2, 3, 4].map((x) => ({ x, y: x === 4 ? 1000 : 10 }))), 0);
+            assert.equal(theilSenSlope([{ x: 1, y: 1 }]), 0);
         });
-        const cases: { name: string; samples: MemorySample[]; flat: boolean | undefined; growth?: number }[] = [
-            // Warm-up (a cache filling) in the first quarter, then level: flat.
-            { name: "a warm-up then a plateau", samples: series(40, (m) => Math.min(200, 40 + 20 * m)), flat: true, growth: 0 },
-            // Noise and a short spike (a large retrieval) in the last quarter do not move the medians.
-            { name: "a plateau with a spike", samples: series(40, (m) => (m === 35 ? 600 : 200 + (m % 3))), flat: true },
-            // 2 MiB a minute for 40 minutes: the last quarter's median is 40 MiB above the second's (allowed: 20).
-            { name: "a steady leak", samples: series(40, (m) => 200 + 2 * m), flat: false, growth: 40 },
-            // Growth just under 10% of a large process is allowed; just over is not.
-            { name: "growth under 10% of 400 MiB", samples: series(8, (m) => (m < 4 ? 400 : 439)), flat: true, growth: 39 },
-            { name: "growth over 10% of 400 MiB", samples: series(8, (m) => (m < 4 ? 400 : 441)), flat: false, growth: 41 },
+        const cases: { name: string; samples: MemorySample[]; flat: boolean | undefined }[] = [
+            // Warm-up (a cache filling) in the first half, then level.
+            { name: "a warm-up then a plateau", samples: series(40, (m) => Math.min(200, 40 + 20 * m)), flat: true },
+            // A warm-up that runs into the second half (the 10-minute run's, up to minute 5.5 of 10) ends in a plateau.
+            { name: "a warm-up ending early in the second half", samples: series(40, (m) => Math.min(473, 40 + 20 * m)), flat: true },
+            // Noise and a short peak (a large retrieval) in the last quarter.
+            { name: "a plateau with a peak", samples: series(40, (m) => (m === 35 ? 600 : 200 + (m % 3))), flat: true },
+            // 2 MiB a minute: 38 MiB over the second half's 19 minutes, where 10% of its median (259) is 25.9.
+            { name: "a steady climb of 2 MiB/min from 200 MiB", samples: series(40, (m) => 200 + 2 * m), flat: false },
+            // From 400 MiB: allowed 10% of the median 400 + 29 g, judged 19 g: flat up to g = 2.48 MiB/min.
+            { name: "a climb of 2.4 MiB/min from 400 MiB", samples: series(40, (m) => 400 + 2.4 * m), flat: true },
+            { name: "a climb of 2.6 MiB/min from 400 MiB", samples: series(40, (m) => 400 + 2.6 * m), flat: false },
+            // A small process: 16 MiB is allowed whatever 10% says (0.8 MiB/min over 19 minutes: 15.2 MiB).
+            { name: "a climb of 0.8 MiB/min from 40 MiB", samples: series(40, (m) => 40 + 0.8 * m), flat: true },
+            { name: "a climb of 0.9 MiB/min from 40 MiB", samples: series(40, (m) => 40 + 0.9 * m), flat: false },
             // Too short to judge.
             { name: "seven samples", samples: series(7, (m) => 100 + 50 * m), flat: undefined },
         ];
-        for (const { name, samples, flat, growth } of cases) {
+        for (const { name, samples, flat } of cases) {
             it(`${name}: flat ${flat}`, () => {
                 const trend = memoryTrend(samples, threshold);
-                assert.equal(trend.flat, flat);
-                if (growth !== undefined) assert.equal(trend.growthMiB, growth);
+                assert.equal(trend.flat, flat, JSON.stringify(trend));
                 assert.equal(trend.samples, samples.length);
             });
         }
-        it("reports the second half's slope per minute and the allowed growth", () => {
+        it("reports the second half's slope per minute, the growth it predicts and the growth allowed", () => {
             const trend = memoryTrend(series(40, (m) => 200 + 2 * m), threshold);
             assert.equal(trend.secondHalfSlopeMiBPerMinute, 2);
-            assert.equal(trend.allowedGrowthMiB, 22.8); // 10% of the second quarter's median, 228 MiB
+            assert.equal(trend.projectedGrowthMiB, 38);
+            assert.equal(trend.secondHalfMedianMiB, 258); // nearest rank: the 10th of 20 samples, minute 29
+            assert.equal(trend.allowedGrowthMiB, 25.8);
         });
     });
 

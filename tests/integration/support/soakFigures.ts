@@ -38,10 +38,12 @@ export interface MemorySample {
 }
 
 /**
- * When memory counts as flat. A process warms up (caches, connection pools, allocator arenas), so the first quarter
- * is ignored: the median of the last quarter of the samples is compared with the median of the second quarter, and
- * may exceed it by `maxGrowthMiB` or by `maxGrowthFraction` of it, whichever is larger. Medians rather than single
- * readings: one large request (a WADO-RS retrieval) lifts the resident size for a moment without being a leak.
+ * When memory counts as flat. A process warms up (caches filling, the first studies turning stable, connection pools,
+ * allocator arenas), so only the second half of the samples is judged: the growth a straight line fitted through it
+ * predicts over that half (its slope times its length) may be `maxGrowthMiB`, or `maxGrowthFraction` of the half's
+ * median, whichever is larger. The line is the Theil-Sen fit (the median of the slopes between every two samples): a
+ * moment's peak (a large retrieval) or the tail of the warm-up at the start of the half does not tilt it, a steady
+ * climb does.
  */
 export interface FlatnessThreshold {
     maxGrowthMiB: number;
@@ -53,14 +55,16 @@ export interface MemoryTrend {
     firstMiB: number;
     lastMiB: number;
     maxMiB: number;
+    /** Medians of the second and of the last quarter of the samples (reported, not judged). */
     secondQuarterMedianMiB: number;
     lastQuarterMedianMiB: number;
-    /** lastQuarterMedianMiB - secondQuarterMedianMiB. */
-    growthMiB: number;
+    secondHalfMedianMiB: number;
+    /** Theil-Sen slope over the second half, MiB per minute. */
+    secondHalfSlopeMiBPerMinute: number;
+    /** That slope times the second half's length: the growth judged. */
+    projectedGrowthMiB: number;
     /** The growth allowed by the threshold, in MiB. */
     allowedGrowthMiB: number;
-    /** Least-squares slope over the second half of the samples, MiB per minute (reported, not judged). */
-    secondHalfSlopeMiBPerMinute: number;
     /** undefined when there are too few samples to judge (fewer than 8). */
     flat: boolean | undefined;
 }
@@ -69,14 +73,17 @@ function median(values: readonly number[]): number {
     return percentile(values, 50);
 }
 
-/** Slope of the least-squares line through (x, y), per unit of x; 0 for fewer than two distinct x. */
-export function slope(points: readonly { x: number; y: number }[]): number {
-    const n = points.length;
-    const meanX = points.reduce((sum, point) => sum + point.x, 0) / n;
-    const meanY = points.reduce((sum, point) => sum + point.y, 0) / n;
-    const sxx = points.reduce((sum, point) => sum + (point.x - meanX) ** 2, 0);
-    const sxy = points.reduce((sum, point) => sum + (point.x - meanX) * (point.y - meanY), 0);
-    return n < 2 || sxx === 0 ? 0 : sxy / sxx;
+/** Theil-Sen slope: the median of the slopes between every two points of distinct x; 0 when there are none. */
+export function theilSenSlope(points: readonly { x: number; y: number }[]): number {
+    const slopes: number[] = [];
+    for (let i = 0; i < points.length; i++) {
+        for (let j = i + 1; j < points.length; j++) {
+            if (points[j].x !== points[i].x) {
+                slopes.push((points[j].y - points[i].y) / (points[j].x - points[i].x));
+            }
+        }
+    }
+    return slopes.length === 0 ? 0 : median(slopes);
 }
 
 /** The trend of one replica's samples (in time order) against the threshold. */
@@ -84,23 +91,26 @@ export function memoryTrend(samples: readonly MemorySample[], threshold: Flatnes
     if (samples.length === 0) {
         throw new Error("no memory samples");
     }
+    const judged = samples.length >= 8;
     const quarter = (index: number) => samples.slice(Math.floor((index * samples.length) / 4), Math.floor(((index + 1) * samples.length) / 4)).map((s) => s.mib);
-    const second = samples.length >= 8 ? median(quarter(1)) : NaN;
-    const last = samples.length >= 8 ? median(quarter(3)) : NaN;
-    const allowed = Math.max(threshold.maxGrowthMiB, threshold.maxGrowthFraction * second);
+    const half = samples.slice(Math.floor(samples.length / 2));
+    const halfMedian = median(half.map((sample) => sample.mib));
+    const slopePerMinute = theilSenSlope(half.map((sample) => ({ x: sample.seconds / 60, y: sample.mib })));
+    const projected = slopePerMinute * ((half[half.length - 1].seconds - half[0].seconds) / 60);
+    const allowed = Math.max(threshold.maxGrowthMiB, threshold.maxGrowthFraction * halfMedian);
     const round = (value: number) => Number(value.toFixed(2));
-    const secondHalf = samples.slice(Math.floor(samples.length / 2)).map((sample) => ({ x: sample.seconds / 60, y: sample.mib }));
     return {
         samples: samples.length,
         firstMiB: round(samples[0].mib),
         lastMiB: round(samples[samples.length - 1].mib),
         maxMiB: round(Math.max(...samples.map((sample) => sample.mib))),
-        secondQuarterMedianMiB: round(second),
-        lastQuarterMedianMiB: round(last),
-        growthMiB: round(last - second),
+        secondQuarterMedianMiB: round(judged ? median(quarter(1)) : NaN),
+        lastQuarterMedianMiB: round(judged ? median(quarter(3)) : NaN),
+        secondHalfMedianMiB: round(halfMedian),
+        secondHalfSlopeMiBPerMinute: round(slopePerMinute),
+        projectedGrowthMiB: round(projected),
         allowedGrowthMiB: round(allowed),
-        secondHalfSlopeMiBPerMinute: round(slope(secondHalf)),
-        flat: samples.length >= 8 ? last - second <= allowed : undefined,
+        flat: judged ? projected <= allowed : undefined,
     };
 }
 
