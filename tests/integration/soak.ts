@@ -1,16 +1,15 @@
 /**
  * `scripts/run soak [--minutes N] [--associations N] [--rate N] [--results FILE]`: the soak (support/soak.ts) on this
- * machine's loopback, its figures printed and written to soak-results.json (git-ignored). Exits 1 when an
+ * machine's loopback, its figures printed and written to soak-results.json (the one committed is the README's run). Exits 1 when an
  * acknowledged instance is lost or served with other bytes, a replica exits, or a replica's memory grows past the
  * threshold; 2 on a bad argument. See the README's "Soak" under "Benchmark".
  */
 import { writeFileSync } from "fs";
 import { resolve } from "path";
-import { differencesFromImage, formatVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources } from "./support/processes";
 import { defaultSoakSettings, formatSoak, runSoak, sampleInterval, SoakFigures, SoakSettings } from "./support/soak";
-import { probeVersions, StackVersions } from "./support/stack";
+import { requirePinnedVersions } from "./support/stack";
 
 const usage = "usage: scripts/run soak [--minutes N (default 10, at most 1440)] [--associations N (1 to 8, default 4)] [--rate N (C-STORE instances/s, 0 = unpaced; default 30)] [--results FILE (relative to the repository root)]";
 
@@ -48,18 +47,7 @@ async function main(): Promise<void> {
     }
     assertPrerequisites();
     // What runs, first, and only the pinned image's versions (as the benchmark and the suite do).
-    const probe = new Resources();
-    let versions: StackVersions;
-    try {
-        versions = await probeVersions(probe);
-    } finally {
-        await probe.release();
-    }
-    console.log(`${formatVersions(versions)}; PostgreSQL ${versions.postgresql} (host)`);
-    const differences = differencesFromImage(versions);
-    if (differences.length > 0) {
-        throw new Error(`The Orthanc root does not run the pinned image's versions:\n  - ${differences.join("\n  - ")}`);
-    }
+    const versions = await requirePinnedVersions((line) => console.log(line));
     const resources = new Resources();
     let figures: SoakFigures;
     try {
