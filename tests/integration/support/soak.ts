@@ -460,7 +460,12 @@ export async function runSoak(resources: Resources, { settings, log = () => unde
         }
     });
     // A sample of them downloaded whole, from both replicas, and compared with what was sent.
-    const sampled = [...present].sort(() => Math.random() - 0.5).slice(0, settings.byteSample);
+    const sampled = [...present];
+    for (let index = 0; index < Math.min(settings.byteSample, sampled.length); index++) {
+        const other = index + randomInt(sampled.length - index); // a partial Fisher-Yates shuffle: a uniform sample
+        [sampled[index], sampled[other]] = [sampled[other], sampled[index]];
+    }
+    sampled.length = Math.min(settings.byteSample, sampled.length);
     const differingBefore = ledger.differing;
     await mapLimit(sampled, 4, async ({ study, index, id }, position) => {
         const replica = replicas[position % replicas.length];
