@@ -846,3 +846,19 @@ describe("scripts/run modality-cert <stack> <tenant> <modality> <dir>", () => {
         assert.equal(fs.existsSync(path.join(caller, "other")), false);
     });
 });
+
+describe("scripts/run soak", () => {
+    inSandbox("is listed in the usage of scripts/run", (sandbox) => {
+        const run = sandbox.run([]);
+        assert.equal(run.status, 2);
+        assert.match(run.stderr, /^# {3}scripts\/run soak \[--minutes N\]/m);
+    });
+    for (const args of [["--minuts", "2"], ["--minutes", "2", "--rate"]]) {
+        inSandbox(`stops on \`soak ${args.join(" ")}\` with its usage, before installing or running anything`, (sandbox) => {
+            const run = sandbox.run(["soak", ...args]);
+            assert.equal(run.status, 2, run.stdout + run.stderr);
+            assert.match(run.stderr, /^usage: scripts\/run soak \[--minutes N\] \[--associations N\] \[--rate N\] \[--results FILE\]; not understood: /);
+            assert.equal(run.stdout, "", "nothing installed");
+        });
+    }
+});

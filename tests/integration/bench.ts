@@ -31,10 +31,10 @@ import { cpuSeconds, peakResidentMiB, resetPeakResident, treeCpuSeconds } from "
 import { timedStore, writeLogConfig } from "./bench/storescu";
 import { generateInstances, TestInstance } from "./support/dicom";
 import { parseMultipart, stow, webRequest, WebTarget } from "./support/dicomWeb";
-import { differencesFromImage, formatVersions } from "./support/orthanc";
+import { formatVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { mapLimit, Resources } from "./support/processes";
-import { probeVersions, StackVersions } from "./support/stack";
+import { requirePinnedVersions } from "./support/stack";
 
 const workloadNames = ["oneAssociation", "concurrent", "stowRs", "wadoRs", "largeInstance"] as const;
 type WorkloadName = (typeof workloadNames)[number];
@@ -349,18 +349,7 @@ async function main(): Promise<void> {
     const postgresSettings = process.env.BENCH_POSTGRES_SETTINGS?.split(";").filter((setting) => setting.trim() !== "");
 
     // What runs, first: as Orthanc reports it for itself and each plugin, and only the pinned image's versions.
-    const probe = new Resources();
-    let versions: StackVersions;
-    try {
-        versions = await probeVersions(probe);
-    } finally {
-        await probe.release();
-    }
-    console.log(`${formatVersions(versions)}; PostgreSQL ${versions.postgresql} (host)`);
-    const differences = differencesFromImage(versions);
-    if (differences.length > 0) {
-        throw new Error(`The Orthanc root does not run the pinned image's versions:\n  - ${differences.join("\n  - ")}`);
-    }
+    const versions = await requirePinnedVersions((line) => console.log(line));
 
     const dataResources = new Resources();
     const results: Partial<Record<ConfigurationName, Record<WorkloadName, Figures>>> = {};

@@ -5,7 +5,7 @@
 import { parseStackConfig } from "../../../components/config/load";
 import { StackConfig, TenantConfig } from "../../../components/config/schema";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
-import { Credentials, adminCredentials, generatePassword, productionConfig, Replica, ReplicaOptions, reportedVersions, ReportedVersions, startReplica } from "./orthanc";
+import { Credentials, adminCredentials, differencesFromImage, formatVersions, generatePassword, productionConfig, Replica, ReplicaOptions, reportedVersions, ReportedVersions, startReplica } from "./orthanc";
 import { OrthancRootName } from "./prerequisites";
 import { Postgres, startPostgres } from "./postgres";
 import { Resources } from "./processes";
@@ -78,4 +78,24 @@ export async function probeVersions(resources: Resources, root: OrthancRootName 
     const stack = await startTenantStack(resources);
     const replica = await stack.startReplica(resources, `versions-${root}`, undefined, { root });
     return { ...(await reportedVersions(replica)), postgresql: await stack.postgres.asSuperuser("SHOW server_version") };
+}
+
+/**
+ * What the real stack runs, probed on a stack of its own (stopped before it returns) and printed with `log`; throws
+ * unless it is the pinned image's versions. The benchmark and the soak start with it.
+ */
+export async function requirePinnedVersions(log: (line: string) => void): Promise<StackVersions> {
+    const probe = new Resources();
+    let versions: StackVersions;
+    try {
+        versions = await probeVersions(probe);
+    } finally {
+        await probe.release();
+    }
+    log(`${formatVersions(versions)}; PostgreSQL ${versions.postgresql} (host)`);
+    const differences = differencesFromImage(versions);
+    if (differences.length > 0) {
+        throw new Error(`The Orthanc root does not run the pinned image's versions:\n  - ${differences.join("\n  - ")}`);
+    }
+    return versions;
 }
