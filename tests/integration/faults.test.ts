@@ -6,20 +6,20 @@
  * agree, row for row); the archive serves again without a restart once the fault is gone.
  */
 import assert from "assert";
-import { readFileSync, writeFileSync } from "fs";
+import { readFileSync } from "fs";
 import { join } from "path";
-import { request as httpRequest } from "http";
+import { IncomingHttpHeaders, request as httpRequest } from "http";
 import { TenantConfig } from "../../components/config/schema";
 import { dicomGatewaySpec } from "../../components/tenant/ingress";
 import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { DicomTarget, store } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
 import { parseMultipart } from "./support/dicomWeb";
-import { freeBytes, freeze, holdPgpoolChildren, keepSending, partialRows, restartPostgres, smallVolume, startForwarder } from "./support/faults";
+import { freeBytes, freeze, holdPgpoolChildren, keepSending, partialRows, smallVolume, startAgain, startForwarder } from "./support/faults";
 import { gatewayServerTls, startLocalTenantBehindGateway, startTerminator } from "./support/gatewayTerminator";
 import { generatePassword, productionConfig, Replica, startReplica } from "./support/orthanc";
 import { Postgres, startPostgres } from "./support/postgres";
-import { Resources, runOk, sleep } from "./support/processes";
+import { Resources, runOk, sleep, waitUntil } from "./support/processes";
 import { startReplicatedPostgres } from "./support/replication";
 import { startTenantStack, testDomain, testStackConfig } from "./support/stack";
 
@@ -29,6 +29,71 @@ async function instanceId(replica: Replica, sopInstanceUid: string): Promise<str
     const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
     assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
     return ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance")?.ID;
+}
+
+/** A WADO-RS download: what arrived, and how the HTTP exchange ended. */
+interface Download {
+    status: number;
+    headers: IncomingHttpHeaders;
+    contentType?: string;
+    body: Buffer;
+    /** Node's reading of the HTTP message: the whole message arrived (by length, chunking or close). */
+    complete: boolean;
+    /** The error the response or the request emitted (a reset connection, an aborted message). */
+    error?: string;
+}
+
+/**
+ * GETs `path` from a replica as a viewer does (all instances of a study, multipart/related), reading the body as it
+ * comes; `onData` may act mid-download (kill the replica) and return true once it has.
+ */
+function download(port: number, credentials: { user: string; password: string }, path: string, onData?: (received: number) => Promise<boolean>): Promise<Download> {
+    return new Promise((resolve) => {
+        const chunks: Buffer[] = [];
+        let received = 0;
+        let acted = false;
+        let settled = false;
+        const headers = {
+            Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*',
+            Authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}`,
+        };
+        const request = httpRequest({ host: "127.0.0.1", port, path, headers, agent: false }, (response) => {
+            const finish = (error?: string) => {
+                if (settled) return;
+                settled = true;
+                resolve({
+                    status: response.statusCode ?? 0,
+                    headers: response.headers,
+                    contentType: response.headers["content-type"],
+                    body: Buffer.concat(chunks),
+                    complete: response.complete,
+                    error,
+                });
+            };
+            response.on("data", (chunk: Buffer) => {
+                chunks.push(chunk);
+                received += chunk.length;
+                if (onData && !acted) {
+                    response.pause();
+                    void onData(received).then((done) => {
+                        acted = done;
+                        response.resume();
+                    });
+                }
+            });
+            response.on("end", () => finish());
+            response.on("error", (error) => finish(`${(error as NodeJS.ErrnoException).code ?? ""} ${error.message}`.trim()));
+            response.on("close", () => finish(response.complete ? undefined : "closed before the message was complete"));
+        });
+        request.on("error", (error) => {
+            if (!settled) {
+                settled = true;
+                resolve({ status: 0, headers: {}, body: Buffer.concat(chunks), complete: false, error: error.message });
+            }
+        });
+        request.setTimeout(60_000, () => request.destroy(new Error("no answer within 60 s")));
+        request.end();
+    });
 }
 
 /**
@@ -149,7 +214,8 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
         // Space freed (the volume grown, old data removed), and the container started again, as kubelet does.
         await runOk("rm", [ballast]);
         const restartedAt = Date.now();
-        await restartPostgres(resources, postgres, join(cluster, "data"));
+        const again = startAgain(resources, postgres.child, join(volume, "postgres-again.log"), { stopSignal: "SIGINT", emergencySignal: "SIGQUIT" });
+        await waitUntil("PostgreSQL accepts connections again", again, () => postgres.asSuperuser("SELECT 1").then(() => true, () => false));
         const recoveredIn = (Date.now() - restartedAt) / 1000;
         const failedRequests = await untilServing(replica, 30_000);
         await assertKept(replica, postgres, result.acknowledged, result.unacknowledged, "after the volume filled");
@@ -164,6 +230,171 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
             `      ${result.acknowledged.length} acknowledged, ${result.unacknowledged.length} refused (${refusals.join(", ")}); PostgreSQL: "${panic}", then shut down; ` +
                 `restarted with space in ${recoveredIn.toFixed(1)} s; ${failedRequests} REST requests failed (503) on Orthanc's stale connections before it served again; ` +
                 `the ${result.unacknowledged.length} refused instances sent again and stored in ${resentIn.toFixed(1)} s (${resent.refused} refused once more on the way)`,
+        );
+    });
+
+    it("Pgpool out of children: a C-STORE that needs a new connection is refused clearly before the modality's DIMSE timeout, and stores once children are free", async function () {
+        const base = testStackConfig().tenants[0];
+        // One PostgreSQL node behind Pgpool: its children are what this is about, not replication.
+        const tenant: TenantConfig = { ...base, postgres: { ...base.postgres, replicas: 1, replication: "asynchronous" } };
+        const db = await startReplicatedPostgres(resources, tenant);
+        const [primary] = db.nodes;
+        const config = productionConfig(tenant, testDomain, generatePassword(), db.endpoint.password);
+        const replica = await startReplica(resources, { name: "faults-pgpool", config, postgres: db.endpoint, tenant });
+        const target: DicomTarget = { port: replica.dicomPort, calledAeTitle: replica.aeTitle };
+        const capacity = Number(db.values.pgpool.numInitChildren) - Number(db.values.pgpool.reservedConnections);
+        const sessions = async (where: string) => Number(await primary.sql(`SELECT count(*) FROM pg_stat_activity WHERE ${where}`));
+        const held = () => sessions("query = 'SELECT pg_sleep(3600)'");
+        const orthancSessions = () => sessions(`usename = '${db.endpoint.user}'`);
+        const waitFor = async (what: string, ready: () => Promise<boolean>) => {
+            const deadline = Date.now() + 30_000;
+            while (!(await ready())) {
+                assert.ok(Date.now() < deadline, `${what}: not within 30 s (held ${await held()}, Orthanc ${await orthancSessions()}, capacity ${capacity})`);
+                await sleep(250);
+            }
+        };
+        // Other clients take every child Orthanc does not hold, and keep asking for more.
+        const holders = holdPgpoolChildren(resources, db.endpoint.port, capacity);
+        await waitFor("the other clients hold every free child", async () => (await held()) + (await orthancSessions()) === capacity);
+        // Pgpool restarted (its pod rolled, or OOM-killed): every client connects again, and the others take every child
+        // before Orthanc's next request needs one. Orthanc is paused (SIGSTOP) across the restart so that it loses that
+        // race every time; unpaused, it won 5 of the 46 children here, and a C-STORE went through. (pg_terminate_backend
+        // of Orthanc's sessions would not do: with failover_on_backend_shutdown, the image's default, Pgpool takes the
+        // node for shut down and detaches it.)
+        const thawOrthanc = freeze(resources, replica.child.process.pid!);
+        await db.pgpool.stop("SIGINT");
+        // The sessions Pgpool held end with it (PostgreSQL notices a vanished client only when it next writes to it).
+        await primary.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3600)'");
+        const pgpool = startAgain(resources, db.pgpool, join(primary.dataDir, "..", "pgpool-again.log"), { stopSignal: "SIGINT" });
+        await waitFor("the other clients hold every child", async () => (await held()) === capacity);
+        thawOrthanc();
+        const logBefore = replica.child.readLog().length;
+        const attempts: { seconds: number; acknowledged: boolean; response?: string }[] = [];
+        const instances = await generateInstances(resources.tempDir("pgpool"), 14, pixelBytes, "pgpool");
+        // The modality's DIMSE timeout (store's -td 30): the refusal must come before it, and before DicomScpTimeout.
+        const modalityTimeout = 30;
+        const bound = Math.min(modalityTimeout, config.DicomScpTimeout as number);
+        // The first C-STOREs fail at once on the connections Orthanc held before (five for the index, one for the
+        // storage area); one of the next needs a new connection.
+        for (const instance of instances.slice(0, 10)) {
+            const result = await store(target, [instance]);
+            const response = /Received Store Response \(([^)]*)\)/.exec(result.output)?.[1];
+            attempts.push({ seconds: result.seconds, acknowledged: result.acknowledged.length === 1, response });
+            assert.ok(response !== undefined, `no C-STORE response within the modality's ${modalityTimeout} s (after ${result.seconds.toFixed(1)} s):\n${result.output.split("\n").slice(-4).join("\n")}\n${replica.child.logTail(6)}\n${pgpool.logTail(4)}`);
+            assert.ok(result.seconds < bound, `answered after ${result.seconds.toFixed(1)} s, past ${bound} s`);
+            assert.equal(result.acknowledged.length, 0, "stored through a Pgpool with no free child?");
+            if (/too many clients/.test(replica.child.readLog().slice(logBefore)) && result.seconds > 5) break;
+        }
+        const retried = /Database is currently unavailable, retrying/.test(replica.child.readLog().slice(logBefore));
+        const tooMany = /too many clients/.test(replica.child.readLog().slice(logBefore));
+        assert.ok(retried && tooMany, `Orthanc never had to connect through the full Pgpool (${attempts.map((a) => `${a.response} after ${a.seconds.toFixed(1)} s`).join(", ")}):\n${replica.child.logTail(10)}`);
+        await holders.release();
+        const freedAt = Date.now();
+        const { left, refused } = await sendUntilAcknowledged(target, instances.slice(10), 3);
+        const storedAfter = (Date.now() - freedAt) / 1000;
+        assert.deepEqual(left, [], replica.child.logTail(10));
+        assert.ok(replica.child.running, "the replica exited");
+        await assertKept(replica, db.endpoint, instances.slice(10), instances.slice(0, 10), "after Pgpool had children again");
+        console.log(
+            `      ${capacity} clients admitted by Pgpool (num_init_children ${db.values.pgpool.numInitChildren}, reserved ${db.values.pgpool.reservedConnections}); ` +
+                `C-STOREs while full: ${attempts.map((a) => `${a.response} after ${a.seconds.toFixed(1)} s`).join(", ")}; ` +
+                `stored ${storedAfter.toFixed(1)} s after children were freed (${refused} refused on the way)`,
+        );
+    });
+
+    it("a replica restarted (SIGKILL, then started) during a WADO-RS download: the client sees the download fail, and the retry on the other replica gets every byte", async function () {
+        const stack = await startTenantStack(resources);
+        const [a, b] = await Promise.all(["faults-wado-a", "faults-wado-b"].map((name) => stack.startReplica(resources, name)));
+        const instances = await generateInstances(resources.tempDir("wado"), 24, 1024 * 1024, "wado", { oneStudy: true });
+        const sent = await store({ port: b.dicomPort, calledAeTitle: b.aeTitle }, instances);
+        assert.equal(sent.acknowledged.length, instances.length);
+        const path = `${dicomWebRoot}studies/${instances[0].studyInstanceUid}`;
+        const killed = await download(a.httpPort, stack.admin, path, async (received) => {
+            if (received >= 2 * 1024 * 1024) {
+                await a.child.kill();
+                return true;
+            }
+            return false;
+        });
+        const restarted = await stack.startReplica(resources, "faults-wado-a");
+        let partsBeforeKill = 0;
+        let parseError = "";
+        try {
+            partsBeforeKill = parseMultipart(killed.contentType, killed.body).length;
+        } catch (error) {
+            parseError = (error as Error).message;
+        }
+        console.log(
+            `      download from the killed replica: HTTP ${killed.status}, ${killed.body.length} bytes, ` +
+                `transfer ${killed.headers["transfer-encoding"] ?? (killed.headers["content-length"] ? `Content-Length ${killed.headers["content-length"]}` : "until close")}, ` +
+                `HTTP-level: ${killed.error ?? (killed.complete ? "complete" : "incomplete")}, multipart: ${parseError || `${partsBeforeKill} parts`}`,
+        );
+        // Failed or truncated, never a complete-looking answer: the HTTP message is cut (reset or incomplete), or the
+        // multipart body lacks its closing delimiter.
+        assert.ok(killed.error !== undefined || !killed.complete || parseError !== "", "the killed download looks complete");
+        assert.ok(partsBeforeKill < instances.length, "every instance arrived although the replica was killed");
+        for (const replica of [b, restarted]) {
+            const whole = await download(replica.httpPort, stack.admin, path);
+            assert.equal(whole.status, 200);
+            assert.ok(whole.error === undefined && whole.complete, `retry on ${replica.name}: ${whole.error}`);
+            const parts = parseMultipart(whole.contentType, whole.body);
+            assert.equal(parts.length, instances.length);
+            const bySop = new Map(instances.map((instance) => [instance.sopInstanceUid, instance]));
+            for (const part of parts) {
+                const uid = [...bySop.keys()].find((key) => part.content.includes(Buffer.from(key)));
+                assert.ok(uid, `a part of ${replica.name}'s answer is none of the instances sent`);
+                assertSamePart10(part.content, readFileSync(bySop.get(uid)!.file), `WADO-RS from ${replica.name}`);
+                bySop.delete(uid);
+            }
+        }
+        assert.deepStrictEqual(await partialRows(stack.postgres.asOrthancRole), { filesWithoutAttachment: 0, attachmentsWithoutFile: 0 });
+    });
+
+    it("the gateway stand-in restarted during a DICOM TLS association: storescu fails cleanly, a rerun stores everything, nothing partial", async function () {
+        const local = await startLocalTenantBehindGateway(resources);
+        const [replica] = local.replicas;
+        // The Service in front of the gateway pods: its address stays while the pod behind it is replaced.
+        const service = await startForwarder(resources, local.dicomGateway.port);
+        const modality = Object.values(local.modalities)[0];
+        const target: DicomTarget = {
+            port: service.port,
+            calledAeTitle: local.tenant.orthanc.aeTitle,
+            tls: { keyFile: modality.keyFile, certFile: modality.certFile, trustFiles: [local.pki.root.certFile] },
+        };
+        const instances = await generateInstances(resources.tempDir("gateway"), 150, pixelBytes, "gateway");
+        let restarted: Promise<void> | undefined;
+        const first = await store(target, instances, (count) => {
+            if (count === 30) {
+                restarted = (async () => {
+                    await local.dicomGateway.close();
+                    const tenantPki = local.pki.tenants[local.tenant.name];
+                    const gateway = await startTerminator(
+                        resources,
+                        gatewayServerTls(dicomGatewaySpec(local.names, Object.values(local.modalities).map((m) => m.fingerprint))),
+                        {
+                            keyPem: readFileSync(tenantPki.server.keyFile, "utf8"),
+                            certificateChainPem: readFileSync(tenantPki.serverChainFile, "utf8"),
+                            clientCaPem: readFileSync(tenantPki.trustAnchor.certFile, "utf8"),
+                        },
+                        replica.dicomPort,
+                    );
+                    service.retarget(gateway.port);
+                })();
+            }
+        });
+        assert.ok(restarted, `the gateway was never restarted: ${first.acknowledged.length} acknowledged`);
+        await restarted;
+        assert.notEqual(first.exitCode, 0, "storescu reported success although its association was cut");
+        assert.ok(first.unacknowledged.length > 0, "nothing was left unacknowledged: the restart came too late");
+        const failure = first.output.split("\n").filter((line) => /^E: /.test(line)).slice(0, 2).join(" | ");
+        await assertKept(replica, local.stack.postgres, first.acknowledged, first.unacknowledged, "after the cut association");
+        const rerun = await store(target, first.unacknowledged);
+        assert.equal(rerun.exitCode, 0, rerun.output.split("\n").slice(-4).join("\n"));
+        assert.equal(rerun.unacknowledged.length, 0);
+        await assertKept(replica, local.stack.postgres, instances, [], "after the rerun");
+        console.log(
+            `      storescu over TLS: ${first.acknowledged.length} acknowledged before the gateway restart, then exit code ${first.exitCode} ("${failure}"); ` +
+                `the rerun of ${first.unacknowledged.length} stored all`,
         );
     });
 });

@@ -9,8 +9,7 @@ import { connect, createServer, Socket } from "net";
 import { join } from "path";
 import { DicomTarget, store } from "./dcmtk";
 import { TestInstance } from "./dicom";
-import { asPostgresAccount, Postgres } from "./postgres";
-import { Child, Resources, runOk, sleep, waitUntil } from "./processes";
+import { Child, Resources, runOk, sleep } from "./processes";
 
 /** Every process under `pid` (its children, theirs, ...), read from /proc. */
 export function descendants(pid: number): number[] {
@@ -219,20 +218,13 @@ export async function startForwarder(resources: Resources, upstreamPort: number)
 }
 
 /**
- * Starts a stopped PostgreSQL again with the command line it last ran with (the postmaster writes it to
- * `postmaster.opts` in its data directory): what kubelet does when the database container exits. Same port, same
- * socket, same data; released with `resources`.
+ * Starts an exited server again with the command line it ran with (same port, same data, same configuration): what
+ * kubelet does when a container exits. Released with `resources`.
  */
-export async function restartPostgres(resources: Resources, postgres: Pick<Postgres, "asSuperuser">, dataDirectory: string): Promise<Child> {
-    const opts = readFileSync(join(dataDirectory, "postmaster.opts"), "utf8").trim();
-    const [command, ...args] = [...opts.matchAll(/"([^"]*)"|(\S+)/g)].map((match) => match[1] ?? match[2]);
-    const account = asPostgresAccount();
-    const [program, programArgs] = account ? [account.prefix[0], [...account.prefix.slice(1), command, ...args]] : [command, args];
-    const child = resources.start("postgres-restarted", program, programArgs, {
-        logFile: join(dataDirectory, "..", "postgres-restarted.log"),
-        stopSignal: "SIGINT",
-        emergencySignal: "SIGQUIT",
-    });
-    await waitUntil("the restarted PostgreSQL accepts connections", child, async () => (await postgres.asSuperuser("SELECT 1").then(() => true, () => false)));
-    return child;
+export function startAgain(resources: Resources, child: Child, logFile: string, signals: { stopSignal: NodeJS.Signals; emergencySignal?: NodeJS.Signals }): Child {
+    if (child.running) {
+        throw new Error(`${child.name} is still running`);
+    }
+    const [, ...args] = child.process.spawnargs;
+    return resources.start(`${child.name}-again`, child.process.spawnfile, args, { logFile, ...signals });
 }
