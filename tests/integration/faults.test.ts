@@ -15,7 +15,7 @@ import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { DicomTarget, store } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
 import { parseMultipart } from "./support/dicomWeb";
-import { freeBytes, freeze, holdPgpoolChildren, keepSending, partialRows, smallVolume, startAgain, startForwarder } from "./support/faults";
+import { freeBytes, freeze, holderQuery, holdPgpoolChildren, keepSending, partialRows, smallVolume, startAgain, startForwarder } from "./support/faults";
 import { gatewayServerTls, startLocalTenantBehindGateway, startTerminator } from "./support/gatewayTerminator";
 import { generatePassword, productionConfig, Replica, startReplica } from "./support/orthanc";
 import { Postgres, startPostgres } from "./support/postgres";
@@ -169,6 +169,7 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
         await sleep(outageSeconds * 1000);
         thaw();
         const thawedAt = Date.now();
+        // Seen: under a second (the connections Orthanc holds simply resume). The bound leaves room for a loaded machine.
         const first = await modality.firstAcknowledgedSince(thawedAt, 3 * recoveryBoundSeconds * 1000);
         const attempts = await modality.stop();
         const during = attempts.filter((a) => a.ended > frozenAt && a.started < thawedAt);
@@ -177,7 +178,7 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
         const recoveredAfter = first ? (first.ended - thawedAt) / 1000 : Infinity;
         console.log(
             `      ${attempts.length} associations; during the ${outageSeconds} s outage ${during.length}, ${during.filter((a) => a.acknowledged).length} acknowledged ` +
-                `(longest ${Math.max(...during.map((a) => a.ended - a.started)) / 1000} s); first acknowledged C-STORE ${recoveredAfter.toFixed(1)} s after PostgreSQL came back`,
+                `(${during.map((a) => `${a.acknowledged ? "acknowledged" : "failed"} after ${((a.ended - a.started) / 1000).toFixed(1)} s`).join(", ")}); first acknowledged C-STORE ${recoveredAfter.toFixed(1)} s after PostgreSQL came back`,
         );
         assert.ok(during.length > 0, "the modality sent nothing while PostgreSQL was unreachable");
         assert.ok(recoveredAfter < recoveryBoundSeconds, `Orthanc stored nothing within ${recoveryBoundSeconds} s of PostgreSQL's return:\n${replica.child.logTail(15)}`);
@@ -244,7 +245,7 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
         const target: DicomTarget = { port: replica.dicomPort, calledAeTitle: replica.aeTitle };
         const capacity = Number(db.values.pgpool.numInitChildren) - Number(db.values.pgpool.reservedConnections);
         const sessions = async (where: string) => Number(await primary.sql(`SELECT count(*) FROM pg_stat_activity WHERE ${where}`));
-        const held = () => sessions("query = 'SELECT pg_sleep(3600)'");
+        const held = () => sessions(`query = '${holderQuery}'`);
         const orthancSessions = () => sessions(`usename = '${db.endpoint.user}'`);
         const waitFor = async (what: string, ready: () => Promise<boolean>) => {
             const deadline = Date.now() + 30_000;
@@ -264,7 +265,7 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
         const thawOrthanc = freeze(resources, replica.child.process.pid!);
         await db.pgpool.stop("SIGINT");
         // The sessions Pgpool held end with it (PostgreSQL notices a vanished client only when it next writes to it).
-        await primary.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3600)'");
+        await primary.sql(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = '${holderQuery}'`);
         const pgpool = startAgain(resources, db.pgpool, join(primary.dataDir, "..", "pgpool-again.log"), { stopSignal: "SIGINT" });
         await waitFor("the other clients hold every child", async () => (await held()) === capacity);
         thawOrthanc();
@@ -293,6 +294,8 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
         const { left, refused } = await sendUntilAcknowledged(target, instances.slice(10), 3);
         const storedAfter = (Date.now() - freedAt) / 1000;
         assert.deepEqual(left, [], replica.child.logTail(10));
+        // Seen: under a second. The bound leaves room for one more reconnection window on a loaded machine.
+        assert.ok(storedAfter < 30, `stored only ${storedAfter.toFixed(1)} s after Pgpool had children again`);
         assert.ok(replica.child.running, "the replica exited");
         await assertKept(replica, db.endpoint, instances.slice(10), instances.slice(0, 10), "after Pgpool had children again");
         console.log(
@@ -330,7 +333,10 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
                 `HTTP-level: ${killed.error ?? (killed.complete ? "complete" : "incomplete")}, multipart: ${parseError || `${partsBeforeKill} parts`}`,
         );
         // Failed or truncated, never a complete-looking answer: the HTTP message is cut (reset or incomplete), or the
-        // multipart body lacks its closing delimiter.
+        // multipart body lacks its closing delimiter. Orthanc sends every multipart answer with "Connection: close" and
+        // neither a length nor chunks (OrthancFramework/Sources/HttpServer/HttpOutput.cpp, StartStreamInternal): the
+        // end of the connection is the end of the body, so a killed replica's answer ends cleanly at the HTTP level,
+        // and only the missing closing delimiter (and the last part's Content-Length) tell the client it is short.
         assert.ok(killed.error !== undefined || !killed.complete || parseError !== "", "the killed download looks complete");
         assert.ok(partsBeforeKill < instances.length, "every instance arrived although the replica was killed");
         for (const replica of [b, restarted]) {
@@ -361,7 +367,7 @@ describe("faults a site meets, on the real stack (issue 17)", function () {
             calledAeTitle: local.tenant.orthanc.aeTitle,
             tls: { keyFile: modality.keyFile, certFile: modality.certFile, trustFiles: [local.pki.root.certFile] },
         };
-        const instances = await generateInstances(resources.tempDir("gateway"), 150, pixelBytes, "gateway");
+        const instances = await generateInstances(resources.tempDir("gateway"), 80, pixelBytes, "gateway");
         let restarted: Promise<void> | undefined;
         const first = await store(target, instances, (count) => {
             if (count === 30) {

@@ -4,7 +4,7 @@
  * the gateway, and a modality that keeps sending one instance per association while the fault lasts.
  */
 import { spawn, ChildProcess } from "child_process";
-import { mkdirSync, readdirSync, readFileSync, statfsSync } from "fs";
+import { mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from "fs";
 import { connect, createServer, Socket } from "net";
 import { join } from "path";
 import { DicomTarget, store } from "./dcmtk";
@@ -147,21 +147,26 @@ export function keepSending(target: DicomTarget, instances: TestInstance[], paus
     };
 }
 
+/** What each client holding a Pgpool child runs, over and over; the suite counts the sessions by it. */
+export const holderQuery = "SELECT pg_sleep(0.5);";
+
 /**
- * Clients that take every Pgpool-II child they can and keep it (`SELECT pg_sleep`), `count` of them, each retrying
- * every `retryMs` when Pgpool refuses it: whatever child another client lets go is taken within that time. They stand
- * for the other replicas, a runaway job, an operator's sessions.
+ * Clients that take every Pgpool-II child they can and keep it (short sleeps, one after the other, for an hour),
+ * `count` of them, each retrying every `retryMs` when Pgpool refuses it: whatever child another client lets go is
+ * taken within that time. They stand for the other replicas, a runaway job, an operator's sessions. A killed holder's
+ * child is free within half a second (Pgpool notices the closed client once the running sleep ends).
  */
 export function holdPgpoolChildren(resources: Resources, pgpoolPort: number, count: number, retryMs = 250) {
+    const script = join(resources.tempDir("pgpool-holders"), "hold.sql");
+    writeFileSync(script, `${holderQuery}\n`.repeat(7200));
     const live = new Set<ChildProcess>();
     let stopped = false;
     const holder = async () => {
         while (!stopped) {
-            const child = spawn(
-                "psql",
-                ["-X", "-q", "-h", "127.0.0.1", "-p", String(pgpoolPort), "-U", "repmgr", "-d", "postgres", "-c", "SELECT pg_sleep(3600)"],
-                { stdio: "ignore", env: { ...process.env, PGCONNECT_TIMEOUT: "5" } },
-            );
+            const child = spawn("psql", ["-X", "-q", "-h", "127.0.0.1", "-p", String(pgpoolPort), "-U", "repmgr", "-d", "postgres", "-f", script], {
+                stdio: "ignore",
+                env: { ...process.env, PGCONNECT_TIMEOUT: "5" },
+            });
             live.add(child);
             await new Promise((resolve) => child.once("exit", resolve));
             live.delete(child);
