@@ -3,7 +3,7 @@
  * data directory on a small volume, Pgpool-II's children all taken, a forwarder standing for the Service in front of
  * the gateway, and a modality that keeps sending one instance per association while the fault lasts.
  */
-import { spawn, ChildProcess } from "child_process";
+import { ChildProcess, spawn, spawnSync } from "child_process";
 import { mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from "fs";
 import { connect, createServer, Socket } from "net";
 import { join } from "path";
@@ -69,10 +69,8 @@ export async function smallVolume(resources: Resources, name: string, sizeMiB: n
     const dir = resources.tempDir(name);
     await runOk("mount", ["-t", "tmpfs", "-o", `size=${sizeMiB}m,mode=0755`, `korthweb-${name}`, dir]);
     const unmount = () => spawn("umount", ["-l", dir], { stdio: "ignore" });
-    const onExit = () => {
-        // Synchronous: at exit, a lazy unmount is all there is time for.
-        require("child_process").spawnSync("umount", ["-l", dir], { stdio: "ignore" });
-    };
+    // Synchronous: at exit, a lazy unmount is all there is time for.
+    const onExit = () => spawnSync("umount", ["-l", dir], { stdio: "ignore" });
     process.once("exit", onExit);
     resources.defer(async () => {
         process.removeListener("exit", onExit);
