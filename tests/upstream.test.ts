@@ -24,6 +24,8 @@ import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { dcmtkDisablesNagle } from "./upstream/dcmtk";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
+import { pluginReconnectWindowSeconds } from "./upstream/postgresPlugin";
+import { modalityDimseTimeoutSeconds } from "../components/tenant/orthancConfig";
 import {
     acknowledgedCommitReachesAStandby,
     bitnamiChartSynchronousStandbyNames,
@@ -397,6 +399,20 @@ for (const stack of allStacks) {
                     assert.ok(accepted - needed >= 4, `${accepted - needed} connections left for an operator's session and health checks`);
                     const backends = pgpoolBackends(values.pgpool);
                     assert.ok(backends <= postgresOrdinaryConnections(values.postgresql.maxConnections), `${backends} backends, max_connections ${values.postgresql.maxConnections}`);
+                }
+            });
+        });
+
+        describe("Orthanc's reconnection to its database against the DICOM timeouts", () => {
+            it("answers a request that must open a database connection (Pgpool full, PostgreSQL down) before a modality's DIMSE timeout and DicomScpTimeout", () => {
+                for (const tenant of config.tenants) {
+                    const names = tenantNames(tenant.name, config.domain);
+                    const orthanc = JSON.parse(plain(objectsOf(rendered, "Secret").find((s) => nsOf(s) === names.namespace && s.inputs.metadata.name === "orthanc-config")!.inputs.stringData)["orthanc.json"]);
+                    const window = pluginReconnectWindowSeconds(orthanc.PostgreSQL);
+                    assert.ok(window < modalityDimseTimeoutSeconds, `${tenant.name}: a request waits up to ${window} s for a connection, a modality gives up after ${modalityDimseTimeoutSeconds} s`);
+                    assert.ok(window < orthanc.DicomScpTimeout, `${tenant.name}: ${window} s of retries, DicomScpTimeout ${orthanc.DicomScpTimeout}`);
+                    // Long enough to ride out a PostgreSQL or Pgpool restart (seconds) without failing the request.
+                    assert.ok(window >= 10, `${tenant.name}: ${window} s of retries`);
                 }
             });
         });

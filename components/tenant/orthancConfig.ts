@@ -88,6 +88,13 @@ const unreachable = { host: "127.0.0.1", port: 104 } as const;
 
 export type OrthancConfig = Record<string, unknown>;
 
+/**
+ * How long the configuration assumes a modality waits for a C-STORE response before it aborts the association (its
+ * DIMSE timeout; 30 s is common, DCMTK's tools leave it unlimited). A request that cannot be served must be answered
+ * with a failure before that, so that the modality knows it still holds the instance and retries.
+ */
+export const modalityDimseTimeoutSeconds = 30;
+
 export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
     return {
         Name: input.displayName,
@@ -172,7 +179,11 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
             // SERIALIZABLE (the only mode before plugin 7.0) concurrent writers fail to serialize and retry.
             TransactionMode: "ReadCommitted",
             IndexConnectionsCount: input.database.connections,
-            MaximumConnectionRetries: 30,
+            // A request that finds no open connection (Pgpool out of children, PostgreSQL restarting) retries inside the
+            // request, here for 10 x 2 s: long enough to ride out a restart, short enough that the C-STORE is refused
+            // before the modality's DIMSE timeout (modalityDimseTimeoutSeconds) rather than left hanging. A pod whose
+            // database is not up within 20 s of its start exits and kubelet starts it again.
+            MaximumConnectionRetries: 10,
             ConnectionRetryInterval: 2,
         },
     };

@@ -40,3 +40,24 @@ export function pluginLibpqSettings(section: PluginSection): { form: "uri" | "ke
     }
     return { form: "keywords", sslmode: section.EnableSsl === true ? "require" : "disable", host: section.Host ?? "localhost" };
 }
+
+/** The reconnection settings of the plugins' section, with the plugin's defaults. */
+export interface PluginRetrySection {
+    MaximumConnectionRetries?: number;
+    ConnectionRetryInterval?: number;
+}
+
+/**
+ * How long a request waits, at most, for the plugin to open a database connection before it fails: orthanc-databases
+ * branch OrthancPostgreSQL-10.3 (commit 7f22af5): Framework/PostgreSQL/PostgreSQLParameters.cpp reads
+ * `MaximumConnectionRetries` (default 10) and `ConnectionRetryInterval` (default 5, seconds);
+ * Framework/Common/RetryDatabaseFactory.cpp `Open` retries a connection that fails with DatabaseUnavailable (every
+ * libpq failure, PostgreSQLDatabase.cpp `Open`: a refused connection, Pgpool's "Sorry, too many clients already")
+ * that many times, sleeping the interval before each retry, then gives up; Framework/Common/DatabaseManager.cpp opens
+ * through it whenever it holds no connection (at start-up, and on the first request after a connection was found
+ * broken and closed), inside the request: the C-STORE or HTTP request waits meanwhile. The connection attempts
+ * themselves are not counted (refused ones take milliseconds).
+ */
+export function pluginReconnectWindowSeconds(section: PluginRetrySection): number {
+    return (section.MaximumConnectionRetries ?? 10) * (section.ConnectionRetryInterval ?? 5);
+}

@@ -47,6 +47,11 @@ export interface PostgresOptions {
      * more (the benchmark's `korthweb`).
      */
     maxConnections?: number;
+    /**
+     * The cluster's directory (its data directory and socket go inside), made by the caller on a filesystem of its
+     * choosing (a small volume that fills); a fresh temp directory when absent.
+     */
+    directory?: string;
 }
 
 /** When the suite runs as root (PostgreSQL refuses to), the `postgres` account and the command that switches to it. */
@@ -92,7 +97,7 @@ export async function startPostgres(resources: Resources, options: PostgresOptio
         throw new Error("PostgreSQL server binaries not found (Debian package postgresql)");
     }
     const account = asPostgresAccount();
-    const dir = resources.tempDir("postgres");
+    const dir = options.directory ?? resources.tempDir("postgres");
     const dataDir = join(dir, "data");
     if (account) {
         chownSync(dir, account.uid, account.gid);
