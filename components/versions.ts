@@ -141,6 +141,12 @@ export const awsCliImage: ImagePin = { registry: "docker.io", repository: "amazo
  * Orthanc Explorer 2 1.14.1, Stone Web Viewer 3.0, OHIF plugin 1.8.
  */
 export const orthancImage: ImagePin = { registry: "docker.io", repository: "orthancteam/orthanc", tag: "26.8.1" };
+/**
+ * The same build with the plugins that need the vcpkg-built cloud SDKs: Azure Blob and Google Cloud Storage
+ * (orthanc-builder 26.8.1 docker/orthanc/Dockerfile copies them into the "full" stage only). Rendered only for a
+ * tenant that stores its files there (components/storage/orthancStorage.ts).
+ */
+export const orthancFullImage: ImagePin = { ...orthancImage, tag: `${orthancImage.tag}-full` };
 
 /** Kiali's image follows its chart; pinned here so an upgrade of one is an upgrade of both. */
 export const kialiImage: ImagePin = { registry: "quay.io", repository: "kiali/kiali", tag: "v2.20.0" };

@@ -166,6 +166,84 @@ const postgresSchema = z.strictObject({
         .optional(),
 });
 
+/** Where a tenant's DICOM files live (components/storage/orthancStorage.ts; README, "Where the images are stored"). */
+export const storageTypes = ["postgresql", "s3", "azure-blob", "google-cloud-storage", "filesystem"] as const;
+/** The choices whose files the image's object-storage plugins keep. */
+export const objectStorageTypes: readonly string[] = ["s3", "azure-blob", "google-cloud-storage"];
+/** An object key prefix: '/'-separated segments, no leading or trailing '/' (the plugin refuses a leading one). */
+const objectPrefixPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+const storageClassPattern = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const storageSchema = z.strictObject({
+    /**
+     * postgresql: large objects in the tenant's database, as Korthweb stored them (the default: every stack deployed
+     * before this setting stores its files there, and a default that moved would strand them). s3 (AWS or an
+     * S3-compatible store), azure-blob, google-cloud-storage: the image's object-storage plugins; filesystem: a
+     * ReadWriteMany volume every replica mounts. Immutable once files exist (components/storage/storageIdentity.ts).
+     */
+    type: z.enum(storageTypes, { error: `one of ${storageTypes.map((t) => `"${t}"`).join(", ")}` }).default("postgresql"),
+    /** Object stores: the key prefix under which the tenant's files are written; the tenant's name when unset. Immutable. */
+    rootPath: z.string().max(200).regex(objectPrefixPattern, { error: "a key prefix such as bhs or archive/bhs: '/'-separated segments, no leading or trailing '/'" }).optional(),
+    /** Object stores: the plugin's key layout ("flat": the file's UUID; "legacy": xx/yy/UUID as Orthanc's own folders). Immutable. */
+    structure: z.enum(["flat", "legacy"]).default("flat"),
+    /**
+     * Object stores: the plugin's client-side encryption (AES-256-GCM per file) with a master key the program
+     * generates and keeps as a Pulumi secret. Losing that key loses every file (README). Off by default: the provider's
+     * server-side encryption at rest applies either way.
+     */
+    clientSideEncryption: z.boolean().default(false),
+    /** Threads that read files from the storage (Orthanc 1.13.0 `StorageLoaderThreadsCount`, 4 by default there). */
+    loaderThreads: z.int().min(1).max(64).optional(),
+    /**
+     * Object stores: the endpoint's addresses as CIDR blocks (an on-premises store with stable addresses): Orthanc's
+     * NetworkPolicy opens exactly these. A cloud endpoint's addresses change: use korthweb:kubernetes.cni "cilium" or
+     * `anyAddress` instead.
+     */
+    addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.30.0.0/24" })).min(1).optional(),
+    /** Object stores: Orthanc's NetworkPolicy admits any address on the endpoint's port (the mesh still admits the endpoint's name only). */
+    anyAddress: z.literal(true, { error: "true, or leave it out" }).optional(),
+    s3: z
+        .strictObject({
+            bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" }),
+            region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: "a region such as eu-west-1" }),
+            /** https URL of an S3-compatible store (Ceph RGW, Garage, ...); unset for AWS S3 itself. */
+            endpoint: z.url({ protocol: /^https$/, error: "an https URL such as https://s3.storage.example.org" }).optional(),
+            /** virtual-host: <bucket>.<endpoint host> (AWS); path: <endpoint host>/<bucket> (most on-premises stores). */
+            addressing: z.enum(["virtual-host", "path"]).default("virtual-host"),
+            /** EKS IRSA: the IAM role Orthanc's ServiceAccount assumes (no static key). */
+            roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[A-Za-z0-9+=,.@_\/-]{1,512}$/, { error: "an IAM role ARN such as arn:aws:iam::111122223333:role/orthanc-bhs" }).optional(),
+            /** A static key pair, only for a store without workload identity (on premises). Secrets. */
+            accessKeyId: credential(z.string().min(1)).optional(),
+            secretAccessKey: credential(z.string().min(1)).optional(),
+            /** SSE-KMS: the KMS key (ARN) the bucket's default encryption uses; recorded and granted, see README. */
+            kmsKeyId: z.string().refine((value) => kmsKeyArnPattern.test(value), { error: "a KMS key ARN such as arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias)" }).optional(),
+        })
+        .optional(),
+    azureBlob: z
+        .strictObject({
+            account: z.string().regex(/^[a-z0-9]{3,24}$/, { error: "a storage account name: 3-24 of a-z, 0-9" }),
+            container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, { error: "a container name: 3-63 of a-z, 0-9, single '-'" }),
+            /** The plugin (2.5.3) authenticates by connection string only: a secret (account key or SAS). */
+            connectionString: credential(z.string().min(1)),
+        })
+        .optional(),
+    googleCloudStorage: z
+        .strictObject({
+            bucket: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, { error: "a bucket name" }),
+            /** The plugin (2.5.3) authenticates with a service account key file only: its JSON, a secret. */
+            serviceAccountKey: credential(z.string().min(1)),
+        })
+        .optional(),
+    filesystem: z
+        .strictObject({
+            /** A storage class that provisions ReadWriteMany volumes (EFS, Azure Files, Filestore, CephFS, NFS). */
+            storageClass: z.string().regex(storageClassPattern, { error: "a storage class name (a DNS subdomain such as efs-sc)" }),
+            size: z.string().regex(volumeSizePattern, { error: "a size such as 500Gi (Mi, Gi or Ti, no decimals)" }),
+        })
+        .optional(),
+});
+export type StorageConfig = z.infer<typeof storageSchema>;
+
 const tenantSchema = z.strictObject({
     name: z
         .string()
@@ -185,6 +263,8 @@ const tenantSchema = z.strictObject({
     orthanc: orthancSchema.default(orthancSchema.parse({})),
     postgres: postgresSchema.default(postgresSchema.parse({})),
     database: databaseSchema.default(databaseSchema.parse({})),
+    /** Where the tenant's DICOM files are stored (README, "Where the images are stored"). */
+    storage: storageSchema.default(storageSchema.parse({})),
     /**
      * Guards the tenant's data: its namespace, database release and credentials are protected in Pulumi, so removing the
      * tenant from the configuration fails instead of deleting studies. Set to false first to really delete a tenant.
@@ -642,6 +722,7 @@ export const stackConfigSchema = z
                 });
             }
             seen.add(tenant.name);
+            storageProblems(tenant.storage, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "storage", ...problem.path], message: problem.message }));
             if (tenant.orthanc.maxReplicas < tenant.orthanc.minReplicas) {
                 ctx.addIssue({
                     code: "custom",
@@ -686,6 +767,79 @@ export const stackConfigSchema = z
 interface PathProblem {
     path: (string | number)[];
     message: string;
+}
+
+/** The settings block each storage type reads. */
+const storageSettingsKey = { s3: "s3", "azure-blob": "azureBlob", "google-cloud-storage": "googleCloudStorage", filesystem: "filesystem" } as const;
+
+/** What a tenant's storage choice must say to be usable and walled; paths are relative to tenants[N].storage. */
+export function storageProblems(storage: StorageConfig, cni: string | undefined): PathProblem[] {
+    const problems: PathProblem[] = [];
+    const wanted = storage.type === "postgresql" ? undefined : storageSettingsKey[storage.type];
+    for (const key of Object.values(storageSettingsKey)) {
+        if (key !== wanted && storage[key] !== undefined) problems.push({ path: [key], message: `left out: storage.type is "${storage.type}" (it reads ${wanted ? `storage.${wanted}` : "no such block"})` });
+    }
+    if (wanted !== undefined && storage[wanted] === undefined) {
+        const needs = { s3: "bucket and region", azureBlob: "account, container and connectionString (a secret)", googleCloudStorage: "bucket and serviceAccountKey (a secret)", filesystem: "storageClass (ReadWriteMany) and size" }[wanted];
+        problems.push({ path: [wanted], message: `the ${storage.type} settings: ${needs}` });
+    }
+    const objectStore = objectStorageTypes.includes(storage.type);
+    if (!objectStore) {
+        for (const key of ["rootPath", "clientSideEncryption", "addresses", "anyAddress"] as const) {
+            const value = storage[key];
+            if (value !== undefined && value !== false) problems.push({ path: [key], message: `left out: only object stores (${objectStorageTypes.join(", ")}) read it, storage.type is "${storage.type}"` });
+        }
+    }
+    const s3 = storage.type === "s3" ? storage.s3 : undefined;
+    if (s3) {
+        if ((s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
+            problems.push({ path: ["s3", s3.accessKeyId === undefined ? "accessKeyId" : "secretAccessKey"], message: "set together with " + (s3.accessKeyId === undefined ? "secretAccessKey" : "accessKeyId") + " (a static key pair), or neither" });
+        }
+        if (s3.roleArn !== undefined && s3.accessKeyId !== undefined) {
+            problems.push({ path: ["s3", "accessKeyId"], message: "left out when s3.roleArn is given: the pod assumes the role (EKS IRSA), no static key" });
+        }
+        if (s3.endpoint === undefined && s3.accessKeyId !== undefined) {
+            problems.push({ path: ["s3", "roleArn"], message: "the IAM role Orthanc assumes through EKS IRSA instead of a static key pair: AWS S3 offers workload identity (static keys are for stores without one)" });
+        }
+        if (s3.endpoint === undefined && s3.roleArn === undefined) {
+            problems.push({ path: ["s3", "roleArn"], message: "the IAM role Orthanc assumes through EKS IRSA (AWS S3 without an endpoint), or s3.endpoint for an S3-compatible store" });
+        }
+        if (s3.endpoint !== undefined && s3.roleArn === undefined && s3.accessKeyId === undefined) {
+            problems.push({ path: ["s3", "accessKeyId"], message: "a key pair (accessKeyId and secretAccessKey, as secrets) for the S3-compatible store at s3.endpoint, or s3.roleArn where it honours web identity" });
+        }
+    }
+    if (objectStore) {
+        const host = objectStorageHost(storage);
+        const isAddress = host !== undefined && isIpv4Address(host);
+        if (!isAddress && storage.addresses === undefined && storage.anyAddress === undefined && cni === undefined) {
+            problems.push({
+                path: ["addresses"],
+                message:
+                    "a way out to the store, which a NetworkPolicy can only name by address: storage.addresses (CIDR blocks of a store whose addresses are stable), " +
+                    'or korthweb:kubernetes.cni "cilium" (egress by name through Cilium\'s FQDN policy), or storage.anyAddress: true (any address on the endpoint\'s port, for Orthanc only)',
+            });
+        }
+        if (storage.anyAddress && storage.addresses !== undefined) {
+            problems.push({ path: ["anyAddress"], message: "left out when storage.addresses is given (any address already includes them)" });
+        }
+    }
+    return problems;
+}
+
+/** The host name (or address) Orthanc's object-storage plugin connects to; undefined for the other choices. */
+export function objectStorageHost(storage: StorageConfig): string | undefined {
+    switch (storage.type) {
+        case "s3":
+            if (!storage.s3) return undefined;
+            if (storage.s3.endpoint !== undefined) return new URL(storage.s3.endpoint).hostname;
+            return `s3.${storage.s3.region}.amazonaws.com`;
+        case "azure-blob":
+            return storage.azureBlob ? `${storage.azureBlob.account}.blob.core.windows.net` : undefined;
+        case "google-cloud-storage":
+            return "storage.googleapis.com";
+        default:
+            return undefined;
+    }
 }
 
 const receiverChannels = ["email", "webhook", "slack", "pagerduty", "opsgenie"] as const;
