@@ -2,25 +2,38 @@
  * The `filesystem` storage on this machine: one directory stands for the tenant's ReadWriteMany volume, mounted by
  * every replica at the same path; PostgreSQL keeps the index only.
  *
- * The settings are what that storage asks of Orthanc: StorageDirectory on the shared directory and
- * PostgreSQL.EnableStorage false (the PostgreSQL storage plugin then leaves the storage area to Orthanc's own
- * filesystem storage). The tenant's configuration is otherwise the rendered one (adaptForLaptop), so the replicas run
- * what the pods run, with the volume's mount path replaced by the laptop's directory.
+ * The settings are the program's for a tenant with `storage.type: filesystem` (storageOrthancConfig, merged over the
+ * rendered configuration as the tenant merges it): StorageDirectory on the claim's mount path, PostgreSQL.EnableStorage
+ * false (the PostgreSQL storage plugin then leaves the storage area to Orthanc's own filesystem storage),
+ * SyncStorageArea. Only the mount path is replaced, by the laptop's directory, as adaptForLaptop replaces the pod's.
  */
 import { join } from "path";
+import { TenantConfig } from "../../../components/config/schema";
+import { mergeOrthancConfig, storageMountPath, storageOrthancConfig } from "../../../components/storage/orthancStorage";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { attachmentFile, checkAttachments, CheckReport, filesUnder, OrthancReader } from "../../../scripts/tools/storageFiles";
 import { Replica } from "./orthanc";
 import { Postgres } from "./postgres";
 import { run } from "./processes";
+import { testStackConfig } from "./stack";
 
-/** `extend` for startReplica: the laptop configuration with its files on `directory` and PostgreSQL keeping the index only. */
-export function onSharedDirectory(directory: string): (config: OrthancConfig) => OrthancConfig {
-    return (config) => ({
-        ...config,
-        StorageDirectory: directory,
-        PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), EnableStorage: false },
-    });
+/** The tenant as it is with `storage.type: filesystem` (the claim's class and size do not reach Orthanc). */
+export function withFilesystemStorage(tenant: TenantConfig): TenantConfig {
+    return { ...tenant, storage: { ...tenant.storage, type: "filesystem", filesystem: { storageClass: "efs-sc", size: "100Gi" } } };
+}
+
+/**
+ * `extend` for startReplica: the laptop configuration with the tenant's `filesystem` storage settings merged over it,
+ * the claim's mount path being `directory`.
+ */
+export function onSharedDirectory(directory: string, tenant: TenantConfig = testStackConfig().tenants[0]): (config: OrthancConfig) => OrthancConfig {
+    return (config) => {
+        const merged = mergeOrthancConfig(config, storageOrthancConfig(withFilesystemStorage(tenant).storage, tenant)) as OrthancConfig;
+        if (merged.StorageDirectory !== storageMountPath) {
+            throw new Error(`filesystem storage renders StorageDirectory ${String(merged.StorageDirectory)}, the suite maps ${storageMountPath}`);
+        }
+        return { ...merged, StorageDirectory: directory };
+    };
 }
 
 /** The uuids of the files under `directory` in Orthanc's layout (xx/yy/uuid), and anything else found there. */
