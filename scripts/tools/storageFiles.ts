@@ -3,7 +3,7 @@
  * Orthanc's `filesystem` storage reads, and checks a file store against its index. Runbook: docs/storage-migration.md.
  *
  *   node -r ts-node/register/transpile-only scripts/tools/storageFiles.ts copy  --url http://orthanc:8042 --directory /srv/files
- *   node -r ts-node/register/transpile-only scripts/tools/storageFiles.ts check --url http://orthanc:8042 --directory /srv/files [--content]
+ *   node -r ts-node/register/transpile-only scripts/tools/storageFiles.ts check --url http://orthanc:8042 --directory /srv/files [--content] [--remove-orphans]
  *
  * Environment: ORTHANC_USER and ORTHANC_PASSWORD, an Orthanc user allowed to read attachments (the tenant's admin).
  * Options: --concurrency N (4), --page N (resources listed per request, 1000).
@@ -22,11 +22,13 @@
  *        (Orthanc writes a new attachment under a new uuid), so a file copied once stays right.
  * check  lists every attachment the index knows and every file of the directory; reports index rows whose file is
  *        missing (or, with --content, differs from the index's size and MD5) and files no attachment names (orphans,
- *        partial copies). Exit status 0 only when both lists are empty.
+ *        partial copies). Exit status 0 only when both lists are empty. With --remove-orphans it deletes the orphans it
+ *        reports (and then counts them as settled): only while no Orthanc writes to the directory (before the switch,
+ *        or with every replica read-only), since Orthanc writes a file before the index row that names it.
  * One line per finding or copied file, then a summary line starting with `summary:`.
  */
 import { createHash } from "crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from "fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "fs";
 import { join } from "path";
 
 export interface AttachmentInfo {
@@ -71,6 +73,15 @@ export class OrthancReader {
 
     async bytes(path: string): Promise<Buffer> {
         return Buffer.from(await (await this.get(path)).arrayBuffer());
+    }
+
+    /** Whether the resource at `path` has gone (deleted since it was listed): a 404, where any other answer is an error. */
+    async gone(path: string): Promise<boolean> {
+        const response = await fetch(`${this.url.replace(/\/$/, "")}${path}`, {
+            headers: { Authorization: `Basic ${Buffer.from(`${this.user}:${this.password}`).toString("base64")}` },
+        });
+        await response.arrayBuffer();
+        return response.status === 404;
     }
 
     /** Every attachment of every resource, level by level, `page` resources per listing request. */
@@ -141,18 +152,31 @@ async function forEachLimited<T>(items: AsyncIterable<T>, limit: number, work: (
 export interface CopySummary {
     copied: number;
     present: number;
+    /** Attachments deleted while the copy ran. */
+    gone: number;
     bytes: number;
 }
 
 export async function copyAttachments(reader: OrthancReader, directory: string, options: { concurrency: number; page: number; log: (line: string) => void }): Promise<CopySummary> {
-    const summary: CopySummary = { copied: 0, present: 0, bytes: 0 };
+    const summary: CopySummary = { copied: 0, present: 0, gone: 0, bytes: 0 };
     await forEachLimited(reader.attachments(options.page), options.concurrency, async (attachment) => {
         const file = attachmentFile(directory, attachment.uuid);
         if (fileMatches(file, attachment)) {
             summary.present += 1;
             return;
         }
-        const bytes = await reader.bytes(`${attachment.path}/compressed-data`);
+        let bytes: Buffer;
+        try {
+            bytes = await reader.bytes(`${attachment.path}/compressed-data`);
+        } catch (error) {
+            // Deleted between the listing and now: nothing to copy (the cut-over's final run and check settle it).
+            if (await reader.gone(`${attachment.path}/info`)) {
+                summary.gone += 1;
+                options.log(`gone ${attachment.uuid} ${attachment.path}`);
+                return;
+            }
+            throw error;
+        }
         if (!matchesIndex(bytes, attachment)) {
             throw new Error(`${attachment.path} (${attachment.uuid}): ${bytes.length} bytes read, MD5 ${md5(bytes)}; the index says ${attachment.compressedSize} bytes, MD5 ${attachment.compressedMd5}`);
         }
@@ -221,7 +245,7 @@ async function main(args: string[]): Promise<number> {
     const user = process.env.ORTHANC_USER;
     const password = process.env.ORTHANC_PASSWORD;
     if ((command !== "copy" && command !== "check") || !url || !directory || !user || !password) {
-        console.error("usage: storageFiles.ts copy|check --url <Orthanc REST API> --directory <storage directory> [--content] [--concurrency N] [--page N]");
+        console.error("usage: storageFiles.ts copy|check --url <Orthanc REST API> --directory <storage directory> [--content] [--remove-orphans] [--concurrency N] [--page N]");
         console.error("       with ORTHANC_USER and ORTHANC_PASSWORD in the environment");
         return 2;
     }
@@ -229,17 +253,22 @@ async function main(args: string[]): Promise<number> {
     const reader = new OrthancReader(url, user, password);
     if (command === "copy") {
         const summary = await copyAttachments(reader, directory, { concurrency: Number(option(args, "--concurrency") ?? 4), page, log: (line) => console.log(line) });
-        console.log(`summary: copied ${summary.copied} (${summary.bytes} bytes), already in place ${summary.present}`);
+        console.log(`summary: copied ${summary.copied} (${summary.bytes} bytes), already in place ${summary.present}, deleted meanwhile ${summary.gone}`);
         return 0;
     }
     const report = await checkAttachments(reader, directory, { content: args.includes("--content"), page });
+    const removeOrphans = args.includes("--remove-orphans");
     for (const attachment of report.missing) console.log(`missing ${attachment.uuid} ${attachment.path}`);
     for (const attachment of report.differing) console.log(`differs ${attachment.uuid} ${attachment.path}`);
-    for (const orphan of report.orphans) console.log(`orphan ${orphan}`);
+    for (const orphan of report.orphans) {
+        if (removeOrphans) rmSync(join(directory, orphan));
+        console.log(`${removeOrphans ? "removed orphan" : "orphan"} ${orphan}`);
+    }
     console.log(
-        `summary: ${report.attachments} attachments, ${report.files} files, ${report.missing.length} missing, ${report.differing.length} differing, ${report.orphans.length} orphans`,
+        `summary: ${report.attachments} attachments, ${report.files} files, ${report.missing.length} missing, ${report.differing.length} differing, ` +
+            `${report.orphans.length} orphans${removeOrphans ? " (removed)" : ""}`,
     );
-    return report.missing.length + report.differing.length + report.orphans.length === 0 ? 0 : 1;
+    return report.missing.length + report.differing.length + (removeOrphans ? 0 : report.orphans.length) === 0 ? 0 : 1;
 }
 
 if (require.main === module) {

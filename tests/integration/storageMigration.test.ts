@@ -7,7 +7,8 @@
  *    run again, and resumes;
  * 2. cut-over: the replicas restart with the old storage and `ReadOnly: true` (Orthanc 1.12.5+), so reads go on and
  *    writes are refused (a modality gets no Success and keeps the study); a final copy takes what arrived during
- *    step 1, and `check --content` finds every attachment in place;
+ *    step 1, `check --content` finds every attachment in place and reports the copies of instances deleted during step
+ *    1 as orphans, which `--remove-orphans` removes;
  * 3. switch: the replicas restart with the `filesystem` configuration; every acknowledged instance is served byte for
  *    byte, new studies land in files, and once the large objects are dropped everything is still served.
  */
@@ -37,6 +38,8 @@ describe("Migration from PostgreSQL storage to filesystem (real Orthanc 1.13.0, 
     let old: Replica;
     /** Every instance a sender got Success for: none may be lost. */
     let acknowledged: TestInstance[] = [];
+    /** Instances deleted through the REST API after the online copy took them. */
+    let deletedDuringCopy: TestInstance[] = [];
 
     const copy = (replica: Replica) => run(process.execPath, storageToolArgs("copy", replica, volume), { env: storageToolEnv(replica) });
 
@@ -54,6 +57,7 @@ describe("Migration from PostgreSQL storage to filesystem (real Orthanc 1.13.0, 
         const response = await stow({ port: old.httpPort, credentials: stack.admin }, dicomWebRootOf(old), stowed.map((instance) => readFileSync(instance.file)));
         assert.strictEqual(response.status, 200, response.body.toString());
         acknowledged = [...instances, ...stowed];
+        deletedDuringCopy = instances.slice(-3);
         assert.ok((await largeObjectCount(stack.postgres)) >= acknowledged.length, "the old configuration does not store large objects");
     });
 
@@ -101,10 +105,16 @@ describe("Migration from PostgreSQL storage to filesystem (real Orthanc 1.13.0, 
         acknowledged.push(...written.acknowledged);
         assert.ok(reads >= 44, `only ${reads} reads during the copy`);
         console.log(`      ${reads} reads served byte for byte during the copy`);
-        // Studies keep arriving after the online copy: the cut-over's final pass must take them.
+        // Studies keep arriving after the online copy, and others are deleted: the cut-over's final pass must take the
+        // new ones, and the deleted ones' copies are orphans in the directory.
         const late = await store({ port: old.dicomPort, calledAeTitle: old.aeTitle }, await generateInstances(data, 5, 32 * 1024, "late"));
         assert.strictEqual(late.unacknowledged.length, 0, late.output);
         acknowledged.push(...late.acknowledged);
+        for (const instance of deletedDuringCopy) {
+            const response = await old.request(`/instances/${await instanceIdOf(old, instance.sopInstanceUid)}`, { method: "DELETE" });
+            assert.strictEqual(response.status, 200, await response.text());
+        }
+        acknowledged = acknowledged.filter((instance) => !deletedDuringCopy.includes(instance));
     });
 
     it("cut-over: read-only replicas serve reads and refuse writes; the final copy completes the directory", async function () {
@@ -120,8 +130,15 @@ describe("Migration from PostgreSQL storage to filesystem (real Orthanc 1.13.0, 
         const copied = /summary: copied (\d+)/.exec(final.stdout);
         assert.ok(copied && Number(copied[1]) >= 5, `the final pass did not copy the late studies: ${final.stdout}`);
         console.log(`      final pass: ${final.stdout.trim().split("\n").pop()}`);
+        // The copies of the instances deleted during the online copy are orphans: reported, then removed (nothing
+        // writes to the directory yet), after which the check passes.
         const check = await runStorageCheck(old, volume);
-        assert.strictEqual(check.code, 0, check.stdout + check.stderr);
+        assert.strictEqual(check.code, 1, check.stdout + check.stderr);
+        assert.match(check.stdout, new RegExp(`0 missing, 0 differing, ${deletedDuringCopy.length} orphans`));
+        const removal = await run(process.execPath, storageToolArgs("check", old, volume, ["--content", "--remove-orphans"]), { env: storageToolEnv(old) });
+        assert.strictEqual(removal.code, 0, removal.stdout + removal.stderr);
+        const again = await runStorageCheck(old, volume);
+        assert.strictEqual(again.code, 0, again.stdout + again.stderr);
         assert.deepStrictEqual(storedFiles(volume).uuids, await indexedUuids(stack.postgres));
         await old.child.stop();
     });
