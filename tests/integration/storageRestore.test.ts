@@ -16,6 +16,7 @@ import { join } from "path";
 import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/database/backup";
 import { clientPath, runScript, startSidecarStub } from "./support/backup";
 import { store } from "./support/dcmtk";
+import { webRequest } from "./support/dicomWeb";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
 import { productionConfig, Replica, startReplica } from "./support/orthanc";
 import { Postgres, startPostgres } from "./support/postgres";
@@ -132,8 +133,8 @@ describe("Restore drill with filesystem storage (index from the backup job's dum
             const path = join(volume, orphan);
             const bytes = readFileSync(path);
             if (bytes.toString("latin1", 128, 132) !== "DICM") continue;
-            const response = await restored.request("/instances", { method: "POST", body: bytes as unknown as string });
-            assert.strictEqual(response.status, 200, await response.text());
+            const response = await webRequest({ port: restored.httpPort, credentials: stack.admin }, "/instances", { method: "POST", body: bytes });
+            assert.strictEqual(response.status, 200, response.body.toString());
             rmSync(path);
         }
         for (const { instance } of deletedAfterDump) {
