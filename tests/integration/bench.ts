@@ -10,14 +10,14 @@
  *   BENCH_PIXEL_BYTES [131072]         pixel data per instance, bytes
  *   BENCH_ASSOCIATIONS [4]             concurrent storescu associations (spread over the replicas)
  *   BENCH_CONCURRENT_INSTANCES [100]   instances per concurrent association (one study each)
- *   BENCH_REPLICAS [2]                 Orthanc replicas of `rendered` and `korthweb` (`ceiling` is one process)
+ *   BENCH_REPLICAS [2]                 Orthanc replicas of `rendered`, `rendered-filesystem` and `korthweb` (`ceiling` is one process)
  *   BENCH_STOW_INSTANCES [200]         instances of the study uploaded by STOW-RS
  *   BENCH_STOW_BATCH [10]              instances per STOW-RS request
  *   BENCH_WADO_REPEAT [5]              WADO-RS retrievals of the study
  *   BENCH_LARGE_FRAMES [128]           512x512x16-bit frames of the large instance (128 = 64 MiB)
  *   BENCH_LARGE_COUNT [2]              large instances (distinct), sent in one association
  * Selecting and varying (for finding out why one configuration is slower):
- *   BENCH_CONFIGS [rendered,korthweb,ceiling]
+ *   BENCH_CONFIGS [rendered,rendered-filesystem,korthweb,ceiling]
  *   BENCH_WORKLOADS [oneAssociation,concurrent,stowRs,wadoRs,largeInstance]
  *   BENCH_RENDERED_OVERRIDES           JSON deep-merged into the rendered configuration, e.g. '{"PostgreSQL":{"IndexConnectionsCount":1}}'
  *   BENCH_POSTGRES_SETTINGS            `;`-separated PostgreSQL settings, e.g. 'synchronous_commit=off'
@@ -35,6 +35,9 @@ import { formatVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { mapLimit, Resources } from "./support/processes";
 import { requirePinnedVersions } from "./support/stack";
+
+/** Variants of the rendered configuration that differ only in where the files are stored. */
+const storageVariants: readonly ConfigurationName[] = ["rendered-filesystem"];
 
 const workloadNames = ["oneAssociation", "concurrent", "stowRs", "wadoRs", "largeInstance"] as const;
 type WorkloadName = (typeof workloadNames)[number];
@@ -297,7 +300,10 @@ function logProblems(running: RunningConfiguration): Record<string, Record<strin
     );
 }
 
-function formatTable(results: Partial<Record<ConfigurationName, Record<WorkloadName, Figures>>>, ratios: { vsKorthweb: Record<string, number>; vsCeiling: Record<string, number> }): string {
+function formatTable(
+    results: Partial<Record<ConfigurationName, Record<WorkloadName, Figures>>>,
+    ratios: { vsKorthweb: Record<string, number>; vsCeiling: Record<string, number>; storageVariants: Record<string, Record<"vsKorthweb" | "vsCeiling", Record<string, number>>> },
+): string {
     const header = ["workload", "config", "inst/s", "MiB/s", "p50 ms", "p95 ms", "peak RSS MiB (per process)", "CPU s Orthanc/PG"];
     const rows: string[][] = [];
     for (const workload of workloadNames) {
@@ -321,12 +327,14 @@ function formatTable(results: Partial<Record<ConfigurationName, Record<WorkloadN
     const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
     const line = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column])).join(" | ")} |`;
     const table = [line(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...rows.map(line)];
-    const ratioHeader = ["workload", "basis", "rendered/korthweb", "rendered/ceiling"];
+    const variants = Object.keys(ratios.storageVariants);
+    const ratioHeader = ["workload", "basis", "rendered/korthweb", "rendered/ceiling", ...variants.flatMap((variant) => [`${variant}/korthweb`, `${variant}/ceiling`])];
     const ratioRows = workloadNames.map((workload) => [
         workload,
         ratioBasis[workload] === "instancesPerSecond" ? "inst/s" : "MiB/s",
         ratios.vsKorthweb[workload]?.toFixed(2) ?? "-",
         ratios.vsCeiling[workload]?.toFixed(2) ?? "-",
+        ...variants.flatMap((variant) => [ratios.storageVariants[variant].vsKorthweb[workload]?.toFixed(2) ?? "-", ratios.storageVariants[variant].vsCeiling[workload]?.toFixed(2) ?? "-"]),
     ]);
     const ratioWidths = ratioHeader.map((title, column) => Math.max(title.length, ...ratioRows.map((row) => row[column].length)));
     const ratioLine = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(ratioWidths[column])).join(" | ")} |`;
@@ -373,7 +381,7 @@ async function main(): Promise<void> {
             const resources = new Resources();
             try {
                 const started = Date.now();
-                const running = await startConfiguration(resources, name, { replicas: settings.replicas, renderedOverrides: name === "rendered" ? renderedOverrides : undefined, postgresSettings: name === "ceiling" ? undefined : postgresSettings });
+                const running = await startConfiguration(resources, name, { replicas: settings.replicas, renderedOverrides: name.startsWith("rendered") ? renderedOverrides : undefined, postgresSettings: name === "ceiling" ? undefined : postgresSettings });
                 descriptions[name] = running.description;
                 console.log(`${name}: ${running.description}; up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
                 results[name] = await runWorkloads(running, data);
@@ -408,8 +416,8 @@ async function main(): Promise<void> {
         await dataResources.release();
     }
 
-    const ratio = (workload: WorkloadName, other: ConfigurationName) => {
-        const a = results.rendered?.[workload]?.[ratioBasis[workload]];
+    const ratio = (workload: WorkloadName, other: ConfigurationName, of: ConfigurationName = "rendered") => {
+        const a = results[of]?.[workload]?.[ratioBasis[workload]];
         const b = results[other]?.[workload]?.[ratioBasis[workload]];
         return a !== undefined && b !== undefined ? round(a / b, 3) : undefined;
     };
@@ -417,11 +425,32 @@ async function main(): Promise<void> {
         basis: ratioBasis,
         vsKorthweb: Object.fromEntries(workloadNames.flatMap((workload) => (ratio(workload, "korthweb") === undefined ? [] : [[workload, ratio(workload, "korthweb")!]]))),
         vsCeiling: Object.fromEntries(workloadNames.flatMap((workload) => (ratio(workload, "ceiling") === undefined ? [] : [[workload, ratio(workload, "ceiling")!]]))),
+        /** Each storage variant of the rendered configuration against the same references, and against `rendered`. */
+        storageVariants: Object.fromEntries(
+            storageVariants.map((variant) => [
+                variant,
+                Object.fromEntries(
+                    (["korthweb", "ceiling", "rendered"] as const).map((other) => [
+                        `vs${other[0].toUpperCase()}${other.slice(1)}`,
+                        Object.fromEntries(workloadNames.flatMap((workload) => (ratio(workload, other, variant) === undefined ? [] : [[workload, ratio(workload, other, variant)!]]))),
+                    ]),
+                ),
+            ]),
+        ) as Record<string, Record<"vsKorthweb" | "vsCeiling" | "vsRendered", Record<string, number>>>,
     };
     const machine = { nproc: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: round(require("os").totalmem() / 2 ** 30, 1) };
     const targets = {
         oneAssociationVsKorthweb: { target: 10, measured: ratios.vsKorthweb.oneAssociation, met: (ratios.vsKorthweb.oneAssociation ?? 0) >= 10 },
         concurrentVsCeiling: { target: 0.7, measured: ratios.vsCeiling.concurrent, met: (ratios.vsCeiling.concurrent ?? 0) >= 0.7 },
+        storageVariants: Object.fromEntries(
+            Object.entries(ratios.storageVariants).map(([variant, against]) => [
+                variant,
+                {
+                    oneAssociationVsKorthweb: { target: 10, measured: against.vsKorthweb.oneAssociation, met: (against.vsKorthweb.oneAssociation ?? 0) >= 10 },
+                    concurrentVsCeiling: { target: 0.7, measured: against.vsCeiling.concurrent, met: (against.vsCeiling.concurrent ?? 0) >= 0.7 },
+                },
+            ]),
+        ),
     };
     const table = formatTable(results, ratios);
     console.log(`\n${formatVersions(versions)}; PostgreSQL ${versions.postgresql}\nmachine: ${machine.nproc} x ${machine.cpuModel}, ${machine.memoryGiB} GiB\n`);
@@ -433,6 +462,12 @@ async function main(): Promise<void> {
         `targets: rendered/korthweb oneAssociation ${targets.oneAssociationVsKorthweb.measured ?? "-"} (>= 10: ${targets.oneAssociationVsKorthweb.met}); ` +
             `rendered/ceiling concurrent ${targets.concurrentVsCeiling.measured ?? "-"} (>= 0.7: ${targets.concurrentVsCeiling.met})`,
     );
+    for (const [variant, target] of Object.entries(targets.storageVariants)) {
+        console.log(
+            `targets: ${variant}/korthweb oneAssociation ${target.oneAssociationVsKorthweb.measured ?? "-"} (>= 10: ${target.oneAssociationVsKorthweb.met}); ` +
+                `${variant}/ceiling concurrent ${target.concurrentVsCeiling.measured ?? "-"} (>= 0.7: ${target.concurrentVsCeiling.met})`,
+        );
+    }
     const file = resolve(__dirname, "../..", process.env.BENCH_RESULTS || "bench-results.json");
     writeFileSync(
         file,

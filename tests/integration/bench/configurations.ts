@@ -5,6 +5,10 @@
  *
  * - `rendered`: the program's tenant configuration (tenantOrthancConfig through the suite's stack support), changed by
  *   adaptForLaptop only; Orthanc's environment is the rendered pod's (TCP_NODELAY=1), and so is the DCMTK client's.
+ * - `rendered-filesystem`: `rendered` with the tenant's `filesystem` storage (storageOrthancConfig merged over it, as the
+ *   suite's storage tests run it): the replicas share one temp directory standing for the ReadWriteMany volume, and
+ *   PostgreSQL keeps the index only. A directory of this machine's disk, not a network file system: the figures show
+ *   what leaving PostgreSQL's large objects gains, not what an EFS or NFS volume costs.
  * - `korthweb`: Korthweb's orthanc.json, read at run time from the shared reference folder, changed only where the
  *   laptop demands it (the same keys as adaptForLaptop) on a PostgreSQL of its own; Korthweb's environment, which has
  *   no TCP_NODELAY, for Orthanc and for the client. Its configuration sets no IndexConnectionsCount, so plugin 10.3
@@ -20,11 +24,12 @@ import { adaptForLaptop, adminCredentials, Credentials, generatePassword, podEnv
 import { Postgres, startPostgres } from "../support/postgres";
 import { Resources } from "../support/processes";
 import { startTenantStack, testDomain, testStackConfig } from "../support/stack";
+import { onSharedDirectory } from "../support/storageFilesystem";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { orthancConnections } from "../../upstream/postgres";
 
-export type ConfigurationName = "rendered" | "korthweb" | "ceiling";
-export const configurationNames: readonly ConfigurationName[] = ["rendered", "korthweb", "ceiling"];
+export type ConfigurationName = "rendered" | "rendered-filesystem" | "korthweb" | "ceiling";
+export const configurationNames: readonly ConfigurationName[] = ["rendered", "rendered-filesystem", "korthweb", "ceiling"];
 
 export interface RunningConfiguration {
     name: ConfigurationName;
@@ -98,14 +103,16 @@ async function tunePostgres(postgres: Postgres, settings: string[] | undefined):
 const replicaNames = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}${index + 1}`);
 
 export async function startConfiguration(resources: Resources, name: ConfigurationName, options: StartOptions): Promise<RunningConfiguration> {
-    if (name === "rendered") {
+    if (name === "rendered" || name === "rendered-filesystem") {
         const stack = await startTenantStack(resources);
         await tunePostgres(stack.postgres, options.postgresSettings);
-        const extend = options.renderedOverrides ? (config: OrthancConfig) => deepMerge(config, options.renderedOverrides!) : undefined;
-        const replicas = await Promise.all(replicaNames("rendered-", options.replicas).map((replica) => stack.startReplica(resources, replica, extend)));
+        const storage = name === "rendered-filesystem" ? onSharedDirectory(resources.tempDir("bench-volume"), stack.tenant) : (config: OrthancConfig) => config;
+        const extend = (config: OrthancConfig) => (options.renderedOverrides ? deepMerge(storage(config), options.renderedOverrides) : storage(config));
+        const replicas = await Promise.all(replicaNames(`${name}-`, options.replicas).map((replica) => stack.startReplica(resources, replica, extend)));
+        const files = name === "rendered-filesystem" ? "files in one shared directory, index only in PostgreSQL" : "files as PostgreSQL large objects";
         return {
             name,
-            description: `tenantOrthancConfig, ${options.replicas} replicas on one PostgreSQL, the pod's TCP_NODELAY=${podEnvironment(stack.tenant, "orthanc").TCP_NODELAY}`,
+            description: `tenantOrthancConfig, ${options.replicas} replicas on one PostgreSQL, ${files}, the pod's TCP_NODELAY=${podEnvironment(stack.tenant, "orthanc").TCP_NODELAY}`,
             replicas,
             postgres: stack.postgres,
             clientEnv: dcmtkEnvironment(),
