@@ -56,7 +56,8 @@ describe("scripts/run setup on a fresh Debian machine without npm or curl (a deb
     before(() => {
         assert.equal(process.getuid?.(), 0, "this test installs Debian packages in a chroot: run the integration suite as root (scripts/run test in CI is)");
         const base = baseRoot();
-        root = path.join(cache, suite, "run");
+        // One copy per run: two suites on one machine (a developer's and a helper's) must not share it.
+        root = path.join(cache, suite, `run-${process.pid}`);
         fs.rmSync(root, { recursive: true, force: true });
         const copy = run("cp", ["-a", base, root]);
         assert.equal(copy.status, 0, copy.stderr);
