@@ -1,7 +1,7 @@
 /**
  * The operator tools' pure parts (scripts/tools/): reading the stack outputs, a modality's files, and the smoke run's
  * target resolution, check sequence, report and exit status. The tools' runs through scripts/run are in
- * tests/cli.test.ts; the smoke run against a real Orthanc is in the integration suite.
+ * tests/integration/cli.test.ts; the smoke run against a real Orthanc is in the integration suite.
  */
 import { strict as assert } from "assert";
 import { findModality, modalityCertFiles } from "../scripts/tools/modalityCert";

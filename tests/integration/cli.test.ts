@@ -8,6 +8,9 @@
  * every call with the variables it saw and keeps a list of the stacks it "created", and a `kubectl` that records its
  * calls and answers /readyz as told. Its components/image-lock.json has a digest for every pin (made up where the
  * committed one has none), so that `up` passes its lock check unless a test puts the committed lock back.
+ *
+ * It runs with the integration suite, not the unit suite: every case starts real bash, git and node processes (about
+ * 5 s of processes in all), which the unit suite's budget of 15 s for everything cannot also hold.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -15,10 +18,10 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ImageLock, imageLock } from "../components/versions";
-import { stackOutputsFixture } from "./support/stackOutputsFixture";
+import { ImageLock, imageLock } from "../../components/versions";
+import { stackOutputsFixture } from "../support/stackOutputsFixture";
 
-const repoRoot = path.resolve(__dirname, "..");
+const repoRoot = path.resolve(__dirname, "../..");
 const systemPath = "/usr/bin:/bin";
 const pinned = /^requiredPulumiVersion: "(.*)"$/m.exec(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8"))?.[1];
 
