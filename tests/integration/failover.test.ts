@@ -81,6 +81,13 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         // One standby cut off from the primary's WAL, as a lost standby: the quorum of one carries on with the other,
         // and repmgr must promote the standby that has every commit, not this one.
         await db.pauseWalReceipt(lagging);
+        // The quorum's other standby must be streaming and counted before the ingest starts: otherwise every commit
+        // waits, the C-STOREs time out before the kill, and the test says nothing about failover (seen once in CI).
+        const deadline = Date.now() + 30_000;
+        while (Number(await primary.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('quorum', 'sync')")) < 1) {
+            assert.ok(Date.now() < deadline, `no standby in the quorum: ${await primary.sql("SELECT application_name, state, sync_state FROM pg_stat_replication")}`);
+            await sleep(250);
+        }
 
         const dir = resources.tempDir("failover-sync");
         const batches = [await generateInstances(dir, 80, pixelBytes, "a"), await generateInstances(dir, 80, pixelBytes, "b")];
