@@ -16,7 +16,7 @@ import { readFileSync } from "fs";
 import { TenantConfig } from "../../components/config/schema";
 import { store, StoreResult } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { generatePassword, productionConfig, Replica, startReplica } from "./support/orthanc";
+import { generatePassword, productionConfig, Replica, startReplica, lookupInstance } from "./support/orthanc";
 import { Postgres } from "./support/postgres";
 import { Resources, sleep } from "./support/processes";
 import { PostgresNode, ReplicatedPostgres, startReplicatedPostgres } from "./support/replication";
@@ -30,12 +30,6 @@ import { testDomain, testStackConfig } from "./support/stack";
  */
 const resumeBoundSeconds = 90;
 const pixelBytes = 4 * 1024;
-
-async function instanceId(replica: Replica, sopInstanceUid: string): Promise<string | undefined> {
-    const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
-    assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
-    return ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance")?.ID;
-}
 
 /** The database of one node itself, bypassing Pgpool (for reading what a promoted node holds). */
 function nodeEndpoint(db: ReplicatedPostgres, node: PostgresNode): Postgres {
@@ -130,7 +124,7 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         const missing: string[] = [];
         for (const instance of acknowledged) {
             for (const replica of replicas) {
-                const id = await instanceId(replica, instance.sopInstanceUid);
+                const id = await lookupInstance(replica, instance.sopInstanceUid);
                 if (!id) {
                     missing.push(`${instance.sopInstanceUid} through ${replica.name}`);
                     continue;
@@ -170,7 +164,7 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         const reader = await startReplica(resources, { name: "failover-reader", config, postgres: nodeEndpoint(db, promoted), tenant });
         const lost: TestInstance[] = [];
         for (const instance of acknowledged) {
-            if (!(await instanceId(reader, instance.sopInstanceUid))) {
+            if (!(await lookupInstance(reader, instance.sopInstanceUid))) {
                 lost.push(instance);
             }
         }

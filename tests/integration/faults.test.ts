@@ -17,19 +17,13 @@ import { assertSamePart10, generateInstances, TestInstance } from "./support/dic
 import { parseMultipart } from "./support/dicomWeb";
 import { freeBytes, freeze, holderQuery, holdPgpoolChildren, keepSending, partialRows, smallVolume, startAgain, startForwarder } from "./support/faults";
 import { gatewayServerTls, startLocalTenantBehindGateway, startTerminator } from "./support/gatewayTerminator";
-import { generatePassword, productionConfig, Replica, startReplica } from "./support/orthanc";
+import { generatePassword, productionConfig, Replica, startReplica, lookupInstance } from "./support/orthanc";
 import { Postgres, startPostgres } from "./support/postgres";
 import { Resources, runOk, sleep, waitUntil } from "./support/processes";
 import { startReplicatedPostgres } from "./support/replication";
 import { startTenantStack, testDomain, testStackConfig } from "./support/stack";
 
 const pixelBytes = 16 * 1024;
-
-async function instanceId(replica: Replica, sopInstanceUid: string): Promise<string | undefined> {
-    const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
-    assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
-    return ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance")?.ID;
-}
 
 /** A WADO-RS download: what arrived, and how the HTTP exchange ended. */
 interface Download {
@@ -133,12 +127,12 @@ async function sendUntilAcknowledged(target: DicomTarget, instances: TestInstanc
  */
 async function assertKept(replica: Replica, postgres: Pick<Postgres, "asOrthancRole">, acknowledged: TestInstance[], unacknowledged: TestInstance[], where: string) {
     for (const instance of acknowledged) {
-        const id = await instanceId(replica, instance.sopInstanceUid);
+        const id = await lookupInstance(replica, instance.sopInstanceUid);
         assert.ok(id, `${where}: ${instance.file} was acknowledged and is gone`);
         assertSamePart10(await replica.getBytes(`/instances/${id}/file`), readFileSync(instance.file), `${where}: ${instance.file}`);
     }
     for (const instance of unacknowledged) {
-        const id = await instanceId(replica, instance.sopInstanceUid);
+        const id = await lookupInstance(replica, instance.sopInstanceUid);
         if (id) {
             assertSamePart10(await replica.getBytes(`/instances/${id}/file`), readFileSync(instance.file), `${where}: ${instance.file}, stored unacknowledged`);
         }

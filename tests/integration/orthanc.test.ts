@@ -13,7 +13,7 @@ import { join } from "path";
 import { OrthancConfig } from "../../components/tenant/orthancConfig";
 import { echo, store, StoreResult, storeRate } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { changedKeys, describeVersions, podEnvironment, Replica } from "./support/orthanc";
+import { changedKeys, describeVersions, podEnvironment, Replica, instanceIdOf } from "./support/orthanc";
 import { buildTestPki, issueModalityCertificate, opensslVerify, TestPki } from "./support/pki";
 import { certificateRequestProblems } from "../../components/pki/certificateRequest";
 import { assertPrerequisites, laptopPluginFiles } from "./support/prerequisites";
@@ -72,16 +72,6 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
     }
 
     /** Orthanc's ID of the instance with this SOP Instance UID, as `replica` resolves it. */
-    async function instanceId(replica: Replica, sopInstanceUid: string): Promise<string> {
-        // /tools/lookup takes the bare UID as its body, not JSON.
-        const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
-        assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
-        const found = (await response.json()) as { ID: string; Type: string }[];
-        const instance = found.find((entry) => entry.Type === "Instance");
-        assert.ok(instance, `replica ${replica.name} does not know SOP instance ${sopInstanceUid}`);
-        return instance.ID;
-    }
-
     /** Every SOP Instance UID `replica` can list. */
     async function sopInstanceUids(replica: Replica): Promise<Set<string>> {
         const found = await replica.postJson<{ MainDicomTags: { SOPInstanceUID: string } }[]>("/tools/find", {
@@ -102,7 +92,7 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
      * (assertSamePart10 says why).
      */
     async function assertByteIdentical(replica: Replica, instance: TestInstance): Promise<void> {
-        const downloaded = await replica.getBytes(`/instances/${await instanceId(replica, instance.sopInstanceUid)}/file`);
+        const downloaded = await replica.getBytes(`/instances/${await instanceIdOf(replica, instance.sopInstanceUid)}/file`);
         assertSamePart10(downloaded, readFileSync(instance.file), `${instance.file} downloaded through replica ${replica.name}`);
     }
 
@@ -229,7 +219,7 @@ describe("Orthanc with the rendered tenant configuration (real Orthanc, PostgreS
         await assertByteIdentical(b, throughA[0]);
         await assertByteIdentical(a, throughB[0]);
 
-        const id = await instanceId(b, throughA[0].sopInstanceUid);
+        const id = await instanceIdOf(b, throughA[0].sopInstanceUid);
         const wrongPassword = { user: stack.admin.user, password: `${stack.admin.password}x` };
         const wrongUser = { user: "orthanc", password: stack.admin.password };
         for (const replica of replicas) {

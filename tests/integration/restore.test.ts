@@ -18,7 +18,7 @@ import { backupCommands, DatabaseTarget, restoreCommands } from "../../component
 import { store } from "./support/dcmtk";
 import { clientPath, runScript, SidecarStub, startSidecarStub } from "./support/backup";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { describeVersions, generatePassword, productionConfig, Replica, startReplica } from "./support/orthanc";
+import { describeVersions, generatePassword, instanceIdOf, productionConfig, startReplica } from "./support/orthanc";
 import { Postgres, startPostgres } from "./support/postgres";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, run, RunResult } from "./support/processes";
@@ -66,14 +66,6 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
         ]);
         timings.push(`backup ${((Date.now() - started) / 1000).toFixed(1)} s`);
         return { dump, upload, scratch };
-    }
-
-    async function instanceId(replica: Replica, sopInstanceUid: string): Promise<string> {
-        const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
-        assert.strictEqual(response.status, 200);
-        const found = ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance");
-        assert.ok(found, `replica ${replica.name} does not know SOP instance ${sopInstanceUid}`);
-        return found.ID;
     }
 
     before(async function () {
@@ -145,7 +137,7 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
         const statistics = await replica.getJson<{ CountInstances: number; CountStudies: number }>("/statistics");
         assert.deepStrictEqual([statistics.CountStudies, statistics.CountInstances], [sent.length, sent.length]);
         for (const instance of sent) {
-            const downloaded = await replica.getBytes(`/instances/${await instanceId(replica, instance.sopInstanceUid)}/file`);
+            const downloaded = await replica.getBytes(`/instances/${await instanceIdOf(replica, instance.sopInstanceUid)}/file`);
             assertSamePart10(downloaded, readFileSync(instance.file), `${instance.file} after the restore`);
         }
         // A restore into a database that already holds Orthanc's tables fails whole and changes nothing.

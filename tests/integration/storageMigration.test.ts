@@ -13,17 +13,17 @@
  *    byte, new studies land in files, and once the large objects are dropped everything is still served.
  */
 import assert from "assert";
+import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { spawn } from "child_process";
 import { readFileSync } from "fs";
 import { createInterface } from "readline";
 import { store } from "./support/dcmtk";
 import { stow } from "./support/dicomWeb";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { describeVersions, Replica } from "./support/orthanc";
+import { describeVersions, Replica, instanceIdOf } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, run } from "./support/processes";
 import { startTenantStack, TenantStack } from "./support/stack";
-import { dicomWebRootOf, instanceIdOf } from "./support/storageCommon";
 import { indexedUuids, largeObjectCount, onSharedDirectory, runStorageCheck, storageToolArgs, storageToolEnv, storedFiles } from "./support/storageFilesystem";
 import { OrthancConfig } from "../../components/tenant/orthancConfig";
 
@@ -54,7 +54,7 @@ describe("Migration from PostgreSQL storage to filesystem (real Orthanc 1.13.0, 
         const stored = await store({ port: old.dicomPort, calledAeTitle: old.aeTitle }, instances);
         assert.strictEqual(stored.unacknowledged.length, 0, stored.output);
         const stowed = await generateInstances(data, 4, 512 * 1024, "stowed");
-        const response = await stow({ port: old.httpPort, credentials: stack.admin }, dicomWebRootOf(old), stowed.map((instance) => readFileSync(instance.file)));
+        const response = await stow({ port: old.httpPort, credentials: stack.admin }, dicomWebRoot, stowed.map((instance) => readFileSync(instance.file)));
         assert.strictEqual(response.status, 200, response.body.toString());
         acknowledged = [...instances, ...stowed];
         deletedDuringCopy = instances.slice(-3);

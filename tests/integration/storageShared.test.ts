@@ -8,12 +8,12 @@
  * index row is written after the file (fsynced: SyncStorageArea's default).
  */
 import assert from "assert";
+import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { existsSync, readFileSync } from "fs";
-import { dicomWebRootOf, instanceIdOf } from "./support/storageCommon";
 import { store } from "./support/dcmtk";
 import { stow } from "./support/dicomWeb";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { describeVersions, Replica } from "./support/orthanc";
+import { describeVersions, Replica, instanceIdOf } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources } from "./support/processes";
 import { startTenantStack, TenantStack } from "./support/stack";
@@ -49,7 +49,7 @@ describe("Two replicas on one filesystem storage (real Orthanc 1.13.0, one direc
             store({ port: replicas[1].dicomPort, calledAeTitle: replicas[1].aeTitle }, batches[2]),
             store({ port: replicas[1].dicomPort, calledAeTitle: replicas[1].aeTitle }, batches[3]),
             ...[0, 1].map((index) =>
-                stow({ port: replicas[index].httpPort, credentials: stack.admin }, dicomWebRootOf(replicas[index]), stowed[index].map((instance) => readFileSync(instance.file))),
+                stow({ port: replicas[index].httpPort, credentials: stack.admin }, dicomWebRoot, stowed[index].map((instance) => readFileSync(instance.file))),
             ),
         ]);
         for (const result of [a1, a2, b1, b2]) {

@@ -14,7 +14,7 @@ import assert from "assert";
 import { readFileSync } from "fs";
 import { store } from "./support/dcmtk";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { describeVersions, differencesFromImage, Replica, reportedVersions } from "./support/orthanc";
+import { describeVersions, differencesFromImage, instanceIdOf, reportedVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources } from "./support/processes";
 import { startTenantStack, TenantStack } from "./support/stack";
@@ -29,14 +29,6 @@ describe("Upgrade: a database written by PostgreSQL plugin 5.0, migrated by one 
     const suite = new Resources();
     let stack: TenantStack;
     const sent: TestInstance[] = [];
-
-    async function instanceId(replica: Replica, sopInstanceUid: string): Promise<string> {
-        const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
-        assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
-        const found = ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance");
-        assert.ok(found, `replica ${replica.name} does not know SOP instance ${sopInstanceUid}`);
-        return found.ID;
-    }
 
     async function orthancConnections(): Promise<number> {
         return Number(await stack.postgres.asSuperuser(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${stack.postgres.user}'`));
@@ -97,7 +89,7 @@ describe("Upgrade: a database written by PostgreSQL plugin 5.0, migrated by one 
             const after = await replica.getJson<{ CountStudies: number; CountInstances: number }>("/statistics");
             assert.deepStrictEqual({ studies: after.CountStudies, instances: after.CountInstances }, { studies: 2, instances: sent.length }, `replica ${replica.name}`);
             for (const instance of sent) {
-                const downloaded = await replica.getBytes(`/instances/${await instanceId(replica, instance.sopInstanceUid)}/file`);
+                const downloaded = await replica.getBytes(`/instances/${await instanceIdOf(replica, instance.sopInstanceUid)}/file`);
                 assertSamePart10(downloaded, readFileSync(instance.file), `${instance.file} through replica ${replica.name}`);
             }
         }
@@ -107,7 +99,7 @@ describe("Upgrade: a database written by PostgreSQL plugin 5.0, migrated by one 
         const stored = await store({ port: second.dicomPort, calledAeTitle: second.aeTitle }, fresh);
         assert.strictEqual(stored.unacknowledged.length, 0, `storescu to new-2:\n${stored.output}`);
         for (const instance of fresh) {
-            const downloaded = await first.getBytes(`/instances/${await instanceId(first, instance.sopInstanceUid)}/file`);
+            const downloaded = await first.getBytes(`/instances/${await instanceIdOf(first, instance.sopInstanceUid)}/file`);
             assertSamePart10(downloaded, readFileSync(instance.file), `${instance.file} through replica new-1`);
         }
     });

@@ -5,6 +5,7 @@
  * `adaptForLaptop` changes it, and only where a laptop must differ from a pod. Everything else (authentication,
  * PostgreSQL index and storage, Lock, SaveJobs, ...) is what the pods get.
  */
+import assert from "assert";
 import { randomBytes } from "crypto";
 import { writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -318,4 +319,21 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
         async () => (await portOpen(httpPort)) && (await request("/system").then((r) => r.status === 200, () => false)),
     );
     return replica;
+}
+
+/**
+ * Orthanc's id of the instance with SOP Instance UID `sopInstanceUid` (POST /tools/lookup, whose body is the bare UID,
+ * not JSON), or undefined when the replica does not know it.
+ */
+export async function lookupInstance(replica: Replica, sopInstanceUid: string): Promise<string | undefined> {
+    const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
+    assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
+    return ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance")?.ID;
+}
+
+/** `lookupInstance`, failing when the replica does not know the instance. */
+export async function instanceIdOf(replica: Replica, sopInstanceUid: string): Promise<string> {
+    const id = await lookupInstance(replica, sopInstanceUid);
+    assert.ok(id, `replica ${replica.name} does not know SOP instance ${sopInstanceUid}`);
+    return id;
 }
