@@ -18,14 +18,13 @@ import { clientPath, runScript, startSidecarStub } from "./support/backup";
 import { store } from "./support/dcmtk";
 import { webRequest } from "./support/dicomWeb";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
-import { productionConfig, Replica, startReplica } from "./support/orthanc";
+import { productionConfig, Replica, startReplica, instanceIdOf } from "./support/orthanc";
 import { Postgres, startPostgres } from "./support/postgres";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, run } from "./support/processes";
 import { S3Server, startS3Server } from "./support/s3";
 import { startTenantStack, TenantStack, testDomain } from "./support/stack";
-import { instanceIdOf } from "./support/storageCommon";
-import { checkStore, onSharedDirectory, runStorageCheck } from "./support/storageFilesystem";
+import { checkStore, largeObjectCount, onSharedDirectory, runStorageCheck } from "./support/storageFilesystem";
 
 describe("Restore drill with filesystem storage (index from the backup job's dump, files from a later copy of the volume)", function () {
     this.timeout(300_000);
@@ -74,7 +73,7 @@ describe("Restore drill with filesystem storage (index from the backup job's dum
         assert.strictEqual(dump.code, 0, dump.stderr);
         assert.strictEqual(upload.code, 0, upload.stderr);
         // The dump holds the index only: no large object went into it.
-        assert.strictEqual(Number(await stack.postgres.asOrthancRole("SELECT count(*) FROM pg_largeobject_metadata")), 0);
+        assert.strictEqual(await largeObjectCount(stack.postgres), 0);
 
         afterDump = await generateInstances(data, 4, 48 * 1024, "after-dump");
         assert.strictEqual((await store({ port: replica.dicomPort, calledAeTitle: replica.aeTitle }, afterDump)).unacknowledged.length, 0);
