@@ -12,6 +12,7 @@ import { writeFileSync } from "fs";
 import { join } from "path";
 import { BadFile, badDicomCorpus } from "./support/badDicom";
 import { assertSamePart10 } from "./support/dicom";
+import { partialRows } from "./support/faults";
 import { callingAeTitle, dcmtkEnvironment, echo, store } from "./support/dcmtk";
 import { multipartDicom, webRequest, WebResponse, WebTarget } from "./support/dicomWeb";
 import { Replica } from "./support/orthanc";
@@ -67,15 +68,8 @@ describe("bad DICOM and bad requests on a replica with the rendered configuratio
 
     /** The index and the storage area agree: no stored file without its attachment row, and the reverse. */
     async function assertNothingPartial(where: string): Promise<void> {
-        const [orphanFiles, orphanAttachments] = (
-            await stack.postgres.asOrthancRole(
-                "SELECT (SELECT count(*) FROM storagearea s WHERE NOT EXISTS (SELECT 1 FROM attachedfiles a WHERE a.uuid = s.uuid)) || ',' || " +
-                    "(SELECT count(*) FROM attachedfiles a WHERE NOT EXISTS (SELECT 1 FROM storagearea s WHERE s.uuid = a.uuid))",
-            )
-        )
-            .split(",")
-            .map(Number);
-        assert.deepStrictEqual({ orphanFiles, orphanAttachments }, { orphanFiles: 0, orphanAttachments: 0 }, where);
+        const partial = await partialRows((sql) => stack.postgres.asOrthancRole(sql));
+        assert.deepStrictEqual(partial, { filesWithoutAttachment: 0, attachmentsWithoutFile: 0 }, where);
         assert.ok(replica.child.running, `${where}: the replica exited:\n${replica.child.logTail()}`);
         assert.equal((await replica.request("/system")).status, 200, `${where}: the replica answers`);
     }

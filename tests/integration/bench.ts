@@ -34,6 +34,7 @@ import { parseMultipart, stow, webRequest, WebTarget } from "./support/dicomWeb"
 import { formatVersions } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { mapLimit, Resources } from "./support/processes";
+import { percentile } from "./support/soakFigures";
 import { requirePinnedVersions } from "./support/stack";
 
 /** Variants of the rendered configuration that differ only in where the files are stored. */
@@ -76,15 +77,6 @@ function positiveInteger(name: string, fallback: number): number {
         throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
     }
     return value;
-}
-
-function percentile(values: number[], p: number): number {
-    if (values.length === 0) {
-        return NaN;
-    }
-    const sorted = [...values].sort((a, b) => a - b);
-    // Nearest rank.
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 const settings = {
