@@ -9,8 +9,8 @@ import {
     previewAdmissionPolicySpec,
     previewClusterRoleRules,
     previewedKinds,
-    serviceAccountUsername,
 } from "../components/platform/previewAccess";
+import { serviceAccountUsername } from "../components/k8s/serviceAccount";
 import { AdmissionAttributes, CelError, evaluateCel, policyDecision, rbacRuleAllows, resourceOfType } from "./upstream/admissionPolicy";
 import { validateObjects } from "./support/schemaValidation";
 import { allStacks, kubernetesObjects, ofType, renderStack } from "./support/stacks";

@@ -937,6 +937,18 @@ export function tenantBackupTarget(backup: { s3: { bucket?: string }; tenants: R
     return { bucket, prefix: `${own.prefix ?? tenant}/`, identity: backupIdentity(own), kmsKeyId: own.kmsKeyId };
 }
 
+/**
+ * `tenantBackupTarget` for a tenant whose database is backed up: the schema refuses a stack where such a tenant has no
+ * backup.tenants entry, so a caller that got here without one must not fall back to anything.
+ */
+export function requireTenantBackupTarget(backup: BackupConfig, tenant: string): TenantBackupTarget {
+    const target = tenantBackupTarget(backup, tenant);
+    if (!target) {
+        throw new Error(`backup.tenants.${tenant}: the tenant has no backup settings of its own`);
+    }
+    return target;
+}
+
 /** Whether the endpoint is AWS's S3 (`*.amazonaws.com`, `*.amazonaws.com.cn`): the only one that honours an IAM role. */
 export function isAwsEndpoint(endpoint: string): boolean {
     return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname);

@@ -19,7 +19,8 @@
  * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { BackupConfig, BackupIdentity, clusterDns, DnsConfig, isIpv4Address, tenantBackupTarget } from "../config/schema";
+import { eksRoleArnAnnotation } from "../k8s/serviceAccount";
+import { BackupConfig, BackupIdentity, clusterDns, DnsConfig, isIpv4Address, requireTenantBackupTarget, tenantBackupTarget } from "../config/schema";
 import { tenantNames, TenantNames } from "../tenant/naming";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
 import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
@@ -55,13 +56,6 @@ export const backupNames = {
     /** STS, where a tenant with an IAM role exchanges its ServiceAccount token for credentials. */
     stsServiceEntry: "backup-sts",
 } as const;
-
-/**
- * The ServiceAccount annotation EKS's pod identity webhook reads (aws/amazon-eks-pod-identity-webhook
- * pkg/handler/handler.go): it gives every container of the account's pods AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and
- * a projected token for audience sts.amazonaws.com, which the AWS SDKs exchange for the role's credentials.
- */
-export const eksRoleArnAnnotation = "eks.amazonaws.com/role-arn";
 
 /** The annotations that give a ServiceAccount the tenant's role; none with a key pair. */
 export function roleAnnotations(identity: BackupIdentity): Record<string, string> {
@@ -327,11 +321,7 @@ export function pgpoolTarget(names: TenantNames): DatabaseTarget {
 
 /** Where `tenant`'s backups go: the stack's endpoint and region, the tenant's bucket, prefix and KMS key. */
 export function objectStorage(backup: BackupConfig, tenant: string): ObjectStorage {
-    const target = tenantBackupTarget(backup, tenant);
-    if (!target) {
-        // The schema refuses such a stack (backup.tenants.<tenant>); a caller that skipped it must not fall back.
-        throw new Error(`backup.tenants.${tenant}: the tenant has no backup settings of its own`);
-    }
+    const target = requireTenantBackupTarget(backup, tenant);
     return { endpoint: backup.s3.endpoint, bucket: target.bucket, region: backup.s3.region, prefix: target.prefix, kmsKeyId: target.kmsKeyId };
 }
 

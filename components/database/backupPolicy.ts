@@ -22,6 +22,7 @@
  */
 import { BackupConfig, StackConfig, tenantBackupTarget, TenantBackupTarget } from "../config/schema";
 import { cronMaxIntervalSeconds } from "../platform/alerts";
+import { serviceAccountUsername } from "../k8s/serviceAccount";
 import { tenantNames } from "../tenant/naming";
 import { backupNames } from "./backup";
 import { cnpgNames } from "./cloudnativePg";
@@ -187,7 +188,7 @@ export function irsaTrustPolicy(oidcProviderArn: string, serviceAccount: { names
                 Action: "sts:AssumeRoleWithWebIdentity",
                 Condition: {
                     StringEquals: {
-                        [`${issuer}:sub`]: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}`,
+                        [`${issuer}:sub`]: serviceAccountUsername(serviceAccount.namespace, serviceAccount.name),
                         [`${issuer}:aud`]: irsaAudience,
                     },
                 },

@@ -24,7 +24,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, BackupIdentity, ReplicationMode, tenantBackupTarget, TenantConfig } from "../config/schema";
+import { BackupConfig, BackupIdentity, ReplicationMode, requireTenantBackupTarget, tenantBackupTarget, TenantConfig } from "../config/schema";
 import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress, roleAnnotations } from "./backup";
 import { cnpgPostgresImage, imageReference } from "../versions";
 import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
@@ -134,6 +134,7 @@ export function synchronousReplication(replication: ReplicationMode): Record<str
 }
 
 export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
+    const synchronous = synchronousReplication(input.replication);
     return {
         instances: input.instances,
         imageName: postgresImage,
@@ -151,7 +152,7 @@ export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
         inheritedMetadata: { labels: { ...noSidecar } },
         postgresql: {
             parameters: { max_connections: String(input.maxConnections) },
-            ...(synchronousReplication(input.replication) ? { synchronous: synchronousReplication(input.replication) } : {}),
+            ...(synchronous ? { synchronous } : {}),
             // Instances are outside the mesh: refuse any connection that is not TLS. The operator's fixed rules
             // (replication, the pooler's auth user) come first and are hostssl already.
             pg_hba: ["hostnossl all all all reject"],
@@ -226,10 +227,7 @@ export function objectStorageEndpoint(backup: BackupConfig): { host: string; por
  */
 export function objectStoreSpec(tenant: string, backup: BackupConfig): Record<string, unknown> {
     const key = (k: string) => ({ name: cnpgNames.s3Secret, key: k });
-    const target = tenantBackupTarget(backup, tenant);
-    if (!target) {
-        throw new Error(`backup.tenants.${tenant}: the tenant has no backup settings of its own`);
-    }
+    const target = requireTenantBackupTarget(backup, tenant);
     const kms = target.kmsKeyId === undefined ? undefined : [`--sse-kms-key-id=${target.kmsKeyId}`];
     const role = target.identity.kind === "role";
     return {

@@ -1,4 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
+import { serviceAccountUsername } from "../k8s/serviceAccount";
 import * as pulumi from "@pulumi/pulumi";
 import { namespace } from "../k8s/namespace";
 
@@ -55,11 +56,6 @@ export const previewedKinds: PreviewedKind[] = [
     { apiGroup: "barmancloud.cnpg.io", resources: ["objectstores"] },
     { apiGroup: "cilium.io", resources: ["ciliumnetworkpolicies"] },
 ];
-
-/** The user name Kubernetes gives a ServiceAccount's tokens. */
-export function serviceAccountUsername(namespaceName: string, serviceAccount: string): string {
-    return `system:serviceaccount:${namespaceName}:${serviceAccount}`;
-}
 
 /**
  * Read everything listed; create, update and patch it, because a dry run is authorized as the real request would be

@@ -18,6 +18,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import { objectStorageTypes, StorageConfig } from "../config/schema";
+import { eksRoleArnAnnotation } from "../k8s/serviceAccount";
 import { ImagePin, orthancFullImage, orthancImage } from "../versions";
 
 export type OrthancConfigFragment = Record<string, unknown>;
@@ -184,6 +185,6 @@ export function storagePodAdditions(storage: StorageConfig): StoragePodAdditions
     // projected token volume and AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE whatever automountServiceAccountToken says
     // (it stays false); AWS_STS_REGIONAL_ENDPOINTS=regional only with the second annotation, so that the token is
     // exchanged at sts.<region>, the one STS host the walls admit (storageWalls.ts).
-    const irsa: Record<string, string> = roleArn ? { "eks.amazonaws.com/role-arn": roleArn, "eks.amazonaws.com/sts-regional-endpoints": "true" } : {};
+    const irsa: Record<string, string> = roleArn ? { [eksRoleArnAnnotation]: roleArn, "eks.amazonaws.com/sts-regional-endpoints": "true" } : {};
     return { volumes, volumeMounts, env, serviceAccountAnnotations: irsa, secretKeys };
 }

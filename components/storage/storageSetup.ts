@@ -4,6 +4,7 @@
  * cloud resources; it says exactly what its pods need and no more. No credential in it.
  */
 import { TenantConfig } from "../config/schema";
+import { serviceAccountUsername } from "../k8s/serviceAccount";
 import { objectRootPath } from "./orthancStorage";
 
 export interface StorageSetup {
@@ -43,7 +44,7 @@ export function storageSetup(tenant: TenantConfig, namespace: string, serviceAcc
                 protection,
                 ...(s3.roleArn
                     ? {
-                          serviceAccount: `system:serviceaccount:${namespace}:${serviceAccount}`,
+                          serviceAccount: serviceAccountUsername(namespace, serviceAccount),
                           // The plugin reads, writes and deletes objects under the tenant's prefix; it never lists.
                           rolePolicy: {
                               Version: "2012-10-17",
