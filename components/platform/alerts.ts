@@ -112,6 +112,18 @@ const cycleDays = 146_097;
  * schedule it cannot read or that never runs.
  */
 export function cronMaxIntervalSeconds(schedule: string): number {
+    // Walking the 400-year cycle takes tens of milliseconds; a program (and the suite) asks for the same few schedules
+    // once per tenant and per rule, so each is walked once.
+    let seconds = longestIntervals.get(schedule);
+    if (seconds === undefined) {
+        seconds = walkCronCycle(schedule);
+        longestIntervals.set(schedule, seconds);
+    }
+    return seconds;
+}
+const longestIntervals = new Map<string, number>();
+
+function walkCronCycle(schedule: string): number {
     const fields = schedule.trim().split(/\s+/);
     if (fields.length !== 5) throw new Error(`cron schedule "${schedule}": five fields expected`);
     const minute = parseField(fields[0], 0, 59);

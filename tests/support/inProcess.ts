@@ -3,11 +3,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { RecordedResource, RecordingMocks } from "./mocks";
+import { skipPulumiPromiseStacks } from "./pulumiStacks";
 
 const mocks = new RecordingMocks();
 let installed: Promise<void> | undefined;
 
 export function useMocks(): Promise<RecordingMocks> {
+    skipPulumiPromiseStacks();
     installed ??= pulumi.runtime.setMocks(mocks, "korthweb", "unit", false);
     return installed.then(() => mocks);
 }

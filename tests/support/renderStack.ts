@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import { RecordingMocks } from "./mocks";
+import { skipPulumiPromiseStacks } from "./pulumiStacks";
 
 /**
  * Resource options are not visible to mocks. The SDK hands every registration to runtime.registerResource, so
@@ -50,6 +51,7 @@ const programPath = require.resolve("../../index");
 // Pulumi records where each resource was registered from a stack trace; source-map-support (installed by ts-node)
 // would map every one of them, which is most of a render's time. Plain positions serve the mocks as well.
 delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+skipPulumiPromiseStacks();
 // An error thrown inside an apply() callback surfaces as an unhandled rejection, not from require().
 const late: string[] = [];
 process.on("unhandledRejection", (reason) => late.push(reason instanceof Error ? reason.message : String(reason)));
