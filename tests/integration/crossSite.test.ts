@@ -19,7 +19,7 @@ import type { Browser, Page } from "puppeteer-core";
 import { dicomWebRoot, OrthancConfig } from "../../components/tenant/orthancConfig";
 import { generateInstances, TestInstance } from "./support/dicom";
 import { stow, webRequest } from "./support/dicomWeb";
-import { Credentials, describeVersions, Replica } from "./support/orthanc";
+import { Credentials, describeVersions, lookupInstance, lookupResource, Replica } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources } from "./support/processes";
 import { startTenantStack } from "./support/stack";
@@ -75,13 +75,6 @@ describe("Cross-site writes: Orthanc's filter refuses another site's form upload
     async function newInstance(): Promise<TestInstance> {
         const [instance] = await generateInstances(dir, 1, 1024, `instance-${files++}`);
         return instance;
-    }
-
-    /** Orthanc's ID of an instance or study by its DICOM UID, if stored (asked by the suite, a script without Origin). */
-    async function lookup(replica: Replica, uid: string): Promise<string | undefined> {
-        const answer = await replica.request("/tools/lookup", { method: "POST", body: uid });
-        assert.equal(answer.status, 200, "/tools/lookup");
-        return ((await answer.json()) as { ID: string }[])[0]?.ID;
     }
 
     async function patientsNamed(replica: Replica, name: string): Promise<number> {
@@ -172,7 +165,7 @@ describe("Cross-site writes: Orthanc's filter refuses another site's form upload
         const instance = await newInstance();
         const stored = await stow({ port: replica.httpPort, credentials: admin }, dicomWebRoot, [readFileSync(instance.file)]);
         assert.equal(stored.status, 200, "STOW-RS by a script");
-        const studyId = await lookup(replica, instance.studyInstanceUid);
+        const studyId = await lookupResource(replica, instance.studyInstanceUid, "Study");
         assert.ok(studyId);
         return { instance, studyId };
     }
@@ -187,7 +180,7 @@ describe("Cross-site writes: Orthanc's filter refuses another site's form upload
 
             const upload = await newInstance();
             assert.equal(await submitForm(page, `${base(replica)}/instances`, { file: readFileSync(upload.file) }), filtered ? 403 : 200, "the form upload");
-            assert.equal((await lookup(replica, upload.sopInstanceUid)) !== undefined, !filtered, "the uploaded instance stored");
+            assert.equal((await lookupInstance(replica, upload.sopInstanceUid)) !== undefined, !filtered, "the uploaded instance stored");
 
             const marker = `FORGED^${filtered ? "F" : "C"}${Date.now()}`;
             await page.goto(`${attackerOrigin}/`);
@@ -218,7 +211,7 @@ describe("Cross-site writes: Orthanc's filter refuses another site's form upload
         const page = await pageAt(base(protectedReplica), protectedReplica);
         const upload = await newInstance();
         assert.equal(await submitForm(page, `${base(protectedReplica)}/instances`, { file: readFileSync(upload.file) }), 200);
-        assert.ok(await lookup(protectedReplica, upload.sopInstanceUid), "the same-origin upload stored");
+        assert.ok(await lookupInstance(protectedReplica, upload.sopInstanceUid), "the same-origin upload stored");
         await page.goto(`${base(protectedReplica)}/system`);
         const marker = `SAME^ORIGIN${Date.now()}`;
         const created = await page.evaluate(

@@ -326,9 +326,14 @@ export async function startReplica(resources: Resources, options: ReplicaOptions
  * not JSON), or undefined when the replica does not know it.
  */
 export async function lookupInstance(replica: Replica, sopInstanceUid: string): Promise<string | undefined> {
-    const response = await replica.request("/tools/lookup", { method: "POST", body: sopInstanceUid });
+    return lookupResource(replica, sopInstanceUid, "Instance");
+}
+
+/** Orthanc's id of the resource of `level` with DICOM UID `uid`, or undefined when the replica does not know it. */
+export async function lookupResource(replica: Replica, uid: string, level: "Patient" | "Study" | "Series" | "Instance"): Promise<string | undefined> {
+    const response = await replica.request("/tools/lookup", { method: "POST", body: uid });
     assert.strictEqual(response.status, 200, `lookup on replica ${replica.name}: HTTP ${response.status}`);
-    return ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance")?.ID;
+    return ((await response.json()) as { ID: string; Type: string }[]).find((entry) => entry.Type === level)?.ID;
 }
 
 /** `lookupInstance`, failing when the replica does not know the instance. */
