@@ -20,7 +20,7 @@ import { awaitTimeoutSeconds, awaitedOnCreate, parseWaitFor, statusModels, unsat
 import { istioAdmission, isIstioApiVersion, validateServiceEntry } from "./upstream/istioValidation";
 import { effectiveAccessLogFormats, pathWithQueryOperators } from "./upstream/istioAccessLog";
 import { authorizationAllows } from "./upstream/authorizationPolicy";
-import { rbacAllows, serviceLinkVariables } from "./upstream/kubernetes";
+import { rbacAllows, ruleAllows, serviceLinkVariables } from "./upstream/kubernetes";
 import { pluginLinkDirectory, startImage } from "./upstream/orthancImage";
 import { dcmtkDisablesNagle } from "./upstream/dcmtk";
 import { orthancConnections, pgpoolAcceptedClients, pgpoolBackends, postgresOrdinaryConnections } from "./upstream/postgres";
@@ -650,6 +650,24 @@ describe("the upstream models catch what the program once got wrong", () => {
             assert.ok(rbacAllows(rules, { verb: "get", resource: "secrets", name }));
         }
         assert.ok(!rbacAllows([{ resources: ["secrets"], verbs: ["list"], resourceNames: ["orthanc-server-tls"] }], { verb: "list", resource: "secrets" }), "resourceNames cannot narrow list");
+    });
+
+    it("one RBAC rule allows a request when each of verb, group and resource matches or is *, and names match", () => {
+        const request = { verb: "get", apiGroup: "cert-manager.io", resource: "certificaterequests", name: "r" };
+        const cases: [Record<string, string[]>, boolean][] = [
+            [{ verbs: ["get"], apiGroups: ["cert-manager.io"], resources: ["certificaterequests"] }, true],
+            [{ verbs: ["*"], apiGroups: ["*"], resources: ["*"] }, true],
+            [{ verbs: ["list"], apiGroups: ["cert-manager.io"], resources: ["certificaterequests"] }, false],
+            [{ verbs: ["get"], apiGroups: [""], resources: ["certificaterequests"] }, false],
+            [{ verbs: ["get"], apiGroups: ["cert-manager.io"], resources: ["certificates"] }, false],
+            [{ verbs: ["get"], apiGroups: ["cert-manager.io"], resources: ["certificaterequests"], resourceNames: ["r"] }, true],
+            [{ verbs: ["get"], apiGroups: ["cert-manager.io"], resources: ["certificaterequests"], resourceNames: ["other"] }, false],
+            [{ resources: ["certificaterequests"], apiGroups: ["cert-manager.io"] }, false],
+        ];
+        for (const [rule, allowed] of cases) {
+            assert.equal(ruleAllows(rule, request), allowed, JSON.stringify(rule));
+        }
+        assert.ok(!ruleAllows({ verbs: ["list"], apiGroups: [""], resources: ["secrets"], resourceNames: ["a"] }, { verb: "list", apiGroup: "", resource: "secrets" }));
     });
 
     it("DCMTK turns Nagle's algorithm off only for a TCP_NODELAY that reads as a non-zero number", () => {

@@ -37,6 +37,7 @@
  * `||`, `!`, parentheses, string and boolean literals); anything else throws, so a new expression cannot pass
  * unread. `&&` and `||` absorb an error when the other side decides (false && error is false), as CEL does.
  */
+import { PolicyRule, ruleAllows } from "./kubernetes";
 
 export interface AdmissionAttributes {
     username: string;
@@ -211,19 +212,11 @@ export function evaluateCel(expression: string, variables: Record<string, unknow
     return new CelError(`expression is not a boolean: ${expression}`);
 }
 
-export interface RbacRule {
-    apiGroups?: string[];
-    resources?: string[];
-    verbs?: string[];
-    resourceNames?: string[];
-}
+export type RbacRule = PolicyRule;
 
-/** Whether one of the rules allows a request on a resource (no subresource, no resource names in these rules). */
+/** Whether one of the rules allows a request on a resource (`ruleAllows`; no name: a rule limited to names allows none). */
 export function rbacRuleAllows(rules: RbacRule[], request: { verb: string; group: string; resource: string }): boolean {
-    const matches = (items: string[] | undefined, requested: string) => (items ?? []).some((item) => item === "*" || item === requested);
-    return rules.some(
-        (rule) => !rule.resourceNames?.length && matches(rule.verbs, request.verb) && matches(rule.apiGroups, request.group) && matches(rule.resources, request.resource),
-    );
+    return rules.some((rule) => ruleAllows(rule, { verb: request.verb, apiGroup: request.group, resource: request.resource }));
 }
 
 /** The plural resource name apimachinery guesses for a kind. */

@@ -8,6 +8,7 @@
  *   (deploy/charts/cert-manager/templates/deployment.yaml); the controller's own default (kube-system) never applies
  *   to a chart install.
  */
+import { PolicyRule, ruleAllows } from "./kubernetes";
 
 export interface IssuerLike {
     kind: "Issuer" | "ClusterIssuer";
@@ -72,12 +73,7 @@ export interface CertificateRequestFacts {
     key: { algorithm: "RSA" | "ECDSA" | "Ed25519"; size: number };
 }
 
-export interface RbacRule {
-    apiGroups: string[];
-    resources: string[];
-    verbs: string[];
-    resourceNames?: string[];
-}
+export type RbacRule = PolicyRule;
 export interface RbacRole {
     kind: "Role" | "ClusterRole";
     name: string;
@@ -138,13 +134,7 @@ export function rbacAllows(
         const role = roles.find(
             (r) => r.kind === binding.roleRef.kind && r.name === binding.roleRef.name && (r.kind === "ClusterRole" || r.namespace === binding.namespace),
         );
-        return (role?.rules ?? []).some(
-            (rule) =>
-                rule.apiGroups.includes(request.apiGroup) &&
-                rule.resources.includes(request.resource) &&
-                rule.verbs.includes(request.verb) &&
-                (rule.resourceNames === undefined || rule.resourceNames.length === 0 || (request.name !== undefined && rule.resourceNames.includes(request.name))),
-        );
+        return (role?.rules ?? []).some((rule) => ruleAllows(rule, request));
     });
 }
 

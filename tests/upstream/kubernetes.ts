@@ -45,13 +45,23 @@ export interface PolicyRule {
     resourceNames?: string[];
 }
 
-/** Whether RBAC rules allow a request; `name` is absent for list and watch. */
-export function rbacAllows(rules: PolicyRule[], request: { verb: string; resource: string; name?: string }): boolean {
-    return rules.some(
-        (rule) =>
-            (rule.apiGroups ?? [""]).some((group) => group === "" || group === "*") &&
-            (rule.resources ?? []).some((resource) => resource === request.resource || resource === "*") &&
-            (rule.verbs ?? []).some((verb) => verb === request.verb || verb === "*") &&
-            (!rule.resourceNames?.length || (request.name !== undefined && rule.resourceNames.includes(request.name))),
+/**
+ * Whether one RBAC rule allows a request (pkg/apis/rbac/v1/evaluation_helpers.go: VerbMatches, APIGroupMatches,
+ * ResourceMatches, ResourceNameMatches): each of its verbs, groups and resources equals the request's or is `*`, and a
+ * rule with resourceNames allows only a request naming one of them (none of list or watch, which name nothing).
+ */
+export function ruleAllows(rule: PolicyRule, request: { verb: string; apiGroup: string; resource: string; name?: string }): boolean {
+    const matches = (items: string[] | undefined, requested: string) => (items ?? []).some((item) => item === "*" || item === requested);
+    return (
+        matches(rule.verbs, request.verb) &&
+        matches(rule.apiGroups, request.apiGroup) &&
+        matches(rule.resources, request.resource) &&
+        (!rule.resourceNames?.length || (request.name !== undefined && rule.resourceNames.includes(request.name)))
     );
+}
+
+/** Whether RBAC rules allow a request on a core-group resource; `name` is absent for list and watch. */
+export function rbacAllows(rules: PolicyRule[], request: { verb: string; resource: string; name?: string }): boolean {
+    // Rules written without apiGroups here mean the core group.
+    return rules.some((rule) => ruleAllows({ apiGroups: [""], ...rule }, { ...request, apiGroup: "" }));
 }

@@ -35,6 +35,7 @@
  * - kube-state-metrics and cert-manager's controller are scraped through ServiceMonitors; their selection is taken as
  *   given, the walls between Prometheus and them (both ends) are modelled (`connectionAdmitted`).
  */
+import { ruleAllows } from "./kubernetes";
 
 export type Labels = Record<string, string>;
 
@@ -509,12 +510,11 @@ export function programGrants(objects: { kind: string; name: string; namespace?:
  * pkg/apis/rbac/v1/evaluation_helpers.go); a rule limited to resource names allows no such request.
  */
 export function serviceAccountMay(grants: RbacGrant[], account: { namespace: string; name: string }, verb: string, group: string, resource: string, namespace: string): boolean {
-    const has = (items: string[] | undefined, wanted: string) => (items ?? []).some((item) => item === "*" || item === wanted);
     return grants.some(
         (grant) =>
             grant.serviceAccount.namespace === account.namespace &&
             grant.serviceAccount.name === account.name &&
             (grant.namespace === undefined || grant.namespace === namespace) &&
-            grant.rules.some((rule) => !rule.resourceNames?.length && has(rule.verbs, verb) && has(rule.apiGroups, group) && has(rule.resources, resource)),
+            grant.rules.some((rule) => ruleAllows(rule, { verb, apiGroup: group, resource })),
     );
 }
