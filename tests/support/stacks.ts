@@ -82,11 +82,17 @@ export function stackFileConfig(stack: string): Record<string, unknown> {
     return file.config;
 }
 
-/** The stack file's configuration as the program sees it: validated, with the defaults filled in. */
+/** The stack file's configuration as the program sees it: validated, with the defaults filled in. Each caller gets its own copy. */
 export function parsedStackFile(stack: string): StackConfig {
-    const config = withTestCredentials(stackFileConfig(stack)).config;
-    return parseStackConfig(Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value])));
+    let parsed = parsedStackFiles.get(stack);
+    if (!parsed) {
+        const config = withTestCredentials(stackFileConfig(stack)).config;
+        parsed = parseStackConfig(Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(/^korthweb:/, ""), value])));
+        parsedStackFiles.set(stack, parsed);
+    }
+    return structuredClone(parsed);
 }
+const parsedStackFiles = new Map<string, StackConfig>();
 
 /** The tenant that `withThirdTenant` adds. */
 export const thirdTenant = { name: "gvh", displayName: "Glen Valley Hospital" };
