@@ -770,8 +770,8 @@ export function isDicomServer(server: any): boolean {
 export const dicomGatewayMutualTls: ResourceRule = (resource) =>
     gatewayServerViolations(resource, isDicomServer, "DICOM server", (tls) => {
         const problems: string[] = [];
+        // The TLS version is gatewayTlsVersion's, for every server that terminates TLS, this one included.
         if (tls.mode !== "MUTUAL") problems.push(`tls.mode is ${tls.mode ?? "unset"}, not MUTUAL`);
-        problems.push(...tlsVersionProblems(tls));
         if (tls.mode === "MUTUAL") {
             const ca = tls.caCertCredentialName;
             if (typeof ca !== "string" || ca === "") {

@@ -369,11 +369,14 @@ describe("policy pack: each policy", () => {
         it("passes MUTUAL TLS with TLS 1.2 or 1.3", async () => {
             await assertPasses("dicom-gateway-mutual-tls", dicomGateway(), edit(dicomGateway(), (p) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_3")));
         });
-        it("rejects SIMPLE, PASSTHROUGH and old or missing minimum versions", async () => {
+        it("rejects SIMPLE and PASSTHROUGH, and leaves old or missing minimum versions to gateway-tls-minimum-version alone", async () => {
             await assertViolates("dicom-gateway-mutual-tls", /not MUTUAL/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls.mode = "SIMPLE")));
             await assertViolates("dicom-gateway-mutual-tls", /not MUTUAL/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls = { mode: "PASSTHROUGH" })));
-            await assertViolates("dicom-gateway-mutual-tls", /minProtocolVersion is TLSV1_1/, edit(dicomGateway(), (p) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_1")));
-            await assertViolates("dicom-gateway-mutual-tls", /minProtocolVersion is unset/, edit(dicomGateway(), (p) => delete p.spec.servers[0].tls.minProtocolVersion));
+            for (const weaken of [(p: any) => (p.spec.servers[0].tls.minProtocolVersion = "TLSV1_1"), (p: any) => delete p.spec.servers[0].tls.minProtocolVersion]) {
+                // One report per weakness: the operator reads it once, from the rule that owns it.
+                await assertPasses("dicom-gateway-mutual-tls", edit(dicomGateway(), weaken));
+                await assertViolates("gateway-tls-minimum-version", /minProtocolVersion is (TLSV1_1|unset)/, edit(dicomGateway(), weaken));
+            }
         });
         it("finds DICOM servers by port number or name as well as protocol", async () => {
             await assertViolates("dicom-gateway-mutual-tls", /DICOM server/, edit(dicomGateway(), (p) => (p.spec.servers[0] = { port: { number: 11112, name: "tcp", protocol: "TCP" }, hosts: ["*"] })));
