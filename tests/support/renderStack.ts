@@ -52,6 +52,9 @@ const programPath = require.resolve("../../index");
 // would map every one of them, which is most of a render's time. Plain positions serve the mocks as well.
 delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
 skipPulumiPromiseStacks();
+// Nor are frames collected for the SDK's per-promise captures or any error here: a render reports messages only.
+// Resource.callsites lifts the limit itself for the one trace it parses per resource (@pulumi/pulumi resource.js).
+Error.stackTraceLimit = 0;
 // An error thrown inside an apply() callback surfaces as an unhandled rejection, not from require().
 const late: string[] = [];
 process.on("unhandledRejection", (reason) => late.push(reason instanceof Error ? reason.message : String(reason)));
