@@ -21,7 +21,7 @@ import { certManagerDuration, rootCaProfile, serverProfile } from "./components/
 import { OrthancTenant } from "./components/tenant/tenant";
 import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
 import { tenantNames } from "./components/tenant/naming";
-import { storageSetup as storageSetupFor } from "./components/storage/storageSetup";
+import { storageSetup as storageSetupFor } from "./components/data/storage/storageSetup";
 import { orthancServiceAccount } from "./components/tenant/security";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
@@ -77,7 +77,7 @@ const rootCa = new CertificateAuthority("root-ca", {
 });
 
 // This stack's outputs as its last update left them: the storage guard compares each tenant's storage identity with
-// them (components/storage/storageIdentity.ts). A stack never deployed has none (tests/upstream/stackReference.ts).
+// them (components/data/storage/storageIdentity.ts). A stack never deployed has none (tests/upstream/stackReference.ts).
 const previousStack = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
 
 const tenants = config.tenants.map(

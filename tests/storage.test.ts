@@ -14,10 +14,10 @@ import {
     storageOrthancConfig,
     storagePodAdditions,
     storageSecretName,
-} from "../components/storage/orthancStorage";
-import { identityDigest, previousIdentity, storageChangeProblem, storageIdentity, storageIdentityOutput } from "../components/storage/storageIdentity";
-import { storageEndpoint, storageWalls } from "../components/storage/storageWalls";
-import { TenantStorage } from "../components/storage/tenantStorage";
+} from "../components/data/storage/orthancStorage";
+import { identityDigest, previousIdentity, storageChangeProblem, storageIdentity, storageIdentityOutput } from "../components/data/storage/storageIdentity";
+import { storageEndpoint, storageWalls } from "../components/data/storage/storageWalls";
+import { TenantStorage } from "../components/data/storage/tenantStorage";
 import { defaultClusterNetwork } from "../components/database/backup";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfigFile, orthancImageLayout, tenantOrthancConfig } from "../components/tenant/orthancWorkload";

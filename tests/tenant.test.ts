@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
-import { storageClaimName, storageMountPath } from "../components/storage/orthancStorage";
-import { storageWallNames } from "../components/storage/storageWalls";
+import { storageClaimName, storageMountPath } from "../components/data/storage/orthancStorage";
+import { storageWallNames } from "../components/data/storage/storageWalls";
 import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";

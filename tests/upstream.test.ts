@@ -10,7 +10,7 @@ import { tenantNames } from "../components/tenant/naming";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { stackReferenceType } from "./upstream/stackReference";
-import { storageMountPath } from "../components/storage/orthancStorage";
+import { storageMountPath } from "../components/data/storage/orthancStorage";
 import { certificateFingerprint } from "../components/tenant/pki";
 import { awsCliImage, orthancImage, pinnedImages, recordedReference } from "../components/versions";
 import imagePinFacts from "./upstream/imagePinFacts.json";

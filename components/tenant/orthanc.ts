@@ -18,8 +18,8 @@ import {
     tenantOrthancConfig,
 } from "./orthancWorkload";
 import { orthancServiceAccount } from "./security";
-import { orthancImageFor } from "../storage/orthancStorage";
-import { TenantStorage } from "../storage/tenantStorage";
+import { orthancImageFor } from "../data/storage/orthancStorage";
+import { TenantStorage } from "../data/storage/tenantStorage";
 
 export interface OrthancServerArgs {
     tenant: TenantConfig;

@@ -4,7 +4,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { TenantConfig } from "../config/schema";
 import { imageReference, ImagePin, orthancImage } from "../versions";
-import { mergeOrthancConfig, storageOrthancConfig } from "../storage/orthancStorage";
+import { mergeOrthancConfig, storageOrthancConfig } from "../data/storage/orthancStorage";
 import { orthancPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
@@ -109,7 +109,7 @@ export function tenantOrthancConfig(
         configDirectory: orthancImageLayout.secretsDirectory,
     });
     const withTarget = target?.postgresql ? { ...config, PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), ...target.postgresql } } : config;
-    // Where the files go (components/storage/orthancStorage.ts): PostgreSQL keeps the index only unless they go there.
+    // Where the files go (components/data/storage/orthancStorage.ts): PostgreSQL keeps the index only unless they go there.
     return mergeOrthancConfig(withTarget, storageOrthancConfig(tenant.storage, tenant));
 }
 
