@@ -19,7 +19,7 @@ import { PreviewAccess } from "./components/platform/previewAccess";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
-import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
+import { backupStorage as backupStorageInstructions } from "./components/data/backup/backupPolicy";
 import { tenantNames } from "./components/tenant/naming";
 import { storageSetup as storageSetupFor } from "./components/data/storage/storageSetup";
 import { orthancServiceAccount } from "./components/tenant/security";
@@ -128,7 +128,7 @@ export const storageSetup = Object.fromEntries(
 export const storageIdentity = pulumi.output(Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.storageIdentity])));
 /**
  * Per backed-up tenant: its bucket and prefix, and what the bucket owner must attach and set (the key pair's IAM policy,
- * versioning, object lock, lifecycle rules; components/database/backupPolicy.ts). No credential in it.
+ * versioning, object lock, lifecycle rules; components/data/backup/backupPolicy.ts). No credential in it.
  */
 export const backupStorage = backupStorageInstructions(config);
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */

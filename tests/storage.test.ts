@@ -18,7 +18,7 @@ import {
 import { identityDigest, previousIdentity, storageChangeProblem, storageIdentity, storageIdentityOutput } from "../components/data/storage/storageIdentity";
 import { storageEndpoint, storageWalls } from "../components/data/storage/storageWalls";
 import { TenantStorage } from "../components/data/storage/tenantStorage";
-import { defaultClusterNetwork } from "../components/database/backup";
+import { defaultClusterNetwork } from "../components/data/backup/backup";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfigFile, orthancImageLayout, tenantOrthancConfig } from "../components/tenant/orthancWorkload";
 import { orthancFullImage, orthancImage } from "../components/versions";

@@ -4,7 +4,7 @@ import { storageWallNames } from "../components/data/storage/storageWalls";
 import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
 import { tenantNames } from "../components/tenant/naming";
 import { orthancConfig } from "../components/tenant/orthancConfig";
-import { postgresSecrets } from "../components/tenant/postgres";
+import { postgresSecrets } from "../components/data/engines/bitnamiHaValues";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { chartReference, charts, orthancImage } from "../components/versions";
 import { certificateFingerprint, RenewalState, renewalNotice, TenantPki } from "../components/tenant/pki";

@@ -34,7 +34,7 @@ import {
     commitsWithStandbysLost,
     parseSynchronousStandbyNames,
 } from "./upstream/synchronousReplication";
-import { postgresNodeNames, synchronousReplicationScript } from "../components/tenant/postgres";
+import { postgresNodeNames, synchronousReplicationScript } from "../components/data/engines/bitnamiHaValues";
 import { RecordedResource, plain } from "./support/mocks";
 import { RenderedStack, parsedStackFile, renderFirstPreview, renderStack, allStacks } from "./support/stacks";
 

@@ -482,7 +482,7 @@ const bucketSchema = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { er
 const backupPrefixPattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 /**
  * A KMS key ARN (a multi-Region key's too): an IAM policy grants the use of a key by its ARN only, not by an alias, so
- * the rendered policy (components/database/backupPolicy.ts) can name exactly the tenant's key.
+ * the rendered policy (components/data/backup/backupPolicy.ts) can name exactly the tenant's key.
  */
 const kmsKeyArnPattern = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 

@@ -23,7 +23,7 @@
  */
 import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
-import { postgresRelease } from "../tenant/postgres";
+import { postgresRelease } from "../data/engines/bitnamiHaValues";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "crypto";
 import { TenantConfig } from "../config/schema";
-import { DatabaseEndpoint } from "./database";
+import { DatabaseEndpoint } from "../data/engines/bitnamiHa";
 import { orthancServiceName } from "./ingress";
 import { orthancConfigFiles } from "./orthancConfig";
 import {

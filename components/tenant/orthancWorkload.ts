@@ -8,7 +8,7 @@ import { mergeOrthancConfig, storageOrthancConfig } from "../data/storage/orthan
 import { orthancPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
-import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "./postgres";
+import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "../data/engines/bitnamiHaValues";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
 
 /**

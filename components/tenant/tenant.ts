@@ -7,12 +7,12 @@ import { ingressPorts } from "./ingress";
 import { tenantNames } from "./naming";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
-import { tenantDatabase } from "./database";
-import { ClusterNetwork, combineWalls, defaultClusterNetwork } from "../database/backup";
+import { tenantDatabase } from "../data/engines/bitnamiHa";
+import { ClusterNetwork, combineWalls, defaultClusterNetwork } from "../data/backup/backup";
 import { storageWalls } from "../data/storage/storageWalls";
 import { TenantStorage } from "../data/storage/tenantStorage";
 import type { StorageIdentity } from "../data/storage/storageIdentity";
-import { databaseWalls } from "./databaseWalls";
+import { databaseWalls } from "../data/databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
 

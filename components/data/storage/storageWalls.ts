@@ -4,7 +4,7 @@
  * NetworkPolicy opens what it can express (addresses), and Cilium's FQDN policy opens the names where the stack runs it.
  */
 import { isIpv4Address, objectStorageHost, StorageConfig } from "../../config/schema";
-import { ciliumFqdnPolicy, ClusterNetwork } from "../../database/backup";
+import { ciliumFqdnPolicy, ClusterNetwork } from "../backup/backup";
 import { TenantNames } from "../../tenant/naming";
 import { DatabaseWalls, tcp } from "../../tenant/security";
 

@@ -1,16 +1,16 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, backupIdentity, TenantConfig } from "../config/schema";
-import { backupCronJobSpec, backupNames, backupS3Secret, backupServiceAccount } from "../database/backup";
-import { CloudNativePgDatabase } from "../database/cloudnativePg";
-import { backupCronJobLabel } from "../platform/alerts";
-import { tenantNames } from "./naming";
-import { ExternalDatabase } from "../database/external";
-import type { OrthancPodAdditions } from "./orthancWorkload";
-import { pinnedRelease } from "../k8s/helm";
-import { charts } from "../versions";
-import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./postgres";
+import { BackupConfig, backupIdentity, TenantConfig } from "../../config/schema";
+import { backupCronJobSpec, backupNames, backupS3Secret, backupServiceAccount } from "../backup/backup";
+import { CloudNativePgDatabase } from "./cloudnativePg";
+import { backupCronJobLabel } from "../../platform/alerts";
+import { tenantNames } from "../../tenant/naming";
+import { ExternalDatabase } from "./external";
+import type { OrthancPodAdditions } from "../../tenant/orthancWorkload";
+import { pinnedRelease } from "../../k8s/helm";
+import { charts } from "../../versions";
+import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
 export interface TenantDatabaseArgs {
     tenant: TenantConfig;
@@ -107,7 +107,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
 
     /**
      * A nightly logical backup to the tenant's own place in object storage, with its own key pair or IAM role
-     * (components/database/backup.ts); its walls come with the engine's.
+     * (components/data/backup/backup.ts); its walls come with the engine's.
      */
     private scheduleBackups(name: string, args: EngineArgs, backup: BackupConfig, dependsOn: pulumi.Resource[]): void {
         const names = tenantNames(args.tenant.name, args.domain);
