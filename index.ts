@@ -20,9 +20,8 @@ import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
 import { backupStorage as backupStorageInstructions } from "./components/data/backup/backupPolicy";
-import { tenantNames } from "./components/tenant/naming";
+import { orthancServiceAccount, tenantNames } from "./components/naming/tenantNames";
 import { storageSetup as storageSetupFor } from "./components/data/storage/storageSetup";
-import { orthancServiceAccount } from "./components/tenant/security";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 

@@ -19,10 +19,9 @@ import {
     sidecarQuitUrl,
 } from "../components/data/backup/backup";
 import { BackupConfig } from "../components/config/schema";
-import { tenantNames } from "../components/tenant/naming";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
 import { bitnamiHaWalls } from "../components/data/databaseWalls";
 import { postgresPodLabels } from "../components/data/engines/bitnamiHaValues";
-import { orthancSelector } from "../components/tenant/security";
 import { postgresqlHaImages } from "../components/versions";
 import { validateObjects } from "./support/schemaValidation";
 import { clusterDns } from "../components/config/schema";

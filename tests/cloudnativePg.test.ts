@@ -19,10 +19,9 @@ import {
 } from "../components/data/engines/cloudnativePg";
 import { CloudNativePgOperator, barmanCloudPluginValues, cloudnativePgValues } from "../components/platform/cloudnativePg";
 import { databaseWalls } from "../components/data/databaseWalls";
-import { tenantNames } from "../components/tenant/naming";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
 import { connectionBudget, orthancConnectionsPerReplica, orthancDatabase } from "../components/data/engines/bitnamiHaValues";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
-import { orthancSelector } from "../components/tenant/security";
 import { charts } from "../components/versions";
 import * as pulumi from "@pulumi/pulumi";
 import { reveal, secretAt } from "./support/mocks";

@@ -18,8 +18,8 @@ import {
     ipv4InCidr,
 } from "../components/data/engines/external";
 import { databaseWalls } from "../components/data/databaseWalls";
-import { tenantNames } from "../components/tenant/naming";
-import { networkPolicies, orthancSelector, PolicyContext } from "../components/tenant/security";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
+import { networkPolicies, PolicyContext } from "../components/tenant/security";
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { isSecretValue, plain } from "./support/mocks";
 import { validateObjects } from "./support/schemaValidation";

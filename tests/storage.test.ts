@@ -19,7 +19,7 @@ import { identityDigest, previousIdentity, storageChangeProblem, storageIdentity
 import { storageEndpoint, storageWalls } from "../components/data/storage/storageWalls";
 import { TenantStorage } from "../components/data/storage/tenantStorage";
 import { defaultClusterNetwork } from "../components/data/backup/backup";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { orthancConfigFile, orthancImageLayout, tenantOrthancConfig } from "../components/tenant/orthancWorkload";
 import { orthancFullImage, orthancImage } from "../components/versions";
 import { isSecretValue, plain, reveal } from "./support/mocks";

@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { stackReferenceType } from "./upstream/stackReference";

@@ -1,6 +1,6 @@
 import { isIPv6 } from "net";
 import { z } from "zod";
-import { tenantNames } from "../tenant/naming";
+import { tenantNames } from "../naming/tenantNames";
 import { certificateRequestProblems } from "../pki/certificateRequest";
 
 /**

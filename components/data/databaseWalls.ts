@@ -7,8 +7,9 @@ import { apiServerPorts } from "../config/schema";
 import { backupWalls, ClusterNetwork, combineWalls, defaultClusterNetwork } from "./backup/backup";
 import { externalWalls } from "./engines/external";
 import { postgresPodLabels, postgresService, postgresServiceAccount } from "./engines/bitnamiHaValues";
-import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "../tenant/security";
-import { TenantNames } from "../tenant/naming";
+import { orthancServiceAccount, TenantNames } from "../naming/tenantNames";
+import type { DatabaseWalls } from "./endpoint";
+import { podsLabelled, principal, tcp } from "../k8s/walls";
 
 /** What some engines' walls need from the platform: where the CloudNativePG operator runs, where backups go. */
 export interface PlatformForWalls {

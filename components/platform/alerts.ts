@@ -21,7 +21,7 @@
  * are Pulumi state, not cert-manager Certificates); `pulumi up` renews modality certificates in their last tenth, and
  * the CAs' expiry is the operator's calendar (README).
  */
-import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
+import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../naming/tenantNames";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../data/engines/bitnamiHaValues";
 

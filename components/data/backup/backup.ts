@@ -21,10 +21,11 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { eksRoleArnAnnotation } from "../../k8s/serviceAccount";
 import { BackupConfig, BackupIdentity, clusterDns, DnsConfig, isIpv4Address, requireTenantBackupTarget, tenantBackupTarget } from "../../config/schema";
-import { tenantNames, TenantNames } from "../../tenant/naming";
+import { tenantNames, TenantNames } from "../../naming/tenantNames";
 import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../engines/bitnamiHaValues";
-import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../../tenant/security";
 import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../../versions";
+import { CniPolicy, podsLabelled, principal, tcp } from "../../k8s/walls";
+import type { DatabaseWalls } from "../endpoint";
 
 /**
  * The images of the backup and restore pods, pinned in versions.ts.

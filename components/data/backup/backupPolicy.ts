@@ -23,7 +23,7 @@
 import { BackupConfig, StackConfig, tenantBackupTarget, TenantBackupTarget } from "../../config/schema";
 import { cronMaxIntervalSeconds } from "../../platform/alerts";
 import { serviceAccountUsername } from "../../k8s/serviceAccount";
-import { tenantNames } from "../../tenant/naming";
+import { tenantNames } from "../../naming/tenantNames";
 import { backupNames } from "./backup";
 import { cnpgNames } from "../engines/cloudnativePg";
 

@@ -28,10 +28,10 @@ import { BackupConfig, BackupIdentity, ReplicationMode, requireTenantBackupTarge
 import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress, roleAnnotations } from "../backup/backup";
 import { cnpgPostgresImage, imageReference } from "../../versions";
 import { cloudnativePgOperatorPodLabels } from "../../platform/cloudnativePg";
-import type { DatabaseEndpoint } from "./bitnamiHa";
-import { TenantNames } from "../../tenant/naming";
+import { orthancServiceAccount, TenantNames } from "../../naming/tenantNames";
 import { orthancDatabase, orthancPeakConnections } from "./bitnamiHaValues";
-import { DatabaseWalls, monitoringNamespaceSelector, NamedSpec, namespaceNamed, orthancServiceAccount, podsLabelled, principal, tcp } from "../../tenant/security";
+import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
+import { monitoringNamespaceSelector, NamedSpec, namespaceNamed, podsLabelled, principal, tcp } from "../../k8s/walls";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 

@@ -5,8 +5,9 @@
  */
 import { isIpv4Address, objectStorageHost, StorageConfig } from "../../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../backup/backup";
-import { TenantNames } from "../../tenant/naming";
-import { DatabaseWalls, tcp } from "../../tenant/security";
+import { TenantNames } from "../../naming/tenantNames";
+import type { DatabaseWalls } from "../endpoint";
+import { tcp } from "../../k8s/walls";
 
 /** Names of the storage walls' objects in the tenant namespace. */
 export const storageWallNames = { serviceEntry: "orthanc-object-storage", ciliumPolicy: "allow-orthanc-to-object-storage" } as const;
