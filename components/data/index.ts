@@ -25,7 +25,8 @@ export type { ClusterNetwork } from "./backup/backup";
 export type { PlatformForWalls } from "./databaseWalls";
 export type { DatabaseEndpoint, DatabaseWalls, OrthancPodAdditions } from "./endpoint";
 export type { StorageIdentity } from "./storage/storageIdentity";
-export { TenantStorage };
+// combineWalls: for the tenant to add its other children's walls (an identity gateway's) to the tier's.
+export { combineWalls, TenantStorage };
 
 /** The data tier's part of the tenant's walls: its database engine's (the backup's with it) and its file store's. */
 export function dataWalls(names: TenantNames, orthancPods: Record<string, string>, tenant: TenantConfig, platform: PlatformForWalls = {}): DatabaseWalls {
