@@ -19,10 +19,9 @@ import { PreviewAccess } from "./components/platform/previewAccess";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
-import { backupStorage as backupStorageInstructions } from "./components/database/backupPolicy";
-import { tenantNames } from "./components/tenant/naming";
-import { storageSetup as storageSetupFor } from "./components/storage/storageSetup";
-import { orthancServiceAccount } from "./components/tenant/security";
+import { backupStorage as backupStorageInstructions } from "./components/data/backup/backupPolicy";
+import { orthancServiceAccount, tenantNames } from "./components/naming/tenantNames";
+import { storageSetup as storageSetupFor } from "./components/data/storage/storageSetup";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 
@@ -77,7 +76,7 @@ const rootCa = new CertificateAuthority("root-ca", {
 });
 
 // This stack's outputs as its last update left them: the storage guard compares each tenant's storage identity with
-// them (components/storage/storageIdentity.ts). A stack never deployed has none (tests/upstream/stackReference.ts).
+// them (components/data/storage/storageIdentity.ts). A stack never deployed has none (tests/upstream/stackReference.ts).
 const previousStack = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
 
 const tenants = config.tenants.map(
@@ -128,7 +127,7 @@ export const storageSetup = Object.fromEntries(
 export const storageIdentity = pulumi.output(Object.fromEntries(tenants.map((tenant, index) => [config.tenants[index].name, tenant.storageIdentity])));
 /**
  * Per backed-up tenant: its bucket and prefix, and what the bucket owner must attach and set (the key pair's IAM policy,
- * versioning, object lock, lifecycle rules; components/database/backupPolicy.ts). No credential in it.
+ * versioning, object lock, lifecycle rules; components/data/backup/backupPolicy.ts). No credential in it.
  */
 export const backupStorage = backupStorageInstructions(config);
 /** Per tenant: URLs, DICOM address, namespace, ingress address, admin credentials (password secret), CA certificates. */

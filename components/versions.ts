@@ -220,7 +220,7 @@ export const orthancImage: ImagePin = { registry: "docker.io", repository: "orth
 /**
  * The same build with the plugins that need the vcpkg-built cloud SDKs: Azure Blob and Google Cloud Storage
  * (orthanc-builder 26.8.1 docker/orthanc/Dockerfile copies them into the "full" stage only). Rendered only for a
- * tenant that stores its files there (components/storage/orthancStorage.ts).
+ * tenant that stores its files there (components/data/storage/orthancStorage.ts).
  */
 export const orthancFullImage: ImagePin = { ...orthancImage, tag: `${orthancImage.tag}-full` };
 

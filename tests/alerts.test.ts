@@ -16,9 +16,9 @@ import {
 import { parseStackConfig } from "../components/config/load";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
-import { postgresPodLabels } from "../components/tenant/postgres";
-import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/database/cloudnativePg";
-import { defaultClusterNetwork } from "../components/database/backup";
+import { postgresPodLabels } from "../components/data/engines/bitnamiHaValues";
+import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/data/engines/cloudnativePg";
+import { defaultClusterNetwork } from "../components/data/backup/backup";
 import { alertmanagerConfig, unroutedReceiver } from "../components/platform/alertmanager";
 import { RecordedResource } from "./support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "./support/stacks";

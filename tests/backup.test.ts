@@ -1,5 +1,5 @@
 /**
- * The Bitnami engine's scheduled backup, as the pure builders describe it (components/database/backup.ts). What the
+ * The Bitnami engine's scheduled backup, as the pure builders describe it (components/data/backup/backup.ts). What the
  * commands do against a real PostgreSQL and an S3 server is proven in tests/integration/restore.test.ts.
  */
 import { strict as assert } from "assert";
@@ -17,12 +17,11 @@ import {
     requestChecksumCalculation,
     restoreCommands,
     sidecarQuitUrl,
-} from "../components/database/backup";
+} from "../components/data/backup/backup";
 import { BackupConfig } from "../components/config/schema";
-import { tenantNames } from "../components/tenant/naming";
-import { bitnamiHaWalls } from "../components/tenant/databaseWalls";
-import { postgresPodLabels } from "../components/tenant/postgres";
-import { orthancSelector } from "../components/tenant/security";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
+import { bitnamiHaWalls } from "../components/data/databaseWalls";
+import { postgresPodLabels } from "../components/data/engines/bitnamiHaValues";
 import { postgresqlHaImages } from "../components/versions";
 import { validateObjects } from "./support/schemaValidation";
 import { clusterDns } from "../components/config/schema";

@@ -1,5 +1,5 @@
 /**
- * Each tenant's backup key pair, as the policy the program renders for it lets it act (components/database/
+ * Each tenant's backup key pair, as the policy the program renders for it lets it act (components/data/backup/
  * backupPolicy.ts), judged by a model of AWS's policy evaluation (tests/support/iamPolicyModel.ts); and the bucket's
  * versioning, object lock and lifecycle rules. What moto, a real S3 with IAM, makes of the same policies is in
  * tests/integration/backupIsolation.test.ts.
@@ -7,7 +7,7 @@
 import { strict as assert } from "assert";
 import { parseStackConfig } from "../components/config/load";
 import { StackConfig, tenantBackupTarget } from "../components/config/schema";
-import { backupAccessPolicy, backupStorage, bucketProtection, deniedActions, expirationDays, irsaTrustPolicy } from "../components/database/backupPolicy";
+import { backupAccessPolicy, backupStorage, bucketProtection, deniedActions, expirationDays, irsaTrustPolicy } from "../components/data/backup/backupPolicy";
 import { trustAllows } from "./upstream/awsWebIdentity";
 import { cronMaxIntervalSeconds } from "../components/platform/alerts";
 import { evaluate, ModelPolicy, s3Requests } from "./support/iamPolicyModel";

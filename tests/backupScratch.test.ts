@@ -5,7 +5,7 @@
  * the node's disk, whose pressure has the kubelet evict other tenants' pods (kubernetes.io, "Node-pressure Eviction").
  */
 import { strict as assert } from "assert";
-import { backupNames } from "../components/database/backup";
+import { backupNames } from "../components/data/backup/backup";
 import { ConfigError, parseStackConfig } from "../components/config/load";
 import { kubernetesObjects, parsedStackFile, renderStack } from "./support/stacks";
 

@@ -16,13 +16,12 @@ import {
     poolerBudget,
     poolerSpec,
     scheduledBackupSpec,
-} from "../components/database/cloudnativePg";
+} from "../components/data/engines/cloudnativePg";
 import { CloudNativePgOperator, barmanCloudPluginValues, cloudnativePgValues } from "../components/platform/cloudnativePg";
-import { databaseWalls } from "../components/tenant/databaseWalls";
-import { tenantNames } from "../components/tenant/naming";
-import { connectionBudget, orthancConnectionsPerReplica, orthancDatabase } from "../components/tenant/postgres";
+import { databaseWalls } from "../components/data/databaseWalls";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
+import { connectionBudget, orthancConnectionsPerReplica, orthancDatabase } from "../components/data/engines/bitnamiHaValues";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
-import { orthancSelector } from "../components/tenant/security";
 import { charts } from "../components/versions";
 import * as pulumi from "@pulumi/pulumi";
 import { reveal, secretAt } from "./support/mocks";

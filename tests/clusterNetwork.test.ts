@@ -5,7 +5,7 @@
  */
 import { strict as assert } from "assert";
 import { clusterDns, DnsConfig } from "../components/config/schema";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { networkPolicies, PolicyContext } from "../components/tenant/security";
 import { kubernetesObjects, parsedStackFile, renderStack } from "./support/stacks";
 

@@ -6,10 +6,9 @@
  */
 import { strict as assert } from "assert";
 import { gatewayPodLabels, ingressPorts, orthancPorts, webContentSecurityPolicy } from "../components/tenant/ingress";
-import { tenantNames } from "../components/tenant/naming";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
 import { crossSiteFilterFile, crossSiteFilterLua } from "../components/tenant/orthancConfig";
 import { orthancConfigFile, orthancConfigSecretName, orthancDeploymentName, orthancImageLayout } from "../components/tenant/orthancWorkload";
-import { orthancSelector } from "../components/tenant/security";
 import { plain, RecordedResource } from "./support/mocks";
 import { allStacks, parsedStackFile, renderStack } from "./support/stacks";
 import { authorizationAllows, HttpRequest, PolicySpec } from "./upstream/authorizationPolicy";

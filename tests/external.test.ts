@@ -1,5 +1,5 @@
 /**
- * The external database engine (components/database/external.ts): the connection settings Orthanc gets, the CA in the
+ * The external database engine (components/data/engines/external.ts): the connection settings Orthanc gets, the CA in the
  * pod, the walls opened to exactly the managed server, and the component under in-process mocks.
  */
 import { strict as assert } from "assert";
@@ -16,10 +16,10 @@ import {
     externalServiceEntrySpec,
     externalWalls,
     ipv4InCidr,
-} from "../components/database/external";
-import { databaseWalls } from "../components/tenant/databaseWalls";
-import { tenantNames } from "../components/tenant/naming";
-import { networkPolicies, orthancSelector, PolicyContext } from "../components/tenant/security";
+} from "../components/data/engines/external";
+import { databaseWalls } from "../components/data/databaseWalls";
+import { orthancSelector, tenantNames } from "../components/naming/tenantNames";
+import { networkPolicies, PolicyContext } from "../components/tenant/security";
 import { only, registeredUnder, useMocks } from "./support/inProcess";
 import { isSecretValue, plain } from "./support/mocks";
 import { validateObjects } from "./support/schemaValidation";

@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import { exposedNodePorts } from "../components/tenant/gateway";
 import { gatewayServiceSpec } from "../components/tenant/ingress";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { withAllocatedNodePorts } from "./upstream/serviceNodePorts";
 
 describe("the gateway's node ports in the stack outputs", () => {

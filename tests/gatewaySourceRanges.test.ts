@@ -8,7 +8,7 @@ import { strict as assert } from "assert";
 import { ConfigError, parseStackConfig } from "../components/config/load";
 import { isCidrBlock } from "../components/config/schema";
 import { gatewayServiceSpec } from "../components/tenant/ingress";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { kubernetesObjects, parsedStackFile, renderStack } from "./support/stacks";
 
 const base = (ingress: Record<string, unknown>) => ({ domain: "orthweb.example.org", ingress, tenants: [{ name: "bhs", displayName: "B" }] });

@@ -4,7 +4,7 @@
  * policies and RBAC. Nothing here runs cert-manager: the evaluation is read from upstream and modelled.
  */
 import { strict as assert } from "assert";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { charts } from "../components/versions";
 import { RecordedResource } from "./support/mocks";
 import { parsedStackFile, releases, renderStack, RenderedStack, shippedStacks } from "./support/stacks";

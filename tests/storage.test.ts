@@ -14,12 +14,12 @@ import {
     storageOrthancConfig,
     storagePodAdditions,
     storageSecretName,
-} from "../components/storage/orthancStorage";
-import { identityDigest, previousIdentity, storageChangeProblem, storageIdentity, storageIdentityOutput } from "../components/storage/storageIdentity";
-import { storageEndpoint, storageWalls } from "../components/storage/storageWalls";
-import { TenantStorage } from "../components/storage/tenantStorage";
-import { defaultClusterNetwork } from "../components/database/backup";
-import { tenantNames } from "../components/tenant/naming";
+} from "../components/data/storage/orthancStorage";
+import { identityDigest, previousIdentity, storageChangeProblem, storageIdentity, storageIdentityOutput } from "../components/data/storage/storageIdentity";
+import { storageEndpoint, storageWalls } from "../components/data/storage/storageWalls";
+import { TenantStorage } from "../components/data/storage/tenantStorage";
+import { defaultClusterNetwork } from "../components/data/backup/backup";
+import { tenantNames } from "../components/naming/tenantNames";
 import { orthancConfigFile, orthancImageLayout, tenantOrthancConfig } from "../components/tenant/orthancWorkload";
 import { orthancFullImage, orthancImage } from "../components/versions";
 import { isSecretValue, plain, reveal } from "./support/mocks";

@@ -1,10 +1,10 @@
 import { strict as assert } from "assert";
-import { storageClaimName, storageMountPath } from "../components/storage/orthancStorage";
-import { storageWallNames } from "../components/storage/storageWalls";
+import { storageClaimName, storageMountPath } from "../components/data/storage/orthancStorage";
+import { storageWallNames } from "../components/data/storage/storageWalls";
 import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { orthancConfig } from "../components/tenant/orthancConfig";
-import { postgresSecrets } from "../components/tenant/postgres";
+import { postgresSecrets } from "../components/data/engines/bitnamiHaValues";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { chartReference, charts, orthancImage } from "../components/versions";
 import { certificateFingerprint, RenewalState, renewalNotice, TenantPki } from "../components/tenant/pki";

@@ -6,11 +6,11 @@
 import { strict as assert } from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { tenantNames } from "../components/tenant/naming";
+import { tenantNames } from "../components/naming/tenantNames";
 import { caIssuerSecretKeys, issuedSecretKeys, issuerSecretNamespace } from "./upstream/certManager";
 import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } from "./upstream/deployment";
 import { stackReferenceType } from "./upstream/stackReference";
-import { storageMountPath } from "../components/storage/orthancStorage";
+import { storageMountPath } from "../components/data/storage/orthancStorage";
 import { certificateFingerprint } from "../components/tenant/pki";
 import { awsCliImage, orthancImage, pinnedImages, recordedReference } from "../components/versions";
 import imagePinFacts from "./upstream/imagePinFacts.json";
@@ -34,7 +34,7 @@ import {
     commitsWithStandbysLost,
     parseSynchronousStandbyNames,
 } from "./upstream/synchronousReplication";
-import { postgresNodeNames, synchronousReplicationScript } from "../components/tenant/postgres";
+import { postgresNodeNames, synchronousReplicationScript } from "../components/data/engines/bitnamiHaValues";
 import { RecordedResource, plain } from "./support/mocks";
 import { RenderedStack, parsedStackFile, renderFirstPreview, renderStack, allStacks } from "./support/stacks";
 

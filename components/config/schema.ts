@@ -1,6 +1,6 @@
 import { isIPv6 } from "net";
 import { z } from "zod";
-import { tenantNames } from "../tenant/naming";
+import { tenantNames } from "../naming/tenantNames";
 import { certificateRequestProblems } from "../pki/certificateRequest";
 
 /**
@@ -166,7 +166,7 @@ const postgresSchema = z.strictObject({
         .optional(),
 });
 
-/** Where a tenant's DICOM files live (components/storage/orthancStorage.ts; README, "Where the images are stored"). */
+/** Where a tenant's DICOM files live (components/data/storage/orthancStorage.ts; README, "Where the images are stored"). */
 export const storageTypes = ["postgresql", "s3", "azure-blob", "google-cloud-storage", "filesystem"] as const;
 /** The choices whose files the image's object-storage plugins keep. */
 export const objectStorageTypes: readonly string[] = ["s3", "azure-blob", "google-cloud-storage"];
@@ -179,7 +179,7 @@ const storageSchema = z.strictObject({
      * postgresql: large objects in the tenant's database, as Korthweb stored them (the default: every stack deployed
      * before this setting stores its files there, and a default that moved would strand them). s3 (AWS or an
      * S3-compatible store), azure-blob, google-cloud-storage: the image's object-storage plugins; filesystem: a
-     * ReadWriteMany volume every replica mounts. Immutable once files exist (components/storage/storageIdentity.ts).
+     * ReadWriteMany volume every replica mounts. Immutable once files exist (components/data/storage/storageIdentity.ts).
      */
     type: z.enum(storageTypes, { error: `one of ${storageTypes.map((t) => `"${t}"`).join(", ")}` }).default("postgresql"),
     /** Object stores: the key prefix under which the tenant's files are written; the tenant's name when unset. Immutable. */
@@ -194,7 +194,7 @@ const storageSchema = z.strictObject({
     clientSideEncryption: z.boolean().default(false),
     /**
      * The digest of the storage identity this configuration moves away from, as the refusal printed it: set once the
-     * files are migrated (components/storage/storageIdentity.ts). Without it, a changed bucket, root path, structure,
+     * files are migrated (components/data/storage/storageIdentity.ts). Without it, a changed bucket, root path, structure,
      * key, volume or type stops the stack before anything is replaced.
      */
     replacesIdentity: z.string().regex(/^[0-9a-f]{16}$/, { error: "the 16 hex digits the refusal printed" }).optional(),
@@ -482,7 +482,7 @@ const bucketSchema = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { er
 const backupPrefixPattern = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 /**
  * A KMS key ARN (a multi-Region key's too): an IAM policy grants the use of a key by its ARN only, not by an alias, so
- * the rendered policy (components/database/backupPolicy.ts) can name exactly the tenant's key.
+ * the rendered policy (components/data/backup/backupPolicy.ts) can name exactly the tenant's key.
  */
 const kmsKeyArnPattern = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 

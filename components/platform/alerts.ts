@@ -21,9 +21,9 @@
  * are Pulumi state, not cert-manager Certificates); `pulumi up` renews modality certificates in their last tenth, and
  * the CAs' expiry is the operator's calendar (README).
  */
-import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
+import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../naming/tenantNames";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
-import { postgresRelease } from "../tenant/postgres";
+import { postgresRelease } from "../data/engines/bitnamiHaValues";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;

@@ -3,12 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { pinnedRelease } from "../k8s/helm";
 import { monitoringNamespaceLabels, namespace } from "../k8s/namespace";
 import { AlertingConfig, DnsConfig, apiServerPorts, clusterDns, isIpv4Address } from "../config/schema";
-import { ciliumFqdnPolicy, endpointAddress } from "../database/backup";
-import { cnpgPodLabels, cnpgPodMonitorSpec, instanceMetricsPort } from "../database/cloudnativePg";
-import { dnsEgress, namespaceNamed, podsLabelled, tcp } from "../tenant/security";
+import { ciliumFqdnPolicy, endpointAddress } from "../data/backup/backup";
+import { cnpgPodLabels, cnpgPodMonitorSpec, instanceMetricsPort } from "../data/engines/cloudnativePg";
 import { charts, kialiImage, kialiImageValues } from "../versions";
 import { alertRulesSpec, cnpgMetricsJob, kubeStateMetricsValues } from "./alerts";
 import { alertmanagerConfig, alertmanagerCredentials, alertmanagerCredentialsSecret } from "./alertmanager";
+import { dnsEgress, namespaceNamed, podsLabelled, tcp } from "../k8s/walls";
 
 export interface ObservabilityArgs {
     namespace?: string;

@@ -14,7 +14,7 @@ import {
     webGatewaySpec,
     webVirtualServiceSpec,
 } from "./ingress";
-import { TenantNames } from "./naming";
+import { TenantNames } from "../naming/tenantNames";
 
 export interface TenantGatewayArgs {
     tenant: string;

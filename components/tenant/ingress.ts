@@ -4,7 +4,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import { IngressConfig } from "../config/schema";
-import { TenantNames } from "./naming";
+import { TenantNames } from "../naming/tenantNames";
 
 /** Ports exposed to the outside. Envoy listens on the Gateway server's port, so each equals its Service targetPort. */
 export const ingressPorts = { https: 443, dicomTls: 11112 } as const;

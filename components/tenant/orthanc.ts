@@ -3,7 +3,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "crypto";
 import { TenantConfig } from "../config/schema";
-import { DatabaseEndpoint } from "./database";
 import { orthancServiceName } from "./ingress";
 import { orthancConfigFiles } from "./orthancConfig";
 import {
@@ -17,9 +16,10 @@ import {
     orthancServiceSpec,
     tenantOrthancConfig,
 } from "./orthancWorkload";
-import { orthancServiceAccount } from "./security";
-import { orthancImageFor } from "../storage/orthancStorage";
-import { TenantStorage } from "../storage/tenantStorage";
+import { orthancImageFor } from "../data/storage/orthancStorage";
+import { TenantStorage } from "../data";
+import type { DatabaseEndpoint } from "../data";
+import { orthancServiceAccount } from "../naming/tenantNames";
 
 export interface OrthancServerArgs {
     tenant: TenantConfig;

@@ -4,12 +4,12 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { TenantConfig } from "../config/schema";
 import { imageReference, ImagePin, orthancImage } from "../versions";
-import { mergeOrthancConfig, storageOrthancConfig } from "../storage/orthancStorage";
+import type { OrthancPodAdditions } from "../data/endpoint";
+import { mergeOrthancConfig, storageOrthancConfig } from "../data/storage/orthancStorage";
 import { orthancPorts } from "./ingress";
-import { tenantNames } from "./naming";
+import { orthancPodLabels, orthancSelector, orthancServiceAccount, tenantNames } from "../naming/tenantNames";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
-import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "./postgres";
-import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
+import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "../data/engines/bitnamiHaValues";
 
 /**
  * How the orthancteam/orthanc image works, as far as the pod spec depends on it. Its entrypoint merges every
@@ -109,18 +109,8 @@ export function tenantOrthancConfig(
         configDirectory: orthancImageLayout.secretsDirectory,
     });
     const withTarget = target?.postgresql ? { ...config, PostgreSQL: { ...(config.PostgreSQL as Record<string, unknown>), ...target.postgresql } } : config;
-    // Where the files go (components/storage/orthancStorage.ts): PostgreSQL keeps the index only unless they go there.
+    // Where the files go (components/data/storage/orthancStorage.ts): PostgreSQL keeps the index only unless they go there.
     return mergeOrthancConfig(withTarget, storageOrthancConfig(tenant.storage, tenant));
-}
-
-/** Volumes an engine or the file store adds to Orthanc's pod (a CA to verify a managed database, a shared volume, keys). */
-export interface OrthancPodAdditions {
-    volumes: k8s.types.input.core.v1.Volume[];
-    volumeMounts: k8s.types.input.core.v1.VolumeMount[];
-    /** Variables from Secrets (a store's static credentials). */
-    env?: k8s.types.input.core.v1.EnvVar[];
-    /** The image, when the storage choice needs another build of it (the `-full` image). */
-    image?: ImagePin;
 }
 
 export function orthancDeploymentSpec(

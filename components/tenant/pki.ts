@@ -6,7 +6,7 @@ import { ModalityConfig, PkiConfig } from "../config/schema";
 import { CertificateAuthority } from "../pki/certificateAuthority";
 import { certManagerDuration, certManagerUsages, dicomClientProfile, serverProfile, tenantCaProfile } from "../pki/profile";
 import { certificatePeriods } from "../pki/renewal";
-import { TenantNames } from "./naming";
+import { TenantNames } from "../naming/tenantNames";
 import { createIssuancePolicy, IssuancePolicy, issuancePolicy } from "../platform/certManager";
 
 export interface TenantPkiArgs {

@@ -7,19 +7,9 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { clusterDns, DnsConfig } from "../config/schema";
 import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
-import { TenantNames } from "./naming";
-import { monitoringNamespaceLabels } from "../k8s/namespace";
-
-export const orthancServiceAccount = "orthanc";
-
-export function orthancPodLabels(tenant: string): Record<string, string> {
-    return { app: "orthanc", "app.kubernetes.io/name": "orthanc", "app.kubernetes.io/instance": tenant };
-}
-
-/** The labels that select Orthanc's pods (a subset of `orthancPodLabels`, stable across versions). */
-export function orthancSelector(tenant: string): Record<string, string> {
-    return { "app.kubernetes.io/name": "orthanc", "app.kubernetes.io/instance": tenant };
-}
+import { orthancSelector, TenantNames } from "../naming/tenantNames";
+import type { DatabaseWalls } from "../data/endpoint";
+import { dnsEgress, monitoringNamespaceSelector, NamedSpec, namespaceNamed, principal, tcp } from "../k8s/walls";
 
 export interface PolicyContext {
     tenant: string;
@@ -36,27 +26,6 @@ export interface PolicyContext {
     database: DatabaseWalls;
     /** Where pods' DNS queries go (korthweb:kubernetes.dns, resolved by `clusterDns`); the kube-system default when unset. */
     dns?: DnsConfig;
-}
-
-/**
- * What a database engine adds to the tenant's walls: where Orthanc's egress goes, the engine's own NetworkPolicies and
- * Istio AuthorizationPolicies in the tenant namespace, and ServiceEntries for anything outside the mesh.
- */
-export interface DatabaseWalls {
-    orthancEgress: k8s.types.input.networking.v1.NetworkPolicyEgressRule[];
-    network: NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[];
-    authorization: NamedSpec[];
-    serviceEntries: NamedSpec[];
-    /** Policies of the cluster's CNI beyond NetworkPolicies (Cilium's, for egress by name), created as they are. */
-    cniPolicies?: CniPolicy[];
-}
-
-/** A CNI's own policy object (apiVersion and kind given), in the tenant namespace. */
-export interface CniPolicy extends NamedSpec {
-    apiVersion: string;
-    kind: string;
-    /** Annotations of the object, e.g. what Pulumi waits for. */
-    annotations?: Record<string, string>;
 }
 
 export interface ModalityDestination {
@@ -94,24 +63,12 @@ function modalityEntries(ctx: PolicyContext): NamedSpec[] {
     }));
 }
 
-/** SPIFFE identity of a service account, as the mesh's mutual TLS proves it. */
-export function principal(namespace: string, serviceAccount: string): string {
-    return `cluster.local/ns/${namespace}/sa/${serviceAccount}`;
-}
-
 /** The gateway chart's service account is named after the release. */
 export function gatewayPrincipal(names: TenantNames): string {
     return principal(names.gatewayNamespace, names.gatewayRelease);
 }
 
 const ports = (...numbers: number[]) => numbers.map(String);
-
-export interface NamedSpec<Spec = Record<string, unknown>> {
-    /** The tenant namespace or the tenant's gateway namespace. */
-    namespace: string;
-    name: string;
-    spec: Spec;
-}
 
 /** An ALLOW policy with no rules matches nothing: every workload of the namespace denies what other policies don't allow. */
 const denyByDefault = (namespace: string): NamedSpec => ({ namespace, name: "deny-by-default", spec: {} });
@@ -224,25 +181,6 @@ export function crossSiteWriteRules(webHost: string): Record<string, unknown>[] 
         },
     ];
 }
-
-export const tcp = (port: number) => ({ protocol: "TCP", port });
-
-/**
- * Every pod's way to DNS: the DNS pods by namespace and labels and/or the addresses pods query, on the configured
- * ports over UDP and TCP. A NetworkPolicy sees the pod's port after the Service's translation: OpenShift's DNS pods
- * answer on 5353 behind the Service's 53, so 53 alone would refuse every query there.
- */
-export function dnsEgress(dns: DnsConfig): k8s.types.input.networking.v1.NetworkPolicyEgressRule {
-    const pods = dns.namespace !== undefined ? [{ ...namespaceNamed(dns.namespace), podSelector: { matchLabels: { ...dns.podLabels } } }] : [];
-    const addresses = (dns.addresses ?? []).map((cidr) => ({ ipBlock: { cidr } }));
-    return { to: [...pods, ...addresses], ports: dns.ports.flatMap((port) => [{ protocol: "UDP", port }, tcp(port)]) };
-}
-export const podsLabelled = (matchLabels: Record<string, string>) => ({ podSelector: { matchLabels } });
-export const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
-/** The monitoring namespace the program created: its name and the program's label, not the name alone. */
-export const monitoringNamespaceSelector = (name: string) => ({
-    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name, ...monitoringNamespaceLabels } },
-});
 
 export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] {
     const { names } = ctx;

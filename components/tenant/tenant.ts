@@ -4,16 +4,12 @@ import { namespace } from "../k8s/namespace";
 import { CertificateAuthority } from "../pki/certificateAuthority";
 import { TenantGateway } from "./gateway";
 import { ingressPorts } from "./ingress";
-import { tenantNames } from "./naming";
+import { tenantNames } from "../naming/tenantNames";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
-import { tenantDatabase } from "./database";
-import { ClusterNetwork, combineWalls, defaultClusterNetwork } from "../database/backup";
-import { storageWalls } from "../storage/storageWalls";
-import { TenantStorage } from "../storage/tenantStorage";
-import type { StorageIdentity } from "../storage/storageIdentity";
-import { databaseWalls } from "./databaseWalls";
-import { modalityDestinations, orthancSelector } from "./security";
+import { ClusterNetwork, dataWalls, StorageIdentity, tenantData } from "../data";
+import { orthancSelector } from "../naming/tenantNames";
+import { modalityDestinations } from "./security";
 import { TenantWalls } from "./walls";
 
 export interface OrthancTenantArgs {
@@ -159,16 +155,13 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
                     dns: args.network?.dns,
-                    database: combineWalls(
-                        databaseWalls(names, orthancSelector(tenant.name), tenant.database, {
-                            cnpgOperatorNamespace: args.cloudnativePg?.namespace,
-                            apiServerAddresses: args.apiServerAddresses,
-                            backup: args.backup,
-                            network: args.network,
-                            monitoringNamespace: args.monitoringNamespace,
-                        }),
-                        storageWalls(names, orthancSelector(tenant.name), tenant.storage, args.network ?? defaultClusterNetwork),
-                    ),
+                    database: dataWalls(names, orthancSelector(tenant.name), tenant, {
+                        cnpgOperatorNamespace: args.cloudnativePg?.namespace,
+                        apiServerAddresses: args.apiServerAddresses,
+                        backup: args.backup,
+                        network: args.network,
+                        monitoringNamespace: args.monitoringNamespace,
+                    }),
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
@@ -177,20 +170,23 @@ export class OrthancTenant extends pulumi.ComponentResource {
         );
         const workloadOpts = { parent: this, dependsOn: [tenantNamespace, ...walls.ready, ...args.istioInjectionReady] };
 
-        // --- Database and Orthanc.
-        const database = tenantDatabase(
-            `${name}-database`,
-            { tenant, domain: args.domain, namespace: ns, dependsOn: workloadOpts.dependsOn, cloudnativePg: args.cloudnativePg, backup: args.backup },
-            { parent: this },
-        );
-        const storage = new TenantStorage(
-            `${name}-storage`,
-            { tenant, namespace: ns, previousOutputs: args.previousOutputs, dependsOn: workloadOpts.dependsOn },
+        // --- Data (database and file store, components/data/) and Orthanc.
+        const data = tenantData(
+            name,
+            {
+                tenant,
+                domain: args.domain,
+                namespace: ns,
+                dependsOn: workloadOpts.dependsOn,
+                cloudnativePg: args.cloudnativePg,
+                backup: args.backup,
+                previousOutputs: args.previousOutputs,
+            },
             { parent: this },
         );
         const orthanc = new OrthancServer(
             `${name}-orthanc`,
-            { tenant, domain: args.domain, namespace: ns, database: database.endpoint, storage, dependsOn: workloadOpts.dependsOn },
+            { tenant, domain: args.domain, namespace: ns, database: data.database, storage: data.storage, dependsOn: workloadOpts.dependsOn },
             { parent: this },
         );
 
@@ -232,7 +228,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
             ),
         };
         this.modalityCertificates = pki.modalityCertificates;
-        this.storageIdentity = storage.identity;
+        this.storageIdentity = data.storage.identity;
         this.registerOutputs({ ...this.outputs });
     }
 }

@@ -1,6 +1,6 @@
 /**
  * Each tenant's backup key pair, scoped by the policy the program renders for it (stack output `backupStorage`,
- * components/database/backupPolicy.ts), against a real S3 that enforces IAM: moto's server mode (support/moto.ts).
+ * components/data/backup/backupPolicy.ts), against a real S3 that enforces IAM: moto's server mode (support/moto.ts).
  * Two Bitnami tenants share one bucket by prefix, as the external stack's kind of configuration allows; the backup
  * job's own upload script (`backupCommands`) and the restore's download (`restoreCommands`) run with the host's AWS CLI,
  * exactly as in the pod.
@@ -13,8 +13,8 @@ import assert from "assert";
 import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { parseStackConfig } from "../../components/config/load";
-import { backupCommands, restoreCommands } from "../../components/database/backup";
-import { backupStorage } from "../../components/database/backupPolicy";
+import { backupCommands, restoreCommands } from "../../components/data/backup/backup";
+import { backupStorage } from "../../components/data/backup/backupPolicy";
 import { runScript, SidecarStub, startSidecarStub } from "./support/backup";
 import { AccessKey, MotoServer, startMoto } from "./support/moto";
 import { Resources } from "./support/processes";

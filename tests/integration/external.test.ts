@@ -12,7 +12,7 @@
 import assert from "assert";
 import { readFileSync } from "fs";
 import { parseStackConfig } from "../../components/config/load";
-import { ExternalServer } from "../../components/database/external";
+import { ExternalServer } from "../../components/data/engines/external";
 import { OrthancConfig } from "../../components/tenant/orthancConfig";
 import { generateInstances } from "./support/dicom";
 import {

@@ -14,7 +14,7 @@
 import assert from "assert";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/database/backup";
+import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/data/backup/backup";
 import { store } from "./support/dcmtk";
 import { clientPath, runScript, SidecarStub, startSidecarStub } from "./support/backup";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";

@@ -13,7 +13,7 @@
 import assert from "assert";
 import { cpSync, readFileSync, rmSync } from "fs";
 import { join } from "path";
-import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/database/backup";
+import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/data/backup/backup";
 import { clientPath, runScript, startSidecarStub } from "./support/backup";
 import { store } from "./support/dcmtk";
 import { webRequest } from "./support/dicomWeb";

@@ -14,7 +14,7 @@ import { join, resolve } from "path";
 import type { Browser, HTTPResponse, Page } from "puppeteer-core";
 import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { webGatewaySpec, webResponseHeaders } from "../../components/tenant/ingress";
-import { tenantNames, TenantNames } from "../../components/tenant/naming";
+import { tenantNames, TenantNames } from "../../components/naming/tenantNames";
 import { stow, WebTarget, webRequest } from "./support/dicomWeb";
 import { gatewayServerTls, startTerminator, Terminator } from "./support/gatewayTerminator";
 import { Credentials, describeVersions, Replica } from "./support/orthanc";

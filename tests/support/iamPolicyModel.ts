@@ -1,6 +1,6 @@
 /**
  * A small model of how AWS evaluates identity policies for one request, enough to judge the backup policies the
- * program renders (components/database/backupPolicy.ts). From AWS's documentation, "Policy evaluation logic" and
+ * program renders (components/data/backup/backupPolicy.ts). From AWS's documentation, "Policy evaluation logic" and
  * "IAM JSON policy elements: Condition operators" (docs.aws.amazon.com/IAM/latest/UserGuide/): an explicit Deny in
  * any applicable policy wins; otherwise an Allow is needed; without one the request is implicitly denied. Action
  * names match case-insensitively with `*` and `?`; resource ARNs case-sensitively with the same wildcards. A

@@ -28,7 +28,7 @@
  * - kubernetes/kubernetes pkg/apis/networking (NetworkPolicy semantics): a pod selected by no Ingress policy admits
  *   everything; otherwise a connection is admitted when one rule of one selecting policy admits both its source (pod
  *   and namespace selectors ANDed within a peer) and its port.
- * - istio/istio 1.30.3 (as components/tenant/postgres.ts reads it): with metrics merging, the injector points a meshed
+ * - istio/istio 1.30.3 (as components/data/engines/bitnamiHaValues.ts reads it): with metrics merging, the injector points a meshed
  *   pod's `prometheus.io/*` annotations at the agent's 15020 and keeps the application's in the sidecar, which
  *   fetches them over localhost; under mesh-wide STRICT mutual TLS a client without a sidecar (Prometheus) reaches a
  *   meshed pod only on the ports the sidecar does not capture: 15020 and 15090.

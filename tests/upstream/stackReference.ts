@@ -1,6 +1,6 @@
 /**
  * What `new pulumi.StackReference("<org>/<project>/<this stack>")` returns to the program that runs in that same
- * stack, as the storage guard (components/storage/storageIdentity.ts) relies on it. Read at pulumi/pulumi v3.259.0:
+ * stack, as the storage guard (components/data/storage/storageIdentity.ts) relies on it. Read at pulumi/pulumi v3.259.0:
  * - pkg/resource/deploy/builtins.go (`readStackReference`): the built-in provider answers Read (and so previews too:
  *   a read with a known ID runs in preview) with the referenced stack's outputs from the backend client.
  * - pkg/backend/backend.go (`GetStackOutputs`) and pkg/backend/httpstate/state.go, pkg/backend/diy/state.go

@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import { createServer } from "http";
 import { AddressInfo } from "net";
-import { backupEnvironment } from "../../../components/database/backup";
+import { backupEnvironment } from "../../../components/data/backup/backup";
 import { Resources, RunResult } from "./processes";
 
 /**

@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, writeFileSync } from "fs";
 import { dirname, join, relative } from "path";
 import { tmpdir } from "os";
 import { TenantConfig } from "../../../components/config/schema";
-import { ExternalServer, externalCaFile, externalDatabaseTls } from "../../../components/database/external";
+import { ExternalServer, externalCaFile, externalDatabaseTls } from "../../../components/data/engines/external";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { adaptForLaptop, orthancProcessEnvironment, podEnvironment, productionConfig, writeConfigFiles } from "./orthanc";
 import { ServerCertificate } from "./postgres";

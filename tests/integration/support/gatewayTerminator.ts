@@ -16,7 +16,7 @@ import { createServer, TLSSocket, SecureVersion } from "tls";
 import type { Unwrap } from "@pulumi/pulumi";
 import { StackConfig, TenantConfig } from "../../../components/config/schema";
 import { dicomGatewaySpec, ingressPorts, webGatewaySpec } from "../../../components/tenant/ingress";
-import { tenantNames, TenantNames } from "../../../components/tenant/naming";
+import { tenantNames, TenantNames } from "../../../components/naming/tenantNames";
 import { certificateFingerprint } from "../../../components/tenant/pki";
 import type { TenantOutputs } from "../../../components/tenant/tenant";
 import { Replica } from "./orthanc";

@@ -15,7 +15,7 @@ import { randomBytes } from "crypto";
 import { writeFileSync, readFileSync } from "fs";
 import { join } from "path";
 import { PkiConfig } from "../../../components/config/schema";
-import { tenantNames } from "../../../components/tenant/naming";
+import { tenantNames } from "../../../components/naming/tenantNames";
 import { CertificateProfile, dicomClientProfile, KeyUsage, rootCaProfile, serverProfile, tenantCaProfile } from "../../../components/pki/profile";
 import { run, runOk } from "./processes";
 

@@ -5,7 +5,7 @@
 import { randomBytes } from "crypto";
 import { chmodSync, chownSync, copyFileSync, appendFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { orthancDatabase } from "../../../components/tenant/postgres";
+import { orthancDatabase } from "../../../components/data/engines/bitnamiHaValues";
 import { postgresAccount, postgresBinDirectory } from "./prerequisites";
 import { Child, freePort, Resources, run, runOk, waitUntil } from "./processes";
 

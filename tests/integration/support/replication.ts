@@ -21,7 +21,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "fs
 import { spawnSync } from "child_process";
 import { join } from "path";
 import { TenantConfig } from "../../../components/config/schema";
-import { connectionBudget, orthancDatabase, postgresHaValues, postgresNodeNames, synchronousReplicationScript } from "../../../components/tenant/postgres";
+import { connectionBudget, orthancDatabase, postgresHaValues, postgresNodeNames, synchronousReplicationScript } from "../../../components/data/engines/bitnamiHaValues";
 import { asPostgresAccount, createOrthancDatabase, Postgres } from "./postgres";
 import { postgresBinDirectory } from "./prerequisites";
 import { Child, freePort, Resources, run, runOk, sleep, waitUntil } from "./processes";

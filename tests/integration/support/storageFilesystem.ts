@@ -9,7 +9,7 @@
  */
 import { join } from "path";
 import { TenantConfig } from "../../../components/config/schema";
-import { mergeOrthancConfig, storageMountPath, storageOrthancConfig } from "../../../components/storage/orthancStorage";
+import { mergeOrthancConfig, storageMountPath, storageOrthancConfig } from "../../../components/data/storage/orthancStorage";
 import { OrthancConfig } from "../../../components/tenant/orthancConfig";
 import { attachmentFile, checkAttachments, CheckReport, filesUnder, OrthancReader } from "../../../scripts/tools/storageFiles";
 import { Replica } from "./orthanc";

@@ -9,7 +9,7 @@
  * from (`storage.replacesIdentity`, after migrating the files). Modelled in tests/upstream/stackReference.ts.
  */
 import { createHash } from "crypto";
-import { StorageConfig } from "../config/schema";
+import { StorageConfig } from "../../config/schema";
 import { objectRootPath, storageClaimName } from "./orthancStorage";
 
 /** The stack output that records every tenant's storage identity, by tenant name. */

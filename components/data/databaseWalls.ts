@@ -2,13 +2,14 @@
  * Each database engine's part of the tenant's walls (see `DatabaseWalls`), as pure builders.
  */
 import { BackupConfig, DatabaseConfig } from "../config/schema";
-import { cloudnativePgWalls } from "../database/cloudnativePg";
+import { cloudnativePgWalls } from "./engines/cloudnativePg";
 import { apiServerPorts } from "../config/schema";
-import { backupWalls, ClusterNetwork, combineWalls, defaultClusterNetwork } from "../database/backup";
-import { externalWalls } from "../database/external";
-import { postgresPodLabels, postgresService, postgresServiceAccount } from "./postgres";
-import { DatabaseWalls, orthancServiceAccount, podsLabelled, principal, tcp } from "./security";
-import { TenantNames } from "./naming";
+import { backupWalls, ClusterNetwork, combineWalls, defaultClusterNetwork } from "./backup/backup";
+import { externalWalls } from "./engines/external";
+import { postgresPodLabels, postgresService, postgresServiceAccount } from "./engines/bitnamiHaValues";
+import { orthancServiceAccount, TenantNames } from "../naming/tenantNames";
+import type { DatabaseWalls } from "./endpoint";
+import { podsLabelled, principal, tcp } from "../k8s/walls";
 
 /** What some engines' walls need from the platform: where the CloudNativePG operator runs, where backups go. */
 export interface PlatformForWalls {

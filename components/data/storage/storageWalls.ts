@@ -3,10 +3,11 @@
  * combines it with the database engine's): the mesh knows exactly the store's host names (REGISTRY_ONLY), the
  * NetworkPolicy opens what it can express (addresses), and Cilium's FQDN policy opens the names where the stack runs it.
  */
-import { isIpv4Address, objectStorageHost, StorageConfig } from "../config/schema";
-import { ciliumFqdnPolicy, ClusterNetwork } from "../database/backup";
-import { TenantNames } from "../tenant/naming";
-import { DatabaseWalls, tcp } from "../tenant/security";
+import { isIpv4Address, objectStorageHost, StorageConfig } from "../../config/schema";
+import { ciliumFqdnPolicy, ClusterNetwork } from "../backup/backup";
+import { TenantNames } from "../../naming/tenantNames";
+import type { DatabaseWalls } from "../endpoint";
+import { tcp } from "../../k8s/walls";
 
 /** Names of the storage walls' objects in the tenant namespace. */
 export const storageWallNames = { serviceEntry: "orthanc-object-storage", ciliumPolicy: "allow-orthanc-to-object-storage" } as const;

@@ -2,8 +2,8 @@
  * PostgreSQL HA (Bitnami postgresql-ha: repmgr-managed PostgreSQL behind Pgpool-II) for one tenant: names and Helm
  * values as pure functions, shared by the tenant component and the integration suite.
  */
-import type { ReplicationMode } from "../config/schema";
-import { bitnamiImageValues as image, postgresqlHaImages } from "../versions";
+import type { ReplicationMode } from "../../config/schema";
+import { bitnamiImageValues as image, postgresqlHaImages } from "../../versions";
 
 /** Release name; the chart's fullname is the release name when it contains the chart name. */
 export const postgresRelease = "postgresql-ha";

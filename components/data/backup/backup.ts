@@ -3,7 +3,7 @@
  * whose pod dumps Orthanc's database through Pgpool with `pg_dump` (custom format), uploads the dump to
  * `s3://<bucket>/<prefix>/<timestamp>.dump` with the tenant's own key pair (SSE-KMS with the tenant's key when it has
  * one), then stops its Istio sidecar; the extra walls that pod needs; and the shell commands of the backup and of the
- * restore. The job deletes nothing: its key pair has no delete power (components/database/backupPolicy.ts) and the
+ * restore. The job deletes nothing: its key pair has no delete power (components/data/backup/backupPolicy.ts) and the
  * bucket's lifecycle rules expire old dumps.
  *
  * The shell commands are produced here and nowhere else (`backupCommands`, `restoreCommands`): the integration suite
@@ -19,12 +19,13 @@
  * and the mesh (STRICT mTLS at Pgpool) would refuse or black-hole its traffic.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { eksRoleArnAnnotation } from "../k8s/serviceAccount";
-import { BackupConfig, BackupIdentity, clusterDns, DnsConfig, isIpv4Address, requireTenantBackupTarget, tenantBackupTarget } from "../config/schema";
-import { tenantNames, TenantNames } from "../tenant/naming";
-import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../tenant/postgres";
-import { CniPolicy, DatabaseWalls, podsLabelled, principal, tcp } from "../tenant/security";
-import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../versions";
+import { eksRoleArnAnnotation } from "../../k8s/serviceAccount";
+import { BackupConfig, BackupIdentity, clusterDns, DnsConfig, isIpv4Address, requireTenantBackupTarget, tenantBackupTarget } from "../../config/schema";
+import { tenantNames, TenantNames } from "../../naming/tenantNames";
+import { orthancDatabase, postgresPodLabels, postgresSecrets, pgpoolHost, postgresService } from "../engines/bitnamiHaValues";
+import { awsCliImage, ImagePin, imageReference, postgresqlHaImages } from "../../versions";
+import { CniPolicy, podsLabelled, principal, tcp } from "../../k8s/walls";
+import type { DatabaseWalls } from "../endpoint";
 
 /**
  * The images of the backup and restore pods, pinned in versions.ts.
@@ -66,7 +67,7 @@ export function roleAnnotations(identity: BackupIdentity): Record<string, string
  * The regional STS endpoint the tenant's pods assume its role at. The AWS CLI v2 never uses the global endpoint
  * (aws/aws-cli 2.36.7 awscli/botocore/args.py sets AWS::STS::UseGlobalEndpoint false) and creates its STS client in the
  * region of the first client, the one `--region` names (awscli/botocore/session.py `_last_client_region_used`);
- * Barman's boto3 gets the same region from the plugin sidecar's environment (components/database/cloudnativePg.ts).
+ * Barman's boto3 gets the same region from the plugin sidecar's environment (components/data/engines/cloudnativePg.ts).
  */
 export function stsHost(region: string, roleArn: string): string {
     return `sts.${region}.amazonaws.com${roleArn.startsWith("arn:aws-cn:") ? ".cn" : ""}`;

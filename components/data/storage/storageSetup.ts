@@ -3,8 +3,8 @@
  * bucket's or container's protection and, for AWS, the IAM policy of the role the pods assume. The program creates no
  * cloud resources; it says exactly what its pods need and no more. No credential in it.
  */
-import { TenantConfig } from "../config/schema";
-import { serviceAccountUsername } from "../k8s/serviceAccount";
+import { TenantConfig } from "../../config/schema";
+import { serviceAccountUsername } from "../../k8s/serviceAccount";
 import { objectRootPath } from "./orthancStorage";
 
 export interface StorageSetup {

@@ -36,3 +36,15 @@ export function tenantNames(tenantName: string, domain: string): TenantNames {
         dicomHost: `dicom.${tenantName}.${domain}`,
     };
 }
+
+/** Orthanc's service account in the tenant namespace: the identity the data tier's walls admit. */
+export const orthancServiceAccount = "orthanc";
+
+export function orthancPodLabels(tenant: string): Record<string, string> {
+    return { app: "orthanc", "app.kubernetes.io/name": "orthanc", "app.kubernetes.io/instance": tenant };
+}
+
+/** The labels that select Orthanc's pods (a subset of `orthancPodLabels`, stable across versions). */
+export function orthancSelector(tenant: string): Record<string, string> {
+    return { "app.kubernetes.io/name": "orthanc", "app.kubernetes.io/instance": tenant };
+}

@@ -20,12 +20,12 @@
  * object lock keeps it from being deleted before its retention ends, so a stolen key can add noise under its own
  * prefix but cannot destroy a backup, nor reach another tenant's.
  */
-import { BackupConfig, StackConfig, tenantBackupTarget, TenantBackupTarget } from "../config/schema";
-import { cronMaxIntervalSeconds } from "../platform/alerts";
-import { serviceAccountUsername } from "../k8s/serviceAccount";
-import { tenantNames } from "../tenant/naming";
+import { BackupConfig, StackConfig, tenantBackupTarget, TenantBackupTarget } from "../../config/schema";
+import { cronMaxIntervalSeconds } from "../../platform/alerts";
+import { serviceAccountUsername } from "../../k8s/serviceAccount";
+import { tenantNames } from "../../naming/tenantNames";
 import { backupNames } from "./backup";
-import { cnpgNames } from "./cloudnativePg";
+import { cnpgNames } from "../engines/cloudnativePg";
 
 export interface PolicyStatement {
     Sid: string;

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { createHash } from "crypto";
-import { objectStorageTypes, TenantConfig } from "../config/schema";
+import { objectStorageTypes, TenantConfig } from "../../config/schema";
 import { OrthancConfigFragment, storageClaimName, storageOrthancConfig, storagePodAdditions, StoragePodAdditions, storageSecretKeys, storageSecretName } from "./orthancStorage";
 import { previousIdentity, storageChangeProblem, storageIdentity, StorageIdentity } from "./storageIdentity";
 

@@ -24,14 +24,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, BackupIdentity, ReplicationMode, requireTenantBackupTarget, tenantBackupTarget, TenantConfig } from "../config/schema";
-import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress, roleAnnotations } from "./backup";
-import { cnpgPostgresImage, imageReference } from "../versions";
-import { cloudnativePgOperatorPodLabels } from "../platform/cloudnativePg";
-import type { DatabaseEndpoint } from "../tenant/database";
-import { TenantNames } from "../tenant/naming";
-import { orthancDatabase, orthancPeakConnections } from "../tenant/postgres";
-import { DatabaseWalls, monitoringNamespaceSelector, NamedSpec, namespaceNamed, orthancServiceAccount, podsLabelled, principal, tcp } from "../tenant/security";
+import { BackupConfig, BackupIdentity, ReplicationMode, requireTenantBackupTarget, tenantBackupTarget, TenantConfig } from "../../config/schema";
+import { ClusterNetwork, defaultClusterNetwork, objectStorageEgress, roleAnnotations } from "../backup/backup";
+import { cnpgPostgresImage, imageReference } from "../../versions";
+import { cloudnativePgOperatorPodLabels } from "../../platform/cloudnativePg";
+import { orthancServiceAccount, TenantNames } from "../../naming/tenantNames";
+import { orthancDatabase, orthancPeakConnections } from "./bitnamiHaValues";
+import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
+import { monitoringNamespaceSelector, NamedSpec, namespaceNamed, podsLabelled, principal, tcp } from "../../k8s/walls";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 
@@ -223,7 +223,7 @@ export function objectStorageEndpoint(backup: BackupConfig): { host: string; por
  * - No `retentionPolicy`: applying one runs barman-cloud-backup-delete, which needs DeleteObject, and a key that can
  *   delete can erase the archive a point-in-time restore needs. With none the plugin skips deletion and still prunes
  *   the Backup objects whose backups left the catalog (plugin-barman-cloud v0.13.0 internal/cnpgi/instance/retention.go
- *   `maintenance`). The bucket's lifecycle rules expire old base backups and WAL (components/database/backupPolicy.ts).
+ *   `maintenance`). The bucket's lifecycle rules expire old base backups and WAL (components/data/backup/backupPolicy.ts).
  */
 export function objectStoreSpec(tenant: string, backup: BackupConfig): Record<string, unknown> {
     const key = (k: string) => ({ name: cnpgNames.s3Secret, key: k });

@@ -17,9 +17,9 @@
  *   no workload identity), `Google/GoogleStoragePlugin.cpp` (a `ServiceAccountFile` key only: no workload identity).
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { objectStorageTypes, StorageConfig } from "../config/schema";
-import { eksRoleArnAnnotation } from "../k8s/serviceAccount";
-import { ImagePin, orthancFullImage, orthancImage } from "../versions";
+import { objectStorageTypes, StorageConfig } from "../../config/schema";
+import { eksRoleArnAnnotation } from "../../k8s/serviceAccount";
+import { ImagePin, orthancFullImage, orthancImage } from "../../versions";
 
 export type OrthancConfigFragment = Record<string, unknown>;
 

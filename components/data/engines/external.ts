@@ -20,10 +20,10 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ExternalDatabaseConfig, TenantConfig } from "../config/schema";
-import type { DatabaseEndpoint } from "../tenant/database";
-import { TenantNames } from "../tenant/naming";
-import { DatabaseWalls, NamedSpec, tcp } from "../tenant/security";
+import { ExternalDatabaseConfig, TenantConfig } from "../../config/schema";
+import { TenantNames } from "../../naming/tenantNames";
+import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
+import { NamedSpec, tcp } from "../../k8s/walls";
 
 /** The server's settings without the password, which callers pass on its own (it is a Pulumi secret). */
 export type ExternalServer = Omit<ExternalDatabaseConfig, "password">;

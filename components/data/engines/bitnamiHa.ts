@@ -1,44 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupConfig, backupIdentity, TenantConfig } from "../config/schema";
-import { backupCronJobSpec, backupNames, backupS3Secret, backupServiceAccount } from "../database/backup";
-import { CloudNativePgDatabase } from "../database/cloudnativePg";
-import { backupCronJobLabel } from "../platform/alerts";
-import { tenantNames } from "./naming";
-import { ExternalDatabase } from "../database/external";
-import type { OrthancPodAdditions } from "./orthancWorkload";
-import { pinnedRelease } from "../k8s/helm";
-import { charts } from "../versions";
-import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./postgres";
-
-export interface TenantDatabaseArgs {
-    tenant: TenantConfig;
-    /** The stack's domain (the tenant's derived names). */
-    domain: string;
-    /** The tenant namespace, created by the tenant. */
-    namespace: string;
-    /** What the database pods wait for: the namespace, the tenant's walls, the sidecar injector. */
-    dependsOn: pulumi.Input<pulumi.Resource>[];
-}
-
-/** Where Orthanc connects, and with which credentials. What every database engine gives the tenant. */
-export interface DatabaseEndpoint {
-    host: string;
-    port: number;
-    database: string;
-    user: string;
-    /** The Orthanc role's password; a Pulumi secret. */
-    password: pulumi.Output<string>;
-    /** Orthanc starts after these: the database is ready to accept it. */
-    ready: pulumi.Resource[];
-    /** What Orthanc needs beyond host, port, database, user and password (TLS settings, a CA file), if anything. */
-    orthanc?: {
-        /** Merged over Orthanc's PostgreSQL section; called with the password (the result is kept secret). */
-        postgresql: (password: string) => Record<string, unknown>;
-        pod: OrthancPodAdditions;
-    };
-}
+import { BackupConfig, backupIdentity } from "../../config/schema";
+import { backupCronJobSpec, backupNames, backupS3Secret, backupServiceAccount } from "../backup/backup";
+import { backupCronJobLabel } from "../../platform/alerts";
+import { tenantNames } from "../../naming/tenantNames";
+import type { DatabaseEndpoint, EngineArgs } from "../endpoint";
+import { pinnedRelease } from "../../k8s/helm";
+import { charts } from "../../versions";
+import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
 /**
  * The tenant's PostgreSQL: Bitnami postgresql-ha (repmgr-managed PostgreSQL behind Pgpool-II), with generated
@@ -107,7 +77,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
 
     /**
      * A nightly logical backup to the tenant's own place in object storage, with its own key pair or IAM role
-     * (components/database/backup.ts); its walls come with the engine's.
+     * (components/data/backup/backup.ts); its walls come with the engine's.
      */
     private scheduleBackups(name: string, args: EngineArgs, backup: BackupConfig, dependsOn: pulumi.Resource[]): void {
         const names = tenantNames(args.tenant.name, args.domain);
@@ -143,26 +113,5 @@ export class TenantDatabase extends pulumi.ComponentResource {
             },
             { ...opts, dependsOn: [...opts.dependsOn, ...s3Secret, serviceAccount] },
         );
-    }
-}
-
-export interface EngineArgs extends TenantDatabaseArgs {
-    /** The CloudNativePG operator, for the cloudnative-pg engine. */
-    cloudnativePg?: { namespace: string; ready: pulumi.Input<pulumi.Resource>[] };
-    backup?: BackupConfig;
-}
-
-/** The tenant's database, by the engine its configuration names. */
-export function tenantDatabase(name: string, args: EngineArgs, opts: pulumi.ComponentResourceOptions): { endpoint: DatabaseEndpoint } {
-    switch (args.tenant.database.engine) {
-        case "bitnami-ha":
-            return new TenantDatabase(name, args, opts);
-        case "cloudnative-pg":
-            if (!args.cloudnativePg) {
-                throw new Error("the cloudnative-pg engine needs the platform's CloudNativePG operator (index.ts installs it when a tenant uses it)");
-            }
-            return new CloudNativePgDatabase(name, { ...args, operator: args.cloudnativePg }, opts);
-        case "external":
-            return new ExternalDatabase(name, args, opts);
     }
 }

@@ -1,0 +1,74 @@
+/**
+ * The data tier: everything that holds a tenant's data, behind the shapes of ./endpoint.ts. The tenant calls two things
+ * here: `dataWalls` (its walls exist before anything of the tier runs) and `tenantData`. Nothing under components/data/
+ * imports from components/tenant/ (tests/layout.test.ts); names and identities come from components/naming/, wall
+ * primitives from components/k8s/walls.ts.
+ *
+ * - engines/: the database engines, `bitnami-ha` (bitnamiHa.ts, its chart values in bitnamiHaValues.ts),
+ *   `cloudnative-pg` and `external`; databaseWalls.ts: each engine's part of the walls.
+ * - backup/: the index's scheduled backups and the bucket's policies.
+ * - storage/: where the DICOM files live (Orthanc's storage settings, the store's resources, its guard and walls).
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type { TenantConfig } from "../config/schema";
+import type { TenantNames } from "../naming/tenantNames";
+import { combineWalls, defaultClusterNetwork } from "./backup/backup";
+import { databaseWalls, PlatformForWalls } from "./databaseWalls";
+import type { DatabaseEndpoint, DatabaseWalls, EngineArgs } from "./endpoint";
+import { TenantDatabase } from "./engines/bitnamiHa";
+import { CloudNativePgDatabase } from "./engines/cloudnativePg";
+import { ExternalDatabase } from "./engines/external";
+import { storageWalls } from "./storage/storageWalls";
+import { TenantStorage } from "./storage/tenantStorage";
+
+export type { ClusterNetwork } from "./backup/backup";
+export type { PlatformForWalls } from "./databaseWalls";
+export type { DatabaseEndpoint, DatabaseWalls, OrthancPodAdditions } from "./endpoint";
+export type { StorageIdentity } from "./storage/storageIdentity";
+// combineWalls: for the tenant to add its other children's walls (an identity gateway's) to the tier's.
+export { combineWalls, TenantStorage };
+
+/** The data tier's part of the tenant's walls: its database engine's (the backup's with it) and its file store's. */
+export function dataWalls(names: TenantNames, orthancPods: Record<string, string>, tenant: TenantConfig, platform: PlatformForWalls = {}): DatabaseWalls {
+    return combineWalls(
+        databaseWalls(names, orthancPods, tenant.database, platform),
+        storageWalls(names, orthancPods, tenant.storage, platform.network ?? defaultClusterNetwork),
+    );
+}
+
+export interface TenantDataArgs extends EngineArgs {
+    /** This stack's outputs as its previous update left them (a StackReference to itself), for the storage guard. */
+    previousOutputs: pulumi.Input<Record<string, unknown>>;
+}
+
+/** What the tenant gets back: where Orthanc's index is, and its file store (settings, pod additions, guard). */
+export interface TenantData {
+    database: DatabaseEndpoint;
+    storage: TenantStorage;
+}
+
+/**
+ * The tenant's database, by its engine, and its file store, as children of the caller (`opts.parent`). No component
+ * of their own: the resources keep the names and URNs they had before the tier moved here.
+ */
+export function tenantData(name: string, args: TenantDataArgs, opts: pulumi.ComponentResourceOptions): TenantData {
+    const { previousOutputs, ...engine } = args;
+    const database = tenantDatabase(`${name}-database`, engine, opts);
+    const storage = new TenantStorage(`${name}-storage`, { tenant: args.tenant, namespace: args.namespace, previousOutputs, dependsOn: args.dependsOn }, opts);
+    return { database: database.endpoint, storage };
+}
+
+/** The tenant's database, by the engine its configuration names. */
+export function tenantDatabase(name: string, args: EngineArgs, opts: pulumi.ComponentResourceOptions): { endpoint: DatabaseEndpoint } {
+    switch (args.tenant.database.engine) {
+        case "bitnami-ha":
+            return new TenantDatabase(name, args, opts);
+        case "cloudnative-pg":
+            if (!args.cloudnativePg) {
+                throw new Error("the cloudnative-pg engine needs the platform's CloudNativePG operator (index.ts installs it when a tenant uses it)");
+            }
+            return new CloudNativePgDatabase(name, { ...args, operator: args.cloudnativePg }, opts);
+        case "external":
+            return new ExternalDatabase(name, args, opts);
+    }
+}
