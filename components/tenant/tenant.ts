@@ -15,6 +15,7 @@ import type { StorageIdentity } from "../storage/storageIdentity";
 import { databaseWalls } from "./databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
 import { TenantWalls } from "./walls";
+import { gatekeeperFront, gatekeeperHost, gatekeeperPort, identityWalls, TenantIdentity, tenantOidc } from "../identity/identity";
 
 export interface OrthancTenantArgs {
     tenant: TenantConfig;
@@ -115,6 +116,9 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const { tenant } = args;
         const names = tenantNames(tenant.name, args.domain);
         const ns = names.namespace;
+        // Users sign in through the tenant's gatekeeper unless the stack turns it off (README, "Who signs in").
+        const identity = tenant.identity && !tenant.identity.disabled ? tenant.identity : undefined;
+        const network = args.network ?? defaultClusterNetwork;
 
         // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the containers Istio injects set
         // no seccomp profile, which "restricted" requires. Warnings and audit stay at "restricted".
@@ -167,8 +171,10 @@ export class OrthancTenant extends pulumi.ComponentResource {
                             network: args.network,
                             monitoringNamespace: args.monitoringNamespace,
                         }),
-                        storageWalls(names, orthancSelector(tenant.name), tenant.storage, args.network ?? defaultClusterNetwork),
+                        storageWalls(names, orthancSelector(tenant.name), tenant.storage, network),
+                        ...(identity ? [identityWalls(tenant.name, names, tenantOidc(identity, tenant.name), network)] : []),
                     ),
+                    gatekeeper: identity ? gatekeeperFront(tenant.name, names) : undefined,
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
@@ -188,9 +194,20 @@ export class OrthancTenant extends pulumi.ComponentResource {
             { tenant, namespace: ns, previousOutputs: args.previousOutputs, dependsOn: workloadOpts.dependsOn },
             { parent: this },
         );
+        const gatekeeper = identity
+            ? new TenantIdentity(`${name}-identity`, { tenant: tenant.name, names, identity, dependsOn: workloadOpts.dependsOn }, { parent: this })
+            : undefined;
         const orthanc = new OrthancServer(
             `${name}-orthanc`,
-            { tenant, domain: args.domain, namespace: ns, database: database.endpoint, storage, dependsOn: workloadOpts.dependsOn },
+            {
+                tenant,
+                domain: args.domain,
+                namespace: ns,
+                database: database.endpoint,
+                storage,
+                dependsOn: workloadOpts.dependsOn,
+                gatekeeperPassword: gatekeeper?.orthancPassword,
+            },
             { parent: this },
         );
 
@@ -209,6 +226,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 namespace: gatewayNamespace,
                 dependsOn: [...walls.ready, ...args.istioInjectionReady, pki.issuer],
                 crdsReady: [...args.istioCrdsReady, ...args.certManagerCrdsReady],
+                webBackend: gatekeeper ? { host: gatekeeperHost(names), port: gatekeeperPort } : undefined,
             },
             { parent: this },
         );
