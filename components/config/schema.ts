@@ -343,6 +343,12 @@ export function identityProblems(identity: IdentityConfig, cni: string | undefin
             problems.push({ path: ["apiClients", index, "clientId"], message: "a client id no other API client of the tenant has" });
         }
     });
+    if (identity.keycloak) {
+        problems.push({
+            path: ["keycloak"],
+            message: "oidc for now: the in-cluster Keycloak is not rendered by this version of the program (README, \"Who signs in\")",
+        });
+    }
     const oidc = identity.oidc;
     if (oidc) {
         const host = new URL(oidc.issuer).hostname;
@@ -883,6 +889,7 @@ export const stackConfigSchema = z
             }
         });
         backupProblems(config).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
+        sharedAudienceProblems(config.tenants).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
         const s3 = config.backup?.s3;
         // An endpoint given by IPv4 address is its own fixed address.
         const endpointIsAddress = s3 !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(new URL(s3.endpoint).hostname);
@@ -1229,6 +1236,31 @@ export function alertDeliveryProblems(config: StackConfig): PathProblem[] {
                     : `a receiver for every tenant and severity; none gets ${unrouted.join(", ")}`,
         },
     ];
+}
+
+/**
+ * Tenants whose gatekeepers would accept each other's tokens: the same issuer and an audience in common (a tenant's
+ * audiences are its `audiences`, else its client id). A token of one tenant must be refused by every other.
+ */
+function sharedAudienceProblems(tenants: { name: string; identity?: IdentityConfig }[]): PathProblem[] {
+    const problems: PathProblem[] = [];
+    const seen: { tenant: string; issuer: string; audiences: string[] }[] = [];
+    tenants.forEach((tenant, index) => {
+        const oidc = tenant.identity?.oidc;
+        if (!oidc) return;
+        const audiences = oidc.audiences.length > 0 ? oidc.audiences : [oidc.clientId];
+        for (const other of seen) {
+            const shared = audiences.filter((audience) => other.audiences.includes(audience));
+            if (other.issuer === oidc.issuer && shared.length > 0) {
+                problems.push({
+                    path: ["tenants", index, "identity", "oidc", oidc.audiences.length > 0 ? "audiences" : "clientId"],
+                    message: `a client id and audiences of the tenant's own: ${other.tenant} has the same issuer and accepts ${shared.join(", ")}, so each would accept the other's tokens`,
+                });
+            }
+        }
+        seen.push({ tenant: tenant.name, issuer: oidc.issuer, audiences });
+    });
+    return problems;
 }
 
 /**
