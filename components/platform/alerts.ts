@@ -24,6 +24,7 @@
 import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../tenant/postgres";
+import { gatekeeperName } from "../identity/identity";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;
@@ -246,6 +247,45 @@ export function orthancRules(deployment: string = orthancDeploymentName()): Aler
     ];
 }
 
+/**
+ * A tenant's gatekeeper (components/identity/identity.ts): its Deployment, by the name kube-state-metrics labels it
+ * with, and its way to the identity provider. The gatekeeper reaches the provider over TLS the sidecar passes through
+ * by SNI (a TLS ServiceEntry), so the sidecar counts those connections as TCP (`istio_tcp_connections_closed_total`,
+ * reporter "source", scraped from every injected pod by the envoy-stats PodMonitor); a connection the sidecar could not
+ * open carries the response flag UF (upstream connection failure) or UH (no healthy upstream). Its only other peer,
+ * Orthanc, is HTTP and counted as requests, never here.
+ */
+export function gatekeeperRules(): AlertRule[] {
+    const selector = `{deployment="${gatekeeperName}", namespace=~"${tenantNamespaces}"}`;
+    const failed = `{reporter="source", source_workload="${gatekeeperName}", namespace=~"${tenantNamespaces}", response_flags=~".*(UF|UH).*"}`;
+    return [
+        rule(
+            "GatekeeperReplicasUnavailable",
+            "warning",
+            "10m",
+            withTenant(`(kube_deployment_spec_replicas${selector} - kube_deployment_status_replicas_available${selector}) > 0`),
+            "Tenant {{ $labels.tenant }}: gatekeeper replicas unavailable",
+            "{{ $value }} of the replicas of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) have not been available for 10 minutes.",
+        ),
+        rule(
+            "GatekeeperDown",
+            "critical",
+            "2m",
+            withTenant(`(kube_deployment_status_replicas_available${selector} == 0) and on(namespace, deployment) (kube_deployment_spec_replicas${selector} > 0)`),
+            "Tenant {{ $labels.tenant }}: the gatekeeper is down",
+            "No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: nobody can sign in, and the web UIs, viewers, REST and DICOMweb refuse every client.",
+        ),
+        rule(
+            "IdentityProviderUnreachable",
+            "critical",
+            "5m",
+            withTenant(`sum by (namespace) (increase(istio_tcp_connections_closed_total${failed}[5m])) > 0`),
+            "Tenant {{ $labels.tenant }}: the identity provider is unreachable",
+            `The gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) failed to connect to its identity provider {{ $value }} times in 5 minutes: sign-in and token checks fail.`,
+        ),
+    ];
+}
+
 export function postgresRules(): AlertRule[] {
     const statefulSet = `{statefulset="${postgresStatefulSet}", namespace=~"${tenantNamespaces}"}`;
     const exporter = `{namespace=~"${tenantNamespaces}", pod_name=~"${postgresStatefulSet}-[0-9]+"}`;
@@ -464,6 +504,7 @@ export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec 
         groups: [
             { name: "korthweb.orthanc", rules: orthancRules(input.orthancDeployment) },
             ...(input.orthancMetrics ? [{ name: "korthweb.orthanc-metrics", rules: orthancMetricsRules() }] : []),
+            { name: "korthweb.identity", rules: gatekeeperRules() },
             { name: "korthweb.postgres", rules: postgresRules() },
             { name: "korthweb.cloudnative-pg", rules: cloudnativePgRules() },
             { name: "korthweb.backups", rules: backupRules(input) },
