@@ -53,6 +53,27 @@ function withTenant(patch: Record<string, unknown>) {
     return { ...config, tenants: [{ ...config.tenants[0], ...patch }] };
 }
 
+/**
+ * What the program says of a one-tenant stack (`tenant` merged into bhs) read from Pulumi, with every top-level key
+ * secret or none: the refusal's message, or "" when accepted.
+ */
+function oneTenantRefusal(tenant: Record<string, unknown>): (secret: boolean) => string {
+    const raw = {
+        "korthweb:domain": "orthweb.example.org",
+        "korthweb:ingress": JSON.stringify(minimal().ingress),
+        "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
+        "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", ...tenant }]),
+    };
+    return (secret: boolean) => {
+        try {
+            stackConfigFromPulumi(raw, "korthweb", () => secret);
+            return "";
+        } catch (error) {
+            return (error as Error).message;
+        }
+    };
+}
+
 function problemsOf(raw: unknown): string {
     try {
         parseStackConfig(raw);
@@ -820,20 +841,7 @@ describe("storage settings (tenants[].storage)", () => {
     }
 
     it("refuses the store's credentials in plain text, naming the command that stores them as secrets", () => {
-        const raw = {
-            "korthweb:domain": "orthweb.example.org",
-            "korthweb:ingress": JSON.stringify(minimal().ingress),
-            "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
-            "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", storage: { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, anyAddress: true } }]),
-        };
-        const message = (secret: boolean) => {
-            try {
-                stackConfigFromPulumi(raw, "korthweb", () => secret);
-                return "";
-            } catch (error) {
-                return (error as Error).message;
-            }
-        };
+        const message = oneTenantRefusal({ storage: { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, anyAddress: true } });
         assert.match(message(false), /korthweb:tenants\[0\]\.storage\.azureBlob\.connectionString is stored in plain text; allowed: a secret/);
         assert.equal(message(true), "");
     });
@@ -913,20 +921,7 @@ describe("identity settings (tenants[].identity)", () => {
     });
 
     it("refuses the client secret in plain text, naming the command that stores it as a secret", () => {
-        const raw = {
-            "korthweb:domain": "orthweb.example.org",
-            "korthweb:ingress": JSON.stringify(minimal().ingress),
-            "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
-            "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", identity: { oidc: oidc() } }]),
-        };
-        const message = (secret: boolean) => {
-            try {
-                stackConfigFromPulumi(raw, "korthweb", () => secret);
-                return "";
-            } catch (error) {
-                return (error as Error).message;
-            }
-        };
+        const message = oneTenantRefusal({ identity: { oidc: oidc() } });
         assert.match(message(false), /korthweb:tenants\[0\]\.identity\.oidc\.clientSecret is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'tenants\[0\]\.identity\.oidc\.clientSecret'/);
         assert.doesNotMatch(message(false), /s3cret-client/);
         assert.equal(message(true), "");

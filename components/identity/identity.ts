@@ -15,7 +15,7 @@ import { ciliumFqdnPolicy, ClusterNetwork } from "../database/backup";
 import { gatewaySelector, orthancPorts, orthancServiceName } from "../tenant/ingress";
 import { TenantNames } from "../tenant/naming";
 import { restrictedContainerSecurity } from "../tenant/orthancWorkload";
-import { DatabaseWalls, gatewayPrincipal, namespaceNamed, orthancSelector, principal, tcp } from "../tenant/security";
+import { DatabaseWalls, externalTlsServiceEntries, gatewayPrincipal, namespaceNamed, orthancSelector, principal, tcp } from "../tenant/security";
 import { imageReference, nodeImage } from "../versions";
 import { GatekeeperConfig, gatekeeperSecretEnv } from "./contract";
 
@@ -215,7 +215,6 @@ export function identityWalls(tenant: string, names: TenantNames, oidc: OidcConf
     const addressed = hosts.filter(isIpv4Address);
     const named = hosts.filter((host) => !isIpv4Address(host));
     const cidrs = [...addressed.map((address) => `${address}/32`), ...(oidc.anyAddress ? ["0.0.0.0/0"] : oidc.addresses ?? [])];
-    const tlsPort = [{ number: port, name: `tls-idp-${port}`, protocol: "TLS" }];
     return {
         orthancEgress: [],
         network: [
@@ -244,24 +243,7 @@ export function identityWalls(tenant: string, names: TenantNames, oidc: OidcConf
                 },
             },
         ],
-        serviceEntries: [
-            ...(named.length > 0
-                ? [{ namespace: ns, name: identityWallNames.serviceEntry, spec: { hosts: named, ports: tlsPort, location: "MESH_EXTERNAL", resolution: "DNS", exportTo: ["."] } }]
-                : []),
-            ...addressed.map((address, index) => ({
-                namespace: ns,
-                name: `${identityWallNames.serviceEntry}-address-${index}`,
-                spec: {
-                    hosts: [`identity-provider-${index}.gatekeeper.${ns}.internal`],
-                    addresses: [`${address}/32`],
-                    ports: tlsPort,
-                    location: "MESH_EXTERNAL",
-                    resolution: "STATIC",
-                    endpoints: [{ address }],
-                    exportTo: ["."],
-                },
-            })),
-        ],
+        serviceEntries: externalTlsServiceEntries(ns, identityWallNames.serviceEntry, hosts, port, `tls-idp-${port}`, (index) => `identity-provider-${index}.gatekeeper.${ns}.internal`),
         cniPolicies: network.cni === "cilium" ? named.map((host, index) => ciliumFqdnPolicy(ns, `${identityWallNames.ciliumPolicy}-${index}`, pods, host, port, network.dns)) : [],
     };
 }

@@ -224,25 +224,30 @@ const rule = (alert: string, severity: Severity, forDuration: string, expr: stri
  * program gives it now. An image upgrade renames the Deployment and re-renders this rule in the same `pulumi up`.
  */
 export function orthancRules(deployment: string = orthancDeploymentName()): AlertRule[] {
+    return deploymentRules(deployment, "Orthanc", { summary: "Orthanc is down", consequence: "its web and DICOM ports refuse every client" });
+}
+
+/** `<alertName>ReplicasUnavailable` (warning) and `<alertName>Down` (critical) for a tenant Deployment, by its name. */
+function deploymentRules(deployment: string, alertName: string, down: { summary: string; consequence: string }, what: string = alertName): AlertRule[] {
     const selector = `{deployment="${deployment}", namespace=~"${tenantNamespaces}"}`;
     return [
         rule(
-            "OrthancReplicasUnavailable",
+            `${alertName}ReplicasUnavailable`,
             "warning",
             "10m",
             withTenant(`(kube_deployment_spec_replicas${selector} - kube_deployment_status_replicas_available${selector}) > 0`),
-            "Tenant {{ $labels.tenant }}: Orthanc replicas unavailable",
+            `Tenant {{ $labels.tenant }}: ${what} replicas unavailable`,
             "{{ $value }} of the replicas of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) have not been available for 10 minutes.",
         ),
         rule(
-            "OrthancDown",
+            `${alertName}Down`,
             "critical",
             "2m",
             withTenant(
                 `(kube_deployment_status_replicas_available${selector} == 0) and on(namespace, deployment) (kube_deployment_spec_replicas${selector} > 0)`,
             ),
-            "Tenant {{ $labels.tenant }}: Orthanc is down",
-            "No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: its web and DICOM ports refuse every client.",
+            `Tenant {{ $labels.tenant }}: ${down.summary}`,
+            `No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: ${down.consequence}.`,
         ),
     ];
 }
@@ -256,24 +261,13 @@ export function orthancRules(deployment: string = orthancDeploymentName()): Aler
  * Orthanc, is HTTP and counted as requests, never here.
  */
 export function gatekeeperRules(): AlertRule[] {
-    const selector = `{deployment="${gatekeeperName}", namespace=~"${tenantNamespaces}"}`;
     const failed = `{reporter="source", source_workload="${gatekeeperName}", namespace=~"${tenantNamespaces}", response_flags=~".*(UF|UH).*"}`;
     return [
-        rule(
-            "GatekeeperReplicasUnavailable",
-            "warning",
-            "10m",
-            withTenant(`(kube_deployment_spec_replicas${selector} - kube_deployment_status_replicas_available${selector}) > 0`),
-            "Tenant {{ $labels.tenant }}: gatekeeper replicas unavailable",
-            "{{ $value }} of the replicas of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) have not been available for 10 minutes.",
-        ),
-        rule(
-            "GatekeeperDown",
-            "critical",
-            "2m",
-            withTenant(`(kube_deployment_status_replicas_available${selector} == 0) and on(namespace, deployment) (kube_deployment_spec_replicas${selector} > 0)`),
-            "Tenant {{ $labels.tenant }}: the gatekeeper is down",
-            "No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: nobody can sign in, and the web UIs, viewers, REST and DICOMweb refuse every client.",
+        ...deploymentRules(
+            gatekeeperName,
+            "Gatekeeper",
+            { summary: "the gatekeeper is down", consequence: "nobody can sign in, and the web UIs, viewers, REST and DICOMweb refuse every client" },
+            "gatekeeper",
         ),
         rule(
             "IdentityProviderUnreachable",
