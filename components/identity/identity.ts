@@ -19,12 +19,9 @@ import { DatabaseWalls, externalTlsServiceEntries, gatewayPrincipal, namespaceNa
 import { imageReference, nodeImage } from "../versions";
 import { GatekeeperConfig, gatekeeperSecretEnv } from "./contract";
 
-/** The port the gatekeeper listens on (plain HTTP inside the pod; the sidecar holds the mesh's mutual TLS). */
-export const gatekeeperPort = 8080;
-/** The name of every object of a tenant's gatekeeper, in the tenant namespace. */
-export const gatekeeperName = "gatekeeper";
-/** Orthanc's user for the gatekeeper (a RegisteredUsers entry beside the break-glass `admin`). */
-export const gatekeeperOrthancUser = "gatekeeper";
+import { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort } from "./names";
+
+export { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort };
 /** Where the pod finds its source (the ConfigMap's `*.ts` files) and its configuration. */
 export const gatekeeperPaths = { source: "/opt/gatekeeper", configDirectory: "/etc/gatekeeper", configFile: "config.json" } as const;
 /** The official node image's unprivileged user (nodejs/docker-node, `adduser -u 1000 ... node`). */

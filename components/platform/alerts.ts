@@ -24,7 +24,7 @@
 import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../tenant/naming";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../tenant/postgres";
-import { gatekeeperName } from "../identity/identity";
+import { gatekeeperName } from "../identity/names";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;

@@ -10,7 +10,7 @@ import { tenantNames } from "./naming";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
 import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "./postgres";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount } from "./security";
-import { gatekeeperOrthancUser } from "../identity/identity";
+import { gatekeeperOrthancUser } from "../identity/names";
 
 /**
  * How the orthancteam/orthanc image works, as far as the pod spec depends on it. Its entrypoint merges every
