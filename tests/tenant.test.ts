@@ -431,6 +431,16 @@ for (const stack of allStacks) {
                     "cloudnative-pg": ["allow-cnpg-instances", "allow-cnpg-pooler"],
                     external: [],
                 };
+                if (signsInOf(view)) {
+                    // The gateway's pods reach Orthanc's DICOM port only, and the gatekeeper on its port; Orthanc admits
+                    // them on the DICOM port only (its web port: the namespace's own pods, the gatekeeper among them).
+                    const gatewayPods = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": view.names.gatewayNamespace } }, podSelector: { matchLabels: { istio: view.names.gatewayIstioLabel } } };
+                    const orthancIngress = view.one("NetworkPolicy", "allow-orthanc").inputs.spec.ingress;
+                    const portsFor = (rules: any[], peer: unknown) => rules.filter((r) => r.from.some((f: unknown) => JSON.stringify(f) === JSON.stringify(peer))).flatMap((r) => r.ports.map((p: any) => p.port));
+                    assert.deepEqual(portsFor(orthancIngress, gatewayPods), [orthancPorts.dicom]);
+                    const gatewayEgress = view.one("NetworkPolicy", "allow-clients-to-gateway").inputs.spec.egress;
+                    assert.deepEqual(gatewayEgress.flatMap((r: any) => r.ports.map((p: any) => p.port)).sort(), [orthancPorts.dicom, gatekeeperPort].sort());
+                }
                 const modalities = tenant.modalities.some((m) => m.host) ? ["allow-orthanc-to-modalities"] : [];
                 assert.deepEqual(
                     names,
