@@ -17,6 +17,7 @@ import { parseStackConfig } from "../components/config/load";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { gatekeeperName } from "../components/identity/identity";
+import { selectorMatches, tcpConnectionClosedSeries } from "./upstream/istioStats";
 import { postgresPodLabels } from "../components/tenant/postgres";
 import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/database/cloudnativePg";
 import { defaultClusterNetwork } from "../components/database/backup";
@@ -158,6 +159,16 @@ describe("alerts", () => {
             const [unreachable] = named("IdentityProviderUnreachable");
             assert.match(unreachable.expr, /istio_tcp_connections_closed_total\{reporter="source", source_workload="gatekeeper", namespace=~"\.\+-orthweb", response_flags=~"\.\*\(UF\|UH\)\.\*"\}/);
             assert.deepEqual(metricsRead(unreachable.expr), ["istio_tcp_connections_closed_total"]);
+            // What the gatekeeper's sidecar reports (tests/upstream/istioStats.ts, istio/proxy 1.30.3): a connection the
+            // sidecar could not open matches, a good one or another workload's failure does not.
+            const closed = (workload: string, flags: string[], namespace = "bhs-orthweb") => tcpConnectionClosedSeries({ workload, namespace, flags }, `${workload}-0`);
+            const matches = (series: Record<string, string>) => selectorMatches(unreachable.expr, "istio_tcp_connections_closed_total", series);
+            assert.equal(matches(closed(gatekeeperName, ["UF"])), true);
+            assert.equal(matches(closed(gatekeeperName, ["UH"])), true);
+            assert.equal(matches(closed(gatekeeperName, ["UF", "URX"])), true);
+            assert.equal(matches(closed(gatekeeperName, [])), false, "a connection that closed normally");
+            assert.equal(matches(closed(orthancDeploymentName(), ["UF"])), false, "Orthanc's own failures are not the provider's");
+            assert.equal(matches(closed(gatekeeperName, ["UF"], "monitoring")), false, "not a tenant namespace");
         });
 
         it("selects the Orthanc Deployment by the name the Deployment gets, which follows the image tag", () => {
