@@ -142,6 +142,12 @@ describe("the gatekeeper in the shipped stacks", () => {
                 assert.deepEqual(mounted.sort(), ["audit.ts", "server.ts"]);
                 assert.equal(object(stack, "PodDisruptionBudget", ns, "gatekeeper")!.inputs.spec.minAvailable, 1);
                 assert.equal(object(stack, "Service", ns, "gatekeeper")!.inputs.spec.ports[0].name, "http-gatekeeper");
+                // What the operator registers at the provider.
+                assert.deepEqual(rendered[stack].outputs.tenantEndpoints[tenant.name].signIn, {
+                    issuer: tenant.identity!.oidc!.issuer,
+                    clientId: tenant.identity!.oidc!.clientId,
+                    redirectUri: `https://${tenantNames(tenant.name, parsedStackFile(stack).domain).webHost}/oauth2/callback`,
+                });
             }
         });
 

@@ -58,8 +58,11 @@ export interface TenantOutputs {
     ingressAddress: pulumi.Output<string>;
     /** With serviceType NodePort: the node ports that lead to 443 and 11112. */
     nodePorts: pulumi.Output<{ https?: number; dicom?: number }>;
+    /** Break-glass: admitted on Orthanc's web port from inside the cluster only when the tenant signs users in. */
     adminUser: string;
     adminPassword: pulumi.Output<string>;
+    /** Where the tenant's users sign in, and the redirect URI to register with the provider; absent when disabled. */
+    signIn?: { issuer: string; clientId: string; redirectUri: string };
     /** The tenant CA, signed by the root: what a client needs to verify the tenant's servers (with the root). */
     caCertificate: pulumi.Output<string>;
     /** What the DICOM port trusts for client certificates: the tenant CA alone. */
@@ -241,6 +244,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
             nodePorts: gateway.nodePorts,
             adminUser: orthanc.adminUser,
             adminPassword: orthanc.adminPassword,
+            ...(gatekeeper ? { signIn: gatekeeper.signIn } : {}),
             caCertificate: pki.ca.certificatePem,
             dicomClientTrustAnchor: pki.ca.trustAnchorPem,
             modalities: pulumi.output(
