@@ -11,6 +11,7 @@ import { defaultRoles, gatekeeperSecretEnv } from "../components/identity/contra
 import {
     gatekeeperConfig,
     gatekeeperConfigMapData,
+    gatekeeperDeploymentSpec,
     gatekeeperPort,
     gatekeeperSourceFiles,
     identityWalls,
@@ -25,6 +26,14 @@ import { gatekeeperFixture, kubernetesObjects, parsedStackFile, renderStack, Ren
 import { validateServiceEntry } from "./upstream/istioValidation";
 
 const names = tenantNames("bhs", "orthweb.example.org");
+const problemsOfIdentity = (identity: Record<string, unknown>): string => {
+    try {
+        parseStackConfig({ domain: "orthweb.example.org", ingress: { serviceType: "LoadBalancer" }, tenants: [{ name: "bhs", displayName: "B", identity }] });
+        return "";
+    } catch (error) {
+        return (error as Error).message;
+    }
+};
 const identity = (extra: Record<string, unknown> = {}) =>
     parseStackConfig({
         domain: "orthweb.example.org",
@@ -62,6 +71,18 @@ describe("the gatekeeper's builders", () => {
         } finally {
             rmSync(empty, { recursive: true });
         }
+    });
+
+    it("trusts the provider's own CA when the stack gives one (NODE_EXTRA_CA_CERTS from the ConfigMap), and none otherwise", () => {
+        const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        const config = gatekeeperConfig("bhs", names, identity());
+        assert.equal(gatekeeperConfigMapData(config, { "server.ts": "x" }, ca)["identity-provider-ca.crt"], ca);
+        const container = (providerCa: boolean) => (gatekeeperDeploymentSpec("bhs", ["server.ts"], "sum", providerCa).template as any).spec.containers[0];
+        assert.deepEqual(container(true).env.at(-1), { name: "NODE_EXTRA_CA_CERTS", value: "/etc/gatekeeper/identity-provider-ca.crt" });
+        assert.ok(!container(false).env.some((e: any) => e.name === "NODE_EXTRA_CA_CERTS"));
+        const volume = (providerCa: boolean) => (gatekeeperDeploymentSpec("bhs", ["server.ts"], "sum", providerCa).template as any).spec.volumes.find((v: any) => v.name === "config");
+        assert.deepEqual(volume(true).configMap.items.map((i: any) => i.path), ["config.json", "identity-provider-ca.crt"]);
+        assert.match(problemsOfIdentity({ oidc: { issuer: "https://adfs.example.org/adfs", clientId: "o", clientSecret: "x", anyAddress: true, caCertificate: "not a pem" } }), /identity\.oidc\.caCertificate/);
     });
 
     it("refuses a source and configuration larger than a ConfigMap holds", () => {

@@ -282,6 +282,11 @@ const oidcSchema = z.strictObject({
     addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.60.0.0/28" })).min(1).optional(),
     /** The gatekeeper's NetworkPolicy admits any address on the issuer's port (the mesh still admits the issuer's name only). */
     anyAddress: z.literal(true, { error: "true, or leave it out" }).optional(),
+    /**
+     * The CA (PEM) of a provider whose certificate no public CA signed (an on-premises ADFS or Keycloak): trusted by the
+     * gatekeeper besides Node's bundled CAs (NODE_EXTRA_CA_CERTS).
+     */
+    caCertificate: z.string().regex(pemCertificatePattern, { error: "a PEM certificate" }).optional(),
 });
 export type OidcConfig = z.infer<typeof oidcSchema>;
 

@@ -26,8 +26,9 @@ export { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort };
 export const gatekeeperPaths = { source: "/opt/gatekeeper", configDirectory: "/etc/gatekeeper", configFile: "config.json" } as const;
 /** The official node image's unprivileged user (nodejs/docker-node, `adduser -u 1000 ... node`). */
 const nodeUid = 1000;
-/** The ConfigMap's key for the configuration: not a `.ts`, so it never collides with a source file. */
+/** The ConfigMap's keys for the configuration and the provider's CA: not `.ts`, so they never collide with a source file. */
 const configKey = "config.json";
+const providerCaKey = "identity-provider-ca.crt";
 /** A ConfigMap holds at most 1 MiB (Kubernetes validation of ConfigMap size). */
 const configMapLimitBytes = 1024 * 1024;
 /**
@@ -107,9 +108,12 @@ export function gatekeeperSourceFiles(directory: string = gatekeeperSourceDirect
     return Object.fromEntries(names.map((name) => [name, readFileSync(path.join(directory, name), "utf8")]));
 }
 
-/** The ConfigMap's data: the configuration and the source files, refused when over a ConfigMap's 1 MiB. */
-export function gatekeeperConfigMapData(config: GatekeeperConfig, sources: Record<string, string>): Record<string, string> {
-    const data = { ...sources, [configKey]: JSON.stringify(config, null, 2) };
+/**
+ * The ConfigMap's data: the configuration, the source files and the provider's CA when the stack gives one, refused
+ * when over a ConfigMap's 1 MiB.
+ */
+export function gatekeeperConfigMapData(config: GatekeeperConfig, sources: Record<string, string>, providerCa?: string): Record<string, string> {
+    const data = { ...sources, [configKey]: JSON.stringify(config, null, 2), ...(providerCa !== undefined ? { [providerCaKey]: providerCa } : {}) };
     const bytes = Object.entries(data).reduce((sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value), 0);
     if (bytes > configMapLimitBytes) {
         throw new Error(`the gatekeeper's source and configuration take ${bytes} bytes; a ConfigMap holds at most ${configMapLimitBytes}`);
@@ -124,7 +128,7 @@ export function gatekeeperChecksum(data: Record<string, string>): string {
     return hash.digest("hex");
 }
 
-export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], checksum: string): k8s.types.input.apps.v1.DeploymentSpec {
+export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], checksum: string, providerCa = false): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = gatekeeperPodLabels(tenant);
     const secretEnv = (name: string) => ({ name, valueFrom: { secretKeyRef: { name: gatekeeperName, key: name } } });
     const probe = { httpGet: { path: gatekeeperHealthPath, port: "http" }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 };
@@ -149,7 +153,13 @@ export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], 
                         image: imageReference(nodeImage),
                         command: ["node", `${gatekeeperPaths.source}/server.ts`, `${gatekeeperPaths.configDirectory}/${gatekeeperPaths.configFile}`],
                         ports: [{ name: "http", containerPort: gatekeeperPort, protocol: "TCP" }],
-                        env: [secretEnv(gatekeeperSecretEnv.oidcClientSecret), secretEnv(gatekeeperSecretEnv.sessionKey), secretEnv(gatekeeperSecretEnv.orthancPassword)],
+                        env: [
+                            secretEnv(gatekeeperSecretEnv.oidcClientSecret),
+                            secretEnv(gatekeeperSecretEnv.sessionKey),
+                            secretEnv(gatekeeperSecretEnv.orthancPassword),
+                            // Node trusts these besides its bundled CAs, for every TLS connection it opens.
+                            ...(providerCa ? [{ name: "NODE_EXTRA_CA_CERTS", value: `${gatekeeperPaths.configDirectory}/${providerCaKey}` }] : []),
+                        ],
                         resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { memory: "384Mi" } },
                         securityContext: restrictedContainerSecurity,
                         readinessProbe: probe,
@@ -163,7 +173,13 @@ export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], 
                 ],
                 volumes: [
                     { name: "source", configMap: { name: gatekeeperName, items: sourceFiles.map((file) => ({ key: file, path: file })) } },
-                    { name: "config", configMap: { name: gatekeeperName, items: [{ key: configKey, path: gatekeeperPaths.configFile }] } },
+                    {
+                        name: "config",
+                        configMap: {
+                            name: gatekeeperName,
+                            items: [{ key: configKey, path: gatekeeperPaths.configFile }, ...(providerCa ? [{ key: providerCaKey, path: providerCaKey }] : [])],
+                        },
+                    },
                     { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
                 ],
             },
@@ -278,7 +294,7 @@ export class TenantIdentity extends pulumi.ComponentResource {
         const oidc = tenantOidc(identity, tenant);
         const config = gatekeeperConfig(tenant, names, identity);
         const sources = gatekeeperSourceFiles(args.sourceDirectory);
-        const data = gatekeeperConfigMapData(config, sources);
+        const data = gatekeeperConfigMapData(config, sources, oidc.caCertificate);
 
         this.orthancPassword = pulumi.secret(new random.RandomPassword(`${name}-orthanc-password`, { length: 32, special: false }, { parent: this }).result);
         const sessionKey = pulumi.secret(new random.RandomBytes(`${name}-session-key`, { length: 32 }, { parent: this }).base64);
@@ -304,7 +320,7 @@ export class TenantIdentity extends pulumi.ComponentResource {
             name,
             {
                 metadata: { name: gatekeeperName, namespace: ns, labels: { app: gatekeeperName } },
-                spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum)),
+                spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum, oidc.caCertificate !== undefined)),
             },
             { parent: this, dependsOn: [...args.dependsOn, configMap, secret] },
         );
