@@ -15,7 +15,8 @@ import { ciliumFqdnPolicy, ClusterNetwork } from "../database/backup";
 import { gatewaySelector, orthancPorts, orthancServiceName } from "../tenant/ingress";
 import { TenantNames } from "../tenant/naming";
 import { restrictedContainerSecurity } from "../tenant/orthancWorkload";
-import { DatabaseWalls, externalTlsServiceEntries, gatewayPrincipal, namespaceNamed, orthancSelector, principal, tcp } from "../tenant/security";
+import { DatabaseWalls, gatewayPrincipal, namespaceNamed, orthancSelector, principal, tcp } from "../tenant/security";
+import { externalTlsServiceEntries } from "../k8s/externalServiceEntries";
 import { imageReference, nodeImage } from "../versions";
 import { GatekeeperConfig, gatekeeperSecretEnv } from "./contract";
 

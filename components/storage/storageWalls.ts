@@ -6,7 +6,8 @@
 import { isIpv4Address, objectStorageHost, StorageConfig } from "../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../database/backup";
 import { TenantNames } from "../tenant/naming";
-import { DatabaseWalls, externalTlsServiceEntries, tcp } from "../tenant/security";
+import { DatabaseWalls, tcp } from "../tenant/security";
+import { externalTlsServiceEntries } from "../k8s/externalServiceEntries";
 
 /** Names of the storage walls' objects in the tenant namespace. */
 export const storageWallNames = { serviceEntry: "orthanc-object-storage", ciliumPolicy: "allow-orthanc-to-object-storage" } as const;
