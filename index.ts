@@ -7,7 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { kubernetesProviderSettings } from "./components/config/kubernetesProvider";
-import { readStackFile, stackConfigFromPulumi } from "./components/config/load";
+import { readStackFile, requireTenantIdentity, stackConfigFromPulumi } from "./components/config/load";
 import { clusterDns, rootCaSuffix } from "./components/config/schema";
 // Which configuration keys Pulumi stores encrypted; the SDK exports it from its runtime without a type declaration.
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
@@ -24,6 +24,7 @@ import { orthancServiceAccount, tenantNames } from "./components/naming/tenantNa
 import { storageSetup as storageSetupFor } from "./components/data/storage/storageSetup";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
+requireTenantIdentity(config, pulumi.getProject());
 
 const kubernetes = kubernetesProviderSettings(config.kubernetes, { stack: pulumi.getStack(), isDryRun: pulumi.runtime.isDryRun(), cwd: process.cwd() });
 const provider = new k8s.Provider("kubernetes", {

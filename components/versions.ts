@@ -243,6 +243,14 @@ export const cnpgPostgresImage: ImagePin = {
     digest: "sha256:42708a75345b7a48fdd9257b071830783a97fd228529196b6313187a7198e185",
 };
 
+/**
+ * Node.js for each tenant's gatekeeper (components/identity/identity.ts), which runs its TypeScript source with Node's
+ * type stripping (unflagged in Node 24). 24 is the Active LTS line; 24.19.0 on Alpine 3.24 (the line's alpine-default)
+ * is the newest Node 24 image the official image's build repository names as read (nodejs/docker-node f27d936,
+ * 2026-08-19: 24/alpine3.24/Dockerfile `NODE_VERSION=24.19.0`, versions.json). Its `node` user is uid 1000.
+ */
+export const nodeImage: ImagePin = { registry: "docker.io", repository: "library/node", tag: "24.19.0-alpine3.24" };
+
 /** Every image korthweb pins, by a name tests/upstream/imagePinFacts.json records evidence under. */
 export const pinnedImages = {
     ...postgresqlHaImages,
@@ -251,6 +259,7 @@ export const pinnedImages = {
     orthancFull: orthancFullImage,
     kiali: kialiImage,
     cnpgPostgres: cnpgPostgresImage,
+    node: nodeImage,
 } satisfies Record<string, ImagePin>;
 
 /**
@@ -269,4 +278,5 @@ export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, stri
     orthanc: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
     orthancFull: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
     kiali: "no file of kiali/kiali or kiali/kiali-operator at v2.20.0 names the image's digest; the release pushes it from CI only",
+    node: "nodejs/docker-node names no image digest (docker-library's build pushes it from CI only)",
 };

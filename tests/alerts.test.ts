@@ -16,6 +16,8 @@ import {
 import { parseStackConfig } from "../components/config/load";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
+import { gatekeeperName } from "../components/identity/identity";
+import { selectorMatches, tcpConnectionClosedSeries } from "./upstream/istioStats";
 import { postgresPodLabels } from "../components/data/engines/bitnamiHaValues";
 import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/data/engines/cloudnativePg";
 import { defaultClusterNetwork } from "../components/data/backup/backup";
@@ -111,7 +113,17 @@ describe("alerts", () => {
             const all = rules();
             assert.deepEqual(
                 [...new Set(all.map((r) => r.alert))].sort(),
-                ["BackupTooOld", "CertificateExpiresSoon", "OrthancDown", "OrthancReplicasUnavailable", "PostgresNotReady", "PostgresReplicationBroken"],
+                [
+                    "BackupTooOld",
+                    "CertificateExpiresSoon",
+                    "GatekeeperDown",
+                    "GatekeeperReplicasUnavailable",
+                    "IdentityProviderUnreachable",
+                    "OrthancDown",
+                    "OrthancReplicasUnavailable",
+                    "PostgresNotReady",
+                    "PostgresReplicationBroken",
+                ],
             );
             assert.deepEqual(
                 [...new Set(alertRulesSpec({ orthancMetrics: true }).groups.flatMap((g) => g.rules).map((r) => r.alert))].filter((a) => !all.some((r) => r.alert === a)).sort(),
@@ -139,6 +151,26 @@ describe("alerts", () => {
             assert.equal(down.labels.severity, "critical");
         });
 
+        it("watches each tenant's gatekeeper: its Deployment by the name the program gives it, and its failed connections to the identity provider", () => {
+            for (const rule of named("GatekeeperReplicasUnavailable").concat(named("GatekeeperDown"))) {
+                assert.deepEqual([...new Set([...rule.expr.matchAll(/deployment="([^"]+)"/g)].map((m) => m[1]))], [gatekeeperName], rule.alert);
+            }
+            assert.equal(named("GatekeeperDown")[0].labels.severity, "critical");
+            const [unreachable] = named("IdentityProviderUnreachable");
+            assert.match(unreachable.expr, /istio_tcp_connections_closed_total\{reporter="source", source_workload="gatekeeper", namespace=~"\.\+-orthweb", response_flags=~"\.\*\(UF\|UH\)\.\*"\}/);
+            assert.deepEqual(metricsRead(unreachable.expr), ["istio_tcp_connections_closed_total"]);
+            // What the gatekeeper's sidecar reports (tests/upstream/istioStats.ts, istio/proxy 1.30.3): a connection the
+            // sidecar could not open matches, a good one or another workload's failure does not.
+            const closed = (workload: string, flags: string[], namespace = "bhs-orthweb") => tcpConnectionClosedSeries({ workload, namespace, flags }, `${workload}-0`);
+            const matches = (series: Record<string, string>) => selectorMatches(unreachable.expr, "istio_tcp_connections_closed_total", series);
+            assert.equal(matches(closed(gatekeeperName, ["UF"])), true);
+            assert.equal(matches(closed(gatekeeperName, ["UH"])), true);
+            assert.equal(matches(closed(gatekeeperName, ["UF", "URX"])), true);
+            assert.equal(matches(closed(gatekeeperName, [])), false, "a connection that closed normally");
+            assert.equal(matches(closed(orthancDeploymentName(), ["UF"])), false, "Orthanc's own failures are not the provider's");
+            assert.equal(matches(closed(gatekeeperName, ["UF"], "monitoring")), false, "not a tenant namespace");
+        });
+
         it("selects the Orthanc Deployment by the name the Deployment gets, which follows the image tag", () => {
             // kube-state-metrics v2.20.0 internal/store/deployment.go: the `deployment` label is the object's name.
             for (const rule of named("OrthancReplicasUnavailable").concat(named("OrthancDown"))) {
@@ -149,6 +181,7 @@ describe("alerts", () => {
             const upgraded = orthancRules(orthancDeploymentName({ tag: "27.1.0" }));
             assert.ok(upgraded.every((r) => r.expr.includes('deployment="orthanc-27-1-0"') && !r.expr.includes("26-8-1")));
             assert.ok(alertRulesSpec({ orthancDeployment: "orthanc-x" }).groups[0].rules.every((r) => r.expr.includes('deployment="orthanc-x"')));
+            assert.ok(orthancRules().every((r) => !r.expr.includes(`deployment="${gatekeeperName}"`)));
         });
 
         it("watches the CloudNativePG engine with what its instance manager serves: up, cnpg_collector_up, replication", () => {
@@ -242,7 +275,7 @@ const objects = (stack: RenderedStack, kind: string) => stack.resources.filter((
 const nsOf = (r: RecordedResource) => r.inputs.metadata?.namespace ?? r.inputs.namespace;
 
 /** The pods each tenant runs, as the cluster would run them (see PodModel); those of operators and charts modelled. */
-function tenantPods(stack: RenderedStack, stackName: string): { tenant: string; role: "orthanc" | "bitnami-postgresql" | "cnpg-instance"; pod: PodModel }[] {
+function tenantPods(stack: RenderedStack, stackName: string): { tenant: string; role: "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "gatekeeper"; pod: PodModel }[] {
     const config = parsedStackFile(stackName);
     const namespaceLabels = (name: string): Record<string, string> => {
         const ns = objects(stack, "Namespace").find((r) => r.inputs.metadata.name === name);
@@ -263,6 +296,15 @@ function tenantPods(stack: RenderedStack, stackName: string): { tenant: string; 
                 injects(ns),
             ),
         });
+        const gatekeeper = objects(stack, "Deployment").find((r) => nsOf(r) === ns && r.inputs.metadata.name === gatekeeperName);
+        if (gatekeeper) {
+            const pod = gatekeeper.inputs.spec.template;
+            pods.push({
+                tenant: tenant.name,
+                role: "gatekeeper",
+                pod: asRunning({ ...base, name: `${gatekeeperName}-0`, labels: pod.metadata.labels, annotations: pod.metadata.annotations ?? {}, containers: pod.spec.containers }, injects(ns)),
+            });
+        }
         if (tenant.database.engine === "bitnami-ha") {
             // The chart's pod: its labels, the exporter's annotations from the values (metrics.annotations).
             const release = releases(stack).find((r) => nsOf(r) === ns && r.inputs.chart.includes("postgresql-ha"))!;
@@ -285,8 +327,10 @@ function tenantPods(stack: RenderedStack, stackName: string): { tenant: string; 
 }
 
 /** Which tenant pods serve a metric (for `up`, the scrape job the expression selects). */
-function servedBy(metric: string, expr: string): "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "cluster-wide" | undefined {
+function servedBy(metric: string, expr: string): "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "gatekeeper" | "cluster-wide" | undefined {
     if (/^(kube_|certmanager_)/.test(metric)) return "cluster-wide";
+    // The sidecar's standard metrics, selected by the workload that reports them.
+    if (/^istio_/.test(metric) && expr.includes(`source_workload="${gatekeeperName}"`)) return "gatekeeper";
     if (/^pg_/.test(metric)) return "bitnami-postgresql";
     if (/^(cnpg_|barman_cloud_)/.test(metric)) return "cnpg-instance";
     if (metric === "up") {
@@ -317,6 +361,8 @@ for (const stackName of allStacks) {
             const monitors: PodMonitorModel[] = objects(stack, "PodMonitor").map((r) => ({ namespace: nsOf(r), name: r.inputs.metadata.name, spec: r.inputs.spec }));
             const policies: NetworkPolicyModel[] = objects(stack, "NetworkPolicy").map((r) => ({ namespace: nsOf(r), spec: r.inputs.spec }));
             const pods = tenantPods(stack, stackName);
+            // Every tenant of the rendered stacks signs in through a gatekeeper, whose sidecar the rules read.
+            assert.deepEqual(pods.filter((p) => p.role === "gatekeeper").map((p) => p.tenant), config.tenants.map((t) => t.name));
             const unscraped: string[] = [];
             for (const rule of rules()) {
                 for (const metric of metricsRead(rule.expr)) {
@@ -337,7 +383,8 @@ for (const stackName of allStacks) {
                         const usable: Target[] = targets.filter((t) => t.labels.namespace === pod.namespace && t.labels.pod_name === pod.name && (role !== "cnpg-instance" || t.labels.job === cnpgMetricsJob));
                         if (usable.length === 0) unscraped.push(`${rule.alert}: ${metric} of ${tenant}'s ${role} pod`);
                         // Bitnami's exporter only through Istio's metrics merging (15020); CloudNativePG's port directly.
-                        const expectedPort: number | undefined = role === "bitnami-postgresql" ? 15020 : role === "cnpg-instance" ? 9187 : undefined;
+                        // The gatekeeper's sidecar metrics through the same merged endpoint.
+                        const expectedPort: number | undefined = role === "bitnami-postgresql" || role === "gatekeeper" ? 15020 : role === "cnpg-instance" ? 9187 : undefined;
                         for (const target of usable as Target[]) assert.equal(target.port, expectedPort, `${tenant}'s ${role} scraped on ${target.port}`);
                     }
                 }
@@ -524,10 +571,14 @@ for (const stackName of allStacks) {
             }
         });
 
-        it("names the Orthanc Deployment and the PostgreSQL StatefulSet in the rules as the cluster names them", () => {
-            const deploymentNames = new Set(objects(stack, "Deployment").filter((r) => r.inputs.metadata.name.startsWith("orthanc")).map((r) => r.inputs.metadata.name));
+        it("names the Orthanc and gatekeeper Deployments and the PostgreSQL StatefulSet in the rules as the cluster names them", () => {
+            const deploymentNames = new Set(
+                objects(stack, "Deployment")
+                    .filter((r) => r.inputs.metadata.name.startsWith("orthanc") || r.inputs.metadata.name === gatekeeperName)
+                    .map((r) => r.inputs.metadata.name),
+            );
             const inRules = new Set(rules().flatMap((r) => [...r.expr.matchAll(/deployment="([^"]+)"/g)].map((m) => m[1])));
-            assert.deepEqual([...inRules], [...deploymentNames]);
+            assert.deepEqual([...inRules].sort(), [...deploymentNames].sort());
             const statefulSets = new Set(releases(stack).filter((r) => r.inputs.chart.includes("postgresql-ha")).map((r) => bitnamiPostgresStatefulSet(r.inputs.name, r.inputs.values)));
             const statefulSetsInRules = new Set(rules().flatMap((r) => [...r.expr.matchAll(/statefulset="([^"]+)"/g)].map((m) => m[1])));
             for (const name of statefulSets) assert.ok(statefulSetsInRules.has(name), `${name} is what the rules select`);

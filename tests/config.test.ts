@@ -4,8 +4,9 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { ConfigError, credentialSettingPaths, parseStackConfig, readStackFile, schemaSettings, stackConfigFromPulumi } from "../components/config/load";
-import { clusterDns, credential, maxTenantNameLength, stackConfigSchema, tenantBackupTarget } from "../components/config/schema";
+import { ConfigError, credentialSettingPaths, parseStackConfig, readStackFile, requireTenantIdentity, schemaSettings, stackConfigFromPulumi } from "../components/config/load";
+import { clusterDns, credential, identityRoles, maxTenantNameLength, stackConfigSchema, tenantBackupTarget } from "../components/config/schema";
+import { defaultRoles } from "../components/identity/contract";
 import { parsedStackFile, allStacks } from "./support/stacks";
 import { deliveredConfig } from "./upstream/pulumiConfig";
 import { cnonlyRequest, ecRequest, okRequest, sanRequest, tamperedRequest, weakRequest, wrongcnRequest } from "./support/modalityRequests";
@@ -50,6 +51,27 @@ function withReceivers(receivers: Record<string, unknown>[], smtpServer?: Record
 function withTenant(patch: Record<string, unknown>) {
     const config = minimal();
     return { ...config, tenants: [{ ...config.tenants[0], ...patch }] };
+}
+
+/**
+ * What the program says of a one-tenant stack (`tenant` merged into bhs) read from Pulumi, with every top-level key
+ * secret or none: the refusal's message, or "" when accepted.
+ */
+function oneTenantRefusal(tenant: Record<string, unknown>): (secret: boolean) => string {
+    const raw = {
+        "korthweb:domain": "orthweb.example.org",
+        "korthweb:ingress": JSON.stringify(minimal().ingress),
+        "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
+        "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", ...tenant }]),
+    };
+    return (secret: boolean) => {
+        try {
+            stackConfigFromPulumi(raw, "korthweb", () => secret);
+            return "";
+        } catch (error) {
+            return (error as Error).message;
+        }
+    };
 }
 
 function problemsOf(raw: unknown): string {
@@ -819,21 +841,89 @@ describe("storage settings (tenants[].storage)", () => {
     }
 
     it("refuses the store's credentials in plain text, naming the command that stores them as secrets", () => {
-        const raw = {
-            "korthweb:domain": "orthweb.example.org",
-            "korthweb:ingress": JSON.stringify(minimal().ingress),
-            "korthweb:observability": JSON.stringify({ alerting: { enabled: false } }),
-            "korthweb:tenants": JSON.stringify([{ name: "bhs", displayName: "B", storage: { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, anyAddress: true } }]),
-        };
-        const message = (secret: boolean) => {
-            try {
-                stackConfigFromPulumi(raw, "korthweb", () => secret);
-                return "";
-            } catch (error) {
-                return (error as Error).message;
-            }
-        };
+        const message = oneTenantRefusal({ storage: { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, anyAddress: true } });
         assert.match(message(false), /korthweb:tenants\[0\]\.storage\.azureBlob\.connectionString is stored in plain text; allowed: a secret/);
+        assert.equal(message(true), "");
+    });
+});
+
+describe("identity settings (tenants[].identity)", () => {
+    const oidc = (extra: Record<string, unknown> = {}) => ({ issuer: "https://login.example.org/realms/bhs", clientId: "orthanc", clientSecret: "s3cret-client", anyAddress: true, ...extra });
+    const withIdentity = (identity: Record<string, unknown>, kubernetes: Record<string, unknown> = {}) => ({ ...withTenant({ identity }), kubernetes });
+    const twoTenants = (bhs: Record<string, unknown>, mhr: Record<string, unknown>) => ({
+        ...minimal(),
+        tenants: [
+            { name: "bhs", displayName: "B", identity: { oidc: oidc(bhs) } },
+            { name: "mhr", displayName: "M", identity: { oidc: oidc(mhr) } },
+        ],
+    });
+
+    it("fills in the contract's default roles, claims, scopes and limits", () => {
+        const identity = parseStackConfig(withIdentity({ oidc: oidc() })).tenants[0].identity!;
+        assert.equal(identity.oidc!.groupsClaim, "groups");
+        assert.equal(identity.oidc!.nameClaim, "name");
+        assert.deepEqual(identity.oidc!.scopes, ["openid", "profile", "email"]);
+        assert.deepEqual(identityRoles(identity), defaultRoles);
+        assert.deepEqual([identity.sessionTtlSeconds, identity.shareLinkMaxTtlSeconds, identity.audit.retentionDays], [8 * 3600, 7 * 86400, 6 * 365]);
+    });
+
+    it("accepts roles of the site's own, API clients under them, an explicit opt-out, and a provider reached by name through Cilium", () => {
+        const roles = { reader: { groups: ["radiology"], permissions: ["search", "view"] } };
+        const accepted: [Record<string, unknown>, Record<string, unknown>?][] = [
+            [{ oidc: oidc(), roles, apiClients: [{ clientId: "ris", role: "reader" }] }],
+            [{ oidc: oidc({ anyAddress: undefined, addresses: ["10.60.0.0/28"] }), apiClients: [{ clientId: "ris", role: "technologist" }] }],
+            [{ oidc: oidc({ anyAddress: undefined }) }, { cni: "cilium" }],
+            [{ disabled: true }],
+        ];
+        for (const [identity, kubernetes] of accepted) assert.doesNotThrow(() => parseStackConfig(withIdentity(identity, kubernetes)), JSON.stringify(identity));
+        assert.doesNotThrow(() => parseStackConfig(twoTenants({}, { clientId: "orthanc-mhr" })), "one issuer, a client per tenant");
+    });
+
+    const refused: [string, Record<string, unknown>, RegExp[]][] = [
+        ["an issuer that is not https", { oidc: oidc({ issuer: "http://login.example.org/realms/bhs" }) }, [/identity\.oidc\.issuer is "http:\/\/login\.example\.org\/realms\/bhs"/, /an https URL/]],
+        [
+            "a role mapped to an unknown permission",
+            { oidc: oidc(), roles: { reader: { groups: ["radiology"], permissions: ["view", "read-everything"] } } },
+            [/identity\.roles\.reader\.permissions\[1\] is "read-everything"/, /one of "search", "view", "download", "share", "upload", "edit", "delete-own", "delete", "audit", "admin"/],
+        ],
+        ["a role no group grants", { oidc: oidc(), roles: { reader: { groups: [], permissions: ["view"] } } }, [/identity\.roles\.reader\.groups/, /at least one group of the identity provider/]],
+        ["an API client under a role the tenant lacks", { oidc: oidc(), apiClients: [{ clientId: "ris", role: "radiologist" }] }, [/identity\.apiClients\[0\]\.role/, /a role of the tenant \(administrator, clinician, technologist, auditor\)/]],
+        ["two API clients with one id", { oidc: oidc(), apiClients: [{ clientId: "ris", role: "auditor" }, { clientId: "ris", role: "clinician" }] }, [/identity\.apiClients\[1\]\.clientId/, /no other API client/]],
+        ["no provider at all", { roles: { reader: { groups: ["g"], permissions: ["view"] } } }, [/tenants\[0\]\.identity/, /exactly one of oidc .*keycloak: \{\} .*disabled: true/]],
+        ["a provider and the opt-out", { oidc: oidc(), disabled: true }, [/identity\.disabled/, /left out: exactly one of oidc, keycloak, disabled \(oidc and disabled are set\)/]],
+        ["roles with the opt-out", { disabled: true, roles: { reader: { groups: ["g"], permissions: ["view"] } } }, [/identity\.roles/, /left out: identity\.disabled is true/]],
+        ["the in-cluster Keycloak, not rendered yet", { keycloak: {} }, [/identity\.keycloak/, /oidc for now/]],
+        ["a provider with no way out", { oidc: oidc({ anyAddress: undefined }) }, [/identity\.oidc\.addresses missing/, /cilium/, /anyAddress/]],
+        ["a session longer than a day", { oidc: oidc(), sessionTtlSeconds: 7 * 86400 }, [/identity\.sessionTtlSeconds is 604800/]],
+    ];
+    for (const [what, identity, expected] of refused) {
+        it(`refuses ${what}`, () => {
+            const message = problemsOf(withIdentity(identity));
+            for (const pattern of expected) assert.match(message, pattern);
+            assert.doesNotMatch(message, /s3cret-client/, "the client secret is never printed");
+        });
+    }
+
+    it("refuses two tenants whose gatekeepers would accept each other's tokens (one issuer, a client id or audience in common)", () => {
+        assert.match(problemsOf(twoTenants({}, {})), /tenants\[1\]\.identity\.oidc\.clientId .*bhs has the same issuer and accepts orthanc/);
+        assert.match(problemsOf(twoTenants({ audiences: ["api://pacs"] }, { clientId: "orthanc-mhr", audiences: ["api://pacs"] })), /tenants\[1\]\.identity\.oidc\.audiences .*accepts api:\/\/pacs/);
+        assert.doesNotThrow(() => parseStackConfig(twoTenants({}, { issuer: "https://login.example.org/realms/mhr" })), "another issuer");
+    });
+
+    it("refuses, where the program reads its stack, a tenant that says nothing about sign-in, naming the opt-out", () => {
+        const config = parseStackConfig(minimal());
+        assert.throws(() => requireTenantIdentity(config, "korthweb"), (error: Error) => {
+            assert.ok(error instanceof ConfigError);
+            assert.match(error.message, /korthweb:tenants\[0\]\.identity missing; allowed: who signs in: oidc .* or disabled: true/);
+            return true;
+        });
+        assert.doesNotThrow(() => requireTenantIdentity(parseStackConfig(withIdentity({ disabled: true })), "korthweb"));
+    });
+
+    it("refuses the client secret in plain text, naming the command that stores it as a secret", () => {
+        const message = oneTenantRefusal({ identity: { oidc: oidc() } });
+        assert.match(message(false), /korthweb:tenants\[0\]\.identity\.oidc\.clientSecret is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'tenants\[0\]\.identity\.oidc\.clientSecret'/);
+        assert.doesNotMatch(message(false), /s3cret-client/);
         assert.equal(message(true), "");
     });
 });

@@ -276,12 +276,13 @@ describe("storage: the rendered example stacks", () => {
 
     it("cnpg: the generated master key is protected and secret; Google's tenant runs the -full image with its key file", async () => {
         const rendered = await renderStack("cnpg");
-        const key = rendered.resources.find((r) => r.type === "random:index/randomBytes:RandomBytes")!;
+        // The storage's master key (the gatekeepers' session keys are random bytes too: tests/identity.test.ts).
+        const key = rendered.resources.find((r) => r.type === "random:index/randomBytes:RandomBytes" && !r.name.endsWith("-identity-session-key"))!;
         assert.equal(key.options?.protect, true);
         const secret = kubernetesObjects(rendered).find((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs.metadata.name === storageSecretName && r.inputs.metadata.namespace === "bhs-orthweb")!;
         assert.ok(isSecretValue(secret.inputs.stringData) || isSecretValue(secret.inputs.stringData["master-key"]));
         assert.equal(Buffer.from(reveal(plain(secret.inputs.stringData)["master-key"]), "base64").length, 32, "AES-256");
-        const mhr = kubernetesObjects(rendered).find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.inputs.metadata.namespace === "mhr-orthweb")!;
+        const mhr = kubernetesObjects(rendered).find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.inputs.metadata.namespace === "mhr-orthweb" && r.inputs.metadata.name !== "gatekeeper")!;
         const container = mhr.inputs.spec.template.spec.containers[0];
         assert.ok(container.image.startsWith(`docker.io/orthancteam/orthanc:${orthancFullImage.tag}`));
         assert.ok(container.volumeMounts.some((m: any) => m.mountPath === storageKeyDirectory && m.readOnly));

@@ -1,7 +1,8 @@
 import { strict as assert } from "assert";
 import { storageClaimName, storageMountPath } from "../components/data/storage/orthancStorage";
 import { storageWallNames } from "../components/data/storage/storageWalls";
-import { ingressPorts, orthancPorts } from "../components/tenant/ingress";
+import { ingressPorts, orthancPorts, webResponseHeaders } from "../components/tenant/ingress";
+import { gatekeeperPort, identityWallNames } from "../components/identity/identity";
 import { tenantNames } from "../components/naming/tenantNames";
 import { orthancConfig } from "../components/tenant/orthancConfig";
 import { postgresSecrets } from "../components/data/engines/bitnamiHaValues";
@@ -69,6 +70,11 @@ for (const stack of allStacks) {
             views = config.tenants.map((t) => new TenantView(rendered, t.name, config.domain));
         });
         const engineOf = (view: TenantView) => config.tenants.find((t) => t.name === view.tenant)!.database.engine;
+        /** Whether the tenant's users sign in through its gatekeeper (tenants[].identity, not disabled). */
+        const signsInOf = (view: TenantView) => {
+            const identity = config.tenants.find((t) => t.name === view.tenant)!.identity;
+            return identity !== undefined && !identity.disabled;
+        };
         /** The tenants on Bitnami postgresql-ha; its tests are registered only where a tenant uses it. */
         const bitnami = () => views.filter((view) => engineOf(view) === "bitnami-ha");
         const itForBitnami = config.tenants.some((t) => t.database.engine === "bitnami-ha") ? it : () => undefined;
@@ -191,7 +197,7 @@ for (const stack of allStacks) {
             }
         });
 
-        it("serves HTTPS on 443 for web.<tenant> to Orthanc's HTTP port, TLS 1.2 or newer", () => {
+        it("serves HTTPS on 443 for web.<tenant> to the tenant's gatekeeper (Orthanc's HTTP port when sign-in is disabled), TLS 1.2 or newer, with the security headers", () => {
             for (const view of views) {
                 const server = view.one("Gateway", "web").inputs.spec.servers[0];
                 assert.equal(server.port.number, ingressPorts.https);
@@ -201,8 +207,11 @@ for (const stack of allStacks) {
                 assert.equal(server.tls.minProtocolVersion, "TLSV1_2");
                 const route = view.one("VirtualService", "web").inputs.spec;
                 assert.deepEqual(route.gateways, ["web"]);
-                assert.equal(route.http[0].route[0].destination.host, `orthanc.${view.names.namespace}.svc.cluster.local`);
-                assert.equal(route.http[0].route[0].destination.port.number, orthancPorts.http);
+                const signsIn = signsInOf(view);
+                assert.equal(route.http[0].route[0].destination.host, `${signsIn ? "gatekeeper" : "orthanc"}.${view.names.namespace}.svc.cluster.local`);
+                assert.equal(route.http[0].route[0].destination.port.number, signsIn ? gatekeeperPort : orthancPorts.http);
+                // The gateway sets the headers on the route, whichever backend answers.
+                assert.deepEqual(route.http[0].headers.response.set, webResponseHeaders);
             }
         });
 
@@ -269,7 +278,10 @@ for (const stack of allStacks) {
             for (const view of views) {
                 const ns = view.names.namespace;
                 const policies = view.all("AuthorizationPolicy").filter((p) => p.inputs.metadata.namespace === ns).map((p) => p.inputs.spec);
-                const fromGateway = { principal: `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`, namespace: view.names.gatewayNamespace };
+                const gateway = { principal: `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`, namespace: view.names.gatewayNamespace };
+                // What faces the internet on the web port: the gatekeeper (a workload of the tenant namespace) when
+                // users sign in, else the gateway itself.
+                const fromGateway = signsInOf(view) ? { principal: `cluster.local/ns/${ns}/sa/gatekeeper`, namespace: ns } : gateway;
                 const orthancPods = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.metadata.labels;
                 const decide = (method: string, path: string, from = fromGateway) =>
                     authorizationAllows(policies, orthancPods, { method, path, port: orthancPorts.http, ...from }, normalization);
@@ -309,6 +321,8 @@ for (const stack of allStacks) {
                 assert.equal(decide("POST", "/tools/shutdown", { principal: `cluster.local/ns/${ns}/sa/admin`, namespace: ns }), true);
                 // Another namespace gets nothing at all.
                 assert.equal(decide("GET", "/studies", { principal: "cluster.local/ns/other/sa/default", namespace: "other" }), false);
+                // With sign-in, the gateway no longer reaches the REST API: the break-glass admin is not internet-facing.
+                if (signsInOf(view)) assert.equal(decide("GET", "/studies", gateway), false, `${view.tenant}: the gateway reaches Orthanc's web port`);
             }
         });
 
@@ -321,14 +335,21 @@ for (const stack of allStacks) {
                     [ns, {}],
                 ]);
                 const orthanc = view.one("AuthorizationPolicy", "allow-gateway-to-orthanc").inputs.spec;
-                assert.deepEqual(orthanc.rules[0].from[0].source.principals, [
-                    `cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`,
-                ]);
-                assert.deepEqual(orthanc.rules[1].from[0].source.namespaces, [ns]);
+                const gatewayRule = orthanc.rules[0];
+                assert.deepEqual(gatewayRule.from[0].source.principals, [`cluster.local/ns/${view.names.gatewayNamespace}/sa/${view.names.gatewayRelease}`]);
+                if (signsInOf(view)) {
+                    // The gateway on the DICOM port only; the gatekeeper on the web port.
+                    assert.deepEqual(gatewayRule.to[0].operation.ports, [String(orthancPorts.dicom)]);
+                    assert.deepEqual(orthanc.rules[1].from[0].source.principals, [`cluster.local/ns/${ns}/sa/gatekeeper`]);
+                    assert.deepEqual(orthanc.rules[1].to[0].operation.ports, [String(orthancPorts.http)]);
+                    const gatekeeper = view.one("AuthorizationPolicy", "allow-gateway-to-gatekeeper").inputs.spec;
+                    assert.deepEqual(gatekeeper.rules, [{ from: [{ source: { principals: gatewayRule.from[0].source.principals } }], to: [{ operation: { ports: [String(gatekeeperPort)] } }] }]);
+                }
+                assert.deepEqual(orthanc.rules.at(-1).from[0].source.namespaces, [ns]);
                 // The database engine's policies admit Orthanc, and the engine's own pods where they talk to each other.
                 const databaseSide = view
                     .all("AuthorizationPolicy")
-                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "deny-gateway-admin-paths", "deny-cross-site-writes"].includes(p.inputs.metadata.name));
+                    .filter((p) => !["deny-by-default", "allow-clients-to-gateway", "allow-gateway-to-orthanc", "allow-gateway-to-gatekeeper", "deny-gateway-admin-paths", "deny-cross-site-writes"].includes(p.inputs.metadata.name));
                 const principals = new Set(databaseSide.flatMap((p) => p.inputs.spec.rules.flatMap((r: any) => r.from.flatMap((f: any) => f.source.principals ?? []))));
                 const expected: Record<string, string[]> = {
                     "bitnami-ha": [
@@ -380,6 +401,9 @@ for (const stack of allStacks) {
                     // The tenant's object store, by address, or any address where the stack says so (storage.anyAddress).
                     ...(tenant.storage.addresses ?? []),
                     ...(tenant.storage.anyAddress ? ["0.0.0.0/0"] : []),
+                    // The tenant's identity provider, likewise (identity.oidc).
+                    ...(tenant.identity?.oidc?.addresses ?? []),
+                    ...(tenant.identity?.oidc?.anyAddress ? ["0.0.0.0/0"] : []),
                 ]);
                 for (const policy of policies) {
                     for (const rule of [...(policy.inputs.spec.ingress ?? []), ...(policy.inputs.spec.egress ?? [])]) {
@@ -407,12 +431,22 @@ for (const stack of allStacks) {
                     "cloudnative-pg": ["allow-cnpg-instances", "allow-cnpg-pooler"],
                     external: [],
                 };
+                if (signsInOf(view)) {
+                    // The gateway's pods reach Orthanc's DICOM port only, and the gatekeeper on its port; Orthanc admits
+                    // them on the DICOM port only (its web port: the namespace's own pods, the gatekeeper among them).
+                    const gatewayPods = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": view.names.gatewayNamespace } }, podSelector: { matchLabels: { istio: view.names.gatewayIstioLabel } } };
+                    const orthancIngress = view.one("NetworkPolicy", "allow-orthanc").inputs.spec.ingress;
+                    const portsFor = (rules: any[], peer: unknown) => rules.filter((r) => r.from.some((f: unknown) => JSON.stringify(f) === JSON.stringify(peer))).flatMap((r) => r.ports.map((p: any) => p.port));
+                    assert.deepEqual(portsFor(orthancIngress, gatewayPods), [orthancPorts.dicom]);
+                    const gatewayEgress = view.one("NetworkPolicy", "allow-clients-to-gateway").inputs.spec.egress;
+                    assert.deepEqual(gatewayEgress.flatMap((r: any) => r.ports.map((p: any) => p.port)).sort(), [orthancPorts.dicom, gatekeeperPort].sort());
+                }
                 const modalities = tenant.modalities.some((m) => m.host) ? ["allow-orthanc-to-modalities"] : [];
                 assert.deepEqual(
                     names,
                     [
                         ...[...floor, "allow-clients-to-gateway"].map((n) => `${view.names.gatewayNamespace}/${n}`),
-                        ...[...floor, "allow-orthanc", ...modalities, ...engine[tenant.database.engine]].map((n) => `${view.names.namespace}/${n}`),
+                        ...[...floor, "allow-orthanc", ...modalities, ...engine[tenant.database.engine], ...(signsInOf(view) ? ["allow-gatekeeper"] : [])].map((n) => `${view.names.namespace}/${n}`),
                     ].sort(),
                 );
             }
@@ -685,11 +719,15 @@ for (const stack of allStacks) {
                     assert.equal(orthanc.PostgreSQL.Host, `${host}.${view.names.namespace}.svc.cluster.local`);
                     assert.equal(orthanc.PostgreSQL.Password, `mockpassword${view.tenant}databaseorthancpassword`);
                 }
-                assert.deepEqual(orthanc.RegisteredUsers, { admin: `mockpassword${view.tenant}orthancadminpassword` });
+                assert.deepEqual(orthanc.RegisteredUsers, {
+                    admin: `mockpassword${view.tenant}orthancadminpassword`,
+                    ...(signsInOf(view) ? { gatekeeper: `mockpassword${view.tenant}identityorthancpassword` } : {}),
+                });
                 const pod = view.one("Deployment", orthancDeploymentName()).inputs.spec.template.spec;
                 assert.ok(pod.volumes.some((v: any) => v.secret?.secretName === "orthanc-config"));
-                // A ConfigMap holds public material only: the managed database's CA at most.
-                for (const configMap of view.all("ConfigMap")) {
+                // A ConfigMap holds public material only: the managed database's CA at most, and the gatekeeper's
+                // source and configuration (tests/identity.test.ts).
+                for (const configMap of view.all("ConfigMap").filter((c) => c.inputs.metadata.name !== "gatekeeper")) {
                     for (const value of Object.values(configMap.inputs.data ?? {})) {
                         assert.match(String(value), /^-----BEGIN CERTIFICATE-----[\s\S]*-----END CERTIFICATE-----\s*$/, configMap.name);
                     }
@@ -929,8 +967,11 @@ describe("modalities", () => {
     it("opens the mesh and the NetworkPolicy to exactly the address a modality retrieves to with C-MOVE", async () => {
         const rendered = await renderStack("dev", devVariants.withModalityAddress());
         assert.equal(rendered.error, undefined);
-        // The modality's entries (dev's object storage has its own, by name: tests/storage.test.ts).
-        const entries = rendered.resources.filter((r) => r.type.endsWith(":ServiceEntry") && !r.inputs.metadata.name.startsWith(storageWallNames.serviceEntry));
+        // The modality's entries (dev's object storage and identity provider have their own, by name: tests/storage.test.ts,
+        // tests/identity.test.ts).
+        const entries = rendered.resources.filter(
+            (r) => r.type.endsWith(":ServiceEntry") && ![storageWallNames.serviceEntry, identityWallNames.serviceEntry].some((name) => r.inputs.metadata.name.startsWith(name)),
+        );
         assert.deepEqual(
             entries.map((e) => [e.inputs.metadata.namespace, e.inputs.spec.addresses, e.inputs.spec.ports[0].number, e.inputs.spec.exportTo]),
             [["bhs-orthweb", [`${modalityAddress.host}/32`], modalityAddress.port, ["."]]],

@@ -12,6 +12,7 @@ import { ClusterCapabilities, neverReady, readsRunInPreview, replacementOrder } 
 import { stackReferenceType } from "./upstream/stackReference";
 import { storageMountPath } from "../components/data/storage/orthancStorage";
 import { certificateFingerprint } from "../components/tenant/pki";
+import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { awsCliImage, orthancImage, pinnedImages, recordedReference } from "../components/versions";
 import imagePinFacts from "./upstream/imagePinFacts.json";
 import imageFacts from "./upstream/orthancImageFacts.json";
@@ -160,7 +161,7 @@ for (const stack of allStacks) {
             it("stops every pod of the old image before a pod of the new one starts", () => {
                 for (const tenant of config.tenants) {
                     const names = tenantNames(tenant.name, config.domain);
-                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace && d.inputs.metadata.name === orthancDeploymentName())!;
                     const order = replacementOrder({
                         deleteBeforeReplace: deployment.options?.deleteBeforeReplace === true,
                         annotations: deployment.inputs.metadata.annotations,
@@ -298,7 +299,7 @@ for (const stack of allStacks) {
             it("starts Orthanc only after its CloudNativePG Cluster and Pooler are ready", () => {
                 for (const tenant of config.tenants.filter((t) => t.database.engine === "cloudnative-pg")) {
                     const names = tenantNames(tenant.name, config.domain);
-                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace && d.inputs.metadata.name === orthancDeploymentName())!;
                     const waitedOn = new Set((deployment.options?.dependsOn ?? []).map((n) => rendered.resources.find((r) => r.name === n)!).map((r) => `${kind(r)}/${nsOf(r)}`));
                     assert.ok(waitedOn.has(`Cluster/${names.namespace}`) && waitedOn.has(`Pooler/${names.namespace}`), [...waitedOn].join(", "));
                 }
@@ -340,7 +341,7 @@ for (const stack of allStacks) {
             for (const tenant of config.tenants) {
                 it(`${tenant.name}: starts with PostgreSQL, Orthanc Explorer 2, GDCM, DICOMweb and both viewers loaded, the rendered settings intact, files in its ${tenant.storage.type} storage`, () => {
                     const names = tenantNames(tenant.name, config.domain);
-                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace)!;
+                    const deployment = objectsOf(rendered, "Deployment").find((d) => nsOf(d) === names.namespace && d.inputs.metadata.name === orthancDeploymentName())!;
                     const pod = deployment.inputs.spec.template.spec;
                     const container = pod.containers[0];
                     const configText = plain(objectsOf(rendered, "Secret").find((s) => nsOf(s) === names.namespace && s.inputs.metadata.name === "orthanc-config")!.inputs.stringData)["orthanc.json"];

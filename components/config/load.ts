@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { alertDeliveryProblems, credentialSettings, StackConfig, stackConfigSchema } from "./schema";
+import { alertDeliveryProblems, credentialSettings, missingIdentityProblems, StackConfig, stackConfigSchema } from "./schema";
 
 /**
  * A configuration problem found before any resource is registered. It extends RunError so Pulumi prints the message
@@ -72,6 +72,18 @@ export function stackConfigFromPulumi(
         );
     }
     return config;
+}
+
+/**
+ * Refuses a stack in which a tenant says nothing about sign-in (`missingIdentityProblems`). The program calls it right
+ * after reading its stack, before any resource; kept apart from `stackConfigFromPulumi` so that configurations read
+ * for other purposes need not say it.
+ */
+export function requireTenantIdentity(config: StackConfig, project: string): void {
+    const problems = missingIdentityProblems(config);
+    if (problems.length > 0) {
+        throw new ConfigError(problems.map((problem) => `${project}:${formatPath(problem.path)} missing; allowed: ${problem.message}`));
+    }
 }
 
 /** Where the configuration holds credentials, as `pulumi config set --path` paths. */

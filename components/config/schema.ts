@@ -2,6 +2,7 @@ import { isIPv6 } from "net";
 import { z } from "zod";
 import { tenantNames } from "../naming/tenantNames";
 import { certificateRequestProblems } from "../pki/certificateRequest";
+import { defaultRoles, permissions, RoleConfig } from "../identity/contract";
 
 /**
  * The stack configuration of korthweb: one typed, validated object with every default in this file.
@@ -250,6 +251,127 @@ const storageSchema = z.strictObject({
 });
 export type StorageConfig = z.infer<typeof storageSchema>;
 
+/** A role name: also what API clients name, and part of the audit trail. */
+const roleNamePattern = /^[a-z][a-z0-9-]{0,39}$/;
+const permissionList = permissions.map((p) => `"${p}"`).join(", ");
+
+const roleSchema = z.strictObject({
+    /** Values of the identity provider's groups claim that grant the role. */
+    groups: z.array(z.string().min(1)).min(1, { error: "at least one group of the identity provider that grants the role (a role no group grants is never held)" }),
+    permissions: z.array(z.enum(permissions, { error: `one of ${permissionList}` })).min(1, { error: `at least one of ${permissionList}` }),
+});
+
+/** The site's own identity provider (Entra ID, Okta, Google Workspace, an existing Keycloak): one OIDC web client per tenant. */
+const oidcSchema = z.strictObject({
+    /** The provider's issuer (its `/.well-known/openid-configuration` is under it); tokens' `iss` must equal it. */
+    issuer: z.url({ protocol: /^https$/, error: "an https URL such as https://login.microsoftonline.com/<directory id>/v2.0" }),
+    clientId: z.string().min(1),
+    /** The web client's secret: `pulumi config set --secret --path 'tenants[N].identity.oidc.clientSecret' ...`. */
+    clientSecret: credential(z.string().min(1)),
+    /** The claim holding the user's groups (Okta and Keycloak mappers: `groups`; Entra ID: `groups` or `roles`). */
+    groupsClaim: z.string().min(1).default("groups"),
+    /** The claim shown as the user's name in the audit trail. */
+    nameClaim: z.string().min(1).default("name"),
+    /** Values accepted in bearer tokens' `aud` (API clients, viewers); the web client's id when empty. */
+    audiences: z.array(z.string().min(1)).default([]),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: "an OAuth2 scope token (no spaces or quotes)" })).default(["openid", "profile", "email"]),
+    /**
+     * The issuer's addresses as CIDR blocks, for a provider whose addresses are stable (on premises): the gatekeeper's
+     * NetworkPolicy opens exactly these on 443. A cloud provider's addresses change: kubernetes.cni "cilium" or `anyAddress`.
+     */
+    addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.60.0.0/28" })).min(1).optional(),
+    /** The gatekeeper's NetworkPolicy admits any address on the issuer's port (the mesh still admits the issuer's name only). */
+    anyAddress: z.literal(true, { error: "true, or leave it out" }).optional(),
+    /**
+     * The CA (PEM) of a provider whose certificate no public CA signed (an on-premises ADFS or Keycloak): trusted by the
+     * gatekeeper besides Node's bundled CAs (NODE_EXTRA_CA_CERTS).
+     */
+    caCertificate: z.string().regex(pemCertificatePattern, { error: "a PEM certificate" }).optional(),
+});
+export type OidcConfig = z.infer<typeof oidcSchema>;
+
+/**
+ * Who signs in to a tenant (README, "Who signs in"): exactly one of `oidc` (the site's identity provider), `keycloak`
+ * (an in-cluster Keycloak with a realm for the tenant, for the local and dev stacks: a place to try sign-in and roles
+ * without a provider of one's own, not an identity service for a hospital) or `disabled: true` (no gatekeeper:
+ * everyone shares the generated admin password through the gateway; README warning).
+ */
+const identitySchema = z.strictObject({
+    oidc: oidcSchema.optional(),
+    keycloak: z.strictObject({}).optional(),
+    disabled: z.literal(true, { error: "true, or leave it out" }).optional(),
+    /** Role name -> the groups that grant it and what it may do; the contract's defaults when unset. */
+    roles: z.record(z.string().regex(roleNamePattern, { error: "a role name: a-z, 0-9 and '-', starting with a letter" }), roleSchema).optional(),
+    /** Scripts and integrations (OAuth2 client credentials), each acting under one role. */
+    apiClients: z.array(z.strictObject({ clientId: z.string().min(1), role: z.string().min(1) })).default([]),
+    /** How long a browser session lasts at most. */
+    sessionTtlSeconds: z.int().min(300).max(24 * 3600).default(8 * 3600),
+    /** The longest validity a share link may be given. */
+    shareLinkMaxTtlSeconds: z.int().min(60).max(30 * 24 * 3600).default(7 * 24 * 3600),
+    audit: z
+        .strictObject({
+            /** How long audit records are kept: six years by default (HIPAA 164.316(b)(2)(i)); shorter where the law says. */
+            retentionDays: z.int().min(30).max(3650).default(6 * 365),
+        })
+        .default({ retentionDays: 6 * 365 }),
+});
+export type IdentityConfig = z.infer<typeof identitySchema>;
+
+/** The roles a tenant's identity grants: its own map, else the contract's defaults. */
+export function identityRoles(identity: IdentityConfig): Record<string, RoleConfig> {
+    return identity.roles ?? structuredClone(defaultRoles);
+}
+
+/** What a tenant's identity settings must say to be usable; paths are relative to tenants[N].identity. */
+export function identityProblems(identity: IdentityConfig, cni: string | undefined): PathProblem[] {
+    const problems: PathProblem[] = [];
+    const chosen = (["oidc", "keycloak", "disabled"] as const).filter((key) => identity[key] !== undefined);
+    if (chosen.length !== 1) {
+        problems.push({
+            path: chosen.length === 0 ? [] : [chosen[1]],
+            message:
+                chosen.length === 0
+                    ? "exactly one of oidc (the site's identity provider: issuer, clientId, clientSecret as a secret), keycloak: {} (an in-cluster Keycloak, for local and dev) or disabled: true"
+                    : `left out: exactly one of oidc, keycloak, disabled (${chosen.join(" and ")} are set)`,
+        });
+    }
+    if (identity.disabled) {
+        for (const key of ["roles", "apiClients"] as const) {
+            const value = identity[key];
+            if (value !== undefined && !(Array.isArray(value) && value.length === 0)) problems.push({ path: [key], message: "left out: identity.disabled is true (no gatekeeper reads it)" });
+        }
+    }
+    const roles = identityRoles(identity);
+    identity.apiClients.forEach((client, index) => {
+        if (!(client.role in roles)) problems.push({ path: ["apiClients", index, "role"], message: `a role of the tenant (${Object.keys(roles).join(", ")})` });
+        if (identity.apiClients.findIndex((other) => other.clientId === client.clientId) !== index) {
+            problems.push({ path: ["apiClients", index, "clientId"], message: "a client id no other API client of the tenant has" });
+        }
+    });
+    if (identity.keycloak) {
+        problems.push({
+            path: ["keycloak"],
+            message: "oidc for now: the in-cluster Keycloak is not rendered by this version of the program (README, \"Who signs in\")",
+        });
+    }
+    const oidc = identity.oidc;
+    if (oidc) {
+        const host = new URL(oidc.issuer).hostname;
+        if (!isIpv4Address(host) && oidc.addresses === undefined && oidc.anyAddress === undefined && cni === undefined) {
+            problems.push({
+                path: ["oidc", "addresses"],
+                message:
+                    "a way out to the issuer, which a NetworkPolicy can only name by address: oidc.addresses (CIDR blocks of a provider whose addresses are stable), " +
+                    'or korthweb:kubernetes.cni "cilium" (egress by name), or oidc.anyAddress: true (any address on the issuer\'s port, for the gatekeeper only)',
+            });
+        }
+        if (oidc.anyAddress && oidc.addresses !== undefined) {
+            problems.push({ path: ["oidc", "anyAddress"], message: "left out when oidc.addresses is given (any address already includes them)" });
+        }
+    }
+    return problems;
+}
+
 const tenantSchema = z.strictObject({
     name: z
         .string()
@@ -285,6 +407,12 @@ const tenantSchema = z.strictObject({
      * the certificates of the modalities listed here are accepted. Removing one refuses it from the next `pulumi up`.
      */
     modalities: z.array(modalitySchema).default([]),
+    /**
+     * Who signs in to the web UIs, viewers, REST and DICOMweb, and under which role (README, "Who signs in"). Every
+     * stack the program deploys names it for every tenant (`missingIdentityProblems`); `disabled: true` is the explicit
+     * opt-out.
+     */
+    identity: identitySchema.optional(),
     nodePorts: z
         .strictObject({
             https: z.int().min(nodePortRange.min).max(nodePortRange.max),
@@ -753,6 +881,9 @@ export const stackConfigSchema = z
                 });
             }
             seen.add(tenant.name);
+            if (tenant.identity) {
+                identityProblems(tenant.identity, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "identity", ...problem.path], message: problem.message }));
+            }
             storageProblems(tenant.storage, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "storage", ...problem.path], message: problem.message }));
             if (tenant.orthanc.maxReplicas < tenant.orthanc.minReplicas) {
                 ctx.addIssue({
@@ -763,6 +894,7 @@ export const stackConfigSchema = z
             }
         });
         backupProblems(config).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
+        sharedAudienceProblems(config.tenants).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
         const s3 = config.backup?.s3;
         // An endpoint given by IPv4 address is its own fixed address.
         const endpointIsAddress = s3 !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(new URL(s3.endpoint).hostname);
@@ -1109,6 +1241,51 @@ export function alertDeliveryProblems(config: StackConfig): PathProblem[] {
                     : `a receiver for every tenant and severity; none gets ${unrouted.join(", ")}`,
         },
     ];
+}
+
+/**
+ * Tenants whose gatekeepers would accept each other's tokens: the same issuer and an audience in common (a tenant's
+ * audiences are its `audiences`, else its client id). A token of one tenant must be refused by every other.
+ */
+function sharedAudienceProblems(tenants: { name: string; identity?: IdentityConfig }[]): PathProblem[] {
+    const problems: PathProblem[] = [];
+    const seen: { tenant: string; issuer: string; audiences: string[] }[] = [];
+    tenants.forEach((tenant, index) => {
+        const oidc = tenant.identity?.oidc;
+        if (!oidc) return;
+        const audiences = oidc.audiences.length > 0 ? oidc.audiences : [oidc.clientId];
+        for (const other of seen) {
+            const shared = audiences.filter((audience) => other.audiences.includes(audience));
+            if (other.issuer === oidc.issuer && shared.length > 0) {
+                problems.push({
+                    path: ["tenants", index, "identity", "oidc", oidc.audiences.length > 0 ? "audiences" : "clientId"],
+                    message: `a client id and audiences of the tenant's own: ${other.tenant} has the same issuer and accepts ${shared.join(", ")}, so each would accept the other's tokens`,
+                });
+            }
+        }
+        seen.push({ tenant: tenant.name, issuer: oidc.issuer, audiences });
+    });
+    return problems;
+}
+
+/**
+ * Tenants that say nothing about sign-in. Checked where the program reads its stack (`stackConfigFromPulumi`), like
+ * alert delivery, so that the pure parser stays usable for configurations that are not about identity: a deployed
+ * tenant either signs its users in or says `identity: {disabled: true}`.
+ */
+export function missingIdentityProblems(config: StackConfig): PathProblem[] {
+    return config.tenants.flatMap((tenant, index) =>
+        tenant.identity === undefined
+            ? [
+                  {
+                      path: ["tenants", index, "identity"],
+                      message:
+                          "who signs in: oidc (the site's identity provider: issuer, clientId, clientSecret as a secret), keycloak: {} (an in-cluster Keycloak, for local and dev), " +
+                          "or disabled: true (everyone shares the generated admin password through the gateway; README, \"Who signs in\")",
+                  },
+              ]
+            : [],
+    );
 }
 
 /** Bytes of a memory quantity in Mi or Gi (the only units `memoryPattern` admits). */

@@ -26,7 +26,7 @@ export type { PlatformForWalls } from "./databaseWalls";
 export type { DatabaseEndpoint, DatabaseWalls, OrthancPodAdditions } from "./endpoint";
 export type { StorageIdentity } from "./storage/storageIdentity";
 // combineWalls: for the tenant to add its other children's walls (an identity gateway's) to the tier's.
-export { combineWalls, TenantStorage };
+export { combineWalls, defaultClusterNetwork, TenantStorage };
 
 /** The data tier's part of the tenant's walls: its database engine's (the backup's with it) and its file store's. */
 export function dataWalls(names: TenantNames, orthancPods: Record<string, string>, tenant: TenantConfig, platform: PlatformForWalls = {}): DatabaseWalls {

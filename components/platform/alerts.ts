@@ -24,6 +24,7 @@
 import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../naming/tenantNames";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../data/engines/bitnamiHaValues";
+import { gatekeeperName } from "../identity/names";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;
@@ -223,25 +224,58 @@ const rule = (alert: string, severity: Severity, forDuration: string, expr: stri
  * program gives it now. An image upgrade renames the Deployment and re-renders this rule in the same `pulumi up`.
  */
 export function orthancRules(deployment: string = orthancDeploymentName()): AlertRule[] {
+    return deploymentRules(deployment, "Orthanc", { summary: "Orthanc is down", consequence: "its web and DICOM ports refuse every client" });
+}
+
+/** `<alertName>ReplicasUnavailable` (warning) and `<alertName>Down` (critical) for a tenant Deployment, by its name. */
+function deploymentRules(deployment: string, alertName: string, down: { summary: string; consequence: string }, what: string = alertName): AlertRule[] {
     const selector = `{deployment="${deployment}", namespace=~"${tenantNamespaces}"}`;
     return [
         rule(
-            "OrthancReplicasUnavailable",
+            `${alertName}ReplicasUnavailable`,
             "warning",
             "10m",
             withTenant(`(kube_deployment_spec_replicas${selector} - kube_deployment_status_replicas_available${selector}) > 0`),
-            "Tenant {{ $labels.tenant }}: Orthanc replicas unavailable",
+            `Tenant {{ $labels.tenant }}: ${what} replicas unavailable`,
             "{{ $value }} of the replicas of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) have not been available for 10 minutes.",
         ),
         rule(
-            "OrthancDown",
+            `${alertName}Down`,
             "critical",
             "2m",
             withTenant(
                 `(kube_deployment_status_replicas_available${selector} == 0) and on(namespace, deployment) (kube_deployment_spec_replicas${selector} > 0)`,
             ),
-            "Tenant {{ $labels.tenant }}: Orthanc is down",
-            "No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: its web and DICOM ports refuse every client.",
+            `Tenant {{ $labels.tenant }}: ${down.summary}`,
+            `No replica of Deployment {{ $labels.namespace }}/{{ $labels.deployment }} (tenant {{ $labels.tenant }}) is available: ${down.consequence}.`,
+        ),
+    ];
+}
+
+/**
+ * A tenant's gatekeeper (components/identity/identity.ts): its Deployment, by the name kube-state-metrics labels it
+ * with, and its way to the identity provider. The gatekeeper reaches the provider over TLS the sidecar passes through
+ * by SNI (a TLS ServiceEntry), so the sidecar counts those connections as TCP (`istio_tcp_connections_closed_total`,
+ * reporter "source", scraped from every injected pod by the envoy-stats PodMonitor); a connection the sidecar could not
+ * open carries the response flag UF (upstream connection failure) or UH (no healthy upstream). Its only other peer,
+ * Orthanc, is HTTP and counted as requests, never here.
+ */
+export function gatekeeperRules(): AlertRule[] {
+    const failed = `{reporter="source", source_workload="${gatekeeperName}", namespace=~"${tenantNamespaces}", response_flags=~".*(UF|UH).*"}`;
+    return [
+        ...deploymentRules(
+            gatekeeperName,
+            "Gatekeeper",
+            { summary: "the gatekeeper is down", consequence: "nobody can sign in, and the web UIs, viewers, REST and DICOMweb refuse every client" },
+            "gatekeeper",
+        ),
+        rule(
+            "IdentityProviderUnreachable",
+            "critical",
+            "5m",
+            withTenant(`sum by (namespace) (increase(istio_tcp_connections_closed_total${failed}[5m])) > 0`),
+            "Tenant {{ $labels.tenant }}: the identity provider is unreachable",
+            `The gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) failed to connect to its identity provider {{ $value }} times in 5 minutes: sign-in and token checks fail.`,
         ),
     ];
 }
@@ -464,6 +498,7 @@ export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec 
         groups: [
             { name: "korthweb.orthanc", rules: orthancRules(input.orthancDeployment) },
             ...(input.orthancMetrics ? [{ name: "korthweb.orthanc-metrics", rules: orthancMetricsRules() }] : []),
+            { name: "korthweb.identity", rules: gatekeeperRules() },
             { name: "korthweb.postgres", rules: postgresRules() },
             { name: "korthweb.cloudnative-pg", rules: cloudnativePgRules() },
             { name: "korthweb.backups", rules: backupRules(input) },

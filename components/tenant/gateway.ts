@@ -12,6 +12,7 @@ import {
     gatewayServiceSpec,
     gatewayValues,
     webGatewaySpec,
+    WebBackend,
     webVirtualServiceSpec,
 } from "./ingress";
 import { TenantNames } from "../naming/tenantNames";
@@ -34,6 +35,8 @@ export interface TenantGatewayArgs {
     dependsOn: pulumi.Input<pulumi.Resource>[];
     /** Istio's and cert-manager's CRDs ready. */
     crdsReady: pulumi.Input<pulumi.Resource>[];
+    /** Where the web route goes: the tenant's gatekeeper when its users sign in; Orthanc's REST port when unset. */
+    webBackend?: WebBackend;
 }
 
 /**
@@ -96,7 +99,7 @@ export class TenantGateway extends pulumi.ComponentResource {
         );
         const istioOpts = { parent: this, dependsOn: [args.namespace, ...args.crdsReady] };
         const routes: [string, pulumi.Input<Record<string, unknown>>, Record<string, unknown>][] = [
-            ["web", webGatewaySpec(names), webVirtualServiceSpec(names, "web")],
+            ["web", webGatewaySpec(names), webVirtualServiceSpec(names, "web", args.webBackend)],
             [
                 "dicom",
                 pulumi.output(args.allowedClientFingerprints).apply((fingerprints) => dicomGatewaySpec(names, fingerprints)),

@@ -138,7 +138,12 @@ export function dicomGatewaySpec(names: TenantNames, allowedClientFingerprints: 
     };
 }
 
-export function webVirtualServiceSpec(names: TenantNames, gatewayName: string): Record<string, unknown> {
+/**
+ * The web route: every request of the tenant's web host, to `backend`: Orthanc's REST port, or the tenant's gatekeeper
+ * when its users sign in (components/identity/identity.ts). The response headers are set here, on the gateway, and the
+ * cross-site write rules apply to the gateway's HTTPS port (security.ts): both hold whichever backend answers.
+ */
+export function webVirtualServiceSpec(names: TenantNames, gatewayName: string, backend: WebBackend = orthancWebBackend(names)): Record<string, unknown> {
     return {
         hosts: [names.webHost],
         gateways: [gatewayName],
@@ -146,7 +151,7 @@ export function webVirtualServiceSpec(names: TenantNames, gatewayName: string): 
         exportTo: ["."],
         http: [
             {
-                route: [{ destination: { host: orthancHost(names), port: { number: orthancPorts.http } } }],
+                route: [{ destination: { host: backend.host, port: { number: backend.port } } }],
                 // Large studies are uploaded through the REST API; the default 15 s would cut them off.
                 timeout: "600s",
                 headers: { response: { set: webResponseHeaders } },
@@ -199,6 +204,16 @@ export function dicomVirtualServiceSpec(names: TenantNames, gatewayName: string)
         exportTo: ["."],
         tcp: [{ match: [{ port: ingressPorts.dicomTls }], route: [{ destination: { host: orthancHost(names), port: { number: orthancPorts.dicom } } }] }],
     };
+}
+
+/** Where the gateway sends the web route. */
+export interface WebBackend {
+    host: string;
+    port: number;
+}
+
+export function orthancWebBackend(names: TenantNames): WebBackend {
+    return { host: orthancHost(names), port: orthancPorts.http };
 }
 
 export function orthancHost(names: TenantNames): string {

@@ -32,6 +32,8 @@ export interface OrthancServerArgs {
     storage: TenantStorage;
     /** What the pods wait for: the namespace, the tenant's walls, the sidecar injector. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** The tenant gatekeeper's Orthanc password, when its users sign in (components/identity/identity.ts). */
+    gatekeeperPassword?: pulumi.Output<string>;
 }
 
 /**
@@ -53,11 +55,11 @@ export class OrthancServer extends pulumi.ComponentResource {
         const configJson = pulumi.secret(
             pulumi
                 // The storage guard first: a refused change to the storage stops here, before the configuration.
-                .all([this.adminPassword, args.database.password, args.storage.checked])
-                .apply(([admin, databasePassword]) => {
+                .all([this.adminPassword, args.database.password, args.storage.checked, args.gatekeeperPassword])
+                .apply(([admin, databasePassword, , gatekeeperPassword]) => {
                     const { host, port, database, user, orthanc } = args.database;
                     const target = { host, port, database, user, postgresql: orthanc?.postgresql(databasePassword) };
-                    return JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword }, target), null, 2);
+                    return JSON.stringify(tenantOrthancConfig(tenant, args.domain, { adminPassword: admin, databasePassword, gatekeeperPassword }, target), null, 2);
                 }),
         );
         const configSecret = new k8s.core.v1.Secret(

@@ -20,6 +20,8 @@ export interface OrthancConfigInput {
     /** The only HTTP user; its password is generated per tenant. */
     adminUser: string;
     adminPassword: string;
+    /** Further HTTP users: the tenant's gatekeeper, which every signed-in request reaches Orthanc as. */
+    otherUsers?: Record<string, string>;
     database: {
         host: string;
         port: number;
@@ -106,7 +108,7 @@ export function orthancConfig(input: OrthancConfigInput): OrthancConfig {
         SslEnabled: false,
         DicomTlsEnabled: false,
         AuthenticationEnabled: true,
-        RegisteredUsers: { [input.adminUser]: input.adminPassword },
+        RegisteredUsers: { ...input.otherUsers, [input.adminUser]: input.adminPassword },
         // A modality gets to the DICOM port only with its own certificate, issued for it and accepted by the gateway.
         // Behind that, Orthanc answers only the registered modalities, by calling AE title; it cannot check their
         // address, which is the gateway's.

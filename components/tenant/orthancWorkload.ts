@@ -10,6 +10,7 @@ import { orthancPorts } from "./ingress";
 import { orthancPodLabels, orthancSelector, orthancServiceAccount, tenantNames } from "../naming/tenantNames";
 import { OrthancConfig, orthancConfig } from "./orthancConfig";
 import { orthancDatabase, orthancIndexConnections, pgpoolHost, postgresService } from "../data/engines/bitnamiHaValues";
+import { gatekeeperOrthancUser } from "../identity/names";
 
 /**
  * How the orthancteam/orthanc image works, as far as the pod spec depends on it. Its entrypoint merges every
@@ -35,7 +36,7 @@ export const orthancImageLayout = {
 const hostIdVolumePath = "/run/hostid";
 
 /** What Pod Security's `restricted` level asks of every container, and a read-only root. */
-const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
+export const restrictedContainerSecurity: k8s.types.input.core.v1.SecurityContext = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     runAsNonRoot: true,
@@ -85,7 +86,7 @@ export interface OrthancDatabaseTarget {
 export function tenantOrthancConfig(
     tenant: TenantConfig,
     domain: string,
-    credentials: { adminPassword: string; databasePassword: string },
+    credentials: { adminPassword: string; databasePassword: string; gatekeeperPassword?: string },
     target?: OrthancDatabaseTarget,
 ): OrthancConfig {
     const names = tenantNames(tenant.name, domain);
@@ -96,6 +97,7 @@ export function tenantOrthancConfig(
         dicomPort: orthancPorts.dicom,
         adminUser: orthancAdminUser,
         adminPassword: credentials.adminPassword,
+        otherUsers: credentials.gatekeeperPassword !== undefined ? { [gatekeeperOrthancUser]: credentials.gatekeeperPassword } : undefined,
         database: {
             host: target?.host ?? pgpoolHost(names.namespace),
             port: target?.port ?? postgresService.port,

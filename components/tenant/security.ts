@@ -26,6 +26,19 @@ export interface PolicyContext {
     database: DatabaseWalls;
     /** Where pods' DNS queries go (korthweb:kubernetes.dns, resolved by `clusterDns`); the kube-system default when unset. */
     dns?: DnsConfig;
+    /**
+     * The tenant's gatekeeper (components/identity/identity.ts), when its users sign in: Orthanc's web port then
+     * admits the gatekeeper instead of the gateway, which keeps the DICOM port only, and the gateway reaches the
+     * gatekeeper. Absent (identity disabled): the gateway reaches Orthanc's web port itself, as before.
+     */
+    gatekeeper?: WebFront;
+}
+
+/** What stands in front of Orthanc's web port besides the tenant's own workloads: its pods, mesh identity and port. */
+export interface WebFront {
+    podLabels: Record<string, string>;
+    principal: string;
+    port: number;
 }
 
 export interface ModalityDestination {
@@ -76,6 +89,14 @@ const denyByDefault = (namespace: string): NamedSpec => ({ namespace, name: "den
 export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
     const { names } = ctx;
     const tenantNamespace = names.namespace;
+    // Who reaches Orthanc's REST API from outside the namespace: the gatekeeper when users sign in, else the gateway.
+    const webCaller = ctx.gatekeeper?.principal ?? gatewayPrincipal(names);
+    const fromGateway = ctx.gatekeeper
+        ? [
+              { from: [{ source: { principals: [gatewayPrincipal(names)] } }], to: [{ operation: { ports: ports(orthancPorts.dicom) } }] },
+              { from: [{ source: { principals: [ctx.gatekeeper.principal] } }], to: [{ operation: { ports: ports(orthancPorts.http) } }] },
+          ]
+        : [{ from: [{ source: { principals: [gatewayPrincipal(names)] } }], to: [{ operation: { ports: ports(orthancPorts.http, orthancPorts.dicom) } }] }];
     return [
         denyByDefault(names.gatewayNamespace),
         {
@@ -105,10 +126,7 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 selector: { matchLabels: orthancSelector(ctx.tenant) },
                 action: "ALLOW",
                 rules: [
-                    {
-                        from: [{ source: { principals: [gatewayPrincipal(names)] } }],
-                        to: [{ operation: { ports: ports(orthancPorts.http, orthancPorts.dicom) } }],
-                    },
+                    ...fromGateway,
                     {
                         // The tenant's own workloads, e.g. an operator's job in the namespace.
                         from: [{ source: { namespaces: [tenantNamespace] } }],
@@ -130,7 +148,7 @@ export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
                 // On the port of the REST API only: on a TCP port (DICOM, 4242) Istio drops a DENY rule's HTTP fields
                 // and would refuse every association the gateway forwards (tests/upstream/authorizationPolicy.ts).
                 rules: gatewayDeniedOperations.map((operation) => ({
-                    from: [{ source: { principals: [gatewayPrincipal(names)] } }],
+                    from: [{ source: { principals: [webCaller] } }],
                     to: [{ operation: { ...operation, ports: ports(orthancPorts.http) } }],
                 })),
             },
@@ -231,9 +249,12 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                 podSelector: { matchLabels: gatewayPods },
                 policyTypes: ["Ingress", "Egress"],
                 ingress: [{ ports: [tcp(ingressPorts.https), tcp(ingressPorts.dicomTls), tcp(gatewayStatusPort)] }],
-                egress: [
-                    { to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: orthancPods } }], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] },
-                ],
+                egress: ctx.gatekeeper
+                    ? [
+                          { to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: orthancPods } }], ports: [tcp(orthancPorts.dicom)] },
+                          { to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: ctx.gatekeeper.podLabels } }], ports: [tcp(ctx.gatekeeper.port)] },
+                      ]
+                    : [{ to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: orthancPods } }], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] }],
             },
         },
         ...floor(tenantNamespace),
@@ -243,13 +264,20 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
             spec: {
                 podSelector: { matchLabels: orthancPods },
                 policyTypes: ["Ingress", "Egress"],
-                ingress: [
-                    {
-                        // The tenant's gateway, and the tenant's own workloads.
-                        from: [{ ...namespaceNamed(gatewayNamespace), podSelector: { matchLabels: gatewayPods } }, { podSelector: {} }],
-                        ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)],
-                    },
-                ],
+                ingress: ctx.gatekeeper
+                    ? [
+                          // The tenant's gateway on the DICOM port only: the web port is the gatekeeper's, a workload of
+                          // the namespace like the tenant's own.
+                          { from: [{ ...namespaceNamed(gatewayNamespace), podSelector: { matchLabels: gatewayPods } }], ports: [tcp(orthancPorts.dicom)] },
+                          { from: [{ podSelector: {} }], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] },
+                      ]
+                    : [
+                          {
+                              // The tenant's gateway, and the tenant's own workloads.
+                              from: [{ ...namespaceNamed(gatewayNamespace), podSelector: { matchLabels: gatewayPods } }, { podSelector: {} }],
+                              ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)],
+                          },
+                      ],
                 egress: ctx.database.orthancEgress,
             },
         },

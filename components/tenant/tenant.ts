@@ -7,10 +7,11 @@ import { ingressPorts } from "./ingress";
 import { tenantNames } from "../naming/tenantNames";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
-import { ClusterNetwork, dataWalls, StorageIdentity, tenantData } from "../data";
+import { ClusterNetwork, combineWalls, dataWalls, defaultClusterNetwork, StorageIdentity, tenantData } from "../data";
 import { orthancSelector } from "../naming/tenantNames";
 import { modalityDestinations } from "./security";
 import { TenantWalls } from "./walls";
+import { gatekeeperFront, gatekeeperHost, gatekeeperPort, identityWalls, TenantIdentity, tenantOidc } from "../identity/identity";
 
 export interface OrthancTenantArgs {
     tenant: TenantConfig;
@@ -53,8 +54,11 @@ export interface TenantOutputs {
     ingressAddress: pulumi.Output<string>;
     /** With serviceType NodePort: the node ports that lead to 443 and 11112. */
     nodePorts: pulumi.Output<{ https?: number; dicom?: number }>;
+    /** Break-glass: admitted on Orthanc's web port from inside the cluster only when the tenant signs users in. */
     adminUser: string;
     adminPassword: pulumi.Output<string>;
+    /** Where the tenant's users sign in, and the redirect URI to register with the provider; absent when disabled. */
+    signIn?: { issuer: string; clientId: string; redirectUri: string };
     /** The tenant CA, signed by the root: what a client needs to verify the tenant's servers (with the root). */
     caCertificate: pulumi.Output<string>;
     /** What the DICOM port trusts for client certificates: the tenant CA alone. */
@@ -111,6 +115,9 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const { tenant } = args;
         const names = tenantNames(tenant.name, args.domain);
         const ns = names.namespace;
+        // Users sign in through the tenant's gatekeeper unless the stack turns it off (README, "Who signs in").
+        const identity = tenant.identity && !tenant.identity.disabled ? tenant.identity : undefined;
+        const network = args.network ?? defaultClusterNetwork;
 
         // Baseline, not restricted: the Istio CNI removes the need for NET_ADMIN, but the containers Istio injects set
         // no seccomp profile, which "restricted" requires. Warnings and audit stay at "restricted".
@@ -155,13 +162,17 @@ export class OrthancTenant extends pulumi.ComponentResource {
                     monitoringNamespace: args.monitoringNamespace,
                     modalityDestinations: modalityDestinations(tenant.modalities),
                     dns: args.network?.dns,
-                    database: dataWalls(names, orthancSelector(tenant.name), tenant, {
-                        cnpgOperatorNamespace: args.cloudnativePg?.namespace,
-                        apiServerAddresses: args.apiServerAddresses,
-                        backup: args.backup,
-                        network: args.network,
-                        monitoringNamespace: args.monitoringNamespace,
-                    }),
+                    database: combineWalls(
+                        dataWalls(names, orthancSelector(tenant.name), tenant, {
+                            cnpgOperatorNamespace: args.cloudnativePg?.namespace,
+                            apiServerAddresses: args.apiServerAddresses,
+                            backup: args.backup,
+                            network: args.network,
+                            monitoringNamespace: args.monitoringNamespace,
+                        }),
+                        ...(identity ? [identityWalls(tenant.name, names, tenantOidc(identity, tenant.name), network)] : []),
+                    ),
+                    gatekeeper: identity ? gatekeeperFront(tenant.name, names) : undefined,
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
@@ -184,9 +195,20 @@ export class OrthancTenant extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        const gatekeeper = identity
+            ? new TenantIdentity(`${name}-identity`, { tenant: tenant.name, names, identity, dependsOn: workloadOpts.dependsOn }, { parent: this })
+            : undefined;
         const orthanc = new OrthancServer(
             `${name}-orthanc`,
-            { tenant, domain: args.domain, namespace: ns, database: data.database, storage: data.storage, dependsOn: workloadOpts.dependsOn },
+            {
+                tenant,
+                domain: args.domain,
+                namespace: ns,
+                database: data.database,
+                storage: data.storage,
+                dependsOn: workloadOpts.dependsOn,
+                gatekeeperPassword: gatekeeper?.orthancPassword,
+            },
             { parent: this },
         );
 
@@ -205,6 +227,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 namespace: gatewayNamespace,
                 dependsOn: [...walls.ready, ...args.istioInjectionReady, pki.issuer],
                 crdsReady: [...args.istioCrdsReady, ...args.certManagerCrdsReady],
+                webBackend: gatekeeper ? { host: gatekeeperHost(names), port: gatekeeperPort } : undefined,
             },
             { parent: this },
         );
@@ -219,6 +242,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
             nodePorts: gateway.nodePorts,
             adminUser: orthanc.adminUser,
             adminPassword: orthanc.adminPassword,
+            ...(gatekeeper ? { signIn: gatekeeper.signIn } : {}),
             caCertificate: pki.ca.certificatePem,
             dicomClientTrustAnchor: pki.ca.trustAnchorPem,
             modalities: pulumi.output(

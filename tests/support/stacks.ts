@@ -18,6 +18,8 @@ export interface RenderedStack {
 }
 
 const repoRoot = path.resolve(__dirname, "..", "..");
+/** The stand-in gatekeeper source the stacks are rendered with. */
+export const gatekeeperFixture = path.join(repoRoot, "tests", "fixtures", "gatekeeper");
 export const shippedStacks = ["dev", "tst", "local"] as const;
 /** Stack files that show the other database engines, with backups; rendered like the shipped ones. */
 export const exampleStacks = ["cnpg", "external"] as const;
@@ -54,6 +56,11 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
     }
     const tenants = (filled["korthweb:tenants"] ?? []) as Record<string, any>[];
     for (const tenant of tenants) {
+        // The web client's secret at the site's identity provider.
+        if (tenant.identity?.oidc) {
+            tenant.identity.oidc.clientSecret ??= `test-oidc-client-secret-${tenant.name}`;
+            if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
+        }
         if (tenant.database?.external) {
             tenant.database.external.password ??= `test-database-password-${tenant.name}`;
             if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
@@ -95,7 +102,11 @@ export function parsedStackFile(stack: string): StackConfig {
 const parsedStackFiles = new Map<string, StackConfig>();
 
 /** The tenant that `withThirdTenant` adds. */
-export const thirdTenant = { name: "gvh", displayName: "Glen Valley Hospital" };
+export const thirdTenant = {
+    name: "gvh",
+    displayName: "Glen Valley Hospital",
+    identity: { oidc: { issuer: "https://login.gvh.example/realms/gvh", clientId: "orthanc", anyAddress: true } },
+};
 
 /** The C-MOVE address `withModalityAddress` gives bhs's tester. */
 export const modalityAddress = { host: "10.20.30.40", port: 11113 };
@@ -181,7 +192,9 @@ function runRenderer(share: Pending[]): void {
     const inputFile = path.join(mkdtempSync(path.join(tmpdir(), "korthweb-render-")), "input.json");
     writeFileSync(inputFile, JSON.stringify(share.map((p) => p.input)));
     const args = ["-r", "ts-node/register/transpile-only", path.join(__dirname, "renderStack.ts"), inputFile];
-    execFile(process.execPath, args, { cwd: repoRoot, maxBuffer: 512 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // The gatekeeper's source is the suite's fixture (components/identity/identity.ts, gatekeeperSourceDirectory).
+    const env = { ...process.env, KORTHWEB_GATEKEEPER_SOURCE: gatekeeperFixture };
+    execFile(process.execPath, args, { cwd: repoRoot, env, maxBuffer: 512 * 1024 * 1024 }, (error, stdout, stderr) => {
         if (error) {
             const failure = new Error(`rendering ${share.map((p) => p.input.stack).join(", ")} failed: ${stderr || error.message}`);
             share.forEach((p) => p.reject(failure));

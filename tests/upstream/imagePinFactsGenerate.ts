@@ -10,7 +10,7 @@
  * Each check below reads the repository and throws when the evidence is missing, so a pin without it cannot be
  * recorded. Mirrors used: aws/aws-cli, orthanc-server/orthanc-builder, kiali/kiali, kiali/kiali-operator,
  * kiali/helm-charts, bitnami/charts, cloudnative-pg/cloudnative-pg, cloudnative-pg/artifacts, cloudnative-pg/charts,
- * prometheus-community/helm-charts, pulumi/get.pulumi.com.
+ * prometheus-community/helm-charts, pulumi/get.pulumi.com, nodejs/docker-node.
  *
  * Besides the tags it records, for digests: the upstream file that names each pinned image digest; for the images on
  * `imagesWithoutDigest`, that the repositories named there still name none (so a digest found later is not missed);
@@ -129,6 +129,21 @@ const evidenceFor: Record<keyof typeof pinnedImages, (pin: ImagePin) => Evidence
             catalogEvidence(pin),
         ];
     },
+    node: (pin) => {
+        const repo = "nodejs/docker-node";
+        const ref = commitOf(repo, "HEAD");
+        const [version, variant] = pin.tag.split(/-(.*)/s);
+        const major = version.split(".")[0];
+        const dockerfile = `${major}/${variant}/Dockerfile`;
+        const text = show(repo, ref, dockerfile);
+        expect(text.includes(`ENV NODE_VERSION=${version}`) && text.includes("adduser -u 1000"), `${dockerfile} builds Node ${version} with the node user (uid 1000)`);
+        const line = (JSON.parse(show(repo, ref, "versions.json")) as Record<string, { lts?: string; end?: string }>)[major];
+        expect(line?.lts !== undefined, `versions.json names Node ${major} an LTS line`);
+        return [
+            { repository: repo, ref, path: dockerfile, finding: `NODE_VERSION=${version}, user node uid 1000 (commit of ${git(repo, "log", "-1", "--format=%cs", ref).trim()})` },
+            { repository: repo, ref, path: "versions.json", finding: `Node ${major}: LTS from ${line.lts}, end of life ${line.end}` },
+        ];
+    },
     postgresqlRepmgr: (pin) => bitnami(pin),
     pgpool: (pin) => bitnami(pin),
     postgresExporter: (pin) => bitnami(pin),
@@ -182,6 +197,7 @@ const searchedFor: Partial<Record<keyof typeof pinnedImages, [string, string][]>
     orthanc: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
     orthancFull: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
     kiali: [["kiali/kiali", pinnedImages.kiali.tag], ["kiali/kiali-operator", pinnedImages.kiali.tag]],
+    node: [["nodejs/docker-node", "HEAD"]],
 };
 
 function noDigestFound(name: keyof typeof pinnedImages, pin: ImagePin): Evidence[] {

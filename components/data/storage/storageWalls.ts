@@ -8,6 +8,7 @@ import { ciliumFqdnPolicy, ClusterNetwork } from "../backup/backup";
 import { TenantNames } from "../../naming/tenantNames";
 import type { DatabaseWalls } from "../endpoint";
 import { tcp } from "../../k8s/walls";
+import { externalTlsServiceEntries } from "../../k8s/externalServiceEntries";
 
 /** Names of the storage walls' objects in the tenant namespace. */
 export const storageWallNames = { serviceEntry: "orthanc-object-storage", ciliumPolicy: "allow-orthanc-to-object-storage" } as const;
@@ -53,38 +54,11 @@ export function storageWalls(names: TenantNames, orthancPods: Record<string, str
     const addressed = endpoint.hosts.filter(isIpv4Address);
     const named = endpoint.hosts.filter((host) => !isIpv4Address(host));
     const cidrs = [...addressed.map((address) => `${address}/32`), ...(storage.anyAddress ? ["0.0.0.0/0"] : storage.addresses ?? [])];
-    const tlsPort = [{ number: port, name: `tls-storage-${port}`, protocol: "TLS" }];
     return {
         ...noWalls,
         orthancEgress: cidrs.length > 0 ? [{ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] }] : [],
-        serviceEntries: [
-            ...(named.length > 0
-                ? [
-                      {
-                          namespace: ns,
-                          name: storageWallNames.serviceEntry,
-                          // By name, no addresses: the sidecar matches the TLS session's SNI and connects to what the
-                          // name resolves to today.
-                          spec: { hosts: named, ports: tlsPort, location: "MESH_EXTERNAL", resolution: "DNS", exportTo: ["."] },
-                      },
-                  ]
-                : []),
-            ...addressed.map((address, index) => ({
-                namespace: ns,
-                name: `${storageWallNames.serviceEntry}-address-${index}`,
-                // A store given by address: the mesh needs a name, and routes by the address (STATIC, as istiod's
-                // validation requires for an address with a prefix length).
-                spec: {
-                    hosts: [`object-storage-${index}.orthanc.${ns}.internal`],
-                    addresses: [`${address}/32`],
-                    ports: tlsPort,
-                    location: "MESH_EXTERNAL",
-                    resolution: "STATIC",
-                    endpoints: [{ address }],
-                    exportTo: ["."],
-                },
-            })),
-        ],
+        // A store given by address still needs a name in the mesh.
+        serviceEntries: externalTlsServiceEntries(ns, storageWallNames.serviceEntry, endpoint.hosts, port, `tls-storage-${port}`, (index) => `object-storage-${index}.orthanc.${ns}.internal`),
         cniPolicies:
             network.cni === "cilium"
                 ? named.map((host, index) => ciliumFqdnPolicy(ns, `${storageWallNames.ciliumPolicy}-${index}`, orthancPods, host, port, network.dns))
