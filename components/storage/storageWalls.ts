@@ -3,10 +3,10 @@
  * combines it with the database engine's): the mesh knows exactly the store's host names (REGISTRY_ONLY), the
  * NetworkPolicy opens what it can express (addresses), and Cilium's FQDN policy opens the names where the stack runs it.
  */
-import { isIpv4Address, objectStorageHost, StorageConfig } from "../config/schema";
+import { inClusterObjectStore, isIpv4Address, objectStorageHost, StorageConfig } from "../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../database/backup";
 import { TenantNames } from "../tenant/naming";
-import { DatabaseWalls, tcp } from "../tenant/security";
+import { DatabaseWalls, namespaceNamed, tcp } from "../tenant/security";
 
 /** Names of the storage walls' objects in the tenant namespace. */
 export const storageWallNames = { serviceEntry: "orthanc-object-storage", ciliumPolicy: "allow-orthanc-to-object-storage" } as const;
@@ -42,9 +42,18 @@ export function storageEndpoint(storage: StorageConfig): StorageEndpoint | undef
     }
 }
 
+/** The labels the versitygw chart (0.3.4, templates/_helpers.tpl `versitygw.selectorLabels`) puts on its pods. */
+export const inClusterObjectStorePodLabels = { "app.kubernetes.io/name": "versitygw", "app.kubernetes.io/instance": inClusterObjectStore.release } as const;
+
 const noWalls: DatabaseWalls = { orthancEgress: [], network: [], authorization: [], serviceEntries: [], cniPolicies: [] };
 
 export function storageWalls(names: TenantNames, orthancPods: Record<string, string>, storage: StorageConfig, network: ClusterNetwork): DatabaseWalls {
+    if (storage.type === "s3" && storage.s3?.inCluster) {
+        // Inside the mesh: the Service is in Istio's registry (no ServiceEntry), and the NetworkPolicy names the
+        // server's pods by namespace and label, on the S3 port only (the admin port is the setup job's).
+        const server = { ...namespaceNamed(inClusterObjectStore.namespace), podSelector: { matchLabels: inClusterObjectStorePodLabels } };
+        return { ...noWalls, orthancEgress: [{ to: [server], ports: [tcp(inClusterObjectStore.port)] }] };
+    }
     const endpoint = storageEndpoint(storage);
     if (!endpoint) return noWalls;
     const ns = names.namespace;

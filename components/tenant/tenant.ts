@@ -10,7 +10,7 @@ import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
 import { tenantDatabase } from "./database";
 import { ClusterNetwork, combineWalls, defaultClusterNetwork } from "../database/backup";
 import { storageWalls } from "../storage/storageWalls";
-import { TenantStorage } from "../storage/tenantStorage";
+import { InClusterStore, TenantStorage } from "../storage/tenantStorage";
 import type { StorageIdentity } from "../storage/storageIdentity";
 import { databaseWalls } from "./databaseWalls";
 import { modalityDestinations, orthancSelector } from "./security";
@@ -45,6 +45,8 @@ export interface OrthancTenantArgs {
     certManagerCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** cert-manager's controller identity, which the tenant's issuance policy admits (CertManager.controllerServiceAccount). */
     certManagerServiceAccount: { name: string; namespace: string };
+    /** The stack's in-cluster S3 server, for a tenant with `storage.s3.inCluster`: its key pair and the bucket setup. */
+    objectStore?: InClusterStore;
 }
 
 /** What a tenant exports: where to reach it and how to trust it. */
@@ -185,7 +187,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
         );
         const storage = new TenantStorage(
             `${name}-storage`,
-            { tenant, namespace: ns, previousOutputs: args.previousOutputs, dependsOn: workloadOpts.dependsOn },
+            { tenant, namespace: ns, previousOutputs: args.previousOutputs, dependsOn: workloadOpts.dependsOn, inCluster: args.objectStore },
             { parent: this },
         );
         const orthanc = new OrthancServer(

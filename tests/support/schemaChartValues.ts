@@ -79,6 +79,12 @@ export const openPaths: Record<string, Record<string, string>> = {
         // kiali v2.20.0 config/config.go `IstioAPIEnabled` (yaml istio_api_enabled).
         "external_services.istio.istio_api_enabled": "Kiali CR spec field, passed through to the Kiali ConfigMap",
     },
+    versitygw: {
+        // versity/versitygw v1.7.0 chart/templates/deployment.yaml renders both maps whole (toYaml) as the pod's and the
+        // container's securityContext: any PodSecurityContext / SecurityContext field is accepted.
+        podSecurityContext: "a Kubernetes PodSecurityContext, rendered whole into the Deployment",
+        securityContext: "a Kubernetes SecurityContext, rendered whole into the container",
+    },
 };
 
 export function valuesProblems(chart: string, reference: KeyNode, values: unknown): string[] {

@@ -129,6 +129,21 @@ const evidenceFor: Record<keyof typeof pinnedImages, (pin: ImagePin) => Evidence
             catalogEvidence(pin),
         ];
     },
+    versitygw: (pin) => {
+        const repo = "versity/versitygw";
+        const date = requireTag(repo, pin.tag);
+        const workflow = show(repo, pin.tag, ".github/workflows/docker.yml");
+        expect(workflow.includes("types: [published]") && workflow.includes("ghcr.io/${{ github.repository }}"), "the docker workflow pushing releases to ghcr.io");
+        return [
+            { repository: repo, ref: pin.tag, finding: `release tag ${pin.tag} (${date})` },
+            {
+                repository: repo,
+                ref: pin.tag,
+                path: ".github/workflows/docker.yml",
+                finding: "a published release is pushed as ghcr.io/versity/versitygw:<release tag> (docker/metadata-action's default tag for the release's ref)",
+            },
+        ];
+    },
     postgresqlRepmgr: (pin) => bitnami(pin),
     pgpool: (pin) => bitnami(pin),
     postgresExporter: (pin) => bitnami(pin),
@@ -182,6 +197,7 @@ const searchedFor: Partial<Record<keyof typeof pinnedImages, [string, string][]>
     orthanc: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
     orthancFull: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
     kiali: [["kiali/kiali", pinnedImages.kiali.tag], ["kiali/kiali-operator", pinnedImages.kiali.tag]],
+    versitygw: [["versity/versitygw", pinnedImages.versitygw.tag]],
 };
 
 function noDigestFound(name: keyof typeof pinnedImages, pin: ImagePin): Evidence[] {
