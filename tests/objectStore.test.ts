@@ -82,6 +82,8 @@ describe("the local stack's S3 server (korthweb:objectStore, versitygw)", () => 
         const root = find("Secret", ns, chart.rootKeyFrom.secret);
         for (const key of chart.rootKeyFrom.keys) assert.ok(secretAt(root.inputs.stringData, key), `${key} is a Pulumi secret`);
         assert.equal(chart.env.VGW_IAM_DIR, "/mnt/iam");
+        assert.equal(chart.env.VGW_BACKEND, "posix");
+        assert.ok(chart.env.VGW_META_SIDECAR, "metadata in files on the volume: no need for extended attributes");
         assert.equal(chart.env.VGW_ADMIN_PORT, `:${inClusterObjectStore.adminPort}`);
         assert.equal(chart.env.VGW_REGION, parsedStackFile("local").objectStore!.region);
     });

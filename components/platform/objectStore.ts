@@ -75,7 +75,10 @@ export function objectStoreValues(settings: ObjectStoreSettings): Record<string,
         // The chart writes `repository:tag`: the tag carries the locked digest (`v1.7.0@sha256:...`) once there is one.
         image: { repository: imageRepository, tag: imageReference(versitygwImage).slice(imageRepository.length + 1) },
         auth: { existingSecret: objectStoreNames.rootSecret },
-        gateway: { port: inClusterObjectStore.port, region: settings.region, backend: { type: "posix", args: "/mnt/data" } },
+        // Object metadata in files beside the data, not in extended attributes: the posix backend otherwise refuses to
+        // start where the volume has no user xattrs (cmd/versitygw/posix.go: XattrMeta.Test), which a laptop's
+        // hostPath-backed storage class need not offer.
+        gateway: { port: inClusterObjectStore.port, region: settings.region, backend: { type: "posix", args: "/mnt/data", sidecarDir: "/mnt/metadata" } },
         iam: { enabled: true, type: "internal" },
         admin: { enabled: true, port: inClusterObjectStore.adminPort },
         persistence: { enabled: true, create: true, size: settings.size, accessMode: "ReadWriteOnce", ...(settings.storageClass ? { storageClassName: settings.storageClass } : {}) },

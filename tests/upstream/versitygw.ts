@@ -73,6 +73,11 @@ export function renderVersitygw(releaseName: string, values: Values): VersitygwR
         VGW_HEALTH: "/_/health",
     };
     if (v.gateway.quiet) env.VGW_QUIET = "true";
+    // deployment.yaml: VGW_META_SIDECAR and a mount of the volume's `metadata` subPath, posix backend only.
+    if (v.gateway.backend.sidecarDir) {
+        if (v.gateway.backend.type !== "posix") throw new Error("gateway.backend.sidecarDir is only supported with the posix backend");
+        env.VGW_META_SIDECAR = v.gateway.backend.sidecarDir;
+    }
     if (v.admin.enabled) env.VGW_ADMIN_PORT = `:${v.admin.port}`;
     if (v.iam.enabled && v.iam.type === "internal") env.VGW_IAM_DIR = "/mnt/iam";
     // _helpers.tpl versitygw.pvcName: the claim given, else <fullname>-data (read at the tag).
