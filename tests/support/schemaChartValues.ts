@@ -62,6 +62,10 @@ export const openPaths: Record<string, Record<string, string>> = {
         "kube-state-metrics.collectors": "kube-state-metrics 8.4.0 subchart value (list of collectors)",
         "kube-state-metrics.metricLabelsAllowlist": "kube-state-metrics 8.4.0 subchart value (--metric-labels-allowlist)",
         "kube-state-metrics.resources": "kube-state-metrics 8.4.0 subchart value (ResourceRequirements)",
+        // templates/crs-configmap.yaml renders customResourceState.config whole (toYaml); templates/role.yaml appends
+        // rbac.extraRules whole to its ClusterRole.
+        "kube-state-metrics.customResourceState": "kube-state-metrics 8.4.0 subchart value (enabled, and the CustomResourceStateMetrics config)",
+        "kube-state-metrics.rbac": "kube-state-metrics 8.4.0 subchart value (extraRules: PolicyRules added to its ClusterRole)",
         // templates/alertmanager/secret.yaml renders the whole map as alertmanager.yaml (toYaml): any Alertmanager
         // configuration key is accepted; tests/upstream/monitoring.ts and the integration suite check what it means.
         "alertmanager.config": "Alertmanager's configuration file, rendered whole into its Secret",
