@@ -809,6 +809,16 @@ describe("storage settings (tenants[].storage)", () => {
         ["a volume size with decimals", { type: "filesystem", filesystem: { storageClass: "efs-sc", size: "1.5Ti" } }, [/size is "1\.5Ti"/, /Mi, Gi or Ti, no decimals/]],
         ["an Azure account name with capitals", { type: "azure-blob", azureBlob: { account: "BhsImages", container: "orthanc", connectionString: "c" }, anyAddress: true }, [/azureBlob\.account is "BhsImages"/, /3-24 of a-z, 0-9/]],
         ["a malformed acknowledgement", { type: "postgresql", replacesIdentity: "yes" }, [/storage\.replacesIdentity is "yes"/, /16 hex digits/]],
+        [
+            "Azure Workload Identity, which the image's Azure plugin cannot use",
+            { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c", workloadIdentityClientId: "00000000-0000-0000-0000-000000000001" }, anyAddress: true },
+            [/storage\.azureBlob\.workloadIdentityClientId is "00000000-0000-0000-0000-000000000001"/, /connection string only and cannot use Azure Workload Identity/],
+        ],
+        [
+            "GKE Workload Identity, which the image's Google plugin cannot use",
+            { type: "google-cloud-storage", googleCloudStorage: { bucket: "bhs-images", serviceAccountKey: "{}", workloadIdentityServiceAccount: "orthanc@p.iam.gserviceaccount.com" }, anyAddress: true },
+            [/storage\.googleCloudStorage\.workloadIdentityServiceAccount is "orthanc@p\.iam\.gserviceaccount\.com"/, /key file only and cannot use GKE Workload Identity/],
+        ],
     ];
     for (const [what, storage, expected] of refused) {
         it(`refuses ${what}`, () => {

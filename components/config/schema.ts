@@ -236,6 +236,11 @@ const storageSchema = z.strictObject({
             container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, { error: "a container name: 3-63 of a-z, 0-9, single '-'" }),
             /** The plugin (2.5.3) authenticates by connection string only: a secret (account key or SAS). */
             connectionString: credential(z.string().min(1)),
+            /**
+             * Azure Workload Identity (a managed identity's client ID for the ServiceAccount annotation): accepted only
+             * to be refused by name (`storageProblems`), since the plugin cannot use it.
+             */
+            workloadIdentityClientId: z.string().optional(),
         })
         .optional(),
     googleCloudStorage: z
@@ -243,6 +248,11 @@ const storageSchema = z.strictObject({
             bucket: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, { error: "a bucket name" }),
             /** The plugin (2.5.3) authenticates with a service account key file only: its JSON, a secret. */
             serviceAccountKey: credential(z.string().min(1)),
+            /**
+             * GKE Workload Identity (the Google service account the Kubernetes one would impersonate): accepted only to
+             * be refused by name (`storageProblems`), since the plugin cannot use it.
+             */
+            workloadIdentityServiceAccount: z.string().optional(),
         })
         .optional(),
     filesystem: z
@@ -861,6 +871,21 @@ export function storageProblems(storage: StorageConfig, cni: string | undefined)
         if (s3.endpoint !== undefined && s3.roleArn === undefined && s3.accessKeyId === undefined) {
             problems.push({ path: ["s3", "accessKeyId"], message: "a key pair (accessKeyId and secretAccessKey, as secrets) for the S3-compatible store at s3.endpoint, or s3.roleArn where it honours web identity" });
         }
+    }
+    // orthanc-object-storage 2.5.3, the image's Azure and Google plugins (Azure/AzureBlobStoragePlugin.cpp: a
+    // ConnectionString, or AccountName and AccountKey; Google/GoogleStoragePlugin.cpp: ServiceAccountFile, read by
+    // CreateServiceAccountCredentialsFromJsonFilePath): no default credential chain, so no workload identity.
+    if (storage.azureBlob?.workloadIdentityClientId !== undefined) {
+        problems.push({
+            path: ["azureBlob", "workloadIdentityClientId"],
+            message: "left out: the image's Azure Blob plugin (orthanc-object-storage 2.5.3) authenticates by connection string only and cannot use Azure Workload Identity; give azureBlob.connectionString (a secret)",
+        });
+    }
+    if (storage.googleCloudStorage?.workloadIdentityServiceAccount !== undefined) {
+        problems.push({
+            path: ["googleCloudStorage", "workloadIdentityServiceAccount"],
+            message: "left out: the image's Google Cloud Storage plugin (orthanc-object-storage 2.5.3) reads a service account key file only and cannot use GKE Workload Identity; give googleCloudStorage.serviceAccountKey (a secret)",
+        });
     }
     if (objectStore && !(storage.type === "s3" && storage.s3?.inCluster)) {
         const host = objectStorageHost(storage);
