@@ -13,6 +13,7 @@ import { clusterDns, rootCaSuffix } from "./components/config/schema";
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (key: string) => boolean };
 import { CertManager } from "./components/platform/certManager";
 import { CloudNativePgOperator } from "./components/platform/cloudnativePg";
+import { ObjectStore, objectStoreTenants } from "./components/platform/objectStore";
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
 import { PreviewAccess } from "./components/platform/previewAccess";
@@ -66,6 +67,23 @@ const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine ===
       )
     : undefined;
 
+// The stack's own S3 server (the local stack), when korthweb:objectStore asks for it.
+const objectStore = config.objectStore
+    ? new ObjectStore(
+          "object-store",
+          {
+              settings: config.objectStore,
+              tenants: objectStoreTenants(config),
+              istioNamespace: mesh.namespace,
+              dns: clusterDns(config.kubernetes),
+              // Meshed pods: after the injector.
+              dependsOn: mesh.injectionReady,
+              istioCrdsReady: mesh.crdsReady,
+          },
+          platformOpts,
+      )
+    : undefined;
+
 const previewAccess = config.preview.enabled ? new PreviewAccess("preview-access", {}, platformOpts) : undefined;
 /** The ServiceAccount to mint pull-request preview tokens for (README, "Pull requests"); absent when disabled. */
 export const previewServiceAccount = previewAccess && { namespace: previewAccess.namespace, name: previewAccess.serviceAccount };
@@ -102,6 +120,7 @@ const tenants = config.tenants.map(
                 istioInjectionReady: mesh.injectionReady,
                 certManagerCrdsReady: certManager.crdsReady,
                 certManagerServiceAccount: certManager.controllerServiceAccount,
+                objectStore: objectStore?.tenantKeys[tenant.name] ? { key: objectStore.tenantKeys[tenant.name], ready: objectStore.ready } : undefined,
             },
             platformOpts,
         ),

@@ -174,6 +174,11 @@ export const charts = {
     },
     // Bitnami only publishes this chart as an OCI artifact; Helm takes the full reference as the chart name.
     postgresqlHa: { chart: "oci://registry-1.docker.io/bitnamicharts/postgresql-ha", version: "16.3.2" },
+    /**
+     * The local stack's in-cluster S3 server (components/platform/objectStore.ts): Versity's S3 gateway, chart 0.3.4 as
+     * versity/versitygw v1.7.0 carries it in chart/ and its helm-chart workflow pushes it to ghcr.io.
+     */
+    versitygw: { chart: "oci://ghcr.io/versity/versitygw/charts/versitygw", version: "0.3.4" },
 } satisfies Record<string, ChartPin>;
 
 /**
@@ -191,6 +196,7 @@ export const chartsWithoutDigest: Partial<Record<keyof typeof charts, string>> =
         "prometheus-community/helm-charts keeps its index.yaml on the gh-pages branch, but the stored copies of that branch lack the file's content (too large)",
     postgresqlHa:
         "an OCI artifact: its manifest digest is known only to the registry (Helm v3.20 would take oci://...@sha256:<digest> and refuse another); bitnami/charts records none",
+    versitygw: "an OCI artifact: its manifest digest is known only to the registry; versity/versitygw records none",
 };
 
 /**
@@ -251,6 +257,12 @@ export const cnpgPostgresImage: ImagePin = {
  */
 export const nodeImage: ImagePin = { registry: "docker.io", repository: "library/node", tag: "24.19.0-alpine3.24" };
 
+/**
+ * Versity's S3 gateway, the image the versitygw chart runs (its default tag is `latest`: pinned here instead). Its
+ * docker workflow (v1.7.0 .github/workflows/docker.yml) pushes ghcr.io/versity/versitygw:<release tag> for a release.
+ */
+export const versitygwImage: ImagePin = { registry: "ghcr.io", repository: "versity/versitygw", tag: "v1.7.0" };
+
 /** Every image korthweb pins, by a name tests/upstream/imagePinFacts.json records evidence under. */
 export const pinnedImages = {
     ...postgresqlHaImages,
@@ -260,6 +272,7 @@ export const pinnedImages = {
     kiali: kialiImage,
     cnpgPostgres: cnpgPostgresImage,
     node: nodeImage,
+    versitygw: versitygwImage,
 } satisfies Record<string, ImagePin>;
 
 /**
@@ -279,4 +292,5 @@ export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, stri
     orthancFull: "no file of orthanc-server/orthanc-builder at 26.8.1 names the image's digest; its workflow pushes it from CI only",
     kiali: "no file of kiali/kiali or kiali/kiali-operator at v2.20.0 names the image's digest; the release pushes it from CI only",
     node: "nodejs/docker-node names no image digest (docker-library's build pushes it from CI only)",
+    versitygw: "no file of versity/versitygw at v1.7.0 names the image's digest; its docker workflow pushes it from CI only",
 };

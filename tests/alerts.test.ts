@@ -14,6 +14,7 @@ import {
     promDuration,
 } from "../components/platform/alerts";
 import { parseStackConfig } from "../components/config/load";
+import { storageClaimName } from "../components/data/storage/orthancStorage";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { gatekeeperName } from "../components/identity/identity";
@@ -116,6 +117,7 @@ describe("alerts", () => {
                 [
                     "BackupTooOld",
                     "CertificateExpiresSoon",
+                    "FilesBackupTooOld",
                     "GatekeeperDown",
                     "GatekeeperReplicasUnavailable",
                     "IdentityProviderUnreachable",
@@ -249,6 +251,16 @@ describe("alerts", () => {
             }
         });
 
+        it("alerts on the files of filesystem storage: no ready snapshot of the claim newer than the schedule allows, or none ever", () => {
+            const [old, never] = named("FilesBackupTooOld");
+            const claim = `persistentvolumeclaim="${storageClaimName}", namespace=~".+-orthweb"`;
+            assert.ok(old.expr.includes(`(time() - max by (namespace, persistentvolumeclaim) (korthweb_volumesnapshot_creation_time{${claim}} and on(namespace, volumesnapshot) (korthweb_volumesnapshot_ready_to_use{${claim}} == 1))) > ${26 * hour}`), old.expr);
+            assert.ok(never.expr.includes(`((time() - kube_persistentvolumeclaim_created{${claim}}) > ${26 * hour}) unless on(namespace, persistentvolumeclaim) (korthweb_volumesnapshot_ready_to_use{${claim}} == 1)`), never.expr);
+            for (const rule of [old, never]) assert.match(rule.annotations.description, /\{\{ \$labels\.namespace \}\}\/\{\{ \$labels\.persistentvolumeclaim \}\}.*"0 1 \* \* \*" allows 26h/);
+            const weekly = named("FilesBackupTooOld", "0 3 * * 0");
+            for (const rule of weekly) assert.ok(rule.expr.includes(`> ${7 * day + 2 * hour}`), rule.expr);
+        });
+
         it("moves the certificate alert to half of cert-manager's renewal window when that is shorter than 14 days", () => {
             assert.equal(certificateAlertSeconds(), 14 * day);
             assert.equal(certificateAlertSeconds(720), 14 * day, "90-day certificates renewed 30 days before: 14 days");
@@ -265,7 +277,23 @@ describe("alerts", () => {
     it("has kube-state-metrics export the backup label on kube_cronjob_labels, with the collectors the rules read", () => {
         const values = kubeStateMetricsValues() as any;
         assert.deepEqual(values.metricLabelsAllowlist, ["cronjobs=[korthweb.io/backup]"]);
-        for (const collector of ["cronjobs", "deployments", "statefulsets"]) assert.ok(values.collectors.includes(collector), collector);
+        for (const collector of ["cronjobs", "deployments", "statefulsets", "persistentvolumeclaims"]) assert.ok(values.collectors.includes(collector), collector);
+    });
+
+    it("has kube-state-metrics serve each VolumeSnapshot's time and readiness by namespace, name and claim, and lets it list them", () => {
+        const values = kubeStateMetricsValues() as any;
+        assert.equal(values.customResourceState.enabled, true);
+        const [resource] = values.customResourceState.config.spec.resources;
+        assert.deepEqual(resource.groupVersionKind, { group: "snapshot.storage.k8s.io", version: "v1", kind: "VolumeSnapshot" });
+        assert.deepEqual(resource.labelsFromPath, { namespace: ["metadata", "namespace"], volumesnapshot: ["metadata", "name"], persistentvolumeclaim: ["spec", "source", "persistentVolumeClaimName"] });
+        assert.deepEqual(
+            resource.metrics.map((m: any) => [`${resource.metricNamePrefix}_${m.name}`, m.each.gauge.path, m.each.gauge.valueFrom]),
+            [
+                ["korthweb_volumesnapshot_creation_time", ["status"], ["creationTime"]],
+                ["korthweb_volumesnapshot_ready_to_use", ["status"], ["readyToUse"]],
+            ],
+        );
+        assert.deepEqual(values.rbac.extraRules, [{ apiGroups: ["snapshot.storage.k8s.io"], resources: ["volumesnapshots"], verbs: ["list", "watch"] }]);
     });
 });
 
@@ -327,8 +355,20 @@ function tenantPods(stack: RenderedStack, stackName: string): { tenant: string; 
 }
 
 /** Which tenant pods serve a metric (for `up`, the scrape job the expression selects). */
-function servedBy(metric: string, expr: string): "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "gatekeeper" | "cluster-wide" | undefined {
-    if (/^(kube_|certmanager_)/.test(metric)) return "cluster-wide";
+/**
+ * The metric names kube-state-metrics serves from the custom resource configuration it is given (v2.20.0
+ * pkg/customresourcestate/registry_factory.go `fullName`: the resource's metricNamePrefix and the metric's name joined
+ * by `_`, `kube_customresource` when no prefix is set).
+ */
+function customResourceMetrics(kubeStateMetrics: any): string[] {
+    if (!kubeStateMetrics?.customResourceState?.enabled) return [];
+    return (kubeStateMetrics.customResourceState.config?.spec?.resources ?? []).flatMap((resource: any) =>
+        (resource.metrics ?? []).map((metric: any) => [resource.metricNamePrefix ?? "kube_customresource", metric.name].filter((part) => part !== "").join("_")),
+    );
+}
+
+function servedBy(metric: string, expr: string, kubeStateMetrics?: unknown): "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "gatekeeper" | "cluster-wide" | undefined {
+    if (/^(kube_|certmanager_)/.test(metric) || customResourceMetrics(kubeStateMetrics).includes(metric)) return "cluster-wide";
     // The sidecar's standard metrics, selected by the workload that reports them.
     if (/^istio_/.test(metric) && expr.includes(`source_workload="${gatekeeperName}"`)) return "gatekeeper";
     if (/^pg_/.test(metric)) return "bitnami-postgresql";
@@ -366,14 +406,16 @@ for (const stackName of allStacks) {
             const unscraped: string[] = [];
             for (const rule of rules()) {
                 for (const metric of metricsRead(rule.expr)) {
-                    const role = servedBy(metric, rule.expr);
+                    const kubeStateMetrics = prometheusRelease().inputs.values["kube-state-metrics"];
+                    const role = servedBy(metric, rule.expr, kubeStateMetrics);
                     assert.ok(role !== undefined, `${rule.alert} reads ${metric}, which nothing in the cluster serves or scrapes`);
                     if (role === "cluster-wide") {
                         // kube-state-metrics in the monitoring namespace, cert-manager's controller in its own: both ends' walls.
-                        const server: Client = /^kube_/.test(metric)
+                        const fromKubeStateMetrics = /^kube_/.test(metric) || customResourceMetrics(kubeStateMetrics).includes(metric);
+                        const server: Client = fromKubeStateMetrics
                             ? { namespace: prometheus().namespace, namespaceLabels: prometheus().namespaceLabels, labels: { ...monitoringPods.kubeStateMetrics } }
                             : { namespace: "cert-manager", namespaceLabels: { "kubernetes.io/metadata.name": "cert-manager" }, labels: { "app.kubernetes.io/component": "controller" } };
-                        const port = /^kube_/.test(metric) ? monitoringPorts.kubeStateMetrics : monitoringPorts.certManager;
+                        const port = fromKubeStateMetrics ? monitoringPorts.kubeStateMetrics : monitoringPorts.certManager;
                         if (!connectionAdmitted(policies, prometheus(), server, port)) unscraped.push(`${rule.alert}: ${metric} from ${server.namespace}`);
                         continue;
                     }

@@ -1,6 +1,6 @@
 /**
  * The Bitnami engine's scheduled backup, as the pure builders describe it (components/data/backup/backup.ts). What the
- * commands do against a real PostgreSQL and an S3 server is proven in tests/integration/restore.test.ts.
+ * commands do against a real PostgreSQL and moto's S3 server is proven in tests/integration/restore.test.ts.
  */
 import { strict as assert } from "assert";
 import {

@@ -831,6 +831,16 @@ describe("storage settings (tenants[].storage)", () => {
         ["a volume size with decimals", { type: "filesystem", filesystem: { storageClass: "efs-sc", size: "1.5Ti" } }, [/size is "1\.5Ti"/, /Mi, Gi or Ti, no decimals/]],
         ["an Azure account name with capitals", { type: "azure-blob", azureBlob: { account: "BhsImages", container: "orthanc", connectionString: "c" }, anyAddress: true }, [/azureBlob\.account is "BhsImages"/, /3-24 of a-z, 0-9/]],
         ["a malformed acknowledgement", { type: "postgresql", replacesIdentity: "yes" }, [/storage\.replacesIdentity is "yes"/, /16 hex digits/]],
+        [
+            "Azure Workload Identity, which the image's Azure plugin cannot use",
+            { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c", workloadIdentityClientId: "00000000-0000-0000-0000-000000000001" }, anyAddress: true },
+            [/storage\.azureBlob\.workloadIdentityClientId is "00000000-0000-0000-0000-000000000001"/, /connection string only and cannot use Azure Workload Identity/],
+        ],
+        [
+            "GKE Workload Identity, which the image's Google plugin cannot use",
+            { type: "google-cloud-storage", googleCloudStorage: { bucket: "bhs-images", serviceAccountKey: "{}", workloadIdentityServiceAccount: "orthanc@p.iam.gserviceaccount.com" }, anyAddress: true },
+            [/storage\.googleCloudStorage\.workloadIdentityServiceAccount is "orthanc@p\.iam\.gserviceaccount\.com"/, /key file only and cannot use GKE Workload Identity/],
+        ],
     ];
     for (const [what, storage, expected] of refused) {
         it(`refuses ${what}`, () => {
@@ -839,6 +849,35 @@ describe("storage settings (tenants[].storage)", () => {
             assert.doesNotMatch(message, /s3cret|AKIA"/, "no credential printed");
         });
     }
+
+    describe("the stack's own S3 server (korthweb:objectStore, storage.s3.inCluster)", () => {
+        const inCluster = (extra: Record<string, unknown> = {}, s3Extra: Record<string, unknown> = {}) => ({ type: "s3", s3: { inCluster: true, bucket: "orthanc-bhs", region: "us-east-1", ...s3Extra }, ...extra });
+        const withStore = (storage: Record<string, unknown>, objectStore: Record<string, unknown> | null = {}) => ({ ...withStorage(storage), ...(objectStore ? { objectStore } : {}) });
+
+        it("accepts a tenant in the server with nothing but its bucket and the server's region: no endpoint, key or way out", () => {
+            const parsed = parseStackConfig(withStore(inCluster()));
+            assert.deepEqual(parsed.objectStore, { size: "5Gi", region: "us-east-1" });
+            assert.doesNotThrow(() => parseStackConfig(withStore(inCluster({ clientSideEncryption: true }, { region: "eu-west-1" }), { region: "eu-west-1", size: "20Gi", storageClass: "standard" })));
+        });
+
+        const refusedInCluster: [string, Record<string, unknown>, Record<string, unknown> | null, RegExp[]][] = [
+            ["without the server", inCluster(), null, [/storage\.s3\.inCluster is true/, /korthweb:objectStore set/]],
+            ["in another region than the server's", inCluster({}, { region: "eu-west-1" }), {}, [/storage\.s3\.region is "eu-west-1"/, /"us-east-1", the region korthweb:objectStore answers as/]],
+            ["with an endpoint of its own", inCluster({}, { endpoint: "https://s3.example.org" }), {}, [/storage\.s3\.endpoint is/, /left out with s3\.inCluster/]],
+            ["with a key pair of its own", inCluster({}, { accessKeyId: "AKIA", secretAccessKey: "s3cret" }), {}, [/storage\.s3\.accessKeyId is set \(a credential: not shown\)/, /generates the key pair/]],
+            ["with a role", inCluster({}, { roleArn: "arn:aws:iam::111122223333:role/x" }), {}, [/storage\.s3\.roleArn is/, /left out with s3\.inCluster/]],
+            ["with addresses", inCluster({ addresses: ["10.30.0.0/24"] }), {}, [/storage\.addresses is/, /inside the cluster/]],
+            ["with a server volume size with decimals", inCluster(), { size: "1.5Gi" }, [/objectStore\.size is "1\.5Gi"/, /no decimals/]],
+            ["with inCluster other than true", inCluster({}, { inCluster: false }), {}, [/storage\.s3\.inCluster is false/, /true, or leave it out/]],
+        ];
+        for (const [what, storage, objectStore, expected] of refusedInCluster) {
+            it(`refuses a tenant in the server ${what}`, () => {
+                const message = problemsOf(withStore(storage, objectStore));
+                for (const pattern of expected) assert.match(message, pattern);
+                assert.doesNotMatch(message, /s3cret|AKIA"/, "no credential printed");
+            });
+        }
+    });
 
     it("refuses the store's credentials in plain text, naming the command that stores them as secrets", () => {
         const message = oneTenantRefusal({ storage: { type: "azure-blob", azureBlob: { account: "bhsimages", container: "orthanc", connectionString: "c" }, anyAddress: true } });

@@ -126,7 +126,7 @@ describe("scripts/run lock-images against a stub registry", () => {
         const items = lockables();
         assert.deepEqual(
             items.map((item) => item.reference),
-            [...Object.values(pinnedImages).map(tagReference), "oci://registry-1.docker.io/bitnamicharts/postgresql-ha:16.3.2"],
+            [...Object.values(pinnedImages).map(tagReference), "oci://registry-1.docker.io/bitnamicharts/postgresql-ha:16.3.2", "oci://ghcr.io/versity/versitygw/charts/versitygw:0.3.4"],
         );
         assert.equal(items.find((item) => item.reference.includes("cloudnative-pg"))!.recordedDigest, pinnedImages.cnpgPostgres.digest);
     });

@@ -311,6 +311,9 @@ describe("storage: what the store's owner sets up (stack output storageSetup)", 
         assert.equal(setup.rolePolicy.Statement[1].Resource, parsedStackFile("cnpg").tenants[0].storage.s3!.kmsKeyId);
         assert.match(setup.encryptionAtRest, /SSE-KMS/);
         assert.equal(rendered.outputs.storageSetup.mhr.rolePolicy, undefined, "Google's plugin takes a key file, no role");
-        assert.equal((await renderStack("local")).outputs.storageSetup.bhs, undefined, "nothing to set up for PostgreSQL storage");
+        assert.equal((await renderStack("external")).outputs.storageSetup.bhs.rolePolicy, undefined, "Azure's plugin takes a connection string, no role");
+        const local = (await renderStack("local")).outputs.storageSetup.bhs;
+        assert.equal(local.rolePolicy, undefined, "the in-cluster server's key pair is generated: no role to set up");
+        assert.match(local.protection[0], /throwaway/);
     });
 });

@@ -389,6 +389,8 @@ for (const stack of allStacks) {
                 const tenant = config.tenants.find((t) => t.name === view.tenant)!;
                 const allowed = new Set(["kube-system", "istio-system", "monitoring", view.names.namespace, view.names.gatewayNamespace]);
                 if (tenant.database.engine === "cloudnative-pg") allowed.add("cnpg-system");
+                // The stack's own S3 server, for a tenant storing there (storage.s3.inCluster).
+                if (tenant.storage.type === "s3" && tenant.storage.s3?.inCluster) allowed.add("object-store");
                 // Addresses outside the cluster the stack names: modalities Orthanc sends to, a managed database, the
                 // object storage backups go to, the API server (for the engines whose pods talk to it).
                 const configuredCidrs = new Set([

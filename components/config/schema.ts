@@ -213,6 +213,11 @@ const storageSchema = z.strictObject({
         .strictObject({
             bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "an S3 bucket name" }),
             region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: "a region such as eu-west-1" }),
+            /**
+             * The stack's own S3 server in the cluster (`korthweb:objectStore`, the local stack): the program derives
+             * the endpoint and generates the tenant's key pair; endpoint, keys, role and addresses are left out.
+             */
+            inCluster: z.literal(true, { error: "true, or leave it out" }).optional(),
             /** https URL of an S3-compatible store (Ceph RGW, Garage, ...); unset for AWS S3 itself. */
             endpoint: z.url({ protocol: /^https$/, error: "an https URL such as https://s3.storage.example.org" }).optional(),
             /** virtual-host: <bucket>.<endpoint host> (AWS); path: <endpoint host>/<bucket> (most on-premises stores). */
@@ -232,6 +237,11 @@ const storageSchema = z.strictObject({
             container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, { error: "a container name: 3-63 of a-z, 0-9, single '-'" }),
             /** The plugin (2.5.3) authenticates by connection string only: a secret (account key or SAS). */
             connectionString: credential(z.string().min(1)),
+            /**
+             * Azure Workload Identity (a managed identity's client ID for the ServiceAccount annotation): accepted only
+             * to be refused by name (`storageProblems`), since the plugin cannot use it.
+             */
+            workloadIdentityClientId: z.string().optional(),
         })
         .optional(),
     googleCloudStorage: z
@@ -239,6 +249,11 @@ const storageSchema = z.strictObject({
             bucket: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, { error: "a bucket name" }),
             /** The plugin (2.5.3) authenticates with a service account key file only: its JSON, a secret. */
             serviceAccountKey: credential(z.string().min(1)),
+            /**
+             * GKE Workload Identity (the Google service account the Kubernetes one would impersonate): accepted only to
+             * be refused by name (`storageProblems`), since the plugin cannot use it.
+             */
+            workloadIdentityServiceAccount: z.string().optional(),
         })
         .optional(),
     filesystem: z
@@ -769,8 +784,23 @@ export const stackConfigSchema = z
          * requests only, so previews run server-side. On in every stack; `false` for a cluster nobody previews.
          */
         preview: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+        /**
+         * An S3-compatible server run in the cluster (components/platform/objectStore.ts: Versity's S3 gateway on a
+         * volume), for stacks without a cloud store: tenants with `storage.s3.inCluster` keep their files there.
+         */
+        objectStore: z
+            .strictObject({
+                /** Its volume (ReadWriteOnce, one replica). */
+                size: z.string().regex(volumeSizePattern, { error: "a size such as 5Gi (Mi, Gi or Ti, no decimals)" }).default("5Gi"),
+                /** The volume's storage class; the cluster's default when unset. */
+                storageClass: z.string().regex(storageClassPattern, { error: "a storage class name (a DNS subdomain such as standard)" }).optional(),
+                /** The region it answers as; each in-cluster tenant's s3.region must name it. */
+                region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: "a region such as us-east-1" }).default("us-east-1"),
+            })
+            .optional(),
     })
     .superRefine((config, ctx) => {
+        inClusterStorageProblems(config).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
         alertReceiverProblems(config.observability.alerting, config.tenants.map((tenant) => tenant.name)).forEach((problem) => ctx.addIssue({ code: "custom", ...problem }));
         const seen = new Set<string>();
         const nodePortsSeen = new Map<number, string>();
@@ -953,7 +983,7 @@ export function storageProblems(storage: StorageConfig, cni: string | undefined)
             if (value !== undefined && value !== false) problems.push({ path: [key], message: `left out: only object stores (${objectStorageTypes.join(", ")}) read it, storage.type is "${storage.type}"` });
         }
     }
-    const s3 = storage.type === "s3" ? storage.s3 : undefined;
+    const s3 = storage.type === "s3" && !storage.s3?.inCluster ? storage.s3 : undefined;
     if (s3) {
         if ((s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
             problems.push({ path: ["s3", s3.accessKeyId === undefined ? "accessKeyId" : "secretAccessKey"], message: "set together with " + (s3.accessKeyId === undefined ? "secretAccessKey" : "accessKeyId") + " (a static key pair), or neither" });
@@ -974,7 +1004,22 @@ export function storageProblems(storage: StorageConfig, cni: string | undefined)
             problems.push({ path: ["s3", "accessKeyId"], message: "a key pair (accessKeyId and secretAccessKey, as secrets) for the S3-compatible store at s3.endpoint, or s3.roleArn where it honours web identity" });
         }
     }
-    if (objectStore) {
+    // orthanc-object-storage 2.5.3, the image's Azure and Google plugins (Azure/AzureBlobStoragePlugin.cpp: a
+    // ConnectionString, or AccountName and AccountKey; Google/GoogleStoragePlugin.cpp: ServiceAccountFile, read by
+    // CreateServiceAccountCredentialsFromJsonFilePath): no default credential chain, so no workload identity.
+    if (storage.azureBlob?.workloadIdentityClientId !== undefined) {
+        problems.push({
+            path: ["azureBlob", "workloadIdentityClientId"],
+            message: "left out: the image's Azure Blob plugin (orthanc-object-storage 2.5.3) authenticates by connection string only and cannot use Azure Workload Identity; give azureBlob.connectionString (a secret)",
+        });
+    }
+    if (storage.googleCloudStorage?.workloadIdentityServiceAccount !== undefined) {
+        problems.push({
+            path: ["googleCloudStorage", "workloadIdentityServiceAccount"],
+            message: "left out: the image's Google Cloud Storage plugin (orthanc-object-storage 2.5.3) reads a service account key file only and cannot use GKE Workload Identity; give googleCloudStorage.serviceAccountKey (a secret)",
+        });
+    }
+    if (objectStore && !(storage.type === "s3" && storage.s3?.inCluster)) {
         const host = objectStorageHost(storage);
         const isAddress = host !== undefined && isIpv4Address(host);
         if (!isAddress && storage.addresses === undefined && storage.anyAddress === undefined && cni === undefined) {
@@ -992,11 +1037,42 @@ export function storageProblems(storage: StorageConfig, cni: string | undefined)
     return problems;
 }
 
+/** Where the stack's in-cluster S3 server answers (components/platform/objectStore.ts renders it by these names). */
+export const inClusterObjectStore = { namespace: "object-store", release: "versitygw", port: 7070, adminPort: 7071 } as const;
+
+/** The in-cluster server's URL: plain HTTP to the Service, which the mesh carries over mutual TLS. */
+export function inClusterObjectStoreEndpoint(): string {
+    return `http://${inClusterObjectStore.release}.${inClusterObjectStore.namespace}.svc.cluster.local:${inClusterObjectStore.port}`;
+}
+
+/** Tenants storing in the stack's own S3 server: it must run, and they take nothing a remote store needs. */
+export function inClusterStorageProblems(config: { tenants: { storage: StorageConfig }[]; objectStore?: { region: string } }): PathProblem[] {
+    const problems: PathProblem[] = [];
+    config.tenants.forEach((tenant, index) => {
+        const s3 = tenant.storage.type === "s3" ? tenant.storage.s3 : undefined;
+        if (!s3?.inCluster) return;
+        const at = (...path: (string | number)[]) => ["tenants", index, "storage", ...path];
+        if (!config.objectStore) {
+            problems.push({ path: at("s3", "inCluster"), message: "korthweb:objectStore set (the stack's own S3 server), or a remote store: s3.inCluster needs the server to run" });
+        } else if (s3.region !== config.objectStore.region) {
+            problems.push({ path: at("s3", "region"), message: `"${config.objectStore.region}", the region korthweb:objectStore answers as (s3.region is "${s3.region}")` });
+        }
+        for (const key of ["endpoint", "roleArn", "accessKeyId", "secretAccessKey", "kmsKeyId"] as const) {
+            if (s3[key] !== undefined) problems.push({ path: at("s3", key), message: "left out with s3.inCluster: the program derives the endpoint and generates the key pair" });
+        }
+        for (const key of ["addresses", "anyAddress"] as const) {
+            if (tenant.storage[key] !== undefined) problems.push({ path: at(key), message: "left out with s3.inCluster: Orthanc reaches the server inside the cluster" });
+        }
+    });
+    return problems;
+}
+
 /** The host name (or address) Orthanc's object-storage plugin connects to; undefined for the other choices. */
 export function objectStorageHost(storage: StorageConfig): string | undefined {
     switch (storage.type) {
         case "s3":
             if (!storage.s3) return undefined;
+            if (storage.s3.inCluster) return new URL(inClusterObjectStoreEndpoint()).hostname;
             if (storage.s3.endpoint !== undefined) return new URL(storage.s3.endpoint).hostname;
             return `s3.${storage.s3.region}.amazonaws.com`;
         case "azure-blob":

@@ -19,12 +19,13 @@ import { TenantDatabase } from "./engines/bitnamiHa";
 import { CloudNativePgDatabase } from "./engines/cloudnativePg";
 import { ExternalDatabase } from "./engines/external";
 import { storageWalls } from "./storage/storageWalls";
-import { TenantStorage } from "./storage/tenantStorage";
+import { InClusterStore, TenantStorage } from "./storage/tenantStorage";
 
 export type { ClusterNetwork } from "./backup/backup";
 export type { PlatformForWalls } from "./databaseWalls";
 export type { DatabaseEndpoint, DatabaseWalls, OrthancPodAdditions } from "./endpoint";
 export type { StorageIdentity } from "./storage/storageIdentity";
+export type { InClusterStore } from "./storage/tenantStorage";
 // combineWalls: for the tenant to add its other children's walls (an identity gateway's) to the tier's.
 export { combineWalls, defaultClusterNetwork, TenantStorage };
 
@@ -39,6 +40,8 @@ export function dataWalls(names: TenantNames, orthancPods: Record<string, string
 export interface TenantDataArgs extends EngineArgs {
     /** This stack's outputs as its previous update left them (a StackReference to itself), for the storage guard. */
     previousOutputs: pulumi.Input<Record<string, unknown>>;
+    /** The stack's in-cluster S3 server, for a tenant with `storage.s3.inCluster`: its key pair and the bucket setup. */
+    objectStore?: InClusterStore;
 }
 
 /** What the tenant gets back: where Orthanc's index is, and its file store (settings, pod additions, guard). */
@@ -52,9 +55,13 @@ export interface TenantData {
  * of their own: the resources keep the names and URNs they had before the tier moved here.
  */
 export function tenantData(name: string, args: TenantDataArgs, opts: pulumi.ComponentResourceOptions): TenantData {
-    const { previousOutputs, ...engine } = args;
+    const { previousOutputs, objectStore, ...engine } = args;
     const database = tenantDatabase(`${name}-database`, engine, opts);
-    const storage = new TenantStorage(`${name}-storage`, { tenant: args.tenant, namespace: args.namespace, previousOutputs, dependsOn: args.dependsOn }, opts);
+    const storage = new TenantStorage(
+        `${name}-storage`,
+        { tenant: args.tenant, namespace: args.namespace, previousOutputs, dependsOn: args.dependsOn, inCluster: objectStore },
+        opts,
+    );
     return { database: database.endpoint, storage };
 }
 

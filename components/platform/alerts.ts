@@ -17,10 +17,19 @@
  *   (internal/cnpgi/instance/metrics.go), exposed by the CloudNativePG instance pods; cnpg_collector_last_available_
  *   backup_timestamp (CloudNativePG 1.30.0) is deprecated since 1.26 and stays 0 with plugin backups.
  *
+ * - korthweb_volumesnapshot_*: kube-state-metrics' custom resource metrics (v2.20.0 pkg/customresourcestate: the
+ *   prefix and name joined by `_`, an RFC3339 string read as its Unix time, a boolean as 1/0), configured by
+ *   `kubeStateMetricsValues` from each VolumeSnapshot (snapshot.storage.k8s.io/v1) of a tenant's `filesystem` claim;
+ *   kube_persistentvolumeclaim_created: internal/store/persistentvolumeclaim.go.
+ *
+ * Files in object storage have no alert here: their protection is the provider's (versioning, replication, lifecycle,
+ * README "Where the images are stored"), applied by the bucket's owner and not visible from the cluster.
+ *
  * Not covered: the root, tenant and modality certificates korthweb makes with @pulumi/tls. No exporter sees them (they
  * are Pulumi state, not cert-manager Certificates); `pulumi up` renews modality certificates in their last tenth, and
  * the CAs' expiry is the operator's calendar (README).
  */
+import { storageClaimName } from "../data/storage/orthancStorage";
 import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../naming/tenantNames";
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../data/engines/bitnamiHaValues";
@@ -478,6 +487,65 @@ export function backupRules(input: AlertRulesInput = {}): AlertRule[] {
     ];
 }
 
+/** The prefix of the VolumeSnapshot metrics kube-state-metrics is configured to serve (`kubeStateMetricsValues`). */
+export const volumeSnapshotMetricPrefix = "korthweb_volumesnapshot";
+
+/**
+ * kube-state-metrics' custom resource configuration (CustomResourceStateMetrics, v2.20.0
+ * docs/metrics/extend/customresourcestate-metrics.md): per VolumeSnapshot, when it was taken and whether it is ready,
+ * labelled with its namespace, name and source claim. Whatever takes the snapshots (a CronJob of the site's, the
+ * provider's backup, a snapshot scheduler), the cluster sees them as these objects.
+ */
+export function volumeSnapshotMetricsConfig(): Record<string, unknown> {
+    const gauge = (name: string, help: string, field: string) => ({ name, help, each: { type: "Gauge", gauge: { path: ["status"], valueFrom: [field] } } });
+    return {
+        kind: "CustomResourceStateMetrics",
+        spec: {
+            resources: [
+                {
+                    groupVersionKind: { group: "snapshot.storage.k8s.io", version: "v1", kind: "VolumeSnapshot" },
+                    metricNamePrefix: volumeSnapshotMetricPrefix,
+                    labelsFromPath: { namespace: ["metadata", "namespace"], volumesnapshot: ["metadata", "name"], persistentvolumeclaim: ["spec", "source", "persistentVolumeClaimName"] },
+                    metrics: [
+                        gauge("creation_time", "When the snapshot was taken (Unix time, status.creationTime).", "creationTime"),
+                        gauge("ready_to_use", "1 when the snapshot can be restored from (status.readyToUse).", "readyToUse"),
+                    ],
+                },
+            ],
+        },
+    };
+}
+
+/**
+ * Backups of the files of `filesystem` storage: the snapshots of the tenant's ReadWriteMany claim. They are expected
+ * as often as the database backups (README: take the snapshot after the dump), so the same schedule's allowance applies.
+ */
+export function fileBackupRules(input: AlertRulesInput = {}): AlertRule[] {
+    const schedule = input.backupSchedule ?? defaultBackupSchedule;
+    const maxAge = backupMaxAgeSeconds(schedule);
+    const age = promDuration(maxAge);
+    const claim = `persistentvolumeclaim="${storageClaimName}", namespace=~"${tenantNamespaces}"`;
+    const ready = `(${volumeSnapshotMetricPrefix}_ready_to_use{${claim}} == 1)`;
+    return [
+        rule(
+            "FilesBackupTooOld",
+            "critical",
+            "15m",
+            withTenant(`(time() - max by (namespace, persistentvolumeclaim) (${volumeSnapshotMetricPrefix}_creation_time{${claim}} and on(namespace, volumesnapshot) ${ready})) > ${maxAge}`),
+            "Tenant {{ $labels.tenant }}: snapshot of the image volume too old",
+            `The newest ready VolumeSnapshot of claim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} (tenant {{ $labels.tenant }}, its DICOM files) was taken {{ $value | humanizeDuration }} ago; the schedule "${schedule}" allows ${age}.`,
+        ),
+        rule(
+            "FilesBackupTooOld",
+            "critical",
+            "15m",
+            withTenant(`((time() - kube_persistentvolumeclaim_created{${claim}}) > ${maxAge}) unless on(namespace, persistentvolumeclaim) ${ready}`),
+            "Tenant {{ $labels.tenant }}: image volume never snapshotted",
+            `Claim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} (tenant {{ $labels.tenant }}, its DICOM files) has existed for {{ $value | humanizeDuration }} without a ready VolumeSnapshot; the schedule "${schedule}" allows ${age}.`,
+        ),
+    ];
+}
+
 export function certificateRules(renewBeforeHours?: number): AlertRule[] {
     const seconds = certificateAlertSeconds(renewBeforeHours);
     return [
@@ -502,6 +570,7 @@ export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec 
             { name: "korthweb.postgres", rules: postgresRules() },
             { name: "korthweb.cloudnative-pg", rules: cloudnativePgRules() },
             { name: "korthweb.backups", rules: backupRules(input) },
+            { name: "korthweb.file-backups", rules: fileBackupRules(input) },
             { name: "korthweb.certificates", rules: certificateRules(input.certificateRenewBeforeHours) },
         ],
     };
@@ -509,11 +578,17 @@ export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec 
 
 /**
  * kube-state-metrics as the alerts need it (values of the kube-state-metrics 8.4.0 subchart): only the collectors
- * they read, and the backup label exported on kube_cronjob_labels (by default it carries no object label at all).
+ * they read, the backup label exported on kube_cronjob_labels (by default it carries no object label at all), and the
+ * VolumeSnapshot metrics with the right to list and watch them (charts/kube-state-metrics 8.4.0
+ * templates/crs-configmap.yaml renders `customResourceState.config` into the file the Deployment passes with
+ * --custom-resource-state-config-file; templates/role.yaml adds `rbac.extraRules` and the CRD list/watch it needs).
+ * Where the VolumeSnapshot CRD is not installed, kube-state-metrics' discovery serves none of these series.
  */
 export function kubeStateMetricsValues(): Record<string, unknown> {
     return {
-        collectors: ["cronjobs", "deployments", "jobs", "statefulsets"],
+        collectors: ["cronjobs", "deployments", "jobs", "persistentvolumeclaims", "statefulsets"],
+        customResourceState: { enabled: true, config: volumeSnapshotMetricsConfig() },
+        rbac: { extraRules: [{ apiGroups: ["snapshot.storage.k8s.io"], resources: ["volumesnapshots"], verbs: ["list", "watch"] }] },
         metricLabelsAllowlist: [`cronjobs=[${backupCronJobLabel.key}]`],
         resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
     };

@@ -40,7 +40,7 @@ export const defaultPreviewIdentity = { namespace: "korthweb-preview", serviceAc
 export const previewedKinds: PreviewedKind[] = [
     { apiGroup: "", resources: ["namespaces", "services", "serviceaccounts", "configmaps", "persistentvolumeclaims"] },
     { apiGroup: "apps", resources: ["deployments"] },
-    { apiGroup: "batch", resources: ["cronjobs"] },
+    { apiGroup: "batch", resources: ["cronjobs", "jobs"] },
     { apiGroup: "autoscaling", resources: ["horizontalpodautoscalers"] },
     { apiGroup: "policy", resources: ["poddisruptionbudgets"] },
     { apiGroup: "networking.k8s.io", resources: ["networkpolicies"] },

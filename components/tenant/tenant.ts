@@ -7,7 +7,7 @@ import { ingressPorts } from "./ingress";
 import { tenantNames } from "../naming/tenantNames";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
-import { ClusterNetwork, combineWalls, dataWalls, defaultClusterNetwork, StorageIdentity, tenantData } from "../data";
+import { ClusterNetwork, combineWalls, dataWalls, defaultClusterNetwork, InClusterStore, StorageIdentity, tenantData } from "../data";
 import { orthancSelector } from "../naming/tenantNames";
 import { modalityDestinations } from "./security";
 import { TenantWalls } from "./walls";
@@ -42,6 +42,8 @@ export interface OrthancTenantArgs {
     certManagerCrdsReady: pulumi.Input<pulumi.Resource>[];
     /** cert-manager's controller identity, which the tenant's issuance policy admits (CertManager.controllerServiceAccount). */
     certManagerServiceAccount: { name: string; namespace: string };
+    /** The stack's in-cluster S3 server, for a tenant with `storage.s3.inCluster`: its key pair and the bucket setup. */
+    objectStore?: InClusterStore;
 }
 
 /** What a tenant exports: where to reach it and how to trust it. */
@@ -192,6 +194,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 cloudnativePg: args.cloudnativePg,
                 backup: args.backup,
                 previousOutputs: args.previousOutputs,
+                objectStore: args.objectStore,
             },
             { parent: this },
         );

@@ -16,7 +16,7 @@
  * - Alertmanager trusts the webhook's self-signed certificate through SSL_CERT_FILE; its configuration is untouched.
  *
  * Series only a cluster has (kube-state-metrics, cert-manager, CloudNativePG's instance manager) go through
- * `promtool test rules` with input series whose label values come from the rendered dev and cnpg stacks.
+ * `promtool test rules` with input series whose label values come from the rendered dev, cnpg and external stacks.
  */
 import assert from "assert";
 import { mkdirSync, writeFileSync } from "fs";
@@ -330,6 +330,55 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
                     { eval_time: "20h", alertname: "BackupTooOld", exp_alerts: [] },
                     { eval_time: "30h", alertname: "BackupTooOld", exp_alerts: [expected(never, { severity: never.labels.severity, namespace, tenant: "bhs" })] },
                 ],
+            },
+        ]);
+    });
+
+    it("fires FilesBackupTooOld for the external stack's filesystem claim: a snapshot too old, one not ready, none ever", async function () {
+        const external = await renderStack("external");
+        assert.equal(external.error, undefined);
+        const spec = renderedRules(external);
+        const claim = objectsOf(external, "PersistentVolumeClaim").find((r) => nsOf(r).startsWith("mhr-"))!;
+        const namespace = nsOf(claim);
+        const persistentvolumeclaim = claim.inputs.metadata.name as string;
+        const tooOld = ruleNamed(spec, "FilesBackupTooOld", (r) => r.expr.includes("creation_time"));
+        const never = ruleNamed(spec, "FilesBackupTooOld", (r) => r.expr.includes("kube_persistentvolumeclaim_created"));
+        // kube-state-metrics' custom resource series for one VolumeSnapshot, as its configuration labels them.
+        const snapshot = (name: string, taken: number, ready: string) => [
+            { series: `korthweb_volumesnapshot_creation_time{namespace="${namespace}", volumesnapshot="${name}", persistentvolumeclaim="${persistentvolumeclaim}"}`, values: `${taken}x3000` },
+            { series: `korthweb_volumesnapshot_ready_to_use{namespace="${namespace}", volumesnapshot="${name}", persistentvolumeclaim="${persistentvolumeclaim}"}`, values: ready },
+        ];
+        const created = { series: `kube_persistentvolumeclaim_created{namespace="${namespace}", persistentvolumeclaim="${persistentvolumeclaim}"}`, values: "0x3000" };
+        const labels = (rule: AlertRule) => ({ severity: rule.labels.severity, namespace, persistentvolumeclaim, tenant: "mhr" });
+        await promtoolTest(spec, [
+            {
+                // One ready snapshot taken at the start: fine for the schedule's 26 hours, then too old.
+                interval: "1m",
+                input_series: [created, ...snapshot("mhr-files-1", 0, "1x3000")],
+                alert_rule_test: [
+                    { eval_time: "25h", alertname: "FilesBackupTooOld", exp_alerts: [] },
+                    { eval_time: "27h", alertname: "FilesBackupTooOld", exp_alerts: [expected(tooOld, labels(tooOld), "1d 3h 0m 0s")] },
+                ],
+            },
+            {
+                // A newer snapshot that never became ready does not count: the ready one's age decides.
+                interval: "1m",
+                input_series: [created, ...snapshot("mhr-files-1", 0, "1x3000"), ...snapshot("mhr-files-2", 24 * 3600, "0x3000")],
+                alert_rule_test: [{ eval_time: "27h", alertname: "FilesBackupTooOld", exp_alerts: [expected(tooOld, labels(tooOld), "1d 3h 0m 0s")] }],
+            },
+            {
+                // A claim never snapshotted: alerted once it is older than the schedule allows; a ready snapshot ends it.
+                interval: "1m",
+                input_series: [created],
+                alert_rule_test: [
+                    { eval_time: "25h", alertname: "FilesBackupTooOld", exp_alerts: [] },
+                    { eval_time: "27h", alertname: "FilesBackupTooOld", exp_alerts: [expected(never, labels(never), "1d 3h 0m 0s")] },
+                ],
+            },
+            {
+                interval: "1m",
+                input_series: [created, ...snapshot("mhr-files-1", 26 * 3600, "_x1560 1x1500")],
+                alert_rule_test: [{ eval_time: "27h", alertname: "FilesBackupTooOld", exp_alerts: [] }],
             },
         ]);
     });

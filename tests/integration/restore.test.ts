@@ -3,8 +3,11 @@
  *
  * Orthanc (the rendered configuration: PostgreSQL index and storage) stores studies; the backup commands from
  * `backupCommands` dump its database with the host's pg_dump (PostgreSQL 15 client; the pod's image has 17) and upload
- * the dump with the host's AWS CLI (Debian's awscli, v2) to an S3 server on loopback (support/s3.ts, which checks
- * every request's signature); the restore commands from `restoreCommands` bring the newest dump into a NEW PostgreSQL
+ * the dump with the host's AWS CLI (Debian's awscli, v2) to moto's S3 on loopback (support/moto.ts: Debian sid's
+ * python3-moto in server mode, checking every request's SigV4 signature and authorising it by IAM policy). The job's
+ * key pair is an IAM user carrying the policy the program renders for a Bitnami tenant (`backupAccessPolicy`, writer
+ * pg_dump), and the bucket carries the rendered protection (versioning, object lock, lifecycle rules, which moto
+ * accepts but does not run); the restore commands from `restoreCommands` bring the newest dump into a NEW PostgreSQL
  * (fresh initdb, as a new release), and an Orthanc started on it serves every instance byte for byte.
  *
  * Differences from the pod, and only these: the dump connects to PostgreSQL directly (no Pgpool, no sidecar), the
@@ -12,9 +15,10 @@
  * agent. The two containers' scripts run concurrently, sharing a scratch directory, as in the pod.
  */
 import assert from "assert";
-import { readFileSync } from "fs";
+import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/data/backup/backup";
+import { backupAccessPolicy, bucketProtection } from "../../components/data/backup/backupPolicy";
 import { store } from "./support/dcmtk";
 import { clientPath, runScript, SidecarStub, startSidecarStub } from "./support/backup";
 import { assertSamePart10, generateInstances, TestInstance } from "./support/dicom";
@@ -22,10 +26,12 @@ import { describeVersions, generatePassword, instanceIdOf, productionConfig, sta
 import { Postgres, startPostgres } from "./support/postgres";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, run, RunResult } from "./support/processes";
-import { S3Server, startS3Server } from "./support/s3";
+import { AccessKey, MotoServer, startMoto } from "./support/moto";
 import { startTenantStack, TenantStack, testDomain } from "./support/stack";
 
 const retentionDays = 30;
+const schedule = "0 1 * * *";
+const bucket = "korthweb-backups";
 const day = 24 * 3600 * 1000;
 
 /** The key timestamp the upload writes (`date -u +%Y%m%dT%H%M%SZ`) for a given instant. */
@@ -39,7 +45,10 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
     this.timeout(300_000);
     const suite = new Resources();
     let stack: TenantStack;
-    let s3: S3Server;
+    let moto: MotoServer;
+    /** The backup job's key pair (the rendered policy) and an unrestricted one that inspects the bucket. */
+    let jobKey: AccessKey;
+    let auditor: AccessKey;
     let sidecar: SidecarStub;
     let sent: TestInstance[] = [];
     /** The PostgreSQL restored into; the later tests back it up in turn. */
@@ -47,8 +56,10 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
     let timings: string[] = [];
 
     const target = (postgres: Postgres): DatabaseTarget => ({ host: postgres.host, port: postgres.port, name: postgres.database, user: postgres.user });
-    const objectStorage = () => ({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, prefix: `${stack.tenant.name}/` });
-    const s3Secrets = () => ({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    const objectStorage = () => ({ endpoint: moto.endpoint, bucket, region: moto.region, prefix: `${stack.tenant.name}/` });
+    const s3Secrets = () => jobKey;
+    const keys = (prefix = "") => moto.keys(bucket, prefix, auditor);
+    const stored = (key: string) => moto.object(bucket, key, auditor, suite.tempDir("audit"));
 
     /** One run of the backup pod: both containers' scripts at once, sharing a fresh scratch directory. */
     async function runBackup(postgres: Postgres, databasePassword: string): Promise<{ dump: RunResult; upload: RunResult; scratch: string }> {
@@ -77,8 +88,12 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
         const pgDump = await run("pg_dump", ["--version"], { env: { PATH: clientPath } });
         console.log(`      clients: ${(aws.stdout + aws.stderr).trim().split(" ")[0]}, ${pgDump.stdout.trim()} (the pod's image: pg_dump 17)`);
         stack = await startTenantStack(suite);
-        s3 = await startS3Server({ bucket: "korthweb-backups", region: "eu-central-1" });
-        suite.defer(() => s3.close());
+        moto = await startMoto(suite, "eu-central-1");
+        const prefix = `${stack.tenant.name}/`;
+        await moto.createBucket(bucket, bucketProtection(stack.tenant.name, prefix, retentionDays, schedule));
+        jobKey = await moto.user(`backup-${stack.tenant.name}`, backupAccessPolicy({ bucket, prefix }, "pg_dump"));
+        auditor = await moto.user("auditor", { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] });
+        await moto.enforce();
         sidecar = await startSidecarStub(suite);
     });
 
@@ -109,12 +124,13 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
         assert.strictEqual(dump.code, 0, `dump failed:\n${dump.stdout}${dump.stderr}`);
         assert.strictEqual(upload.code, 0, `upload failed:\n${upload.stdout}${upload.stderr}`);
         console.log(`      ${dump.stdout.trim()}; ${upload.stdout.trim()}`);
-        const keys = s3.keys(`${stack.tenant.name}/`);
-        assert.strictEqual(keys.length, 1, `keys: ${keys}`);
-        assert.match(keys[0], dumpKey(stack.tenant.name));
-        assert.ok(s3.get(keys[0])!.body.equals(readFileSync(join(scratch, "backup.dump"))), "the object is not the file pg_dump wrote");
+        const dumps = await keys(`${stack.tenant.name}/`);
+        assert.strictEqual(dumps.length, 1, `keys: ${dumps}`);
+        assert.match(dumps[0], dumpKey(stack.tenant.name));
+        assert.ok((await stored(dumps[0]))?.equals(readFileSync(join(scratch, "backup.dump"))), "the object is not the file pg_dump wrote");
         assert.strictEqual(sidecar.quits, 1);
-        assert.strictEqual(s3.refused, 0, "a request was refused for its signature");
+        const refused = moto.requests().filter((request) => request.status >= 400);
+        assert.deepStrictEqual(refused, [], "moto refused a request (signature or policy)");
     });
 
     it("restores the newest dump into a new PostgreSQL, and Orthanc on it serves every instance byte for byte", async function () {
@@ -152,34 +168,43 @@ describe("Backup and restore of the Bitnami engine (real pg_dump/pg_restore, AWS
         const now = Date.now();
         const old = [`${tenant}/${stamp(new Date(now - (retentionDays + 10) * day))}.dump`, `${tenant}/${stamp(new Date(now - 400 * day))}.dump`];
         const others = [`mhr/${stamp(new Date(now - 400 * day))}.dump`, `${tenant}/notes.txt`];
+        const fixture = join(suite.tempDir("fixtures"), "object");
         for (const key of [...old, ...others]) {
-            s3.put(key, Buffer.from(key));
+            writeFileSync(fixture, key);
+            const put = await moto.aws(["s3api", "put-object", "--bucket", bucket, "--key", key, "--body", fixture], auditor);
+            assert.strictEqual(put.code, 0, put.stderr);
         }
-        const before = s3.keys();
-        const requestsBefore = s3.log.length;
+        const before = await keys();
+        const requestsBefore = moto.requests().length;
         const { dump, upload } = await runBackup(restored, restored.password);
         assert.strictEqual(dump.code, 0, dump.stderr);
         assert.strictEqual(upload.code, 0, upload.stderr);
-        const after = s3.keys();
+        const jobRequests = moto.requests().slice(requestsBefore);
+        const after = await keys();
         for (const key of before) {
             assert.ok(after.includes(key), `${key} was deleted`);
         }
         const fresh = after.filter((key) => !before.includes(key));
         assert.strictEqual(fresh.length, 1, `the new dump: ${fresh}`);
         assert.match(fresh[0], dumpKey(tenant));
-        const requests = s3.log.slice(requestsBefore).map((line) => line.split(" ")[1]);
+        const requests = jobRequests.map((request) => request.operation);
         assert.ok(requests.includes("PutObject") || requests.includes("CompleteMultipartUpload"), requests.join(", "));
         assert.ok(!requests.some((operation) => /Delete|List/.test(operation)), `the job listed or deleted: ${requests.join(", ")}`);
         assert.strictEqual(sidecar.quits, 2);
+        // Nor could it: the rendered policy denies every delete, and moto enforces it on the job's key.
+        const erase = await moto.aws(["s3", "rm", `s3://${bucket}/${old[0]}`], jobKey);
+        assert.notStrictEqual(erase.code, 0, "the job's key deleted an old dump");
+        assert.match(erase.stderr, /AccessDenied/);
+        assert.ok(await stored(old[0]), `${old[0]} is gone`);
     });
 
     it("uploads nothing when pg_dump fails, fails the job, and still stops the sidecar", async function () {
-        const before = s3.keys();
+        const before = await keys();
         const { dump, upload } = await runBackup(restored, generatePassword());
         assert.notStrictEqual(dump.code, 0);
         assert.notStrictEqual(upload.code, 0);
         assert.match(upload.stderr, /pg_dump failed, nothing uploaded/);
-        assert.deepStrictEqual(s3.keys(), before);
+        assert.deepStrictEqual(await keys(), before);
         assert.strictEqual(sidecar.quits, 3);
     });
 });

@@ -1,8 +1,8 @@
 /**
  * The restore drill with `filesystem` storage, on the real stack: the index comes back from the backup job's dump
- * (backupCommands/restoreCommands, run as restore.test.ts runs them: host pg_dump/pg_restore and AWS CLI, the suite's
- * S3 server), the files from a copy of the directory taken later (standing for the volume snapshot; what a CSI
- * snapshot or the provider's backup adds is not run here).
+ * (backupCommands/restoreCommands, run as restore.test.ts runs them: host pg_dump/pg_restore and AWS CLI, moto's S3
+ * with the job's key scoped by the rendered policy), the files from a copy of the directory taken later (standing for
+ * the volume snapshot; what a CSI snapshot or the provider's backup adds is not run here).
  *
  * The two are never taken at the same instant, so the drill meets both kinds of mismatch on purpose: studies stored
  * after the dump are files the index does not name (orphans), and instances deleted after the dump are index rows
@@ -14,6 +14,7 @@ import assert from "assert";
 import { cpSync, readFileSync, rmSync } from "fs";
 import { join } from "path";
 import { backupCommands, DatabaseTarget, restoreCommands } from "../../components/data/backup/backup";
+import { backupAccessPolicy, bucketProtection } from "../../components/data/backup/backupPolicy";
 import { clientPath, runScript, startSidecarStub } from "./support/backup";
 import { store } from "./support/dcmtk";
 import { webRequest } from "./support/dicomWeb";
@@ -22,15 +23,18 @@ import { productionConfig, Replica, startReplica, instanceIdOf } from "./support
 import { Postgres, startPostgres } from "./support/postgres";
 import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, run } from "./support/processes";
-import { S3Server, startS3Server } from "./support/s3";
+import { AccessKey, MotoServer, startMoto } from "./support/moto";
 import { startTenantStack, TenantStack, testDomain } from "./support/stack";
 import { checkStore, largeObjectCount, onSharedDirectory, runStorageCheck } from "./support/storageFilesystem";
+
+const bucket = "korthweb-backups";
 
 describe("Restore drill with filesystem storage (index from the backup job's dump, files from a later copy of the volume)", function () {
     this.timeout(300_000);
     const suite = new Resources();
     let stack: TenantStack;
-    let s3: S3Server;
+    let moto: MotoServer;
+    let jobKey: AccessKey;
     let volume: string;
     let snapshot: string;
     let kept: TestInstance[] = [];
@@ -39,8 +43,8 @@ describe("Restore drill with filesystem storage (index from the backup job's dum
     let restored: Replica;
 
     const target = (postgres: Postgres): DatabaseTarget => ({ host: postgres.host, port: postgres.port, name: postgres.database, user: postgres.user });
-    const objectStorage = () => ({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, prefix: `${stack.tenant.name}/` });
-    const s3Secrets = () => ({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    const objectStorage = () => ({ endpoint: moto.endpoint, bucket, region: moto.region, prefix: `${stack.tenant.name}/` });
+    const s3Secrets = () => jobKey;
 
     before(async function () {
         assertPrerequisites();
@@ -49,8 +53,11 @@ describe("Restore drill with filesystem storage (index from the backup job's dum
             throw new Error("the AWS CLI is missing: apt-get install awscli (scripts/run test installs it)");
         }
         stack = await startTenantStack(suite);
-        s3 = await startS3Server({ bucket: "korthweb-backups", region: "eu-central-1" });
-        suite.defer(() => s3.close());
+        moto = await startMoto(suite, "eu-central-1");
+        const prefix = `${stack.tenant.name}/`;
+        await moto.createBucket(bucket, bucketProtection(stack.tenant.name, prefix, 30, "0 1 * * *"));
+        jobKey = await moto.user(`backup-${stack.tenant.name}`, backupAccessPolicy({ bucket, prefix }, "pg_dump"));
+        await moto.enforce();
         volume = suite.tempDir("rwx-volume");
         snapshot = join(suite.tempDir("volume-snapshot"), "files");
     });

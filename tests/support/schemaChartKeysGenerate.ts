@@ -3,12 +3,16 @@
  * (at the pinned minor version), which
  * tests/schema.test.ts checks the program's Helm values against. Run after changing a chart pin:
  *
- *     node -r ts-node/register/transpile-only tests/support/schemaChartKeysGenerate.ts ../shared/reference/charts
+ *     node -r ts-node/register/transpile-only tests/support/schemaChartKeysGenerate.ts ../shared/reference/charts /work/.mirror
+ *
+ * The second argument, a directory of `owner+name/repo` git mirrors, is where the charts not in shared/reference/charts
+ * are read, at their tags (`fromRepositories`).
  *
  * The tree holds keys and value kinds only, no values. Keys a values file documents but leaves commented out count as
  * accepted too: cert-manager's `# +docs:property` blocks (`# minAvailable: 1`) and Bitnami's `## @param a.b.c` lines.
  */
 import { createHash } from "crypto";
+import { execFileSync } from "child_process";
 import { readFileSync, readdirSync, writeFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
@@ -27,7 +31,13 @@ const charts: Record<string, string> = {
     "postgresql-ha-values": "postgresql-ha",
     "cloudnative-pg-values-": "cloudnative-pg",
     "plugin-barman-cloud-values-": "plugin-barman-cloud",
+    "versitygw-values-": "versitygw",
 };
+
+/** Charts read from their own repositories at the pinned tag, under the file name the loop below expects. */
+const fromRepositories: { file: string; repository: string; ref: string; path: string }[] = [
+    { file: "versitygw-values-0.3.4.yaml", repository: "versity/versitygw", ref: "v1.7.0", path: "chart/values.yaml" },
+];
 
 /**
  * Reference files whose values.yaml is byte for byte the values.yaml of the pinned chart version, which is not itself
@@ -95,10 +105,18 @@ function commentedKeys(text: string): string[][] {
 function main(): void {
     const directory = process.argv[2] ?? path.join(__dirname, "..", "..", "..", "shared", "reference", "charts");
     const output: Record<string, { chart: string; version: string; source: string; sourceVersion?: string; tree: KeyNode }> = {};
-    for (const file of readdirSync(directory).sort()) {
+    const mirrors = process.argv[3];
+    const texts: [string, string][] = readdirSync(directory)
+        .sort()
+        .map((file) => [file, file.endsWith(".yaml") ? readFileSync(path.join(directory, file), "utf8") : ""]);
+    for (const source of fromRepositories) {
+        if (!mirrors) throw new Error(`give the git mirrors' directory as the second argument: ${source.repository} is read there`);
+        const gitDir = path.join(mirrors, source.repository.replace("/", "+"), "repo");
+        texts.push([source.file, execFileSync("git", [`--git-dir=${gitDir}`, "show", `${source.ref}:${source.path}`], { encoding: "utf8" })]);
+    }
+    for (const [file, text] of texts) {
         const prefix = Object.keys(charts).find((p) => file.startsWith(p));
         if (!prefix || !file.endsWith(".yaml")) continue;
-        const text = readFileSync(path.join(directory, file), "utf8");
         let values = parse(text) as Record<string, unknown>;
         // The Istio gateway chart keeps its defaults under this key; users set them at the top level.
         if (values._internal_defaults_do_not_set) {

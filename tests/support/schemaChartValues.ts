@@ -62,6 +62,10 @@ export const openPaths: Record<string, Record<string, string>> = {
         "kube-state-metrics.collectors": "kube-state-metrics 8.4.0 subchart value (list of collectors)",
         "kube-state-metrics.metricLabelsAllowlist": "kube-state-metrics 8.4.0 subchart value (--metric-labels-allowlist)",
         "kube-state-metrics.resources": "kube-state-metrics 8.4.0 subchart value (ResourceRequirements)",
+        // templates/crs-configmap.yaml renders customResourceState.config whole (toYaml); templates/role.yaml appends
+        // rbac.extraRules whole to its ClusterRole.
+        "kube-state-metrics.customResourceState": "kube-state-metrics 8.4.0 subchart value (enabled, and the CustomResourceStateMetrics config)",
+        "kube-state-metrics.rbac": "kube-state-metrics 8.4.0 subchart value (extraRules: PolicyRules added to its ClusterRole)",
         // templates/alertmanager/secret.yaml renders the whole map as alertmanager.yaml (toYaml): any Alertmanager
         // configuration key is accepted; tests/upstream/monitoring.ts and the integration suite check what it means.
         "alertmanager.config": "Alertmanager's configuration file, rendered whole into its Secret",
@@ -78,6 +82,12 @@ export const openPaths: Record<string, Record<string, string>> = {
         "external_services.tracing": "Kiali CR spec field, passed through to the Kiali ConfigMap",
         // kiali v2.20.0 config/config.go `IstioAPIEnabled` (yaml istio_api_enabled).
         "external_services.istio.istio_api_enabled": "Kiali CR spec field, passed through to the Kiali ConfigMap",
+    },
+    versitygw: {
+        // versity/versitygw v1.7.0 chart/templates/deployment.yaml renders both maps whole (toYaml) as the pod's and the
+        // container's securityContext: any PodSecurityContext / SecurityContext field is accepted.
+        podSecurityContext: "a Kubernetes PodSecurityContext, rendered whole into the Deployment",
+        securityContext: "a Kubernetes SecurityContext, rendered whole into the container",
     },
 };
 

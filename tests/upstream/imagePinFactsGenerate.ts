@@ -144,6 +144,21 @@ const evidenceFor: Record<keyof typeof pinnedImages, (pin: ImagePin) => Evidence
             { repository: repo, ref, path: "versions.json", finding: `Node ${major}: LTS from ${line.lts}, end of life ${line.end}` },
         ];
     },
+    versitygw: (pin) => {
+        const repo = "versity/versitygw";
+        const date = requireTag(repo, pin.tag);
+        const workflow = show(repo, pin.tag, ".github/workflows/docker.yml");
+        expect(workflow.includes("types: [published]") && workflow.includes("ghcr.io/${{ github.repository }}"), "the docker workflow pushing releases to ghcr.io");
+        return [
+            { repository: repo, ref: pin.tag, finding: `release tag ${pin.tag} (${date})` },
+            {
+                repository: repo,
+                ref: pin.tag,
+                path: ".github/workflows/docker.yml",
+                finding: "a published release is pushed as ghcr.io/versity/versitygw:<release tag> (docker/metadata-action's default tag for the release's ref)",
+            },
+        ];
+    },
     postgresqlRepmgr: (pin) => bitnami(pin),
     pgpool: (pin) => bitnami(pin),
     postgresExporter: (pin) => bitnami(pin),
@@ -198,6 +213,7 @@ const searchedFor: Partial<Record<keyof typeof pinnedImages, [string, string][]>
     orthancFull: [["orthanc-server/orthanc-builder", pinnedImages.orthanc.tag]],
     kiali: [["kiali/kiali", pinnedImages.kiali.tag], ["kiali/kiali-operator", pinnedImages.kiali.tag]],
     node: [["nodejs/docker-node", "HEAD"]],
+    versitygw: [["versity/versitygw", pinnedImages.versitygw.tag]],
 };
 
 function noDigestFound(name: keyof typeof pinnedImages, pin: ImagePin): Evidence[] {

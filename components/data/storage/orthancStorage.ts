@@ -17,7 +17,7 @@
  *   no workload identity), `Google/GoogleStoragePlugin.cpp` (a `ServiceAccountFile` key only: no workload identity).
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { objectStorageTypes, StorageConfig } from "../../config/schema";
+import { inClusterObjectStoreEndpoint, objectStorageTypes, StorageConfig } from "../../config/schema";
 import { eksRoleArnAnnotation } from "../../k8s/serviceAccount";
 import { ImagePin, orthancFullImage, orthancImage } from "../../versions";
 
@@ -93,6 +93,13 @@ function objectStoreSettings(storage: StorageConfig): Record<string, unknown> {
     switch (storage.type) {
         case "s3": {
             const s3 = required(storage.s3, "s3");
+            if (s3.inCluster) {
+                // The SDK keeps an endpoint that names its scheme (aws-sdk-cpp core, BuiltInParameters::OverrideEndpoint:
+                // "http://" or "https://" as given, else the configuration's scheme, which the plugin sets to HTTPS):
+                // plain HTTP to the Service, which the sidecars carry over mutual TLS. Buckets by path under the
+                // Service's name.
+                return { BucketName: s3.bucket, Region: s3.region, Endpoint: inClusterObjectStoreEndpoint(), VirtualAddressing: false };
+            }
             return {
                 BucketName: s3.bucket,
                 Region: s3.region,
@@ -167,7 +174,7 @@ export function storagePodAdditions(storage: StorageConfig): StoragePodAdditions
         volumes.push({ name: "storage", persistentVolumeClaim: { claimName: storageClaimName } });
         volumeMounts.push({ name: "storage", mountPath: storageMountPath });
     }
-    if (storage.type === "s3" && storage.s3?.accessKeyId !== undefined) {
+    if (storage.type === "s3" && (storage.s3?.accessKeyId !== undefined || storage.s3?.inCluster)) {
         // The SDK's default credential chain reads these when the section names no key.
         fromSecret("AWS_ACCESS_KEY_ID", storageSecretKeys.awsAccessKeyId);
         fromSecret("AWS_SECRET_ACCESS_KEY", storageSecretKeys.awsSecretAccessKey);

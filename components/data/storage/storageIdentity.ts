@@ -9,7 +9,7 @@
  * from (`storage.replacesIdentity`, after migrating the files). Modelled in tests/upstream/stackReference.ts.
  */
 import { createHash } from "crypto";
-import { StorageConfig } from "../../config/schema";
+import { inClusterObjectStoreEndpoint, StorageConfig } from "../../config/schema";
 import { objectRootPath, storageClaimName } from "./orthancStorage";
 
 /** The stack output that records every tenant's storage identity, by tenant name. */
@@ -44,7 +44,7 @@ export function storageIdentity(storage: StorageConfig, tenant: { name: string }
         default: {
             const location =
                 storage.type === "s3"
-                    ? `s3://${storage.s3!.bucket}${storage.s3!.endpoint ? ` at ${new URL(storage.s3!.endpoint).host}` : ` in ${storage.s3!.region}`}`
+                    ? `s3://${storage.s3!.bucket}${storage.s3!.inCluster ? ` at ${new URL(inClusterObjectStoreEndpoint()).host}` : storage.s3!.endpoint ? ` at ${new URL(storage.s3!.endpoint).host}` : ` in ${storage.s3!.region}`}`
                     : storage.type === "azure-blob"
                       ? `azure://${storage.azureBlob!.account}/${storage.azureBlob!.container}`
                       : `gs://${storage.googleCloudStorage!.bucket}`;

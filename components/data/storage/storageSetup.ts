@@ -30,6 +30,13 @@ export function storageSetup(tenant: TenantConfig, namespace: string, serviceAcc
     switch (storage.type) {
         case "s3": {
             const s3 = storage.s3!;
+            if (s3.inCluster) {
+                return {
+                    type: storage.type,
+                    encryptionAtRest: "none by the server: the in-cluster gateway writes plain files on its volume; storage.clientSideEncryption encrypts them in Orthanc",
+                    protection: ["none: the in-cluster server (korthweb:objectStore) is for a laptop's throwaway data, on one volume, without versioning or replication"],
+                };
+            }
             const objects = `arn:aws:s3:::${s3.bucket}/${objectRootPath(storage, tenant)}/*`;
             const kms = s3.kmsKeyId
                 ? [{ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: s3.kmsKeyId }]

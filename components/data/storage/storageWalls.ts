@@ -3,11 +3,11 @@
  * combines it with the database engine's): the mesh knows exactly the store's host names (REGISTRY_ONLY), the
  * NetworkPolicy opens what it can express (addresses), and Cilium's FQDN policy opens the names where the stack runs it.
  */
-import { isIpv4Address, objectStorageHost, StorageConfig } from "../../config/schema";
+import { inClusterObjectStore, isIpv4Address, objectStorageHost, StorageConfig } from "../../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../backup/backup";
 import { TenantNames } from "../../naming/tenantNames";
 import type { DatabaseWalls } from "../endpoint";
-import { tcp } from "../../k8s/walls";
+import { namespaceNamed, tcp } from "../../k8s/walls";
 import { externalTlsServiceEntries } from "../../k8s/externalServiceEntries";
 
 /** Names of the storage walls' objects in the tenant namespace. */
@@ -44,9 +44,18 @@ export function storageEndpoint(storage: StorageConfig): StorageEndpoint | undef
     }
 }
 
+/** The labels the versitygw chart (0.3.4, templates/_helpers.tpl `versitygw.selectorLabels`) puts on its pods. */
+export const inClusterObjectStorePodLabels = { "app.kubernetes.io/name": "versitygw", "app.kubernetes.io/instance": inClusterObjectStore.release } as const;
+
 const noWalls: DatabaseWalls = { orthancEgress: [], network: [], authorization: [], serviceEntries: [], cniPolicies: [] };
 
 export function storageWalls(names: TenantNames, orthancPods: Record<string, string>, storage: StorageConfig, network: ClusterNetwork): DatabaseWalls {
+    if (storage.type === "s3" && storage.s3?.inCluster) {
+        // Inside the mesh: the Service is in Istio's registry (no ServiceEntry), and the NetworkPolicy names the
+        // server's pods by namespace and label, on the S3 port only (the admin port is the setup job's).
+        const server = { ...namespaceNamed(inClusterObjectStore.namespace), podSelector: { matchLabels: inClusterObjectStorePodLabels } };
+        return { ...noWalls, orthancEgress: [{ to: [server], ports: [tcp(inClusterObjectStore.port)] }] };
+    }
     const endpoint = storageEndpoint(storage);
     if (!endpoint) return noWalls;
     const ns = names.namespace;

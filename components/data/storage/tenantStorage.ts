@@ -13,6 +13,15 @@ export interface TenantStorageArgs {
     /** This stack's outputs as its last update left them (a StackReference to itself); empty for a new stack. */
     previousOutputs: pulumi.Input<Record<string, unknown>>;
     dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** `storage.s3.inCluster`: the stack's S3 server's key pair for this tenant, and what makes its bucket. */
+    inCluster?: InClusterStore;
+}
+
+/** The stack's in-cluster S3 server as a tenant sees it (components/platform/objectStore.ts). */
+export interface InClusterStore {
+    key: { accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string> };
+    /** The bucket exists once these are. */
+    ready: pulumi.Resource[];
 }
 
 /** The annotation that carries the checked identity onto every object that stores or reads the tenant's files. */
@@ -58,7 +67,12 @@ export class TenantStorage extends pulumi.ComponentResource {
         const annotations = this.checked.apply((digest) => ({ [storageIdentityAnnotation]: digest }));
         const inNamespace = { parent: this, dependsOn: args.dependsOn };
 
-        const secretData = secretValues(tenant, masterKey);
+        const inCluster = storage.type === "s3" && storage.s3?.inCluster ? args.inCluster : undefined;
+        if (storage.type === "s3" && storage.s3?.inCluster && !inCluster) {
+            throw new Error(`tenant ${tenant.name}: storage.s3.inCluster without the stack's object store (korthweb:objectStore)`);
+        }
+        const secretData = secretValues(tenant, masterKey, inCluster?.key);
+        if (inCluster) this.ready.push(...inCluster.ready);
         if (Object.keys(secretData).length > 0) {
             this.ready.push(
                 new k8s.core.v1.Secret(
@@ -92,13 +106,17 @@ export class TenantStorage extends pulumi.ComponentResource {
 }
 
 /** The storage Secret's values: static keys where the store has no workload identity, key files, the master key. */
-function secretValues(tenant: TenantConfig, masterKey?: random.RandomBytes): Record<string, pulumi.Input<string>> {
+function secretValues(tenant: TenantConfig, masterKey?: random.RandomBytes, generated?: InClusterStore["key"]): Record<string, pulumi.Input<string>> {
     const storage = tenant.storage;
     const data: Record<string, pulumi.Input<string>> = {};
     const secret = (value: string) => pulumi.secret(value);
     if (storage.type === "s3" && storage.s3?.accessKeyId !== undefined && storage.s3.secretAccessKey !== undefined) {
         data[storageSecretKeys.awsAccessKeyId] = secret(storage.s3.accessKeyId);
         data[storageSecretKeys.awsSecretAccessKey] = secret(storage.s3.secretAccessKey);
+    }
+    if (generated) {
+        data[storageSecretKeys.awsAccessKeyId] = pulumi.secret(generated.accessKeyId);
+        data[storageSecretKeys.awsSecretAccessKey] = pulumi.secret(generated.secretAccessKey);
     }
     if (storage.type === "azure-blob") data[storageSecretKeys.azureConnectionString] = secret(storage.azureBlob!.connectionString);
     if (storage.type === "google-cloud-storage") data[storageSecretKeys.googleServiceAccount] = secret(storage.googleCloudStorage!.serviceAccountKey);
