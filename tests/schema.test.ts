@@ -8,7 +8,7 @@ import { strict as assert } from "assert";
 import { charts } from "../components/versions";
 import { RecordedResource } from "./support/mocks";
 import { chartReferences, openPaths, referenceFor, valuesProblems } from "./support/schemaChartValues";
-import { createdObjects, manifestOf, modelRegistry, unknownFields, validateObjects } from "./support/schemaValidation";
+import { createdObjects, manifestOf, modelFor, unknownFields, validateObjects } from "./support/schemaValidation";
 import { releases, renderStack, allStacks } from "./support/stacks";
 
 /**
@@ -85,7 +85,6 @@ describe("the schema checks themselves", () => {
 
     it("catch a misspelt field, a wrong enum value and a wrong type", async () => {
         const rendered = await renderStack("dev");
-        const models = await modelRegistry();
         const gateway = createdObjects(rendered.resources).find((r) => r.type === "kubernetes:networking.istio.io/v1:Gateway")!;
         const bad: RecordedResource = structuredClone(gateway);
         bad.inputs.spec.servers[0].tls.minProtocolVersoin = "TLSV1_2";
@@ -99,7 +98,7 @@ describe("the schema checks themselves", () => {
         const deployment = createdObjects(rendered.resources).find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
         const manifest = manifestOf(deployment);
         manifest.spec.template.spec.containers[0].securityContext.runAsNonRooot = true;
-        assert.deepEqual(unknownFields(models.get("apps/v1/Deployment")!, manifest), ["/spec/template/spec/containers/0/securityContext/runAsNonRooot"]);
+        assert.deepEqual(unknownFields((await modelFor("apps/v1", "Deployment"))!, manifest), ["/spec/template/spec/containers/0/securityContext/runAsNonRooot"]);
     });
 
     it("report an object whose kind has no schema", async () => {
