@@ -63,6 +63,16 @@ describe("scripts/tools/modalityCert", () => {
         );
     });
 
+    it("prints the curl line with the admin's password only for a tenant without sign-in, else with an API client's token", () => {
+        const url = "https://web.bhs.local.orthweb.example/system";
+        assert.match(modalityCertFiles(outputs(), "bhs", "tester", "/certs").instructions, new RegExp(`^curl --cacert /certs/server-ca\\.crt -u admin ${url}$`, "m"));
+        const signingIn = outputs();
+        signingIn.tenantEndpoints.bhs.signIn = { issuer: "https://login.example.org/bhs", clientId: "korthweb-bhs", redirectUri: `https://web.bhs.local.orthweb.example/oauth2/callback` };
+        const { instructions } = modalityCertFiles(signingIn, "bhs", "tester", "/certs");
+        assert.doesNotMatch(instructions, /-u admin/);
+        assert.match(instructions, /^curl --cacert \/certs\/server-ca\.crt -H "Authorization: Bearer \$TOKEN" https:\/\/web\.bhs\.local\.orthweb\.example\/system {3}# TOKEN: an access token of one of bhs's API clients$/m);
+    });
+
     it("for a modality that brought its own certificate request, writes no key and says the key is its own", () => {
         const fixture = stackOutputsFixture();
         delete (fixture.modalityCertificates.bhs["ct-2"] as { privateKey?: string }).privateKey;
