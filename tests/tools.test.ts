@@ -5,7 +5,20 @@
  */
 import { strict as assert } from "assert";
 import { findModality, modalityCertFiles } from "../scripts/tools/modalityCert";
-import { CheckResult, exitStatus, formatReport, PlanEntry, Probes, resolveTargets, runSmoke, TenantPlan } from "../scripts/tools/smoke";
+import {
+    CheckResult,
+    exitStatus,
+    formatReport,
+    openPortForwards,
+    parseArguments,
+    PlanEntry,
+    Probes,
+    resolveTargets,
+    restRequest,
+    runSmoke,
+    TenantPlan,
+    tokenVariable,
+} from "../scripts/tools/smoke";
 import { parseStackOutputs, shellQuote, StackOutputs } from "../scripts/tools/stackOutputs";
 import { stackOutputsFixture } from "./support/stackOutputsFixture";
 
@@ -48,6 +61,16 @@ describe("scripts/tools/modalityCert", () => {
             instructions,
             /^echoscu -aet 'CT 2' -aec ORTHANC \+tls \/certs\/ct-2\.key \/certs\/ct-2\.crt \+cf \/certs\/server-ca\.crt dicom\.bhs\.local\.orthweb\.example 11112$/m,
         );
+    });
+
+    it("prints the curl line with the admin's password only for a tenant without sign-in, else with an API client's token", () => {
+        const url = "https://web.bhs.local.orthweb.example/system";
+        assert.match(modalityCertFiles(outputs(), "bhs", "tester", "/certs").instructions, new RegExp(`^curl --cacert /certs/server-ca\\.crt -u admin ${url}$`, "m"));
+        const signingIn = outputs();
+        signingIn.tenantEndpoints.bhs.signIn = { issuer: "https://login.example.org/bhs", clientId: "korthweb-bhs", redirectUri: `https://web.bhs.local.orthweb.example/oauth2/callback` };
+        const { instructions } = modalityCertFiles(signingIn, "bhs", "tester", "/certs");
+        assert.doesNotMatch(instructions, /-u admin/);
+        assert.match(instructions, /^curl --cacert \/certs\/server-ca\.crt -H "Authorization: Bearer \$TOKEN" https:\/\/web\.bhs\.local\.orthweb\.example\/system {3}# TOKEN: an access token of one of bhs's API clients$/m);
     });
 
     it("for a modality that brought its own certificate request, writes no key and says the key is its own", () => {
@@ -129,7 +152,88 @@ describe("scripts/tools/smoke: where each tenant is reached", () => {
         assert.throws(targets("{"), /KORTHWEB_SMOKE_TARGETS is not JSON/);
         assert.throws(targets('{"xyz":{"web":"a:1"}}'), /tenant 'xyz', which the stack does not have \(tenants: bhs, mhr\)/);
         assert.throws(targets('{"bhs":{"web":"127.0.0.1"}}'), /KORTHWEB_SMOKE_TARGETS\.bhs\.web: '127\.0\.0\.1' is not host:port/);
-        assert.throws(targets('{"bhs":{"http":"a:1"}}'), /only "web" and "dicom"/);
+        assert.throws(targets('{"bhs":{"http":"a:1"}}'), /only "web", "dicom" and "orthanc"/);
+    });
+});
+
+describe("scripts/tools/smoke: tenants that sign users in", () => {
+    const signIn = { issuer: "https://login.example.org/bhs", clientId: "korthweb-bhs", redirectUri: "https://web.bhs.local.orthweb.example/oauth2/callback" };
+    const signingIn = (): StackOutputs => {
+        const parsed = outputs();
+        parsed.tenantEndpoints.bhs.signIn = { ...signIn };
+        return parsed;
+    };
+    const planOf = (entries: PlanEntry[], tenant = "bhs") => (entries.find((entry) => entry.tenant === tenant) as { plan: TenantPlan }).plan;
+
+    it("reads signIn from the outputs; without it, lookup and qido go through the gateway as the admin, whatever token is set", () => {
+        assert.deepEqual(parseStackOutputs(JSON.stringify({ ...stackOutputsFixture(), tenantEndpoints: signingIn().tenantEndpoints })).tenantEndpoints.bhs.signIn, signIn);
+        const plan = planOf(resolveTargets(outputs(), { KORTHWEB_SMOKE_TOKEN_BHS: "a.b.c" }));
+        assert.equal(plan.signIn, undefined);
+        assert.deepEqual(plan.rest, { via: "gateway", authorization: `Basic ${Buffer.from("admin:bhs-password").toString("base64")}`, as: "the admin user" });
+    });
+
+    it("with sign-in: the tenant's API client token through the gateway first, then the break-glass admin only when asked for", () => {
+        assert.equal(tokenVariable("bhs"), "KORTHWEB_SMOKE_TOKEN_BHS");
+        assert.equal(tokenVariable("st-olav"), "KORTHWEB_SMOKE_TOKEN_ST_OLAV");
+        const withToken = planOf(resolveTargets(signingIn(), { KORTHWEB_SMOKE_TOKEN_BHS: " a.b.c\n" }, { portForward: true }));
+        assert.deepEqual(withToken.signIn, signIn);
+        assert.deepEqual(withToken.rest, { via: "gateway", authorization: "Bearer a.b.c", as: "the API client token of KORTHWEB_SMOKE_TOKEN_BHS" });
+        const target = planOf(resolveTargets(signingIn(), { KORTHWEB_SMOKE_TARGETS: '{"bhs":{"orthanc":"127.0.0.1:18042"}}' }));
+        assert.deepEqual(target.rest, { via: "break-glass", endpoint: { host: "127.0.0.1", port: 18042 } });
+        const forwarded = planOf(resolveTargets(signingIn(), {}, { portForward: true }));
+        assert.deepEqual(forwarded.rest, { via: "port-forward", namespace: "bhs-orthweb" });
+    });
+
+    it("with sign-in and neither a token nor --port-forward, lookup and qido fail naming both ways in, without a request", async () => {
+        const plan = planOf(resolveTargets(signingIn(), {}));
+        assert.equal(plan.rest.via, "none");
+        await assert.rejects(restRequest(plan, "POST", "/tools/lookup"), {
+            message:
+                "bhs signs users in, so the gateway admits no admin password: set KORTHWEB_SMOKE_TOKEN_BHS to an access token of one of its API clients " +
+                "(a role with search), or run with --port-forward (the break-glass admin on Orthanc's own port, from inside the cluster)",
+        });
+        assert.deepEqual(parseArguments([]), { portForward: false });
+        assert.deepEqual(parseArguments(["--port-forward"]), { portForward: true });
+        assert.throws(() => parseArguments(["--port-foward"]), /unknown argument --port-foward: the only one is --port-forward/);
+    });
+
+    it("--port-forward: one kubectl per tenant that needs it, in its namespace and the stack's context; one that fails says why", async () => {
+        const fixture = signingIn();
+        fixture.tenantEndpoints.mhr.signIn = { ...signIn, clientId: "korthweb-mhr" };
+        fixture.modalityCertificates.mhr = { us: { ...fixture.modalityCertificates.bhs.tester, aeTitle: "US" } };
+        const entries = resolveTargets(fixture, { KORTHWEB_SMOKE_TOKEN_MHR: "x.y.z" }, { portForward: true });
+        const started: string[] = [];
+        const stopped: string[] = [];
+        const stoppers = await openPortForwards(entries, "kind-kind", async (namespace, context) => {
+            started.push(`${context} ${namespace}`);
+            return { endpoint: { host: "127.0.0.1", port: 41234 }, command: `kubectl -n ${namespace} port-forward`, stop: () => stopped.push(namespace) };
+        });
+        assert.deepEqual(started, ["kind-kind bhs-orthweb"], "mhr has a token: no port-forward");
+        assert.deepEqual(planOf(entries).rest, { via: "break-glass", endpoint: { host: "127.0.0.1", port: 41234 }, portForward: "kubectl -n bhs-orthweb port-forward" });
+        stoppers.forEach((stop) => stop());
+        assert.deepEqual(stopped, ["bhs-orthweb"]);
+
+        const failing = resolveTargets(signingIn(), {}, { portForward: true });
+        await openPortForwards(failing, undefined, async () => Promise.reject(new Error("kubectl not found: install it")));
+        assert.deepEqual(planOf(failing).rest, { via: "none", why: "kubectl not found: install it" });
+    });
+
+    it("the web check of a tenant that signs users in is the gatekeeper's, never GET /system as the admin", async () => {
+        const calls: string[] = [];
+        const probes: Probes = {
+            system: async () => (calls.push("system"), "Orthanc"),
+            gate: async () => (calls.push("gate"), "gatekeeper refuses"),
+            echo: async () => "echo",
+            newInstance: async () => ({ file: "/tmp/x.dcm", studyInstanceUid: "1", seriesInstanceUid: "2", sopInstanceUid: "3" }),
+            store: async () => "store",
+            lookup: async () => "lookup",
+            qido: async () => "qido",
+        };
+        const [bhs] = await runSmoke(resolveTargets(signingIn(), {}), probes);
+        assert.deepEqual([bhs.check, bhs.detail], ["web", "gatekeeper refuses"]);
+        assert.deepEqual(calls, ["gate"]);
+        await runSmoke(resolveTargets(outputs(), {}), probes);
+        assert.deepEqual(calls, ["gate", "system"]);
     });
 });
 
@@ -137,6 +241,7 @@ describe("scripts/tools/smoke: checks, report and exit status", () => {
     const instance = { file: "/tmp/smoke.dcm", studyInstanceUid: "2.25.1", seriesInstanceUid: "2.25.2", sopInstanceUid: "2.25.3" };
     const passing = (): Probes => ({
         system: async () => "Orthanc 1.12.7",
+        gate: async () => Promise.reject(new Error("no tenant of the fixture signs users in")),
         echo: async () => "C-ECHO Success",
         newInstance: async () => instance,
         store: async () => "C-STORE Success",

@@ -74,7 +74,10 @@ export function modalityCertFiles(outputs: StackOutputs, tenant: string, modalit
         "",
         `echoscu ${dicom}`,
         `storescu ${dicom} study/*.dcm`,
-        `curl --cacert ${ca} -u ${shellQuote(endpoint.adminUser)} ${shellQuote(`${endpoint.webUrl}/system`)}`,
+        // With sign-in the gateway admits no password: an API client's token (people sign in with a browser).
+        endpoint.signIn
+            ? `curl --cacert ${ca} -H "Authorization: Bearer $TOKEN" ${shellQuote(`${endpoint.webUrl}/system`)}   # TOKEN: an access token of one of ${tenant}'s API clients`
+            : `curl --cacert ${ca} -u ${shellQuote(endpoint.adminUser)} ${shellQuote(`${endpoint.webUrl}/system`)}`,
     ];
     const { https, dicom: dicomNodePort } = endpoint.nodePorts;
     if (https !== undefined || dicomNodePort !== undefined) {

@@ -32,14 +32,22 @@ const modalityCertificateSchema = z.object({
 });
 export type ModalityCertificate = z.infer<typeof modalityCertificateSchema>;
 
+/** Where a tenant's users sign in (components/tenant/tenant.ts); absent with `identity.disabled` and on older stacks. */
+const signInSchema = z.object({ issuer: z.string().min(1), clientId: z.string().min(1), redirectUri: z.string().min(1) });
+export type SignIn = z.infer<typeof signInSchema>;
+
 const tenantEndpointSchema = z.object({
     webUrl: z.string().min(1),
+    /** The tenant's namespace (Orthanc's Service), for a break-glass port-forward. */
+    namespace: z.string().min(1).optional(),
     dicomHost: z.string().min(1),
     dicomPort: port,
     ingressAddress: z.string(),
     nodePorts: z.object({ https: port.optional(), dicom: port.optional() }).default({}),
+    /** Break-glass when `signIn` is present: admitted on Orthanc's web port from inside the cluster only. */
     adminUser: z.string().min(1),
     adminPassword: z.string(),
+    signIn: signInSchema.optional(),
 });
 export type TenantEndpoint = z.infer<typeof tenantEndpointSchema>;
 

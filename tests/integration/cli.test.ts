@@ -850,6 +850,42 @@ describe("scripts/run modality-cert <stack> <tenant> <modality> <dir>", () => {
     });
 });
 
+describe("scripts/run smoke <stack> [--port-forward]", () => {
+    let sandbox: Sandbox;
+    before(() => {
+        sandbox = new Sandbox().withStubCli().withStacks("local");
+        // The tool reads the Service's name and port from the program's ingress builders.
+        fs.cpSync(path.join(repoRoot, "components", "tenant", "ingress.ts"), path.join(sandbox.project, "components", "tenant", "ingress.ts"));
+    });
+    after(() => sandbox.remove());
+
+    it("hands --port-forward and the stack's kube context to the tool: kubectl port-forward to the Orthanc of a tenant that signs users in", () => {
+        const outputs = stackOutputsFixture();
+        (outputs.tenantEndpoints.bhs as Record<string, unknown>).signIn = {
+            issuer: "https://login.example.org/bhs",
+            clientId: "korthweb-bhs",
+            redirectUri: "https://web.bhs.local.orthweb.example/oauth2/callback",
+        };
+        const outputsFile = path.join(sandbox.dir, "outputs.json");
+        fs.writeFileSync(outputsFile, JSON.stringify(outputs));
+        // Nothing listens on the fixture's node ports: every check fails, which is not what this test is about.
+        const run = sandbox.run(["smoke", "local", "--port-forward"], { STUB_OUTPUTS: outputsFile, STUB_CONTEXT: "kind-kind", KORTHWEB_NODE_ADDRESS: "127.0.0.1" });
+        assert.equal(run.status, 1, run.stdout + run.stderr);
+        const kubectl = fs.readFileSync(sandbox.log, "utf8").split("\n").filter((line) => line.startsWith("kubectl "));
+        assert.deepEqual(kubectl, ["kubectl --context kind-kind -n bhs-orthweb port-forward --address 127.0.0.1 svc/orthanc :8042"]);
+        assert.match(run.stdout, /^FAIL bhs +web +/m);
+    });
+
+    it("stops on any other argument with its usage, before reading the stack", () => {
+        const calls = () => (fs.existsSync(sandbox.log) ? fs.readFileSync(sandbox.log, "utf8") : "");
+        const before = calls();
+        const run = sandbox.run(["smoke", "local", "--port-foward"]);
+        assert.equal(run.status, 2);
+        assert.equal(run.stderr.trim(), "usage: scripts/run smoke <stack> [--port-forward]");
+        assert.equal(calls(), before, "no CLI call");
+    });
+});
+
 describe("scripts/run soak", () => {
     inSandbox("is listed in the usage of scripts/run", (sandbox) => {
         const run = sandbox.run([]);

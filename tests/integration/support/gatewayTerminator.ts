@@ -214,6 +214,16 @@ export interface LocalTenant {
     readonly env: { KORTHWEB_STACK_OUTPUTS: string; KORTHWEB_SMOKE_TARGETS: string };
 }
 
+/** What tenant `tenant`'s gateway pods would serve, from the test PKI. */
+export function gatewayCredentials(pki: TestPki, tenant: string): GatewayCredentials {
+    const tenantPki = pki.tenants[tenant];
+    return {
+        keyPem: readFileSync(tenantPki.server.keyFile, "utf8"),
+        certificateChainPem: readFileSync(tenantPki.serverChainFile, "utf8"),
+        clientCaPem: readFileSync(tenantPki.trustAnchor.certFile, "utf8"),
+    };
+}
+
 /**
  * Starts a tenant behind its gateway on this machine: PostgreSQL, Orthanc replicas with the rendered configuration,
  * a certificate for each configured modality from the tenant CA, and the two terminators the gateway's Gateway
@@ -242,11 +252,7 @@ export async function startLocalTenantBehindGateway(resources: Resources, option
         ),
     );
 
-    const credentials: GatewayCredentials = {
-        keyPem: readFileSync(tenantPki.server.keyFile, "utf8"),
-        certificateChainPem: readFileSync(tenantPki.serverChainFile, "utf8"),
-        clientCaPem: readFileSync(tenantPki.trustAnchor.certFile, "utf8"),
-    };
+    const credentials = gatewayCredentials(pki, tenant.name);
     const fingerprints = Object.values(modalities).map((modality) => modality.fingerprint);
     const [dicomGateway, webGateway] = await Promise.all([
         startTerminator(resources, gatewayServerTls(dicomGatewaySpec(names, fingerprints)), credentials, replicas[0].dicomPort),
