@@ -96,6 +96,8 @@ describe("gatekeeper: what each request needs (requiredPermission)", function ()
         ["GET", "/ohif/viewer", "signed-in"],
         ["GET", "/ohif", "signed-in"],
         ["GET", "/system", "signed-in"],
+        ["GET", "/favicon.ico", "signed-in"],
+        ["GET", "/app/images/favicon.ico", "signed-in"],
         ["GET", "/plugins/dicom-web", "signed-in"],
         ["PUT", "/ui/api/configuration", "admin"],
         ["GET", "/oauth2/sign-in", "public"],

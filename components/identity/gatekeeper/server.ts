@@ -53,7 +53,8 @@ const rules: Rule[] = [
     ["GET", /^\/audit$/, "audit"],
     // The viewers' own files (and what their pages ask before any study): no patient data.
     ["GET", new RegExp(`^/${viewerStaticRoots}(/.*)?$`), "signed-in"],
-    ["GET", /^\/(system|favicon\.ico)$/, "signed-in"],
+    // Orthanc answers /favicon.ico with a redirect to its explorer's icon, which browsers then ask for.
+    ["GET", /^\/(system|favicon\.ico|app\/images\/favicon\.ico)$/, "signed-in"],
     ["GET", /^\/plugins(\/[^/]+)?$/, "signed-in"],
     // DICOMweb (PS3.18): STOW-RS, QIDO-RS, WADO-RS.
     ["POST", new RegExp(`^${dicomWebPrefix}/studies(/${seg})?$`), "upload"],
