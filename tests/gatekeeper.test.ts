@@ -23,6 +23,7 @@ import {
     shareAllows,
     signShareToken,
     storedResources,
+    studiesCreated,
     unseal,
     uploaderLabel,
     verifyShareToken,
@@ -189,15 +190,29 @@ describe("gatekeeper: roles, resources, uploads", function () {
     });
 
     it("reads what an upload stored from Orthanc's answers (POST /instances, STOW-RS)", function () {
-        const rest = storedResources("/instances", { ID: "i1", ParentSeries: "s1", ParentStudy: "st1", ParentPatient: "p1", Status: "Success" });
-        assert.deepEqual(rest.resources, [{ level: "study", id: "st1" }, { level: "series", id: "s1" }, { level: "instance", id: "i1" }]);
-        assert.deepEqual(rest.studies, [{ orthancId: "st1" }]);
+        const rest = storedResources("/instances", [
+            { ID: "i1", ParentSeries: "s1", ParentStudy: "st1", ParentPatient: "p1", Status: "Success" },
+            { ID: "i2", ParentSeries: "s1", ParentStudy: "st1", ParentPatient: "p1", Status: "AlreadyStored" },
+        ]);
+        assert.deepEqual(rest.resources, [{ level: "study", id: "st1" }, { level: "series", id: "s1" }, { level: "instance", id: "i1" }, { level: "instance", id: "i2" }]);
+        assert.deepEqual(rest.instances, [{ instanceId: "i1", studyId: "st1", isNew: true }, { instanceId: "i2", studyId: "st1", isNew: false }]);
         const stow = storedResources("stow", {
             "00081190": { vr: "UR", Value: [`https://web.bhs.example/dicom-web/studies/${study}`] },
             "00081199": { vr: "SQ", Value: [{ "00081155": { vr: "UI", Value: [instance] } }, { "00081155": { vr: "UI", Value: ["1.2.3"] } }] },
         });
         assert.deepEqual(stow.resources, [{ level: "study", id: study }, { level: "instance", id: instance }, { level: "instance", id: "1.2.3" }]);
-        assert.deepEqual(stow.studies, [{ uid: study }]);
+        assert.deepEqual(stow.stowInstanceUids, [instance, "1.2.3"]);
+        assert.deepEqual(stow.instances, []);
+    });
+
+    it("labels only the studies an upload created: not a re-sent instance, not one added to someone else's study", function () {
+        const created = (isNew: boolean, studyId = "st1", instanceId = "i1") => ({ instanceId, studyId, isNew });
+        assert.deepEqual(studiesCreated([created(true)], { st1: 1 }), ["st1"]);
+        assert.deepEqual(studiesCreated([created(false)], { st1: 1 }), [], "AlreadyStored: someone else's");
+        assert.deepEqual(studiesCreated([created(true)], { st1: 5 }), [], "added to a study that held others");
+        assert.deepEqual(studiesCreated([created(true), created(false, "st1", "i2")], { st1: 2 }), []);
+        assert.deepEqual(studiesCreated([created(true), created(true, "st1", "i2"), created(true, "st2", "i3")], { st1: 2, st2: 1 }), ["st1", "st2"]);
+        assert.deepEqual(studiesCreated([created(true)], {}), [], "a study Orthanc could not count");
     });
 
     it("uploader labels are valid Orthanc labels, one per tenant and subject", function () {

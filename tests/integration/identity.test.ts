@@ -342,6 +342,11 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         assert.strictEqual(upload.status, 200, upload.text);
         const ownStudy = await studyOf(technologistUpload);
         assert.deepStrictEqual(await replica.getJson(`/studies/${ownStudy}/labels`), [uploaderLabel("bhs", "theo")]);
+        // Re-sending someone else's instance stores nothing new and does not make that study hers.
+        const resent = multipartDicom([readFileSync(seed.file)]);
+        const resend = await fromPage(page, `${dicomWebRoot}studies`, { method: "POST", body: resent.body.toString("base64"), base64Body: true, contentType: resent.contentType });
+        assert.strictEqual(resend.status, 200, resend.text);
+        assert.deepStrictEqual(await replica.getJson(`/studies/${seed.studyId}/labels`), []);
         const apiStudy = await studyOf(apiUpload);
         const forge = await fromPage(page, `/studies/${apiStudy}/labels/${uploaderLabel("bhs", "theo")}`, { method: "PUT", body: "" });
         assert.strictEqual(forge.status, 403, "she cannot make another's study hers");
@@ -355,6 +360,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         const records = await newRecords();
         assert.deepStrictEqual(records.map(pick), [
             { action: "sign-in", subject: "theo", status: 302, outcome: "allowed", reason: undefined, path: "/oauth2/callback" },
+            { action: "upload", subject: "theo", status: 200, outcome: "allowed", reason: undefined, path: `${dicomWebRoot}studies` },
             { action: "upload", subject: "theo", status: 200, outcome: "allowed", reason: undefined, path: `${dicomWebRoot}studies` },
             { action: "refused", subject: "theo", status: 403, outcome: "refused", reason: "needs admin", path: `/studies/${apiStudy}/labels/${uploaderLabel("bhs", "theo")}` },
             { action: "refused", subject: "theo", status: 403, outcome: "refused", reason: "needs delete (or delete-own on an own upload)", path: `/studies/${apiStudy}` },

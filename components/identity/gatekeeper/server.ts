@@ -165,41 +165,62 @@ export function resourcesOfRequest(path: string, query: URLSearchParams): Resour
     return resources;
 }
 
+/** An instance an upload stored: Orthanc's ids, and whether this request created it (not "AlreadyStored"). */
+export interface StoredInstance {
+    instanceId: string;
+    studyId: string;
+    isNew: boolean;
+}
+
 /**
- * What an upload stored, from Orthanc's answer: POST /instances answers `{ID, ParentSeries, ParentStudy, ...}` (an
- * array for a zip); STOW-RS answers DICOM JSON whose RetrieveURL (0008,1190) names the study and whose
- * ReferencedSOPSequence (0008,1199) items name each instance (ReferencedSOPInstanceUID, 0008,1155).
+ * What an upload stored, from Orthanc's answer: POST /instances answers `{ID, ParentSeries, ParentStudy, Status}` (an
+ * array for a zip), Status "Success" for a new instance and "AlreadyStored" for a known one; STOW-RS answers DICOM JSON
+ * whose RetrieveURL (0008,1190) names the study and whose ReferencedSOPSequence (0008,1199) items name each instance
+ * (ReferencedSOPInstanceUID, 0008,1155), new or not (the server looks those up).
  */
-export function storedResources(path: string, answer: unknown): { resources: ResourceRef[]; studies: { orthancId?: string; uid?: string }[] } {
+export function storedResources(path: string, answer: unknown): { resources: ResourceRef[]; instances: StoredInstance[]; stowInstanceUids: string[] } {
     const resources: ResourceRef[] = [];
-    const studies: { orthancId?: string; uid?: string }[] = [];
-    const addStudy = (study: { orthancId?: string; uid?: string }) => {
-        if (!studies.some((known) => known.orthancId === study.orthancId && known.uid === study.uid)) studies.push(study);
-    };
+    const instances: StoredInstance[] = [];
+    const stowInstanceUids: string[] = [];
     if (path === "/instances") {
         for (const item of Array.isArray(answer) ? answer : [answer]) {
-            const stored = item as { ID?: unknown; ParentStudy?: unknown; ParentSeries?: unknown };
-            if (typeof stored?.ParentStudy === "string") {
-                resources.push({ level: "study", id: stored.ParentStudy });
-                addStudy({ orthancId: stored.ParentStudy });
-            }
+            const stored = item as { ID?: unknown; ParentStudy?: unknown; ParentSeries?: unknown; Status?: unknown };
+            if (typeof stored?.ParentStudy === "string") resources.push({ level: "study", id: stored.ParentStudy });
             if (typeof stored?.ParentSeries === "string") resources.push({ level: "series", id: stored.ParentSeries });
             if (typeof stored?.ID === "string") resources.push({ level: "instance", id: stored.ID });
+            if (typeof stored?.ID === "string" && typeof stored.ParentStudy === "string") {
+                instances.push({ instanceId: stored.ID, studyId: stored.ParentStudy, isNew: stored.Status === "Success" });
+            }
         }
-        return { resources: dedupe(resources), studies };
+        return { resources: dedupe(resources), instances, stowInstanceUids };
     }
     const dataset = (answer ?? {}) as Record<string, { Value?: unknown[] }>;
     const studyUrl = dataset["00081190"]?.Value?.[0];
     const studyUid = typeof studyUrl === "string" ? /\/studies\/([0-9.]+)$/.exec(studyUrl)?.[1] : undefined;
-    if (studyUid) {
-        resources.push({ level: "study", id: studyUid });
-        addStudy({ uid: studyUid });
-    }
+    if (studyUid) resources.push({ level: "study", id: studyUid });
     for (const item of (dataset["00081199"]?.Value ?? []) as Record<string, { Value?: unknown[] }>[]) {
         const uid = item?.["00081155"]?.Value?.[0];
-        if (typeof uid === "string") resources.push({ level: "instance", id: uid });
+        if (typeof uid === "string") {
+            resources.push({ level: "instance", id: uid });
+            stowInstanceUids.push(uid);
+        }
     }
-    return { resources: dedupe(resources), studies };
+    return { resources: dedupe(resources), instances, stowInstanceUids };
+}
+
+/**
+ * The studies an upload created: every instance each holds now is one this request stored as new. Only those get the
+ * uploader's label: re-sending someone else's instances (AlreadyStored), or adding one to someone else's study, must not
+ * make that study the sender's to delete.
+ */
+export function studiesCreated(instances: readonly StoredInstance[], instancesInStudy: Readonly<Record<string, number>>): string[] {
+    const created: string[] = [];
+    for (const studyId of new Set(instances.map((instance) => instance.studyId))) {
+        const mine = instances.filter((instance) => instance.studyId === studyId);
+        const newOnes = new Set(mine.filter((instance) => instance.isNew).map((instance) => instance.instanceId));
+        if (newOnes.size === mine.length && newOnes.size === instancesInStudy[studyId]) created.push(studyId);
+    }
+    return created;
 }
 
 function dedupe(resources: ResourceRef[]): ResourceRef[] {
@@ -1098,16 +1119,34 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         return labels.includes(uploaderLabel(config.tenant, principal.subject));
     };
 
-    const labelUploads = async (studies: { orthancId?: string; uid?: string }[], principal: Principal) => {
+    /** Orthanc's clock (UTC, `YYYYMMDDTHHMMSS`): instances it receives from now on carry a ReceptionDate not before it. */
+    const orthancNow = async () => {
+        const now = await orthancCall("GET", "/tools/now");
+        return now.status === 200 ? now.body.trim().slice(0, 15) : undefined;
+    };
+
+    /** Puts the uploader's label on the studies this upload created (`studiesCreated`). */
+    const labelUploads = async (found: ReturnType<typeof storedResources>, principal: Principal, before: string | undefined) => {
+        const instances = [...found.instances];
+        for (const uid of found.stowInstanceUids) {
+            const lookup = await orthancCall("POST", "/tools/lookup", uid);
+            const instanceId = lookup.status === 200 ? (JSON.parse(lookup.body) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Instance")?.ID : undefined;
+            if (!instanceId) continue;
+            const [study, received] = await Promise.all([orthancCall("GET", `/instances/${instanceId}/study`), orthancCall("GET", `/instances/${instanceId}/metadata/ReceptionDate`)]);
+            if (study.status !== 200) continue;
+            // STOW-RS does not say whether an instance was new: Orthanc keeps the first ReceptionDate of a known one.
+            const isNew = before !== undefined && received.status === 200 && received.body.trim().slice(0, 15) >= before;
+            instances.push({ instanceId, studyId: (JSON.parse(study.body) as { ID: string }).ID, isNew });
+        }
+        const counts: Record<string, number> = {};
+        for (const studyId of new Set(instances.map((instance) => instance.studyId))) {
+            const statistics = await orthancCall("GET", `/studies/${studyId}/statistics`);
+            if (statistics.status === 200) counts[studyId] = Number((JSON.parse(statistics.body) as { CountInstances: unknown }).CountInstances);
+        }
         const label = uploaderLabel(config.tenant, principal.subject);
-        for (const study of studies) {
-            let id = study.orthancId;
-            if (!id && study.uid) {
-                const found = await orthancCall("POST", "/tools/lookup", study.uid);
-                id = found.status === 200 ? (JSON.parse(found.body) as { ID: string; Type: string }[]).find((entry) => entry.Type === "Study")?.ID : undefined;
-            }
-            const put = id ? await orthancCall("PUT", `/studies/${id}/labels/${label}`, "") : { status: 404 };
-            if (put.status !== 200) output.log(`uploader label on study ${id ?? study.uid}: HTTP ${put.status}`);
+        for (const studyId of studiesCreated(instances, counts)) {
+            const put = await orthancCall("PUT", `/studies/${studyId}/labels/${label}`, "");
+            if (put.status !== 200) output.log(`uploader label on study ${studyId}: HTTP ${put.status}`);
         }
     };
 
@@ -1257,6 +1296,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         }
 
         const upload = requirement === "upload";
+        const before = upload && path.startsWith(dicomWebPrefix) ? await orthancNow() : undefined;
         const answer = await proxy(request, response, rawUrl, upload);
         let stored: ResourceRef[] = [];
         if (upload && answer.body) {
@@ -1264,7 +1304,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
                 try {
                     const found = storedResources(path.startsWith(dicomWebPrefix) ? "stow" : path, JSON.parse(answer.body.toString("utf8")));
                     stored = found.resources;
-                    await labelUploads(found.studies, principal);
+                    await labelUploads(found, principal, before);
                 } catch (error) {
                     output.log(`upload answer: ${error instanceof Error ? error.message : String(error)}`);
                 }
