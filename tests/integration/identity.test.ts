@@ -12,7 +12,7 @@
 import assert from "assert";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import type { Browser, Page } from "puppeteer-core";
+import type { Browser, BrowserContext, Page } from "puppeteer-core";
 import { defaultRoles, type AuditRecord, type GatekeeperConfig } from "../../components/identity/contract";
 import { auditDatabaseStatements, auditTable, PgClient, uploaderLabel } from "../../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../../components/tenant/orthancConfig";
@@ -26,6 +26,7 @@ import { generatePassword, instanceIdOf, type Replica } from "./support/orthanc"
 import { buildTestPki, issue } from "./support/pki";
 import { assertPrerequisites } from "./support/prerequisites";
 import { type Child, freePort, Resources, sleep, waitUntil } from "./support/processes";
+import { startPostgres } from "./support/postgres";
 import { startTenantStack, testStackConfig, type TenantStack } from "./support/stack";
 import { assertViewerPrerequisites, ohifDistDirectory } from "./support/viewerApp";
 import { launchViewerBrowser } from "./support/viewerBrowser";
@@ -47,6 +48,8 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
     let otherIdp: TestIdentityProvider;
     let gatekeeper: Child;
     let browser: Browser;
+    /** A server certificate of the test PKI (for PostgreSQL over TLS). */
+    let serverCertificate: { certFile: string; keyFile: string };
     let publicUrl: string;
     let web: WebTarget;
     /** The audit database, its owner's connection (setup and inspection), and the gatekeeper's role. */
@@ -80,6 +83,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         const [pki, tenantStack] = await Promise.all([buildTestPki(dir, config.pki, config.domain, [tenant]), startTenantStack(suite, tenant)]);
         stack = tenantStack;
         const rootCaPem = readFileSync(pki.root.certFile, "utf8");
+        serverCertificate = pki.tenants[tenant.name].server;
         const idpCert = await issue(dir, "idp", { profile: serverProfile(config.pki), subject: { commonName: "localhost", organization: config.pki.organization }, issuer: pki.root, subjectAltNames: ["localhost"] });
         const idpTls = { keyPem: readFileSync(idpCert.keyFile, "utf8"), certPem: readFileSync(idpCert.certFile, "utf8"), caPem: rootCaPem };
 
@@ -272,7 +276,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
     });
 
     /** Signs `user` in through the identity provider's pages in a fresh browser context, starting at `path`. */
-    async function signIn(user: keyof typeof users, path: string): Promise<{ page: Page; close: () => Promise<void> }> {
+    async function signIn(user: keyof typeof users, path: string): Promise<{ page: Page; context: BrowserContext; close: () => Promise<void> }> {
         const context = await browser.createBrowserContext();
         const page = await context.newPage();
         await page.goto(`${publicUrl}${path}`, { waitUntil: "domcontentloaded" });
@@ -290,7 +294,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         const session = cookies.find((cookie) => cookie.name === "__Host-gatekeeper-session");
         assert.ok(session && session.httpOnly && session.secure && session.sameSite === "Lax", `session cookie: ${JSON.stringify(session)}`);
         assert.doesNotMatch(session.value, /clara|theo|audrey|orthanc-/, "the cookie is sealed");
-        return { page, close: () => context.close() };
+        return { page, context, close: () => context.close() };
     }
 
     /** A request from the signed-in page (its cookie, its origin), as OE2 or a script in the page would send it. */
@@ -407,7 +411,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
     });
 
     it("the auditor reads the trail through /audit and cannot fetch an image", async function () {
-        const { page, close } = await signIn("audrey", `/audit?since=${encodeURIComponent(testStart)}`);
+        const { page, context, close } = await signIn("audrey", `/audit?since=${encodeURIComponent(testStart)}`);
         const trail = JSON.parse(await page.$eval("body", (element) => (element as unknown as { innerText: string }).innerText)) as { records: AuditRecord[] };
         const stored = (await auditOwner.query(`SELECT record::text AS record FROM ${auditTable} ORDER BY id`)).map((row) => JSON.parse(row.record!) as AuditRecord);
         // Everything recorded before this test, then her redirect to sign in and her sign-in; her read is recorded after it.
@@ -417,6 +421,10 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         const frame = await fromPage(page, `${dicomWebRoot}studies/${seed.studyInstanceUid}/series/${seed.seriesInstanceUid}/instances/${seed.sopInstanceUid}/frames/1`);
         assert.strictEqual(frame.status, 403);
         assert.strictEqual((await fromPage(page, `/instances/${seed.instanceId}/file`)).status, 403);
+        // Signing out clears the session cookie and hands over to the provider's end-session page.
+        await page.goto(`${publicUrl}/oauth2/sign-out`, { waitUntil: "domcontentloaded" });
+        assert.ok(page.url().startsWith(`${idp.issuer}/session/end`), page.url());
+        assert.ok(!(await context.cookies()).some((cookie) => cookie.name === "__Host-gatekeeper-session"));
         await close();
         const records = await newRecords();
         assert.deepStrictEqual(records.map(pick), [
@@ -425,6 +433,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
             { action: "audit-read", subject: "audrey", status: 200, outcome: "allowed", reason: undefined, path: "/audit" },
             { action: "refused", subject: "audrey", status: 403, outcome: "refused", reason: "needs view", path: `${dicomWebRoot}studies/${seed.studyInstanceUid}/series/${seed.seriesInstanceUid}/instances/${seed.sopInstanceUid}/frames/1` },
             { action: "refused", subject: "audrey", status: 403, outcome: "refused", reason: "needs download", path: `/instances/${seed.instanceId}/file` },
+            { action: "sign-out", subject: "audrey", status: 302, outcome: "allowed", reason: undefined, path: "/oauth2/sign-out" },
         ]);
     });
 
@@ -443,5 +452,27 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
             (error: Error & { code?: string }) => error.code === "42501",
         );
         assert.deepStrictEqual(await newRecords(), [], "nothing else was recorded");
+    });
+
+    it("speaks to an audit database that admits TLS only (sslmode require); refuses plain and an unverifiable server (verify-full)", async function () {
+        const resources = new Resources();
+        try {
+            const secure = await startPostgres(resources, { tls: serverCertificate, maxConnections: 10 });
+            const password = generatePassword();
+            await secure.asSuperuser(`CREATE ROLE tls_writer LOGIN PASSWORD '${password}'`);
+            const options = { host: secure.host, port: secure.port, database: "postgres", user: "tls_writer", password };
+            const client = await PgClient.connect({ ...options, sslmode: "require" });
+            try {
+                assert.deepStrictEqual(await client.query("SELECT ssl::text AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), [{ ssl: "true" }]);
+                assert.deepStrictEqual(await client.query("SELECT $1::text || $2::text AS joined", ["it's ", "bound"]), [{ joined: "it's bound" }]);
+            } finally {
+                client.close();
+            }
+            await assert.rejects(PgClient.connect({ ...options, sslmode: "disable" }), /no pg_hba.conf entry/);
+            // This process trusts no test CA, and the certificate does not name 127.0.0.1.
+            await assert.rejects(PgClient.connect({ ...options, sslmode: "verify-full" }), /certificate|self.signed|issuer/i);
+        } finally {
+            await resources.release();
+        }
     });
 });

@@ -1209,11 +1209,18 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         }
         const requirement = requiredPermission(method, path);
         const resources = resourcesOfRequest(path, query);
+        /** A step that needs the identity provider: when it cannot be reached, a failed sign-in, recorded. */
+        const providerStep = (step: () => Promise<void>) =>
+            step().catch((error: unknown) => {
+                output.log(`identity provider: ${error instanceof Error ? error.message : String(error)}`);
+                audit({ source, method, path, status: 502, outcome: "failed", action: "sign-in-failed", reason: "identity provider unreachable" });
+                if (!response.headersSent) send(response, 502, "The identity provider cannot be reached; try again later.");
+            });
 
         if (requirement === "public") {
             if (path === "/healthz") return send(response, 200, "ok");
-            if (path === "/oauth2/sign-in") return beginSignIn(response, safeReturn(query.get("rd")));
-            if (path === "/oauth2/callback") return finishSignIn(request, response, query, source);
+            if (path === "/oauth2/sign-in") return providerStep(() => beginSignIn(response, safeReturn(query.get("rd"))));
+            if (path === "/oauth2/callback") return providerStep(() => finishSignIn(request, response, query, source));
             if (path === "/oauth2/sign-out") {
                 const { principal } = await identify(request);
                 audit({ source, method, path, action: "sign-out", subject: principal?.subject, name: principal?.name, status: 302, outcome: "allowed" });
@@ -1241,8 +1248,10 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         if (!principal) {
             const browser = method === "GET" && /text\/html/.test(String(request.headers.accept ?? "")) && refusal === undefined;
             if (browser) {
-                audit({ source, method, path, resources, status: 302, outcome: "refused", action: "refused", reason: "sign-in required" });
-                return beginSignIn(response, rawUrl);
+                return providerStep(async () => {
+                    await beginSignIn(response, rawUrl);
+                    audit({ source, method, path, resources, status: 302, outcome: "refused", action: "refused", reason: "sign-in required" });
+                });
             }
             audit({ source, method, path, resources, status: 401, outcome: "refused", action: "refused", reason: refusal ?? "no credentials" });
             return send(response, 401, "Sign-in required.", { "WWW-Authenticate": `Bearer realm="${config.tenant}"${refusal ? ', error="invalid_token"' : ""}` });
