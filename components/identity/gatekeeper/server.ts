@@ -19,7 +19,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, hkdfSync, pbkdf2Sync, randomBytes, timingSafeEqual, verify as verifySignature, constants as cryptoConstants, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { AuditAction, AuditRecord, GatekeeperConfig, Permission, RoleConfig } from "../contract";
 
@@ -684,7 +684,7 @@ export class PgClient {
             this.send(Buffer.concat([int32(8), int32(80877103)]));
             if ((await this.readByte()) !== "S".charCodeAt(0)) throw new PgError("the server does not offer TLS (sslmode " + options.sslmode + ")");
             plain.removeAllListeners("data");
-            const secure = tlsConnect({ socket: plain, servername: options.host, rejectUnauthorized: options.sslmode === "verify-full" });
+            const secure = tlsConnect({ socket: plain, servername: isIP(options.host) ? undefined : options.host, host: options.host, rejectUnauthorized: options.sslmode === "verify-full" });
             await new Promise<void>((resolve, reject) => {
                 secure.once("secureConnect", resolve);
                 secure.once("error", reject);
