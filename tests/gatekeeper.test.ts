@@ -215,6 +215,7 @@ describe("gatekeeper: roles, resources, uploads", function () {
         assert.deepEqual(studiesCreated([created(true)], {}), [], "a study Orthanc could not count");
     });
 
+    // Orthanc refuses labels other than 1 to 64 of [A-Za-z0-9_-] (OrthancServer/Sources/ServerToolbox.cpp, IsValidLabel).
     it("uploader labels are valid Orthanc labels, one per tenant and subject", function () {
         const label = uploaderLabel("bhs", "user|with spaces & symbols");
         assert.match(label, /^[A-Za-z0-9_-]{1,64}$/);
