@@ -306,9 +306,11 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         }, path, init);
     }
 
-    it("a clinician signs in (authorization code flow) and OHIF shows the study; DELETE is refused (403)", async function () {
-        const { page, close } = await signIn("clara", `/ohif/viewer?StudyInstanceUIDs=${seed.studyInstanceUid}`);
-        assert.match(page.url(), /\/ohif\/viewer\?StudyInstanceUIDs=/);
+    /**
+     * Waits until OHIF's viewport shows the stored picture (the guided tour and the investigational-use banner, which
+     * lie over it, dismissed as a user would); fails with what the comparison saw after 40 s.
+     */
+    async function assertViewportShowsPattern(page: Page): Promise<void> {
         const canvas = await page.waitForSelector("canvas.cornerstone-canvas", { visible: true, timeout: 60_000 });
         let comparison = compareWithPattern(decodePng(Buffer.from(await canvas!.screenshot({ type: "png" }))), pattern);
         for (const deadline = Date.now() + 40_000; !comparison.ok && Date.now() < deadline; ) {
@@ -317,6 +319,12 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
             comparison = compareWithPattern(decodePng(Buffer.from(await canvas!.screenshot({ type: "png" }))), pattern);
         }
         assert.ok(comparison.ok, `the viewport does not show the study: ${comparison.problems.join("; ")}`);
+    }
+
+    it("a clinician signs in (authorization code flow) and OHIF shows the study; DELETE is refused (403)", async function () {
+        const { page, close } = await signIn("clara", `/ohif/viewer?StudyInstanceUIDs=${seed.studyInstanceUid}`);
+        assert.match(page.url(), /\/ohif\/viewer\?StudyInstanceUIDs=/);
+        await assertViewportShowsPattern(page);
         const refused = await fromPage(page, `/studies/${seed.studyId}`, { method: "DELETE" });
         assert.strictEqual(refused.status, 403);
         const download = await fromPage(page, `/studies/${seed.studyId}/archive`);
@@ -404,10 +412,30 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
             { action: "share", subject: "clara", status: 200, outcome: "allowed", reason: undefined, path: "/share" },
             { action: "view", subject: "share-link:clara", status: 302, outcome: "allowed", reason: undefined, path: "/share" },
             { action: "view", subject: "share-link:clara", status: 200, outcome: "allowed", reason: undefined, path: `${dicomWebRoot}studies/${seed.studyInstanceUid}/metadata` },
-            { action: "refused", subject: "share-link:clara", status: 403, outcome: "refused", reason: "needs view", path: `${dicomWebRoot}studies/${apiUpload.studyInstanceUid}/metadata` },
-            { action: "refused", subject: "share-link:clara", status: 403, outcome: "refused", reason: "needs download", path: `/studies/${seed.studyId}/archive` },
+            { action: "refused", subject: "share-link:clara", status: 403, outcome: "refused", reason: "outside the shared study", path: `${dicomWebRoot}studies/${apiUpload.studyInstanceUid}/metadata` },
+            { action: "refused", subject: "share-link:clara", status: 403, outcome: "refused", reason: "outside the shared study", path: `/studies/${seed.studyId}/archive` },
             { action: "refused", subject: undefined, status: 403, outcome: "refused", reason: "invalid or expired share link", path: "/share" },
         ]);
+
+        // In a browser that never signed in: the link opens OHIF on the study, and everything it reads is that study's.
+        const context = await browser.createBrowserContext();
+        try {
+            const page = await context.newPage();
+            await page.goto(url, { waitUntil: "domcontentloaded" });
+            assert.match(page.url(), new RegExp(`/ohif/viewer\\?StudyInstanceUIDs=${seed.studyInstanceUid.replace(/\./g, "\\.")}$`));
+            await assertViewportShowsPattern(page);
+        } finally {
+            await context.close();
+        }
+        const viewing = await newRecords();
+        assert.deepStrictEqual(pick(viewing[0]), { action: "view", subject: "share-link:clara", status: 302, outcome: "allowed", reason: undefined, path: "/share" });
+        const [allowed, refused] = [viewing.filter((record) => record.outcome === "allowed"), viewing.filter((record) => record.outcome !== "allowed")];
+        assert.ok(allowed.every((record) => record.subject === "share-link:clara" && ["view", "search"].includes(record.action)), JSON.stringify(viewing.map(pick)));
+        assert.ok(allowed.some((record) => record.resources.some((resource) => resource.id === seed.sopInstanceUid)), "the frames OHIF read are recorded");
+        const named = new Set(allowed.flatMap((record) => record.resources.filter((resource) => resource.level === "study").map((resource) => resource.id)));
+        assert.deepStrictEqual([...named], [seed.studyInstanceUid]);
+        // OHIF also looks for the patient's other studies (a QIDO-RS search without the shared UID): refused.
+        assert.ok(refused.every((record) => record.reason === "outside the shared study" && record.path === `${dicomWebRoot}studies`), JSON.stringify(refused.map(pick)));
     });
 
     it("the auditor reads the trail through /audit and cannot fetch an image", async function () {

@@ -1267,7 +1267,8 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         }
         let allowed: boolean;
         if (principal.share) {
-            allowed = shareAllows(principal.share, method, path, query);
+            if (!shareAllows(principal.share, method, path, query)) return refuse("outside the shared study");
+            allowed = true;
         } else if (requirement === "signed-in") {
             allowed = true;
         } else if (requirement === "delete-own") {
@@ -1322,7 +1323,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             response.end(answer.body);
         }
         // The viewers' own files carry no patient data: allowed ones are not recorded (refusals are, above).
-        if (requirement !== "signed-in" || principal.share) {
+        if (requirement !== "signed-in") {
             audit({ ...who, source, method, path, resources: dedupe([...resources, ...stored]), status: answer.status, outcome: answer.status < 400 ? "allowed" : "failed", action });
         }
     };
