@@ -492,20 +492,8 @@ export function cookieHeader(name: string, value: string, maxAgeSeconds: number)
 // ---------------------------------------------------------------------------------------------------------------
 // Audit records
 
-export interface AuditInput {
-    tenant: string;
-    now: Date;
-    action: AuditAction;
-    subject?: string;
-    name?: string;
-    source: string;
-    method: string;
-    path: string;
-    resources?: ResourceRef[];
-    status: number;
-    outcome: AuditRecord["outcome"];
-    reason?: string;
-}
+/** An audit record before it is stamped and cleaned: its time as a Date, its resources optional. */
+export type AuditInput = Omit<AuditRecord, "time" | "resources"> & { now: Date; resources?: ResourceRef[] };
 
 /** Control characters out (the database's jsonb refuses NUL; a log line must stay one line). */
 function clean(value: string): string {
