@@ -32,12 +32,14 @@ export type Requirement = Permission | "signed-in" | "public";
 /** The DICOMweb plugin's root, as the rendered configuration sets it (`DicomWeb.Root`, without its trailing slash). */
 export const dicomWebPrefix = "/dicom-web";
 
+/** Where the gatekeeper answers its probes (readiness, liveness): no identity needed, no record written. */
+export const healthPath = "/healthz";
+
 /** Labels the gatekeeper puts on a study naming who uploaded it (Orthanc labels: 1 to 64 of [A-Za-z0-9_-]). */
 export const uploaderLabelPrefix = "uploaded-by-";
 
 const level = "(patients|studies|series|instances)";
 const seg = "[^/]+";
-const viewerStaticRoots = "(ui|stone-webviewer|ohif)";
 
 type Rule = [methods: string, pattern: RegExp, requirement: Requirement];
 
@@ -51,8 +53,14 @@ const rules: Rule[] = [
     ["GET", /^\/share\/[A-Za-z0-9_.-]+$/, "public"],
     ["POST", /^\/share$/, "share"],
     ["GET", /^\/audit$/, "audit"],
-    // The viewers' own files (and what their pages ask before any study): no patient data.
-    ["GET", new RegExp(`^/${viewerStaticRoots}(/.*)?$`), "signed-in"],
+    // The viewers' own files (and what their pages ask before any study): no patient data. For Orthanc Explorer 2, the
+    // same paths the authorization plugin 0.11.4 leaves unchecked for it (its app, landing pages and two configuration
+    // answers); OE2's other /ui/api routes are administrators'.
+    ["GET", /^\/ui\/(app|landing)(\/.*)?$/, "signed-in"],
+    ["GET", /^\/ui\/api\/(pre-login-configuration|configuration)$/, "signed-in"],
+    ["GET", new RegExp(`^/(stone-webviewer|ohif)(/.*)?$`), "signed-in"],
+    // Orthanc redirects its root to the explorer.
+    ["GET", /^\/$/, "signed-in"],
     // Orthanc answers /favicon.ico with a redirect to its explorer's icon, which browsers then ask for.
     ["GET", /^\/(system|favicon\.ico|app\/images\/favicon\.ico)$/, "signed-in"],
     ["GET", /^\/plugins(\/[^/]+)?$/, "signed-in"],
@@ -1206,7 +1214,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             });
 
         if (requirement === "public") {
-            if (path === "/healthz") return send(response, 200, "ok");
+            if (path === healthPath) return send(response, 200, "ok");
             if (path === "/oauth2/sign-in") return providerStep(() => beginSignIn(response, safeReturn(query.get("rd"))));
             if (path === "/oauth2/callback") return providerStep(() => finishSignIn(request, response, query, source));
             if (path === "/oauth2/sign-out") {
