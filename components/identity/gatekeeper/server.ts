@@ -935,6 +935,27 @@ async function fetchJson(url: string, init?: RequestInit): Promise<unknown> {
     return response.json();
 }
 
+/** Reads and drops what remains of a request's body, up to `limit` bytes or `timeoutMs`, whichever comes first. */
+function drain(request: IncomingMessage, limit: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+        if (request.readableEnded || request.destroyed) return resolve();
+        let size = 0;
+        const done = () => {
+            clearTimeout(timer);
+            resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        request.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > limit) done();
+        });
+        request.once("end", done);
+        request.once("error", done);
+        request.once("close", done);
+        request.resume();
+    });
+}
+
 /** Starts the gatekeeper; resolves once it listens. */
 export async function startGatekeeper(config: GatekeeperConfig, secrets: GatekeeperSecrets, output: { audit: (line: string) => void; log: (line: string) => void }): Promise<RunningGatekeeper> {
     const keys = deriveKeys(secrets.sessionKey);
@@ -1194,6 +1215,14 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         });
 
     const handle = async (request: IncomingMessage, response: ServerResponse) => {
+        /**
+         * Answers a refusal once the request's body (an upload) has been read and dropped: answering and closing while
+         * the client still sends would reset the connection, and the client would see that instead of our answer.
+         */
+        const answerRefusal = async (status: number, text: string, headers: Record<string, string> = {}) => {
+            await drain(request, 64 * 1024 * 1024, 10_000);
+            send(response, status, text, headers);
+        };
         const method = (request.method ?? "GET").toUpperCase();
         const rawUrl = request.url ?? "/";
         const source = sourceOf(request);
@@ -1201,7 +1230,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         const query = new URLSearchParams(rawUrl.includes("?") ? rawUrl.slice(rawUrl.indexOf("?") + 1) : "");
         if (path === undefined) {
             audit({ source, method, path: rawUrl.split("?")[0], status: 400, outcome: "refused", action: "refused", reason: "ambiguous path" });
-            return send(response, 400, "Ambiguous path.");
+            return answerRefusal(400, "Ambiguous path.");
         }
         const requirement = requiredPermission(method, path);
         const resources = resourcesOfRequest(path, query);
@@ -1250,12 +1279,12 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
                 });
             }
             audit({ source, method, path, resources, status: 401, outcome: "refused", action: "refused", reason: refusal ?? "no credentials" });
-            return send(response, 401, "Sign-in required.", { "WWW-Authenticate": `Bearer realm="${config.tenant}"${refusal ? ', error="invalid_token"' : ""}` });
+            return answerRefusal(401, "Sign-in required.", { "WWW-Authenticate": `Bearer realm="${config.tenant}"${refusal ? ', error="invalid_token"' : ""}` });
         }
         const who = { subject: principal.subject, name: principal.name };
         const refuse = (reason: string) => {
             audit({ ...who, source, method, path, resources, status: 403, outcome: "refused", action: "refused", reason });
-            send(response, 403, `Not allowed: ${reason}.`);
+            return answerRefusal(403, `Not allowed: ${reason}.`);
         };
         // Cookies travel with cross-site requests a page elsewhere makes: a changing request must come from our origin.
         if (principal.viaCookie && !["GET", "HEAD"].includes(method) && request.headers.origin !== undefined && request.headers.origin !== publicOrigin) {
