@@ -195,19 +195,21 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
     async function newRecords(): Promise<AuditRecord[]> {
         let printed: AuditRecord[] = [];
         let stored: AuditRecord[] = [];
-        const deadline = Date.now() + 10_000;
-        do {
-            await sleep(200);
+        let rows: Record<string, string | null>[] = [];
+        let previous = -1;
+        // Settled: the table has caught up with stdout, and nothing more came in the last 300 ms (a request the closed
+        // page left in flight would otherwise land in the next step's records).
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+            await sleep(300);
             printed = stdoutRecords().slice(stdoutSeen);
-            const rows = await auditOwner.query(`SELECT id, record::text AS record FROM ${auditTable} WHERE id > $1 ORDER BY id`, [String(databaseSeen)]);
+            rows = await auditOwner.query(`SELECT id, record::text AS record FROM ${auditTable} WHERE id > $1 ORDER BY id`, [String(databaseSeen)]);
             stored = rows.map((row) => JSON.parse(row.record!) as AuditRecord);
-            if (stored.length === printed.length) {
-                stdoutSeen += printed.length;
-                databaseSeen = rows.length > 0 ? Number(rows[rows.length - 1].id) : databaseSeen;
-                break;
-            }
-        } while (Date.now() < deadline);
+            if (stored.length === printed.length && printed.length === previous) break;
+            previous = printed.length;
+        }
         assert.deepStrictEqual(stored, printed, "the audit table holds what stdout shows");
+        stdoutSeen += printed.length;
+        databaseSeen = rows.length > 0 ? Number(rows[rows.length - 1].id) : databaseSeen;
         return printed;
     }
 
