@@ -276,7 +276,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         ]);
         assert.doesNotMatch(JSON.stringify(records), /KORTHWEB|VIEWER/, "no tag values in the trail");
         const studyId = await studyOf(apiUpload);
-        assert.deepStrictEqual(await replica.getJson(`/studies/${studyId}/labels`), [uploaderLabel("bhs", bridge.clientId)]);
+        assert.deepStrictEqual(await replica.getJson(`/studies/${studyId}/labels`), [uploaderLabel("bhs", `client:${bridge.clientId}`)]);
     });
 
     /** Signs `user` in through the identity provider's pages in a fresh browser context, starting at `path`. */
@@ -357,14 +357,14 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         const upload = await fromPage(page, `${dicomWebRoot}studies`, { method: "POST", body: body.toString("base64"), base64Body: true, contentType });
         assert.strictEqual(upload.status, 200, upload.text);
         const ownStudy = await studyOf(technologistUpload);
-        assert.deepStrictEqual(await replica.getJson(`/studies/${ownStudy}/labels`), [uploaderLabel("bhs", "theo")]);
+        assert.deepStrictEqual(await replica.getJson(`/studies/${ownStudy}/labels`), [uploaderLabel("bhs", "user:theo")]);
         // Re-sending someone else's instance stores nothing new and does not make that study hers.
         const resent = multipartDicom([readFileSync(seed.file)]);
         const resend = await fromPage(page, `${dicomWebRoot}studies`, { method: "POST", body: resent.body.toString("base64"), base64Body: true, contentType: resent.contentType });
         assert.strictEqual(resend.status, 200, resend.text);
         assert.deepStrictEqual(await replica.getJson(`/studies/${seed.studyId}/labels`), []);
         const apiStudy = await studyOf(apiUpload);
-        const forge = await fromPage(page, `/studies/${apiStudy}/labels/${uploaderLabel("bhs", "theo")}`, { method: "PUT", body: "" });
+        const forge = await fromPage(page, `/studies/${apiStudy}/labels/${uploaderLabel("bhs", "user:theo")}`, { method: "PUT", body: "" });
         assert.strictEqual(forge.status, 403, "she cannot make another's study hers");
         assert.strictEqual((await fromPage(page, `/studies/${apiStudy}`, { method: "DELETE" })).status, 403);
         assert.strictEqual((await fromPage(page, `/studies/${seed.studyId}`, { method: "DELETE" })).status, 403);
@@ -378,7 +378,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
             { action: "sign-in", subject: "theo", status: 302, outcome: "allowed", reason: undefined, path: "/oauth2/callback" },
             { action: "upload", subject: "theo", status: 200, outcome: "allowed", reason: undefined, path: `${dicomWebRoot}studies` },
             { action: "upload", subject: "theo", status: 200, outcome: "allowed", reason: undefined, path: `${dicomWebRoot}studies` },
-            { action: "refused", subject: "theo", status: 403, outcome: "refused", reason: "needs admin", path: `/studies/${apiStudy}/labels/${uploaderLabel("bhs", "theo")}` },
+            { action: "refused", subject: "theo", status: 403, outcome: "refused", reason: "needs admin", path: `/studies/${apiStudy}/labels/${uploaderLabel("bhs", "user:theo")}` },
             { action: "refused", subject: "theo", status: 403, outcome: "refused", reason: "needs delete (or delete-own on an own upload)", path: `/studies/${apiStudy}` },
             { action: "refused", subject: "theo", status: 403, outcome: "refused", reason: "needs delete (or delete-own on an own upload)", path: `/studies/${seed.studyId}` },
             { action: "delete", subject: "theo", status: 200, outcome: "allowed", reason: undefined, path: `/studies/${ownStudy}` },

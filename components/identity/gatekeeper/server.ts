@@ -236,9 +236,12 @@ function dedupe(resources: ResourceRef[]): ResourceRef[] {
     return resources.filter((resource) => !seen.has(`${resource.level}/${resource.id}`) && Boolean(seen.add(`${resource.level}/${resource.id}`))).slice(0, 1000);
 }
 
-/** The label naming `subject` as a study's uploader: a hash (subjects may hold any character; labels may not). */
-export function uploaderLabel(tenant: string, subject: string): string {
-    return uploaderLabelPrefix + createHash("sha256").update(`${tenant}\u0000${subject}`).digest("hex").slice(0, 40);
+/**
+ * The label naming `owner` as a study's uploader: a hash (subjects may hold any character; labels may not). The server
+ * passes `<kind>:<subject>` (`user:` or `client:`), so that no user whose subject is an API client's id owns its uploads.
+ */
+export function uploaderLabel(tenant: string, owner: string): string {
+    return uploaderLabelPrefix + createHash("sha256").update(`${tenant}\u0000${owner}`).digest("hex").slice(0, 40);
 }
 
 /** The union of the permissions of every role whose groups meet `groups`. */
@@ -1133,7 +1136,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         const study = levelName === "studies" ? await orthancCall("GET", `/studies/${id}`) : await orthancCall("GET", `/${levelName}/${id}/study`);
         if (study.status !== 200) return false;
         const labels = (JSON.parse(study.body) as { Labels?: string[] }).Labels ?? [];
-        return labels.includes(uploaderLabel(config.tenant, principal.subject));
+        return labels.includes(uploaderLabel(config.tenant, `${principal.kind}:${principal.subject}`));
     };
 
     /** Orthanc's clock (UTC, `YYYYMMDDTHHMMSS`): instances it receives from now on carry a ReceptionDate not before it. */
@@ -1160,7 +1163,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             const statistics = await orthancCall("GET", `/studies/${studyId}/statistics`);
             if (statistics.status === 200) counts[studyId] = Number((JSON.parse(statistics.body) as { CountInstances: unknown }).CountInstances);
         }
-        const label = uploaderLabel(config.tenant, principal.subject);
+        const label = uploaderLabel(config.tenant, `${principal.kind}:${principal.subject}`);
         for (const studyId of studiesCreated(instances, counts)) {
             const put = await orthancCall("PUT", `/studies/${studyId}/labels/${label}`, "");
             if (put.status !== 200) output.log(`uploader label on study ${studyId}: HTTP ${put.status}`);
