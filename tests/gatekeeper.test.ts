@@ -1,0 +1,433 @@
+import { strict as assert } from "assert";
+import { generateKeyPairSync, randomBytes, sign, createHmac, type KeyObject } from "crypto";
+import { readFileSync } from "fs";
+import { join } from "path";
+import { defaultRoles, gatekeeperSecretEnv, permissions } from "../components/identity/contract";
+import {
+    auditActionFor,
+    auditDatabaseStatements,
+    auditInsertSql,
+    buildAuditRecord,
+    canonicalPath,
+    checkJwt,
+    deriveKeys,
+    dicomWebPrefix,
+    healthPath,
+    IssuerKeys,
+    type Jwk,
+    permissionsOfGroups,
+    requiredPermission,
+    type Requirement,
+    resourcesOfRequest,
+    seal,
+    secretEnv,
+    shareAllows,
+    signShareToken,
+    storedResources,
+    studiesCreated,
+    unseal,
+    uploaderLabel,
+    verifyShareToken,
+} from "../components/identity/gatekeeper/server";
+import { dicomWebRoot } from "../components/tenant/orthancConfig";
+
+const study = "1.2.826.0.1.3680043.8.498.1";
+const series = "1.2.826.0.1.3680043.8.498.2";
+const instance = "1.2.826.0.1.3680043.8.498.3";
+const orthancId = "6e2c0ec2-5d99c8ca-c1c21cee-79a09605-68391d12";
+
+describe("gatekeeper: what each request needs (requiredPermission)", function () {
+    const table: [string, string, Requirement][] = [
+        // DICOMweb: QIDO-RS searches, WADO-RS reads, STOW-RS stores.
+        ["GET", "/dicom-web/studies", "search"],
+        ["GET", "/dicom-web/series", "search"],
+        ["GET", "/dicom-web/instances", "search"],
+        ["GET", `/dicom-web/studies/${study}/series`, "search"],
+        ["GET", `/dicom-web/studies/${study}/instances`, "search"],
+        ["GET", `/dicom-web/studies/${study}/series/${series}/instances`, "search"],
+        ["GET", `/dicom-web/studies/${study}`, "view"],
+        ["HEAD", `/dicom-web/studies/${study}/metadata`, "view"],
+        ["GET", `/dicom-web/studies/${study}/series/${series}/metadata`, "view"],
+        ["GET", `/dicom-web/studies/${study}/series/${series}/instances/${instance}/frames/1`, "view"],
+        ["GET", `/dicom-web/studies/${study}/series/${series}/instances/${instance}/rendered`, "view"],
+        ["POST", "/dicom-web/studies", "upload"],
+        ["POST", `/dicom-web/studies/${study}`, "upload"],
+        ["DELETE", `/dicom-web/studies/${study}`, "admin"],
+        ["POST", "/dicom-web/servers/pacs/stow", "admin"],
+        ["GET", "/dicom-web/servers", "admin"],
+        ["GET", "/wado", "view"],
+        // Orthanc's REST API.
+        ["GET", "/studies", "search"],
+        ["GET", "/patients", "search"],
+        ["POST", "/tools/find", "search"],
+        ["POST", "/tools/count-resources", "search"],
+        ["POST", "/tools/lookup", "search"],
+        ["GET", "/tools/labels", "search"],
+        ["GET", `/studies/${orthancId}`, "view"],
+        ["GET", `/instances/${orthancId}/frames/0/rendered`, "view"],
+        ["GET", `/instances/${orthancId}/preview`, "view"],
+        ["GET", `/instances/${orthancId}/tags`, "view"],
+        ["GET", `/studies/${orthancId}/ohif-dicom-json`, "view"],
+        ["GET", `/studies/${orthancId}/labels`, "view"],
+        ["GET", `/studies/${orthancId}/archive`, "download"],
+        ["POST", `/studies/${orthancId}/archive`, "download"],
+        ["GET", `/series/${orthancId}/media`, "download"],
+        ["GET", `/instances/${orthancId}/file`, "download"],
+        ["GET", `/instances/${orthancId}/attachments/dicom/data`, "download"],
+        ["POST", "/tools/create-archive", "download"],
+        ["POST", "/tools/create-media-extended", "download"],
+        ["POST", "/instances", "upload"],
+        ["POST", `/studies/${orthancId}/modify`, "edit"],
+        ["POST", `/patients/${orthancId}/anonymize`, "edit"],
+        ["POST", "/tools/bulk-modify", "edit"],
+        ["PUT", `/studies/${orthancId}/labels/reviewed`, "edit"],
+        ["DELETE", `/studies/${orthancId}/labels/reviewed`, "edit"],
+        ["PUT", `/instances/${orthancId}/metadata/1024`, "edit"],
+        // The uploader's label is the gatekeeper's proof of ownership: nobody but an administrator writes one.
+        ["PUT", `/studies/${orthancId}/labels/uploaded-by-0123abcd`, "admin"],
+        ["DELETE", `/studies/${orthancId}/labels/uploaded-by-0123abcd`, "admin"],
+        ["DELETE", `/studies/${orthancId}`, "delete-own"],
+        ["DELETE", `/series/${orthancId}`, "delete-own"],
+        ["DELETE", `/instances/${orthancId}`, "delete-own"],
+        ["DELETE", `/patients/${orthancId}`, "delete"],
+        ["POST", "/tools/bulk-delete", "delete"],
+        // The viewers' files and the gatekeeper's own routes.
+        ["GET", "/ui/app/index.html", "signed-in"],
+        ["GET", "/ui/api/configuration", "signed-in"],
+        ["GET", "/ui/api/pre-login-configuration", "signed-in"],
+        ["GET", "/ui/landing/index.html", "signed-in"],
+        ["GET", "/ui/api/studies", "admin"],
+        ["GET", "/ui/other", "admin"],
+        ["GET", "/", "signed-in"],
+        ["GET", "/stone-webviewer/index.html", "signed-in"],
+        ["GET", "/ohif/viewer", "signed-in"],
+        ["GET", "/ohif", "signed-in"],
+        ["GET", "/system", "signed-in"],
+        ["GET", "/favicon.ico", "signed-in"],
+        ["GET", "/app/images/favicon.ico", "signed-in"],
+        ["GET", "/plugins/dicom-web", "signed-in"],
+        ["PUT", "/ui/api/configuration", "admin"],
+        ["GET", "/oauth2/sign-in", "public"],
+        ["GET", "/oauth2/callback", "public"],
+        ["GET", healthPath, "public"],
+        ["GET", "/share/abc.def", "public"],
+        ["POST", "/share", "share"],
+        ["GET", "/audit", "audit"],
+        ["POST", "/audit", "admin"],
+        // Everything else: administrators only.
+        ["GET", "/jobs", "admin"],
+        ["GET", "/modalities", "admin"],
+        ["POST", "/modalities/pacs/store", "admin"],
+        ["PUT", "/tools/log-level", "admin"],
+        ["POST", "/tools/execute-script", "admin"],
+        ["GET", "/changes", "admin"],
+        ["GET", "/statistics", "admin"],
+        ["POST", "/tools/reset", "admin"],
+        ["GET", "/app/explorer.html", "admin"],
+        ["GET", "/ohifx", "admin"],
+        ["POST", "/ohif/viewer", "admin"],
+    ];
+    for (const [method, path, expected] of table) {
+        it(`${method} ${path} -> ${expected}`, function () {
+            assert.equal(requiredPermission(method, path), expected);
+        });
+    }
+
+    it("names every permission of the contract in some rule (none is dead)", function () {
+        const used = new Set(table.map(([, , requirement]) => requirement));
+        for (const permission of permissions) assert.ok(used.has(permission), permission);
+    });
+
+    it("audit actions: edits are changes, both deletes are deletions, sends are exports", function () {
+        assert.equal(auditActionFor("edit", "POST", `/studies/${orthancId}/modify`), "change");
+        assert.equal(auditActionFor("delete-own", "DELETE", `/studies/${orthancId}`), "delete");
+        assert.equal(auditActionFor("audit", "GET", "/audit"), "audit-read");
+        assert.equal(auditActionFor("admin", "POST", "/modalities/pacs/store"), "export");
+        assert.equal(auditActionFor("admin", "POST", "/peers/other/store"), "export");
+        assert.equal(auditActionFor("admin", "GET", "/jobs"), "admin");
+        assert.equal(auditActionFor("view", "GET", "/wado"), "view");
+    });
+
+    it("refuses paths Orthanc's web server would read as another path (dot segments, encoded separators)", function () {
+        for (const raw of ["/ohif/../instances/x/file", "/ohif/%2e%2e/instances/x/file", "/ohif/..%2Finstances", "//studies", "/ohif/./x", "/ohif\\..\\x", "studies", "/a/%00"]) {
+            assert.equal(canonicalPath(raw), undefined, raw);
+        }
+        assert.equal(canonicalPath("/dicom-web/studies?PatientName=DOE*"), "/dicom-web/studies");
+    });
+
+    it("the DICOMweb prefix is the rendered DicomWeb.Root, and the secret variables are the contract's", function () {
+        assert.equal(`${dicomWebPrefix}/`, dicomWebRoot);
+        assert.deepEqual(secretEnv, gatekeeperSecretEnv);
+    });
+
+    it("imports nothing but Node's built-ins at run time (it runs alone from a ConfigMap)", function () {
+        const source = readFileSync(join(__dirname, "../components/identity/gatekeeper/server.ts"), "utf8");
+        const imports = [...source.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"([^"]+)";/gms)];
+        assert.ok(imports.length > 3);
+        for (const [statement, typeOnly, from] of imports) {
+            assert.ok(typeOnly !== undefined || from.startsWith("node:"), statement);
+        }
+        assert.doesNotMatch(source, /^\s*(export\s+)?(const\s+)?enum\s|^\s*(export\s+)?namespace\s/m);
+    });
+});
+
+describe("gatekeeper: roles, resources, uploads", function () {
+    it("maps groups to the union of their roles' permissions; unknown groups grant nothing", function () {
+        assert.deepEqual([...permissionsOfGroups(defaultRoles, ["orthanc-clinicians"])].sort(), ["download", "search", "share", "view"]);
+        assert.deepEqual([...permissionsOfGroups(defaultRoles, ["orthanc-auditors", "staff"])], ["audit"]);
+        assert.equal(permissionsOfGroups(defaultRoles, ["orthanc-admins", "Orthanc-Clinicians"]).size, 0);
+        const both = permissionsOfGroups(defaultRoles, ["orthanc-clinicians", "orthanc-technologists"]);
+        assert.ok(both.has("upload") && both.has("download") && !both.has("delete") && !both.has("admin"));
+    });
+
+    it("reads ids from paths and WADO-URI's UID arguments, never other query values", function () {
+        assert.deepEqual(resourcesOfRequest(`/dicom-web/studies/${study}/series/${series}/instances/${instance}/frames/1`, new URLSearchParams()), [
+            { level: "study", id: study },
+            { level: "series", id: series },
+            { level: "instance", id: instance },
+        ]);
+        assert.deepEqual(resourcesOfRequest(`/studies/${orthancId}/archive`, new URLSearchParams()), [{ level: "study", id: orthancId }]);
+        assert.deepEqual(resourcesOfRequest("/wado", new URLSearchParams(`requestType=WADO&studyUID=${study}&objectUID=${instance}&PatientName=DOE`)), [
+            { level: "study", id: study },
+            { level: "instance", id: instance },
+        ]);
+        assert.deepEqual(resourcesOfRequest("/dicom-web/studies", new URLSearchParams("PatientName=DOE^JOHN")), []);
+    });
+
+    it("reads what an upload stored from Orthanc's answers (POST /instances, STOW-RS)", function () {
+        const rest = storedResources("/instances", [
+            { ID: "i1", ParentSeries: "s1", ParentStudy: "st1", ParentPatient: "p1", Status: "Success" },
+            { ID: "i2", ParentSeries: "s1", ParentStudy: "st1", ParentPatient: "p1", Status: "AlreadyStored" },
+        ]);
+        assert.deepEqual(rest.resources, [{ level: "study", id: "st1" }, { level: "series", id: "s1" }, { level: "instance", id: "i1" }, { level: "instance", id: "i2" }]);
+        assert.deepEqual(rest.instances, [{ instanceId: "i1", studyId: "st1", isNew: true }, { instanceId: "i2", studyId: "st1", isNew: false }]);
+        const stow = storedResources("stow", {
+            "00081190": { vr: "UR", Value: [`https://web.bhs.example/dicom-web/studies/${study}`] },
+            "00081199": { vr: "SQ", Value: [{ "00081155": { vr: "UI", Value: [instance] } }, { "00081155": { vr: "UI", Value: ["1.2.3"] } }] },
+        });
+        assert.deepEqual(stow.resources, [{ level: "study", id: study }, { level: "instance", id: instance }, { level: "instance", id: "1.2.3" }]);
+        assert.deepEqual(stow.stowInstanceUids, [instance, "1.2.3"]);
+        assert.deepEqual(stow.instances, []);
+    });
+
+    it("labels only the studies an upload created: not a re-sent instance, not one added to someone else's study", function () {
+        const created = (isNew: boolean, studyId = "st1", instanceId = "i1") => ({ instanceId, studyId, isNew });
+        assert.deepEqual(studiesCreated([created(true)], { st1: 1 }), ["st1"]);
+        assert.deepEqual(studiesCreated([created(false)], { st1: 1 }), [], "AlreadyStored: someone else's");
+        assert.deepEqual(studiesCreated([created(true)], { st1: 5 }), [], "added to a study that held others");
+        assert.deepEqual(studiesCreated([created(true), created(false, "st1", "i2")], { st1: 2 }), []);
+        assert.deepEqual(studiesCreated([created(true), created(true, "st1", "i2"), created(true, "st2", "i3")], { st1: 2, st2: 1 }), ["st1", "st2"]);
+        assert.deepEqual(studiesCreated([created(true)], {}), [], "a study Orthanc could not count");
+    });
+
+    // Orthanc refuses labels other than 1 to 64 of [A-Za-z0-9_-] (OrthancServer/Sources/ServerToolbox.cpp, IsValidLabel).
+    it("uploader labels are valid Orthanc labels, one per tenant and subject", function () {
+        const label = uploaderLabel("bhs", "user|with spaces & symbols");
+        assert.match(label, /^[A-Za-z0-9_-]{1,64}$/);
+        assert.notEqual(label, uploaderLabel("bhs", "user|with spaces & symbolz"));
+        assert.notEqual(label, uploaderLabel("mhr", "user|with spaces & symbols"));
+        assert.equal(requiredPermission("PUT", `/studies/${orthancId}/labels/${label}`), "admin");
+    });
+});
+
+interface Signer {
+    jwk: Jwk;
+    alg: string;
+    sign(data: Buffer): Buffer;
+}
+
+function signer(alg: "RS256" | "ES256" | "PS256", kid: string, keys: { privateKey: KeyObject; publicKey: KeyObject }): Signer {
+    return {
+        alg,
+        jwk: { ...(keys.publicKey.export({ format: "jwk" }) as Jwk), kid, use: "sig" },
+        sign: (data) =>
+            alg === "ES256"
+                ? sign("sha256", data, { key: keys.privateKey, dsaEncoding: "ieee-p1363" })
+                : alg === "PS256"
+                  ? sign("sha256", data, { key: keys.privateKey, padding: 6, saltLength: 32 })
+                  : sign("sha256", data, keys.privateKey),
+    };
+}
+
+function jwt(by: Signer, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const body = `${encode({ alg: by.alg, kid: by.jwk.kid, typ: "JWT", ...header })}.${encode(claims)}`;
+    return `${body}.${by.sign(Buffer.from(body)).toString("base64url")}`;
+}
+
+describe("gatekeeper: tokens", function () {
+    const rsaKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const rsa = signer("RS256", "rsa-1", rsaKeys);
+    const pss = signer("PS256", "rsa-1", rsaKeys);
+    const ec = signer("ES256", "ec-1", generateKeyPairSync("ec", { namedCurve: "P-256" }));
+    const stranger = signer("ES256", "ec-1", generateKeyPairSync("ec", { namedCurve: "P-256" }));
+    const issuer = "https://idp.bhs.example/realms/bhs";
+    const now = 1_800_000_000;
+    const expect = { issuer, audiences: ["https://web.bhs.example"], now, skewSeconds: 30 };
+    const claims = { iss: issuer, aud: "https://web.bhs.example", sub: "alice", exp: now + 300, iat: now };
+    const keys = [rsa.jwk, ec.jwk];
+
+    it("accepts RS256, PS256 and ES256 tokens of the issuer for an accepted audience", function () {
+        for (const by of [rsa, { ...pss, jwk: { ...rsa.jwk } }, ec]) {
+            const check = checkJwt(jwt(by, claims), keys, expect);
+            assert.ok(check.ok, JSON.stringify(check));
+        }
+        assert.ok(checkJwt(jwt(ec, { ...claims, aud: ["other", "https://web.bhs.example"] }), keys, expect).ok);
+    });
+
+    const refusals: [string, () => string, string][] = [
+        ["another issuer (another tenant's)", () => jwt(ec, { ...claims, iss: "https://idp.mhr.example/realms/mhr" }), "wrong issuer"],
+        ["another audience (another tenant's)", () => jwt(ec, { ...claims, aud: "https://web.mhr.example" }), "wrong audience"],
+        ["no audience", () => jwt(ec, { ...claims, aud: undefined }), "wrong audience"],
+        ["expired beyond the skew", () => jwt(ec, { ...claims, exp: now - 31 }), "expired"],
+        ["no expiry", () => jwt(ec, { ...claims, exp: undefined }), "no expiry"],
+        ["not yet valid", () => jwt(ec, { ...claims, nbf: now + 60 }), "not yet valid"],
+        ["signed by another key with a known kid", () => jwt(stranger, claims), "bad signature"],
+        ["a kid the JWKS lacks", () => jwt(ec, claims, { kid: "ec-2" }), "unknown signing key"],
+        ["alg none", () => `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.`, "algorithm none not accepted"],
+        [
+            "HS256 keyed with the public key (algorithm confusion)",
+            () => {
+                const body = `${Buffer.from(JSON.stringify({ alg: "HS256", kid: "rsa-1" })).toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+                return `${body}.${createHmac("sha256", rsaKeys.publicKey.export({ format: "pem", type: "spki" })).update(body).digest("base64url")}`;
+            },
+            "algorithm HS256 not accepted",
+        ],
+        ["ES256 header on the RSA key", () => jwt({ ...ec, jwk: rsa.jwk }, claims, { kid: "rsa-1" }), "bad signature"],
+        ["a tampered payload", () => { const [h, , s] = jwt(ec, claims).split("."); return `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: "root" })).toString("base64url")}.${s}`; }, "bad signature"],
+        ["not a JWT", () => "abc.def", "malformed token"],
+    ];
+    for (const [what, token, reason] of refusals) {
+        it(`refuses ${what}`, function () {
+            const check = checkJwt(token(), keys, expect);
+            assert.equal(check.ok, false);
+            assert.equal(!check.ok && check.reason, reason);
+        });
+    }
+
+    it("accepts an expiry within the skew", function () {
+        assert.ok(checkJwt(jwt(ec, { ...claims, exp: now - 29 }), keys, expect).ok);
+    });
+
+    it("fetches the JWKS again for an unknown kid, at most once per interval, and never for a stranger's issuer", async function () {
+        const fetched: string[] = [];
+        let jwks: Jwk[] = [rsa.jwk];
+        const fetchJson = async (url: string) => {
+            fetched.push(url);
+            return url.endsWith("/.well-known/openid-configuration") ? { issuer, jwks_uri: `${issuer}/jwks` } : { keys: jwks };
+        };
+        const keysOf = new IssuerKeys(issuer, fetchJson, 10_000);
+        const t0 = now * 1000;
+        assert.ok((await keysOf.check(jwt(rsa, claims), expect.audiences, t0)).ok);
+        assert.equal(fetched.length, 2);
+        // The provider rotated in the EC key: one refetch finds it.
+        jwks = [rsa.jwk, ec.jwk];
+        assert.ok((await keysOf.check(jwt(ec, claims), expect.audiences, t0 + 20_000)).ok);
+        assert.equal(fetched.length, 3);
+        // Made-up kids within the interval cost nothing more.
+        for (let i = 0; i < 5; i += 1) {
+            const check = await keysOf.check(jwt(ec, claims, { kid: `junk-${i}` }), expect.audiences, t0 + 21_000);
+            assert.ok(!check.ok && check.reason === "unknown signing key");
+        }
+        assert.equal(fetched.length, 3);
+        const foreign = await keysOf.check(jwt(ec, { ...claims, iss: "https://elsewhere.example" }, { kid: "other" }), expect.audiences, t0 + 60_000);
+        assert.ok(!foreign.ok && foreign.reason === "wrong issuer");
+        assert.equal(fetched.length, 3);
+    });
+
+    it("refuses a discovery document that names another issuer", async function () {
+        const keysOf = new IssuerKeys(issuer, async () => ({ issuer: "https://evil.example", jwks_uri: "https://evil.example/jwks" }));
+        await assert.rejects(keysOf.check(jwt(ec, claims), expect.audiences, now * 1000), /names issuer https:\/\/evil\.example/);
+    });
+});
+
+describe("gatekeeper: sealed cookies and share links", function () {
+    const keys = deriveKeys(randomBytes(32));
+    const other = deriveKeys(randomBytes(32));
+
+    it("seals a session that only the same key and purpose open; tampering is detected", function () {
+        const session = { tenant: "bhs", sub: "alice", name: "Alice", groups: ["orthanc-clinicians"], exp: 1 };
+        const sealed = seal(keys.cookie, "session:bhs", session);
+        assert.doesNotMatch(Buffer.from(sealed, "base64url").toString("latin1"), /alice|clinicians/);
+        assert.deepEqual(unseal(keys.cookie, "session:bhs", sealed), session);
+        assert.equal(unseal(keys.cookie, "session:mhr", sealed), undefined);
+        assert.equal(unseal(keys.cookie, "login:bhs", sealed), undefined);
+        assert.equal(unseal(other.cookie, "session:bhs", sealed), undefined);
+        const bytes = Buffer.from(sealed, "base64url");
+        bytes[14] ^= 1;
+        assert.equal(unseal(keys.cookie, "session:bhs", bytes.toString("base64url")), undefined);
+        assert.equal(unseal(keys.cookie, "session:bhs", "garbage"), undefined);
+    });
+
+    it("refuses a session key that is not 32 bytes", function () {
+        assert.throws(() => deriveKeys(randomBytes(16)), /32 bytes/);
+    });
+
+    it("share links: signed, one tenant, expire; scoped to one study, view and search only", function () {
+        const grant = { tenant: "bhs", study, exp: 2000, by: "alice" };
+        const token = signShareToken(keys.share, grant);
+        assert.deepEqual(verifyShareToken(keys.share, token, "bhs", 1999), grant);
+        assert.equal(verifyShareToken(keys.share, token, "bhs", 2000), undefined);
+        assert.equal(verifyShareToken(keys.share, token, "mhr", 1999), undefined);
+        assert.equal(verifyShareToken(other.share, token, "bhs", 1999), undefined);
+        const [body, mac] = token.split(".");
+        const forged = Buffer.from(JSON.stringify({ ...grant, study: "1.2.3" })).toString("base64url");
+        assert.equal(verifyShareToken(keys.share, `${forged}.${mac}`, "bhs", 1999), undefined);
+        assert.equal(verifyShareToken(keys.share, `${body}.${mac}.x`, "bhs", 1999), undefined);
+
+        const none = new URLSearchParams();
+        assert.ok(shareAllows(grant, "GET", `/dicom-web/studies/${study}/series/${series}/instances/${instance}/frames/1`, none));
+        assert.ok(shareAllows(grant, "GET", `/dicom-web/studies/${study}/series`, none));
+        assert.ok(shareAllows(grant, "GET", "/dicom-web/studies", new URLSearchParams(`StudyInstanceUID=${study}`)));
+        assert.ok(shareAllows(grant, "GET", "/ohif/viewer", none));
+        assert.ok(!shareAllows(grant, "GET", "/dicom-web/studies", none));
+        assert.ok(!shareAllows(grant, "GET", "/dicom-web/studies", new URLSearchParams(`StudyInstanceUID=${study}&StudyInstanceUID=1.2.3`)));
+        assert.ok(!shareAllows(grant, "GET", `/dicom-web/studies/${study}0/metadata`, none));
+        assert.ok(!shareAllows(grant, "GET", `/studies/${orthancId}/archive`, none));
+        assert.ok(!shareAllows(grant, "POST", `/dicom-web/studies/${study}`, none));
+        assert.ok(!shareAllows(grant, "DELETE", `/studies/${orthancId}`, none));
+    });
+});
+
+describe("gatekeeper: audit records and the audit database", function () {
+    it("keeps the path without its query, ids only, one line", function () {
+        const record = buildAuditRecord({
+            tenant: "bhs",
+            now: new Date("2026-12-06T23:00:00Z"),
+            action: "search",
+            subject: "alice\nforged line",
+            source: "10.0.0.1",
+            method: "GET",
+            path: "/dicom-web/studies?PatientName=DOE^JOHN",
+            status: 200,
+            outcome: "allowed",
+        });
+        assert.deepEqual(record, {
+            time: "2026-12-06T23:00:00.000Z",
+            tenant: "bhs",
+            action: "search",
+            subject: "alice?forged line",
+            source: "10.0.0.1",
+            method: "GET",
+            path: "/dicom-web/studies",
+            resources: [],
+            status: 200,
+            outcome: "allowed",
+        });
+        assert.doesNotMatch(JSON.stringify(record), /DOE/);
+    });
+
+    it("grants the gatekeeper INSERT and SELECT on the table, nothing else, and shuts everyone else out", function () {
+        const statements = auditDatabaseStatements({ database: "audit_bhs", user: "gatekeeper_bhs" });
+        const grants = statements.filter((statement) => /^GRANT/.test(statement));
+        assert.deepEqual(grants, [
+            'GRANT CONNECT ON DATABASE "audit_bhs" TO "gatekeeper_bhs"',
+            'GRANT USAGE ON SCHEMA public TO "gatekeeper_bhs"',
+            'GRANT INSERT, SELECT ON gatekeeper_audit TO "gatekeeper_bhs"',
+        ]);
+        assert.ok(statements.includes('REVOKE ALL ON DATABASE "audit_bhs" FROM PUBLIC'));
+        assert.match(auditDatabaseStatements({ database: 'a"b', user: "u" })[0], /"a""b"/);
+        // Records travel as one bound parameter ($1), never spliced into the statement.
+        assert.match(auditInsertSql, /jsonb_array_elements\(\$1::jsonb\)/);
+    });
+});
