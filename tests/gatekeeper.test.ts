@@ -28,6 +28,7 @@ import {
     unseal,
     uploaderLabel,
     verifyShareToken,
+    upstreamHeaders,
 } from "../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../components/tenant/orthancConfig";
 
@@ -168,6 +169,29 @@ describe("gatekeeper: what each request needs (requiredPermission)", function ()
             assert.ok(typeOnly !== undefined || from.startsWith("node:"), statement);
         }
         assert.doesNotMatch(source, /^\s*(export\s+)?(const\s+)?enum\s|^\s*(export\s+)?namespace\s/m);
+    });
+});
+
+describe("gatekeeper: what Orthanc receives (upstreamHeaders)", function () {
+    it("keeps the client's Host and other headers, replaces its credentials and drops cookies, hop-by-hop and X-Forwarded-*", () => {
+        const incoming = {
+            host: "web.bhs.orthweb.example",
+            accept: "application/dicom+json",
+            origin: "https://web.bhs.orthweb.example",
+            authorization: "Bearer client-token",
+            cookie: "__Host-gatekeeper-session=sealed",
+            token: "t",
+            "api-key": "k",
+            connection: "keep-alive",
+            "x-forwarded-host": "attacker.example",
+            "x-forwarded-for": "10.0.0.1",
+        };
+        assert.deepEqual(upstreamHeaders(incoming, "Basic Z2F0ZWtlZXBlcjpw"), {
+            host: "web.bhs.orthweb.example",
+            accept: "application/dicom+json",
+            origin: "https://web.bhs.orthweb.example",
+            authorization: "Basic Z2F0ZWtlZXBlcjpw",
+        });
     });
 });
 

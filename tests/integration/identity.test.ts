@@ -17,7 +17,7 @@ import { defaultRoles, type AuditRecord, type GatekeeperConfig } from "../../com
 import { auditDatabaseStatements, auditTable, PgClient, uploaderLabel } from "../../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { webGatewaySpec, webResponseHeaders } from "../../components/tenant/ingress";
-import { tenantNames } from "../../components/tenant/naming";
+import { tenantNames } from "../../components/naming/tenantNames";
 import { serverProfile } from "../../components/pki/profile";
 import { multipartDicom, parseMultipart, stow, type WebTarget, webRequest, type WebResponse } from "./support/dicomWeb";
 import { gatewayServerTls, startTerminator } from "./support/gatewayTerminator";
@@ -259,6 +259,9 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         const { contentType, body } = multipartDicom([file]);
         const upload = await webRequest(web, `${dicomWebRoot}studies`, { method: "POST", headers: { ...bearer(token).headers, "Content-Type": contentType }, body });
         assert.strictEqual(upload.status, 200, upload.body.toString());
+        // The answer's RetrieveURL (0008,1190) is the study's public address (the client sent Host without a port, as on 443).
+        const retrieveUrl = (JSON.parse(upload.body.toString()) as Record<string, { Value?: string[] }>)["00081190"]?.Value?.[0];
+        assert.strictEqual(retrieveUrl, `https://${web.tls!.host}${dicomWebRoot}studies/${apiUpload.studyInstanceUid}`, "STOW-RS RetrieveURL");
         const path = `${dicomWebRoot}studies/${apiUpload.studyInstanceUid}/series/${apiUpload.seriesInstanceUid}/instances/${apiUpload.sopInstanceUid}`;
         const retrieved = await webRequest(web, path, { headers: { Authorization: `Bearer ${token}`, Accept: 'multipart/related; type="application/dicom"' } });
         assert.strictEqual(retrieved.status, 200);

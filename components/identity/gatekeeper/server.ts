@@ -905,6 +905,22 @@ const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "pro
 /** Never forwarded to Orthanc: the caller's credentials and our cookies. */
 const credentialHeaders = new Set(["authorization", "cookie", "token", "api-key"]);
 
+/**
+ * The headers of a request forwarded to Orthanc: the client's, less hop-by-hop headers, its credentials, our cookies
+ * and any X-Forwarded-* it claims, with the gatekeeper's own Authorization. The client's Host is kept, as the gateway
+ * kept it before the gatekeeper stood between them: the DICOMweb plugin builds the RetrieveURLs of its answers from it,
+ * and Orthanc's cross-site filter compares a browser's Origin with it.
+ */
+export function upstreamHeaders(incoming: IncomingHttpHeaders, authorization: string): IncomingHttpHeaders {
+    const headers: IncomingHttpHeaders = {};
+    for (const [name, value] of Object.entries(incoming)) {
+        if (!hopByHop.has(name) && !credentialHeaders.has(name) && !name.startsWith("x-forwarded-")) headers[name] = value;
+    }
+    if (incoming.host !== undefined) headers.host = incoming.host;
+    headers.authorization = authorization;
+    return headers;
+}
+
 export interface RunningGatekeeper {
     server: Server;
     port: number;
@@ -1173,11 +1189,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
     /** Forwards to Orthanc; streams the answer, or (`buffer`) returns it for the caller to send after its own work. */
     const proxy = (request: IncomingMessage, response: ServerResponse, target: string, buffer: boolean): Promise<{ status: number; body?: Buffer; headers?: IncomingHttpHeaders }> =>
         new Promise((resolve) => {
-            const headers: IncomingHttpHeaders = {};
-            for (const [name, value] of Object.entries(request.headers)) {
-                if (!hopByHop.has(name) && !credentialHeaders.has(name) && !name.startsWith("x-forwarded-")) headers[name] = value;
-            }
-            headers.authorization = orthancAuthorization;
+            const headers = upstreamHeaders(request.headers, orthancAuthorization);
             const upstream = httpRequest({ protocol: orthanc.protocol, hostname: orthanc.hostname, port: orthanc.port, path: target, method: request.method, headers }, (answer) => {
                 const status = answer.statusCode ?? 502;
                 const answerHeaders: IncomingHttpHeaders = {};
