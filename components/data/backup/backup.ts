@@ -392,6 +392,8 @@ const hardened = {
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
 };
+/** The backup containers' security context, which the audit database's jobs share (engines/bitnamiHaAudit.ts). */
+export const hardenedContainerSecurity = hardened;
 
 const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
 
