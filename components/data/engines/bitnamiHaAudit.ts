@@ -219,10 +219,13 @@ export function auditSetupJobSpec(namespace: string, replicas: number, checksum:
     };
 }
 
+/** When the retention runs: daily, UTC (the AuditRetentionFailed alert allows a day and its slack). */
+export const auditRetentionSchedule = "30 2 * * *";
+
 /** The daily retention CronJob (UTC), as the owner; the gatekeeper's role could not delete. */
 export function auditRetentionCronJobSpec(namespace: string, retentionDays: number): k8s.types.input.batch.v1.CronJobSpec {
     return {
-        schedule: "30 2 * * *",
+        schedule: auditRetentionSchedule,
         timeZone: "Etc/UTC",
         concurrencyPolicy: "Forbid",
         startingDeadlineSeconds: 3600,
