@@ -18,6 +18,7 @@ import {
     auditRetentionCronJobSpec,
     auditSetupJobSpec,
     auditSetupScript,
+    postgresNodeHosts,
     rendersAuditDatabase,
 } from "./bitnamiHaAudit";
 import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
@@ -132,7 +133,7 @@ export class TenantDatabase extends pulumi.ComponentResource {
             new k8s.core.v1.ServiceAccount(`${name}-${suffix}`, { metadata: { name: accountName, namespace: ns }, automountServiceAccountToken: false }, opts);
         const setupAccount = account("audit-setup-service-account", auditNames.setupServiceAccount);
         const retentionAccount = account("audit-retention-service-account", auditNames.retentionServiceAccount);
-        const script = auditSetupScript(ns, args.tenant.postgres.replicas);
+        const script = auditSetupScript(postgresNodeHosts(ns, args.tenant.postgres.replicas));
         // A digest is no secret: new passwords or a new script replace the Job, which runs the setup again.
         const checksum = pulumi.unsecret(
             pulumi.all([passwords.owner, passwords.writer]).apply(([owner, writer]) => createHash("sha256").update(script).update(owner).update(writer).digest("hex")),

@@ -128,10 +128,12 @@ export function postgresNodeHosts(namespace: string, replicas: number): string[]
     return postgresNodeNames(replicas).map((node) => `${node}.${postgresRelease}-postgresql-headless.${namespace}.svc.cluster.local`);
 }
 
-/** The setup Job's bash script: find the primary (not in recovery), for five minutes at most, and run the setup there. */
-export function auditSetupScript(namespace: string, replicas: number): string {
-    const hosts = postgresNodeHosts(namespace, replicas);
-    const port = postgresService.port;
+/**
+ * The setup Job's bash script: find the primary (not in recovery) among `hosts`, for five minutes at most, and run the
+ * setup there. `hosts` and `port` are the chart's nodes in the cluster (`postgresNodeHosts`); the integration suite
+ * runs the same script against its own PostgreSQL.
+ */
+export function auditSetupScript(hosts: string[], port: number = postgresService.port): string {
     return [
         "set -eu",
         ...quitSidecar(),
@@ -150,9 +152,12 @@ export function auditSetupScript(namespace: string, replicas: number): string {
     ].join("\n");
 }
 
-/** The retention CronJob's bash script: wait for Pgpool (a minute at most), then delete as the owner. */
-export function auditRetentionScript(namespace: string, retentionDays: number): string {
-    const connection = `-h ${shellQuote(pgpoolHost(namespace))} -p ${postgresService.port} -U ${auditDatabase.owner} -d ${auditDatabase.name}`;
+/**
+ * The retention CronJob's bash script: wait for the database (a minute at most), then delete as the owner. In the
+ * cluster `host` is Pgpool's (`pgpoolHost`); the integration suite runs the same script against its own PostgreSQL.
+ */
+export function auditRetentionScript(host: string, retentionDays: number, port: number = postgresService.port): string {
+    const connection = `-h ${shellQuote(host)} -p ${port} -U ${auditDatabase.owner} -d ${auditDatabase.name}`;
     return [
         "set -eu",
         ...quitSidecar(),
@@ -208,7 +213,7 @@ export function auditSetupJobSpec(namespace: string, replicas: number, checksum:
         template: auditPodTemplate(
             auditPodLabels.setup,
             auditNames.setupServiceAccount,
-            auditSetupScript(namespace, replicas),
+            auditSetupScript(postgresNodeHosts(namespace, replicas)),
             [
                 secretEnv(auditEnvironment.password, postgresSecrets.postgresql, "postgres-password"),
                 secretEnv(auditEnvironment.ownerPassword, auditNames.credentials, auditCredentialKeys.owner),
@@ -236,7 +241,7 @@ export function auditRetentionCronJobSpec(namespace: string, retentionDays: numb
             spec: {
                 backoffLimit: 2,
                 activeDeadlineSeconds: 3600,
-                template: auditPodTemplate(auditPodLabels.retention, auditNames.retentionServiceAccount, auditRetentionScript(namespace, retentionDays), [
+                template: auditPodTemplate(auditPodLabels.retention, auditNames.retentionServiceAccount, auditRetentionScript(pgpoolHost(namespace), retentionDays), [
                     secretEnv(auditEnvironment.password, auditNames.credentials, auditCredentialKeys.owner),
                 ]),
             },
