@@ -20,6 +20,7 @@ import { isSecretValue, plain } from "./support/mocks";
 import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack } from "./support/stacks";
 import { selectorMatches } from "./upstream/istioStats";
 import { metricsRead } from "./upstream/monitoring";
+import { pgpoolAdmittedUsers, pgpoolBackendHosts } from "./upstream/bitnamiPgpool";
 
 const stack = "dev";
 
@@ -107,6 +108,17 @@ describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
             assert.equal(plain(users).passwords, `${credentials["owner-password"]};${credentials["gatekeeper-password"]}`);
             const budget = connectionBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas);
             assert.equal(Number(release.inputs.values.pgpool.numInitChildren), budget.numInitChildren + 4, "two gatekeepers, one surging, the retention job");
+        }
+    });
+
+    it("connects where the chart's Pgpool admits and looks: the audit roles through Pgpool, the superuser to the nodes Pgpool names (tests/upstream/bitnamiPgpool.ts)", () => {
+        for (const tenant of tenants()) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const values = releases(rendered).find((r) => r.inputs.namespace === ns && r.inputs.name === "postgresql-ha")!.inputs.values;
+            const users = pgpoolAdmittedUsers(values, { "pgpool-custom-users": plain(object("Secret", ns, "pgpool-custom-users")!.inputs.stringData) });
+            assert.deepEqual(users, ["orthanc", "audit_owner", "gatekeeper_audit"]);
+            assert.ok(!users.includes("postgres"), "the setup cannot go through Pgpool as the superuser");
+            assert.deepEqual(postgresNodeHosts(ns, tenant.postgres.replicas), pgpoolBackendHosts("postgresql-ha", ns, values.postgresql.replicaCount));
         }
     });
 
