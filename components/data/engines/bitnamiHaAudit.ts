@@ -23,7 +23,7 @@ import { podsLabelled, principal, tcp } from "../../k8s/walls";
 import { auditDatabaseStatements, auditTable } from "../../identity/gatekeeper/server";
 import { gatekeeperName, gatekeeperSelector } from "../../identity/names";
 import { imageReference, postgresqlHaImages } from "../../versions";
-import { backupUid, hardenedContainerSecurity, shellQuote, sidecarQuitUrl } from "../backup/backup";
+import { backupUid, cronJobRunPolicy, hardenedContainerSecurity, shellQuote, sidecarQuitUrl } from "../backup/backup";
 import type { DatabaseWalls } from "../endpoint";
 import { postgresNodeNames, postgresPodLabels, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
@@ -231,11 +231,7 @@ export const auditRetentionSchedule = "30 2 * * *";
 export function auditRetentionCronJobSpec(namespace: string, retentionDays: number): k8s.types.input.batch.v1.CronJobSpec {
     return {
         schedule: auditRetentionSchedule,
-        timeZone: "Etc/UTC",
-        concurrencyPolicy: "Forbid",
-        startingDeadlineSeconds: 3600,
-        successfulJobsHistoryLimit: 3,
-        failedJobsHistoryLimit: 3,
+        ...cronJobRunPolicy,
         jobTemplate: {
             metadata: { labels: { ...auditPodLabels.retention } },
             spec: {
