@@ -191,7 +191,8 @@ function auditPodTemplate(labels: Record<string, string>, serviceAccount: string
                     name: "psql",
                     image: imageReference(postgresqlHaImages.postgresqlRepmgr),
                     command: ["/bin/bash", "-c", script],
-                    env: [{ name: "HOME", value: "/tmp" }, ...env],
+                    // A node that does not answer (a standby being rebuilt, the proxy not up) costs five seconds, not forever.
+                    env: [{ name: "HOME", value: "/tmp" }, { name: "PGCONNECT_TIMEOUT", value: "5" }, ...env],
                     resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
                     securityContext: hardenedContainerSecurity,
                     volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
@@ -204,7 +205,9 @@ function auditPodTemplate(labels: Record<string, string>, serviceAccount: string
 
 /**
  * The setup Job. `checksum` (of the script and the passwords) goes into the pod's annotations, so that a change of
- * either replaces the Job and runs it again.
+ * either replaces the Job and runs it again: pulumi-kubernetes replaces a Job whose `.spec.template` changes, deleting
+ * the old one first as its name is fixed (v4.32.0 provider/pkg/provider/diff.go `job`, provider.go
+ * `deleteBeforeReplace`).
  */
 export function auditSetupJobSpec(namespace: string, replicas: number, checksum: string): k8s.types.input.batch.v1.JobSpec {
     return {
