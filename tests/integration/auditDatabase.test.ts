@@ -80,6 +80,10 @@ describe("Audit database: the rendered setup and retention on a real PostgreSQL"
         } finally {
             writer.close();
         }
+        // Nor does it (or the owner) get into Orthanc's database.
+        for (const [user, password] of [[auditDatabase.writer, passwords.writer], [auditDatabase.owner, passwords.owner]]) {
+            await assert.rejects(connect(user, password, postgres.database), /permission denied for database "orthanc"/, user);
+        }
     });
 
     it("the retention CronJob's script, as the owner, deletes exactly the records older than retentionDays", async () => {

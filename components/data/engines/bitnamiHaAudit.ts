@@ -25,7 +25,7 @@ import { gatekeeperName, gatekeeperSelector } from "../../identity/names";
 import { imageReference, postgresqlHaImages } from "../../versions";
 import { backupUid, cronJobRunPolicy, hardenedContainerSecurity, shellQuote, sidecarQuitUrl } from "../backup/backup";
 import type { DatabaseWalls } from "../endpoint";
-import { postgresNodeNames, postgresPodLabels, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
+import { orthancDatabase, postgresNodeNames, postgresPodLabels, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
 /** The audit database and its two roles. Neither is Orthanc's (`orthanc`), and neither is a superuser. */
 export const auditDatabase = { name: "audit", owner: "audit_owner", writer: "gatekeeper_audit" } as const;
@@ -96,6 +96,9 @@ export function auditSetupSql(): string {
         `ALTER ROLE ${writer} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'writer_password';`,
         `SELECT 'CREATE DATABASE ${identifier(name)} OWNER ${owner}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${name}')\\gexec`,
         `ALTER DATABASE ${name} OWNER TO ${owner};`,
+        // And the other way: the audit roles get no way into Orthanc's database (its owner, Orthanc's role, keeps
+        // CONNECT as every owner does).
+        `REVOKE CONNECT ON DATABASE ${identifier(orthancDatabase.name)} FROM PUBLIC;`,
         // In the audit database, as its owner: the gatekeeper's own statements (the table, INSERT and SELECT only,
         // CONNECT taken from PUBLIC, so from Orthanc's role).
         `\\connect ${name}`,
