@@ -115,6 +115,7 @@ describe("alerts", () => {
             assert.deepEqual(
                 [...new Set(all.map((r) => r.alert))].sort(),
                 [
+                    "AuditRetentionFailed",
                     "BackupTooOld",
                     "CertificateExpiresSoon",
                     "FilesBackupTooOld",

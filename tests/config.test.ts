@@ -943,6 +943,36 @@ describe("identity settings (tenants[].identity)", () => {
         });
     }
 
+    // Where the audit trail goes: the program renders the audit database in bitnami-ha only; any other engine must
+    // say identity.audit.stdoutOnly (components/config/schema.ts, auditProblems).
+    const onEngine = (engine: string, audit?: Record<string, unknown>) => ({
+        ...withTenant({
+            identity: { oidc: oidc(), ...(audit ? { audit } : {}) },
+            database: { engine, ...(engine === "external" ? { external: externalDatabase() } : {}) },
+            ...(engine === "bitnami-ha" ? {} : { postgres: { replicas: 2, replication: "asynchronous" } }),
+        }),
+        ...(engine === "cloudnative-pg" ? { kubernetes: { apiServerAddresses: ["10.0.0.1/32"] } } : {}),
+    });
+    const auditCases: [string, string, Record<string, unknown> | undefined, RegExp[] | "accepted"][] = [
+        ["bitnami-ha, its own audit database", "bitnami-ha", undefined, "accepted"],
+        ["bitnami-ha, stdout only by choice", "bitnami-ha", { stdoutOnly: true }, "accepted"],
+        ["external without a choice", "external", undefined, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /audit database only in the tenant's own PostgreSQL \(database\.engine "bitnami-ha"\)/, /not with database\.engine "external"/]],
+        ["cloudnative-pg without a choice", "cloudnative-pg", { retentionDays: 365 }, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /not with database\.engine "cloudnative-pg"/]],
+        ["external, stdout only", "external", { stdoutOnly: true }, "accepted"],
+        ["cloudnative-pg, stdout only", "cloudnative-pg", { stdoutOnly: true }, "accepted"],
+        ["stdoutOnly false", "external", { stdoutOnly: false }, [/identity\.audit\.stdoutOnly/, /true, or leave it out/]],
+    ];
+    for (const [what, engine, audit, expected] of auditCases) {
+        it(`audit trail: ${expected === "accepted" ? "accepts" : "refuses"} ${what}`, () => {
+            if (expected === "accepted") {
+                assert.doesNotThrow(() => parseStackConfig(onEngine(engine, audit)));
+            } else {
+                const message = problemsOf(onEngine(engine, audit));
+                for (const pattern of expected) assert.match(message, pattern);
+            }
+        });
+    }
+
     it("refuses two tenants whose gatekeepers would accept each other's tokens (one issuer, a client id or audience in common)", () => {
         assert.match(problemsOf(twoTenants({}, {})), /tenants\[1\]\.identity\.oidc\.clientId .*bhs has the same issuer and accepts orthanc/);
         assert.match(problemsOf(twoTenants({ audiences: ["api://pacs"] }, { clientId: "orthanc-mhr", audiences: ["api://pacs"] })), /tenants\[1\]\.identity\.oidc\.audiences .*accepts api:\/\/pacs/);

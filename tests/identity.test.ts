@@ -152,13 +152,18 @@ describe("the gatekeeper in the shipped stacks", () => {
                 assert.equal(container.livenessProbe.httpGet.path, "/healthz");
                 assert.deepEqual(
                     container.env.map((e: any) => [e.name, e.valueFrom.secretKeyRef.name]),
-                    [gatekeeperSecretEnv.oidcClientSecret, gatekeeperSecretEnv.sessionKey, gatekeeperSecretEnv.orthancPassword].map((name) => [name, "gatekeeper"]),
+                    [gatekeeperSecretEnv.oidcClientSecret, gatekeeperSecretEnv.sessionKey, gatekeeperSecretEnv.orthancPassword, gatekeeperSecretEnv.auditDatabasePassword].map((name) => [name, "gatekeeper"]),
                 );
                 const configMap = object(stack, "ConfigMap", ns, "gatekeeper")!;
                 assert.deepEqual(Object.keys(configMap.inputs.data).sort(), ["audit.ts", "config.json", "server.ts"]);
                 const config = JSON.parse(configMap.inputs.data["config.json"]);
                 assert.equal(config.tenant, tenant.name);
                 assert.equal(config.oidc.issuer, tenant.identity!.oidc!.issuer);
+                // The shipped stacks run bitnami-ha: the trail goes to the tenant's audit database too, through Pgpool.
+                assert.deepEqual(config.audit, {
+                    database: { host: `postgresql-ha-pgpool.${ns}.svc.cluster.local`, port: 5432, database: "audit", user: "gatekeeper_audit", sslmode: "disable" },
+                    retentionDays: tenant.identity!.audit.retentionDays,
+                });
                 const mounted = pod.volumes.find((v: any) => v.name === "source").configMap.items.map((i: any) => i.path);
                 assert.deepEqual(mounted.sort(), ["audit.ts", "server.ts"]);
                 assert.equal(object(stack, "PodDisruptionBudget", ns, "gatekeeper")!.inputs.spec.minAvailable, 1);
@@ -177,7 +182,7 @@ describe("the gatekeeper in the shipped stacks", () => {
                 const ns = tenantNames(tenant.name, "x").namespace;
                 const secret = object(stack, "Secret", ns, "gatekeeper")!;
                 const data = secret.inputs.stringData;
-                for (const key of [gatekeeperSecretEnv.oidcClientSecret, gatekeeperSecretEnv.sessionKey, gatekeeperSecretEnv.orthancPassword]) {
+                for (const key of [gatekeeperSecretEnv.oidcClientSecret, gatekeeperSecretEnv.sessionKey, gatekeeperSecretEnv.orthancPassword, gatekeeperSecretEnv.auditDatabasePassword]) {
                     assert.ok(isSecretValue(data) || isSecretValue(data[key]), `${key} is not a secret`);
                 }
                 const values = plain(data);
@@ -186,6 +191,12 @@ describe("the gatekeeper in the shipped stacks", () => {
                 // Orthanc knows the gatekeeper by the same password.
                 const orthanc = JSON.parse(plain(object(stack, "Secret", ns, "orthanc-config")!.inputs.stringData)["orthanc.json"]);
                 assert.equal(orthanc.RegisteredUsers.gatekeeper, values[gatekeeperSecretEnv.orthancPassword]);
+                // The audit database knows the gatekeeper's role by the same password the setup Job sets.
+                const auditData = object(stack, "Secret", ns, "audit-database-credentials")!.inputs.stringData;
+                for (const key of ["owner-password", "gatekeeper-password"]) assert.ok(isSecretValue(auditData) || isSecretValue(auditData[key]), `${key} is not a secret`);
+                const audit = plain(auditData);
+                assert.equal(values[gatekeeperSecretEnv.auditDatabasePassword], audit["gatekeeper-password"]);
+                assert.notEqual(audit["gatekeeper-password"], audit["owner-password"]);
             }
         });
 

@@ -75,6 +75,9 @@ for (const stack of allStacks) {
             const identity = config.tenants.find((t) => t.name === view.tenant)!.identity;
             return identity !== undefined && !identity.disabled;
         };
+        /** Whether the tenant's engine renders the gatekeeper's audit database (bitnami-ha, and no identity.audit.stdoutOnly). */
+        const auditedOf = (view: TenantView) =>
+            signsInOf(view) && engineOf(view) === "bitnami-ha" && !config.tenants.find((t) => t.name === view.tenant)!.identity!.audit.stdoutOnly;
         /** The tenants on Bitnami postgresql-ha; its tests are registered only where a tenant uses it. */
         const bitnami = () => views.filter((view) => engineOf(view) === "bitnami-ha");
         const itForBitnami = config.tenants.some((t) => t.database.engine === "bitnami-ha") ? it : () => undefined;
@@ -356,6 +359,8 @@ for (const stack of allStacks) {
                         `cluster.local/ns/${ns}/sa/orthanc`,
                         `cluster.local/ns/${ns}/sa/postgresql-ha`,
                         ...(config.backup ? [`cluster.local/ns/${ns}/sa/database-backup`] : []),
+                        // The audit database's clients: the gatekeeper and the retention job at Pgpool, the setup at the nodes.
+                        ...(auditedOf(view) ? ["gatekeeper", "audit-database-setup", "audit-retention"].map((sa) => `cluster.local/ns/${ns}/sa/${sa}`) : []),
                     ],
                     "cloudnative-pg": [`cluster.local/ns/${ns}/sa/orthanc`],
                     // A managed database has no sidecar to enforce anything: its wall is the NetworkPolicy.
@@ -429,6 +434,7 @@ for (const stack of allStacks) {
                         "allow-pgpool",
                         "allow-postgresql-replication",
                         ...(config.backup ? ["allow-database-backup", "allow-database-backup-to-pgpool"] : []),
+                        ...(auditedOf(view) ? ["allow-audit-database-jobs", "allow-audit-database-jobs-gatekeeper", "allow-audit-setup-to-postgresql", "allow-audit-to-pgpool"] : []),
                     ],
                     "cloudnative-pg": ["allow-cnpg-instances", "allow-cnpg-pooler"],
                     external: [],
@@ -856,7 +862,8 @@ for (const stack of allStacks) {
         it("backs up every database the program runs, on the configured schedule, to the configured storage", () => {
             for (const view of views) {
                 const engine = engineOf(view);
-                const cronJobs = view.all("CronJob");
+                // The audit database's retention CronJob is not a backup (tests/audit.test.ts).
+                const cronJobs = view.all("CronJob").filter((c) => c.inputs.metadata.name !== "audit-retention");
                 const scheduled = view.all("ScheduledBackup");
                 if (!config.backup || engine === "external") {
                     // No storage configured, or the provider's database: the program schedules nothing.

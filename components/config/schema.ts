@@ -327,6 +327,12 @@ const identitySchema = z.strictObject({
         .strictObject({
             /** How long audit records are kept: six years by default (HIPAA 164.316(b)(2)(i)); shorter where the law says. */
             retentionDays: z.int().min(30).max(3650).default(6 * 365),
+            /**
+             * The trail goes to the gatekeeper's stdout only, for the platform's log collector to keep: no audit database,
+             * no retention job, no `/audit` for the auditor (README warning). The one choice for a database engine whose
+             * audit database the program does not render (`external`, `cloudnative-pg`).
+             */
+            stdoutOnly: z.literal(true, { error: "true, or leave it out" }).optional(),
         })
         .default({ retentionDays: 6 * 365 }),
 });
@@ -385,6 +391,22 @@ export function identityProblems(identity: IdentityConfig, cni: string | undefin
         }
     }
     return problems;
+}
+
+/** The engines whose audit database the program renders (components/data/engines/bitnamiHaAudit.ts). */
+export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitnami-ha"];
+
+/** Where a tenant's gatekeeper keeps its audit trail; paths are relative to tenants[N].identity. */
+export function auditProblems(identity: IdentityConfig, engine: DatabaseConfig["engine"]): PathProblem[] {
+    if (identity.oidc === undefined || identity.audit.stdoutOnly || auditDatabaseEngines.includes(engine)) return [];
+    return [
+        {
+            path: ["audit", "stdoutOnly"],
+            message:
+                `true: the program renders the audit database only in the tenant's own PostgreSQL (database.engine ${auditDatabaseEngines.map((e) => `"${e}"`).join(" or ")}), ` +
+                `not with database.engine "${engine}"; with audit.stdoutOnly the trail is on the gatekeeper's stdout only, for the platform's log collector to keep (README, "Who signs in")`,
+        },
+    ];
 }
 
 const tenantSchema = z.strictObject({
@@ -913,6 +935,7 @@ export const stackConfigSchema = z
             seen.add(tenant.name);
             if (tenant.identity) {
                 identityProblems(tenant.identity, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "identity", ...problem.path], message: problem.message }));
+                auditProblems(tenant.identity, tenant.database.engine).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "identity", ...problem.path], message: problem.message }));
             }
             storageProblems(tenant.storage, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "storage", ...problem.path], message: problem.message }));
             if (tenant.orthanc.maxReplicas < tenant.orthanc.minReplicas) {

@@ -29,6 +29,15 @@ export interface DatabaseEndpoint {
     password: pulumi.Output<string>;
     /** Orthanc starts after these: the database is ready to accept it. */
     ready: pulumi.Resource[];
+    /**
+     * The gatekeeper's audit database, where the engine renders one (engines/bitnamiHaAudit.ts): the connection of
+     * `GatekeeperConfig.audit.database`, the gatekeeper role's password (a Pulumi secret), and what must exist first.
+     */
+    audit?: {
+        connection: { host: string; port: number; database: string; user: string; sslmode: "disable" | "require" | "verify-full" };
+        password: pulumi.Output<string>;
+        ready: pulumi.Resource[];
+    };
     /** What Orthanc needs beyond host, port, database, user and password (TLS settings, a CA file), if anything. */
     orthanc?: {
         /** Merged over Orthanc's PostgreSQL section; called with the password (the result is kept secret). */

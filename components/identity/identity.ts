@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { IdentityConfig, identityRoles, isIpv4Address, OidcConfig } from "../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../data/backup/backup";
-import type { DatabaseWalls } from "../data/endpoint";
+import type { DatabaseEndpoint, DatabaseWalls } from "../data/endpoint";
 import { gatewaySelector, orthancPorts, orthancServiceName } from "../tenant/ingress";
 import { orthancSelector, TenantNames } from "../naming/tenantNames";
 import { namespaceNamed, principal, tcp } from "../k8s/walls";
@@ -22,9 +22,9 @@ import { externalTlsServiceEntries } from "../k8s/externalServiceEntries";
 import { imageReference, nodeImage } from "../versions";
 import { GatekeeperConfig, gatekeeperSecretEnv } from "./contract";
 
-import { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort } from "./names";
+import { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector } from "./names";
 
-export { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort };
+export { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector };
 /** Where the pod finds its source (the ConfigMap's `*.ts` files) and its configuration. */
 export const gatekeeperPaths = { source: "/opt/gatekeeper", configDirectory: "/etc/gatekeeper", configFile: "config.json" } as const;
 /** The official node image's unprivileged user (nodejs/docker-node, `adduser -u 1000 ... node`). */
@@ -49,10 +49,6 @@ export function gatekeeperPodLabels(tenant: string): Record<string, string> {
     return { app: gatekeeperName, "app.kubernetes.io/name": gatekeeperName, "app.kubernetes.io/instance": tenant };
 }
 
-/** The labels that select a tenant's gatekeeper pods. */
-export function gatekeeperSelector(tenant: string): Record<string, string> {
-    return { "app.kubernetes.io/name": gatekeeperName, "app.kubernetes.io/instance": tenant };
-}
 
 export function gatekeeperPrincipal(names: TenantNames): string {
     return principal(names.namespace, gatekeeperName);
@@ -71,7 +67,7 @@ export function tenantOidc(identity: IdentityConfig, tenant: string): OidcConfig
 }
 
 /** The gatekeeper's configuration for a tenant (contract.ts `GatekeeperConfig`), as the ConfigMap holds it. */
-export function gatekeeperConfig(tenant: string, names: TenantNames, identity: IdentityConfig): GatekeeperConfig {
+export function gatekeeperConfig(tenant: string, names: TenantNames, identity: IdentityConfig, auditDatabase?: GatekeeperConfig["audit"]["database"]): GatekeeperConfig {
     const oidc = tenantOidc(identity, tenant);
     return {
         tenant,
@@ -91,7 +87,8 @@ export function gatekeeperConfig(tenant: string, names: TenantNames, identity: I
         apiClients: identity.apiClients.map(({ clientId, role }) => ({ clientId, role })),
         session: { ttlSeconds: identity.sessionTtlSeconds },
         shareLinks: { maxTtlSeconds: identity.shareLinkMaxTtlSeconds },
-        audit: { retentionDays: identity.audit.retentionDays },
+        // Without a database (identity.audit.stdoutOnly, or an engine that renders none), stdout only.
+        audit: { ...(auditDatabase ? { database: { ...auditDatabase } } : {}), retentionDays: identity.audit.retentionDays },
     };
 }
 
@@ -131,7 +128,7 @@ export function gatekeeperChecksum(data: Record<string, string>): string {
     return hash.digest("hex");
 }
 
-export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], checksum: string, providerCa = false): k8s.types.input.apps.v1.DeploymentSpec {
+export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], checksum: string, providerCa = false, auditDatabase = false): k8s.types.input.apps.v1.DeploymentSpec {
     const labels = gatekeeperPodLabels(tenant);
     const secretEnv = (name: string) => ({ name, valueFrom: { secretKeyRef: { name: gatekeeperName, key: name } } });
     const probe = { httpGet: { path: gatekeeperHealthPath, port: "http" }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 };
@@ -160,6 +157,7 @@ export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], 
                             secretEnv(gatekeeperSecretEnv.oidcClientSecret),
                             secretEnv(gatekeeperSecretEnv.sessionKey),
                             secretEnv(gatekeeperSecretEnv.orthancPassword),
+                            ...(auditDatabase ? [secretEnv(gatekeeperSecretEnv.auditDatabasePassword)] : []),
                             // Node trusts these besides its bundled CAs, for every TLS connection it opens.
                             ...(providerCa ? [{ name: "NODE_EXTRA_CA_CERTS", value: `${gatekeeperPaths.configDirectory}/${providerCaKey}` }] : []),
                         ],
@@ -273,6 +271,8 @@ export interface TenantIdentityArgs {
     tenant: string;
     names: TenantNames;
     identity: IdentityConfig;
+    /** The audit database the tenant's engine renders (its connection, the gatekeeper role's password); stdout only without. */
+    auditDatabase?: DatabaseEndpoint["audit"];
     /** The source folder; the one beside this file unless given. */
     sourceDirectory?: string;
     /** What the pods wait for: the namespace, the tenant's walls, the sidecar injector. */
@@ -295,7 +295,8 @@ export class TenantIdentity extends pulumi.ComponentResource {
         const ns = names.namespace;
         const inNamespace = { parent: this, dependsOn: args.dependsOn };
         const oidc = tenantOidc(identity, tenant);
-        const config = gatekeeperConfig(tenant, names, identity);
+        const auditDatabase = args.auditDatabase;
+        const config = gatekeeperConfig(tenant, names, identity, auditDatabase?.connection);
         const sources = gatekeeperSourceFiles(args.sourceDirectory);
         const data = gatekeeperConfigMapData(config, sources, oidc.caCertificate);
 
@@ -310,22 +311,27 @@ export class TenantIdentity extends pulumi.ComponentResource {
                     [gatekeeperSecretEnv.oidcClientSecret]: pulumi.secret(oidc.clientSecret),
                     [gatekeeperSecretEnv.sessionKey]: sessionKey,
                     [gatekeeperSecretEnv.orthancPassword]: this.orthancPassword,
+                    ...(auditDatabase ? { [gatekeeperSecretEnv.auditDatabasePassword]: auditDatabase.password } : {}),
                 },
             },
             inNamespace,
         );
         new k8s.core.v1.ServiceAccount(`${name}-service-account`, { metadata: { name: gatekeeperName, namespace: ns }, automountServiceAccountToken: false }, inNamespace);
-        // A new session key or Orthanc password rolls the pods as well (a digest is no secret).
+        // A new session key, Orthanc or audit database password rolls the pods as well (a digest is no secret).
         const checksum = pulumi
-            .unsecret(pulumi.all([sessionKey, this.orthancPassword]).apply(([key, password]) => createHash("sha256").update(key).update(password).digest("hex")))
+            .unsecret(
+                pulumi
+                    .all([sessionKey, this.orthancPassword, auditDatabase?.password ?? ""])
+                    .apply(([key, password, auditPassword]) => createHash("sha256").update(key).update(password).update(auditPassword).digest("hex")),
+            )
             .apply((secrets) => gatekeeperChecksum({ ...data, secrets }));
         new k8s.apps.v1.Deployment(
             name,
             {
                 metadata: { name: gatekeeperName, namespace: ns, labels: { app: gatekeeperName } },
-                spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum, oidc.caCertificate !== undefined)),
+                spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum, oidc.caCertificate !== undefined, auditDatabase !== undefined)),
             },
-            { parent: this, dependsOn: [...args.dependsOn, configMap, secret] },
+            { parent: this, dependsOn: [...args.dependsOn, configMap, secret, ...(auditDatabase?.ready ?? [])] },
         );
         new k8s.core.v1.Service(`${name}-service`, { metadata: { name: gatekeeperName, namespace: ns }, spec: gatekeeperServiceSpec(tenant) }, inNamespace);
         new k8s.policy.v1.PodDisruptionBudget(`${name}-disruption-budget`, { metadata: { name: gatekeeperName, namespace: ns }, spec: gatekeeperDisruptionBudgetSpec(tenant) }, inNamespace);

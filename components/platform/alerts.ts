@@ -34,6 +34,7 @@ import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../naming/tenantN
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../data/engines/bitnamiHaValues";
 import { gatekeeperName } from "../identity/names";
+import { auditNames, auditRetentionSchedule } from "../data/engines/bitnamiHaAudit";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;
@@ -285,6 +286,36 @@ export function gatekeeperRules(): AlertRule[] {
             withTenant(`sum by (namespace) (increase(istio_tcp_connections_closed_total${failed}[5m])) > 0`),
             "Tenant {{ $labels.tenant }}: the identity provider is unreachable",
             `The gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) failed to connect to its identity provider {{ $value }} times in 5 minutes: sign-in and token checks fail.`,
+        ),
+    ];
+}
+
+/**
+ * The audit trail's retention CronJob (components/data/engines/bitnamiHaAudit.ts), by name in every tenant namespace,
+ * as the backup CronJobs are watched: no successful run for a day and the slack means records past their retention
+ * are kept (or the job cannot reach the audit database at all).
+ */
+export function auditRetentionRules(): AlertRule[] {
+    const cronJob = `{cronjob="${auditNames.retentionCronJob}", namespace=~"${tenantNamespaces}"}`;
+    const maxAge = cronMaxIntervalSeconds(auditRetentionSchedule) + backupSlackSeconds;
+    const age = promDuration(maxAge);
+    const consequence = "audit records older than identity.audit.retentionDays are not being deleted";
+    return [
+        rule(
+            "AuditRetentionFailed",
+            "warning",
+            "15m",
+            withTenant(`(time() - kube_cronjob_status_last_successful_time${cronJob}) > ${maxAge}`),
+            "Audit retention {{ $labels.namespace }}/{{ $labels.cronjob }} has not succeeded",
+            `The last successful run of the audit retention CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} (tenant {{ $labels.tenant }}) was {{ $value | humanizeDuration }} ago; its schedule "${auditRetentionSchedule}" allows ${age}: ${consequence}.`,
+        ),
+        rule(
+            "AuditRetentionFailed",
+            "warning",
+            "15m",
+            withTenant(`((time() - kube_cronjob_created${cronJob}) > ${maxAge}) unless on(namespace, cronjob) kube_cronjob_status_last_successful_time`),
+            "Audit retention {{ $labels.namespace }}/{{ $labels.cronjob }} never succeeded",
+            `The audit retention CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} (tenant {{ $labels.tenant }}) has existed for {{ $value | humanizeDuration }} without one successful run; its schedule "${auditRetentionSchedule}" allows ${age}: ${consequence}.`,
         ),
     ];
 }
@@ -567,6 +598,7 @@ export function alertRulesSpec(input: AlertRulesInput = {}): PrometheusRuleSpec 
             { name: "korthweb.orthanc", rules: orthancRules(input.orthancDeployment) },
             ...(input.orthancMetrics ? [{ name: "korthweb.orthanc-metrics", rules: orthancMetricsRules() }] : []),
             { name: "korthweb.identity", rules: gatekeeperRules() },
+            { name: "korthweb.audit", rules: auditRetentionRules() },
             { name: "korthweb.postgres", rules: postgresRules() },
             { name: "korthweb.cloudnative-pg", rules: cloudnativePgRules() },
             { name: "korthweb.backups", rules: backupRules(input) },

@@ -199,7 +199,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
             { parent: this },
         );
         const gatekeeper = identity
-            ? new TenantIdentity(`${name}-identity`, { tenant: tenant.name, names, identity, dependsOn: workloadOpts.dependsOn }, { parent: this })
+            ? new TenantIdentity(`${name}-identity`, { tenant: tenant.name, names, identity, auditDatabase: data.database.audit, dependsOn: workloadOpts.dependsOn }, { parent: this })
             : undefined;
         const orthanc = new OrthancServer(
             `${name}-orthanc`,

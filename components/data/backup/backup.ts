@@ -392,6 +392,8 @@ const hardened = {
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
 };
+/** The backup containers' security context, which the audit database's jobs share (engines/bitnamiHaAudit.ts). */
+export const hardenedContainerSecurity = hardened;
 
 const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
 
@@ -409,6 +411,18 @@ export const defaultBackupDeadlineSeconds = 6 * 3600;
 export function requestChecksumCalculation(endpoint: string): "when_supported" | "when_required" {
     return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(endpoint).hostname) ? "when_supported" : "when_required";
 }
+
+/** How the program's CronJobs run (the backup's, the audit retention's). */
+export const cronJobRunPolicy = {
+    // The schema says the schedule is UTC; without a time zone the controller's would apply.
+    timeZone: "Etc/UTC",
+    // A run still going when the next is due (a large database) is left alone: no two at once.
+    concurrencyPolicy: "Forbid",
+    // A run missed by more than an hour (controller down) is skipped rather than started at a random time.
+    startingDeadlineSeconds: 3600,
+    successfulJobsHistoryLimit: 3,
+    failedJobsHistoryLimit: 3,
+} as const;
 
 export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.batch.v1.CronJobSpec {
     const target = tenantBackupTarget(input.backup, input.tenant);
@@ -434,14 +448,7 @@ export function backupCronJobSpec(input: BackupCronJobInput): k8s.types.input.ba
     const common = [{ name: "HOME", value: "/tmp" }];
     return {
         schedule: input.backup.schedule,
-        // The schema says the schedule is UTC; without a time zone the controller's would apply.
-        timeZone: "Etc/UTC",
-        // A run still going when the next is due (a large database) is left alone: no two dumps at once.
-        concurrencyPolicy: "Forbid",
-        // A run missed by more than an hour (controller down) is skipped rather than started at a random time.
-        startingDeadlineSeconds: 3600,
-        successfulJobsHistoryLimit: 3,
-        failedJobsHistoryLimit: 3,
+        ...cronJobRunPolicy,
         jobTemplate: {
             metadata: { labels: { ...backupPodLabels } },
             spec: {

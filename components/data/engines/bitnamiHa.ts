@@ -8,6 +8,19 @@ import { tenantNames } from "../../naming/tenantNames";
 import type { DatabaseEndpoint, EngineArgs } from "../endpoint";
 import { pinnedRelease } from "../../k8s/helm";
 import { charts } from "../../versions";
+import { createHash } from "crypto";
+import {
+    auditCredentialKeys,
+    auditDatabaseConnection,
+    auditNames,
+    auditPgpoolClients,
+    auditPgpoolUsers,
+    auditRetentionCronJobSpec,
+    auditSetupJobSpec,
+    auditSetupScript,
+    postgresNodeHosts,
+    rendersAuditDatabase,
+} from "./bitnamiHaAudit";
 import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
 /**
@@ -27,6 +40,31 @@ export class TenantDatabase extends pulumi.ComponentResource {
                 new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this, protect }).result,
             );
         const orthancPassword = password("orthanc");
+        // The gatekeeper's audit database (bitnamiHaAudit.ts), for a tenant whose users sign in through it.
+        const audited = rendersAuditDatabase(tenant);
+        const auditPasswords = audited ? { owner: password("audit-owner"), writer: password("audit-gatekeeper") } : undefined;
+        const auditSecrets: pulumi.Resource[] = [];
+        if (auditPasswords) {
+            const users = auditPgpoolUsers(auditPasswords);
+            auditSecrets.push(
+                new k8s.core.v1.Secret(
+                    `${name}-audit-credentials`,
+                    {
+                        metadata: { name: auditNames.credentials, namespace: args.namespace },
+                        stringData: { [auditCredentialKeys.owner]: auditPasswords.owner, [auditCredentialKeys.writer]: auditPasswords.writer },
+                    },
+                    { parent: this, protect, dependsOn: args.dependsOn },
+                ),
+                new k8s.core.v1.Secret(
+                    `${name}-pgpool-custom-users`,
+                    {
+                        metadata: { name: auditNames.pgpoolUsers, namespace: args.namespace },
+                        stringData: { usernames: users.usernames, passwords: pulumi.secret(pulumi.all(users.passwords).apply((list) => list.join(";"))) },
+                    },
+                    { parent: this, protect, dependsOn: args.dependsOn },
+                ),
+            );
+        }
         const secretOpts = { parent: this, protect, dependsOn: args.dependsOn };
         const postgresCredentials = new k8s.core.v1.Secret(
             `${name}-postgresql-credentials`,
@@ -56,11 +94,13 @@ export class TenantDatabase extends pulumi.ComponentResource {
                     pgpoolReplicas: tenant.postgres.pgpoolReplicas,
                     volumeSize: tenant.postgres.volumeSize,
                     storageClass: tenant.postgres.storageClass,
-                    connections: connectionBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas),
+                    connections: connectionBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas, audited ? auditPgpoolClients : 0),
+                    pgpoolCustomUsersSecret: audited ? auditNames.pgpoolUsers : undefined,
                 }),
             },
-            { parent: this, protect, dependsOn: [...args.dependsOn, postgresCredentials, pgpoolCredentials] },
+            { parent: this, protect, dependsOn: [...args.dependsOn, postgresCredentials, pgpoolCredentials, ...auditSecrets] },
         );
+        const audit = auditPasswords && tenant.identity ? this.renderAudit(name, args, tenant.identity.audit.retentionDays, auditPasswords, [release, ...auditSecrets]) : undefined;
         if (args.backup) {
             this.scheduleBackups(name, args, args.backup, [release]);
         }
@@ -71,8 +111,44 @@ export class TenantDatabase extends pulumi.ComponentResource {
             user: orthancDatabase.user,
             password: orthancPassword,
             ready: [release],
+            ...(audit ? { audit } : {}),
         };
         this.registerOutputs({ host: this.endpoint.host });
+    }
+
+    /**
+     * The audit database's setup Job (awaited by Pulumi: a setup that fails fails the update) and its retention
+     * CronJob, each with its own service account (the mesh admits each by it, no API token).
+     */
+    private renderAudit(
+        name: string,
+        args: EngineArgs,
+        retentionDays: number,
+        passwords: { owner: pulumi.Output<string>; writer: pulumi.Output<string> },
+        dependsOn: pulumi.Resource[],
+    ): NonNullable<DatabaseEndpoint["audit"]> {
+        const ns = args.namespace;
+        const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
+        const account = (suffix: string, accountName: string) =>
+            new k8s.core.v1.ServiceAccount(`${name}-${suffix}`, { metadata: { name: accountName, namespace: ns }, automountServiceAccountToken: false }, opts);
+        const setupAccount = account("audit-setup-service-account", auditNames.setupServiceAccount);
+        const retentionAccount = account("audit-retention-service-account", auditNames.retentionServiceAccount);
+        const script = auditSetupScript(postgresNodeHosts(ns, args.tenant.postgres.replicas));
+        // A digest is no secret: new passwords or a new script replace the Job, which runs the setup again.
+        const checksum = pulumi.unsecret(
+            pulumi.all([passwords.owner, passwords.writer]).apply(([owner, writer]) => createHash("sha256").update(script).update(owner).update(writer).digest("hex")),
+        );
+        const setup = new k8s.batch.v1.Job(
+            `${name}-audit-setup`,
+            { metadata: { name: auditNames.setupJob, namespace: ns }, spec: checksum.apply((sum) => auditSetupJobSpec(ns, args.tenant.postgres.replicas, sum)) },
+            { ...opts, dependsOn: [...opts.dependsOn, setupAccount] },
+        );
+        new k8s.batch.v1.CronJob(
+            `${name}-audit-retention`,
+            { metadata: { name: auditNames.retentionCronJob, namespace: ns }, spec: auditRetentionCronJobSpec(ns, retentionDays) },
+            { ...opts, dependsOn: [...opts.dependsOn, retentionAccount, setup] },
+        );
+        return { connection: auditDatabaseConnection(ns), password: passwords.writer, ready: [setup] };
     }
 
     /**

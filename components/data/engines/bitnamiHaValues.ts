@@ -78,9 +78,10 @@ const postgresSpareConnections = 20;
  * update. Each Pgpool pod can take every client alone, so losing one Pgpool pod refuses no Orthanc connection.
  * Orthanc's plugin otherwise opens up to 50 connections per replica and Pgpool refuses what it cannot hold.
  */
-export function connectionBudget(orthancMaxReplicas: number, pgpoolReplicas: number): ConnectionBudget {
+export function connectionBudget(orthancMaxReplicas: number, pgpoolReplicas: number, otherClients = 0): ConnectionBudget {
     const orthancConnections = orthancPeakConnections(orthancMaxReplicas);
-    const numInitChildren = orthancConnections + pgpoolSpareChildren + pgpoolReservedConnections;
+    // `otherClients`: the audit trail's (engines/bitnamiHaAudit.ts), when the tenant has one.
+    const numInitChildren = orthancConnections + otherClients + pgpoolSpareChildren + pgpoolReservedConnections;
     const maxPool = 1;
     // Every child of every Pgpool pod may hold a backend.
     return {
@@ -150,6 +151,8 @@ export interface PostgresValuesInput {
     volumeSize: string;
     storageClass?: string;
     connections: ConnectionBudget;
+    /** The chart's `pgpool.customUsersSecret`: more roles Pgpool admits (the audit database's). */
+    pgpoolCustomUsersSecret?: string;
 }
 
 export function postgresHaValues(input: PostgresValuesInput): Record<string, unknown> {
@@ -184,6 +187,7 @@ export function postgresHaValues(input: PostgresValuesInput): Record<string, unk
             image: image(postgresqlHaImages.pgpool),
             replicaCount: input.pgpoolReplicas,
             existingSecret: postgresSecrets.pgpool,
+            ...(input.pgpoolCustomUsersSecret ? { customUsersSecret: input.pgpoolCustomUsersSecret } : {}),
             usePasswordFiles: true,
             numInitChildren: String(input.connections.numInitChildren),
             reservedConnections: input.connections.reservedConnections,
