@@ -29,6 +29,10 @@ import {
     uploaderLabel,
     verifyShareToken,
     upstreamHeaders,
+    requestProblem,
+    modifyDeletes,
+    modifyPath,
+    safeReturnPath,
 } from "../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../components/tenant/orthancConfig";
 
@@ -169,6 +173,51 @@ describe("gatekeeper: what each request needs (requiredPermission)", function ()
             assert.ok(typeOnly !== undefined || from.startsWith("node:"), statement);
         }
         assert.doesNotMatch(source, /^\s*(export\s+)?(const\s+)?enum\s|^\s*(export\s+)?namespace\s/m);
+    });
+});
+
+// Each case below was a way past the table (a review of the gatekeeper, checked against Orthanc's HttpServer.cpp
+// ExtractMethod, civetweb's decoding, the DICOMweb plugin's QIDO filters and OrthancRestAnonymizeModify.cpp).
+describe("gatekeeper: requests refused before any decision", function () {
+    it("refuses a body on GET, HEAD, DELETE and OPTIONS: forwarded unframed, it would be Orthanc's next request", () => {
+        for (const method of ["GET", "HEAD", "DELETE", "OPTIONS"]) {
+            assert.equal(requestProblem(method, "/system", { "transfer-encoding": "chunked" }), `a body on ${method}`);
+            assert.equal(requestProblem(method, "/system", { "content-length": "12" }), `a body on ${method}`);
+            assert.equal(requestProblem(method, "/system", { "content-length": "0" }), undefined);
+        }
+        assert.equal(requestProblem("POST", "/instances", { "transfer-encoding": "chunked" }), undefined);
+    });
+
+    it("refuses Orthanc's method overrides, which would turn a GET judged as a view into a DELETE or PUT", () => {
+        assert.equal(requestProblem("GET", "/patients/p?_method=DELETE", {}), "method override");
+        assert.equal(requestProblem("GET", "/studies/s/labels/x?a=1&_METHOD=PUT", {}), "method override");
+        assert.equal(requestProblem("HEAD", "/patients/p", { "x-http-method-override": "DELETE" }), "method override");
+        assert.equal(requestProblem("GET", "/patients/p?method=x", {}), undefined);
+    });
+
+    it("refuses percent-escapes and characters outside RFC 3986 paths, which Orthanc would read as another path", () => {
+        for (const path of ["/studies/X/%61rchive", "/instances/X/%66ile", "/studies/V/labels/%75ploaded-by-x", "/studies/V#/labels/x", "/studies/a b"]) {
+            assert.equal(canonicalPath(path), undefined, path);
+        }
+        assert.equal(canonicalPath(`${dicomWebRoot}studies/1.2.3/series?includefield=00080021`), `${dicomWebRoot}studies/1.2.3/series`);
+    });
+
+    it("lets edit modify with the originals kept, and asks for delete when KeepSource is anything but true", () => {
+        assert.ok(modifyPath.test("/studies/0a1b/modify") && modifyPath.test("/tools/bulk-anonymize") && !modifyPath.test("/studies/0a1b/archive"));
+        assert.equal(modifyDeletes('{"Replace": {"PatientName": "X"}}'), false);
+        assert.equal(modifyDeletes('{"Replace": {}, "KeepSource": true}'), false);
+        for (const value of ["false", "0", '"false"', "null"]) {
+            assert.equal(modifyDeletes(`{"Replace": {}, "KeepSource": ${value}}`), true, value);
+        }
+        assert.equal(modifyDeletes('{"KeepSource": true, "KeepSource": false}'), true, "the last of repeated keys, as JsonCpp reads it");
+    });
+
+    it("returns a browser after sign-in to a path of its own origin only", () => {
+        const origin = "https://web.bhs.orthweb.example";
+        assert.equal(safeReturnPath("/ohif/viewer?StudyInstanceUIDs=1.2", origin), "/ohif/viewer?StudyInstanceUIDs=1.2");
+        for (const value of ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/", "/\n/x", null, ""]) {
+            assert.equal(safeReturnPath(value, origin), "/ui/", String(value));
+        }
     });
 });
 
@@ -406,6 +455,10 @@ describe("gatekeeper: sealed cookies and share links", function () {
         assert.ok(shareAllows(grant, "GET", "/ohif/viewer", none));
         assert.ok(!shareAllows(grant, "GET", "/dicom-web/studies", none));
         assert.ok(!shareAllows(grant, "GET", "/dicom-web/studies", new URLSearchParams(`StudyInstanceUID=${study}&StudyInstanceUID=1.2.3`)));
+        // The plugin reads a tag by its number too, the last filter winning: no other key widens the search.
+        assert.ok(!shareAllows(grant, "GET", "/dicom-web/studies", new URLSearchParams(`StudyInstanceUID=${study}&0020000D=1.2.3&includefield=all`)));
+        assert.ok(!shareAllows(grant, "GET", `/dicom-web/studies/${study}/series`, new URLSearchParams("PatientID=x")));
+        assert.ok(shareAllows(grant, "GET", `/dicom-web/studies/${study}/series`, new URLSearchParams("includefield=00080021&includefield=00080031")));
         assert.ok(!shareAllows(grant, "GET", `/dicom-web/studies/${study}0/metadata`, none));
         assert.ok(!shareAllows(grant, "GET", `/studies/${orthancId}/archive`, none));
         assert.ok(!shareAllows(grant, "POST", `/dicom-web/studies/${study}`, none));

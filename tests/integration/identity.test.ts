@@ -280,6 +280,18 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
         assert.doesNotMatch(JSON.stringify(records), /KORTHWEB|VIEWER/, "no tag values in the trail");
         const studyId = await studyOf(apiUpload);
         assert.deepStrictEqual(await replica.getJson(`/studies/${studyId}/labels`), [uploaderLabel("bhs", `client:${bridge.clientId}`)]);
+
+        // Orthanc turns ?_method=DELETE into a DELETE (HttpServer.cpp ExtractMethod): the gatekeeper refuses it before
+        // judging it as the GET it seems, and an escaped path Orthanc would decode into an archive download.
+        const faked = await webRequest(web, `/studies/${studyId}?_method=DELETE`, bearer(token));
+        assert.strictEqual(faked.status, 400, faked.body.toString());
+        const escaped = await webRequest(web, `/studies/${studyId}/%61rchive`, bearer(token));
+        assert.strictEqual(escaped.status, 400, escaped.body.toString());
+        assert.strictEqual(await studyOf(apiUpload), studyId, "the study is still there");
+        assert.deepStrictEqual((await newRecords()).map(pick), [
+            { action: "refused", subject: undefined, status: 400, outcome: "refused", reason: "method override", path: `/studies/${studyId}` },
+            { action: "refused", subject: undefined, status: 400, outcome: "refused", reason: "ambiguous path", path: `/studies/${studyId}/%61rchive` },
+        ]);
     });
 
     /** Signs `user` in through the identity provider's pages in a fresh browser context, starting at `path`. */

@@ -137,7 +137,10 @@ export function auditActionFor(requirement: Requirement, method: string, path: s
  */
 export function canonicalPath(rawUrl: string): string | undefined {
     const path = rawUrl.split("?")[0];
-    if (!path.startsWith("/") || path.includes("//") || path.includes("\\") || /%(2e|2f|5c|00)/i.test(path)) {
+    // Orthanc's web server decodes percent-escapes after we decided (`/studies/X/%61rchive` would be judged as a view
+    // and served as an archive), and ids, UIDs and labels never need one: any `%`, and anything outside RFC 3986's
+    // path characters (a `#`, a space), makes the path ambiguous.
+    if (!path.startsWith("/") || path.includes("//") || !/^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/.test(path)) {
         return undefined;
     }
     if (path.split("/").some((segment) => segment === "." || segment === "..")) {
@@ -145,6 +148,64 @@ export function canonicalPath(rawUrl: string): string | undefined {
     }
     return path;
 }
+
+/** Methods whose requests carry no body (RFC 9110 gives a body on them no meaning; Orthanc reads none). */
+const bodilessMethods = ["GET", "HEAD", "DELETE", "OPTIONS"];
+
+/**
+ * Why a request must be refused before any decision, or undefined:
+ * - a body on GET, HEAD, DELETE or OPTIONS: forwarded without framing of its own, it would reach Orthanc's kept-alive
+ *   connection as the next request, with the gatekeeper's credentials;
+ * - a method override: Orthanc turns `?_method=DELETE|PUT` and `X-HTTP-Method-Override` into that method
+ *   (OrthancFramework HttpServer.cpp `ExtractMethod`), so a request judged as a GET would delete or write.
+ */
+export function requestProblem(method: string, rawUrl: string, headers: IncomingHttpHeaders): string | undefined {
+    const verb = method.toUpperCase();
+    if (bodilessMethods.includes(verb) && (headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) !== 0)) {
+        return `a body on ${verb}`;
+    }
+    if (headers["x-http-method-override"] !== undefined) return "method override";
+    const query = rawUrl.includes("?") ? rawUrl.slice(rawUrl.indexOf("?") + 1) : "";
+    if ([...new URLSearchParams(query).keys()].some((key) => key.toLowerCase() === "_method")) return "method override";
+    return undefined;
+}
+
+/**
+ * Why a modify or anonymize body needs `delete` besides `edit`: `KeepSource` other than true makes Orthanc delete the
+ * originals (OrthancRestAnonymizeModify.cpp). Undefined when `edit` suffices. A body that is not a JSON object is left
+ * to Orthanc, which refuses it.
+ */
+export function modifyDeletes(body: string): boolean {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(body);
+    } catch {
+        return false;
+    }
+    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && "KeepSource" in parsed && (parsed as { KeepSource: unknown }).KeepSource !== true;
+}
+
+/** Modify and anonymize routes (`edit`), whose body may ask Orthanc to delete what it modified. */
+export const modifyPath = new RegExp(`^(/(patients|studies|series|instances)/${seg}/(modify|anonymize)|/tools/(bulk-modify|bulk-anonymize))$`);
+
+/**
+ * Where to send a browser after sign-in: a path of our own origin, else the explorer. `value` comes from the URL
+ * (`rd`), so control characters (browsers drop a tab: `/\t/evil.example` is `//evil.example`) and anything that
+ * resolves to another origin are refused.
+ */
+export function safeReturnPath(value: string | null | undefined, publicOrigin: string): string {
+    if (!value || !value.startsWith("/") || /[\x00-\x20\x7f\\]/.test(value)) return "/ui/";
+    let url: URL;
+    try {
+        url = new URL(value, publicOrigin);
+    } catch {
+        return "/ui/";
+    }
+    return url.origin === publicOrigin ? `${url.pathname}${url.search}${url.hash}` : "/ui/";
+}
+
+/** Query keys a share link's viewer sends (OHIF's study and series searches); anything else could widen the search. */
+const shareQueryKeys = new Set(["StudyInstanceUID", "SeriesInstanceUID", "includefield", "limit", "offset", "fuzzymatching"]);
 
 export type ResourceRef = AuditRecord["resources"][number];
 
@@ -479,7 +540,11 @@ export function shareAllows(grant: ShareGrant, method: string, path: string, que
     const requirement = requiredPermission(method, path);
     if (requirement === "signed-in") return true;
     if (requirement !== "view" && requirement !== "search") return false;
-    if (path === `${dicomWebPrefix}/studies`) return query.getAll("StudyInstanceUID").join(",") === grant.study;
+    // Only the keys the viewer sends, once each (includefield aside): the DICOMweb plugin also reads a tag by its
+    // number (`0020000D=` would widen a search the StudyInstanceUID key seems to narrow), the last value winning.
+    const keys = [...query.keys()];
+    if (keys.some((key) => !shareQueryKeys.has(key)) || keys.some((key, index) => key !== "includefield" && keys.indexOf(key) !== index)) return false;
+    if (path === `${dicomWebPrefix}/studies`) return query.get("StudyInstanceUID") === grant.study;
     const match = new RegExp(`^${dicomWebPrefix}/studies/([^/]+)(/|$)`).exec(path);
     return match !== null && match[1] === grant.study;
 }
@@ -1087,7 +1152,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         response.end();
     };
 
-    const safeReturn = (value: string | null) => (value && value.startsWith("/") && !value.startsWith("//") && !value.includes("\\") ? value : "/ui/");
+    const safeReturn = (value: string | null) => safeReturnPath(value, publicOrigin);
 
     const finishSignIn = async (request: IncomingMessage, response: ServerResponse, query: URLSearchParams, source: string) => {
         const base = { source, method: request.method ?? "GET", path: "/oauth2/callback" };
@@ -1187,9 +1252,10 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
     };
 
     /** Forwards to Orthanc; streams the answer, or (`buffer`) returns it for the caller to send after its own work. */
-    const proxy = (request: IncomingMessage, response: ServerResponse, target: string, buffer: boolean): Promise<{ status: number; body?: Buffer; headers?: IncomingHttpHeaders }> =>
+    const proxy = (request: IncomingMessage, response: ServerResponse, target: string, buffer: boolean, body?: Buffer): Promise<{ status: number; body?: Buffer; headers?: IncomingHttpHeaders }> =>
         new Promise((resolve) => {
             const headers = upstreamHeaders(request.headers, orthancAuthorization);
+            if (body !== undefined) headers["content-length"] = String(body.length);
             const upstream = httpRequest({ protocol: orthanc.protocol, hostname: orthanc.hostname, port: orthanc.port, path: target, method: request.method, headers }, (answer) => {
                 const status = answer.statusCode ?? 502;
                 const answerHeaders: IncomingHttpHeaders = {};
@@ -1208,10 +1274,13 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             });
             upstream.on("error", (error) => {
                 output.log(`orthanc: ${error.message}`);
+                // After the headers, the client must not take a cut answer for a whole one.
                 if (!response.headersSent) send(response, 502, "Orthanc did not answer.");
+                else response.destroy();
                 resolve({ status: 502 });
             });
-            request.pipe(upstream);
+            if (body !== undefined) upstream.end(body);
+            else request.pipe(upstream);
         });
 
     const readBody = (request: IncomingMessage, limit: number): Promise<string> =>
@@ -1243,6 +1312,11 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         const source = sourceOf(request);
         const path = canonicalPath(rawUrl);
         const query = new URLSearchParams(rawUrl.includes("?") ? rawUrl.slice(rawUrl.indexOf("?") + 1) : "");
+        const problem = requestProblem(method, rawUrl, request.headers);
+        if (problem !== undefined) {
+            audit({ source, method, path: rawUrl.split("?")[0], status: 400, outcome: "refused", action: "refused", reason: problem });
+            return answerRefusal(400, `Refused: ${problem}.`);
+        }
         if (path === undefined) {
             audit({ source, method, path: rawUrl.split("?")[0], status: 400, outcome: "refused", action: "refused", reason: "ambiguous path" });
             return answerRefusal(400, "Ambiguous path.");
@@ -1345,9 +1419,18 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             return send(response, 200, { url: `${publicUrl}/share/${token}`, expires: new Date(exp * 1000).toISOString() });
         }
 
+        let body: Buffer | undefined;
+        if (modifyPath.test(path) && !principal.permissions.has("delete")) {
+            try {
+                body = Buffer.from(await readBody(request, 1024 * 1024), "utf8");
+            } catch {
+                return send(response, 413, "A modification request is at most 1 MiB.");
+            }
+            if (modifyDeletes(body.toString("utf8"))) return refuse("needs delete (KeepSource other than true deletes the originals)");
+        }
         const upload = requirement === "upload";
         const before = upload && path.startsWith(dicomWebPrefix) ? await orthancNow() : undefined;
-        const answer = await proxy(request, response, rawUrl, upload);
+        const answer = await proxy(request, response, rawUrl, upload, body);
         let stored: ResourceRef[] = [];
         if (upload && answer.body) {
             if (answer.status === 200) {
