@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import { generateKeyPairSync, randomBytes, sign, createHmac, type KeyObject } from "crypto";
 import { readFileSync } from "fs";
 import { join } from "path";
+import { createServer as createTcpServer, type AddressInfo } from "net";
 import { defaultRoles, gatekeeperSecretEnv, permissions } from "../components/identity/contract";
 import {
     auditActionFor,
@@ -33,6 +34,7 @@ import {
     modifyDeletes,
     modifyPath,
     safeReturnPath,
+    PgClient,
 } from "../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../components/tenant/orthancConfig";
 
@@ -219,6 +221,45 @@ describe("gatekeeper: requests refused before any decision", function () {
             assert.equal(safeReturnPath(value, origin), "/ui/", String(value));
         }
     });
+});
+
+describe("gatekeeper: the audit database client authenticates the server too", function () {
+    /** A server on loopback that answers the startup message with `replies` (PostgreSQL's wire format), whatever it is sent. */
+    async function fakePostgres(replies: Buffer[]): Promise<{ port: number; close: () => void }> {
+        const server = createTcpServer((socket) => {
+            socket.once("data", () => socket.write(Buffer.concat(replies)));
+            socket.on("error", () => undefined);
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+    }
+    const message = (type: string, body: Buffer) => {
+        const length = Buffer.alloc(4);
+        length.writeInt32BE(body.length + 4);
+        return Buffer.concat([Buffer.from(type), length, body]);
+    };
+    const auth = (kind: number, rest = Buffer.alloc(0)) => {
+        const code = Buffer.alloc(4);
+        code.writeInt32BE(kind);
+        return message("R", Buffer.concat([code, rest]));
+    };
+    const ready = message("Z", Buffer.from("I"));
+    const connectTo = (port: number) => PgClient.connect({ host: "127.0.0.1", port, database: "audit", user: "gatekeeper_audit", password: "p" });
+
+    for (const [what, replies, refusal] of [
+        ["a password in clear", [auth(3)], /method 3 not supported/],
+        ["an MD5 password", [auth(5, Buffer.from("salt"))], /method 5 not supported/],
+        ["AuthenticationOk without SCRAM's proof", [auth(0), ready], /did not prove/],
+    ] as const) {
+        it(`refuses a server that asks for ${what}`, async () => {
+            const server = await fakePostgres([...replies]);
+            try {
+                await assert.rejects(connectTo(server.port), refusal);
+            } finally {
+                server.close();
+            }
+        });
+    }
 });
 
 describe("gatekeeper: what Orthanc receives (upstreamHeaders)", function () {

@@ -682,7 +682,13 @@ export class PgClient {
 
     static async connect(options: PgOptions): Promise<PgClient> {
         const client = new PgClient();
-        await client.open(options);
+        try {
+            await client.open(options);
+        } catch (error) {
+            // A refused server gets no half-open connection kept for it.
+            client.socket?.destroy();
+            throw error;
+        }
         return client;
     }
 
@@ -760,21 +766,20 @@ export class PgClient {
             Buffer.from([0]),
         ]);
         this.send(Buffer.concat([int32(parameters.length + 8), int32(196608), parameters]));
-        let scram: { clientFirstBare: string; nonce: string; serverSignature?: Buffer } | undefined;
+        // SCRAM-SHA-256 only, and the server must prove it knows the password before we take its "authenticated":
+        // a password in clear or MD5 would hand it to whoever answers, and an early AuthenticationOk skips the proof.
+        let scram: { clientFirstBare: string; nonce: string; serverSignature?: Buffer; serverVerified?: boolean } | undefined;
         for (;;) {
             const message = await this.read();
             if (message.type === "E") throw pgError(message.body);
             if (message.type === "Z") return;
             if (message.type !== "R") continue;
             const kind = message.body.readInt32BE(0);
-            if (kind === 0) continue;
-            if (kind === 3) {
-                this.send(pgMessage("p", cstring(options.password)));
-            } else if (kind === 5) {
-                const md5 = (value: Buffer | string) => createHash("md5").update(value).digest("hex");
-                const inner = md5(options.password + options.user);
-                this.send(pgMessage("p", cstring("md5" + md5(Buffer.concat([Buffer.from(inner), message.body.subarray(4, 8)])))));
-            } else if (kind === 10) {
+            if (kind === 0) {
+                if (!scram?.serverVerified) throw new PgError("authentication: the server did not prove it knows the password (SCRAM-SHA-256 only)");
+                continue;
+            }
+            if (kind === 10) {
                 const mechanisms = message.body.subarray(4).toString("utf8").split("\u0000");
                 if (!mechanisms.includes("SCRAM-SHA-256")) throw new PgError(`no supported SASL mechanism among ${mechanisms.join(", ")}`);
                 const nonce = randomBytes(18).toString("base64");
@@ -785,7 +790,10 @@ export class PgClient {
                 const serverFirst = message.body.subarray(4).toString("utf8");
                 const fields = Object.fromEntries(serverFirst.split(",").map((field) => [field[0], field.slice(2)]));
                 if (!fields.r?.startsWith(scram.nonce)) throw new PgError("SCRAM: the server's nonce does not extend ours");
-                const salted = pbkdf2Sync(options.password.normalize("NFKC"), Buffer.from(fields.s, "base64"), Number(fields.i), 32, "sha256");
+                // The server chooses the cost, and the derivation blocks the event loop: PostgreSQL's default is 4096.
+                const iterations = Number(fields.i);
+                if (!Number.isInteger(iterations) || iterations < 4096 || iterations > 100_000) throw new PgError(`SCRAM: ${fields.i} iterations refused (4096 to 100000)`);
+                const salted = pbkdf2Sync(options.password.normalize("NFKC"), Buffer.from(fields.s, "base64"), iterations, 32, "sha256");
                 const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest();
                 const clientKey = hmac(salted, "Client Key");
                 const storedKey = createHash("sha256").update(clientKey).digest();
@@ -801,6 +809,7 @@ export class PgClient {
                 if (given.length !== scram.serverSignature.length || !timingSafeEqual(given, scram.serverSignature)) {
                     throw new PgError("SCRAM: the server could not prove it knows the password");
                 }
+                scram.serverVerified = true;
             } else {
                 throw new PgError(`authentication method ${kind} not supported`);
             }
