@@ -449,6 +449,21 @@ describe("gatekeeper: tokens", function () {
         assert.equal(fetched.length, 3);
     });
 
+    it("while the provider is down, tries again once per interval, not once per request", async function () {
+        let attempts = 0;
+        const keysOf = new IssuerKeys(issuer, async () => {
+            attempts += 1;
+            throw new Error("connection refused");
+        }, 10_000);
+        const t0 = now * 1000;
+        for (let i = 0; i < 5; i += 1) {
+            await assert.rejects(keysOf.check(jwt(rsa, claims), expect.audiences, t0 + i * 1000), /connection refused/);
+        }
+        assert.equal(attempts, 1);
+        await assert.rejects(keysOf.check(jwt(rsa, claims), expect.audiences, t0 + 11_000), /connection refused/);
+        assert.equal(attempts, 2);
+    });
+
     it("refuses a discovery document that names another issuer", async function () {
         const keysOf = new IssuerKeys(issuer, async () => ({ issuer: "https://evil.example", jwks_uri: "https://evil.example/jwks" }));
         await assert.rejects(keysOf.check(jwt(ec, claims), expect.audiences, now * 1000), /names issuer https:\/\/evil\.example/);

@@ -218,16 +218,19 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
     const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}`, Accept: "application/dicom+json" } });
     const pick = (record: AuditRecord) => ({ action: record.action, subject: record.subject, status: record.status, outcome: record.outcome, reason: record.reason, path: record.path });
 
-    it("refuses no token, an expired token, another tenant's token and ours for another tenant's audience: 401 and one record each", async function () {
+    it("refuses no token, an expired token, another tenant's token, ours for another tenant's audience and an ID token: 401 and one record each", async function () {
         const now = Math.floor(Date.now() / 1000);
         const expired = idp.signWithProviderKey({ aud: apiAudience, client_id: bridge.clientId, sub: bridge.clientId, iat: now - 3600, exp: now - 600, jti: "expired-1" });
         const otherTenants = await otherIdp.clientToken(otherBridge, otherAudience);
         const forOtherAudience = await idp.clientToken(bridge, otherAudience);
+        // Signed by our provider for our audience, but an ID token (it carries the sign-in's nonce).
+        const idToken = idp.signWithProviderKey({ aud: apiAudience, sub: "clara", nonce: "n-1", iat: now, exp: now + 300, jti: "id-1" });
         const cases: [string, Record<string, string>, string][] = [
             ["no token", {}, "no credentials"],
             ["expired", { Authorization: `Bearer ${expired}` }, "expired"],
             ["another tenant's issuer", { Authorization: `Bearer ${otherTenants}` }, "wrong issuer"],
             ["another tenant's audience", { Authorization: `Bearer ${forOtherAudience}` }, "wrong audience"],
+            ["an ID token as a bearer token", { Authorization: `Bearer ${idToken}` }, "an ID token is not an access token"],
             ["the admin's basic credentials", { Authorization: `Basic ${Buffer.from(`${stack.admin.user}:${stack.admin.password}`).toString("base64")}` }, "not a bearer token"],
         ];
         for (const [what, headers] of cases) {

@@ -453,13 +453,15 @@ export class IssuerKeys {
             const jwks = (await this.fetchJson((await this.metadata()).jwks_uri)) as { keys?: Jwk[] };
             this.keys = Array.isArray(jwks.keys) ? jwks.keys : [];
         })();
-        this.pending.catch(() => (this.fetchedAt = -Infinity));
+        // A failed fetch waits out the interval like a successful one: while the provider is down, every request with
+        // a bearer token would otherwise start discovery and a JWKS fetch of its own.
+        this.pending.catch(() => undefined);
         return this.pending;
     }
 
     async check(token: string, audiences: readonly string[], now = Date.now(), skewSeconds = 30): Promise<TokenCheck> {
         const expect = { issuer: this.issuer, audiences, now: Math.floor(now / 1000), skewSeconds };
-        if (this.fetchedAt === -Infinity) await this.refresh(now);
+        // Checked against the keys at hand first: a token of another issuer or audience is refused without a fetch.
         const first = checkJwt(token, this.keys, expect);
         if (first.ok || !first.unknownKey) return first;
         await this.refresh(now);
@@ -1121,6 +1123,8 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             }
             if (!check.ok) return { refusal: check.reason };
             const claims = check.claims;
+            // An ID token (it carries the sign-in's nonce) proves a sign-in to the web client; it is not an access token.
+            if (claims.nonce !== undefined) return { refusal: "an ID token is not an access token" };
             const { kind, permissions } = permissionsOfClaims(claims);
             const subject = String(kind === "client" ? claims.client_id ?? claims.azp ?? claims.sub : claims.sub);
             const name = claims[config.oidc.nameClaim];
