@@ -14,16 +14,16 @@ import { join, resolve } from "path";
 import type { Browser, HTTPResponse, Page } from "puppeteer-core";
 import { dicomWebRoot } from "../../components/tenant/orthancConfig";
 import { webGatewaySpec, webResponseHeaders } from "../../components/tenant/ingress";
-import { tenantNames, TenantNames } from "../../components/naming/tenantNames";
+import type { TenantNames } from "../../components/naming/tenantNames";
 import { stow, WebTarget, webRequest } from "./support/dicomWeb";
 import { gatewayServerTls, startTerminator, Terminator } from "./support/gatewayTerminator";
 import { Credentials, describeVersions, Replica } from "./support/orthanc";
 import { buildTestPki } from "./support/pki";
-import { assertPrerequisites } from "./support/prerequisites";
 import { Resources, sleep } from "./support/processes";
-import { startTenantStack, testStackConfig } from "./support/stack";
-import { assertViewerPrerequisites, ohifApp, ohifDistDirectory } from "./support/viewerApp";
+import { startTenantStack } from "./support/stack";
+import { ohifApp, ohifDistDirectory } from "./support/viewerApp";
 import { launchViewerBrowser } from "./support/viewerBrowser";
+import { viewerSuiteTenant } from "./support/viewerSuite";
 import { BlockPattern, compareWithPattern, Comparison, decodePng, PatternInstance, Picture, writePatternInstance } from "./support/viewerImage";
 import { ohifAppConfig, ohifDicomWebRoot, OhifPlugin, OhifPluginSettings, ohifPluginSettings, startOhifPlugin } from "./support/viewerPlugin";
 
@@ -59,12 +59,10 @@ describe("The viewer: OHIF as the image's plugin serves it shows a study through
         `https://${names.webHost}:${gateway.port}${settings.routerBasename}viewer?StudyInstanceUIDs=${study.studyInstanceUid}`;
 
     before(async function () {
-        assertPrerequisites();
-        assertViewerPrerequisites();
         const started = Date.now();
-        const config = testStackConfig();
-        const tenant = config.tenants[0];
-        names = tenantNames(tenant.name, config.domain);
+        const start = viewerSuiteTenant();
+        const { config, tenant } = start;
+        names = start.names;
         const dir = suite.tempDir("viewer");
         const [pki, stack] = await Promise.all([buildTestPki(dir, config.pki, config.domain, [tenant]), startTenantStack(suite, tenant)]);
         replica = await stack.startReplica(suite, "a");
