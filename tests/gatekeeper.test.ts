@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes, sign, createHmac, type KeyObject } fr
 import { readFileSync } from "fs";
 import { join } from "path";
 import { createServer as createTcpServer, type AddressInfo } from "net";
-import { defaultRoles, gatekeeperSecretEnv, permissions } from "../components/identity/contract";
+import { type AuditRecord, defaultRoles, gatekeeperSecretEnv, permissions } from "../components/identity/contract";
 import {
     auditActionFor,
     auditDatabaseStatements,
@@ -35,6 +35,7 @@ import {
     modifyPath,
     safeReturnPath,
     PgClient,
+    trimAuditQueue,
 } from "../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../components/tenant/orthancConfig";
 
@@ -260,6 +261,23 @@ describe("gatekeeper: the audit database client authenticates the server too", f
             }
         });
     }
+});
+
+describe("gatekeeper: the audit queue while the database is away", function () {
+    const record = (id: string, subject?: string) => ({ path: `/${id}`, subject }) as unknown as AuditRecord;
+    it("drops anonymous refusals first, then the oldest, and keeps the order", () => {
+        const queue = [record("a", "clara"), record("x1"), record("b", "theo"), record("x2"), record("c", "audrey")];
+        assert.deepEqual(trimAuditQueue(queue, 4).map((r) => r.path), ["/a", "/b", "/x2", "/c"]);
+        assert.deepEqual(trimAuditQueue(queue, 3).map((r) => r.path), ["/a", "/b", "/c"]);
+        assert.deepEqual(trimAuditQueue(queue, 2).map((r) => r.path), ["/b", "/c"]);
+        assert.equal(trimAuditQueue(queue, 5).length, 5);
+    });
+    it("a flood of anonymous refusals cannot push out what signed-in users did", () => {
+        const queue = [record("signed-in", "clara"), ...Array.from({ length: 20_000 }, (_, i) => record(`anonymous-${i}`))];
+        const kept = trimAuditQueue(queue, 10_000);
+        assert.equal(kept.length, 10_000);
+        assert.equal(kept[0].path, "/signed-in");
+    });
 });
 
 describe("gatekeeper: what Orthanc receives (upstreamHeaders)", function () {

@@ -895,6 +895,30 @@ function pgError(body: Buffer): PgError {
  * records are on stdout already: a database outage delays them here (kept in memory up to `maxQueued`), it does not
  * stop the gatekeeper.
  */
+/**
+ * The queue cut to `max` records while the audit database is away: records of nobody (refusals of anonymous callers,
+ * which anyone can make in any number) go first, oldest first, then the oldest of the rest. Order is kept; everything
+ * dropped is still on stdout.
+ */
+export function trimAuditQueue(queue: readonly AuditRecord[], max: number): AuditRecord[] {
+    let excess = queue.length - max;
+    if (excess <= 0) return [...queue];
+    const dropped = new Set<number>();
+    for (let i = 0; i < queue.length && excess > 0; i += 1) {
+        if (queue[i].subject === undefined) {
+            dropped.add(i);
+            excess -= 1;
+        }
+    }
+    for (let i = 0; i < queue.length && excess > 0; i += 1) {
+        if (!dropped.has(i)) {
+            dropped.add(i);
+            excess -= 1;
+        }
+    }
+    return queue.filter((_, i) => !dropped.has(i));
+}
+
 export class AuditWriter {
     private readonly connectOptions: PgOptions;
     private readonly log: (line: string) => void;
@@ -917,8 +941,8 @@ export class AuditWriter {
     write(record: AuditRecord): void {
         this.queued.push(record);
         if (this.queued.length > this.maxQueued) {
-            this.queued.splice(0, this.queued.length - this.maxQueued);
-            this.log("audit database: queue full, oldest records dropped from the database (they are on stdout)");
+            this.queued = trimAuditQueue(this.queued, this.maxQueued);
+            this.log("audit database: queue full, anonymous refusals then the oldest records dropped from the database (they are on stdout)");
         }
         this.flush();
     }
@@ -930,7 +954,9 @@ export class AuditWriter {
                 const batch = this.queued.slice(0, 200);
                 try {
                     await (await this.connection()).query(auditInsertSql, [JSON.stringify(batch)]);
-                    this.queued.splice(0, batch.length);
+                    // By identity, not position: a full queue may have been trimmed meanwhile.
+                    const written = new Set(batch);
+                    this.queued = this.queued.filter((record) => !written.has(record));
                 } catch (error) {
                     this.log(`audit database: ${error instanceof Error ? error.message : String(error)}; retrying`);
                     this.client?.close();
