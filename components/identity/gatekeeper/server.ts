@@ -159,20 +159,19 @@ const bodilessMethods = ["GET", "HEAD", "DELETE", "OPTIONS"];
  * - a method override: Orthanc turns `?_method=DELETE|PUT` and `X-HTTP-Method-Override` into that method
  *   (OrthancFramework HttpServer.cpp `ExtractMethod`), so a request judged as a GET would delete or write.
  */
-export function requestProblem(method: string, rawUrl: string, headers: IncomingHttpHeaders): string | undefined {
+export function requestProblem(method: string, query: URLSearchParams, headers: IncomingHttpHeaders): string | undefined {
     const verb = method.toUpperCase();
     if (bodilessMethods.includes(verb) && (headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) !== 0)) {
         return `a body on ${verb}`;
     }
     if (headers["x-http-method-override"] !== undefined) return "method override";
-    const query = rawUrl.includes("?") ? rawUrl.slice(rawUrl.indexOf("?") + 1) : "";
-    if ([...new URLSearchParams(query).keys()].some((key) => key.toLowerCase() === "_method")) return "method override";
+    if ([...query.keys()].some((key) => key.toLowerCase() === "_method")) return "method override";
     return undefined;
 }
 
 /**
  * Why a modify or anonymize body needs `delete` besides `edit`: `KeepSource` other than true makes Orthanc delete the
- * originals (OrthancRestAnonymizeModify.cpp). Undefined when `edit` suffices. A body that is not a JSON object is left
+ * originals (OrthancRestAnonymizeModify.cpp). False when `edit` suffices. A body that is not a JSON object is left
  * to Orthanc, which refuses it.
  */
 export function modifyDeletes(body: string): boolean {
@@ -1003,7 +1002,7 @@ interface Principal {
     share?: ShareGrant;
 }
 
-const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host"]);
+const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
 /** Never forwarded to Orthanc: the caller's credentials and our cookies. */
 const credentialHeaders = new Set(["authorization", "cookie", "token", "api-key"]);
 
@@ -1018,7 +1017,6 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, authorization: st
     for (const [name, value] of Object.entries(incoming)) {
         if (!hopByHop.has(name) && !credentialHeaders.has(name) && !name.startsWith("x-forwarded-")) headers[name] = value;
     }
-    if (incoming.host !== undefined) headers.host = incoming.host;
     headers.authorization = authorization;
     return headers;
 }
@@ -1351,7 +1349,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         const source = sourceOf(request);
         const path = canonicalPath(rawUrl);
         const query = new URLSearchParams(rawUrl.includes("?") ? rawUrl.slice(rawUrl.indexOf("?") + 1) : "");
-        const problem = requestProblem(method, rawUrl, request.headers);
+        const problem = requestProblem(method, query, request.headers);
         if (problem !== undefined) {
             audit({ source, method, path: rawUrl.split("?")[0], status: 400, outcome: "refused", action: "refused", reason: problem });
             return answerRefusal(400, `Refused: ${problem}.`);
