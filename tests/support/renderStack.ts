@@ -10,7 +10,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import { RecordingMocks } from "./mocks";
-import { skipPulumiPromiseStacks } from "./pulumiStacks";
 
 /**
  * Resource options are not visible to mocks. The SDK hands every registration to runtime.registerResource, so
@@ -51,8 +50,8 @@ const programPath = require.resolve("../../index");
 // Pulumi records where each resource was registered from a stack trace; source-map-support (installed by ts-node)
 // would map every one of them, which is most of a render's time. Plain positions serve the mocks as well.
 delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
-skipPulumiPromiseStacks();
-// Nor are frames collected for the SDK's per-promise captures or any error here: a render reports messages only.
+// Nor are frames collected for the SDK's per-promise captures (runtime/debuggable.js) or any error here: a render
+// reports messages only.
 // Resource.callsites lifts the limit itself for the one trace it parses per resource (@pulumi/pulumi resource.js).
 Error.stackTraceLimit = 0;
 // An error thrown inside an apply() callback surfaces as an unhandled rejection, not from require().
