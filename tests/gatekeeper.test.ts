@@ -482,6 +482,20 @@ describe("gatekeeper: tokens", function () {
         assert.equal(attempts, 2);
     });
 
+    it("reads the discovery document at the in-cluster address when given one, and still holds it to the public issuer", async function () {
+        const internal = "http://keycloak-http.keycloak.svc.cluster.local/keycloak/realms/bhs/.well-known/openid-configuration";
+        const fetched: string[] = [];
+        const keysOf = new IssuerKeys(issuer, async (url: string) => {
+            fetched.push(url);
+            // Keycloak's dynamic backchannel: the keys at the address asked, the issuer the public one.
+            return url === internal ? { issuer, jwks_uri: "http://keycloak-http.keycloak.svc.cluster.local/keycloak/realms/bhs/certs" } : { keys: [rsa.jwk] };
+        }, 10_000, internal);
+        assert.ok((await keysOf.check(jwt(rsa, claims), expect.audiences, now * 1000)).ok);
+        assert.deepEqual(fetched, [internal, "http://keycloak-http.keycloak.svc.cluster.local/keycloak/realms/bhs/certs"]);
+        const misnamed = new IssuerKeys(issuer, async () => ({ issuer: "http://keycloak-http.keycloak.svc.cluster.local/keycloak/realms/bhs", jwks_uri: "x" }), 10_000, internal);
+        await assert.rejects(misnamed.metadata(), /names issuer http:\/\/keycloak-http/);
+    });
+
     it("refuses a discovery document that names another issuer", async function () {
         const keysOf = new IssuerKeys(issuer, async () => ({ issuer: "https://evil.example", jwks_uri: "https://evil.example/jwks" }));
         await assert.rejects(keysOf.check(jwt(ec, claims), expect.audiences, now * 1000), /names issuer https:\/\/evil\.example/);

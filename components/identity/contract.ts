@@ -71,6 +71,12 @@ export interface GatekeeperConfig {
     oidc: {
         /** https only; the tokens' `iss` must equal it exactly. */
         issuer: string;
+        /**
+         * Where the discovery document is read when not under the issuer: the in-cluster Keycloak's address inside the
+         * mesh. Its document still names the public issuer (checked), with the token and key endpoints at the address
+         * asked (Keycloak's dynamic backchannel), and the sign-in page at the public one.
+         */
+        discoveryUrl?: string;
         /** The web client (authorization code flow with PKCE); its secret is in the environment. */
         clientId: string;
         /** Values accepted in `aud` for bearer tokens (API clients, viewers); the web client's id when unset. */

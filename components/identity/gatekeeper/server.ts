@@ -427,15 +427,18 @@ export class IssuerKeys {
     private fetchedAt = -Infinity;
     private pending?: Promise<void>;
 
-    constructor(issuer: string, fetchJson: (url: string, init?: RequestInit) => Promise<unknown>, refreshIntervalMs = 10_000) {
+    readonly discoveryUrl: string;
+
+    constructor(issuer: string, fetchJson: (url: string, init?: RequestInit) => Promise<unknown>, refreshIntervalMs = 10_000, discoveryUrl?: string) {
         this.issuer = issuer;
         this.fetchJson = fetchJson;
         this.refreshIntervalMs = refreshIntervalMs;
+        this.discoveryUrl = discoveryUrl ?? `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
     }
 
     metadata(): Promise<Discovery> {
         this.discovery ??= (async () => {
-            const document = (await this.fetchJson(`${this.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`)) as Discovery;
+            const document = (await this.fetchJson(this.discoveryUrl)) as Discovery;
             if (document.issuer !== this.issuer) {
                 throw new Error(`the discovery document names issuer ${document.issuer}, configured ${this.issuer}`);
             }
@@ -1078,7 +1081,7 @@ function drain(request: IncomingMessage, limit: number, timeoutMs: number): Prom
 /** Starts the gatekeeper; resolves once it listens. */
 export async function startGatekeeper(config: GatekeeperConfig, secrets: GatekeeperSecrets, output: { audit: (line: string) => void; log: (line: string) => void }): Promise<RunningGatekeeper> {
     const keys = deriveKeys(secrets.sessionKey);
-    const issuer = new IssuerKeys(config.oidc.issuer, fetchJson);
+    const issuer = new IssuerKeys(config.oidc.issuer, fetchJson, undefined, config.oidc.discoveryUrl);
     const audiences = config.oidc.audiences.length > 0 ? config.oidc.audiences : [config.oidc.clientId];
     const publicUrl = config.publicUrl.replace(/\/$/, "");
     const publicOrigin = new URL(publicUrl).origin;
