@@ -17,6 +17,7 @@ import { ObjectStore, objectStoreTenants } from "./components/platform/objectSto
 import { IstioMesh } from "./components/platform/istio";
 import { Observability } from "./components/platform/observability";
 import { PreviewAccess } from "./components/platform/previewAccess";
+import { bootstrapAdministrator, InClusterKeycloak } from "./components/identity/keycloak/keycloak";
 import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
@@ -58,8 +59,13 @@ const observability = config.observability.enabled
       )
     : undefined;
 
-// Installed once, when a tenant's database runs on it.
-const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg")
+// The tenants that sign in through the in-cluster Keycloak (identity.keycloak).
+const keycloakTenants = config.tenants
+    .filter((tenant) => tenant.identity?.keycloak !== undefined)
+    .map((tenant) => ({ tenant: tenant.name, displayName: tenant.displayName, names: tenantNames(tenant.name, config.domain), identity: tenant.identity! }));
+
+// Installed once, when a tenant's database runs on it, or Keycloak's does.
+const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg") || keycloakTenants.length > 0
     ? new CloudNativePgOperator(
           "cloudnative-pg",
           { certManagerReady: certManager.crdsReady, certManagerServiceAccount: certManager.controllerServiceAccount },
@@ -83,6 +89,24 @@ const objectStore = config.objectStore
           platformOpts,
       )
     : undefined;
+
+const keycloak =
+    keycloakTenants.length > 0 && cloudnativePg
+        ? new InClusterKeycloak(
+              "keycloak",
+              {
+                  tenants: keycloakTenants,
+                  istioNamespace: mesh.namespace,
+                  dns: clusterDns(config.kubernetes),
+                  operator: { namespace: cloudnativePg.namespace, ready: cloudnativePg.ready },
+                  // The schema refuses a Keycloak tenant without them.
+                  apiServerAddresses: config.kubernetes.apiServerAddresses ?? [],
+                  dependsOn: mesh.injectionReady,
+                  istioCrdsReady: mesh.crdsReady,
+              },
+              platformOpts,
+          )
+        : undefined;
 
 const previewAccess = config.preview.enabled ? new PreviewAccess("preview-access", {}, platformOpts) : undefined;
 /** The ServiceAccount to mint pull-request preview tokens for (README, "Pull requests"); absent when disabled. */
@@ -121,6 +145,7 @@ const tenants = config.tenants.map(
                 certManagerCrdsReady: certManager.crdsReady,
                 certManagerServiceAccount: certManager.controllerServiceAccount,
                 objectStore: objectStore?.tenantKeys[tenant.name] ? { key: objectStore.tenantKeys[tenant.name], ready: objectStore.ready } : undefined,
+                keycloakRealm: keycloak?.realms[tenant.name] ? { webClientSecret: keycloak.realms[tenant.name].webClientSecret, ready: keycloak.ready } : undefined,
             },
             platformOpts,
         ),
@@ -181,3 +206,19 @@ export const modalityCertificates = pulumi.secret(
         ]),
     ),
 );
+/**
+ * Per tenant signing in through the in-cluster Keycloak: its realm's issuer, the first administrator and her first
+ * password (temporary: Keycloak asks her for her own, and a one-time-password device, at first sign-in), and each API
+ * client's secret; and the master realm's administrator, reached by port-forward only (README, "Who signs in").
+ */
+export const identityProviders = keycloak
+    ? pulumi.secret({
+          realms: Object.fromEntries(
+              Object.entries(keycloak.realms).map(([tenant, realm]) => [
+                  tenant,
+                  { issuer: realm.issuer, administrator: realm.administrator, administratorPassword: realm.administratorPassword, apiClientSecrets: realm.apiClientSecrets },
+              ]),
+          ),
+          keycloakAdministrator: { username: bootstrapAdministrator, password: keycloak.bootstrapAdminPassword },
+      })
+    : undefined;

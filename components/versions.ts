@@ -179,6 +179,16 @@ export const charts = {
      * versity/versitygw v1.7.0 carries it in chart/ and its helm-chart workflow pushes it to ghcr.io.
      */
     versitygw: { chart: "oci://ghcr.io/versity/versitygw/charts/versitygw", version: "0.3.4" },
+    /**
+     * The in-cluster Keycloak of the tenants that ask for one (components/identity/keycloak/): codecentric's keycloakx
+     * chart, the newest in its index as read (codecentric/helm-charts gh-pages c06f0f63, 2026-04-21), Keycloak 26.5.6.
+     */
+    keycloakx: {
+        chart: "keycloakx",
+        version: "7.1.11",
+        repo: "https://codecentric.github.io/helm-charts",
+        archiveSha256: "beeb7ac7cee425ad438a6fbc6545b234a636b1c65f3fa7158aae443c076d7559",
+    },
 } satisfies Record<string, ChartPin>;
 
 /**
@@ -263,6 +273,9 @@ export const nodeImage: ImagePin = { registry: "docker.io", repository: "library
  */
 export const versitygwImage: ImagePin = { registry: "ghcr.io", repository: "versity/versitygw", tag: "v1.7.0" };
 
+/** Keycloak as the keycloakx chart 7.1.11 runs it (its appVersion and default tag), pinned here rather than left to the chart. */
+export const keycloakImage: ImagePin = { registry: "quay.io", repository: "keycloak/keycloak", tag: "26.5.6" };
+
 /** Every image korthweb pins, by a name tests/upstream/imagePinFacts.json records evidence under. */
 export const pinnedImages = {
     ...postgresqlHaImages,
@@ -273,6 +286,7 @@ export const pinnedImages = {
     cnpgPostgres: cnpgPostgresImage,
     node: nodeImage,
     versitygw: versitygwImage,
+    keycloak: keycloakImage,
 } satisfies Record<string, ImagePin>;
 
 /**
@@ -293,4 +307,5 @@ export const imagesWithoutDigest: Partial<Record<keyof typeof pinnedImages, stri
     kiali: "no file of kiali/kiali or kiali/kiali-operator at v2.20.0 names the image's digest; the release pushes it from CI only",
     node: "nodejs/docker-node names no image digest (docker-library's build pushes it from CI only)",
     versitygw: "no file of versity/versitygw at v1.7.0 names the image's digest; its docker workflow pushes it from CI only",
+    keycloak: "no file of codecentric/helm-charts at keycloakx-7.1.11 names the image's digest (the chart's `image.digest` is empty); Keycloak's release pushes it to quay.io from CI only",
 };

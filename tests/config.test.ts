@@ -913,6 +913,8 @@ describe("identity settings (tenants[].identity)", () => {
             [{ oidc: oidc({ anyAddress: undefined, addresses: ["10.60.0.0/28"] }), apiClients: [{ clientId: "ris", role: "technologist" }] }],
             [{ oidc: oidc({ anyAddress: undefined }) }, { cni: "cilium" }],
             [{ disabled: true }],
+            [{ keycloak: {} }, { apiServerAddresses: ["10.0.0.1/32"] }],
+            [{ keycloak: { administrator: "pacs.admin" }, apiClients: [{ clientId: "ris", role: "clinician" }] }, { apiServerAddresses: ["10.0.0.1/32"] }],
         ];
         for (const [identity, kubernetes] of accepted) assert.doesNotThrow(() => parseStackConfig(withIdentity(identity, kubernetes)), JSON.stringify(identity));
         assert.doesNotThrow(() => parseStackConfig(twoTenants({}, { clientId: "orthanc-mhr" })), "one issuer, a client per tenant");
@@ -931,7 +933,13 @@ describe("identity settings (tenants[].identity)", () => {
         ["no provider at all", { roles: { reader: { groups: ["g"], permissions: ["view"] } } }, [/tenants\[0\]\.identity/, /exactly one of oidc .*keycloak: \{\} .*disabled: true/]],
         ["a provider and the opt-out", { oidc: oidc(), disabled: true }, [/identity\.disabled/, /left out: exactly one of oidc, keycloak, disabled \(oidc and disabled are set\)/]],
         ["roles with the opt-out", { disabled: true, roles: { reader: { groups: ["g"], permissions: ["view"] } } }, [/identity\.roles/, /left out: identity\.disabled is true/]],
-        ["the in-cluster Keycloak, not rendered yet", { keycloak: {} }, [/identity\.keycloak/, /oidc for now/]],
+        ["the in-cluster Keycloak without the API server's addresses (its database's pods talk to it)", { keycloak: {} }, [/korthweb:kubernetes\.apiServerAddresses missing/, /signs in through the in-cluster Keycloak/]],
+        [
+            "the in-cluster Keycloak with roles that give nobody admin (its first administrator would have none)",
+            { keycloak: {}, roles: { reader: { groups: ["g"], permissions: ["view"] } } },
+            [/identity\.roles/, /a role with the "admin" permission/],
+        ],
+        ["a Keycloak administrator's name Keycloak would not take", { keycloak: { administrator: "Admin Smith" } }, [/identity\.keycloak\.administrator is "Admin Smith"/, /a user name/]],
         ["a provider with no way out", { oidc: oidc({ anyAddress: undefined }) }, [/identity\.oidc\.addresses missing/, /cilium/, /anyAddress/]],
         ["a session longer than a day", { oidc: oidc(), sessionTtlSeconds: 7 * 86400 }, [/identity\.sessionTtlSeconds is 604800/]],
     ];

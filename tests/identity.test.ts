@@ -24,6 +24,8 @@ import { imageReference, nodeImage } from "../components/versions";
 import { isSecretValue, plain } from "./support/mocks";
 import { gatekeeperFixture, kubernetesObjects, parsedStackFile, renderStack, RenderedStack, shippedStacks } from "./support/stacks";
 import { validateServiceEntry } from "./upstream/istioValidation";
+import { realmPathPrefixes, realmDiscoveryUrl } from "../components/identity/keycloak/names";
+import { realmIssuer } from "../components/identity/keycloak/realm";
 
 const names = tenantNames("bhs", "orthweb.example.org");
 const problemsOfIdentity = (identity: Record<string, unknown>): string => {
@@ -158,7 +160,11 @@ describe("the gatekeeper in the shipped stacks", () => {
                 assert.deepEqual(Object.keys(configMap.inputs.data).sort(), ["audit.ts", "config.json", "server.ts"]);
                 const config = JSON.parse(configMap.inputs.data["config.json"]);
                 assert.equal(config.tenant, tenant.name);
-                assert.equal(config.oidc.issuer, tenant.identity!.oidc!.issuer);
+                const names = tenantNames(tenant.name, parsedStackFile(stack).domain);
+                // The site's provider, or the tenant's realm under its own host, read by the gatekeeper inside the mesh.
+                const issuer = tenant.identity!.oidc?.issuer ?? realmIssuer(tenant.name, names);
+                assert.equal(config.oidc.issuer, issuer);
+                assert.equal(config.oidc.discoveryUrl, tenant.identity!.keycloak ? realmDiscoveryUrl(tenant.name) : undefined);
                 // The shipped stacks run bitnami-ha: the trail goes to the tenant's audit database too, through Pgpool.
                 assert.deepEqual(config.audit, {
                     database: { host: `postgresql-ha-pgpool.${ns}.svc.cluster.local`, port: 5432, database: "audit", user: "gatekeeper_audit", sslmode: "disable" },
@@ -170,8 +176,8 @@ describe("the gatekeeper in the shipped stacks", () => {
                 assert.equal(object(stack, "Service", ns, "gatekeeper")!.inputs.spec.ports[0].name, "http-gatekeeper");
                 // What the operator registers at the provider.
                 assert.deepEqual(rendered[stack].outputs.tenantEndpoints[tenant.name].signIn, {
-                    issuer: tenant.identity!.oidc!.issuer,
-                    clientId: tenant.identity!.oidc!.clientId,
+                    issuer,
+                    clientId: tenant.identity!.oidc?.clientId ?? "orthanc",
                     redirectUri: `https://${tenantNames(tenant.name, parsedStackFile(stack).domain).webHost}/oauth2/callback`,
                 });
             }
@@ -186,7 +192,16 @@ describe("the gatekeeper in the shipped stacks", () => {
                     assert.ok(isSecretValue(data) || isSecretValue(data[key]), `${key} is not a secret`);
                 }
                 const values = plain(data);
-                assert.equal(values[gatekeeperSecretEnv.oidcClientSecret], `test-oidc-client-secret-${tenant.name}`);
+                // The site's client secret from the stack's secrets, or the one generated for the realm's web client,
+                // which the realm file Keycloak imports holds too.
+                if (tenant.identity!.keycloak) {
+                    const realms = plain(object(stack, "Secret", "keycloak", "keycloak-realms")!.inputs.stringData);
+                    const realm = JSON.parse(realms[`${tenant.name}-realm.json`]);
+                    assert.equal(values[gatekeeperSecretEnv.oidcClientSecret], realm.clients.find((c: any) => c.clientId === "orthanc").secret);
+                    assert.ok(values[gatekeeperSecretEnv.oidcClientSecret].length >= 32);
+                } else {
+                    assert.equal(values[gatekeeperSecretEnv.oidcClientSecret], `test-oidc-client-secret-${tenant.name}`);
+                }
                 assert.equal(Buffer.from(values[gatekeeperSecretEnv.sessionKey], "base64").length, 32);
                 // Orthanc knows the gatekeeper by the same password.
                 const orthanc = JSON.parse(plain(object(stack, "Secret", ns, "orthanc-config")!.inputs.stringData)["orthanc.json"]);
@@ -204,7 +219,12 @@ describe("the gatekeeper in the shipped stacks", () => {
             for (const tenant of parsedStackFile(stack).tenants) {
                 const tenantNamesOf = tenantNames(tenant.name, parsedStackFile(stack).domain);
                 const route = object(stack, "VirtualService", tenantNamesOf.gatewayNamespace, "web")!.inputs.spec;
-                assert.equal(route.http[0].route[0].destination.host, `gatekeeper.${tenantNamesOf.namespace}.svc.cluster.local`);
+                const rest = route.http.find((entry: any) => entry.match === undefined);
+                assert.equal(rest.route[0].destination.host, `gatekeeper.${tenantNamesOf.namespace}.svc.cluster.local`);
+                // A tenant of the in-cluster Keycloak: its own realm's paths, and only those, go to Keycloak first.
+                const realm = route.http.find((entry: any) => entry.match !== undefined);
+                assert.deepEqual(realm?.match.map((m: any) => m.uri.prefix), tenant.identity?.keycloak ? realmPathPrefixes(tenant.name) : undefined);
+                if (realm) assert.equal(route.http.indexOf(realm), 0, "the realm's paths are matched before the catch-all");
                 const deny = object(stack, "AuthorizationPolicy", tenantNamesOf.gatewayNamespace, "deny-cross-site-writes")!.inputs.spec;
                 assert.deepEqual(deny.rules, crossSiteWriteRules(tenantNamesOf.webHost));
                 // The provider's ServiceEntry is visible in the tenant namespace alone.

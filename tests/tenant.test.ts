@@ -1,4 +1,5 @@
 import { strict as assert } from "assert";
+import { keycloakNamespace, keycloakPodLabels, keycloakPorts } from "../components/identity/keycloak/names";
 import { storageClaimName, storageMountPath } from "../components/data/storage/orthancStorage";
 import { storageWallNames } from "../components/data/storage/storageWalls";
 import { ingressPorts, orthancPorts, webResponseHeaders } from "../components/tenant/ingress";
@@ -211,10 +212,11 @@ for (const stack of allStacks) {
                 const route = view.one("VirtualService", "web").inputs.spec;
                 assert.deepEqual(route.gateways, ["web"]);
                 const signsIn = signsInOf(view);
-                assert.equal(route.http[0].route[0].destination.host, `${signsIn ? "gatekeeper" : "orthanc"}.${view.names.namespace}.svc.cluster.local`);
-                assert.equal(route.http[0].route[0].destination.port.number, signsIn ? gatekeeperPort : orthancPorts.http);
-                // The gateway sets the headers on the route, whichever backend answers.
-                assert.deepEqual(route.http[0].headers.response.set, webResponseHeaders);
+                const rest = route.http.find((entry: any) => entry.match === undefined);
+                assert.equal(rest.route[0].destination.host, `${signsIn ? "gatekeeper" : "orthanc"}.${view.names.namespace}.svc.cluster.local`);
+                assert.equal(rest.route[0].destination.port.number, signsIn ? gatekeeperPort : orthancPorts.http);
+                // The gateway sets the headers on every route, whichever backend answers (the in-cluster Keycloak's too).
+                for (const entry of route.http) assert.deepEqual(entry.headers.response.set, webResponseHeaders);
             }
         });
 
@@ -396,6 +398,8 @@ for (const stack of allStacks) {
                 if (tenant.database.engine === "cloudnative-pg") allowed.add("cnpg-system");
                 // The stack's own S3 server, for a tenant storing there (storage.s3.inCluster).
                 if (tenant.storage.type === "s3" && tenant.storage.s3?.inCluster) allowed.add("object-store");
+                // The in-cluster Keycloak, for a tenant whose realm is there: its gateway and gatekeeper reach it.
+                if (tenant.identity?.keycloak) allowed.add("keycloak");
                 // Addresses outside the cluster the stack names: modalities Orthanc sends to, a managed database, the
                 // object storage backups go to, the API server (for the engines whose pods talk to it).
                 const configuredCidrs = new Set([
@@ -447,7 +451,14 @@ for (const stack of allStacks) {
                     const portsFor = (rules: any[], peer: unknown) => rules.filter((r) => r.from.some((f: unknown) => JSON.stringify(f) === JSON.stringify(peer))).flatMap((r) => r.ports.map((p: any) => p.port));
                     assert.deepEqual(portsFor(orthancIngress, gatewayPods), [orthancPorts.dicom]);
                     const gatewayEgress = view.one("NetworkPolicy", "allow-clients-to-gateway").inputs.spec.egress;
-                    assert.deepEqual(gatewayEgress.flatMap((r: any) => r.ports.map((p: any) => p.port)).sort(), [orthancPorts.dicom, gatekeeperPort].sort());
+                    // And, for a tenant of the in-cluster Keycloak, Keycloak's pods (its realm's paths), in their namespace only.
+                    const toKeycloak = tenant.identity?.keycloak ? [keycloakPorts.container] : [];
+                    assert.deepEqual(gatewayEgress.flatMap((r: any) => r.ports.map((p: any) => p.port)).sort(), [orthancPorts.dicom, gatekeeperPort, ...toKeycloak].sort());
+                    const keycloakRules = gatewayEgress.filter((r: any) => r.to.some((peer: any) => peer.namespaceSelector.matchLabels["kubernetes.io/metadata.name"] === keycloakNamespace));
+                    assert.deepEqual(
+                        keycloakRules,
+                        toKeycloak.map((port) => ({ to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": keycloakNamespace } }, podSelector: { matchLabels: { ...keycloakPodLabels } } }], ports: [{ protocol: "TCP", port }] })),
+                    );
                 }
                 const modalities = tenant.modalities.some((m) => m.host) ? ["allow-orthanc-to-modalities"] : [];
                 assert.deepEqual(

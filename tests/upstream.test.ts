@@ -290,7 +290,10 @@ for (const stack of allStacks) {
                 }
                 assert.deepEqual(problems, []);
                 const clusters = objectsOf(rendered, "Cluster");
-                assert.equal(clusters.length, stack === "cnpg" ? 2 : 0);
+                // One per tenant on the cloudnative-pg engine, and the in-cluster Keycloak's database.
+                const keycloakDatabases = config.tenants.some((tenant) => tenant.identity?.keycloak !== undefined) ? 1 : 0;
+                assert.equal(clusters.length, config.tenants.filter((tenant) => tenant.database.engine === "cloudnative-pg").length + keycloakDatabases);
+                assert.equal(keycloakDatabases, stack === "dev" || stack === "local" ? 1 : 0, "the local and dev stacks run the in-cluster Keycloak");
                 for (const cluster of clusters) {
                     assert.ok(awaitTimeoutSeconds(cluster.inputs.metadata.annotations) >= 1800, "initdb and the joins outlast the 10-minute default");
                 }

@@ -313,7 +313,12 @@ export type OidcConfig = z.infer<typeof oidcSchema>;
  */
 const identitySchema = z.strictObject({
     oidc: oidcSchema.optional(),
-    keycloak: z.strictObject({}).optional(),
+    keycloak: z
+        .strictObject({
+            /** The user name of the realm's first administrator; her first password is generated (stack output `identityProviders`). */
+            administrator: z.string().regex(/^[a-z][a-z0-9._-]{2,39}$/, { error: "a user name: 3 to 40 of a-z, 0-9, '.', '_', '-', starting with a letter" }).default("administrator"),
+        })
+        .optional(),
     disabled: z.literal(true, { error: "true, or leave it out" }).optional(),
     /** Role name -> the groups that grant it and what it may do; the contract's defaults when unset. */
     roles: z.record(z.string().regex(roleNamePattern, { error: "a role name: a-z, 0-9 and '-', starting with a letter" }), roleSchema).optional(),
@@ -369,10 +374,10 @@ export function identityProblems(identity: IdentityConfig, cni: string | undefin
             problems.push({ path: ["apiClients", index, "clientId"], message: "a client id no other API client of the tenant has" });
         }
     });
-    if (identity.keycloak) {
+    if (identity.keycloak && !Object.values(roles).some((role) => role.permissions.includes("admin"))) {
         problems.push({
-            path: ["keycloak"],
-            message: "oidc for now: the in-cluster Keycloak is not rendered by this version of the program (README, \"Who signs in\")",
+            path: ["roles"],
+            message: 'a role with the "admin" permission: the in-cluster Keycloak puts the realm\'s first administrator in its groups',
         });
     }
     const oidc = identity.oidc;
@@ -398,7 +403,7 @@ export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitna
 
 /** Where a tenant's gatekeeper keeps its audit trail; paths are relative to tenants[N].identity. */
 export function auditProblems(identity: IdentityConfig, engine: DatabaseConfig["engine"]): PathProblem[] {
-    if (identity.oidc === undefined || identity.audit.stdoutOnly || auditDatabaseEngines.includes(engine)) return [];
+    if (identity.disabled || identity.audit.stdoutOnly || auditDatabaseEngines.includes(engine)) return [];
     return [
         {
             path: ["audit", "stdoutOnly"],
@@ -850,6 +855,13 @@ export const stackConfigSchema = z
                     code: "custom",
                     path: ["tenants", index, "database", engine === "external" ? "external" : "engine"],
                     message: engine === "external" ? "the managed database's settings (host, database, user, password, caCertificate, addresses)" : '"external" when database.external is given',
+                });
+            }
+            if (tenant.identity?.keycloak && config.kubernetes.apiServerAddresses === undefined) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["kubernetes", "apiServerAddresses"],
+                    message: `the API server's addresses as CIDR blocks (kubectl get endpoints kubernetes -n default): tenants[${index}] signs in through the in-cluster Keycloak, whose database (CloudNativePG) talks to the API server, and a NetworkPolicy can only name addresses`,
                 });
             }
             if (engine === "cloudnative-pg" && config.kubernetes.apiServerAddresses === undefined) {

@@ -13,14 +13,16 @@ import * as path from "path";
 import { IdentityConfig, identityRoles, isIpv4Address, OidcConfig } from "../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../data/backup/backup";
 import type { DatabaseEndpoint, DatabaseWalls } from "../data/endpoint";
-import { gatewaySelector, orthancPorts, orthancServiceName } from "../tenant/ingress";
+import { gatewaySelector, orthancPorts, orthancServiceName, WebBackend } from "../tenant/ingress";
 import { orthancSelector, TenantNames } from "../naming/tenantNames";
 import { namespaceNamed, principal, tcp } from "../k8s/walls";
 import { restrictedContainerSecurity } from "../tenant/orthancWorkload";
-import { gatewayPrincipal } from "../tenant/security";
+import { gatewayPrincipal, WebFront } from "../tenant/security";
 import { externalTlsServiceEntries } from "../k8s/externalServiceEntries";
 import { imageReference, nodeImage } from "../versions";
 import { GatekeeperConfig, gatekeeperSecretEnv } from "./contract";
+import { keycloakGroupsClaim, keycloakWebClientId, realmIssuer } from "./keycloak/realm";
+import { keycloakNamespace, keycloakPodLabels, keycloakPorts, keycloakServiceHost, realmDiscoveryUrl, realmPathPrefixes } from "./keycloak/names";
 
 import { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector } from "./names";
 
@@ -59,16 +61,32 @@ export function gatekeeperHost(names: TenantNames): string {
     return `${gatekeeperName}.${names.namespace}.svc.cluster.local`;
 }
 
-/** The OIDC settings the gatekeeper runs with: the site's provider's (`identity.oidc`). */
-export function tenantOidc(identity: IdentityConfig, tenant: string): OidcConfig {
-    if (identity.oidc) return identity.oidc;
-    // The schema admits `keycloak: {}`; the in-cluster Keycloak is not rendered yet (README, "Who signs in").
-    throw new Error(`tenants.${tenant}.identity: only identity.oidc is rendered by this version of the program`);
+/** The OIDC settings a gatekeeper runs with, without the client secret (a stack secret, or generated for Keycloak's realm). */
+export type SignInProvider = Omit<OidcConfig, "clientSecret"> & { discoveryUrl?: string };
+
+/** The site's provider (`identity.oidc`), or the tenant's realm of the in-cluster Keycloak (`identity.keycloak`). */
+export function tenantOidc(identity: IdentityConfig, tenant: string, names: TenantNames): SignInProvider {
+    if (identity.oidc) {
+        const { clientSecret: _secret, ...provider } = identity.oidc;
+        return provider;
+    }
+    if (identity.keycloak) {
+        return {
+            issuer: realmIssuer(tenant, names),
+            discoveryUrl: realmDiscoveryUrl(tenant),
+            clientId: keycloakWebClientId,
+            groupsClaim: keycloakGroupsClaim,
+            nameClaim: "name",
+            audiences: [],
+            scopes: ["openid", "profile", "email"],
+        };
+    }
+    throw new Error(`tenants.${tenant}.identity: oidc or keycloak (identity.disabled runs no gatekeeper)`);
 }
 
 /** The gatekeeper's configuration for a tenant (contract.ts `GatekeeperConfig`), as the ConfigMap holds it. */
 export function gatekeeperConfig(tenant: string, names: TenantNames, identity: IdentityConfig, auditDatabase?: GatekeeperConfig["audit"]["database"]): GatekeeperConfig {
-    const oidc = tenantOidc(identity, tenant);
+    const oidc = tenantOidc(identity, tenant, names);
     return {
         tenant,
         port: gatekeeperPort,
@@ -77,6 +95,7 @@ export function gatekeeperConfig(tenant: string, names: TenantNames, identity: I
         orthancUsername: gatekeeperOrthancUser,
         oidc: {
             issuer: oidc.issuer,
+            ...(oidc.discoveryUrl ? { discoveryUrl: oidc.discoveryUrl } : {}),
             clientId: oidc.clientId,
             audiences: oidc.audiences.length > 0 ? [...oidc.audiences] : [oidc.clientId],
             scopes: [...oidc.scopes],
@@ -229,6 +248,35 @@ export function identityWalls(tenant: string, names: TenantNames, oidc: OidcConf
     const addressed = hosts.filter(isIpv4Address);
     const named = hosts.filter((host) => !isIpv4Address(host));
     const cidrs = [...addressed.map((address) => `${address}/32`), ...(oidc.anyAddress ? ["0.0.0.0/0"] : oidc.addresses ?? [])];
+    return gatekeeperWalls(tenant, names, {
+        egress: cidrs.length > 0 ? [{ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] }] : [],
+        serviceEntries: externalTlsServiceEntries(ns, identityWallNames.serviceEntry, hosts, port, `tls-idp-${port}`, (index) => `identity-provider-${index}.gatekeeper.${ns}.internal`),
+        cniPolicies: network.cni === "cilium" ? named.map((host, index) => ciliumFqdnPolicy(ns, `${identityWallNames.ciliumPolicy}-${index}`, pods, host, port, network.dns)) : [],
+    });
+}
+
+/**
+ * The gatekeeper's walls when its tenant signs in through the in-cluster Keycloak: out to Keycloak's HTTP port inside
+ * the mesh, by pods (no ServiceEntry: Keycloak's Service is in the mesh's registry; no address).
+ */
+export function keycloakGatekeeperWalls(tenant: string, names: TenantNames): DatabaseWalls {
+    return gatekeeperWalls(tenant, names, {
+        egress: [{ to: [{ ...namespaceNamed(keycloakNamespace), podSelector: { matchLabels: { ...keycloakPodLabels } } }], ports: [tcp(keycloakPorts.container)] }],
+        serviceEntries: [],
+        cniPolicies: [],
+    });
+}
+
+/** The way to the identity provider, by NetworkPolicy, by the mesh's registry and by the CNI. */
+interface ProviderWay {
+    egress: k8s.types.input.networking.v1.NetworkPolicyEgressRule[];
+    serviceEntries: DatabaseWalls["serviceEntries"];
+    cniPolicies: DatabaseWalls["cniPolicies"];
+}
+
+function gatekeeperWalls(tenant: string, names: TenantNames, provider: ProviderWay): DatabaseWalls {
+    const ns = names.namespace;
+    const pods = gatekeeperSelector(tenant);
     return {
         orthancEgress: [],
         network: [
@@ -239,10 +287,7 @@ export function identityWalls(tenant: string, names: TenantNames, oidc: OidcConf
                     podSelector: { matchLabels: pods },
                     policyTypes: ["Ingress", "Egress"],
                     ingress: [{ from: [{ ...namespaceNamed(names.gatewayNamespace), podSelector: { matchLabels: gatewaySelector(names) } }], ports: [tcp(gatekeeperPort)] }],
-                    egress: [
-                        { to: [{ podSelector: { matchLabels: orthancSelector(tenant) } }], ports: [tcp(orthancPorts.http)] },
-                        ...(cidrs.length > 0 ? [{ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(port)] }] : []),
-                    ],
+                    egress: [{ to: [{ podSelector: { matchLabels: orthancSelector(tenant) } }], ports: [tcp(orthancPorts.http)] }, ...provider.egress],
                 },
             },
         ],
@@ -257,14 +302,28 @@ export function identityWalls(tenant: string, names: TenantNames, oidc: OidcConf
                 },
             },
         ],
-        serviceEntries: externalTlsServiceEntries(ns, identityWallNames.serviceEntry, hosts, port, `tls-idp-${port}`, (index) => `identity-provider-${index}.gatekeeper.${ns}.internal`),
-        cniPolicies: network.cni === "cilium" ? named.map((host, index) => ciliumFqdnPolicy(ns, `${identityWallNames.ciliumPolicy}-${index}`, pods, host, port, network.dns)) : [],
+        serviceEntries: provider.serviceEntries,
+        cniPolicies: provider.cniPolicies,
     };
 }
 
 /** What the policy context needs to put the gatekeeper in front of Orthanc's web port (security.ts). */
-export function gatekeeperFront(tenant: string, names: TenantNames): { podLabels: Record<string, string>; principal: string; port: number } {
-    return { podLabels: gatekeeperSelector(tenant), principal: gatekeeperPrincipal(names), port: gatekeeperPort };
+export function gatekeeperFront(tenant: string, names: TenantNames, inClusterKeycloak = false): WebFront {
+    return {
+        podLabels: gatekeeperSelector(tenant),
+        principal: gatekeeperPrincipal(names),
+        port: gatekeeperPort,
+        ...(inClusterKeycloak ? { signInPods: { namespace: keycloakNamespace, podLabels: { ...keycloakPodLabels }, port: keycloakPorts.container } } : {}),
+    };
+}
+
+/** The tenant's web route: the gatekeeper, and the realm's paths to the in-cluster Keycloak when the tenant's realm is there. */
+export function gatekeeperWebBackend(tenant: string, names: TenantNames, inClusterKeycloak = false): WebBackend {
+    return {
+        host: gatekeeperHost(names),
+        port: gatekeeperPort,
+        ...(inClusterKeycloak ? { prefixed: { prefixes: realmPathPrefixes(tenant), host: keycloakServiceHost, port: keycloakPorts.service } } : {}),
+    };
 }
 
 export interface TenantIdentityArgs {
@@ -273,6 +332,8 @@ export interface TenantIdentityArgs {
     identity: IdentityConfig;
     /** The audit database the tenant's engine renders (its connection, the gatekeeper role's password); stdout only without. */
     auditDatabase?: DatabaseEndpoint["audit"];
+    /** The tenant's realm when it signs in through the in-cluster Keycloak: its generated web client secret, and Keycloak's readiness. */
+    keycloakRealm?: { webClientSecret: pulumi.Output<string>; ready: pulumi.Resource[] };
     /** The source folder; the one beside this file unless given. */
     sourceDirectory?: string;
     /** What the pods wait for: the namespace, the tenant's walls, the sidecar injector. */
@@ -294,7 +355,9 @@ export class TenantIdentity extends pulumi.ComponentResource {
         const { tenant, names, identity } = args;
         const ns = names.namespace;
         const inNamespace = { parent: this, dependsOn: args.dependsOn };
-        const oidc = tenantOidc(identity, tenant);
+        const oidc = tenantOidc(identity, tenant, names);
+        const clientSecret = args.keycloakRealm?.webClientSecret ?? pulumi.secret(identity.oidc?.clientSecret ?? "");
+        if (!args.keycloakRealm && !identity.oidc) throw new Error(`tenants.${tenant}.identity.keycloak: the in-cluster Keycloak's realm was not given to the tenant`);
         const auditDatabase = args.auditDatabase;
         const config = gatekeeperConfig(tenant, names, identity, auditDatabase?.connection);
         const sources = gatekeeperSourceFiles(args.sourceDirectory);
@@ -308,7 +371,7 @@ export class TenantIdentity extends pulumi.ComponentResource {
             {
                 metadata: { name: gatekeeperName, namespace: ns },
                 stringData: {
-                    [gatekeeperSecretEnv.oidcClientSecret]: pulumi.secret(oidc.clientSecret),
+                    [gatekeeperSecretEnv.oidcClientSecret]: clientSecret,
                     [gatekeeperSecretEnv.sessionKey]: sessionKey,
                     [gatekeeperSecretEnv.orthancPassword]: this.orthancPassword,
                     ...(auditDatabase ? { [gatekeeperSecretEnv.auditDatabasePassword]: auditDatabase.password } : {}),
@@ -331,7 +394,7 @@ export class TenantIdentity extends pulumi.ComponentResource {
                 metadata: { name: gatekeeperName, namespace: ns, labels: { app: gatekeeperName } },
                 spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum, oidc.caCertificate !== undefined, auditDatabase !== undefined)),
             },
-            { parent: this, dependsOn: [...args.dependsOn, configMap, secret, ...(auditDatabase?.ready ?? [])] },
+            { parent: this, dependsOn: [...args.dependsOn, configMap, secret, ...(auditDatabase?.ready ?? []), ...(args.keycloakRealm?.ready ?? [])] },
         );
         new k8s.core.v1.Service(`${name}-service`, { metadata: { name: gatekeeperName, namespace: ns }, spec: gatekeeperServiceSpec(tenant) }, inNamespace);
         new k8s.policy.v1.PodDisruptionBudget(`${name}-disruption-budget`, { metadata: { name: gatekeeperName, namespace: ns }, spec: gatekeeperDisruptionBudgetSpec(tenant) }, inNamespace);

@@ -45,3 +45,23 @@ export const namespaceNamed = (name: string) => ({ namespaceSelector: { matchLab
 export const monitoringNamespaceSelector = (name: string) => ({
     namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name, ...monitoringNamespaceLabels } },
 });
+
+/**
+ * The floor of a platform namespace's walls (the object store's, Keycloak's): a NetworkPolicy that denies everything,
+ * and one that lets every pod resolve names and reach istiod for its mesh configuration and certificates. The ways in
+ * and out each workload needs come on top, by NetworkPolicy and by Istio identity.
+ */
+export function namespaceFloor(namespace: string, istioNamespace: string, dns: DnsConfig): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] {
+    return [
+        { namespace, name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
+        {
+            namespace,
+            name: "allow-dns-and-istiod",
+            spec: {
+                podSelector: {},
+                policyTypes: ["Egress"],
+                egress: [dnsEgress(dns), { to: [{ ...namespaceNamed(istioNamespace), podSelector: { matchLabels: { app: "istiod" } } }], ports: [tcp(15012)] }],
+            },
+        },
+    ];
+}

@@ -25,7 +25,7 @@ import { strictMtlsSpec } from "./istio";
 import { namespace as createNamespace } from "../k8s/namespace";
 import { inClusterObjectStorePodLabels } from "../data/storage/storageWalls";
 import { orthancSelector, orthancServiceAccount, tenantNames } from "../naming/tenantNames";
-import { dnsEgress, NamedSpec, namespaceNamed, principal, tcp } from "../k8s/walls";
+import { NamedSpec, namespaceFloor, namespaceNamed, principal, tcp } from "../k8s/walls";
 import { charts, imageReference, versitygwImage } from "../versions";
 
 /** Object names in the object store's namespace. */
@@ -182,16 +182,7 @@ export function objectStoreWalls(
     const setupPods = { podSelector: { matchLabels: { app: objectStoreNames.setupJob } } };
     return {
         network: [
-            { namespace: ns, name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
-            {
-                namespace: ns,
-                name: "allow-dns-and-istiod",
-                spec: {
-                    podSelector: {},
-                    policyTypes: ["Egress"],
-                    egress: [dnsEgress(dns), { to: [{ ...namespaceNamed(istioNamespace), podSelector: { matchLabels: { app: "istiod" } } }], ports: [tcp(15012)] }],
-                },
-            },
+            ...namespaceFloor(ns, istioNamespace, dns),
             {
                 namespace: ns,
                 name: "allow-s3-clients",

@@ -150,6 +150,16 @@ export function webVirtualServiceSpec(names: TenantNames, gatewayName: string, b
         // Only the gateway in this namespace uses the route; no sidecar anywhere gets it.
         exportTo: ["."],
         http: [
+            ...(backend.prefixed
+                ? [
+                      {
+                          match: backend.prefixed.prefixes.map((prefix) => ({ uri: { prefix } })),
+                          route: [{ destination: { host: backend.prefixed.host, port: { number: backend.prefixed.port } } }],
+                          // The same headers as the rest of the origin: a page of the realm is a page of this site.
+                          headers: { response: { set: webResponseHeaders } },
+                      },
+                  ]
+                : []),
             {
                 route: [{ destination: { host: backend.host, port: { number: backend.port } } }],
                 // Large studies are uploaded through the REST API; the default 15 s would cut them off.
@@ -210,6 +220,11 @@ export function dicomVirtualServiceSpec(names: TenantNames, gatewayName: string)
 export interface WebBackend {
     host: string;
     port: number;
+    /**
+     * Paths served by someone else on the same host, routed before the rest: the tenant's realm of the in-cluster
+     * Keycloak, whose sign-in form posts to, and redirects within, the same origin.
+     */
+    prefixed?: { prefixes: string[]; host: string; port: number };
 }
 
 export function orthancWebBackend(names: TenantNames): WebBackend {

@@ -39,6 +39,8 @@ export interface WebFront {
     podLabels: Record<string, string>;
     principal: string;
     port: number;
+    /** The in-cluster Keycloak, when the tenant's realm is there: the gateway routes the realm's paths to its pods. */
+    signInPods?: { namespace: string; podLabels: Record<string, string>; port: number };
 }
 
 export interface ModalityDestination {
@@ -253,6 +255,9 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
                     ? [
                           { to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: orthancPods } }], ports: [tcp(orthancPorts.dicom)] },
                           { to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: ctx.gatekeeper.podLabels } }], ports: [tcp(ctx.gatekeeper.port)] },
+                          ...(ctx.gatekeeper.signInPods
+                              ? [{ to: [{ ...namespaceNamed(ctx.gatekeeper.signInPods.namespace), podSelector: { matchLabels: ctx.gatekeeper.signInPods.podLabels } }], ports: [tcp(ctx.gatekeeper.signInPods.port)] }]
+                              : []),
                       ]
                     : [{ to: [{ ...namespaceNamed(tenantNamespace), podSelector: { matchLabels: orthancPods } }], ports: [tcp(orthancPorts.http), tcp(orthancPorts.dicom)] }],
             },

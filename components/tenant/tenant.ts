@@ -11,7 +11,7 @@ import { ClusterNetwork, combineWalls, dataWalls, defaultClusterNetwork, InClust
 import { orthancSelector } from "../naming/tenantNames";
 import { modalityDestinations } from "./security";
 import { TenantWalls } from "./walls";
-import { gatekeeperFront, gatekeeperHost, gatekeeperPort, identityWalls, TenantIdentity, tenantOidc } from "../identity/identity";
+import { gatekeeperFront, gatekeeperWebBackend, identityWalls, keycloakGatekeeperWalls, TenantIdentity } from "../identity/identity";
 
 export interface OrthancTenantArgs {
     tenant: TenantConfig;
@@ -44,6 +44,8 @@ export interface OrthancTenantArgs {
     certManagerServiceAccount: { name: string; namespace: string };
     /** The stack's in-cluster S3 server, for a tenant with `storage.s3.inCluster`: its key pair and the bucket setup. */
     objectStore?: InClusterStore;
+    /** The tenant's realm of the in-cluster Keycloak, for a tenant with `identity.keycloak`. */
+    keycloakRealm?: { webClientSecret: pulumi.Output<string>; ready: pulumi.Resource[] };
 }
 
 /** What a tenant exports: where to reach it and how to trust it. */
@@ -172,9 +174,9 @@ export class OrthancTenant extends pulumi.ComponentResource {
                             network: args.network,
                             monitoringNamespace: args.monitoringNamespace,
                         }),
-                        ...(identity ? [identityWalls(tenant.name, names, tenantOidc(identity, tenant.name), network)] : []),
+                        ...(identity ? [identity.oidc ? identityWalls(tenant.name, names, identity.oidc, network) : keycloakGatekeeperWalls(tenant.name, names)] : []),
                     ),
-                    gatekeeper: identity ? gatekeeperFront(tenant.name, names) : undefined,
+                    gatekeeper: identity ? gatekeeperFront(tenant.name, names, identity.keycloak !== undefined) : undefined,
                 },
                 namespaces: [tenantNamespace, gatewayNamespace],
                 istioCrdsReady: args.istioCrdsReady,
@@ -199,7 +201,11 @@ export class OrthancTenant extends pulumi.ComponentResource {
             { parent: this },
         );
         const gatekeeper = identity
-            ? new TenantIdentity(`${name}-identity`, { tenant: tenant.name, names, identity, auditDatabase: data.database.audit, dependsOn: workloadOpts.dependsOn }, { parent: this })
+            ? new TenantIdentity(
+                  `${name}-identity`,
+                  { tenant: tenant.name, names, identity, auditDatabase: data.database.audit, keycloakRealm: args.keycloakRealm, dependsOn: workloadOpts.dependsOn },
+                  { parent: this },
+              )
             : undefined;
         const orthanc = new OrthancServer(
             `${name}-orthanc`,
@@ -230,7 +236,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
                 namespace: gatewayNamespace,
                 dependsOn: [...walls.ready, ...args.istioInjectionReady, pki.issuer],
                 crdsReady: [...args.istioCrdsReady, ...args.certManagerCrdsReady],
-                webBackend: gatekeeper ? { host: gatekeeperHost(names), port: gatekeeperPort } : undefined,
+                webBackend: gatekeeper ? gatekeeperWebBackend(tenant.name, names, identity?.keycloak !== undefined) : undefined,
             },
             { parent: this },
         );

@@ -32,11 +32,13 @@ const charts: Record<string, string> = {
     "cloudnative-pg-values-": "cloudnative-pg",
     "plugin-barman-cloud-values-": "plugin-barman-cloud",
     "versitygw-values-": "versitygw",
+    "keycloakx-values-": "keycloakx",
 };
 
 /** Charts read from their own repositories at the pinned tag, under the file name the loop below expects. */
 const fromRepositories: { file: string; repository: string; ref: string; path: string }[] = [
     { file: "versitygw-values-0.3.4.yaml", repository: "versity/versitygw", ref: "v1.7.0", path: "chart/values.yaml" },
+    { file: "keycloakx-values-7.1.11.yaml", repository: "codecentric/helm-charts", ref: "keycloakx-7.1.11", path: "charts/keycloakx/values.yaml" },
 ];
 
 /**

@@ -89,6 +89,12 @@ export const openPaths: Record<string, Record<string, string>> = {
         podSecurityContext: "a Kubernetes PodSecurityContext, rendered whole into the Deployment",
         securityContext: "a Kubernetes SecurityContext, rendered whole into the container",
     },
+    keycloakx: {
+        // codecentric/helm-charts keycloakx-7.1.11 charts/keycloakx/templates/statefulset.yaml renders both maps whole
+        // (toYaml) as the pod's and the container's securityContext.
+        podSecurityContext: "a Kubernetes PodSecurityContext, rendered whole into the StatefulSet",
+        securityContext: "a Kubernetes SecurityContext, rendered whole into the container",
+    },
 };
 
 export function valuesProblems(chart: string, reference: KeyNode, values: unknown): string[] {

@@ -10,7 +10,7 @@
  * Each check below reads the repository and throws when the evidence is missing, so a pin without it cannot be
  * recorded. Mirrors used: aws/aws-cli, orthanc-server/orthanc-builder, kiali/kiali, kiali/kiali-operator,
  * kiali/helm-charts, bitnami/charts, cloudnative-pg/cloudnative-pg, cloudnative-pg/artifacts, cloudnative-pg/charts,
- * prometheus-community/helm-charts, pulumi/get.pulumi.com, nodejs/docker-node.
+ * prometheus-community/helm-charts, pulumi/get.pulumi.com, nodejs/docker-node, codecentric/helm-charts.
  *
  * Besides the tags it records, for digests: the upstream file that names each pinned image digest; for the images on
  * `imagesWithoutDigest`, that the repositories named there still name none (so a digest found later is not missed);
@@ -159,6 +159,21 @@ const evidenceFor: Record<keyof typeof pinnedImages, (pin: ImagePin) => Evidence
             },
         ];
     },
+    keycloak: (pin) => {
+        const repo = "codecentric/helm-charts";
+        const ref = `keycloakx-${charts.keycloakx.version}`;
+        const values = show(repo, ref, "charts/keycloakx/values.yaml");
+        const chart = show(repo, ref, "charts/keycloakx/Chart.yaml");
+        expect(values.includes(`repository: ${pin.registry}/${pin.repository}`) && values.includes(`tag: "${pin.tag}"`) && chart.includes(`appVersion: ${pin.tag}`), `${ref} runs ${pin.registry}/${pin.repository}:${pin.tag}`);
+        return [
+            {
+                repository: repo,
+                ref,
+                path: "charts/keycloakx/values.yaml",
+                finding: `image.repository ${pin.registry}/${pin.repository}, image.tag "${pin.tag}", image.digest "" (Chart.yaml appVersion ${pin.tag})`,
+            },
+        ];
+    },
     postgresqlRepmgr: (pin) => bitnami(pin),
     pgpool: (pin) => bitnami(pin),
     postgresExporter: (pin) => bitnami(pin),
@@ -214,6 +229,7 @@ const searchedFor: Partial<Record<keyof typeof pinnedImages, [string, string][]>
     kiali: [["kiali/kiali", pinnedImages.kiali.tag], ["kiali/kiali-operator", pinnedImages.kiali.tag]],
     node: [["nodejs/docker-node", "HEAD"]],
     versitygw: [["versity/versitygw", pinnedImages.versitygw.tag]],
+    keycloak: [["codecentric/helm-charts", `keycloakx-${charts.keycloakx.version}`]],
 };
 
 function noDigestFound(name: keyof typeof pinnedImages, pin: ImagePin): Evidence[] {
@@ -253,6 +269,7 @@ const images = Object.fromEntries(
 const chartIndexes: Record<string, { repository: string; ref: string; path: string; archives?: string }> = {
     "https://kiali.org/helm-charts": { repository: "kiali/helm-charts", ref: "master", path: "docs/index.yaml", archives: "docs" },
     "https://cloudnative-pg.github.io/charts": { repository: "cloudnative-pg/charts", ref: "gh-pages", path: "index.yaml" },
+    "https://codecentric.github.io/helm-charts": { repository: "codecentric/helm-charts", ref: "gh-pages", path: "index.yaml" },
 };
 
 interface IndexEntry {

@@ -31,12 +31,12 @@ import { orthancDatabase, postgresNodeNames, postgresPodLabels, postgresRelease,
 export const auditDatabase = { name: "audit", owner: "audit_owner", writer: "gatekeeper_audit" } as const;
 
 /**
- * Whether the tenant's engine renders the audit database: its users sign in through the gatekeeper (`identity.oidc`),
+ * Whether the tenant's engine renders the audit database: its users sign in through the gatekeeper (`identity.oidc` or `identity.keycloak`),
  * its engine is this one, and its stack did not choose the gatekeeper's stdout alone (`identity.audit.stdoutOnly`).
  */
 export function rendersAuditDatabase(tenant: TenantConfig): boolean {
     const identity = tenant.identity;
-    return tenant.database.engine === "bitnami-ha" && identity !== undefined && !identity.disabled && identity.oidc !== undefined && !identity.audit.stdoutOnly;
+    return tenant.database.engine === "bitnami-ha" && identity !== undefined && !identity.disabled && !identity.audit.stdoutOnly;
 }
 
 /** Object names in the tenant namespace. */

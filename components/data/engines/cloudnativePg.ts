@@ -121,6 +121,10 @@ export interface ClusterSpecInput {
      * `createOrPatchServiceAccount`) carries the role, so the pods, the plugin's sidecar included, get its token.
      */
     backupIdentity?: BackupIdentity;
+    /** The database initdb creates and its owner's basic-auth Secret: Orthanc's unless given (the in-cluster Keycloak's). */
+    database?: { name: string; owner: string; secret: string };
+    /** The instances' requests and limits: sized for Orthanc's index unless given. */
+    resources?: Record<string, unknown>;
 }
 
 /**
@@ -142,11 +146,11 @@ export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
         enableSuperuserAccess: false,
         bootstrap: {
             initdb: {
-                database: orthancDatabase.name,
+                database: input.database?.name ?? orthancDatabase.name,
                 // Created by initdb as an ordinary login role that owns the database (docs/src/bootstrap.md): not a
                 // superuser, no CREATEROLE, no replication.
-                owner: orthancDatabase.user,
-                secret: { name: cnpgNames.ownerSecret },
+                owner: input.database?.owner ?? orthancDatabase.user,
+                secret: { name: input.database?.secret ?? cnpgNames.ownerSecret },
             },
         },
         inheritedMetadata: { labels: { ...noSidecar } },
@@ -158,7 +162,7 @@ export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
             pg_hba: ["hostnossl all all all reject"],
         },
         storage: { size: input.volumeSize, ...(input.storageClass ? { storageClass: input.storageClass } : {}) },
-        resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
+        resources: input.resources ?? { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
         // One instance per node where the cluster has nodes enough (preferred, so a small cluster still schedules).
         affinity: { enablePodAntiAffinity: true, topologyKey: "kubernetes.io/hostname", podAntiAffinityType: "preferred" },
         ...(input.backupIdentity?.kind === "role" ? { serviceAccountTemplate: { metadata: { annotations: roleAnnotations(input.backupIdentity) } } } : {}),
