@@ -32,7 +32,7 @@ import { gatewayPrincipal } from "../../tenant/security";
 import { charts, keycloakImage, lockedDigest } from "../../versions";
 import { gatekeeperName, gatekeeperSelector } from "../names";
 import { keycloakNamespace, keycloakPaths, keycloakPodLabels, keycloakPorts, keycloakRelease, realmPathPrefixes } from "./names";
-import { realmIssuer, realmRepresentation, RealmSecrets } from "./realm";
+import { realmIssuer, realmJson, RealmSecrets } from "./realm";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 
@@ -276,7 +276,7 @@ export class InClusterKeycloak extends pulumi.ComponentResource {
                 .all([realm.webClientSecret, realm.administratorPassword, pulumi.all(realm.apiClientSecrets)])
                 .apply(([webClientSecret, administratorPassword, apiClientSecrets]: [string, string, Record<string, string>]) => {
                     const secrets: RealmSecrets = { webClientSecret, administratorPassword, apiClientSecrets };
-                    return JSON.stringify(realmRepresentation({ tenant, displayName, names, identity, administrator }, secrets), null, 2);
+                    return realmJson({ tenant, displayName, names, identity, administrator }, secrets);
                 });
         }
         const realmsSecret = new k8s.core.v1.Secret(`${name}-realms`, { metadata: { name: keycloakObjects.realmsSecret, namespace: keycloakNamespace }, stringData: realmFiles }, inNamespace);

@@ -89,6 +89,20 @@ export interface RealmInput {
     administrator: string;
 }
 
+/**
+ * The realm import replaces `${NAME}` and `${NAME:default}` with environment variables of Keycloak's process, which
+ * hold its bootstrap administrator's password and its database's: a display name, group or client id from the stack
+ * that held one would carry a secret into the realm's pages. Refused by name (tests/upstream/keycloak.ts).
+ */
+export function realmJson(input: RealmInput, secrets: RealmSecrets): string {
+    const json = JSON.stringify(realmRepresentation(input, secrets), null, 2);
+    const placeholder = /\$\{[^}]*\}/.exec(json);
+    if (placeholder) {
+        throw new Error(`tenants.${input.tenant}: the realm would hold ${placeholder[0]}, which Keycloak's import replaces with its own environment; remove "\${" from the tenant's displayName, roles' groups and API client ids`);
+    }
+    return json;
+}
+
 export function realmRepresentation(input: RealmInput, secrets: RealmSecrets): Record<string, unknown> {
     const { tenant, names, identity } = input;
     const publicUrl = `https://${names.webHost}`;
