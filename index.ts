@@ -22,7 +22,7 @@ import { CertificateAuthority } from "./components/pki/certificateAuthority";
 import { certManagerDuration, rootCaProfile, serverProfile } from "./components/pki/profile";
 import { OrthancTenant } from "./components/tenant/tenant";
 import { backupStorage as backupStorageInstructions } from "./components/data/backup/backupPolicy";
-import { orthancServiceAccount, tenantNames } from "./components/naming/tenantNames";
+import { orthancServiceAccount, tenantNames, tenantWebUrl } from "./components/naming/tenantNames";
 import { storageSetup as storageSetupFor } from "./components/data/storage/storageSetup";
 
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
@@ -62,7 +62,10 @@ const observability = config.observability.enabled
 // The tenants that sign in through the in-cluster Keycloak (identity.keycloak).
 const keycloakTenants = config.tenants
     .filter((tenant) => tenant.identity?.keycloak !== undefined)
-    .map((tenant) => ({ tenant: tenant.name, displayName: tenant.displayName, names: tenantNames(tenant.name, config.domain), identity: tenant.identity! }));
+    .map((tenant) => {
+        const names = tenantNames(tenant.name, config.domain);
+        return { tenant: tenant.name, displayName: tenant.displayName, names, webUrl: tenantWebUrl(names, config.ingress.serviceType, tenant.nodePorts), identity: tenant.identity! };
+    });
 
 // Installed once, when a tenant's database runs on it, or Keycloak's does.
 const cloudnativePg = config.tenants.some((tenant) => tenant.database.engine === "cloudnative-pg") || keycloakTenants.length > 0

@@ -920,6 +920,12 @@ describe("identity settings (tenants[].identity)", () => {
         assert.doesNotThrow(() => parseStackConfig(twoTenants({}, { clientId: "orthanc-mhr" })), "one issuer, a client per tenant");
     });
 
+    it("asks a NodePort stack's tenant that signs users in for its fixed https node port, which every redirect names", () => {
+        const onNodePorts = (nodePorts?: Record<string, number>) => ({ ...withIdentity({ oidc: oidc() }), ingress: { serviceType: "NodePort" }, tenants: [{ ...(withIdentity({ oidc: oidc() }) as any).tenants[0], ...(nodePorts ? { nodePorts } : {}) }] });
+        assert.match(problemsOf(onNodePorts()), /tenants\[0\]\.nodePorts\.https missing; allowed: a fixed node port .*redirect URI/);
+        assert.doesNotThrow(() => parseStackConfig(onNodePorts({ https: 30443, dicom: 31112 })));
+    });
+
     const refused: [string, Record<string, unknown>, RegExp[]][] = [
         ["an issuer that is not https", { oidc: oidc({ issuer: "http://login.example.org/realms/bhs" }) }, [/identity\.oidc\.issuer is "http:\/\/login\.example\.org\/realms\/bhs"/, /an https URL/]],
         [

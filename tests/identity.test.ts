@@ -19,7 +19,7 @@ import {
 } from "../components/identity/identity";
 import { defaultClusterNetwork } from "../components/data/backup/backup";
 import { crossSiteWriteRules } from "../components/tenant/security";
-import { tenantNames } from "../components/naming/tenantNames";
+import { tenantNames, tenantWebUrl } from "../components/naming/tenantNames";
 import { imageReference, nodeImage } from "../components/versions";
 import { isSecretValue, plain } from "./support/mocks";
 import { gatekeeperFixture, kubernetesObjects, parsedStackFile, renderStack, RenderedStack, shippedStacks } from "./support/stacks";
@@ -162,7 +162,11 @@ describe("the gatekeeper in the shipped stacks", () => {
                 assert.equal(config.tenant, tenant.name);
                 const names = tenantNames(tenant.name, parsedStackFile(stack).domain);
                 // The site's provider, or the tenant's realm under its own host, read by the gatekeeper inside the mesh.
-                const issuer = tenant.identity!.oidc?.issuer ?? realmIssuer(tenant.name, names);
+                const webUrl = tenantWebUrl(names, parsedStackFile(stack).ingress.serviceType, tenant.nodePorts);
+                const issuer = tenant.identity!.oidc?.issuer ?? realmIssuer(tenant.name, webUrl);
+                // The address people type, the node port included on a NodePort stack (the local one).
+                assert.equal(config.publicUrl, webUrl);
+                if (stack === "local") assert.match(config.publicUrl, /:30443$|:30444$/);
                 assert.equal(config.oidc.issuer, issuer);
                 assert.equal(config.oidc.discoveryUrl, tenant.identity!.keycloak ? realmDiscoveryUrl(tenant.name) : undefined);
                 // The shipped stacks run bitnami-ha: the trail goes to the tenant's audit database too, through Pgpool.
@@ -178,7 +182,7 @@ describe("the gatekeeper in the shipped stacks", () => {
                 assert.deepEqual(rendered[stack].outputs.tenantEndpoints[tenant.name].signIn, {
                     issuer,
                     clientId: tenant.identity!.oidc?.clientId ?? "orthanc",
-                    redirectUri: `https://${tenantNames(tenant.name, parsedStackFile(stack).domain).webHost}/oauth2/callback`,
+                    redirectUri: `${webUrl}/oauth2/callback`,
                 });
             }
         });

@@ -11,13 +11,15 @@ import { keycloakPaths, keycloakPodLabels, keycloakPorts, keycloakServiceHost, r
 import { administratorGroups, realmGroups, realmJson, realmRepresentation, RealmSecrets } from "../components/identity/keycloak/realm";
 import { realmImportDirectory } from "../components/identity/keycloak/keycloak";
 import { gatekeeperSecretEnv } from "../components/identity/contract";
-import { tenantNames } from "../components/naming/tenantNames";
+import { tenantNames, tenantWebUrl } from "../components/naming/tenantNames";
 import { isSecretValue, plain } from "./support/mocks";
 import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack } from "./support/stacks";
 import { authorizationAllows } from "./upstream/authorizationPolicy";
 import { discoveryDocument, importedRealms, importedText, KeycloakServerSettings } from "./upstream/keycloak";
 
 const names = tenantNames("bhs", "example.org");
+// A NodePort gateway's address: the port is part of every URL the browser is sent to.
+const webUrl = tenantWebUrl(names, "NodePort", { https: 30443 });
 const secrets: RealmSecrets = { webClientSecret: "web-secret", apiClientSecrets: { ris: "ris-secret" }, administratorPassword: "first-password" };
 
 function identityOf(extra: Record<string, unknown> = {}): IdentityConfig {
@@ -31,7 +33,7 @@ function identityOf(extra: Record<string, unknown> = {}): IdentityConfig {
 
 describe("the in-cluster Keycloak's realm of a tenant", () => {
     const identity = identityOf({ apiClients: [{ clientId: "ris", role: "clinician" }] });
-    const realm = realmRepresentation({ tenant: "bhs", displayName: "Beaverdale", names, identity, administrator: "administrator" }, secrets) as any;
+    const realm = realmRepresentation({ tenant: "bhs", displayName: "Beaverdale", webUrl, identity, administrator: "administrator" }, secrets) as any;
 
     it("has a group for every group a role is granted by, and puts the first administrator in the admin role's", () => {
         assert.deepEqual(realm.groups.map((g: any) => g.name), ["orthanc-administrators", "orthanc-auditors", "orthanc-clinicians", "orthanc-technologists"]);
@@ -50,7 +52,7 @@ describe("the in-cluster Keycloak's realm of a tenant", () => {
         assert.equal(web.publicClient, false, "a client that leaves publicClient out becomes public (OIDCLoginProtocolFactory)");
         assert.equal(web.secret, "web-secret");
         assert.deepEqual([web.standardFlowEnabled, web.implicitFlowEnabled, web.directAccessGrantsEnabled, web.serviceAccountsEnabled], [true, false, false, false]);
-        assert.deepEqual(web.redirectUris, [`https://${names.webHost}/oauth2/callback`]);
+        assert.deepEqual(web.redirectUris, [`https://${names.webHost}:30443/oauth2/callback`]);
         assert.equal(web.attributes["pkce.code.challenge.method"], "S256");
         const groups = web.protocolMappers.find((m: any) => m.protocolMapper === "oidc-group-membership-mapper");
         assert.deepEqual([groups.config["claim.name"], groups.config["full.path"], groups.config["id.token.claim"]], ["groups", "false", "true"]);
@@ -63,11 +65,11 @@ describe("the in-cluster Keycloak's realm of a tenant", () => {
         assert.deepEqual([ris.publicClient, ris.standardFlowEnabled, ris.serviceAccountsEnabled, ris.directAccessGrantsEnabled], [false, false, true, false]);
         assert.equal(ris.secret, "ris-secret");
         assert.equal(ris.protocolMappers[0].config["included.client.audience"], "orthanc");
-        assert.throws(() => realmRepresentation({ tenant: "bhs", displayName: "B", names, identity, administrator: "a" }, { ...secrets, apiClientSecrets: {} }), /no generated secret for the API clients ris/);
+        assert.throws(() => realmRepresentation({ tenant: "bhs", displayName: "B", webUrl, identity, administrator: "a" }, { ...secrets, apiClientSecrets: {} }), /no generated secret for the API clients ris/);
     });
 
     it("serves the realm under the tenant's own host, with brute-force protection and stored sign-in events", () => {
-        assert.equal(realm.attributes.frontendUrl, `https://${names.webHost}${keycloakPaths.relativePath}`);
+        assert.equal(realm.attributes.frontendUrl, `https://${names.webHost}:30443${keycloakPaths.relativePath}`);
         assert.equal(realm.bruteForceProtected, true);
         assert.equal(realm.permanentLockout, false);
         assert.equal(realm.eventsEnabled, true);
@@ -76,7 +78,7 @@ describe("the in-cluster Keycloak's realm of a tenant", () => {
     });
 
     it("refuses a realm that Keycloak's import would fill with its own environment (its bootstrap password)", () => {
-        const input = { tenant: "bhs", displayName: "${KC_BOOTSTRAP_ADMIN_PASSWORD}", names, identity, administrator: "administrator" };
+        const input = { tenant: "bhs", displayName: "${KC_BOOTSTRAP_ADMIN_PASSWORD}", webUrl, identity, administrator: "administrator" };
         // What the import would have done: the model replaces it.
         const unguarded = JSON.stringify(realmRepresentation(input, secrets));
         assert.match(importedText(unguarded, { KC_BOOTSTRAP_ADMIN_PASSWORD: "s3cret" }), /"displayName":"s3cret"/);
@@ -135,7 +137,8 @@ for (const stack of ["local", "dev"] as const) {
                     assert.equal(new URL(endpoint).host, keycloakServiceHost, endpoint);
                 }
                 const signIn = new URL(document.authorization_endpoint);
-                assert.equal(signIn.host, tenantNamesOf.webHost);
+                assert.equal(signIn.hostname, tenantNamesOf.webHost);
+                assert.equal(signIn.origin, new URL(gatekeeper.publicUrl).origin, "the sign-in page on the origin the gatekeeper serves");
                 // The tenant's gateway routes the sign-in page to Keycloak, before the gatekeeper's catch-all.
                 const route = object("VirtualService", tenantNamesOf.gatewayNamespace, "web")!.inputs.spec.http[0];
                 assert.ok(route.match.some((m: any) => signIn.pathname.startsWith(m.uri.prefix)));
@@ -187,7 +190,10 @@ for (const stack of ["local", "dev"] as const) {
                 const exported = providers.realms[tenant.name];
                 assert.equal(exported.administratorPassword, realm.users[0].credentials[0].value);
                 assert.equal(exported.administrator, realm.users[0].username);
-                assert.equal(exported.issuer, `https://${tenantNames(tenant.name, config.domain).webHost}/keycloak/realms/${tenant.name}`);
+                const webUrlOf = tenantWebUrl(tenantNames(tenant.name, config.domain), config.ingress.serviceType, tenant.nodePorts);
+                assert.equal(exported.issuer, `${webUrlOf}/keycloak/realms/${tenant.name}`);
+                // Where the tenant's people type its address: on the local stack, the node port.
+                assert.equal(new URL(exported.issuer).port, stack === "local" ? String(tenant.nodePorts!.https) : "");
             }
             assert.ok(providers.keycloakAdministrator.password.length >= 32);
         });

@@ -757,7 +757,9 @@ for (const stack of allStacks) {
         it("exports per tenant the web URL, DICOM host and port, namespace, ingress address, admin user, secret password, CA", () => {
             for (const view of views) {
                 const outputs = rendered.outputs.tenantEndpoints[view.tenant];
-                assert.equal(outputs.webUrl, `https://${view.names.webHost}`);
+                // With a NodePort gateway, the port people type (README "Local cluster": https://web.bhs...:30443/).
+                const nodePort = config.ingress.serviceType === "NodePort" ? config.tenants.find((t) => t.name === view.tenant)!.nodePorts?.https : undefined;
+                assert.equal(outputs.webUrl, `https://${view.names.webHost}${nodePort ? `:${nodePort}` : ""}`);
                 assert.equal(outputs.dicomHost, view.names.dicomHost);
                 assert.equal(outputs.dicomPort, 11112);
                 assert.equal(outputs.namespace, view.names.namespace);

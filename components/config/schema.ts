@@ -857,6 +857,14 @@ export const stackConfigSchema = z
                     message: engine === "external" ? "the managed database's settings (host, database, user, password, caCertificate, addresses)" : '"external" when database.external is given',
                 });
             }
+            if (config.ingress.serviceType === "NodePort" && tenant.identity !== undefined && !tenant.identity.disabled && tenant.nodePorts?.https === undefined) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["tenants", index, "nodePorts", "https"],
+                    message:
+                        "a fixed node port (30000-32767) with korthweb:ingress.serviceType NodePort and sign-in: the sign-in's redirect URI and the gatekeeper's same-origin checks name the port people type, which an assigned port is not known before the Service exists",
+                });
+            }
             if (tenant.identity?.keycloak && config.kubernetes.apiServerAddresses === undefined) {
                 ctx.addIssue({
                     code: "custom",

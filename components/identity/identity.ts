@@ -65,14 +65,14 @@ export function gatekeeperHost(names: TenantNames): string {
 export type SignInProvider = Omit<OidcConfig, "clientSecret"> & { discoveryUrl?: string };
 
 /** The site's provider (`identity.oidc`), or the tenant's realm of the in-cluster Keycloak (`identity.keycloak`). */
-export function tenantOidc(identity: IdentityConfig, tenant: string, names: TenantNames): SignInProvider {
+export function tenantOidc(identity: IdentityConfig, tenant: string, names: TenantNames, webUrl = `https://${names.webHost}`): SignInProvider {
     if (identity.oidc) {
         const { clientSecret: _secret, ...provider } = identity.oidc;
         return provider;
     }
     if (identity.keycloak) {
         return {
-            issuer: realmIssuer(tenant, names),
+            issuer: realmIssuer(tenant, webUrl),
             discoveryUrl: realmDiscoveryUrl(tenant),
             clientId: keycloakWebClientId,
             groupsClaim: keycloakGroupsClaim,
@@ -85,12 +85,19 @@ export function tenantOidc(identity: IdentityConfig, tenant: string, names: Tena
 }
 
 /** The gatekeeper's configuration for a tenant (contract.ts `GatekeeperConfig`), as the ConfigMap holds it. */
-export function gatekeeperConfig(tenant: string, names: TenantNames, identity: IdentityConfig, auditDatabase?: GatekeeperConfig["audit"]["database"]): GatekeeperConfig {
-    const oidc = tenantOidc(identity, tenant, names);
+export function gatekeeperConfig(
+    tenant: string,
+    names: TenantNames,
+    identity: IdentityConfig,
+    auditDatabase?: GatekeeperConfig["audit"]["database"],
+    /** `tenantWebUrl`: the node port included where the gateway is a NodePort Service. */
+    webUrl = `https://${names.webHost}`,
+): GatekeeperConfig {
+    const oidc = tenantOidc(identity, tenant, names, webUrl);
     return {
         tenant,
         port: gatekeeperPort,
-        publicUrl: `https://${names.webHost}`,
+        publicUrl: webUrl,
         orthancUrl: `http://${orthancServiceName}.${names.namespace}.svc.cluster.local:${orthancPorts.http}`,
         orthancUsername: gatekeeperOrthancUser,
         oidc: {
@@ -332,6 +339,8 @@ export interface TenantIdentityArgs {
     identity: IdentityConfig;
     /** The audit database the tenant's engine renders (its connection, the gatekeeper role's password); stdout only without. */
     auditDatabase?: DatabaseEndpoint["audit"];
+    /** Where people reach the tenant (`tenantWebUrl`). */
+    webUrl: string;
     /** The tenant's realm when it signs in through the in-cluster Keycloak: its generated web client secret, and Keycloak's readiness. */
     keycloakRealm?: { webClientSecret: pulumi.Output<string>; ready: pulumi.Resource[] };
     /** The source folder; the one beside this file unless given. */
@@ -355,11 +364,11 @@ export class TenantIdentity extends pulumi.ComponentResource {
         const { tenant, names, identity } = args;
         const ns = names.namespace;
         const inNamespace = { parent: this, dependsOn: args.dependsOn };
-        const oidc = tenantOidc(identity, tenant, names);
+        const oidc = tenantOidc(identity, tenant, names, args.webUrl);
         const clientSecret = args.keycloakRealm?.webClientSecret ?? pulumi.secret(identity.oidc?.clientSecret ?? "");
         if (!args.keycloakRealm && !identity.oidc) throw new Error(`tenants.${tenant}.identity.keycloak: the in-cluster Keycloak's realm was not given to the tenant`);
         const auditDatabase = args.auditDatabase;
-        const config = gatekeeperConfig(tenant, names, identity, auditDatabase?.connection);
+        const config = gatekeeperConfig(tenant, names, identity, auditDatabase?.connection, args.webUrl);
         const sources = gatekeeperSourceFiles(args.sourceDirectory);
         const data = gatekeeperConfigMapData(config, sources, oidc.caCertificate);
 

@@ -48,3 +48,14 @@ export function orthancPodLabels(tenant: string): Record<string, string> {
 export function orthancSelector(tenant: string): Record<string, string> {
     return { "app.kubernetes.io/name": "orthanc", "app.kubernetes.io/instance": tenant };
 }
+
+/**
+ * Where people reach a tenant's web UI: `https://<webHost>`, with the node port when the gateway is a NodePort Service
+ * (the local stack: `https://web.bhs.local.orthweb.example:30443`). The sign-in's redirect URI, the gatekeeper's
+ * same-origin checks and the in-cluster Keycloak's realm address are built from it: a URL without the port people
+ * type would send every browser back to a port nothing listens on.
+ */
+export function tenantWebUrl(names: TenantNames, serviceType: string, nodePorts?: { https?: number }): string {
+    const port = serviceType === "NodePort" ? nodePorts?.https : undefined;
+    return `https://${names.webHost}${port !== undefined && port !== 443 ? `:${port}` : ""}`;
+}

@@ -4,7 +4,7 @@ import { namespace } from "../k8s/namespace";
 import { CertificateAuthority } from "../pki/certificateAuthority";
 import { TenantGateway } from "./gateway";
 import { ingressPorts } from "./ingress";
-import { tenantNames } from "../naming/tenantNames";
+import { tenantNames, tenantWebUrl } from "../naming/tenantNames";
 import { OrthancServer } from "./orthanc";
 import { ModalityCertificate, renewalNotice, TenantPki } from "./pki";
 import { ClusterNetwork, combineWalls, dataWalls, defaultClusterNetwork, InClusterStore, StorageIdentity, tenantData } from "../data";
@@ -118,6 +118,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
         super("korthweb:tenant:OrthancTenant", name, {}, opts);
         const { tenant } = args;
         const names = tenantNames(tenant.name, args.domain);
+        const webUrl = tenantWebUrl(names, args.ingress.serviceType, tenant.nodePorts);
         const ns = names.namespace;
         // Users sign in through the tenant's gatekeeper unless the stack turns it off (README, "Who signs in").
         const identity = tenant.identity && !tenant.identity.disabled ? tenant.identity : undefined;
@@ -203,7 +204,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
         const gatekeeper = identity
             ? new TenantIdentity(
                   `${name}-identity`,
-                  { tenant: tenant.name, names, identity, auditDatabase: data.database.audit, keycloakRealm: args.keycloakRealm, dependsOn: workloadOpts.dependsOn },
+                  { tenant: tenant.name, names, webUrl, identity, auditDatabase: data.database.audit, keycloakRealm: args.keycloakRealm, dependsOn: workloadOpts.dependsOn },
                   { parent: this },
               )
             : undefined;
@@ -244,7 +245,7 @@ export class OrthancTenant extends pulumi.ComponentResource {
         this.outputs = {
             namespace: ns,
             gatewayNamespace: names.gatewayNamespace,
-            webUrl: `https://${names.webHost}`,
+            webUrl,
             dicomHost: names.dicomHost,
             dicomPort: ingressPorts.dicomTls,
             ingressAddress: gateway.address,

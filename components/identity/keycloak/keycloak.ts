@@ -61,6 +61,8 @@ export interface KeycloakTenant {
     tenant: string;
     displayName: string;
     names: TenantNames;
+    /** `tenantWebUrl`: where the tenant's users reach it, and its realm. */
+    webUrl: string;
     identity: IdentityConfig;
 }
 
@@ -262,10 +264,10 @@ export class InClusterKeycloak extends pulumi.ComponentResource {
         const generated = (resource: string) => pulumi.secret(new random.RandomPassword(resource, { length: 32, special: false }, { parent: this }).result);
 
         const realmFiles: Record<string, pulumi.Output<string>> = {};
-        for (const { tenant, displayName, names, identity } of args.tenants) {
+        for (const { tenant, displayName, webUrl, identity } of args.tenants) {
             const administrator = identity.keycloak?.administrator ?? "administrator";
             const realm: KeycloakRealm = {
-                issuer: realmIssuer(tenant, names),
+                issuer: realmIssuer(tenant, webUrl),
                 webClientSecret: generated(`${name}-${tenant}-web-client-secret`),
                 administrator,
                 administratorPassword: generated(`${name}-${tenant}-administrator-password`),
@@ -276,7 +278,7 @@ export class InClusterKeycloak extends pulumi.ComponentResource {
                 .all([realm.webClientSecret, realm.administratorPassword, pulumi.all(realm.apiClientSecrets)])
                 .apply(([webClientSecret, administratorPassword, apiClientSecrets]: [string, string, Record<string, string>]) => {
                     const secrets: RealmSecrets = { webClientSecret, administratorPassword, apiClientSecrets };
-                    return realmJson({ tenant, displayName, names, identity, administrator }, secrets);
+                    return realmJson({ tenant, displayName, webUrl, identity, administrator }, secrets);
                 });
         }
         const realmsSecret = new k8s.core.v1.Secret(`${name}-realms`, { metadata: { name: keycloakObjects.realmsSecret, namespace: keycloakNamespace }, stringData: realmFiles }, inNamespace);

@@ -9,7 +9,6 @@
  * AudienceProtocolMapper.java); tests/upstream/keycloak.ts models what the import and the token endpoint do with them.
  */
 import { IdentityConfig, identityRoles } from "../../config/schema";
-import type { TenantNames } from "../../naming/tenantNames";
 import { keycloakPaths } from "./names";
 
 /** The realm's web client: the gatekeeper signs users in with it (authorization code with PKCE). */
@@ -26,14 +25,17 @@ export interface RealmSecrets {
     administratorPassword: string;
 }
 
-/** Where a tenant's users reach its realm: under the tenant's own web host, through the tenant's own gateway. */
-export function realmFrontendUrl(names: TenantNames): string {
-    return `https://${names.webHost}${keycloakPaths.relativePath}`;
+/**
+ * Where a tenant's users reach its realm: under the tenant's own web address (`tenantWebUrl`, the node port included
+ * where there is one), through the tenant's own gateway.
+ */
+export function realmFrontendUrl(webUrl: string): string {
+    return `${webUrl}${keycloakPaths.relativePath}`;
 }
 
 /** The issuer of the tenant's realm: what the gatekeeper holds tokens to. */
-export function realmIssuer(tenant: string, names: TenantNames): string {
-    return `${realmFrontendUrl(names)}/realms/${tenant}`;
+export function realmIssuer(tenant: string, webUrl: string): string {
+    return `${realmFrontendUrl(webUrl)}/realms/${tenant}`;
 }
 
 /** The groups the realm must have: every group a role of the tenant is granted by (roles' groups are the contract). */
@@ -83,7 +85,8 @@ function groupsMapper(): Record<string, unknown> {
 export interface RealmInput {
     tenant: string;
     displayName: string;
-    names: TenantNames;
+    /** `tenantWebUrl`: where the tenant's users reach it. */
+    webUrl: string;
     identity: IdentityConfig;
     /** The first administrator's user name (`identity.keycloak.administrator`). */
     administrator: string;
@@ -104,8 +107,8 @@ export function realmJson(input: RealmInput, secrets: RealmSecrets): string {
 }
 
 export function realmRepresentation(input: RealmInput, secrets: RealmSecrets): Record<string, unknown> {
-    const { tenant, names, identity } = input;
-    const publicUrl = `https://${names.webHost}`;
+    const { tenant, identity } = input;
+    const publicUrl = input.webUrl;
     const missing = identity.apiClients.filter((client) => secrets.apiClientSecrets[client.clientId] === undefined).map((client) => client.clientId);
     if (missing.length > 0) throw new Error(`tenants.${tenant}: no generated secret for the API clients ${missing.join(", ")}`);
     return {
@@ -117,7 +120,7 @@ export function realmRepresentation(input: RealmInput, secrets: RealmSecrets): R
         sslRequired: "external",
         // Each realm's pages, tokens and issuer under its tenant's own host (the hostname provider honours it over
         // the server's hostname): mhr's gateway never serves bhs's realm.
-        attributes: { frontendUrl: realmFrontendUrl(names) },
+        attributes: { frontendUrl: realmFrontendUrl(publicUrl) },
         registrationAllowed: false,
         resetPasswordAllowed: false,
         editUsernameAllowed: false,
