@@ -9,7 +9,7 @@ import { clusterDns, DnsConfig } from "../config/schema";
 import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
 import { orthancSelector, TenantNames } from "../naming/tenantNames";
 import type { DatabaseWalls } from "../data/endpoint";
-import { dnsEgress, monitoringNamespaceSelector, NamedSpec, namespaceNamed, principal, tcp } from "../k8s/walls";
+import { monitoringNamespaceSelector, NamedSpec, namespaceFloor, namespaceNamed, principal, tcp } from "../k8s/walls";
 
 export interface PolicyContext {
     tenant: string;
@@ -210,23 +210,8 @@ export function networkPolicies(ctx: PolicyContext): NamedSpec<k8s.types.input.n
     const gatewayNamespace = names.gatewayNamespace;
     // Both namespaces start from the same floor: nothing in or out but names, istiod and Prometheus' scrapes.
     const floor = (namespace: string): NamedSpec<k8s.types.input.networking.v1.NetworkPolicySpec>[] => [
-        { namespace, name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
-        {
-            // Every pod resolves names and fetches its mesh configuration and certificates from istiod.
-            namespace,
-            name: "allow-dns-and-istiod",
-            spec: {
-                podSelector: {},
-                policyTypes: ["Egress"],
-                egress: [
-                    dnsEgress(ctx.dns ?? clusterDns({})),
-                    {
-                        to: [{ ...namespaceNamed(ctx.istioNamespace), podSelector: { matchLabels: { app: "istiod" } } }],
-                        ports: [tcp(15012)],
-                    },
-                ],
-            },
-        },
+        // Every pod resolves names and fetches its mesh configuration and certificates from istiod; nothing else.
+        ...namespaceFloor(namespace, ctx.istioNamespace, ctx.dns ?? clusterDns({})),
         ...(ctx.monitoringNamespace === undefined
             ? []
             : [
