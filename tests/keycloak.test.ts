@@ -157,6 +157,8 @@ for (const stack of ["local", "dev"] as const) {
                 .map((r) => r.inputs.spec);
             assert.ok(policies.some((p) => p.selector === undefined && p.rules === undefined), "an allow-nothing policy");
             const everyTenant = config.tenants.map((t) => t.name);
+            // The mesh's path normalization, as rendered (istiod's meshConfig): what the policies see.
+            const normalization = releases(rendered).find((r) => r.inputs.name === "istiod")!.inputs.values.meshConfig.pathNormalization.normalization;
             for (const tenant of keycloakTenants) {
                 const own = tenantNames(tenant.name, config.domain);
                 const request = (principalNamespace: string, account: string, path: string) => ({
@@ -168,11 +170,12 @@ for (const stack of ["local", "dev"] as const) {
                 });
                 const signIn = `/keycloak/realms/${tenant.name}/protocol/openid-connect/auth?client_id=orthanc`;
                 const token = `/keycloak/realms/${tenant.name}/protocol/openid-connect/token`;
-                const allows = (r: ReturnType<typeof request>) => authorizationAllows(policies, { ...keycloakPodLabels }, r, "BASE");
+                const allows = (r: ReturnType<typeof request>) => authorizationAllows(policies, { ...keycloakPodLabels }, r, normalization);
                 assert.ok(allows(request(own.gatewayNamespace, own.gatewayRelease, signIn)), `${tenant.name}'s gateway to its sign-in page`);
                 assert.ok(allows(request(own.namespace, "gatekeeper", token)), `${tenant.name}'s gatekeeper to its token endpoint`);
                 assert.ok(!allows(request(own.gatewayNamespace, own.gatewayRelease, "/keycloak/admin/master/console/")), "the master realm is the port-forward's");
                 assert.ok(!allows(request(own.gatewayNamespace, own.gatewayRelease, `/keycloak/realms/${tenant.name}/../master/protocol/openid-connect/auth`)), "no way out of the realm by dot segments");
+                assert.ok(!allows(request(own.gatewayNamespace, own.gatewayRelease, `/keycloak/realms/${tenant.name}/..%2Fmaster/protocol/openid-connect/auth`)), "nor by an escaped slash");
                 for (const other of everyTenant.filter((t) => t !== tenant.name)) {
                     const them = tenantNames(other, config.domain);
                     assert.ok(!allows(request(them.gatewayNamespace, them.gatewayRelease, signIn)), `${other}'s gateway to ${tenant.name}'s realm`);
