@@ -943,8 +943,8 @@ describe("identity settings (tenants[].identity)", () => {
         });
     }
 
-    // Where the audit trail goes: the program renders the audit database in bitnami-ha only; any other engine must
-    // say identity.audit.stdoutOnly (components/config/schema.ts, auditProblems).
+    // Where the audit trail goes: the program renders the audit database in bitnami-ha and cloudnative-pg; external
+    // must say identity.audit.stdoutOnly (components/config/schema.ts, auditProblems).
     const onEngine = (engine: string, audit?: Record<string, unknown>) => ({
         ...withTenant({
             identity: { oidc: oidc(), ...(audit ? { audit } : {}) },
@@ -956,8 +956,9 @@ describe("identity settings (tenants[].identity)", () => {
     const auditCases: [string, string, Record<string, unknown> | undefined, RegExp[] | "accepted"][] = [
         ["bitnami-ha, its own audit database", "bitnami-ha", undefined, "accepted"],
         ["bitnami-ha, stdout only by choice", "bitnami-ha", { stdoutOnly: true }, "accepted"],
-        ["external without a choice", "external", undefined, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /audit database only in the tenant's own PostgreSQL \(database\.engine "bitnami-ha"\)/, /not with database\.engine "external"/]],
-        ["cloudnative-pg without a choice", "cloudnative-pg", { retentionDays: 365 }, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /not with database\.engine "cloudnative-pg"/]],
+        ["external without a choice", "external", undefined, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /audit database only in the tenant's own PostgreSQL \(database\.engine "bitnami-ha" or "cloudnative-pg"\)/, /not with database\.engine "external"/]],
+        ["cloudnative-pg, its own audit database", "cloudnative-pg", undefined, "accepted"],
+        ["cloudnative-pg, its own audit database kept a year", "cloudnative-pg", { retentionDays: 365 }, "accepted"],
         ["external, stdout only", "external", { stdoutOnly: true }, "accepted"],
         ["cloudnative-pg, stdout only", "cloudnative-pg", { stdoutOnly: true }, "accepted"],
         ["stdoutOnly false", "external", { stdoutOnly: false }, [/identity\.audit\.stdoutOnly/, /true, or leave it out/]],

@@ -330,7 +330,7 @@ const identitySchema = z.strictObject({
             /**
              * The trail goes to the gatekeeper's stdout only, for the platform's log collector to keep: no audit database,
              * no retention job, no `/audit` for the auditor (README warning). The one choice for a database engine whose
-             * audit database the program does not render (`external`, `cloudnative-pg`).
+             * audit database the program does not render (`external`).
              */
             stdoutOnly: z.literal(true, { error: "true, or leave it out" }).optional(),
         })
@@ -393,8 +393,8 @@ export function identityProblems(identity: IdentityConfig, cni: string | undefin
     return problems;
 }
 
-/** The engines whose audit database the program renders (components/data/engines/bitnamiHaAudit.ts). */
-export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitnami-ha"];
+/** The engines whose audit database the program renders (components/data/engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts). */
+export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitnami-ha", "cloudnative-pg"];
 
 /** Where a tenant's gatekeeper keeps its audit trail; paths are relative to tenants[N].identity. */
 export function auditProblems(identity: IdentityConfig, engine: DatabaseConfig["engine"]): PathProblem[] {
