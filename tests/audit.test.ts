@@ -13,6 +13,13 @@ import {
     postgresNodeHosts,
 } from "../components/data/engines/bitnamiHaAudit";
 import { connectionBudget } from "../components/data/engines/bitnamiHaValues";
+import { auditOwnerSql, auditPodLabels } from "../components/data/engines/auditDatabase";
+import { cloudnativePgAuditWalls, cnpgAuditNames } from "../components/data/engines/cloudnativePgAudit";
+import { cnpgNames, cnpgPodLabels, poolerBudget } from "../components/data/engines/cloudnativePg";
+import { gatekeeperSecretEnv } from "../components/identity/contract";
+import { cnpgPostgresImage, imageReference } from "../components/versions";
+import { createDatabaseSql, hbaMethod, reconcileManagedRoles } from "./upstream/cnpgDeclarative";
+import { parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { shellQuote } from "../components/data/backup/backup";
 import { auditRetentionRules, cronMaxIntervalSeconds, kubeStateMetricsValues } from "../components/platform/alerts";
 import { tenantNames } from "../components/naming/tenantNames";
@@ -169,5 +176,161 @@ describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
         const [old, never] = rules;
         assert.match(old.expr, new RegExp(`\\(time\\(\\) - kube_cronjob_status_last_successful_time\\{[^}]*\\}\\) > ${26 * 3600}`));
         assert.match(never.expr, /unless on\(namespace, cronjob\) kube_cronjob_status_last_successful_time/);
+    });
+});
+
+describe("the audit database in the tenant's CloudNativePG Cluster (Pulumi.cnpg.yaml)", () => {
+    const cnpgStack = "cnpg";
+    let rendered: RenderedStack;
+    before(async () => {
+        rendered = await renderStack(cnpgStack);
+    });
+    const object = (kind: string, namespace: string, name: string) =>
+        kubernetesObjects(rendered).find((r) => r.type.endsWith(`:${kind}`) && r.inputs.metadata?.namespace === namespace && r.inputs.metadata?.name === name);
+    const tenantsOf = (audited: boolean) => parsedStackFile(cnpgStack).tenants.filter((t) => t.database.engine === "cloudnative-pg" && t.identity?.oidc && !t.identity.audit.stdoutOnly === audited);
+    const secretsOf = (ns: string) =>
+        kubernetesObjects(rendered)
+            .filter((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs.metadata.namespace === ns)
+            .map((r) => ({ name: r.inputs.metadata.name, type: r.inputs.type, stringData: plain(r.inputs.stringData ?? {}) as Record<string, string> }));
+    const clusterOf = (ns: string) => plain(object("Cluster", ns, cnpgNames.cluster)!.inputs.spec);
+
+    it("has a tenant with its audit database (bhs) and one on stdout only (mhr)", () => {
+        assert.deepEqual(tenantsOf(true).map((t) => t.name), ["bhs"]);
+        assert.deepEqual(tenantsOf(false).map((t) => t.name), ["mhr"]);
+    });
+
+    it("the operator makes the two roles from the Cluster's managed roles and their Secrets, and the database with its owner (tests/upstream/cnpgDeclarative.ts)", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const secrets = secretsOf(ns);
+            const { created, refused } = reconcileManagedRoles(clusterOf(ns).managed.roles, secrets);
+            assert.deepEqual(refused, []);
+            assert.deepEqual(created.map((c) => c.role.name), [auditDatabase.owner, auditDatabase.writer]);
+            for (const { role, password } of created) {
+                assert.deepEqual([role.login, role.superuser, role.createdb, role.createrole, role.replication, role.bypassrls], [true, false, false, false, false, false], role.name);
+                assert.ok(password, `${role.name} has its generated password`);
+            }
+            assert.notEqual(created[0].password, created[1].password);
+            for (const name of [cnpgAuditNames.ownerSecret, cnpgAuditNames.writerSecret]) {
+                assert.ok(isSecretValue(object("Secret", ns, name)!.inputs.stringData) || isSecretValue(object("Secret", ns, name)!.inputs.stringData.password), `${name} is not a secret`);
+            }
+            const database = object("Database", ns, cnpgAuditNames.database)!;
+            assert.deepEqual(plain(database.inputs.spec), { cluster: { name: cnpgNames.cluster }, name: "audit", owner: "audit_owner", ensure: "present", databaseReclaimPolicy: "retain" });
+            assert.deepEqual(createDatabaseSql(database.inputs.spec, created.map((c) => c.role.name)), { sql: 'CREATE DATABASE "audit" OWNER "audit_owner"' });
+            // Before the operator has made the owner, the Database does not apply: Pulumi waits for it to.
+            assert.match(createDatabaseSql(database.inputs.spec, []).notApplied!, /audit_owner/);
+            const [check] = parseWaitFor(database.inputs.metadata.annotations["pulumi.com/waitFor"]);
+            assert.equal(unsatisfiable(statusModels["postgresql.cnpg.io/v1/Database"], check), undefined);
+            assert.deepEqual(check, { kind: "jsonpath", target: ".status.applied", value: "true" });
+            // The gatekeeper's password is the one its role gets.
+            const gatekeeperSecret = plain(object("Secret", ns, "gatekeeper")!.inputs.stringData);
+            assert.equal(gatekeeperSecret[gatekeeperSecretEnv.auditDatabasePassword], created[1].password);
+        }
+        for (const tenant of tenantsOf(false)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            assert.equal(clusterOf(ns).managed, undefined);
+            assert.equal(object("Database", ns, cnpgAuditNames.database), undefined);
+            assert.equal(object("Job", ns, cnpgAuditNames.setupJob), undefined);
+        }
+    });
+
+    it("pg_hba keeps Orthanc's role out of the audit database and the audit roles out of Orthanc's; the superuser has no way in over the network", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const spec = clusterOf(ns);
+            const rules: string[] = spec.postgresql.pg_hba;
+            const method = (database: string, user: string, type: "hostssl" | "hostnossl" = "hostssl") => hbaMethod(rules, { type, database, user });
+            assert.equal(method("audit", "orthanc"), "reject");
+            assert.equal(method("orthanc", "audit_owner"), "reject");
+            assert.equal(method("orthanc", "gatekeeper_audit"), "reject");
+            assert.equal(method("audit", "gatekeeper_audit"), "scram-sha-256");
+            assert.equal(method("audit", "audit_owner"), "scram-sha-256");
+            assert.equal(method("orthanc", "orthanc"), "scram-sha-256");
+            assert.equal(method("audit", "audit_owner", "hostnossl"), "reject");
+            // Who could run the setup instead: the superuser has no password (enableSuperuserAccess false).
+            assert.equal(spec.enableSuperuserAccess, false);
+        }
+        for (const tenant of tenantsOf(false)) {
+            assert.deepEqual(clusterOf(tenantNames(tenant.name, "x").namespace).postgresql.pg_hba, ["hostnossl all all all reject"]);
+        }
+    });
+
+    it("sets up the table and grants with a Job as the owner on the rw Service over verified TLS, outside the mesh, after the Database applied", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const job = object("Job", ns, cnpgAuditNames.setupJob)!;
+            assert.ok(job, `${tenant.name}: no setup Job`);
+            const template = plain(job.inputs.spec).template;
+            const pod = template.spec;
+            const [container] = pod.containers;
+            assert.equal(template.metadata.labels["sidecar.istio.io/inject"], "false");
+            assert.equal(pod.serviceAccountName, cnpgAuditNames.setupServiceAccount);
+            assert.equal(pod.automountServiceAccountToken, false);
+            assert.equal(pod.securityContext.runAsUser, 26);
+            assert.equal(container.image, imageReference(cnpgPostgresImage));
+            assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+            const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`]));
+            assert.deepEqual(
+                [env.PGPASSWORD, env.PGSSLMODE, env.PGSSLROOTCERT],
+                [`${cnpgAuditNames.ownerSecret}/password`, "verify-full", "/etc/audit-database-ca/ca.crt"],
+            );
+            // Only the CA's certificate is mounted from the operator's CA Secret, not its key.
+            const ca = pod.volumes.find((v: any) => v.secret?.secretName === `${cnpgNames.cluster}-ca`);
+            assert.deepEqual(ca.secret.items, [{ key: "ca.crt", path: "ca.crt" }]);
+            const script: string = container.command[2];
+            assert.ok(script.includes(`-h '${cnpgNames.cluster}-rw.${ns}.svc.cluster.local' -p 5432 -U audit_owner -d audit`));
+            assert.ok(script.includes(auditOwnerSql().join("\n")));
+            assert.doesNotMatch(script, /-U postgres|stop_sidecar/);
+            for (const secret of secretsOf(ns).filter((s) => s.name.startsWith("audit-"))) assert.ok(!JSON.stringify(plain(job.inputs)).includes(secret.stringData.password));
+            // It waits for the Database (awaited) and its account; the gatekeeper waits for it.
+            const urnOf = (r: { name: string }) => r.name;
+            assert.ok(job.options?.dependsOn.includes(urnOf(object("Database", ns, cnpgAuditNames.database)!)), "the Job waits for the Database");
+            assert.ok(object("Deployment", ns, "gatekeeper")!.options?.dependsOn.includes(job.name), "the gatekeeper waits for the setup");
+            const config = JSON.parse(object("ConfigMap", ns, "gatekeeper")!.inputs.data["config.json"]);
+            assert.deepEqual(config.audit.database, { host: `${cnpgNames.pooler}.${ns}.svc.cluster.local`, port: 5432, database: "audit", user: "gatekeeper_audit", sslmode: "disable" });
+        }
+    });
+
+    it("deletes what is older than identity.audit.retentionDays daily, as the owner on the rw Service, and the pooler and PostgreSQL budgets count the audit trail's clients", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const cronJob = plain(object("CronJob", ns, cnpgAuditNames.retentionCronJob)!.inputs.spec);
+            assert.equal(cronJob.schedule, auditRetentionSchedule);
+            const pod = cronJob.jobTemplate.spec.template.spec;
+            assert.equal(cronJob.jobTemplate.spec.template.metadata.labels["sidecar.istio.io/inject"], "false");
+            assert.equal(pod.serviceAccountName, cnpgAuditNames.retentionServiceAccount);
+            const script: string = pod.containers[0].command[2];
+            assert.ok(script.includes(`-h '${cnpgNames.cluster}-rw.${ns}.svc.cluster.local' -p 5432 -U audit_owner -d audit`));
+            assert.ok(script.includes(shellQuote(auditRetentionSql(tenant.identity!.audit.retentionDays))));
+            const pooler = plain(object("Pooler", ns, cnpgNames.pooler)!.inputs.spec);
+            const plainBudget = poolerBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas);
+            assert.equal(Number(pooler.pgbouncer.parameters.max_client_conn), plainBudget.maxClientConn + 3, "three gatekeeper pods");
+            assert.equal(Number(clusterOf(ns).postgresql.parameters.max_connections), plainBudget.maxConnections + 3 * tenant.postgres.pgpoolReplicas + 2, "their server connections at each pooler pod, and the two jobs");
+        }
+    });
+
+    it("walls: the gatekeeper reaches the pooler (NetworkPolicies and the mesh), the jobs the instances on 5432; nothing else gains a way in", () => {
+        for (const tenant of tenantsOf(true)) {
+            const names = tenantNames(tenant.name, "x");
+            const ns = names.namespace;
+            const walls = cloudnativePgAuditWalls(tenant.name, names);
+            for (const policy of walls.network) assert.deepEqual(plain(object("NetworkPolicy", ns, policy.name)!.inputs.spec), policy.spec, policy.name);
+            const admitted = plain(object("AuthorizationPolicy", ns, cnpgAuditNames.poolerAuthorization)!.inputs.spec);
+            assert.deepEqual(admitted.selector.matchLabels, cnpgPodLabels.pooler);
+            assert.deepEqual(admitted.rules.flatMap((r: any) => r.from[0].source.principals), [`cluster.local/ns/${ns}/sa/gatekeeper`]);
+            const spec = (name: string) => plain(object("NetworkPolicy", ns, name)!.inputs.spec);
+            const gatekeeperPods = { "app.kubernetes.io/name": "gatekeeper", "app.kubernetes.io/instance": tenant.name };
+            assert.deepEqual(spec(cnpgAuditNames.gatekeeperEgress).podSelector.matchLabels, gatekeeperPods);
+            assert.deepEqual(spec(cnpgAuditNames.gatekeeperEgress).egress, [{ to: [{ podSelector: { matchLabels: cnpgPodLabels.pooler } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            assert.deepEqual(spec(cnpgAuditNames.poolerIngress).ingress, [{ from: [{ podSelector: { matchLabels: gatekeeperPods } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            // The jobs' pods (both carry the name label) reach the instances on 5432 and nothing else; the instances admit them there.
+            const jobs = spec(cnpgAuditNames.jobsNetworkPolicy);
+            for (const labels of [auditPodLabels.setup, auditPodLabels.retention]) assert.ok(Object.entries(jobs.podSelector.matchLabels).every(([k, v]) => (labels as Record<string, string>)[k] === v));
+            assert.deepEqual(jobs.egress, [{ to: [{ podSelector: { matchLabels: cnpgPodLabels.database } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            assert.deepEqual(spec(cnpgAuditNames.instancesIngress).ingress[0].ports, [{ protocol: "TCP", port: 5432 }]);
+        }
+        for (const tenant of tenantsOf(false)) {
+            assert.equal(object("NetworkPolicy", tenantNames(tenant.name, "x").namespace, cnpgAuditNames.jobsNetworkPolicy), undefined);
+        }
     });
 });
