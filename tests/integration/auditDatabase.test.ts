@@ -14,6 +14,9 @@ import { auditDatabase, auditEnvironment, auditRetentionScript, auditSetupScript
 import { auditInsertSql, auditSelectSql, auditTable, PgClient } from "../../components/identity/gatekeeper/server";
 import { Resources, run } from "./support/processes";
 import { Postgres, startPostgres } from "./support/postgres";
+import { makeCa, makeServerCertificate } from "./support/externalDatabase";
+import { cnpgAuditDatabaseSpec, cnpgAuditManagedRoles, cnpgAuditNames, cnpgAuditRetentionScript, cnpgAuditSetupScript } from "../../components/data/engines/cloudnativePgAudit";
+import { createDatabaseSql, createRoleSql, ManagedRole, reconcileManagedRoles } from "../upstream/cnpgDeclarative";
 
 describe("Audit database: the rendered setup and retention on a real PostgreSQL", function () {
     const suite = new Resources();
@@ -105,5 +108,114 @@ describe("Audit database: the rendered setup and retention on a real PostgreSQL"
         const asWriter = await bash(auditRetentionScript("127.0.0.1", 30, postgres.port).replaceAll(`-U ${auditDatabase.owner}`, `-U ${auditDatabase.writer}`), { [auditEnvironment.password]: passwords.writer });
         assert.notEqual(asWriter.code, 0);
         assert.match(asWriter.stderr, /permission denied for table gatekeeper_audit/);
+    });
+});
+
+/**
+ * The audit database the program renders in a tenant's CloudNativePG Cluster (components/data/engines/
+ * cloudnativePgAudit.ts), on a real PostgreSQL that, like CloudNativePG's instances, accepts TCP clients over TLS only.
+ * The operator's part is modelled (tests/upstream/cnpgDeclarative.ts): the SQL the model says it runs for the
+ * rendered managed roles and `Database` is run here as the superuser in its place. Then the setup Job's own script
+ * runs as the owner, an ordinary role (no superuser, as in a Cluster with `enableSuperuserAccess: false`), over TLS
+ * verified against the server's CA as the Job's PGSSLMODE and PGSSLROOTCERT say; then the retention CronJob's own
+ * script. Not run here: the operator, pg_hba's reject lines (modelled in tests/audit.test.ts), PgBouncer, the mesh.
+ */
+describe("Audit database on CloudNativePG: the rendered setup and retention as the owner on a real PostgreSQL", function () {
+    const suite = new Resources();
+    let postgres: Postgres;
+    let caFile: string;
+    const serverName = "localhost";
+    const passwords = { owner: randomBytes(18).toString("hex"), writer: randomBytes(18).toString("hex") };
+    const secrets = [
+        { name: cnpgAuditNames.ownerSecret, type: "kubernetes.io/basic-auth", stringData: { username: auditDatabase.owner, password: passwords.owner } },
+        { name: cnpgAuditNames.writerSecret, type: "kubernetes.io/basic-auth", stringData: { username: auditDatabase.writer, password: passwords.writer } },
+    ];
+    const bash = (script: string) =>
+        run("bash", ["-c", script], { env: { ...process.env, PGCONNECT_TIMEOUT: "5", PGSSLMODE: "verify-full", PGSSLROOTCERT: caFile, [auditEnvironment.password]: passwords.owner } });
+    const connect = (user: string, password: string, database: string = auditDatabase.name) =>
+        PgClient.connect({ host: "127.0.0.1", port: postgres.port, database, user, password, sslmode: "require" });
+    const record = (time: string, subject: string) => ({ time, tenant: "bhs", action: "view", subject, source: "10.0.0.1", method: "GET", path: "/x", resources: [], status: 200, outcome: "allowed" });
+
+    before(async function () {
+        const pki = suite.tempDir("audit-cnpg-pki");
+        const ca = await makeCa(pki, "cluster-ca");
+        caFile = ca.certFile;
+        postgres = await startPostgres(suite, { tls: await makeServerCertificate(pki, "server", serverName, ca) });
+    });
+    after(() => suite.release());
+
+    it("the setup Job's script waits for the operator's roles and database, then, as the owner, makes the table and grants; a second run changes nothing", async () => {
+        // Started before the operator has made anything: it keeps trying.
+        const waiting = bash(cnpgAuditSetupScript(serverName, postgres.port));
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const { created, refused } = reconcileManagedRoles(cnpgAuditManagedRoles() as unknown as ManagedRole[], secrets);
+        assert.deepEqual(refused, []);
+        for (const { role, password } of created) await postgres.asSuperuser(createRoleSql(role, password));
+        const database = createDatabaseSql(cnpgAuditDatabaseSpec() as { name: string; owner: string }, created.map((c) => c.role.name));
+        await postgres.asSuperuser(database.sql!);
+        const first = await waiting;
+        assert.equal(first.code, 0, first.stderr);
+        assert.match(first.stdout, /audit setup: database audit ready on localhost/);
+        const second = await bash(cnpgAuditSetupScript(serverName, postgres.port));
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(
+            await postgres.asSuperuser("SELECT string_agg(rolname || ':' || rolsuper || rolcreatedb || rolcreaterole || rolbypassrls, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('audit_owner', 'gatekeeper_audit')"),
+            "audit_owner:falsefalsefalsefalse,gatekeeper_audit:falsefalsefalsefalse",
+        );
+        const owner = await connect(auditDatabase.owner, passwords.owner);
+        try {
+            const [table] = await owner.query(`SELECT tableowner FROM pg_tables WHERE tablename = '${auditTable}'`);
+            assert.equal(table.tableowner, auditDatabase.owner);
+        } finally {
+            owner.close();
+        }
+    });
+
+    it("the setup Job refuses a server its CA did not sign (verify-full), and gives up without the owner's password", async () => {
+        const otherCa = await makeCa(suite.tempDir("audit-cnpg-other"), "other-ca");
+        const wrongCa = await run("bash", ["-c", cnpgAuditSetupScript(serverName, postgres.port).replace("sleep 5", "exit 3")], {
+            env: { ...process.env, PGSSLMODE: "verify-full", PGSSLROOTCERT: otherCa.certFile, [auditEnvironment.password]: passwords.owner },
+        });
+        assert.equal(wrongCa.code, 3, "never connected");
+        const wrongPassword = await run("bash", ["-c", cnpgAuditSetupScript(serverName, postgres.port).replace("sleep 5", "exit 3")], {
+            env: { ...process.env, PGSSLMODE: "verify-full", PGSSLROOTCERT: caFile, [auditEnvironment.password]: passwords.writer },
+        });
+        assert.equal(wrongPassword.code, 3, "never connected");
+    });
+
+    it("Orthanc's role cannot connect to the audit database", async () => {
+        await assert.rejects(connect(postgres.user, postgres.password), /permission denied for database "audit"/);
+        (await connect(postgres.user, postgres.password, postgres.database)).close();
+    });
+
+    it("the gatekeeper's role appends and reads, and can neither delete, update, truncate nor drop", async () => {
+        const writer = await connect(auditDatabase.writer, passwords.writer);
+        try {
+            await writer.query(auditInsertSql, [JSON.stringify([record(new Date().toISOString(), "cnpg-writer-check")])]);
+            const rows = await writer.query(auditSelectSql, ["1970-01-01T00:00:00Z", "100"]);
+            assert.ok(rows.some((row) => JSON.parse(row.record ?? "{}").subject === "cnpg-writer-check"));
+            for (const statement of [`DELETE FROM ${auditTable}`, `UPDATE ${auditTable} SET subject = 'forged'`, `TRUNCATE ${auditTable}`, `DROP TABLE ${auditTable}`]) {
+                await assert.rejects(writer.query(statement), /permission denied|must be owner/, statement);
+            }
+        } finally {
+            writer.close();
+        }
+    });
+
+    it("the retention CronJob's script, as the owner over TLS, deletes exactly the records older than retentionDays", async () => {
+        const owner = await connect(auditDatabase.owner, passwords.owner);
+        try {
+            const day = 86_400_000;
+            const ages = { old: 31, edge: 29, fresh: 0 };
+            await owner.query(auditInsertSql, [JSON.stringify(Object.entries(ages).map(([subject, days]) => record(new Date(Date.now() - days * day).toISOString(), `cnpg-retention-${subject}`)))]);
+            const result = await bash(cnpgAuditRetentionScript(serverName, 30, postgres.port));
+            assert.equal(result.code, 0, result.stderr);
+            assert.match(result.stdout, /DELETE 1/);
+            assert.doesNotMatch(result.stderr, /sidecar/, "outside the mesh: no sidecar to stop");
+            const left = (await owner.query(`SELECT subject FROM ${auditTable} WHERE subject LIKE 'cnpg-retention-%' ORDER BY subject`)).map((row) => row.subject);
+            assert.deepEqual(left, ["cnpg-retention-edge", "cnpg-retention-fresh"]);
+        } finally {
+            owner.close();
+        }
     });
 });

@@ -61,7 +61,7 @@ export const cnpgAuditCa = { secret: `${cnpgNames.cluster}-ca`, key: "ca.crt", d
 
 /** The Cluster's managed roles for the audit trail: login, nothing else, passwords from their Secrets. */
 export function cnpgAuditManagedRoles(): Record<string, unknown>[] {
-    const role = (name: string, secret: string, comment: string) => ({
+    const role = (name: string, secret: string, comment: string, inherit: boolean) => ({
         name,
         ensure: "present",
         comment,
@@ -71,12 +71,14 @@ export function cnpgAuditManagedRoles(): Record<string, unknown>[] {
         createrole: false,
         replication: false,
         bypassrls: false,
-        inherit: false,
+        inherit,
         passwordSecret: { name: secret },
     });
     return [
-        role(auditDatabase.owner, cnpgAuditNames.ownerSecret, "owns the gatekeeper's audit database; the setup and retention jobs"),
-        role(auditDatabase.writer, cnpgAuditNames.writerSecret, "the gatekeeper: INSERT and SELECT on its audit table"),
+        // The owner acts on the schema `public` through its implicit membership of pg_database_owner, which owns it
+        // since PostgreSQL 15: a NOINHERIT owner could neither create the table nor take the schema from PUBLIC.
+        role(auditDatabase.owner, cnpgAuditNames.ownerSecret, "owns the gatekeeper's audit database; the setup and retention jobs", true),
+        role(auditDatabase.writer, cnpgAuditNames.writerSecret, "the gatekeeper: INSERT and SELECT on its audit table", false),
     ];
 }
 
@@ -156,9 +158,17 @@ export function cnpgAuditSetupJobSpec(namespace: string): k8s.types.input.batch.
     };
 }
 
+/**
+ * The retention CronJob's script (auditDatabase.ts `ownerRetentionScript`), outside the mesh. In the cluster `host` is
+ * the rw Service's (`cnpgRwHost`); the integration suite runs the same script against its own PostgreSQL.
+ */
+export function cnpgAuditRetentionScript(host: string, retentionDays: number, port: number = postgresPort): string {
+    return ownerRetentionScript({ host, port, describedAs: "PostgreSQL", meshed: false }, retentionDays);
+}
+
 /** The daily retention CronJob (UTC), as the owner on the rw Service; the gatekeeper's role could not delete. */
 export function cnpgAuditRetentionCronJobSpec(namespace: string, retentionDays: number): k8s.types.input.batch.v1.CronJobSpec {
-    const script = ownerRetentionScript({ host: cnpgRwHost(namespace), port: postgresPort, describedAs: "PostgreSQL", meshed: false }, retentionDays);
+    const script = cnpgAuditRetentionScript(cnpgRwHost(namespace), retentionDays);
     return auditRetentionCronJobTemplate(auditPodTemplate(cnpgAuditPod, auditPodLabels.retention, cnpgAuditNames.retentionServiceAccount, script, [ownerPassword()]));
 }
 
