@@ -211,6 +211,8 @@ describe("the audit database in the tenant's CloudNativePG Cluster (Pulumi.cnpg.
                 assert.ok(password, `${role.name} has its generated password`);
             }
             assert.notEqual(created[0].password, created[1].password);
+            // The owner uses the schema public through pg_database_owner (tests/integration/auditDatabase.test.ts).
+            assert.equal(created[0].role.inherit, true);
             for (const name of [cnpgAuditNames.ownerSecret, cnpgAuditNames.writerSecret]) {
                 assert.ok(isSecretValue(object("Secret", ns, name)!.inputs.stringData) || isSecretValue(object("Secret", ns, name)!.inputs.stringData.password), `${name} is not a secret`);
             }

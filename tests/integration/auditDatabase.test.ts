@@ -12,11 +12,44 @@ import assert from "assert";
 import { randomBytes } from "crypto";
 import { auditDatabase, auditEnvironment, auditRetentionScript, auditSetupScript } from "../../components/data/engines/bitnamiHaAudit";
 import { auditInsertSql, auditSelectSql, auditTable, PgClient } from "../../components/identity/gatekeeper/server";
-import { Resources, run } from "./support/processes";
+import { Resources, run, RunResult } from "./support/processes";
 import { Postgres, startPostgres } from "./support/postgres";
 import { makeCa, makeServerCertificate } from "./support/externalDatabase";
 import { cnpgAuditDatabaseSpec, cnpgAuditManagedRoles, cnpgAuditNames, cnpgAuditRetentionScript, cnpgAuditSetupScript } from "../../components/data/engines/cloudnativePgAudit";
 import { createDatabaseSql, createRoleSql, ManagedRole, reconcileManagedRoles } from "../upstream/cnpgDeclarative";
+
+const record = (time: string, subject: string) => ({ time, tenant: "bhs", action: "view", subject, source: "10.0.0.1", method: "GET", path: "/x", resources: [], status: 200, outcome: "allowed" });
+
+/** What the gatekeeper does (append, read), then what it must not be able to do: each refused by PostgreSQL. */
+async function assertAppendOnly(writer: PgClient, subject: string): Promise<void> {
+    try {
+        await writer.query(auditInsertSql, [JSON.stringify([record(new Date().toISOString(), subject)])]);
+        const rows = await writer.query(auditSelectSql, ["1970-01-01T00:00:00Z", "100"]);
+        assert.ok(rows.some((row) => JSON.parse(row.record ?? "{}").subject === subject));
+        for (const statement of [`DELETE FROM ${auditTable}`, `UPDATE ${auditTable} SET subject = 'forged'`, `TRUNCATE ${auditTable}`, `DROP TABLE ${auditTable}`, `ALTER TABLE ${auditTable} DISABLE TRIGGER ALL`]) {
+            await assert.rejects(writer.query(statement), /permission denied|must be owner/, statement);
+        }
+    } finally {
+        writer.close();
+    }
+}
+
+/** Records 31, 29 and 0 days old, the retention script run for 30 days: only the first goes. Returns the script's run. */
+async function assertRetention(owner: PgClient, prefix: string, retention: () => Promise<RunResult>): Promise<RunResult> {
+    try {
+        const day = 86_400_000;
+        const ages = { old: 31, edge: 29, fresh: 0 };
+        await owner.query(auditInsertSql, [JSON.stringify(Object.entries(ages).map(([subject, days]) => record(new Date(Date.now() - days * day).toISOString(), `${prefix}-${subject}`)))]);
+        const result = await retention();
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /DELETE 1/);
+        const left = (await owner.query(`SELECT subject FROM ${auditTable} WHERE subject LIKE '${prefix}-%' ORDER BY subject`)).map((row) => row.subject);
+        assert.deepEqual(left, [`${prefix}-edge`, `${prefix}-fresh`]);
+        return result;
+    } finally {
+        owner.close();
+    }
+}
 
 describe("Audit database: the rendered setup and retention on a real PostgreSQL", function () {
     const suite = new Resources();
@@ -33,7 +66,6 @@ describe("Audit database: the rendered setup and retention on a real PostgreSQL"
         });
     const connect = (user: string, password: string, database: string = auditDatabase.name) =>
         PgClient.connect({ host: "127.0.0.1", port: postgres.port, database, user, password, sslmode: "disable" });
-    const record = (time: string, subject: string) => ({ time, tenant: "bhs", action: "view", subject, source: "10.0.0.1", method: "GET", path: "/x", resources: [], status: 200, outcome: "allowed" });
 
     before(async function () {
         postgres = await startPostgres(suite);
@@ -72,17 +104,7 @@ describe("Audit database: the rendered setup and retention on a real PostgreSQL"
     });
 
     it("the gatekeeper's role appends and reads, and can neither delete, update, truncate nor drop", async () => {
-        const writer = await connect(auditDatabase.writer, passwords.writer);
-        try {
-            await writer.query(auditInsertSql, [JSON.stringify([record(new Date().toISOString(), "writer-check")])]);
-            const rows = await writer.query(auditSelectSql, ["1970-01-01T00:00:00Z", "100"]);
-            assert.ok(rows.some((row) => JSON.parse(row.record ?? "{}").subject === "writer-check"));
-            for (const statement of [`DELETE FROM ${auditTable}`, `UPDATE ${auditTable} SET subject = 'forged'`, `TRUNCATE ${auditTable}`, `DROP TABLE ${auditTable}`, `ALTER TABLE ${auditTable} DISABLE TRIGGER ALL`]) {
-                await assert.rejects(writer.query(statement), /permission denied|must be owner/, statement);
-            }
-        } finally {
-            writer.close();
-        }
+        await assertAppendOnly(await connect(auditDatabase.writer, passwords.writer), "writer-check");
         // Nor does it (or the owner) get into Orthanc's database.
         for (const [user, password] of [[auditDatabase.writer, passwords.writer], [auditDatabase.owner, passwords.owner]]) {
             await assert.rejects(connect(user, password, postgres.database), /permission denied for database "orthanc"/, user);
@@ -90,20 +112,10 @@ describe("Audit database: the rendered setup and retention on a real PostgreSQL"
     });
 
     it("the retention CronJob's script, as the owner, deletes exactly the records older than retentionDays", async () => {
-        const owner = await connect(auditDatabase.owner, passwords.owner);
-        try {
-            const day = 86_400_000;
-            const ages = { old: 31, edge: 29, fresh: 0 };
-            await owner.query(auditInsertSql, [JSON.stringify(Object.entries(ages).map(([subject, days]) => record(new Date(Date.now() - days * day).toISOString(), `retention-${subject}`)))]);
-            const result = await bash(auditRetentionScript("127.0.0.1", 30, postgres.port), { [auditEnvironment.password]: passwords.owner });
-            assert.equal(result.code, 0, result.stderr);
-            assert.match(result.stdout, /DELETE 1/);
-            assert.match(result.stderr, /could not stop the sidecar/, "no proxy here; the script still ends");
-            const left = (await owner.query(`SELECT subject FROM ${auditTable} WHERE subject LIKE 'retention-%' ORDER BY subject`)).map((row) => row.subject);
-            assert.deepEqual(left, ["retention-edge", "retention-fresh"]);
-        } finally {
-            owner.close();
-        }
+        const result = await assertRetention(await connect(auditDatabase.owner, passwords.owner), "retention", () =>
+            bash(auditRetentionScript("127.0.0.1", 30, postgres.port), { [auditEnvironment.password]: passwords.owner }),
+        );
+        assert.match(result.stderr, /could not stop the sidecar/, "no proxy here; the script still ends");
         // The gatekeeper's password does not let the retention run: only the owner deletes.
         const asWriter = await bash(auditRetentionScript("127.0.0.1", 30, postgres.port).replaceAll(`-U ${auditDatabase.owner}`, `-U ${auditDatabase.writer}`), { [auditEnvironment.password]: passwords.writer });
         assert.notEqual(asWriter.code, 0);
@@ -134,7 +146,6 @@ describe("Audit database on CloudNativePG: the rendered setup and retention as t
         run("bash", ["-c", script], { env: { ...process.env, PGCONNECT_TIMEOUT: "5", PGSSLMODE: "verify-full", PGSSLROOTCERT: caFile, [auditEnvironment.password]: passwords.owner } });
     const connect = (user: string, password: string, database: string = auditDatabase.name) =>
         PgClient.connect({ host: "127.0.0.1", port: postgres.port, database, user, password, sslmode: "require" });
-    const record = (time: string, subject: string) => ({ time, tenant: "bhs", action: "view", subject, source: "10.0.0.1", method: "GET", path: "/x", resources: [], status: 200, outcome: "allowed" });
 
     before(async function () {
         const pki = suite.tempDir("audit-cnpg-pki");
@@ -189,33 +200,11 @@ describe("Audit database on CloudNativePG: the rendered setup and retention as t
     });
 
     it("the gatekeeper's role appends and reads, and can neither delete, update, truncate nor drop", async () => {
-        const writer = await connect(auditDatabase.writer, passwords.writer);
-        try {
-            await writer.query(auditInsertSql, [JSON.stringify([record(new Date().toISOString(), "cnpg-writer-check")])]);
-            const rows = await writer.query(auditSelectSql, ["1970-01-01T00:00:00Z", "100"]);
-            assert.ok(rows.some((row) => JSON.parse(row.record ?? "{}").subject === "cnpg-writer-check"));
-            for (const statement of [`DELETE FROM ${auditTable}`, `UPDATE ${auditTable} SET subject = 'forged'`, `TRUNCATE ${auditTable}`, `DROP TABLE ${auditTable}`]) {
-                await assert.rejects(writer.query(statement), /permission denied|must be owner/, statement);
-            }
-        } finally {
-            writer.close();
-        }
+        await assertAppendOnly(await connect(auditDatabase.writer, passwords.writer), "cnpg-writer-check");
     });
 
     it("the retention CronJob's script, as the owner over TLS, deletes exactly the records older than retentionDays", async () => {
-        const owner = await connect(auditDatabase.owner, passwords.owner);
-        try {
-            const day = 86_400_000;
-            const ages = { old: 31, edge: 29, fresh: 0 };
-            await owner.query(auditInsertSql, [JSON.stringify(Object.entries(ages).map(([subject, days]) => record(new Date(Date.now() - days * day).toISOString(), `cnpg-retention-${subject}`)))]);
-            const result = await bash(cnpgAuditRetentionScript(serverName, 30, postgres.port));
-            assert.equal(result.code, 0, result.stderr);
-            assert.match(result.stdout, /DELETE 1/);
-            assert.doesNotMatch(result.stderr, /sidecar/, "outside the mesh: no sidecar to stop");
-            const left = (await owner.query(`SELECT subject FROM ${auditTable} WHERE subject LIKE 'cnpg-retention-%' ORDER BY subject`)).map((row) => row.subject);
-            assert.deepEqual(left, ["cnpg-retention-edge", "cnpg-retention-fresh"]);
-        } finally {
-            owner.close();
-        }
+        const result = await assertRetention(await connect(auditDatabase.owner, passwords.owner), "cnpg-retention", () => bash(cnpgAuditRetentionScript(serverName, 30, postgres.port)));
+        assert.doesNotMatch(result.stderr, /sidecar/, "outside the mesh: no sidecar to stop");
     });
 });
