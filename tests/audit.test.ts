@@ -19,17 +19,32 @@ import { cnpgNames, cnpgPodLabels, poolerBudget } from "../components/data/engin
 import { gatekeeperSecretEnv } from "../components/identity/contract";
 import { cnpgPostgresImage, imageReference } from "../components/versions";
 import { createDatabaseSql, hbaMethod, reconcileManagedRoles } from "./upstream/cnpgDeclarative";
+import { externalAuditEgressName, externalAuditServiceEntryName, externalAuditWalls } from "../components/data/engines/external";
+import { auditSqlInstructions } from "../scripts/tools/auditSql";
 import { parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { shellQuote } from "../components/data/backup/backup";
 import { auditRetentionRules, cronMaxIntervalSeconds, kubeStateMetricsValues } from "../components/platform/alerts";
 import { tenantNames } from "../components/naming/tenantNames";
-import { isSecretValue, plain } from "./support/mocks";
-import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack } from "./support/stacks";
+import { isSecretValue, plain, RecordedResource } from "./support/mocks";
+import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack, stackFileConfig } from "./support/stacks";
 import { selectorMatches } from "./upstream/istioStats";
 import { metricsRead } from "./upstream/monitoring";
 import { pgpoolAdmittedUsers, pgpoolBackendHosts } from "./upstream/bitnamiPgpool";
 
 const stack = "dev";
+
+/** A prerendered stack, once per describe, and a finder of its Kubernetes objects by kind, namespace and name. */
+function renderedObjects(name: string): { object: (kind: string, namespace: string, objectName: string) => RecordedResource | undefined; rendered: () => RenderedStack } {
+    let stackRendered: RenderedStack;
+    before(async () => {
+        stackRendered = await renderStack(name);
+    });
+    return {
+        object: (kind, namespace, objectName) =>
+            kubernetesObjects(stackRendered).find((r) => r.type.endsWith(`:${kind}`) && r.inputs.metadata?.namespace === namespace && r.inputs.metadata?.name === objectName),
+        rendered: () => stackRendered,
+    };
+}
 
 describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
     let rendered: RenderedStack;
@@ -181,15 +196,10 @@ describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
 
 describe("the audit database in the tenant's CloudNativePG Cluster (Pulumi.cnpg.yaml)", () => {
     const cnpgStack = "cnpg";
-    let rendered: RenderedStack;
-    before(async () => {
-        rendered = await renderStack(cnpgStack);
-    });
-    const object = (kind: string, namespace: string, name: string) =>
-        kubernetesObjects(rendered).find((r) => r.type.endsWith(`:${kind}`) && r.inputs.metadata?.namespace === namespace && r.inputs.metadata?.name === name);
+    const { object, rendered } = renderedObjects(cnpgStack);
     const tenantsOf = (audited: boolean) => parsedStackFile(cnpgStack).tenants.filter((t) => t.database.engine === "cloudnative-pg" && t.identity?.oidc && !t.identity.audit.stdoutOnly === audited);
     const secretsOf = (ns: string) =>
-        kubernetesObjects(rendered)
+        kubernetesObjects(rendered())
             .filter((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs.metadata.namespace === ns)
             .map((r) => ({ name: r.inputs.metadata.name, type: r.inputs.type, stringData: plain(r.inputs.stringData ?? {}) as Record<string, string> }));
     const clusterOf = (ns: string) => plain(object("Cluster", ns, cnpgNames.cluster)!.inputs.spec);
@@ -334,5 +344,60 @@ describe("the audit database in the tenant's CloudNativePG Cluster (Pulumi.cnpg.
         for (const tenant of tenantsOf(false)) {
             assert.equal(object("NetworkPolicy", tenantNames(tenant.name, "x").namespace, cnpgAuditNames.jobsNetworkPolicy), undefined);
         }
+    });
+});
+
+describe("the audit database the site's DBA made on a managed server (Pulumi.external.yaml)", () => {
+    const externalStack = "external";
+    const { object } = renderedObjects(externalStack);
+    const tenants = () => parsedStackFile(externalStack).tenants;
+
+    it("hands the gatekeeper its connection (verified TLS), its password as a secret, the server's CA beside its provider's; the tenant without one stays on stdout", () => {
+        const [bhs, mhr] = tenants();
+        const external = bhs.database.external!;
+        const ns = tenantNames(bhs.name, "x").namespace;
+        const configMap = object("ConfigMap", ns, "gatekeeper")!;
+        const config = JSON.parse(configMap.inputs.data["config.json"]);
+        assert.deepEqual(config.audit.database, { host: external.host, port: external.port, database: "audit", user: "gatekeeper_audit", sslmode: "verify-full" });
+        const secret = object("Secret", ns, "gatekeeper")!.inputs.stringData;
+        assert.ok(isSecretValue(secret) || isSecretValue(secret[gatekeeperSecretEnv.auditDatabasePassword]));
+        assert.equal(plain(secret)[gatekeeperSecretEnv.auditDatabasePassword], "test-audit-database-password-bhs");
+        // Node's CAs sign no managed database: the gatekeeper trusts the server's CA through NODE_EXTRA_CA_CERTS.
+        const caFiles = Object.entries(configMap.inputs.data as Record<string, string>).filter(([key]) => key.endsWith(".crt"));
+        assert.equal(caFiles.length, 1);
+        assert.ok(caFiles[0][1].includes(external.caCertificate.trim()));
+        const container = plain(object("Deployment", ns, "gatekeeper")!.inputs.spec).template.spec.containers[0];
+        assert.match(container.env.find((e: any) => e.name === "NODE_EXTRA_CA_CERTS").value, new RegExp(`${caFiles[0][0].replace(".", "\\.")}$`));
+        const mhrConfig = JSON.parse(object("ConfigMap", tenantNames(mhr.name, "x").namespace, "gatekeeper")!.inputs.data["config.json"]);
+        assert.equal(mhrConfig.audit.database, undefined);
+        assert.equal(object("NetworkPolicy", tenantNames(mhr.name, "x").namespace, externalAuditEgressName), undefined);
+    });
+
+    it("walls: the gatekeeper's egress to the server's addresses on its port; the server's own ServiceEntry serves, or one of its own for another server", () => {
+        const [bhs] = tenants();
+        const external = bhs.database.external!;
+        const names = tenantNames(bhs.name, "x");
+        const egress = plain(object("NetworkPolicy", names.namespace, externalAuditEgressName)!.inputs.spec);
+        assert.deepEqual(egress.podSelector.matchLabels, { "app.kubernetes.io/name": "gatekeeper", "app.kubernetes.io/instance": bhs.name });
+        assert.deepEqual(egress.egress, [{ to: external.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ protocol: "TCP", port: external.port }] }]);
+        assert.equal(object("ServiceEntry", names.namespace, externalAuditServiceEntryName), undefined, "the managed server's entry already names host and port");
+        const elsewhere = externalAuditWalls(bhs.name, names, { ...external, audit: { ...external.audit!, host: "10.50.0.9", port: 6432, addresses: ["10.50.0.0/28"] } });
+        assert.deepEqual(elsewhere.serviceEntries.map((e) => [e.name, (e.spec as any).resolution, (e.spec as any).endpoints, (e.spec as any).hosts]), [
+            [externalAuditServiceEntryName, "STATIC", [{ address: "10.50.0.9" }], [`audit-database.external.${names.namespace}.internal`]],
+        ]);
+        assert.throws(() => externalAuditWalls(bhs.name, names, { ...external, audit: { ...external.audit!, host: "10.60.0.9", addresses: ["10.50.0.0/28"] } }), /database\.external\.audit\.host 10\.60\.0\.9 is outside/);
+    });
+
+    it("scripts/run audit-sql prints the DBA's SQL from the stack file, passwords as psql variables, and names what is missing", () => {
+        const config = stackFileConfig(externalStack);
+        const text = auditSqlInstructions(config, externalStack, "bhs");
+        assert.match(text, /CREATE ROLE audit_owner WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'owner_password';/);
+        assert.match(text, /CREATE DATABASE audit OWNER audit_owner;/);
+        assert.match(text, /GRANT INSERT, SELECT ON gatekeeper_audit TO "gatekeeper_audit";/);
+        assert.match(text, /REVOKE CONNECT ON DATABASE orthanc FROM PUBLIC;/);
+        assert.match(text, /DELETE FROM gatekeeper_audit WHERE time < now\(\) - interval '2190 days';/);
+        assert.doesNotMatch(text, /test-audit-database-password/);
+        assert.throws(() => auditSqlInstructions(config, externalStack, "mhr"), /tenant 'mhr' names no audit database on a managed server/);
+        assert.throws(() => auditSqlInstructions(config, externalStack, "xyz"), /unknown tenant 'xyz': the stack's tenants are bhs, mhr/);
     });
 });

@@ -402,6 +402,7 @@ for (const stack of allStacks) {
                 const configuredCidrs = new Set([
                     ...tenant.modalities.flatMap((m) => (m.host ? [`${m.host}/32`] : [])),
                     ...(tenant.database.external?.addresses ?? []),
+                    ...(tenant.database.external?.audit?.addresses ?? []),
                     ...(config.backup?.s3.addresses ?? []),
                     // Where pods' DNS goes, when the stack gives it by address (NodeLocal DNSCache).
                     ...(config.kubernetes.dns?.addresses ?? []),
@@ -442,7 +443,8 @@ for (const stack of allStacks) {
                         "allow-cnpg-pooler",
                         ...(auditedOf(view) ? ["allow-audit-database-jobs", "allow-audit-jobs-to-cnpg-instances", "allow-gatekeeper-to-audit-database", "allow-gatekeeper-to-cnpg-pooler"] : []),
                     ],
-                    external: [],
+                    // The gatekeeper's way to the audit database the site's DBA made (database.external.audit).
+                    external: tenant.database.external?.audit && signsInOf(view) && !tenant.identity!.audit.stdoutOnly ? ["allow-gatekeeper-to-audit-database"] : [],
                 };
                 if (signsInOf(view)) {
                     // The gateway's pods reach Orthanc's DICOM port only, and the gatekeeper on its port; Orthanc admits

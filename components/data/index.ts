@@ -20,7 +20,7 @@ import { rendersAuditDatabase } from "./engines/auditDatabase";
 import { bitnamiHaAuditWalls } from "./engines/bitnamiHaAudit";
 import { cloudnativePgAuditWalls } from "./engines/cloudnativePgAudit";
 import { CloudNativePgDatabase } from "./engines/cloudnativePg";
-import { ExternalDatabase } from "./engines/external";
+import { ExternalDatabase, externalAuditWalls } from "./engines/external";
 import { storageWalls } from "./storage/storageWalls";
 import { InClusterStore, TenantStorage } from "./storage/tenantStorage";
 
@@ -39,6 +39,8 @@ export function dataWalls(names: TenantNames, orthancPods: Record<string, string
         storageWalls(names, orthancPods, tenant.storage, platform.network ?? defaultClusterNetwork),
         // The gatekeeper's audit database, its setup and retention jobs (engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts).
         ...(rendersAuditDatabase(tenant) ? [(tenant.database.engine === "cloudnative-pg" ? cloudnativePgAuditWalls : bitnamiHaAuditWalls)(tenant.name, names)] : []),
+        // Or the one the site's DBA made on a managed server (engines/external.ts).
+        ...(tenant.database.external?.audit && tenant.identity?.oidc && !tenant.identity.audit.stdoutOnly ? [externalAuditWalls(tenant.name, names, tenant.database.external)] : []),
     );
 }
 
