@@ -15,6 +15,8 @@ import { auditInsertSql, auditSelectSql, auditTable, PgClient } from "../../comp
 import { Resources, run, RunResult } from "./support/processes";
 import { Postgres, startPostgres } from "./support/postgres";
 import { makeCa, makeServerCertificate } from "./support/externalDatabase";
+import { externalAuditDbaSql } from "../../components/data/engines/external";
+import { orthancDatabase } from "../../components/data/engines/bitnamiHaValues";
 import { cnpgAuditDatabaseSpec, cnpgAuditManagedRoles, cnpgAuditNames, cnpgAuditRetentionScript, cnpgAuditSetupScript } from "../../components/data/engines/cloudnativePgAudit";
 import { createDatabaseSql, createRoleSql, ManagedRole, reconcileManagedRoles } from "../upstream/cnpgDeclarative";
 
@@ -206,5 +208,56 @@ describe("Audit database on CloudNativePG: the rendered setup and retention as t
     it("the retention CronJob's script, as the owner over TLS, deletes exactly the records older than retentionDays", async () => {
         const result = await assertRetention(await connect(auditDatabase.owner, passwords.owner), "cnpg-retention", () => bash(cnpgAuditRetentionScript(serverName, 30, postgres.port)));
         assert.doesNotMatch(result.stderr, /sidecar/, "outside the mesh: no sidecar to stop");
+    });
+});
+
+/**
+ * The audit database on a managed server (`database.external.audit`): what `scripts/run audit-sql` prints for the
+ * site's DBA (components/data/engines/external.ts `externalAuditDbaSql`), run with psql on a real PostgreSQL part by
+ * part, each as the role it names: an administrator with CREATEROLE and CREATEDB and no superuser (as a cloud's
+ * database administrator is), the owner, Orthanc's role. Then each role does what the gatekeeper, Orthanc and an
+ * attacker in either would try. Not run here: a cloud's server, its TLS (the gatekeeper's verify-full against the
+ * server's CA is Node's), pg_cron.
+ */
+describe("Audit database on a managed server: the DBA's printed SQL as a non-superuser administrator on a real PostgreSQL", function () {
+    const suite = new Resources();
+    let postgres: Postgres;
+    const passwords = { admin: randomBytes(18).toString("hex"), owner: randomBytes(18).toString("hex"), writer: randomBytes(18).toString("hex") };
+    const audit = { database: "audit", user: "gatekeeper_audit" };
+    const sql = externalAuditDbaSql(audit, orthancDatabase.name, 30);
+    const psql = (user: string, password: string, database: string, input: string, options: string[] = ["-q"]) =>
+        run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(postgres.port), "-U", user, "-d", database, ...options], { env: { ...process.env, PGPASSWORD: password }, input });
+    const connect = (user: string, password: string, database: string = audit.database) => PgClient.connect({ host: "127.0.0.1", port: postgres.port, database, user, password, sslmode: "disable" });
+
+    before(async function () {
+        postgres = await startPostgres(suite);
+        await postgres.asSuperuser(`CREATE ROLE dba WITH LOGIN CREATEROLE CREATEDB PASSWORD '${passwords.admin}'`);
+    });
+    after(() => suite.release());
+
+    it("runs as printed: the administrator's part (no superuser), the owner's, Orthanc's role's", async () => {
+        const admin = await psql("dba", passwords.admin, "postgres", sql.admin, ["-q", "-v", `owner_password=${passwords.owner}`, "-v", `gatekeeper_password=${passwords.writer}`]);
+        assert.equal(admin.code, 0, admin.stderr);
+        const owner = await psql(sql.owner, passwords.owner, audit.database, sql.ownerSql);
+        assert.equal(owner.code, 0, owner.stderr);
+        assert.doesNotMatch(owner.stderr, /WARNING/, "the owner takes the schema public from PUBLIC (PostgreSQL 15 and later)");
+        const orthanc = await psql(postgres.user, postgres.password, postgres.database, sql.orthanc);
+        assert.equal(orthanc.code, 0, orthanc.stderr);
+        assert.equal(await postgres.asSuperuser("SELECT string_agg(rolname || ':' || rolsuper, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('dba', 'audit_owner', 'gatekeeper_audit')"), "audit_owner:false,dba:false,gatekeeper_audit:false");
+    });
+
+    it("Orthanc's role cannot connect to the audit database, nor the audit roles to Orthanc's", async () => {
+        await assert.rejects(connect(postgres.user, postgres.password), /permission denied for database "audit"/);
+        for (const [user, password] of [[audit.user, passwords.writer], [sql.owner, passwords.owner]]) {
+            await assert.rejects(connect(user, password, postgres.database), /permission denied for database "orthanc"/, user);
+        }
+    });
+
+    it("the gatekeeper's role appends and reads, and can neither delete, update, truncate nor drop", async () => {
+        await assertAppendOnly(await connect(audit.user, passwords.writer), "dba-writer-check");
+    });
+
+    it("the retention statement, as the owner, deletes exactly the records older than retentionDays", async () => {
+        await assertRetention(await connect(sql.owner, passwords.owner), "dba-retention", () => psql(sql.owner, passwords.owner, audit.database, sql.retention, []));
     });
 });
