@@ -16,7 +16,7 @@ import { combineWalls, defaultClusterNetwork } from "./backup/backup";
 import { databaseWalls, PlatformForWalls } from "./databaseWalls";
 import type { DatabaseEndpoint, DatabaseWalls, EngineArgs } from "./endpoint";
 import { TenantDatabase } from "./engines/bitnamiHa";
-import { rendersAuditDatabase } from "./engines/auditDatabase";
+import { rendersAuditDatabase, signsInThroughGatekeeper } from "./engines/auditDatabase";
 import { bitnamiHaAuditWalls } from "./engines/bitnamiHaAudit";
 import { cloudnativePgAuditWalls } from "./engines/cloudnativePgAudit";
 import { CloudNativePgDatabase } from "./engines/cloudnativePg";
@@ -40,7 +40,7 @@ export function dataWalls(names: TenantNames, orthancPods: Record<string, string
         // The gatekeeper's audit database, its setup and retention jobs (engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts).
         ...(rendersAuditDatabase(tenant) ? [(tenant.database.engine === "cloudnative-pg" ? cloudnativePgAuditWalls : bitnamiHaAuditWalls)(tenant.name, names)] : []),
         // Or the one the site's DBA made on a managed server (engines/external.ts).
-        ...(tenant.database.external?.audit && tenant.identity?.oidc && !tenant.identity.audit.stdoutOnly ? [externalAuditWalls(tenant.name, names, tenant.database.external)] : []),
+        ...(tenant.database.external?.audit && signsInThroughGatekeeper(tenant) ? [externalAuditWalls(tenant.name, names, tenant.database.external)] : []),
     );
 }
 

@@ -14,14 +14,19 @@ import { cronJobRunPolicy, hardenedContainerSecurity, shellQuote, sidecarQuitUrl
 /** The audit database and its two roles. Neither is Orthanc's (`orthanc`), and neither is a superuser. */
 export const auditDatabase = { name: "audit", owner: "audit_owner", writer: "gatekeeper_audit" } as const;
 
+/** Whether the tenant's gatekeeper keeps its trail in a database: its users sign in through it, not on stdout only. */
+export function signsInThroughGatekeeper(tenant: TenantConfig): boolean {
+    const identity = tenant.identity;
+    return identity !== undefined && !identity.disabled && identity.oidc !== undefined && !identity.audit.stdoutOnly;
+}
+
 /**
  * Whether the tenant's engine renders the audit database: its users sign in through the gatekeeper (`identity.oidc`),
  * its engine renders one (`auditDatabaseEngines`), and its stack did not choose the gatekeeper's stdout alone
  * (`identity.audit.stdoutOnly`).
  */
 export function rendersAuditDatabase(tenant: TenantConfig): boolean {
-    const identity = tenant.identity;
-    return auditDatabaseEngines.includes(tenant.database.engine) && identity !== undefined && !identity.disabled && identity.oidc !== undefined && !identity.audit.stdoutOnly;
+    return auditDatabaseEngines.includes(tenant.database.engine) && signsInThroughGatekeeper(tenant);
 }
 
 export const auditCredentialKeys = { owner: "owner-password", writer: "gatekeeper-password" } as const;

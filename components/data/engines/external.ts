@@ -23,7 +23,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ExternalAuditConfig, ExternalDatabaseConfig, TenantConfig } from "../../config/schema";
 import { gatekeeperSelector } from "../../identity/names";
 import { auditDatabaseStatements } from "../../identity/gatekeeper/server";
-import { auditRetentionSql, identifier } from "./auditDatabase";
+import { auditRetentionSql, identifier, signsInThroughGatekeeper } from "./auditDatabase";
 import { TenantNames } from "../../naming/tenantNames";
 import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
 import { NamedSpec, tcp } from "../../k8s/walls";
@@ -301,7 +301,7 @@ export class ExternalDatabase extends pulumi.ComponentResource {
             user: external.user,
             password: pulumi.secret(external.password),
             ready: [caConfigMap],
-            ...(audit && args.tenant.identity?.oidc && !args.tenant.identity.audit.stdoutOnly
+            ...(audit && signsInThroughGatekeeper(args.tenant)
                 ? {
                       audit: {
                           connection: { host: audit.host, port: audit.port, database: audit.database, user: audit.user, sslmode: audit.sslmode },
