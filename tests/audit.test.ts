@@ -13,16 +13,38 @@ import {
     postgresNodeHosts,
 } from "../components/data/engines/bitnamiHaAudit";
 import { connectionBudget } from "../components/data/engines/bitnamiHaValues";
+import { auditOwnerSql, auditPodLabels } from "../components/data/engines/auditDatabase";
+import { cloudnativePgAuditWalls, cnpgAuditNames } from "../components/data/engines/cloudnativePgAudit";
+import { cnpgNames, cnpgPodLabels, poolerBudget } from "../components/data/engines/cloudnativePg";
+import { gatekeeperSecretEnv } from "../components/identity/contract";
+import { cnpgPostgresImage, imageReference } from "../components/versions";
+import { createDatabaseSql, hbaMethod, reconcileManagedRoles } from "./upstream/cnpgDeclarative";
+import { externalAuditEgressName, externalAuditServiceEntryName, externalAuditWalls } from "../components/data/engines/external";
+import { auditSqlInstructions } from "../scripts/tools/auditSql";
+import { parseWaitFor, statusModels, unsatisfiable } from "./upstream/customResourceReadiness";
 import { shellQuote } from "../components/data/backup/backup";
 import { auditRetentionRules, cronMaxIntervalSeconds, kubeStateMetricsValues } from "../components/platform/alerts";
 import { tenantNames } from "../components/naming/tenantNames";
-import { isSecretValue, plain } from "./support/mocks";
-import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack } from "./support/stacks";
+import { isSecretValue, plain, RecordedResource } from "./support/mocks";
+import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack, stackFileConfig } from "./support/stacks";
 import { selectorMatches } from "./upstream/istioStats";
 import { metricsRead } from "./upstream/monitoring";
 import { pgpoolAdmittedUsers, pgpoolBackendHosts } from "./upstream/bitnamiPgpool";
 
 const stack = "dev";
+
+/** A prerendered stack, once per describe, and a finder of its Kubernetes objects by kind, namespace and name. */
+function renderedObjects(name: string): { object: (kind: string, namespace: string, objectName: string) => RecordedResource | undefined; rendered: () => RenderedStack } {
+    let stackRendered: RenderedStack;
+    before(async () => {
+        stackRendered = await renderStack(name);
+    });
+    return {
+        object: (kind, namespace, objectName) =>
+            kubernetesObjects(stackRendered).find((r) => r.type.endsWith(`:${kind}`) && r.inputs.metadata?.namespace === namespace && r.inputs.metadata?.name === objectName),
+        rendered: () => stackRendered,
+    };
+}
 
 describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
     let rendered: RenderedStack;
@@ -169,5 +191,213 @@ describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
         const [old, never] = rules;
         assert.match(old.expr, new RegExp(`\\(time\\(\\) - kube_cronjob_status_last_successful_time\\{[^}]*\\}\\) > ${26 * 3600}`));
         assert.match(never.expr, /unless on\(namespace, cronjob\) kube_cronjob_status_last_successful_time/);
+    });
+});
+
+describe("the audit database in the tenant's CloudNativePG Cluster (Pulumi.cnpg.yaml)", () => {
+    const cnpgStack = "cnpg";
+    const { object, rendered } = renderedObjects(cnpgStack);
+    const tenantsOf = (audited: boolean) => parsedStackFile(cnpgStack).tenants.filter((t) => t.database.engine === "cloudnative-pg" && t.identity?.oidc && !t.identity.audit.stdoutOnly === audited);
+    const secretsOf = (ns: string) =>
+        kubernetesObjects(rendered())
+            .filter((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs.metadata.namespace === ns)
+            .map((r) => ({ name: r.inputs.metadata.name, type: r.inputs.type, stringData: plain(r.inputs.stringData ?? {}) as Record<string, string> }));
+    const clusterOf = (ns: string) => plain(object("Cluster", ns, cnpgNames.cluster)!.inputs.spec);
+
+    it("has a tenant with its audit database (bhs) and one on stdout only (mhr)", () => {
+        assert.deepEqual(tenantsOf(true).map((t) => t.name), ["bhs"]);
+        assert.deepEqual(tenantsOf(false).map((t) => t.name), ["mhr"]);
+    });
+
+    it("the operator makes the two roles from the Cluster's managed roles and their Secrets, and the database with its owner (tests/upstream/cnpgDeclarative.ts)", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const secrets = secretsOf(ns);
+            const { created, refused } = reconcileManagedRoles(clusterOf(ns).managed.roles, secrets);
+            assert.deepEqual(refused, []);
+            assert.deepEqual(created.map((c) => c.role.name), [auditDatabase.owner, auditDatabase.writer]);
+            for (const { role, password } of created) {
+                assert.deepEqual([role.login, role.superuser, role.createdb, role.createrole, role.replication, role.bypassrls], [true, false, false, false, false, false], role.name);
+                assert.ok(password, `${role.name} has its generated password`);
+            }
+            assert.notEqual(created[0].password, created[1].password);
+            // The owner uses the schema public through pg_database_owner (tests/integration/auditDatabase.test.ts).
+            assert.equal(created[0].role.inherit, true);
+            for (const name of [cnpgAuditNames.ownerSecret, cnpgAuditNames.writerSecret]) {
+                assert.ok(isSecretValue(object("Secret", ns, name)!.inputs.stringData) || isSecretValue(object("Secret", ns, name)!.inputs.stringData.password), `${name} is not a secret`);
+            }
+            const database = object("Database", ns, cnpgAuditNames.database)!;
+            assert.deepEqual(plain(database.inputs.spec), { cluster: { name: cnpgNames.cluster }, name: "audit", owner: "audit_owner", ensure: "present", databaseReclaimPolicy: "retain" });
+            assert.deepEqual(createDatabaseSql(database.inputs.spec, created.map((c) => c.role.name)), { sql: 'CREATE DATABASE "audit" OWNER "audit_owner"' });
+            // Before the operator has made the owner, the Database does not apply: Pulumi waits for it to.
+            assert.match(createDatabaseSql(database.inputs.spec, []).notApplied!, /audit_owner/);
+            const [check] = parseWaitFor(database.inputs.metadata.annotations["pulumi.com/waitFor"]);
+            assert.equal(unsatisfiable(statusModels["postgresql.cnpg.io/v1/Database"], check), undefined);
+            assert.deepEqual(check, { kind: "jsonpath", target: ".status.applied", value: "true" });
+            // The gatekeeper's password is the one its role gets.
+            const gatekeeperSecret = plain(object("Secret", ns, "gatekeeper")!.inputs.stringData);
+            assert.equal(gatekeeperSecret[gatekeeperSecretEnv.auditDatabasePassword], created[1].password);
+        }
+        for (const tenant of tenantsOf(false)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            assert.equal(clusterOf(ns).managed, undefined);
+            assert.equal(object("Database", ns, cnpgAuditNames.database), undefined);
+            assert.equal(object("Job", ns, cnpgAuditNames.setupJob), undefined);
+        }
+    });
+
+    it("pg_hba keeps Orthanc's role out of the audit database and the audit roles out of Orthanc's; the superuser has no way in over the network", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const spec = clusterOf(ns);
+            const rules: string[] = spec.postgresql.pg_hba;
+            const method = (database: string, user: string, type: "hostssl" | "hostnossl" = "hostssl") => hbaMethod(rules, { type, database, user });
+            assert.equal(method("audit", "orthanc"), "reject");
+            assert.equal(method("orthanc", "audit_owner"), "reject");
+            assert.equal(method("orthanc", "gatekeeper_audit"), "reject");
+            assert.equal(method("audit", "gatekeeper_audit"), "scram-sha-256");
+            assert.equal(method("audit", "audit_owner"), "scram-sha-256");
+            assert.equal(method("orthanc", "orthanc"), "scram-sha-256");
+            assert.equal(method("audit", "audit_owner", "hostnossl"), "reject");
+            // Who could run the setup instead: the superuser has no password (enableSuperuserAccess false).
+            assert.equal(spec.enableSuperuserAccess, false);
+        }
+        for (const tenant of tenantsOf(false)) {
+            assert.deepEqual(clusterOf(tenantNames(tenant.name, "x").namespace).postgresql.pg_hba, ["hostnossl all all all reject"]);
+        }
+    });
+
+    it("sets up the table and grants with a Job as the owner on the rw Service over verified TLS, outside the mesh, after the Database applied", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const job = object("Job", ns, cnpgAuditNames.setupJob)!;
+            assert.ok(job, `${tenant.name}: no setup Job`);
+            const template = plain(job.inputs.spec).template;
+            const pod = template.spec;
+            const [container] = pod.containers;
+            assert.equal(template.metadata.labels["sidecar.istio.io/inject"], "false");
+            assert.equal(pod.serviceAccountName, cnpgAuditNames.setupServiceAccount);
+            assert.equal(pod.automountServiceAccountToken, false);
+            assert.equal(pod.securityContext.runAsUser, 26);
+            assert.equal(container.image, imageReference(cnpgPostgresImage));
+            assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+            const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`]));
+            assert.deepEqual(
+                [env.PGPASSWORD, env.PGSSLMODE, env.PGSSLROOTCERT],
+                [`${cnpgAuditNames.ownerSecret}/password`, "verify-full", "/etc/audit-database-ca/ca.crt"],
+            );
+            // Only the CA's certificate is mounted from the operator's CA Secret, not its key.
+            const ca = pod.volumes.find((v: any) => v.secret?.secretName === `${cnpgNames.cluster}-ca`);
+            assert.deepEqual(ca.secret.items, [{ key: "ca.crt", path: "ca.crt" }]);
+            const script: string = container.command[2];
+            assert.ok(script.includes(`-h '${cnpgNames.cluster}-rw.${ns}.svc.cluster.local' -p 5432 -U audit_owner -d audit`));
+            assert.ok(script.includes(auditOwnerSql().join("\n")));
+            assert.doesNotMatch(script, /-U postgres|stop_sidecar/);
+            for (const secret of secretsOf(ns).filter((s) => s.name.startsWith("audit-"))) assert.ok(!JSON.stringify(plain(job.inputs)).includes(secret.stringData.password));
+            // It waits for the Database (awaited) and its account; the gatekeeper waits for it.
+            const urnOf = (r: { name: string }) => r.name;
+            assert.ok(job.options?.dependsOn.includes(urnOf(object("Database", ns, cnpgAuditNames.database)!)), "the Job waits for the Database");
+            assert.ok(object("Deployment", ns, "gatekeeper")!.options?.dependsOn.includes(job.name), "the gatekeeper waits for the setup");
+            const config = JSON.parse(object("ConfigMap", ns, "gatekeeper")!.inputs.data["config.json"]);
+            assert.deepEqual(config.audit.database, { host: `${cnpgNames.pooler}.${ns}.svc.cluster.local`, port: 5432, database: "audit", user: "gatekeeper_audit", sslmode: "disable" });
+        }
+    });
+
+    it("deletes what is older than identity.audit.retentionDays daily, as the owner on the rw Service, and the pooler and PostgreSQL budgets count the audit trail's clients", () => {
+        for (const tenant of tenantsOf(true)) {
+            const ns = tenantNames(tenant.name, "x").namespace;
+            const cronJob = plain(object("CronJob", ns, cnpgAuditNames.retentionCronJob)!.inputs.spec);
+            assert.equal(cronJob.schedule, auditRetentionSchedule);
+            const pod = cronJob.jobTemplate.spec.template.spec;
+            assert.equal(cronJob.jobTemplate.spec.template.metadata.labels["sidecar.istio.io/inject"], "false");
+            assert.equal(pod.serviceAccountName, cnpgAuditNames.retentionServiceAccount);
+            const script: string = pod.containers[0].command[2];
+            assert.ok(script.includes(`-h '${cnpgNames.cluster}-rw.${ns}.svc.cluster.local' -p 5432 -U audit_owner -d audit`));
+            assert.ok(script.includes(shellQuote(auditRetentionSql(tenant.identity!.audit.retentionDays))));
+            const pooler = plain(object("Pooler", ns, cnpgNames.pooler)!.inputs.spec);
+            const plainBudget = poolerBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas);
+            assert.equal(Number(pooler.pgbouncer.parameters.max_client_conn), plainBudget.maxClientConn + 3, "three gatekeeper pods");
+            assert.equal(Number(clusterOf(ns).postgresql.parameters.max_connections), plainBudget.maxConnections + 3 * tenant.postgres.pgpoolReplicas + 2, "their server connections at each pooler pod, and the two jobs");
+        }
+    });
+
+    it("walls: the gatekeeper reaches the pooler (NetworkPolicies and the mesh), the jobs the instances on 5432; nothing else gains a way in", () => {
+        for (const tenant of tenantsOf(true)) {
+            const names = tenantNames(tenant.name, "x");
+            const ns = names.namespace;
+            const walls = cloudnativePgAuditWalls(tenant.name, names);
+            for (const policy of walls.network) assert.deepEqual(plain(object("NetworkPolicy", ns, policy.name)!.inputs.spec), policy.spec, policy.name);
+            const admitted = plain(object("AuthorizationPolicy", ns, cnpgAuditNames.poolerAuthorization)!.inputs.spec);
+            assert.deepEqual(admitted.selector.matchLabels, cnpgPodLabels.pooler);
+            assert.deepEqual(admitted.rules.flatMap((r: any) => r.from[0].source.principals), [`cluster.local/ns/${ns}/sa/gatekeeper`]);
+            const spec = (name: string) => plain(object("NetworkPolicy", ns, name)!.inputs.spec);
+            const gatekeeperPods = { "app.kubernetes.io/name": "gatekeeper", "app.kubernetes.io/instance": tenant.name };
+            assert.deepEqual(spec(cnpgAuditNames.gatekeeperEgress).podSelector.matchLabels, gatekeeperPods);
+            assert.deepEqual(spec(cnpgAuditNames.gatekeeperEgress).egress, [{ to: [{ podSelector: { matchLabels: cnpgPodLabels.pooler } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            assert.deepEqual(spec(cnpgAuditNames.poolerIngress).ingress, [{ from: [{ podSelector: { matchLabels: gatekeeperPods } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            // The jobs' pods (both carry the name label) reach the instances on 5432 and nothing else; the instances admit them there.
+            const jobs = spec(cnpgAuditNames.jobsNetworkPolicy);
+            for (const labels of [auditPodLabels.setup, auditPodLabels.retention]) assert.ok(Object.entries(jobs.podSelector.matchLabels).every(([k, v]) => (labels as Record<string, string>)[k] === v));
+            assert.deepEqual(jobs.egress, [{ to: [{ podSelector: { matchLabels: cnpgPodLabels.database } }], ports: [{ protocol: "TCP", port: 5432 }] }]);
+            assert.deepEqual(spec(cnpgAuditNames.instancesIngress).ingress[0].ports, [{ protocol: "TCP", port: 5432 }]);
+        }
+        for (const tenant of tenantsOf(false)) {
+            assert.equal(object("NetworkPolicy", tenantNames(tenant.name, "x").namespace, cnpgAuditNames.jobsNetworkPolicy), undefined);
+        }
+    });
+});
+
+describe("the audit database the site's DBA made on a managed server (Pulumi.external.yaml)", () => {
+    const externalStack = "external";
+    const { object } = renderedObjects(externalStack);
+    const tenants = () => parsedStackFile(externalStack).tenants;
+
+    it("hands the gatekeeper its connection (verified TLS), its password as a secret, the server's CA beside its provider's; the tenant without one stays on stdout", () => {
+        const [bhs, mhr] = tenants();
+        const external = bhs.database.external!;
+        const ns = tenantNames(bhs.name, "x").namespace;
+        const configMap = object("ConfigMap", ns, "gatekeeper")!;
+        const config = JSON.parse(configMap.inputs.data["config.json"]);
+        assert.deepEqual(config.audit.database, { host: external.host, port: external.port, database: "audit", user: "gatekeeper_audit", sslmode: "verify-full" });
+        const secret = object("Secret", ns, "gatekeeper")!.inputs.stringData;
+        assert.ok(isSecretValue(secret) || isSecretValue(secret[gatekeeperSecretEnv.auditDatabasePassword]));
+        assert.equal(plain(secret)[gatekeeperSecretEnv.auditDatabasePassword], "test-audit-database-password-bhs");
+        // Node's CAs sign no managed database: the gatekeeper trusts the server's CA through NODE_EXTRA_CA_CERTS.
+        const caFiles = Object.entries(configMap.inputs.data as Record<string, string>).filter(([key]) => key.endsWith(".crt"));
+        assert.equal(caFiles.length, 1);
+        assert.ok(caFiles[0][1].includes(external.caCertificate.trim()));
+        const container = plain(object("Deployment", ns, "gatekeeper")!.inputs.spec).template.spec.containers[0];
+        assert.match(container.env.find((e: any) => e.name === "NODE_EXTRA_CA_CERTS").value, new RegExp(`${caFiles[0][0].replace(".", "\\.")}$`));
+        const mhrConfig = JSON.parse(object("ConfigMap", tenantNames(mhr.name, "x").namespace, "gatekeeper")!.inputs.data["config.json"]);
+        assert.equal(mhrConfig.audit.database, undefined);
+        assert.equal(object("NetworkPolicy", tenantNames(mhr.name, "x").namespace, externalAuditEgressName), undefined);
+    });
+
+    it("walls: the gatekeeper's egress to the server's addresses on its port; the server's own ServiceEntry serves, or one of its own for another server", () => {
+        const [bhs] = tenants();
+        const external = bhs.database.external!;
+        const names = tenantNames(bhs.name, "x");
+        const egress = plain(object("NetworkPolicy", names.namespace, externalAuditEgressName)!.inputs.spec);
+        assert.deepEqual(egress.podSelector.matchLabels, { "app.kubernetes.io/name": "gatekeeper", "app.kubernetes.io/instance": bhs.name });
+        assert.deepEqual(egress.egress, [{ to: external.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ protocol: "TCP", port: external.port }] }]);
+        assert.equal(object("ServiceEntry", names.namespace, externalAuditServiceEntryName), undefined, "the managed server's entry already names host and port");
+        const elsewhere = externalAuditWalls(bhs.name, names, { ...external, audit: { ...external.audit!, host: "10.50.0.9", port: 6432, addresses: ["10.50.0.0/28"] } });
+        assert.deepEqual(elsewhere.serviceEntries.map((e) => [e.name, (e.spec as any).resolution, (e.spec as any).endpoints, (e.spec as any).hosts]), [
+            [externalAuditServiceEntryName, "STATIC", [{ address: "10.50.0.9" }], [`audit-database.external.${names.namespace}.internal`]],
+        ]);
+        assert.throws(() => externalAuditWalls(bhs.name, names, { ...external, audit: { ...external.audit!, host: "10.60.0.9", addresses: ["10.50.0.0/28"] } }), /database\.external\.audit\.host 10\.60\.0\.9 is outside/);
+    });
+
+    it("scripts/run audit-sql prints the DBA's SQL from the stack file, passwords as psql variables, and names what is missing", () => {
+        const config = stackFileConfig(externalStack);
+        const text = auditSqlInstructions(config, externalStack, "bhs");
+        assert.match(text, /CREATE ROLE audit_owner WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'owner_password';/);
+        assert.match(text, /CREATE DATABASE audit OWNER audit_owner;/);
+        assert.match(text, /GRANT INSERT, SELECT ON gatekeeper_audit TO "gatekeeper_audit";/);
+        assert.match(text, /REVOKE CONNECT ON DATABASE orthanc FROM PUBLIC;/);
+        assert.match(text, /DELETE FROM gatekeeper_audit WHERE time < now\(\) - interval '2190 days';/);
+        assert.doesNotMatch(text, /test-audit-database-password/);
+        assert.throws(() => auditSqlInstructions(config, externalStack, "mhr"), /tenant 'mhr' names no audit database on a managed server/);
+        assert.throws(() => auditSqlInstructions(config, externalStack, "xyz"), /unknown tenant 'xyz': the stack's tenants are bhs, mhr/);
     });
 });

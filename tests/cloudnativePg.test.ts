@@ -389,7 +389,7 @@ describe("CloudNativePG engine", () => {
         const cluster = () => ({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "x" }, spec: clusterSpec({ instances: 2, replication: "synchronous", volumeSize: "1Gi", maxConnections: 50 }) as any });
 
         it("holds the kinds the engine creates, from the pinned charts", () => {
-            assert.deepEqual(Object.keys(crdSchemas).sort(), ["barmancloud.cnpg.io/v1/ObjectStore", "postgresql.cnpg.io/v1/Cluster", "postgresql.cnpg.io/v1/Pooler", "postgresql.cnpg.io/v1/ScheduledBackup"]);
+            assert.deepEqual(Object.keys(crdSchemas).sort(), ["barmancloud.cnpg.io/v1/ObjectStore", "postgresql.cnpg.io/v1/Cluster", "postgresql.cnpg.io/v1/Database", "postgresql.cnpg.io/v1/Pooler", "postgresql.cnpg.io/v1/ScheduledBackup"]);
             assert.match(crdSchemas["postgresql.cnpg.io/v1/Cluster"].chart, new RegExp(charts.cloudnativePg.version.replace(/\./g, "\\.")));
         });
 

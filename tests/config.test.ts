@@ -957,8 +957,8 @@ describe("identity settings (tenants[].identity)", () => {
         });
     }
 
-    // Where the audit trail goes: the program renders the audit database in bitnami-ha only; any other engine must
-    // say identity.audit.stdoutOnly (components/config/schema.ts, auditProblems).
+    // Where the audit trail goes: the program renders the audit database in bitnami-ha and cloudnative-pg; external
+    // must say identity.audit.stdoutOnly (components/config/schema.ts, auditProblems).
     const onEngine = (engine: string, audit?: Record<string, unknown>) => ({
         ...withTenant({
             identity: { oidc: oidc(), ...(audit ? { audit } : {}) },
@@ -970,12 +970,55 @@ describe("identity settings (tenants[].identity)", () => {
     const auditCases: [string, string, Record<string, unknown> | undefined, RegExp[] | "accepted"][] = [
         ["bitnami-ha, its own audit database", "bitnami-ha", undefined, "accepted"],
         ["bitnami-ha, stdout only by choice", "bitnami-ha", { stdoutOnly: true }, "accepted"],
-        ["external without a choice", "external", undefined, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /audit database only in the tenant's own PostgreSQL \(database\.engine "bitnami-ha"\)/, /not with database\.engine "external"/]],
-        ["cloudnative-pg without a choice", "cloudnative-pg", { retentionDays: 365 }, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /not with database\.engine "cloudnative-pg"/]],
+        ["external without a choice", "external", undefined, [/tenants\[0\]\.identity\.audit\.stdoutOnly/, /audit database only in the tenant's own PostgreSQL \(database\.engine "bitnami-ha" or "cloudnative-pg"\)/, /not with database\.engine "external" \(or name one your DBA created: database\.external\.audit\)/]],
+        ["cloudnative-pg, its own audit database", "cloudnative-pg", undefined, "accepted"],
+        ["cloudnative-pg, its own audit database kept a year", "cloudnative-pg", { retentionDays: 365 }, "accepted"],
         ["external, stdout only", "external", { stdoutOnly: true }, "accepted"],
         ["cloudnative-pg, stdout only", "cloudnative-pg", { stdoutOnly: true }, "accepted"],
         ["stdoutOnly false", "external", { stdoutOnly: false }, [/identity\.audit\.stdoutOnly/, /true, or leave it out/]],
     ];
+    // The external engine names an audit database its DBA created (database.external.audit, components/config/schema.ts
+    // externalAuditProblems); every setting that would let Orthanc's role reach the trail is refused by name.
+    const externalAudit = (audit: Record<string, unknown>, identityAudit?: Record<string, unknown>) =>
+        withTenant({
+            identity: { oidc: oidc(), ...(identityAudit ? { audit: identityAudit } : {}) },
+            database: { engine: "external", external: { ...externalDatabase(), audit: { database: "audit", user: "gatekeeper_audit", password: "another-long-generated-password", ...audit } } },
+            postgres: { replicas: 2, replication: "asynchronous" },
+        });
+    const externalAuditCases: [string, Record<string, unknown>, Record<string, unknown> | undefined, RegExp[] | "accepted"][] = [
+        ["its DBA's audit database on the managed server", {}, undefined, "accepted"],
+        ["an audit database on another server, with its addresses and CA", { host: "audit.example.org", port: 6432, addresses: ["10.0.6.0/28"], caCertificate: "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n" }, undefined, "accepted"],
+        ["sslmode require", { sslmode: "require" }, undefined, "accepted"],
+        ["sslmode disable", { sslmode: "disable" }, undefined, [/tenants\[0\]\.database\.external\.audit\.sslmode/, /"verify-full" \(the default\) or "require"/]],
+        ["Orthanc's role as the gatekeeper's", { user: "orthanc" }, undefined, [/tenants\[0\]\.database\.external\.audit\.user/, /a role of its own, not Orthanc's/]],
+        ["Orthanc's database for the trail", { database: "orthanc" }, undefined, [/tenants\[0\]\.database\.external\.audit\.database/, /a database of its own, not Orthanc's/]],
+        ["another host without its addresses", { host: "audit.example.org" }, undefined, [/tenants\[0\]\.database\.external\.audit\.addresses/, /where audit\.example\.org resolves/]],
+        ["another port on the managed server's host", { port: 6432 }, undefined, [/tenants\[0\]\.database\.external\.audit\.port/, /database\.external\.port \(5432\)/]],
+        ["a short password", { password: "short" }, undefined, [/tenants\[0\]\.database\.external\.audit\.password/, /at least 16 characters/]],
+        ["an audit database and stdoutOnly both", {}, { stdoutOnly: true }, [/tenants\[0\]\.database\.external\.audit/, /left out: only a gatekeeper writes there/]],
+    ];
+    for (const [what, audit, identityAudit, expected] of externalAuditCases) {
+        it(`external audit database: ${expected === "accepted" ? "accepts" : "refuses"} ${what}`, () => {
+            if (expected === "accepted") {
+                assert.doesNotThrow(() => parseStackConfig(externalAudit(audit, identityAudit)));
+            } else {
+                const message = problemsOf(externalAudit(audit, identityAudit));
+                for (const pattern of expected) assert.match(message, pattern);
+                assert.doesNotMatch(message, /another-long-generated-password/, "the password is never printed");
+            }
+        });
+    }
+
+    it("refuses the audit database's password in plain text, naming the command that stores it as a secret", () => {
+        const message = oneTenantRefusal({
+            identity: { oidc: oidc() },
+            database: { engine: "external", external: { ...externalDatabase(), audit: { database: "audit", user: "gatekeeper_audit", password: "another-long-generated-password" } } },
+            postgres: { replicas: 2, replication: "asynchronous" },
+        });
+        assert.match(message(false), /korthweb:tenants\[0\]\.database\.external\.audit\.password is stored in plain text; allowed: a secret, set with pulumi config set --secret --path 'tenants\[0\]\.database\.external\.audit\.password'/);
+        assert.equal(message(true), "");
+    });
+
     for (const [what, engine, audit, expected] of auditCases) {
         it(`audit trail: ${expected === "accepted" ? "accepts" : "refuses"} ${what}`, () => {
             if (expected === "accepted") {

@@ -76,9 +76,9 @@ for (const stack of allStacks) {
             const identity = config.tenants.find((t) => t.name === view.tenant)!.identity;
             return identity !== undefined && !identity.disabled;
         };
-        /** Whether the tenant's engine renders the gatekeeper's audit database (bitnami-ha, and no identity.audit.stdoutOnly). */
+        /** Whether the tenant's engine renders the gatekeeper's audit database (bitnami-ha or cloudnative-pg, and no identity.audit.stdoutOnly). */
         const auditedOf = (view: TenantView) =>
-            signsInOf(view) && engineOf(view) === "bitnami-ha" && !config.tenants.find((t) => t.name === view.tenant)!.identity!.audit.stdoutOnly;
+            signsInOf(view) && ["bitnami-ha", "cloudnative-pg"].includes(engineOf(view)) && !config.tenants.find((t) => t.name === view.tenant)!.identity!.audit.stdoutOnly;
         /** The tenants on Bitnami postgresql-ha; its tests are registered only where a tenant uses it. */
         const bitnami = () => views.filter((view) => engineOf(view) === "bitnami-ha");
         const itForBitnami = config.tenants.some((t) => t.database.engine === "bitnami-ha") ? it : () => undefined;
@@ -364,7 +364,8 @@ for (const stack of allStacks) {
                         // The audit database's clients: the gatekeeper and the retention job at Pgpool, the setup at the nodes.
                         ...(auditedOf(view) ? ["gatekeeper", "audit-database-setup", "audit-retention"].map((sa) => `cluster.local/ns/${ns}/sa/${sa}`) : []),
                     ],
-                    "cloudnative-pg": [`cluster.local/ns/${ns}/sa/orthanc`],
+                    // The audit database's client at the pooler: the gatekeeper (its jobs reach the instances, which have no sidecar).
+                    "cloudnative-pg": [`cluster.local/ns/${ns}/sa/orthanc`, ...(auditedOf(view) ? [`cluster.local/ns/${ns}/sa/gatekeeper`] : [])],
                     // A managed database has no sidecar to enforce anything: its wall is the NetworkPolicy.
                     external: [],
                 };
@@ -405,6 +406,7 @@ for (const stack of allStacks) {
                 const configuredCidrs = new Set([
                     ...tenant.modalities.flatMap((m) => (m.host ? [`${m.host}/32`] : [])),
                     ...(tenant.database.external?.addresses ?? []),
+                    ...(tenant.database.external?.audit?.addresses ?? []),
                     ...(config.backup?.s3.addresses ?? []),
                     // Where pods' DNS goes, when the stack gives it by address (NodeLocal DNSCache).
                     ...(config.kubernetes.dns?.addresses ?? []),
@@ -440,8 +442,13 @@ for (const stack of allStacks) {
                         ...(config.backup ? ["allow-database-backup", "allow-database-backup-to-pgpool"] : []),
                         ...(auditedOf(view) ? ["allow-audit-database-jobs", "allow-audit-database-jobs-gatekeeper", "allow-audit-setup-to-postgresql", "allow-audit-to-pgpool"] : []),
                     ],
-                    "cloudnative-pg": ["allow-cnpg-instances", "allow-cnpg-pooler"],
-                    external: [],
+                    "cloudnative-pg": [
+                        "allow-cnpg-instances",
+                        "allow-cnpg-pooler",
+                        ...(auditedOf(view) ? ["allow-audit-database-jobs", "allow-audit-jobs-to-cnpg-instances", "allow-gatekeeper-to-audit-database", "allow-gatekeeper-to-cnpg-pooler"] : []),
+                    ],
+                    // The gatekeeper's way to the audit database the site's DBA made (database.external.audit).
+                    external: tenant.database.external?.audit && signsInOf(view) && !tenant.identity!.audit.stdoutOnly ? ["allow-gatekeeper-to-audit-database"] : [],
                 };
                 if (signsInOf(view)) {
                     // The gateway's pods reach Orthanc's DICOM port only, and the gatekeeper on its port; Orthanc admits

@@ -114,6 +114,27 @@ export const apiServerPorts = [443, 6443];
 const cidrPattern = /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\/([0-9]|[12][0-9]|3[0-2])$/;
 const pemCertificatePattern = /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/;
 
+/**
+ * The gatekeeper's audit database on a managed PostgreSQL, which the site's DBA creates (README, configuration
+ * reference: `database.external.audit`; `scripts/run audit-sql <stack> <tenant>` prints the SQL): its own database, in
+ * which this role may INSERT and SELECT only. Host, port and CA are the managed server's unless given.
+ */
+const externalAuditSchema = z.strictObject({
+    host: z.string().regex(hostPattern, { error: "a DNS name or IPv4 address" }).optional(),
+    port: z.int().min(1).max(65535).optional(),
+    database: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
+    user: z.string().regex(sqlIdentifierPattern, { error: "a lowercase PostgreSQL identifier" }),
+    /** Set with `pulumi config set --secret --path 'tenants[N].database.external.audit.password' ...`: refused in plain text. */
+    password: credential(z.string().min(16, { error: "at least 16 characters" })),
+    /** verify-full: the server checked against the CA and `host`. require: encrypted, the server not checked. */
+    sslmode: z.enum(["verify-full", "require"], { error: '"verify-full" (the default) or "require"' }).default("verify-full"),
+    /** The CA that signed the audit server's certificate (PEM), when it is not database.external.caCertificate. */
+    caCertificate: z.string().regex(pemCertificatePattern, { error: "a PEM certificate" }).optional(),
+    /** Where `host` resolves, as CIDR blocks, when it is not the managed server (database.external.addresses). */
+    addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.0.5.0/28" })).min(1).optional(),
+});
+export type ExternalAuditConfig = z.infer<typeof externalAuditSchema>;
+
 /** A managed PostgreSQL outside the cluster (a cloud's database service). */
 const externalDatabaseSchema = z.strictObject({
     /** The server's name, as its certificate names it (TLS is verified against `caCertificate` and this name). */
@@ -130,6 +151,8 @@ const externalDatabaseSchema = z.strictObject({
      * (a NetworkPolicy cannot name hosts).
      */
     addresses: z.array(z.string().regex(cidrPattern, { error: "an IPv4 CIDR block such as 10.0.5.0/28" })).min(1),
+    /** The gatekeeper's audit database, for tenants who sign in (identity.oidc); without it, identity.audit.stdoutOnly. */
+    audit: externalAuditSchema.optional(),
 });
 
 const databaseSchema = z.strictObject({
@@ -335,7 +358,7 @@ const identitySchema = z.strictObject({
             /**
              * The trail goes to the gatekeeper's stdout only, for the platform's log collector to keep: no audit database,
              * no retention job, no `/audit` for the auditor (README warning). The one choice for a database engine whose
-             * audit database the program does not render (`external`, `cloudnative-pg`).
+             * audit database the program does not render (`external` without database.external.audit).
              */
             stdoutOnly: z.literal(true, { error: "true, or leave it out" }).optional(),
         })
@@ -398,20 +421,48 @@ export function identityProblems(identity: IdentityConfig, cni: string | undefin
     return problems;
 }
 
-/** The engines whose audit database the program renders (components/data/engines/bitnamiHaAudit.ts). */
-export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitnami-ha"];
+/** The engines whose audit database the program renders (components/data/engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts). */
+export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitnami-ha", "cloudnative-pg"];
 
-/** Where a tenant's gatekeeper keeps its audit trail; paths are relative to tenants[N].identity. */
-export function auditProblems(identity: IdentityConfig, engine: DatabaseConfig["engine"]): PathProblem[] {
-    if (identity.disabled || identity.audit.stdoutOnly || auditDatabaseEngines.includes(engine)) return [];
+/**
+ * Where a tenant's gatekeeper keeps its audit trail; paths are relative to tenants[N].identity. `externalAudit`: the
+ * external engine names an audit database its DBA made (database.external.audit).
+ */
+export function auditProblems(identity: IdentityConfig, engine: DatabaseConfig["engine"], externalAudit = false): PathProblem[] {
+    if (identity.disabled || identity.audit.stdoutOnly || auditDatabaseEngines.includes(engine) || externalAudit) return [];
     return [
         {
             path: ["audit", "stdoutOnly"],
             message:
                 `true: the program renders the audit database only in the tenant's own PostgreSQL (database.engine ${auditDatabaseEngines.map((e) => `"${e}"`).join(" or ")}), ` +
-                `not with database.engine "${engine}"; with audit.stdoutOnly the trail is on the gatekeeper's stdout only, for the platform's log collector to keep (README, "Who signs in")`,
+                `not with database.engine "${engine}"${engine === "external" ? " (or name one your DBA created: database.external.audit)" : ""}; ` +
+                `with audit.stdoutOnly the trail is on the gatekeeper's stdout only, for the platform's log collector to keep (README, "Who signs in")`,
         },
     ];
+}
+
+/** What the audit database on a managed server must not share with Orthanc's; paths are relative to tenants[N].database.external. */
+export function externalAuditProblems(external: ExternalDatabaseConfig, identity: IdentityConfig | undefined): PathProblem[] {
+    const audit = external.audit;
+    if (audit === undefined) return [];
+    const problems: PathProblem[] = [];
+    if (identity === undefined || identity.disabled || identity.audit.stdoutOnly) {
+        problems.push({ path: ["audit"], message: "left out: only a gatekeeper writes there (identity.oidc or identity.keycloak, without identity.audit.stdoutOnly)" });
+    }
+    const sameServer = (audit.host ?? external.host) === external.host && (audit.port ?? external.port) === external.port;
+    if (sameServer && audit.database === external.database) {
+        problems.push({ path: ["audit", "database"], message: `a database of its own, not Orthanc's (database.external.database ${external.database}): Orthanc's role must not reach the trail` });
+    }
+    if (audit.user === external.user) {
+        problems.push({ path: ["audit", "user"], message: `a role of its own, not Orthanc's (database.external.user ${external.user}), allowed INSERT and SELECT on the audit table only` });
+    }
+    if ((audit.host ?? external.host) === external.host && audit.port !== undefined && audit.port !== external.port) {
+        problems.push({ path: ["audit", "port"], message: `database.external.port (${external.port}), or leave it out: on the managed server's host the mesh knows one port` });
+    }
+    if (audit.host !== undefined && audit.host !== external.host && audit.addresses === undefined) {
+        problems.push({ path: ["audit", "addresses"], message: `where ${audit.host} resolves, as CIDR blocks: the gatekeeper's NetworkPolicy can only name addresses (database.external.addresses are ${external.host}'s)` });
+    }
+    return problems;
 }
 
 const tenantSchema = z.strictObject({
@@ -872,6 +923,9 @@ export const stackConfigSchema = z
                     message: `the API server's addresses as CIDR blocks (kubectl get endpoints kubernetes -n default): tenants[${index}] signs in through the in-cluster Keycloak, whose database (CloudNativePG) talks to the API server, and a NetworkPolicy can only name addresses`,
                 });
             }
+            if (engine === "external" && external !== undefined) {
+                externalAuditProblems(external, tenant.identity).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "database", "external", ...problem.path], message: problem.message }));
+            }
             if (engine === "cloudnative-pg" && config.kubernetes.apiServerAddresses === undefined) {
                 ctx.addIssue({
                     code: "custom",
@@ -955,7 +1009,7 @@ export const stackConfigSchema = z
             seen.add(tenant.name);
             if (tenant.identity) {
                 identityProblems(tenant.identity, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "identity", ...problem.path], message: problem.message }));
-                auditProblems(tenant.identity, tenant.database.engine).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "identity", ...problem.path], message: problem.message }));
+                auditProblems(tenant.identity, tenant.database.engine, tenant.database.external?.audit !== undefined).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "identity", ...problem.path], message: problem.message }));
             }
             storageProblems(tenant.storage, config.kubernetes.cni).forEach((problem) => ctx.addIssue({ code: "custom", path: ["tenants", index, "storage", ...problem.path], message: problem.message }));
             if (tenant.orthanc.maxReplicas < tenant.orthanc.minReplicas) {

@@ -30,13 +30,16 @@ export interface DatabaseEndpoint {
     /** Orthanc starts after these: the database is ready to accept it. */
     ready: pulumi.Resource[];
     /**
-     * The gatekeeper's audit database, where the engine renders one (engines/bitnamiHaAudit.ts): the connection of
+     * The gatekeeper's audit database, where the engine renders one (engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts)
+     * or names the one the site's DBA made (engines/external.ts, `database.external.audit`): the connection of
      * `GatekeeperConfig.audit.database`, the gatekeeper role's password (a Pulumi secret), and what must exist first.
      */
     audit?: {
         connection: { host: string; port: number; database: string; user: string; sslmode: "disable" | "require" | "verify-full" };
         password: pulumi.Output<string>;
         ready: pulumi.Resource[];
+        /** The CA (PEM) the gatekeeper verifies the server against, where Node's own CAs do not sign it (a managed server's). */
+        caCertificate?: string;
     };
     /** What Orthanc needs beyond host, port, database, user and password (TLS settings, a CA file), if anything. */
     orthanc?: {

@@ -16,9 +16,11 @@ import { combineWalls, defaultClusterNetwork } from "./backup/backup";
 import { databaseWalls, PlatformForWalls } from "./databaseWalls";
 import type { DatabaseEndpoint, DatabaseWalls, EngineArgs } from "./endpoint";
 import { TenantDatabase } from "./engines/bitnamiHa";
-import { bitnamiHaAuditWalls, rendersAuditDatabase } from "./engines/bitnamiHaAudit";
+import { rendersAuditDatabase, signsInThroughGatekeeper } from "./engines/auditDatabase";
+import { bitnamiHaAuditWalls } from "./engines/bitnamiHaAudit";
+import { cloudnativePgAuditWalls } from "./engines/cloudnativePgAudit";
 import { CloudNativePgDatabase } from "./engines/cloudnativePg";
-import { ExternalDatabase } from "./engines/external";
+import { ExternalDatabase, externalAuditWalls } from "./engines/external";
 import { storageWalls } from "./storage/storageWalls";
 import { InClusterStore, TenantStorage } from "./storage/tenantStorage";
 
@@ -35,8 +37,10 @@ export function dataWalls(names: TenantNames, orthancPods: Record<string, string
     return combineWalls(
         databaseWalls(names, orthancPods, tenant.database, platform),
         storageWalls(names, orthancPods, tenant.storage, platform.network ?? defaultClusterNetwork),
-        // The gatekeeper's audit database, its setup and retention jobs (engines/bitnamiHaAudit.ts).
-        ...(rendersAuditDatabase(tenant) ? [bitnamiHaAuditWalls(tenant.name, names)] : []),
+        // The gatekeeper's audit database, its setup and retention jobs (engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts).
+        ...(rendersAuditDatabase(tenant) ? [(tenant.database.engine === "cloudnative-pg" ? cloudnativePgAuditWalls : bitnamiHaAuditWalls)(tenant.name, names)] : []),
+        // Or the one the site's DBA made on a managed server (engines/external.ts).
+        ...(tenant.database.external?.audit && signsInThroughGatekeeper(tenant) ? [externalAuditWalls(tenant.name, names, tenant.database.external)] : []),
     );
 }
 

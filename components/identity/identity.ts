@@ -370,7 +370,10 @@ export class TenantIdentity extends pulumi.ComponentResource {
         const auditDatabase = args.auditDatabase;
         const config = gatekeeperConfig(tenant, names, identity, auditDatabase?.connection, args.webUrl);
         const sources = gatekeeperSourceFiles(args.sourceDirectory);
-        const data = gatekeeperConfigMapData(config, sources, oidc.caCertificate);
+        // Node takes one file of extra CAs: the provider's and the audit server's, when either is given.
+        const extraCas = [oidc.caCertificate, auditDatabase?.caCertificate].filter((pem): pem is string => pem !== undefined);
+        const extraCa = extraCas.length > 0 ? extraCas.map((pem) => pem.trimEnd()).join("\n") + "\n" : undefined;
+        const data = gatekeeperConfigMapData(config, sources, extraCa);
 
         this.orthancPassword = pulumi.secret(new random.RandomPassword(`${name}-orthanc-password`, { length: 32, special: false }, { parent: this }).result);
         const sessionKey = pulumi.secret(new random.RandomBytes(`${name}-session-key`, { length: 32 }, { parent: this }).base64);
@@ -401,7 +404,7 @@ export class TenantIdentity extends pulumi.ComponentResource {
             name,
             {
                 metadata: { name: gatekeeperName, namespace: ns, labels: { app: gatekeeperName } },
-                spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum, oidc.caCertificate !== undefined, auditDatabase !== undefined)),
+                spec: checksum.apply((sum) => gatekeeperDeploymentSpec(tenant, Object.keys(sources), sum, extraCa !== undefined, auditDatabase !== undefined)),
             },
             { parent: this, dependsOn: [...args.dependsOn, configMap, secret, ...(auditDatabase?.ready ?? []), ...(args.keycloakRealm?.ready ?? [])] },
         );

@@ -52,7 +52,7 @@ export const previewedKinds: PreviewedKind[] = [
     { apiGroup: "security.istio.io", resources: ["authorizationpolicies", "peerauthentications"] },
     { apiGroup: "telemetry.istio.io", resources: ["telemetries"] },
     { apiGroup: "monitoring.coreos.com", resources: ["podmonitors", "servicemonitors", "prometheusrules"] },
-    { apiGroup: "postgresql.cnpg.io", resources: ["clusters", "poolers", "scheduledbackups"] },
+    { apiGroup: "postgresql.cnpg.io", resources: ["clusters", "poolers", "scheduledbackups", "databases"] },
     { apiGroup: "barmancloud.cnpg.io", resources: ["objectstores"] },
     { apiGroup: "cilium.io", resources: ["ciliumnetworkpolicies"] },
 ];

@@ -15,7 +15,7 @@ import { charts } from "../../components/versions";
 
 /** Reference file -> the kinds korthweb uses from it. */
 const sources: { file: string; chart: string; kinds: string[] }[] = [
-    { file: "cloudnative-pg-1.30.0-crds.yaml", chart: `cloudnative-pg ${charts.cloudnativePg.version}`, kinds: ["Cluster", "Pooler", "ScheduledBackup"] },
+    { file: "cloudnative-pg-1.30.0-crds.yaml", chart: `cloudnative-pg ${charts.cloudnativePg.version}`, kinds: ["Cluster", "Pooler", "ScheduledBackup", "Database"] },
     { file: "plugin-barman-cloud-0.13.0-crds.yaml", chart: `plugin-barman-cloud ${charts.barmanCloudPlugin.version}`, kinds: ["ObjectStore"] },
 ];
 

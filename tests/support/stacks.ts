@@ -63,6 +63,7 @@ export function withTestCredentials(config: Record<string, unknown>): { config: 
         }
         if (tenant.database?.external) {
             tenant.database.external.password ??= `test-database-password-${tenant.name}`;
+            if (tenant.database.external.audit) tenant.database.external.audit.password ??= `test-audit-database-password-${tenant.name}`;
             if (!secretKeys.includes("korthweb:tenants")) secretKeys.push("korthweb:tenants");
         }
         // A store's static credentials, where it has no workload identity (README, "Where the images are stored").

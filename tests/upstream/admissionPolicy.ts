@@ -248,6 +248,7 @@ export const crdPlurals: Record<string, string> = {
     "postgresql.cnpg.io/Cluster": "clusters",
     "postgresql.cnpg.io/Pooler": "poolers",
     "postgresql.cnpg.io/ScheduledBackup": "scheduledbackups",
+    "postgresql.cnpg.io/Database": "databases",
     "barmancloud.cnpg.io/ObjectStore": "objectstores",
     "cilium.io/CiliumNetworkPolicy": "ciliumnetworkpolicies",
 };

@@ -31,6 +31,7 @@
  *   that creates the Deployment and before it (`updatePoolerStatus` runs before `updateOwnedObjects`), so active alone
  *   does not mean the Deployment exists; `instances` is the Deployment's `status.replicas` once it does (the controller
  *   owns Deployments, so their changes requeue it), pods created, not pods ready. No field shows PgBouncer ready.
+ * - CloudNativePG v1.30.0 `Database` (api/v1/database_types.go `DatabaseStatus`): `applied` true once reconciled.
  * - Barman Cloud plugin v0.13.0 `ObjectStore` (cloudnative-pg/plugin-barman-cloud api/v1/objectstore_types.go):
  *   status holds only recovery windows after backups; it is configuration, in effect once stored.
  * - Istio's configuration kinds: no status istiod writes by default; in effect once admitted.
@@ -118,6 +119,10 @@ export const statusModels: Record<string, StatusModel> = {
         fields: { phase: ["active", "paused", "inactive", "failed"], instances: { settlesAtSpec: "instances", specDefault: 1 } },
     },
     "postgresql.cnpg.io/v1/ScheduledBackup": { configuration: true },
+    // `applied` (api/v1/database_types.go `DatabaseStatus`, a *bool printed true/false): the primary's instance manager
+    // sets it true once CREATE/ALTER DATABASE succeeded, false with a message when it failed (an owner role not there
+    // yet), and tries again (internal/management/controller/database_controller.go, common.go `markAsReady`).
+    "postgresql.cnpg.io/v1/Database": { fields: { applied: ["true", "false"] } },
     "barmancloud.cnpg.io/v1/ObjectStore": { configuration: true },
     // Cilium's operator validates each policy (operator/pkg/networkpolicy, `validate-network-policy`, default true) and
     // sets its condition Valid to True ("Policy validation succeeded") or False with the error.

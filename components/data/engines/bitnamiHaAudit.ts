@@ -17,27 +17,29 @@
  * no curl), as the backup pod does, so that a Job completes with a classic sidecar too.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import type { TenantConfig } from "../../config/schema";
 import type { TenantNames } from "../../naming/tenantNames";
 import { podsLabelled, principal, tcp } from "../../k8s/walls";
-import { auditDatabaseStatements, auditTable } from "../../identity/gatekeeper/server";
 import { gatekeeperName, gatekeeperSelector } from "../../identity/names";
-import { imageReference, postgresqlHaImages } from "../../versions";
-import { backupUid, cronJobRunPolicy, hardenedContainerSecurity, shellQuote, sidecarQuitUrl } from "../backup/backup";
+import { postgresqlHaImages } from "../../versions";
+import { backupUid, shellQuote } from "../backup/backup";
 import type { DatabaseWalls } from "../endpoint";
+import {
+    AuditPodImage,
+    auditCredentialKeys,
+    auditDatabase,
+    auditEnvironment,
+    auditOwnerSql,
+    auditPodLabels,
+    auditPodTemplate,
+    auditRetentionCronJobTemplate,
+    identifier,
+    ownerRetentionScript,
+    quitSidecar,
+    secretEnv,
+} from "./auditDatabase";
 import { orthancDatabase, postgresNodeNames, postgresPodLabels, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
-/** The audit database and its two roles. Neither is Orthanc's (`orthanc`), and neither is a superuser. */
-export const auditDatabase = { name: "audit", owner: "audit_owner", writer: "gatekeeper_audit" } as const;
-
-/**
- * Whether the tenant's engine renders the audit database: its users sign in through the gatekeeper (`identity.oidc` or `identity.keycloak`),
- * its engine is this one, and its stack did not choose the gatekeeper's stdout alone (`identity.audit.stdoutOnly`).
- */
-export function rendersAuditDatabase(tenant: TenantConfig): boolean {
-    const identity = tenant.identity;
-    return tenant.database.engine === "bitnami-ha" && identity !== undefined && !identity.disabled && !identity.audit.stdoutOnly;
-}
+export { auditCredentialKeys, auditDatabase, auditEnvironment, auditPodLabels, auditRetentionSchedule, auditRetentionSql, rendersAuditDatabase } from "./auditDatabase";
 
 /** Object names in the tenant namespace. */
 export const auditNames = {
@@ -56,17 +58,6 @@ export const auditNames = {
     pgpoolAuthorization: "allow-audit-to-pgpool",
 } as const;
 
-export const auditCredentialKeys = { owner: "owner-password", writer: "gatekeeper-password" } as const;
-
-/** Labels of the two pods, which the walls select. */
-export const auditPodLabels = {
-    setup: { "app.kubernetes.io/name": "audit-database", "app.kubernetes.io/component": "setup" },
-    retention: { "app.kubernetes.io/name": "audit-database", "app.kubernetes.io/component": "retention" },
-} as const;
-
-/** The environment the scripts read their passwords from (nothing secret is in a script or the Job's spec). */
-export const auditEnvironment = { password: "PGPASSWORD", ownerPassword: "AUDIT_OWNER_PASSWORD", writerPassword: "AUDIT_WRITER_PASSWORD" } as const;
-
 /** The gatekeeper's connection (`GatekeeperConfig.audit.database`): through Pgpool, in the mesh's mutual TLS. */
 export function auditDatabaseConnection(namespace: string): { host: string; port: number; database: string; user: string; sslmode: "disable" } {
     // Pgpool serves no TLS here (the chart's pgpool.tls stays off); the sidecars encrypt and authenticate the hop.
@@ -75,11 +66,6 @@ export function auditDatabaseConnection(namespace: string): { host: string; port
 
 /** Connections the audit trail holds at Pgpool: one per gatekeeper pod (two and one surging) and the retention job's. */
 export const auditPgpoolClients = 3 + 1;
-
-const identifier = (name: string) => {
-    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`${JSON.stringify(name)} is not a plain SQL identifier`);
-    return name;
-};
 
 /**
  * The setup, as a psql script for the superuser, connected to the `postgres` database. psql variables carry the
@@ -99,32 +85,17 @@ export function auditSetupSql(): string {
         // And the other way: the audit roles get no way into Orthanc's database (its owner, Orthanc's role, keeps
         // CONNECT as every owner does).
         `REVOKE CONNECT ON DATABASE ${identifier(orthancDatabase.name)} FROM PUBLIC;`,
-        // In the audit database, as its owner: the gatekeeper's own statements (the table, INSERT and SELECT only,
-        // CONNECT taken from PUBLIC, so from Orthanc's role).
+        // In the audit database, as its owner: what every engine's owner runs (auditDatabase.ts).
         `\\connect ${name}`,
         `SET ROLE ${owner};`,
-        ...auditDatabaseStatements({ database: name, user: writer }).map((statement) => `${statement};`),
+        ...auditOwnerSql(),
         "RESET ROLE;",
         "",
     ].join("\n");
 }
 
-/** The retention, run by the owner in the audit database: what is older than `retentionDays` goes. */
-export function auditRetentionSql(retentionDays: number): string {
-    if (!Number.isInteger(retentionDays) || retentionDays < 1) throw new Error(`retentionDays must be a positive integer, not ${retentionDays}`);
-    return `DELETE FROM ${auditTable} WHERE time < now() - interval '${retentionDays} days'`;
-}
-
-/** bash: stop the Istio proxy when the script exits, however it exits (no curl in the image: bash's /dev/tcp). */
-function quitSidecar(): string[] {
-    const url = new URL(sidecarQuitUrl);
-    return [
-        "stop_sidecar() {",
-        `    { exec 3<>/dev/tcp/127.0.0.1/${url.port} && printf 'POST ${url.pathname} HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3 > /dev/null; } 2> /dev/null || echo "audit: could not stop the sidecar" >&2`,
-        "}",
-        "trap stop_sidecar EXIT",
-    ];
-}
+/** The chart's PostgreSQL image, in the mesh (its Pgpool is), as the backup's user. */
+const bitnamiAuditPod: AuditPodImage = { image: postgresqlHaImages.postgresqlRepmgr, uid: backupUid, meshed: true };
 
 /** The PostgreSQL nodes' own addresses (the chart's headless Service), where the setup looks for the primary. */
 export function postgresNodeHosts(namespace: string, replicas: number): string[] {
@@ -156,54 +127,11 @@ export function auditSetupScript(hosts: string[], port: number = postgresService
 }
 
 /**
- * The retention CronJob's bash script: wait for the database (a minute at most), then delete as the owner. In the
+ * The retention CronJob's bash script (auditDatabase.ts `ownerRetentionScript`) through Pgpool, in the mesh. In the
  * cluster `host` is Pgpool's (`pgpoolHost`); the integration suite runs the same script against its own PostgreSQL.
  */
 export function auditRetentionScript(host: string, retentionDays: number, port: number = postgresService.port): string {
-    const connection = `-h ${shellQuote(host)} -p ${port} -U ${auditDatabase.owner} -d ${auditDatabase.name}`;
-    return [
-        "set -eu",
-        ...quitSidecar(),
-        "tries=0",
-        `until pg_isready ${connection} -t 5 > /dev/null; do`,
-        "    tries=$((tries + 1))",
-        `    if [ "$tries" -ge 30 ]; then echo "audit retention: Pgpool does not accept connections" >&2; exit 1; fi`,
-        "    sleep 2",
-        "done",
-        `psql -X -v ON_ERROR_STOP=1 ${connection} -c ${shellQuote(auditRetentionSql(retentionDays))}`,
-    ].join("\n");
-}
-
-const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
-
-/** A pod of one container running `script` with bash in the chart's PostgreSQL image, hardened as the backup's. */
-function auditPodTemplate(labels: Record<string, string>, serviceAccount: string, script: string, env: k8s.types.input.core.v1.EnvVar[], annotations: Record<string, string> = {}) {
-    return {
-        metadata: {
-            labels: { ...labels },
-            annotations: { ...annotations, "proxy.istio.io/config": JSON.stringify({ holdApplicationUntilProxyStarts: true }) },
-        },
-        spec: {
-            serviceAccountName: serviceAccount,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            restartPolicy: "Never",
-            securityContext: { runAsNonRoot: true, runAsUser: backupUid, runAsGroup: backupUid, seccompProfile: { type: "RuntimeDefault" } },
-            containers: [
-                {
-                    name: "psql",
-                    image: imageReference(postgresqlHaImages.postgresqlRepmgr),
-                    command: ["/bin/bash", "-c", script],
-                    // A node that does not answer (a standby being rebuilt, the proxy not up) costs five seconds, not forever.
-                    env: [{ name: "HOME", value: "/tmp" }, { name: "PGCONNECT_TIMEOUT", value: "5" }, ...env],
-                    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-                    securityContext: hardenedContainerSecurity,
-                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
-                },
-            ],
-            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
-        },
-    };
+    return ownerRetentionScript({ host, port, describedAs: "Pgpool", meshed: true }, retentionDays);
 }
 
 /**
@@ -217,6 +145,7 @@ export function auditSetupJobSpec(namespace: string, replicas: number, checksum:
         backoffLimit: 4,
         activeDeadlineSeconds: 900,
         template: auditPodTemplate(
+            bitnamiAuditPod,
             auditPodLabels.setup,
             auditNames.setupServiceAccount,
             auditSetupScript(postgresNodeHosts(namespace, replicas)),
@@ -230,25 +159,13 @@ export function auditSetupJobSpec(namespace: string, replicas: number, checksum:
     };
 }
 
-/** When the retention runs: daily, UTC (the AuditRetentionFailed alert allows a day and its slack). */
-export const auditRetentionSchedule = "30 2 * * *";
-
-/** The daily retention CronJob (UTC), as the owner; the gatekeeper's role could not delete. */
+/** The daily retention CronJob (UTC), as the owner through Pgpool; the gatekeeper's role could not delete. */
 export function auditRetentionCronJobSpec(namespace: string, retentionDays: number): k8s.types.input.batch.v1.CronJobSpec {
-    return {
-        schedule: auditRetentionSchedule,
-        ...cronJobRunPolicy,
-        jobTemplate: {
-            metadata: { labels: { ...auditPodLabels.retention } },
-            spec: {
-                backoffLimit: 2,
-                activeDeadlineSeconds: 3600,
-                template: auditPodTemplate(auditPodLabels.retention, auditNames.retentionServiceAccount, auditRetentionScript(pgpoolHost(namespace), retentionDays), [
-                    secretEnv(auditEnvironment.password, auditNames.credentials, auditCredentialKeys.owner),
-                ]),
-            },
-        },
-    };
+    return auditRetentionCronJobTemplate(
+        auditPodTemplate(bitnamiAuditPod, auditPodLabels.retention, auditNames.retentionServiceAccount, auditRetentionScript(pgpoolHost(namespace), retentionDays), [
+            secretEnv(auditEnvironment.password, auditNames.credentials, auditCredentialKeys.owner),
+        ]),
+    );
 }
 
 /** The chart's `pgpool.customUsersSecret` data: the two roles, in the same order as their passwords. */

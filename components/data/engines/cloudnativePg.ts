@@ -31,25 +31,25 @@ import { cloudnativePgOperatorPodLabels } from "../../platform/cloudnativePg";
 import { orthancServiceAccount, TenantNames } from "../../naming/tenantNames";
 import { orthancDatabase, orthancPeakConnections } from "./bitnamiHaValues";
 import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
+import { cnpgNames, cnpgPodLabels, poolerPort, postgresPort } from "./cloudnativePgNames";
+import { auditDatabase, rendersAuditDatabase } from "./auditDatabase";
+import {
+    cnpgAuditClients,
+    cnpgAuditConnection,
+    cnpgAuditDatabaseSpec,
+    cnpgAuditManagedRoles,
+    cnpgAuditNames,
+    cnpgAuditPgHba,
+    cnpgAuditRetentionCronJobSpec,
+    cnpgAuditSetupJobSpec,
+    databaseAwait,
+} from "./cloudnativePgAudit";
 import { monitoringNamespaceSelector, NamedSpec, namespaceNamed, podsLabelled, principal, tcp } from "../../k8s/walls";
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 
-/** Names of the objects in the tenant namespace. */
-export const cnpgNames = {
-    cluster: "postgresql",
-    /** The Pooler; its Service and Deployment carry the same name (pkg/specs/pgbouncer/services.go, deployments.go). */
-    pooler: "postgresql-pooler-rw",
-    /** basic-auth Secret of the owner role (bootstrap.initdb.secret). */
-    ownerSecret: "postgresql-orthanc-credentials",
-    objectStore: "postgresql-backups",
-    s3Secret: "postgresql-backup-s3",
-    scheduledBackup: "postgresql-scheduled",
-} as const;
+export { cnpgNames, cnpgPodLabels, poolerPort, postgresPort };
 
-/** PgBouncer listens on 5432, its port is named "pgbouncer" (pkg/management/pgbouncer/config/config.go). */
-export const poolerPort = 5432;
-export const postgresPort = 5432;
 /** The instance manager's status port (pkg/management/url/url.go `StatusPort`). */
 export const instanceStatusPort = 8000;
 
@@ -67,13 +67,6 @@ const noSidecar = { "sidecar.istio.io/inject": "false" } as const;
 
 /** The PostgreSQL image (components/versions.ts `cnpgPostgresImage`). */
 export const postgresImage = imageReference(cnpgPostgresImage);
-
-/** Labels CloudNativePG puts on its pods (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go, pgbouncer/). */
-export const cnpgPodLabels = {
-    /** Instances and the operator's initdb/join Jobs: all run PostgreSQL's data directory. */
-    database: { "cnpg.io/cluster": cnpgNames.cluster, "app.kubernetes.io/component": "database" },
-    pooler: { "cnpg.io/poolerName": cnpgNames.pooler },
-} as const;
 
 export interface PoolerBudget {
     /** PgBouncer's `max_client_conn` per pooler pod. */
@@ -98,12 +91,14 @@ const postgresSpareConnections = 20;
  * carry every Orthanc connection alone (the Service spreads connections unevenly), and PostgreSQL must hold every
  * pooler pod's full pool.
  */
-export function poolerBudget(orthancMaxReplicas: number, poolerInstances: number): PoolerBudget {
+export function poolerBudget(orthancMaxReplicas: number, poolerInstances: number, audit: { pooled: number; direct: number } = { pooled: 0, direct: 0 }): PoolerBudget {
     const orthancConnections = orthancPeakConnections(orthancMaxReplicas);
+    // The audit trail's clients (cloudnativePgAudit.ts `cnpgAuditClients`): the gatekeepers through any one pooler
+    // pod, each holding a server connection of its own there; its jobs directly.
     return {
-        maxClientConn: orthancConnections + poolerSpareClients,
+        maxClientConn: orthancConnections + audit.pooled + poolerSpareClients,
         defaultPoolSize: orthancConnections,
-        maxConnections: poolerInstances * orthancConnections + postgresSpareConnections,
+        maxConnections: poolerInstances * (orthancConnections + audit.pooled) + audit.direct + postgresSpareConnections,
     };
 }
 
@@ -125,6 +120,8 @@ export interface ClusterSpecInput {
     database?: { name: string; owner: string; secret: string };
     /** The instances' requests and limits: sized for Orthanc's index unless given. */
     resources?: Record<string, unknown>;
+    /** The gatekeeper's audit database (cloudnativePgAudit.ts): its managed roles and pg_hba lines. */
+    audit?: boolean;
 }
 
 /**
@@ -159,8 +156,9 @@ export function clusterSpec(input: ClusterSpecInput): Record<string, unknown> {
             ...(synchronous ? { synchronous } : {}),
             // Instances are outside the mesh: refuse any connection that is not TLS. The operator's fixed rules
             // (replication, the pooler's auth user) come first and are hostssl already.
-            pg_hba: ["hostnossl all all all reject"],
+            pg_hba: ["hostnossl all all all reject", ...(input.audit ? cnpgAuditPgHba() : [])],
         },
+        ...(input.audit ? { managed: { roles: cnpgAuditManagedRoles() } } : {}),
         storage: { size: input.volumeSize, ...(input.storageClass ? { storageClass: input.storageClass } : {}) },
         resources: input.resources ?? { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } },
         // One instance per node where the cluster has nodes enough (preferred, so a small cluster still schedules).
@@ -450,9 +448,9 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
         const { tenant, backup } = args;
         const protect = tenant.protectData;
         const ns = args.namespace;
-        const password = pulumi.secret(
-            new random.RandomPassword(`${name}-orthanc-password`, { length: 32, special: false }, { parent: this, protect }).result,
-        );
+        const generatedPassword = (purpose: string) =>
+            pulumi.secret(new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this, protect }).result);
+        const password = generatedPassword("orthanc");
         const ownerSecret = new k8s.core.v1.Secret(
             `${name}-owner-credentials`,
             {
@@ -499,7 +497,24 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
                 ),
             );
         }
-        const budget = poolerBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas);
+        // The gatekeeper's audit database (cloudnativePgAudit.ts), for a tenant whose users sign in through it: the
+        // managed roles' password Secrets exist before the Cluster names them.
+        const audited = rendersAuditDatabase(tenant);
+        const auditPasswords = audited ? { owner: generatedPassword("audit-owner"), writer: generatedPassword("audit-gatekeeper") } : undefined;
+        const auditSecrets = auditPasswords
+            ? [
+                  [cnpgAuditNames.ownerSecret, "audit-owner-credentials", auditDatabase.owner, auditPasswords.owner] as const,
+                  [cnpgAuditNames.writerSecret, "audit-gatekeeper-credentials", auditDatabase.writer, auditPasswords.writer] as const,
+              ].map(
+                  ([secretName, suffix, username, secret]) =>
+                      new k8s.core.v1.Secret(
+                          `${name}-${suffix}`,
+                          { metadata: { name: secretName, namespace: ns }, type: "kubernetes.io/basic-auth", stringData: { username, password: secret } },
+                          { parent: this, protect, dependsOn: args.dependsOn },
+                      ),
+              )
+            : [];
+        const budget = poolerBudget(tenant.orthanc.maxReplicas, tenant.postgres.pgpoolReplicas, audited ? cnpgAuditClients : undefined);
         const cluster = new k8s.apiextensions.CustomResource(
             `${name}-cluster`,
             {
@@ -514,9 +529,10 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
                     maxConnections: budget.maxConnections,
                     objectStore: backup ? cnpgNames.objectStore : undefined,
                     backupIdentity: identity,
+                    audit: audited,
                 }),
             },
-            { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, ownerSecret, ...backupObjects] },
+            { ...crdOpts, protect, dependsOn: [...crdOpts.dependsOn, ownerSecret, ...backupObjects, ...auditSecrets] },
         );
         const pooler = new k8s.apiextensions.CustomResource(
             `${name}-pooler`,
@@ -541,6 +557,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             );
         }
         this.ready = [cluster, pooler];
+        const audit = auditPasswords && tenant.identity ? this.renderAudit(name, args, tenant.identity.audit.retentionDays, auditPasswords.writer, crdOpts, [cluster, ...auditSecrets], pooler) : undefined;
         this.endpoint = {
             host: `${cnpgNames.pooler}.${ns}.svc.cluster.local`,
             port: poolerPort,
@@ -548,7 +565,50 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             user: orthancDatabase.user,
             password,
             ready: this.ready,
+            ...(audit ? { audit } : {}),
         };
         this.registerOutputs({ host: this.endpoint.host });
+    }
+
+    /**
+     * The audit database (the `Database`, awaited until applied), its setup Job (awaited by Pulumi: a setup that fails
+     * fails the update) and its retention CronJob, each job with its own service account and no API token.
+     */
+    private renderAudit(
+        name: string,
+        args: CloudNativePgDatabaseArgs,
+        retentionDays: number,
+        writerPassword: pulumi.Output<string>,
+        crdOpts: { parent: pulumi.Resource; dependsOn: pulumi.Input<pulumi.Resource>[] },
+        dependsOn: pulumi.Resource[],
+        pooler: pulumi.Resource,
+    ): NonNullable<DatabaseEndpoint["audit"]> {
+        const ns = args.namespace;
+        const database = new k8s.apiextensions.CustomResource(
+            `${name}-audit-database`,
+            {
+                apiVersion: "postgresql.cnpg.io/v1",
+                kind: "Database",
+                metadata: { name: cnpgAuditNames.database, namespace: ns, annotations: { ...databaseAwait } },
+                spec: cnpgAuditDatabaseSpec(),
+            },
+            { ...crdOpts, protect: args.tenant.protectData, dependsOn: [...crdOpts.dependsOn, ...dependsOn] },
+        );
+        const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
+        const account = (suffix: string, accountName: string) =>
+            new k8s.core.v1.ServiceAccount(`${name}-${suffix}`, { metadata: { name: accountName, namespace: ns }, automountServiceAccountToken: false }, opts);
+        const setupAccount = account("audit-setup-service-account", cnpgAuditNames.setupServiceAccount);
+        const retentionAccount = account("audit-retention-service-account", cnpgAuditNames.retentionServiceAccount);
+        const setup = new k8s.batch.v1.Job(
+            `${name}-audit-setup`,
+            { metadata: { name: cnpgAuditNames.setupJob, namespace: ns }, spec: cnpgAuditSetupJobSpec(ns) },
+            { ...opts, dependsOn: [...opts.dependsOn, database, setupAccount] },
+        );
+        new k8s.batch.v1.CronJob(
+            `${name}-audit-retention`,
+            { metadata: { name: cnpgAuditNames.retentionCronJob, namespace: ns }, spec: cnpgAuditRetentionCronJobSpec(ns, retentionDays) },
+            { ...opts, dependsOn: [...opts.dependsOn, retentionAccount, setup] },
+        );
+        return { connection: cnpgAuditConnection(ns), password: writerPassword, ready: [setup, pooler] };
     }
 }

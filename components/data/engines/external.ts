@@ -20,13 +20,16 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ExternalDatabaseConfig, TenantConfig } from "../../config/schema";
+import { ExternalAuditConfig, ExternalDatabaseConfig, TenantConfig } from "../../config/schema";
+import { gatekeeperSelector } from "../../identity/names";
+import { auditDatabaseStatements } from "../../identity/gatekeeper/server";
+import { auditRetentionSql, identifier, signsInThroughGatekeeper } from "./auditDatabase";
 import { TenantNames } from "../../naming/tenantNames";
 import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
 import { NamedSpec, tcp } from "../../k8s/walls";
 
 /** The server's settings without the password, which callers pass on its own (it is a Pulumi secret). */
-export type ExternalServer = Omit<ExternalDatabaseConfig, "password">;
+export type ExternalServer = Omit<ExternalDatabaseConfig, "password" | "audit">;
 
 /** Where the server's CA lives in the tenant namespace and in Orthanc's pod. A CA certificate is public: a ConfigMap. */
 export const externalCa = {
@@ -175,6 +178,93 @@ export function externalWalls(names: TenantNames, _orthancPods: Record<string, s
     };
 }
 
+/**
+ * The gatekeeper's audit database on a managed server (`database.external.audit`), which the site's DBA created: its
+ * server as a whole, host, port, CA and addresses falling back to the managed server's.
+ */
+export function externalAuditServer(external: ExternalServer & { audit?: ExternalAuditConfig }): (ExternalServer & { sslmode: ExternalAuditConfig["sslmode"] }) | undefined {
+    const audit = external.audit;
+    if (audit === undefined) return undefined;
+    return {
+        host: audit.host ?? external.host,
+        port: audit.port ?? external.port,
+        database: audit.database,
+        user: audit.user,
+        caCertificate: audit.caCertificate ?? external.caCertificate,
+        addresses: audit.addresses ?? external.addresses,
+        sslmode: audit.sslmode,
+    };
+}
+
+/** The audit server's ServiceEntry, when it is not the managed server Orthanc's entry already names. */
+export const externalAuditServiceEntryName = "external-audit-database";
+export const externalAuditEgressName = "allow-gatekeeper-to-audit-database";
+
+/**
+ * The audit trail's part of the walls: the gatekeeper's egress to exactly the audit server's addresses on its port,
+ * and a ServiceEntry of its own when the audit server is another host or port than Orthanc's (the mesh's
+ * REGISTRY_ONLY lets nothing else out). As for Orthanc, no AuthorizationPolicy: the server has no sidecar; its
+ * certificate (verify-full) and the role's password stand there.
+ */
+export function externalAuditWalls(tenant: string, names: TenantNames, external: ExternalServer & { audit?: ExternalAuditConfig }): DatabaseWalls {
+    const server = externalAuditServer(external);
+    if (server === undefined) return { orthancEgress: [], network: [], authorization: [], serviceEntries: [] };
+    if (ipv4ToNumber(server.host) !== undefined && !server.addresses.some((cidr) => ipv4InCidr(server.host, cidr))) {
+        throw new Error(`database.external.audit.host ${server.host} is outside its addresses (${server.addresses.join(", ")})`);
+    }
+    const shared = server.host === external.host && server.port === external.port;
+    const entrySpec = externalServiceEntrySpec(names, server);
+    return {
+        orthancEgress: [],
+        network: [
+            {
+                namespace: names.namespace,
+                name: externalAuditEgressName,
+                spec: {
+                    podSelector: { matchLabels: { ...gatekeeperSelector(tenant) } },
+                    policyTypes: ["Egress"],
+                    egress: [{ to: server.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(server.port)] }],
+                },
+            },
+        ],
+        authorization: [],
+        serviceEntries: shared
+            ? []
+            : [{ namespace: names.namespace, name: externalAuditServiceEntryName, spec: { ...entrySpec, hosts: (entrySpec.hosts as string[]).map((host) => host.replace(/^database\.external\./, "audit-database.external.")) } }],
+    };
+}
+
+/**
+ * What the site's DBA runs for `database.external.audit` (`scripts/run audit-sql <stack> <tenant>` prints it), in psql,
+ * the passwords as psql variables (`-v owner_password=... -v gatekeeper_password=...`), never in the text:
+ * - `admin`: as the managed server's administrator (CREATEROLE and CREATEDB are enough: no superuser): an owner role of
+ *   the database's own (`<database>_owner`), the gatekeeper's role, and the database, owned by the first.
+ * - `owner`: as that owner, in the audit database: the gatekeeper's own statements (the table; INSERT and SELECT only
+ *   for its role; CONNECT taken from PUBLIC, so from Orthanc's role).
+ * - `orthanc`: as Orthanc's role (database.external.user), in its database: CONNECT taken from PUBLIC, so that the
+ *   audit roles get no way in.
+ * - `retention`: daily, as the owner, in the audit database (pg_cron where the provider offers it): the program runs no
+ *   job against a managed server, so the DBA keeps `identity.audit.retentionDays`.
+ */
+export function externalAuditDbaSql(audit: { database: string; user: string }, orthancDatabaseName: string, retentionDays: number): { owner: string; admin: string; ownerSql: string; orthanc: string; retention: string } {
+    const owner = identifier(`${audit.database}_owner`);
+    const roleOptions = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE";
+    return {
+        owner,
+        admin: [
+            `CREATE ROLE ${owner} WITH ${roleOptions} PASSWORD :'owner_password';`,
+            `CREATE ROLE ${identifier(audit.user)} WITH ${roleOptions} PASSWORD :'gatekeeper_password';`,
+            // An administrator without superuser may create a database for another owner only as a member of it.
+            `GRANT ${owner} TO CURRENT_USER;`,
+            `CREATE DATABASE ${identifier(audit.database)} OWNER ${owner};`,
+            "",
+        ].join("\n"),
+        ownerSql: [...auditDatabaseStatements({ database: audit.database, user: audit.user }).map((statement) => `${statement};`), ""].join("\n"),
+        orthanc: `REVOKE CONNECT ON DATABASE ${identifier(orthancDatabaseName)} FROM PUBLIC;\n`,
+        retention: `${auditRetentionSql(retentionDays)};\n`,
+    };
+}
+
 export interface ExternalDatabaseArgs {
     tenant: TenantConfig;
     /** The tenant namespace, created by the tenant. */
@@ -198,6 +288,7 @@ export class ExternalDatabase extends pulumi.ComponentResource {
             throw new Error(`tenant ${args.tenant.name}: ExternalDatabase needs database.engine "external" and database.external`);
         }
         const ca = externalCaMount(args.namespace, external);
+        const audit = externalAuditServer(external);
         const caConfigMap = new k8s.core.v1.ConfigMap(
             `${name}-ca`,
             { metadata: ca.caConfigMap.metadata, data: ca.caConfigMap.data },
@@ -210,6 +301,17 @@ export class ExternalDatabase extends pulumi.ComponentResource {
             user: external.user,
             password: pulumi.secret(external.password),
             ready: [caConfigMap],
+            ...(audit && signsInThroughGatekeeper(args.tenant)
+                ? {
+                      audit: {
+                          connection: { host: audit.host, port: audit.port, database: audit.database, user: audit.user, sslmode: audit.sslmode },
+                          password: pulumi.secret(external.audit!.password),
+                          ready: [],
+                          // The gatekeeper checks the server against this CA (Node's own CAs sign no managed database's).
+                          ...(audit.sslmode === "verify-full" ? { caCertificate: audit.caCertificate } : {}),
+                      },
+                  }
+                : {}),
             orthanc: {
                 postgresql: (password) => ({ ...externalDatabaseTls(args.namespace, external, password).postgresql }),
                 pod: { volumes: [ca.volume], volumeMounts: [ca.volumeMount] },

@@ -1,0 +1,26 @@
+/**
+ * The names, labels and ports of a tenant's CloudNativePG objects, which the engine (cloudnativePg.ts) and the audit
+ * database in its Cluster (cloudnativePgAudit.ts) both use.
+ */
+/** Names of the objects in the tenant namespace. */
+export const cnpgNames = {
+    cluster: "postgresql",
+    /** The Pooler; its Service and Deployment carry the same name (pkg/specs/pgbouncer/services.go, deployments.go). */
+    pooler: "postgresql-pooler-rw",
+    /** basic-auth Secret of the owner role (bootstrap.initdb.secret). */
+    ownerSecret: "postgresql-orthanc-credentials",
+    objectStore: "postgresql-backups",
+    s3Secret: "postgresql-backup-s3",
+    scheduledBackup: "postgresql-scheduled",
+} as const;
+
+/** PgBouncer listens on 5432, its port is named "pgbouncer" (pkg/management/pgbouncer/config/config.go). */
+export const poolerPort = 5432;
+export const postgresPort = 5432;
+
+/** Labels CloudNativePG puts on its pods (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go, pgbouncer/). */
+export const cnpgPodLabels = {
+    /** Instances and the operator's initdb/join Jobs: all run PostgreSQL's data directory. */
+    database: { "cnpg.io/cluster": cnpgNames.cluster, "app.kubernetes.io/component": "database" },
+    pooler: { "cnpg.io/poolerName": cnpgNames.pooler },
+} as const;
