@@ -23,12 +23,14 @@ import { mkdirSync, writeFileSync } from "fs";
 import { join } from "path";
 import { stringify } from "yaml";
 import { parseStackConfig } from "../../components/config/load";
-import { AlertRule, alertRulesSpec, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
-import { alertmanagerConfig, alertmanagerCredentials } from "../../components/platform/alertmanager";
+import { AlertRule, alertRulesSpec, backupCronJobLabel, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
+import { alertmanagerConfig, alertmanagerCredentials, unroutedReceiver } from "../../components/platform/alertmanager";
+import type { GatekeeperConfig } from "../../components/identity/contract";
+import { identityProviderUpMetric } from "../../components/identity/gatekeeper/server";
 import { RecordedResource } from "../support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "../support/stacks";
 import kubePrometheusStackDefaults from "../upstream/kubePrometheusStackDefaults.json";
-import { bitnamiPostgresStatefulSet, helmCoalesce, routeReceivers } from "../upstream/monitoring";
+import { bitnamiPostgresStatefulSet, helmCoalesce, receiverNotifies, routeReceivers } from "../upstream/monitoring";
 import { describeVersions, Replica } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { assertMonitoringBinaries, monitoringBinaries, query, startAlertmanager, startPostgresExporter, startPrometheus, startWebhook, versionOf, Webhook } from "./support/monitoring";
@@ -50,6 +52,19 @@ function renderedNames(stack: RenderedStack, tenant: string) {
 }
 
 const renderedRules = (stack: RenderedStack): PrometheusRuleSpec => objectsOf(stack, "PrometheusRule")[0].inputs.spec;
+
+/**
+ * The rendered stack's names for a tenant's identity objects, found by what they are rather than by the constants the
+ * rules use: the Deployment that runs the gatekeeper's server.ts, the CronJob that is not a backup.
+ */
+function renderedIdentityNames(stack: RenderedStack, tenant: string) {
+    const { namespace } = renderedNames(stack, tenant);
+    const gatekeeper = objectsOf(stack, "Deployment").find((r) => nsOf(r) === namespace && r.inputs.spec.template.spec.containers[0].command?.some((arg: string) => arg.endsWith("/server.ts")))!;
+    const auditRetention = objectsOf(stack, "CronJob").find((r) => nsOf(r) === namespace && r.inputs.metadata.labels?.[backupCronJobLabel.key] === undefined)!;
+    assert.ok(gatekeeper && auditRetention, `${tenant}: a gatekeeper and an audit retention CronJob`);
+    const configMap = objectsOf(stack, "ConfigMap").find((r) => nsOf(r) === namespace && r.inputs.data?.["server.ts"] !== undefined)!;
+    return { namespace, gatekeeper: gatekeeper.inputs.metadata.name as string, auditRetention: auditRetention.inputs.metadata.name as string, gatekeeperConfig: JSON.parse(configMap.inputs.data["config.json"]) as GatekeeperConfig };
+}
 
 describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc's metrics, a webhook receiver)", function () {
     const suite = new Resources();
@@ -239,6 +254,106 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
                 alert_rule_test: [{ eval_time: "15m", alertname: "OrthancDown", exp_alerts: [] }],
             },
         ]);
+    });
+
+    it("fires GatekeeperDown, GatekeeperReplicasUnavailable, IdentityProviderUnreachable and AuditRetentionFailed for the objects the dev stack renders, only when due, and routes each to a receiver that notifies", async function () {
+        const dev = await renderStack("dev");
+        const spec = renderedRules(dev);
+        const { namespace, gatekeeper, auditRetention } = renderedIdentityNames(dev, "bhs");
+        const tenant = "bhs";
+        const deployment = (name: string, values: string) => ({ series: `${name}{deployment="${gatekeeper}", namespace="${namespace}"}`, values });
+        const cronJob = (name: string, values: string) => ({ series: `${name}{cronjob="${auditRetention}", namespace="${namespace}"}`, values });
+        // The gatekeeper's gauge as the envoy-stats PodMonitor labels it (namespace, pod_name), one series per replica.
+        const providerUp = (replica: string, values: string) => ({ series: `${identityProviderUpMetric}{namespace="${namespace}", pod_name="${gatekeeper}-${replica}"}`, values });
+        const down = ruleNamed(spec, "GatekeeperDown");
+        const unavailable = ruleNamed(spec, "GatekeeperReplicasUnavailable");
+        const unreachable = ruleNamed(spec, "IdentityProviderUnreachable");
+        const retentionOld = ruleNamed(spec, "AuditRetentionFailed", (r) => r.expr.includes("last_successful_time{"));
+        const retentionNever = ruleNamed(spec, "AuditRetentionFailed", (r) => r.expr.includes("kube_cronjob_created"));
+        const firing = {
+            down: expected(down, labelsOf(down, { deployment: gatekeeper, namespace, tenant })),
+            unavailable: expected(unavailable, labelsOf(unavailable, { deployment: gatekeeper, namespace, tenant }), "1"),
+            unreachable: expected(unreachable, labelsOf(unreachable, { namespace, tenant }), "1"),
+            retentionOld: expected(retentionOld, labelsOf(retentionOld, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
+            retentionNever: expected(retentionNever, labelsOf(retentionNever, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
+        };
+        // A day of the daily retention run's successes: at 00:00 of each day of the test (age at most 24 h).
+        const dailySuccess = "0x1439 86400x1439 172800x1439";
+        await promtoolTest(spec, [
+            {
+                // No replica available: GatekeeperDown after its 2 minutes, not before.
+                interval: "1m",
+                input_series: [deployment("kube_deployment_spec_replicas", "2x20"), deployment("kube_deployment_status_replicas_available", "0x20")],
+                alert_rule_test: [
+                    { eval_time: "1m", alertname: "GatekeeperDown", exp_alerts: [] },
+                    { eval_time: "3m", alertname: "GatekeeperDown", exp_alerts: [firing.down] },
+                ],
+            },
+            {
+                // One of two replicas missing: GatekeeperReplicasUnavailable after its 10 minutes; the gatekeeper is not down.
+                interval: "1m",
+                input_series: [deployment("kube_deployment_spec_replicas", "2x20"), deployment("kube_deployment_status_replicas_available", "1x20")],
+                alert_rule_test: [
+                    { eval_time: "9m", alertname: "GatekeeperReplicasUnavailable", exp_alerts: [] },
+                    { eval_time: "11m", alertname: "GatekeeperReplicasUnavailable", exp_alerts: [firing.unavailable] },
+                    { eval_time: "11m", alertname: "GatekeeperDown", exp_alerts: [] },
+                ],
+            },
+            {
+                // Healthy: both replicas available, the provider answering both, the retention succeeding daily.
+                interval: "1m",
+                input_series: [
+                    deployment("kube_deployment_spec_replicas", "2x3000"),
+                    deployment("kube_deployment_status_replicas_available", "2x3000"),
+                    providerUp("a", "1x3000"),
+                    providerUp("b", "1x3000"),
+                    cronJob("kube_cronjob_created", "0x3000"),
+                    cronJob("kube_cronjob_status_last_successful_time", dailySuccess),
+                ],
+                alert_rule_test: ["20m", "30h", "50h"].flatMap((eval_time) =>
+                    ["GatekeeperDown", "GatekeeperReplicasUnavailable", "IdentityProviderUnreachable", "AuditRetentionFailed"].map((alertname) => ({ eval_time, alertname, exp_alerts: [] })),
+                ),
+            },
+            {
+                // Replica a loses the provider at minute 5: alerted once it has been 0 for 5 minutes.
+                interval: "1m",
+                input_series: [providerUp("a", "1x4 0x30"), providerUp("b", "1x35")],
+                alert_rule_test: [
+                    { eval_time: "8m", alertname: "IdentityProviderUnreachable", exp_alerts: [] },
+                    { eval_time: "11m", alertname: "IdentityProviderUnreachable", exp_alerts: [firing.unreachable] },
+                ],
+            },
+            {
+                // Both replicas: the value counts them.
+                interval: "1m",
+                input_series: [providerUp("a", "0x10"), providerUp("b", "0x10")],
+                alert_rule_test: [{ eval_time: "6m", alertname: "IdentityProviderUnreachable", exp_alerts: [{ ...firing.unreachable, exp_annotations: expected(unreachable, labelsOf(unreachable, { namespace, tenant }), "2").exp_annotations }] }],
+            },
+            {
+                // The last success at the start: past the daily schedule's 26 hours, then 15 minutes more.
+                interval: "1m",
+                input_series: [cronJob("kube_cronjob_created", "0x1700"), cronJob("kube_cronjob_status_last_successful_time", "0x1700")],
+                alert_rule_test: [
+                    { eval_time: "26h10m", alertname: "AuditRetentionFailed", exp_alerts: [] },
+                    { eval_time: "26h20m", alertname: "AuditRetentionFailed", exp_alerts: [firing.retentionOld] },
+                ],
+            },
+            {
+                // Never a success since the CronJob was created.
+                interval: "1m",
+                input_series: [cronJob("kube_cronjob_created", "0x1700")],
+                alert_rule_test: [
+                    { eval_time: "26h10m", alertname: "AuditRetentionFailed", exp_alerts: [] },
+                    { eval_time: "26h20m", alertname: "AuditRetentionFailed", exp_alerts: [firing.retentionNever] },
+                ],
+            },
+        ]);
+        // Where Alertmanager sends them: the chart's configuration merged with the dev stack's values.
+        const amConfig = (helmCoalesce(kubePrometheusStackDefaults.values, releases(dev).find((r) => r.inputs.chart === "kube-prometheus-stack")!.inputs.values) as any).alertmanager.config;
+        for (const [rule, alert] of [[down, firing.down], [unavailable, firing.unavailable], [unreachable, firing.unreachable], [retentionOld, firing.retentionOld], [retentionNever, firing.retentionNever]] as const) {
+            const receivers = routeReceivers(amConfig.route, { alertname: rule.alert, ...alert.exp_labels });
+            assert.ok(receivers.length > 0 && receivers.every((name) => name !== unroutedReceiver && receiverNotifies(amConfig, name)), `${rule.alert} reaches ${receivers}`);
+        }
     });
 
     it("fires PostgresNotReady for the StatefulSet and CertificateExpiresSoon for the Certificates the dev stack renders", async function () {
