@@ -15,18 +15,25 @@
  *   stack (namespaces, the Deployment's and the StatefulSet's names), since there is no Kubernetes discovery here.
  * - Alertmanager trusts the webhook's self-signed certificate through SSL_CERT_FILE; its configuration is untouched.
  *
+ * Also run for real: a tenant's gatekeeper with its rendered configuration against npm's oidc-provider, its gauge of
+ * whether the provider answers scraped by a real Prometheus, and IdentityProviderUnreachable delivered by a real
+ * Alertmanager once the provider stops.
+ *
  * Series only a cluster has (kube-state-metrics, cert-manager, CloudNativePG's instance manager) go through
  * `promtool test rules` with input series whose label values come from the rendered dev, cnpg and external stacks.
  */
 import assert from "assert";
-import { mkdirSync, writeFileSync } from "fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { stringify } from "yaml";
 import { parseStackConfig } from "../../components/config/load";
 import { AlertRule, alertRulesSpec, backupCronJobLabel, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
 import { alertmanagerConfig, alertmanagerCredentials, unroutedReceiver } from "../../components/platform/alertmanager";
 import type { GatekeeperConfig } from "../../components/identity/contract";
-import { identityProviderUpMetric } from "../../components/identity/gatekeeper/server";
+import { identityProviderUpMetric, metricsPath } from "../../components/identity/gatekeeper/server";
+import { rootCaProfile, serverProfile } from "../../components/pki/profile";
+import { startIdentityProvider, type TestIdentityProvider } from "./support/identityProvider";
+import { issue } from "./support/pki";
 import { RecordedResource } from "../support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "../support/stacks";
 import kubePrometheusStackDefaults from "../upstream/kubePrometheusStackDefaults.json";
@@ -34,7 +41,7 @@ import { bitnamiPostgresStatefulSet, helmCoalesce, receiverNotifies, routeReceiv
 import { describeVersions, Replica } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { assertMonitoringBinaries, monitoringBinaries, query, startAlertmanager, startPostgresExporter, startPrometheus, startWebhook, versionOf, Webhook } from "./support/monitoring";
-import { Resources, run } from "./support/processes";
+import { type Child, freePort, Resources, run, sleep, waitUntil } from "./support/processes";
 import { startTenantStack, TenantStack, testStackConfig } from "./support/stack";
 
 const objectsOf = (stack: RenderedStack, kind: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type.endsWith(`:${kind}`));
@@ -190,6 +197,136 @@ describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc
         assert.equal(alert.labels.tenant, tenantStack.tenant.name);
         assert.equal(alert.labels.pod_name, `${names.statefulSet}-0`);
         assert.match(alert.annotations.description, new RegExp(`${names.namespace}/${names.statefulSet}-0`));
+    });
+});
+
+describe("IdentityProviderUnreachable from a real gatekeeper and oidc-provider, through real Prometheus and Alertmanager", function () {
+    // The gatekeeper as the cluster starts it (`node server.ts config.json`, the file alone in a directory as the
+    // ConfigMap mounts it), with the configuration the dev stack renders for bhs, except what only loopback can give:
+    // its ports, the provider's issuer (npm's oidc-provider over TLS from a test root), no audit database (stdout), and
+    // a check every second instead of every 30 s. Prometheus scrapes its loopback metrics page directly, with the
+    // labels the envoy-stats PodMonitor gives (no Envoy here: in the cluster the sidecar's agent fetches the page and
+    // serves it on 15020, tests/upstream/monitoring.ts). The rendered identity rules, their `for` set to 1 s.
+    this.timeout(180_000);
+    const suite = new Resources();
+    const bearerToken = `token-${Date.now()}`;
+    let idp: TestIdentityProvider;
+    let gatekeeper: Child;
+    let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
+    let webhook: Webhook;
+    let names: ReturnType<typeof renderedIdentityNames>;
+    const podName = () => `${names.gatekeeper}-a`;
+
+    before(async function () {
+        assertMonitoringBinaries();
+        const dev = await renderStack("dev");
+        assert.equal(dev.error, undefined);
+        names = renderedIdentityNames(dev, "bhs");
+        assert.ok(names.gatekeeperConfig.metrics, "the rendered gatekeeper reports on its identity provider");
+        const dir = suite.tempDir("identity-provider-unreachable");
+        const pki = testStackConfig().pki;
+        const root = await issue(dir, "root", { profile: rootCaProfile(pki), subject: { commonName: "korthweb test root (monitoring)", organization: pki.organization } });
+        const leaf = await issue(dir, "idp", { profile: serverProfile(pki), subject: { commonName: "localhost", organization: pki.organization }, issuer: root, subjectAltNames: ["localhost"] });
+        idp = await startIdentityProvider(suite, {
+            tls: { keyPem: readFileSync(leaf.keyFile, "utf8"), certPem: readFileSync(leaf.certFile, "utf8"), caPem: readFileSync(root.certFile, "utf8") },
+            users: {},
+            apiClients: [],
+            resources: [],
+        });
+
+        const mount = join(dir, "gatekeeper");
+        mkdirSync(mount);
+        copyFileSync(join(__dirname, "../../components/identity/gatekeeper/server.ts"), join(mount, "server.ts"));
+        const [port, metricsPort] = [await freePort(), await freePort()];
+        const { audit, ...rendered } = names.gatekeeperConfig;
+        const config: GatekeeperConfig = {
+            ...rendered,
+            port,
+            orthancUrl: `http://127.0.0.1:${await freePort()}`,
+            oidc: { ...rendered.oidc, issuer: idp.issuer },
+            audit: { retentionDays: audit.retentionDays },
+            metrics: { port: metricsPort, providerCheckSeconds: 1 },
+        };
+        writeFileSync(join(mount, "config.json"), JSON.stringify(config, null, 2));
+        gatekeeper = suite.start("gatekeeper", process.execPath, [join(mount, "server.ts"), join(mount, "config.json")], {
+            env: {
+                PATH: process.env.PATH,
+                NODE_EXTRA_CA_CERTS: root.certFile,
+                GATEKEEPER_OIDC_CLIENT_SECRET: "unused",
+                GATEKEEPER_SESSION_KEY: Buffer.alloc(32, 7).toString("base64"),
+                GATEKEEPER_ORTHANC_PASSWORD: "unused",
+            },
+            logFile: join(dir, "gatekeeper.log"),
+        });
+        await waitUntil("the gatekeeper answers", gatekeeper, async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false)));
+
+        webhook = await startWebhook(suite, bearerToken);
+        const alerting = parseStackConfig({
+            domain: "orthweb.example.org",
+            ingress: { serviceType: "ClusterIP" },
+            tenants: [{ name: "bhs", displayName: "B" }],
+            observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
+        }).observability.alerting;
+        const secrets = suite.tempDir("alertmanager-secrets-identity");
+        for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
+        const alertmanager = await startAlertmanager(
+            suite,
+            alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
+            { SSL_CERT_FILE: webhook.caFile },
+        );
+        const identity = renderedRules(dev).groups.filter((g) => g.name === "korthweb.identity");
+        const fast = { groups: identity.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
+        prometheus = await startPrometheus(
+            suite,
+            {
+                global: { scrape_interval: "1s", evaluation_interval: "1s" },
+                rule_files: ["rules.yml"],
+                alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
+                scrape_configs: [
+                    {
+                        job_name: "envoy-stats",
+                        metrics_path: metricsPath,
+                        static_configs: [{ targets: [`127.0.0.1:${metricsPort}`], labels: { namespace: names.namespace, pod_name: podName() } }],
+                    },
+                ],
+            },
+            { "rules.yml": stringify(fast) },
+        );
+    });
+
+    after(async function () {
+        await suite.release();
+    });
+
+    async function waitForGauge(expected: number) {
+        const expr = `${identityProviderUpMetric}{namespace="${names.namespace}", pod_name="${podName()}"}`;
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+            const result = await query(prometheus, expr);
+            if (result.length > 0 && Number(result[0].value[1]) === expected) return;
+            if (Date.now() > deadline) throw new Error(`${expr} gave ${JSON.stringify(result)}\n${gatekeeper.logTail(20)}\n${prometheus.child.logTail()}`);
+            await sleep(250);
+        }
+    }
+
+    it("reports the provider up while it answers, and no alert goes out", async function () {
+        await waitForGauge(1);
+        // Several evaluations with the gauge at 1 (each rule's `for` is 1 s here).
+        await sleep(4_000);
+        assert.deepEqual(await query(prometheus, `ALERTS{alertname="IdentityProviderUnreachable"}`), []);
+        assert.ok(!webhook.delivered.some((a) => a.labels.alertname === "IdentityProviderUnreachable"));
+    });
+
+    it("reports it down once the provider stops, and Alertmanager delivers IdentityProviderUnreachable for the tenant", async function () {
+        await idp.stop();
+        await waitForGauge(0);
+        const alert = await webhook.waitFor("IdentityProviderUnreachable", (a) => a.labels.alertname === "IdentityProviderUnreachable" && a.status === "firing");
+        assert.equal(alert.labels.tenant, "bhs");
+        assert.equal(alert.labels.namespace, names.namespace);
+        assert.equal(alert.labels.severity, "critical");
+        assert.match(alert.annotations.description, new RegExp(`^1 replica\\(s\\) of the gatekeeper ${names.namespace}/${names.gatekeeper} \\(tenant bhs\\)`));
+        assert.match(gatekeeper.logTail(20), /identity provider https:\/\/localhost:\d+ does not answer/);
+        assert.equal(webhook.refused, 0);
     });
 });
 
