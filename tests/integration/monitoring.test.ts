@@ -73,6 +73,47 @@ function renderedIdentityNames(stack: RenderedStack, tenant: string) {
     return { namespace, gatekeeper: gatekeeper.inputs.metadata.name as string, auditRetention: auditRetention.inputs.metadata.name as string, gatekeeperConfig: JSON.parse(configMap.inputs.data["config.json"]) as GatekeeperConfig };
 }
 
+/**
+ * A site's alerting as the cluster runs it, quickened (see the file comment): a webhook receiver taking `bearerToken`,
+ * Alertmanager configured by `alertmanagerConfig` from the stack schema's `observability.alerting` for `tenants`, and
+ * Prometheus scraping `scrapeConfigs` and evaluating `spec`, each rule's `for` at 1 s, sending to that Alertmanager.
+ */
+async function startAlerting(
+    suite: Resources,
+    tenants: { name: string; displayName: string }[],
+    bearerToken: string,
+    spec: PrometheusRuleSpec,
+    scrapeConfigs: Record<string, unknown>[],
+    files: Record<string, string> = {},
+): Promise<{ webhook: Webhook; prometheus: Awaited<ReturnType<typeof startPrometheus>> }> {
+    const webhook = await startWebhook(suite, bearerToken);
+    const alerting = parseStackConfig({
+        domain: "orthweb.example.org",
+        ingress: { serviceType: "ClusterIP" },
+        tenants: tenants.map((t) => ({ name: t.name, displayName: t.displayName })),
+        observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
+    }).observability.alerting;
+    const secrets = suite.tempDir("alertmanager-secrets");
+    for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
+    const alertmanager = await startAlertmanager(
+        suite,
+        alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
+        { SSL_CERT_FILE: webhook.caFile },
+    );
+    const fast = { groups: spec.groups.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
+    const prometheus = await startPrometheus(
+        suite,
+        {
+            global: { scrape_interval: "1s", evaluation_interval: "1s" },
+            rule_files: ["rules.yml"],
+            alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
+            scrape_configs: scrapeConfigs,
+        },
+        { ...files, "rules.yml": stringify(fast) },
+    );
+    return { webhook, prometheus };
+}
+
 describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc's metrics, a webhook receiver)", function () {
     const suite = new Resources();
     let dev: RenderedStack;
@@ -102,54 +143,36 @@ describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc
         );
 
         // A site's alerting configuration, through the program's own schema and builder.
-        webhook = await startWebhook(suite, bearerToken);
-        const alerting = parseStackConfig({
-            domain: "orthweb.example.org",
-            ingress: { serviceType: "ClusterIP" },
-            tenants: testStackConfig().tenants.map((t) => ({ name: t.name, displayName: t.displayName })),
-            observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
-        }).observability.alerting;
-        const secrets = suite.tempDir("alertmanager-secrets");
-        for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
-        const alertmanager = await startAlertmanager(
-            suite,
-            alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
-            { SSL_CERT_FILE: webhook.caFile },
-        );
-
         // The rules as built for the cluster, plus Orthanc's own metrics; `for` shortened (see the file comment).
         const spec = alertRulesSpec({ orthancMetrics: true, orthancDeployment: names.deployment });
-        const fast = { groups: spec.groups.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
         const admin = tenantStack.admin;
-        prometheus = await startPrometheus(
+        ({ webhook, prometheus } = await startAlerting(
             suite,
-            {
-                global: { scrape_interval: "1s", evaluation_interval: "1s" },
-                rule_files: ["rules.yml"],
-                alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
-                scrape_configs: [
-                    {
-                        // What the Envoy PodMonitor gets from the PostgreSQL pod's merged metrics.
-                        job_name: "envoy-stats",
-                        // postgres_exporter takes a second to report a PostgreSQL it cannot reach (its connection
-                        // retry), longer than a 1 s scrape may last.
-                        scrape_interval: "3s",
-                        scrape_timeout: "3s",
-                        static_configs: [{ targets: [`127.0.0.1:${exporter.port}`], labels: { namespace: names.namespace, pod_name: `${names.statefulSet}-0` } }],
-                    },
-                    {
-                        job_name: orthancMetricsJob,
-                        metrics_path: "/tools/metrics-prometheus",
-                        basic_auth: { username: admin.user, password_file: "orthanc-password" },
-                        static_configs: replicas.map((replica) => ({
-                            targets: [`127.0.0.1:${replica.httpPort}`],
-                            labels: { namespace: names.namespace, pod_name: `${names.deployment}-${replica.name}` },
-                        })),
-                    },
-                ],
-            },
-            { "rules.yml": stringify(fast), "orthanc-password": admin.password },
-        );
+            testStackConfig().tenants,
+            bearerToken,
+            spec,
+            [
+                {
+                    // What the Envoy PodMonitor gets from the PostgreSQL pod's merged metrics.
+                    job_name: "envoy-stats",
+                    // postgres_exporter takes a second to report a PostgreSQL it cannot reach (its connection
+                    // retry), longer than a 1 s scrape may last.
+                    scrape_interval: "3s",
+                    scrape_timeout: "3s",
+                    static_configs: [{ targets: [`127.0.0.1:${exporter.port}`], labels: { namespace: names.namespace, pod_name: `${names.statefulSet}-0` } }],
+                },
+                {
+                    job_name: orthancMetricsJob,
+                    metrics_path: "/tools/metrics-prometheus",
+                    basic_auth: { username: admin.user, password_file: "orthanc-password" },
+                    static_configs: replicas.map((replica) => ({
+                        targets: [`127.0.0.1:${replica.httpPort}`],
+                        labels: { namespace: names.namespace, pod_name: `${names.deployment}-${replica.name}` },
+                    })),
+                },
+            ],
+            { "orthanc-password": admin.password },
+        ));
         // Prometheus reads the rule and password files relative to its configuration's directory.
         await waitForValue("every target up", `count(up == 1)`, 3);
     });
@@ -260,38 +283,10 @@ describe("IdentityProviderUnreachable from a real gatekeeper and oidc-provider, 
         });
         await waitUntil("the gatekeeper answers", gatekeeper, async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false)));
 
-        webhook = await startWebhook(suite, bearerToken);
-        const alerting = parseStackConfig({
-            domain: "orthweb.example.org",
-            ingress: { serviceType: "ClusterIP" },
-            tenants: [{ name: "bhs", displayName: "B" }],
-            observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
-        }).observability.alerting;
-        const secrets = suite.tempDir("alertmanager-secrets-identity");
-        for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
-        const alertmanager = await startAlertmanager(
-            suite,
-            alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
-            { SSL_CERT_FILE: webhook.caFile },
-        );
-        const identity = renderedRules(dev).groups.filter((g) => g.name === "korthweb.identity");
-        const fast = { groups: identity.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
-        prometheus = await startPrometheus(
-            suite,
-            {
-                global: { scrape_interval: "1s", evaluation_interval: "1s" },
-                rule_files: ["rules.yml"],
-                alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
-                scrape_configs: [
-                    {
-                        job_name: "envoy-stats",
-                        metrics_path: metricsPath,
-                        static_configs: [{ targets: [`127.0.0.1:${metricsPort}`], labels: { namespace: names.namespace, pod_name: podName() } }],
-                    },
-                ],
-            },
-            { "rules.yml": stringify(fast) },
-        );
+        const identity = { groups: renderedRules(dev).groups.filter((g) => g.name === "korthweb.identity") };
+        ({ webhook, prometheus } = await startAlerting(suite, [{ name: "bhs", displayName: "B" }], bearerToken, identity, [
+            { job_name: "envoy-stats", metrics_path: metricsPath, static_configs: [{ targets: [`127.0.0.1:${metricsPort}`], labels: { namespace: names.namespace, pod_name: podName() } }] },
+        ]));
     });
 
     after(async function () {
@@ -414,40 +409,39 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
             retentionOld: expected(retentionOld, labelsOf(retentionOld, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
             retentionNever: expected(retentionNever, labelsOf(retentionNever, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
         };
-        // A day of the daily retention run's successes: at 00:00 of each day of the test (age at most 24 h).
-        const dailySuccess = "0x1439 86400x1439 172800x1439";
+        /** Not firing at `notYet`, firing as `alert` at `due`. */
+        const firesAt = (alertname: string, notYet: string, due: string, alert: ReturnType<typeof expected>) => [
+            { eval_time: notYet, alertname, exp_alerts: [] },
+            { eval_time: due, alertname, exp_alerts: [alert] },
+        ];
+        // The daily retention run's successes: at the start and a day later (age at most 24 h).
+        const dailySuccess = "0x1439 86400x400";
         await promtoolTest(spec, [
             {
                 // No replica available: GatekeeperDown after its 2 minutes, not before.
                 interval: "1m",
                 input_series: [deployment("kube_deployment_spec_replicas", "2x20"), deployment("kube_deployment_status_replicas_available", "0x20")],
-                alert_rule_test: [
-                    { eval_time: "1m", alertname: "GatekeeperDown", exp_alerts: [] },
-                    { eval_time: "3m", alertname: "GatekeeperDown", exp_alerts: [firing.down] },
-                ],
+                alert_rule_test: firesAt("GatekeeperDown", "1m", "3m", firing.down),
             },
             {
                 // One of two replicas missing: GatekeeperReplicasUnavailable after its 10 minutes; the gatekeeper is not down.
                 interval: "1m",
                 input_series: [deployment("kube_deployment_spec_replicas", "2x20"), deployment("kube_deployment_status_replicas_available", "1x20")],
-                alert_rule_test: [
-                    { eval_time: "9m", alertname: "GatekeeperReplicasUnavailable", exp_alerts: [] },
-                    { eval_time: "11m", alertname: "GatekeeperReplicasUnavailable", exp_alerts: [firing.unavailable] },
-                    { eval_time: "11m", alertname: "GatekeeperDown", exp_alerts: [] },
-                ],
+                alert_rule_test: [...firesAt("GatekeeperReplicasUnavailable", "9m", "11m", firing.unavailable), { eval_time: "11m", alertname: "GatekeeperDown", exp_alerts: [] }],
             },
             {
                 // Healthy: both replicas available, the provider answering both, the retention succeeding daily.
                 interval: "1m",
                 input_series: [
-                    deployment("kube_deployment_spec_replicas", "2x3000"),
-                    deployment("kube_deployment_status_replicas_available", "2x3000"),
-                    providerUp("a", "1x3000"),
-                    providerUp("b", "1x3000"),
-                    cronJob("kube_cronjob_created", "0x3000"),
+                    deployment("kube_deployment_spec_replicas", "2x1840"),
+                    deployment("kube_deployment_status_replicas_available", "2x1840"),
+                    providerUp("a", "1x1840"),
+                    providerUp("b", "1x1840"),
+                    cronJob("kube_cronjob_created", "0x1840"),
                     cronJob("kube_cronjob_status_last_successful_time", dailySuccess),
                 ],
-                alert_rule_test: ["20m", "30h", "50h"].flatMap((eval_time) =>
+                // Past the 26 hours and 15 minutes after which a stale retention would fire.
+                alert_rule_test: ["20m", "27h", "30h"].flatMap((eval_time) =>
                     ["GatekeeperDown", "GatekeeperReplicasUnavailable", "IdentityProviderUnreachable", "AuditRetentionFailed"].map((alertname) => ({ eval_time, alertname, exp_alerts: [] })),
                 ),
             },
@@ -455,10 +449,7 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
                 // Replica a loses the provider at minute 5: alerted once it has been 0 for 5 minutes.
                 interval: "1m",
                 input_series: [providerUp("a", "1x4 0x30"), providerUp("b", "1x35")],
-                alert_rule_test: [
-                    { eval_time: "8m", alertname: "IdentityProviderUnreachable", exp_alerts: [] },
-                    { eval_time: "11m", alertname: "IdentityProviderUnreachable", exp_alerts: [firing.unreachable] },
-                ],
+                alert_rule_test: firesAt("IdentityProviderUnreachable", "8m", "11m", firing.unreachable),
             },
             {
                 // Both replicas: the value counts them.
@@ -469,20 +460,14 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
             {
                 // The last success at the start: past the daily schedule's 26 hours, then 15 minutes more.
                 interval: "1m",
-                input_series: [cronJob("kube_cronjob_created", "0x1700"), cronJob("kube_cronjob_status_last_successful_time", "0x1700")],
-                alert_rule_test: [
-                    { eval_time: "26h10m", alertname: "AuditRetentionFailed", exp_alerts: [] },
-                    { eval_time: "26h20m", alertname: "AuditRetentionFailed", exp_alerts: [firing.retentionOld] },
-                ],
+                input_series: [cronJob("kube_cronjob_created", "0x1600"), cronJob("kube_cronjob_status_last_successful_time", "0x1600")],
+                alert_rule_test: firesAt("AuditRetentionFailed", "26h10m", "26h20m", firing.retentionOld),
             },
             {
                 // Never a success since the CronJob was created.
                 interval: "1m",
-                input_series: [cronJob("kube_cronjob_created", "0x1700")],
-                alert_rule_test: [
-                    { eval_time: "26h10m", alertname: "AuditRetentionFailed", exp_alerts: [] },
-                    { eval_time: "26h20m", alertname: "AuditRetentionFailed", exp_alerts: [firing.retentionNever] },
-                ],
+                input_series: [cronJob("kube_cronjob_created", "0x1600")],
+                alert_rule_test: firesAt("AuditRetentionFailed", "26h10m", "26h20m", firing.retentionNever),
             },
         ]);
         // Where Alertmanager sends them: the chart's configuration merged with the dev stack's values.
