@@ -266,7 +266,7 @@ describe("IdentityProviderUnreachable from a real gatekeeper and oidc-provider, 
             ...rendered,
             port,
             orthancUrl: `http://127.0.0.1:${await freePort()}`,
-            oidc: { ...rendered.oidc, issuer: idp.issuer },
+            oidc: { ...rendered.oidc, issuer: idp.issuer, discoveryUrl: undefined },
             audit: { retentionDays: audit.retentionDays },
             metrics: { port: metricsPort, providerCheckSeconds: 1 },
         };
