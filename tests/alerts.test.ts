@@ -18,7 +18,8 @@ import { storageClaimName } from "../components/data/storage/orthancStorage";
 import { monitoringNamespaceLabels } from "../components/k8s/namespace";
 import { orthancDeploymentName } from "../components/tenant/orthancWorkload";
 import { gatekeeperName } from "../components/identity/identity";
-import { selectorMatches, tcpConnectionClosedSeries } from "./upstream/istioStats";
+import { selectorMatches } from "./upstream/istioStats";
+import { identityProviderUpMetric, metricsPath, providerMetricsText } from "../components/identity/gatekeeper/server";
 import { postgresPodLabels } from "../components/data/engines/bitnamiHaValues";
 import { cloudnativePgWalls, cnpgPodLabels, cnpgPodMonitorSpec } from "../components/data/engines/cloudnativePg";
 import { defaultClusterNetwork } from "../components/data/backup/backup";
@@ -154,24 +155,26 @@ describe("alerts", () => {
             assert.equal(down.labels.severity, "critical");
         });
 
-        it("watches each tenant's gatekeeper: its Deployment by the name the program gives it, and its failed connections to the identity provider", () => {
+        it("watches each tenant's gatekeeper: its Deployment by the name the program gives it, and its own report of whether the identity provider answers", () => {
             for (const rule of named("GatekeeperReplicasUnavailable").concat(named("GatekeeperDown"))) {
                 assert.deepEqual([...new Set([...rule.expr.matchAll(/deployment="([^"]+)"/g)].map((m) => m[1]))], [gatekeeperName], rule.alert);
             }
             assert.equal(named("GatekeeperDown")[0].labels.severity, "critical");
             const [unreachable] = named("IdentityProviderUnreachable");
-            assert.match(unreachable.expr, /istio_tcp_connections_closed_total\{reporter="source", source_workload="gatekeeper", namespace=~"\.\+-orthweb", response_flags=~"\.\*\(UF\|UH\)\.\*"\}/);
-            assert.deepEqual(metricsRead(unreachable.expr), ["istio_tcp_connections_closed_total"]);
-            // What the gatekeeper's sidecar reports (tests/upstream/istioStats.ts, istio/proxy 1.30.3): a connection the
-            // sidecar could not open matches, a good one or another workload's failure does not.
-            const closed = (workload: string, flags: string[], namespace = "bhs-orthweb") => tcpConnectionClosedSeries({ workload, namespace, flags }, `${workload}-0`);
-            const matches = (series: Record<string, string>) => selectorMatches(unreachable.expr, "istio_tcp_connections_closed_total", series);
-            assert.equal(matches(closed(gatekeeperName, ["UF"])), true);
-            assert.equal(matches(closed(gatekeeperName, ["UH"])), true);
-            assert.equal(matches(closed(gatekeeperName, ["UF", "URX"])), true);
-            assert.equal(matches(closed(gatekeeperName, [])), false, "a connection that closed normally");
-            assert.equal(matches(closed(orthancDeploymentName(), ["UF"])), false, "Orthanc's own failures are not the provider's");
-            assert.equal(matches(closed(gatekeeperName, ["UF"], "monitoring")), false, "not a tenant namespace");
+            // The gatekeeper's own gauge (components/identity/gatekeeper/server.ts), served on its loopback metrics port and
+            // scraped through the sidecar's merged endpoint by the envoy-stats PodMonitor, which adds namespace and pod_name.
+            assert.deepEqual(metricsRead(unreachable.expr), [identityProviderUpMetric]);
+            const served = (up: boolean, namespace = "bhs-orthweb") => {
+                const [sample] = providerMetricsText(up).split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+                const [name, value] = sample.split(" ");
+                return { labels: { __name__: name, namespace, pod_name: `${gatekeeperName}-0` }, value: Number(value) };
+            };
+            const matches = (labels: Record<string, string>) => selectorMatches(unreachable.expr, identityProviderUpMetric, labels);
+            assert.equal(matches(served(false).labels), true);
+            assert.equal(matches(served(false, "monitoring").labels), false, "not a tenant namespace");
+            assert.deepEqual([served(true).value, served(false).value], [1, 0]);
+            assert.match(unreachable.expr, new RegExp(`count by \\(namespace\\) \\(${identityProviderUpMetric}\\{[^}]*\\} == 0\\)`));
+            assert.equal(providerMetricsText(undefined), "", "no sample before the first check has ended");
         });
 
         it("selects the Orthanc Deployment by the name the Deployment gets, which follows the image tag", () => {
@@ -370,8 +373,8 @@ function customResourceMetrics(kubeStateMetrics: any): string[] {
 
 function servedBy(metric: string, expr: string, kubeStateMetrics?: unknown): "orthanc" | "bitnami-postgresql" | "cnpg-instance" | "gatekeeper" | "cluster-wide" | undefined {
     if (/^(kube_|certmanager_)/.test(metric) || customResourceMetrics(kubeStateMetrics).includes(metric)) return "cluster-wide";
-    // The sidecar's standard metrics, selected by the workload that reports them.
-    if (/^istio_/.test(metric) && expr.includes(`source_workload="${gatekeeperName}"`)) return "gatekeeper";
+    // The gatekeeper's own metrics, through its sidecar's merged endpoint.
+    if (metric.startsWith("korthweb_gatekeeper_")) return "gatekeeper";
     if (/^pg_/.test(metric)) return "bitnami-postgresql";
     if (/^(cnpg_|barman_cloud_)/.test(metric)) return "cnpg-instance";
     if (metric === "up") {
@@ -402,7 +405,7 @@ for (const stackName of allStacks) {
             const monitors: PodMonitorModel[] = objects(stack, "PodMonitor").map((r) => ({ namespace: nsOf(r), name: r.inputs.metadata.name, spec: r.inputs.spec }));
             const policies: NetworkPolicyModel[] = objects(stack, "NetworkPolicy").map((r) => ({ namespace: nsOf(r), spec: r.inputs.spec }));
             const pods = tenantPods(stack, stackName);
-            // Every tenant of the rendered stacks signs in through a gatekeeper, whose sidecar the rules read.
+            // Every tenant of the rendered stacks signs in through a gatekeeper, whose metrics the rules read.
             assert.deepEqual(pods.filter((p) => p.role === "gatekeeper").map((p) => p.tenant), config.tenants.map((t) => t.name));
             const unscraped: string[] = [];
             for (const rule of rules()) {
@@ -421,12 +424,21 @@ for (const stackName of allStacks) {
                         continue;
                     }
                     for (const { tenant, pod } of pods.filter((p) => p.role === role)) {
+                        if (role === "gatekeeper") {
+                            // The agent fetches the application's page where the pod's own annotations say; the
+                            // gatekeeper serves it where its rendered configuration says.
+                            const configMap = objects(stack, "ConfigMap").find((r) => nsOf(r) === pod.namespace && r.inputs.metadata.name === gatekeeperName)!;
+                            const listens = JSON.parse(configMap.inputs.data["config.json"]).metrics;
+                            if (!listens || pod.applicationMetrics?.port !== listens.port || pod.applicationMetrics?.path !== metricsPath) {
+                                unscraped.push(`${rule.alert}: ${metric} of ${tenant}'s gatekeeper: the sidecar fetches ${JSON.stringify(pod.applicationMetrics)}, it serves ${JSON.stringify(listens)}`);
+                            }
+                        }
                         const targets = scrapedBy(monitors, policies, prometheus(), pod);
                         // The rules join and label by namespace and pod_name, and select CloudNativePG's by job.
                         const usable: Target[] = targets.filter((t) => t.labels.namespace === pod.namespace && t.labels.pod_name === pod.name && (role !== "cnpg-instance" || t.labels.job === cnpgMetricsJob));
                         if (usable.length === 0) unscraped.push(`${rule.alert}: ${metric} of ${tenant}'s ${role} pod`);
                         // Bitnami's exporter only through Istio's metrics merging (15020); CloudNativePG's port directly.
-                        // The gatekeeper's sidecar metrics through the same merged endpoint.
+                        // The gatekeeper's own metrics through the same merged endpoint.
                         const expectedPort: number | undefined = role === "bitnami-postgresql" || role === "gatekeeper" ? 15020 : role === "cnpg-instance" ? 9187 : undefined;
                         for (const target of usable as Target[]) assert.equal(target.port, expectedPort, `${tenant}'s ${role} scraped on ${target.port}`);
                     }

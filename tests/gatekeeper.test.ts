@@ -36,6 +36,8 @@ import {
     safeReturnPath,
     PgClient,
     trimAuditQueue,
+    providerAnswers,
+    issuerDiscoveryUrl,
 } from "../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../components/tenant/orthancConfig";
 
@@ -386,6 +388,24 @@ function jwt(by: Signer, claims: Record<string, unknown>, header: Record<string,
     const body = `${encode({ alg: by.alg, kid: by.jwk.kid, typ: "JWT", ...header })}.${encode(claims)}`;
     return `${body}.${by.sign(Buffer.from(body)).toString("base64url")}`;
 }
+
+describe("gatekeeper: whether the identity provider answers (providerAnswers)", function () {
+    const issuer = "https://idp.bhs.example/realms/bhs";
+    it("asks for the issuer's discovery document and counts only a document naming that issuer as an answer", async function () {
+        const asked: string[] = [];
+        const answering = (document: unknown) => async (url: string) => (asked.push(url), document);
+        assert.equal(await providerAnswers(issuer, answering({ issuer })), true);
+        assert.deepEqual(asked, ["https://idp.bhs.example/realms/bhs/.well-known/openid-configuration"]);
+        assert.equal(issuerDiscoveryUrl(`${issuer}/`), asked[0]);
+        // An in-cluster provider's document, read at its address inside the mesh, still names the public issuer.
+        const backchannel = "http://keycloak-http.keycloak.svc.cluster.local/realms/bhs/.well-known/openid-configuration";
+        assert.equal(await providerAnswers(issuer, answering({ issuer }), backchannel), true);
+        assert.equal(asked.at(-1), backchannel);
+        assert.equal(await providerAnswers(issuer, answering({ issuer: "https://idp.mhr.example/realms/mhr" })), false, "another issuer's document");
+        assert.equal(await providerAnswers(issuer, answering(null)), false, "no document");
+        assert.equal(await providerAnswers(issuer, async () => Promise.reject(new Error("fetch failed"))), false, "no connection, a timeout or an HTTP error");
+    });
+});
 
 describe("gatekeeper: tokens", function () {
     const rsaKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });

@@ -106,6 +106,11 @@ export interface GatekeeperConfig {
         /** How long records are kept (enforced by the retention job, not by the gatekeeper). */
         retentionDays: number;
     };
+    /**
+     * Where the gatekeeper reports, on the pod's loopback only, whether its identity provider answers (its sidecar
+     * fetches the page for Prometheus), and how often it asks the provider. No report without it.
+     */
+    metrics?: { port: number; providerCheckSeconds: number };
 }
 
 /** Environment variables through which the gatekeeper receives its secrets. */

@@ -24,9 +24,10 @@ import { GatekeeperConfig, gatekeeperSecretEnv } from "./contract";
 import { keycloakGroupsClaim, keycloakWebClientId, realmIssuer } from "./keycloak/realm";
 import { keycloakNamespace, keycloakPodLabels, keycloakPorts, keycloakServiceHost, realmDiscoveryUrl, realmPathPrefixes } from "./keycloak/names";
 
-import { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector } from "./names";
+import { gatekeeperMetricsPort, gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector } from "./names";
+import { metricsPath } from "./gatekeeper/server";
 
-export { gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector };
+export { gatekeeperMetricsPort, gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector };
 /** Where the pod finds its source (the ConfigMap's `*.ts` files) and its configuration. */
 export const gatekeeperPaths = { source: "/opt/gatekeeper", configDirectory: "/etc/gatekeeper", configFile: "config.json" } as const;
 /** The official node image's unprivileged user (nodejs/docker-node, `adduser -u 1000 ... node`). */
@@ -46,6 +47,19 @@ export function gatekeeperSourceDirectory(): string {
 }
 /** The path the gatekeeper answers liveness and readiness on. */
 export const gatekeeperHealthPath = "/healthz";
+/** How often the gatekeeper asks its identity provider whether it answers (the IdentityProviderUnreachable alert waits 5 minutes). */
+export const providerCheckSeconds = 30;
+
+/**
+ * The pod annotations Istio's injector moves into the sidecar for metrics merging (istio 1.30.3
+ * pkg/kube/inject/webhook.go `applyPrometheusMerge`): the agent fetches the gatekeeper's loopback metrics page and
+ * serves it with Envoy's on 15020, which the envoy-stats PodMonitor scrapes.
+ */
+export const gatekeeperScrapeAnnotations = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": String(gatekeeperMetricsPort),
+    "prometheus.io/path": metricsPath,
+} as const;
 
 export function gatekeeperPodLabels(tenant: string): Record<string, string> {
     return { app: gatekeeperName, "app.kubernetes.io/name": gatekeeperName, "app.kubernetes.io/instance": tenant };
@@ -115,6 +129,7 @@ export function gatekeeperConfig(
         shareLinks: { maxTtlSeconds: identity.shareLinkMaxTtlSeconds },
         // Without a database (identity.audit.stdoutOnly, or an engine that renders none), stdout only.
         audit: { ...(auditDatabase ? { database: { ...auditDatabase } } : {}), retentionDays: identity.audit.retentionDays },
+        metrics: { port: gatekeeperMetricsPort, providerCheckSeconds },
     };
 }
 
@@ -164,7 +179,7 @@ export function gatekeeperDeploymentSpec(tenant: string, sourceFiles: string[], 
         selector: { matchLabels: gatekeeperSelector(tenant) },
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         template: {
-            metadata: { labels: { ...labels, version: nodeImage.tag }, annotations: { "korthweb.io/config-checksum": checksum } },
+            metadata: { labels: { ...labels, version: nodeImage.tag }, annotations: { "korthweb.io/config-checksum": checksum, ...gatekeeperScrapeAnnotations } },
             spec: {
                 serviceAccountName: gatekeeperName,
                 automountServiceAccountToken: false,

@@ -8,6 +8,8 @@ export const gatekeeperName = "gatekeeper";
 export const gatekeeperOrthancUser = "gatekeeper";
 /** The port the gatekeeper listens on (plain HTTP inside the pod; the sidecar holds the mesh's mutual TLS). */
 export const gatekeeperPort = 8080;
+/** Where the gatekeeper serves its metrics, on the pod's loopback only (its sidecar fetches them for Prometheus). */
+export const gatekeeperMetricsPort = 9464;
 
 /** The labels that select a tenant's gatekeeper pods (the audit database's walls admit them too). */
 export function gatekeeperSelector(tenant: string): Record<string, string> {

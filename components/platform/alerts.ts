@@ -17,6 +17,8 @@
  *   (internal/cnpgi/instance/metrics.go), exposed by the CloudNativePG instance pods; cnpg_collector_last_available_
  *   backup_timestamp (CloudNativePG 1.30.0) is deprecated since 1.26 and stays 0 with plugin backups.
  *
+ * - korthweb_gatekeeper_identity_provider_up: each tenant's gatekeeper (components/identity/gatekeeper/server.ts), on its
+ *   loopback, merged by its sidecar into the page the envoy-stats PodMonitor scrapes (labels `namespace`, `pod_name`).
  * - korthweb_volumesnapshot_*: kube-state-metrics' custom resource metrics (v2.20.0 pkg/customresourcestate: the
  *   prefix and name joined by `_`, an RFC3339 string read as its Unix time, a boolean as 1/0), configured by
  *   `kubeStateMetricsValues` from each VolumeSnapshot (snapshot.storage.k8s.io/v1) of a tenant's `filesystem` claim;
@@ -34,6 +36,7 @@ import { gatewayNamespaceSuffix, tenantNamespaceSuffix } from "../naming/tenantN
 import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../data/engines/bitnamiHaValues";
 import { gatekeeperName } from "../identity/names";
+import { identityProviderUpMetric } from "../identity/gatekeeper/server";
 import { auditNames, auditRetentionSchedule } from "../data/engines/bitnamiHaAudit";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
@@ -264,14 +267,15 @@ function deploymentRules(deployment: string, alertName: string, down: { summary:
 
 /**
  * A tenant's gatekeeper (components/identity/identity.ts): its Deployment, by the name kube-state-metrics labels it
- * with, and its way to the identity provider. The gatekeeper reaches the provider over TLS the sidecar passes through
- * by SNI (a TLS ServiceEntry), so the sidecar counts those connections as TCP (`istio_tcp_connections_closed_total`,
- * reporter "source", scraped from every injected pod by the envoy-stats PodMonitor); a connection the sidecar could not
- * open carries the response flag UF (upstream connection failure) or UH (no healthy upstream). Its only other peer,
- * Orthanc, is HTTP and counted as requests, never here.
+ * with, and whether it reaches its identity provider. Each replica asks the issuer for its discovery document every
+ * 30 seconds and reports the answer as a gauge on its loopback metrics port (components/identity/gatekeeper/server.ts
+ * `identityProviderUpMetric`), which its sidecar merges into the page the envoy-stats PodMonitor scrapes (labels
+ * `namespace`, `pod_name`). Asked on a timer because the gatekeeper otherwise talks to the provider only when someone
+ * signs in (discovery and keys are cached): the sidecar's failed-connection counters it once read stay silent through
+ * an outage nobody tries to sign in during, and count a replica's first failure as no increase at all.
  */
 export function gatekeeperRules(): AlertRule[] {
-    const failed = `{reporter="source", source_workload="${gatekeeperName}", namespace=~"${tenantNamespaces}", response_flags=~".*(UF|UH).*"}`;
+    const replicas = `${identityProviderUpMetric}{namespace=~"${tenantNamespaces}"}`;
     return [
         ...deploymentRules(
             gatekeeperName,
@@ -283,9 +287,9 @@ export function gatekeeperRules(): AlertRule[] {
             "IdentityProviderUnreachable",
             "critical",
             "5m",
-            withTenant(`sum by (namespace) (increase(istio_tcp_connections_closed_total${failed}[5m])) > 0`),
+            withTenant(`count by (namespace) (${replicas} == 0)`),
             "Tenant {{ $labels.tenant }}: the identity provider is unreachable",
-            `The gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) failed to connect to its identity provider {{ $value }} times in 5 minutes: sign-in and token checks fail.`,
+            `{{ $value }} replica(s) of the gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) have not had an answer from the identity provider's discovery document for 5 minutes: sign-in and token checks fail.`,
         ),
     ];
 }

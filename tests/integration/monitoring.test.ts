@@ -15,24 +15,33 @@
  *   stack (namespaces, the Deployment's and the StatefulSet's names), since there is no Kubernetes discovery here.
  * - Alertmanager trusts the webhook's self-signed certificate through SSL_CERT_FILE; its configuration is untouched.
  *
+ * Also run for real: a tenant's gatekeeper with its rendered configuration against npm's oidc-provider, its gauge of
+ * whether the provider answers scraped by a real Prometheus, and IdentityProviderUnreachable delivered by a real
+ * Alertmanager once the provider stops.
+ *
  * Series only a cluster has (kube-state-metrics, cert-manager, CloudNativePG's instance manager) go through
  * `promtool test rules` with input series whose label values come from the rendered dev, cnpg and external stacks.
  */
 import assert from "assert";
-import { mkdirSync, writeFileSync } from "fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import { join } from "path";
 import { stringify } from "yaml";
 import { parseStackConfig } from "../../components/config/load";
-import { AlertRule, alertRulesSpec, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
-import { alertmanagerConfig, alertmanagerCredentials } from "../../components/platform/alertmanager";
+import { AlertRule, alertRulesSpec, backupCronJobLabel, orthancMetricsJob, PrometheusRuleSpec } from "../../components/platform/alerts";
+import { alertmanagerConfig, alertmanagerCredentials, unroutedReceiver } from "../../components/platform/alertmanager";
+import type { GatekeeperConfig } from "../../components/identity/contract";
+import { identityProviderUpMetric, metricsPath } from "../../components/identity/gatekeeper/server";
+import { rootCaProfile, serverProfile } from "../../components/pki/profile";
+import { startIdentityProvider, type TestIdentityProvider } from "./support/identityProvider";
+import { issue } from "./support/pki";
 import { RecordedResource } from "../support/mocks";
 import { RenderedStack, allStacks, parsedStackFile, releases, renderStack } from "../support/stacks";
 import kubePrometheusStackDefaults from "../upstream/kubePrometheusStackDefaults.json";
-import { bitnamiPostgresStatefulSet, helmCoalesce, routeReceivers } from "../upstream/monitoring";
+import { bitnamiPostgresStatefulSet, helmCoalesce, receiverNotifies, routeReceivers } from "../upstream/monitoring";
 import { describeVersions, Replica } from "./support/orthanc";
 import { assertPrerequisites } from "./support/prerequisites";
 import { assertMonitoringBinaries, monitoringBinaries, query, startAlertmanager, startPostgresExporter, startPrometheus, startWebhook, versionOf, Webhook } from "./support/monitoring";
-import { Resources, run } from "./support/processes";
+import { type Child, freePort, Resources, run, sleep, waitUntil } from "./support/processes";
 import { startTenantStack, TenantStack, testStackConfig } from "./support/stack";
 
 const objectsOf = (stack: RenderedStack, kind: string) => stack.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type.endsWith(`:${kind}`));
@@ -50,6 +59,60 @@ function renderedNames(stack: RenderedStack, tenant: string) {
 }
 
 const renderedRules = (stack: RenderedStack): PrometheusRuleSpec => objectsOf(stack, "PrometheusRule")[0].inputs.spec;
+
+/**
+ * The rendered stack's names for a tenant's identity objects, found by what they are rather than by the constants the
+ * rules use: the Deployment that runs the gatekeeper's server.ts, the CronJob that is not a backup.
+ */
+function renderedIdentityNames(stack: RenderedStack, tenant: string) {
+    const { namespace } = renderedNames(stack, tenant);
+    const gatekeeper = objectsOf(stack, "Deployment").find((r) => nsOf(r) === namespace && r.inputs.spec.template.spec.containers[0].command?.some((arg: string) => arg.endsWith("/server.ts")))!;
+    const auditRetention = objectsOf(stack, "CronJob").find((r) => nsOf(r) === namespace && r.inputs.metadata.labels?.[backupCronJobLabel.key] === undefined)!;
+    assert.ok(gatekeeper && auditRetention, `${tenant}: a gatekeeper and an audit retention CronJob`);
+    const configMap = objectsOf(stack, "ConfigMap").find((r) => nsOf(r) === namespace && r.inputs.data?.["server.ts"] !== undefined)!;
+    return { namespace, gatekeeper: gatekeeper.inputs.metadata.name as string, auditRetention: auditRetention.inputs.metadata.name as string, gatekeeperConfig: JSON.parse(configMap.inputs.data["config.json"]) as GatekeeperConfig };
+}
+
+/**
+ * A site's alerting as the cluster runs it, quickened (see the file comment): a webhook receiver taking `bearerToken`,
+ * Alertmanager configured by `alertmanagerConfig` from the stack schema's `observability.alerting` for `tenants`, and
+ * Prometheus scraping `scrapeConfigs` and evaluating `spec`, each rule's `for` at 1 s, sending to that Alertmanager.
+ */
+async function startAlerting(
+    suite: Resources,
+    tenants: { name: string; displayName: string }[],
+    bearerToken: string,
+    spec: PrometheusRuleSpec,
+    scrapeConfigs: Record<string, unknown>[],
+    files: Record<string, string> = {},
+): Promise<{ webhook: Webhook; prometheus: Awaited<ReturnType<typeof startPrometheus>> }> {
+    const webhook = await startWebhook(suite, bearerToken);
+    const alerting = parseStackConfig({
+        domain: "orthweb.example.org",
+        ingress: { serviceType: "ClusterIP" },
+        tenants: tenants.map((t) => ({ name: t.name, displayName: t.displayName })),
+        observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
+    }).observability.alerting;
+    const secrets = suite.tempDir("alertmanager-secrets");
+    for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
+    const alertmanager = await startAlertmanager(
+        suite,
+        alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
+        { SSL_CERT_FILE: webhook.caFile },
+    );
+    const fast = { groups: spec.groups.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
+    const prometheus = await startPrometheus(
+        suite,
+        {
+            global: { scrape_interval: "1s", evaluation_interval: "1s" },
+            rule_files: ["rules.yml"],
+            alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
+            scrape_configs: scrapeConfigs,
+        },
+        { ...files, "rules.yml": stringify(fast) },
+    );
+    return { webhook, prometheus };
+}
 
 describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc's metrics, a webhook receiver)", function () {
     const suite = new Resources();
@@ -80,54 +143,36 @@ describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc
         );
 
         // A site's alerting configuration, through the program's own schema and builder.
-        webhook = await startWebhook(suite, bearerToken);
-        const alerting = parseStackConfig({
-            domain: "orthweb.example.org",
-            ingress: { serviceType: "ClusterIP" },
-            tenants: testStackConfig().tenants.map((t) => ({ name: t.name, displayName: t.displayName })),
-            observability: { alerting: { receivers: [{ name: "site", webhook: { url: webhook.url, bearerToken } }] } },
-        }).observability.alerting;
-        const secrets = suite.tempDir("alertmanager-secrets");
-        for (const [key, value] of Object.entries(alertmanagerCredentials(alerting))) writeFileSync(join(secrets, key), value, { mode: 0o600 });
-        const alertmanager = await startAlertmanager(
-            suite,
-            alertmanagerConfig({ alerting, secretsDirectory: secrets, timing: { groupWait: "1s", groupInterval: "1s", repeatInterval: "1h" } }),
-            { SSL_CERT_FILE: webhook.caFile },
-        );
-
         // The rules as built for the cluster, plus Orthanc's own metrics; `for` shortened (see the file comment).
         const spec = alertRulesSpec({ orthancMetrics: true, orthancDeployment: names.deployment });
-        const fast = { groups: spec.groups.map((g) => ({ ...g, interval: "1s", rules: g.rules.map((r) => ({ ...r, for: "1s" })) })) };
         const admin = tenantStack.admin;
-        prometheus = await startPrometheus(
+        ({ webhook, prometheus } = await startAlerting(
             suite,
-            {
-                global: { scrape_interval: "1s", evaluation_interval: "1s" },
-                rule_files: ["rules.yml"],
-                alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${alertmanager.port}`] }] }] },
-                scrape_configs: [
-                    {
-                        // What the Envoy PodMonitor gets from the PostgreSQL pod's merged metrics.
-                        job_name: "envoy-stats",
-                        // postgres_exporter takes a second to report a PostgreSQL it cannot reach (its connection
-                        // retry), longer than a 1 s scrape may last.
-                        scrape_interval: "3s",
-                        scrape_timeout: "3s",
-                        static_configs: [{ targets: [`127.0.0.1:${exporter.port}`], labels: { namespace: names.namespace, pod_name: `${names.statefulSet}-0` } }],
-                    },
-                    {
-                        job_name: orthancMetricsJob,
-                        metrics_path: "/tools/metrics-prometheus",
-                        basic_auth: { username: admin.user, password_file: "orthanc-password" },
-                        static_configs: replicas.map((replica) => ({
-                            targets: [`127.0.0.1:${replica.httpPort}`],
-                            labels: { namespace: names.namespace, pod_name: `${names.deployment}-${replica.name}` },
-                        })),
-                    },
-                ],
-            },
-            { "rules.yml": stringify(fast), "orthanc-password": admin.password },
-        );
+            testStackConfig().tenants,
+            bearerToken,
+            spec,
+            [
+                {
+                    // What the Envoy PodMonitor gets from the PostgreSQL pod's merged metrics.
+                    job_name: "envoy-stats",
+                    // postgres_exporter takes a second to report a PostgreSQL it cannot reach (its connection
+                    // retry), longer than a 1 s scrape may last.
+                    scrape_interval: "3s",
+                    scrape_timeout: "3s",
+                    static_configs: [{ targets: [`127.0.0.1:${exporter.port}`], labels: { namespace: names.namespace, pod_name: `${names.statefulSet}-0` } }],
+                },
+                {
+                    job_name: orthancMetricsJob,
+                    metrics_path: "/tools/metrics-prometheus",
+                    basic_auth: { username: admin.user, password_file: "orthanc-password" },
+                    static_configs: replicas.map((replica) => ({
+                        targets: [`127.0.0.1:${replica.httpPort}`],
+                        labels: { namespace: names.namespace, pod_name: `${names.deployment}-${replica.name}` },
+                    })),
+                },
+            ],
+            { "orthanc-password": admin.password },
+        ));
         // Prometheus reads the rule and password files relative to its configuration's directory.
         await waitForValue("every target up", `count(up == 1)`, 3);
     });
@@ -175,6 +220,108 @@ describe("alerts on real Prometheus and Alertmanager (postgres_exporter, Orthanc
         assert.equal(alert.labels.tenant, tenantStack.tenant.name);
         assert.equal(alert.labels.pod_name, `${names.statefulSet}-0`);
         assert.match(alert.annotations.description, new RegExp(`${names.namespace}/${names.statefulSet}-0`));
+    });
+});
+
+describe("IdentityProviderUnreachable from a real gatekeeper and oidc-provider, through real Prometheus and Alertmanager", function () {
+    // The gatekeeper as the cluster starts it (`node server.ts config.json`, the file alone in a directory as the
+    // ConfigMap mounts it), with the configuration the dev stack renders for bhs, except what only loopback can give:
+    // its ports, the provider's issuer (npm's oidc-provider over TLS from a test root), no audit database (stdout), and
+    // a check every second instead of every 30 s. Prometheus scrapes its loopback metrics page directly, with the
+    // labels the envoy-stats PodMonitor gives (no Envoy here: in the cluster the sidecar's agent fetches the page and
+    // serves it on 15020, tests/upstream/monitoring.ts). The rendered identity rules, their `for` set to 1 s.
+    this.timeout(180_000);
+    const suite = new Resources();
+    const bearerToken = `token-${Date.now()}`;
+    let idp: TestIdentityProvider;
+    let gatekeeper: Child;
+    let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
+    let webhook: Webhook;
+    let names: ReturnType<typeof renderedIdentityNames>;
+    const podName = () => `${names.gatekeeper}-a`;
+
+    before(async function () {
+        assertMonitoringBinaries();
+        const dev = await renderStack("dev");
+        assert.equal(dev.error, undefined);
+        names = renderedIdentityNames(dev, "bhs");
+        assert.ok(names.gatekeeperConfig.metrics, "the rendered gatekeeper reports on its identity provider");
+        const dir = suite.tempDir("identity-provider-unreachable");
+        const pki = testStackConfig().pki;
+        const root = await issue(dir, "root", { profile: rootCaProfile(pki), subject: { commonName: "korthweb test root (monitoring)", organization: pki.organization } });
+        const leaf = await issue(dir, "idp", { profile: serverProfile(pki), subject: { commonName: "localhost", organization: pki.organization }, issuer: root, subjectAltNames: ["localhost"] });
+        idp = await startIdentityProvider(suite, {
+            tls: { keyPem: readFileSync(leaf.keyFile, "utf8"), certPem: readFileSync(leaf.certFile, "utf8"), caPem: readFileSync(root.certFile, "utf8") },
+            users: {},
+            apiClients: [],
+            resources: [],
+        });
+
+        const mount = join(dir, "gatekeeper");
+        mkdirSync(mount);
+        copyFileSync(join(__dirname, "../../components/identity/gatekeeper/server.ts"), join(mount, "server.ts"));
+        const [port, metricsPort] = [await freePort(), await freePort()];
+        const { audit, ...rendered } = names.gatekeeperConfig;
+        const config: GatekeeperConfig = {
+            ...rendered,
+            port,
+            orthancUrl: `http://127.0.0.1:${await freePort()}`,
+            oidc: { ...rendered.oidc, issuer: idp.issuer, discoveryUrl: undefined },
+            audit: { retentionDays: audit.retentionDays },
+            metrics: { port: metricsPort, providerCheckSeconds: 1 },
+        };
+        writeFileSync(join(mount, "config.json"), JSON.stringify(config, null, 2));
+        gatekeeper = suite.start("gatekeeper", process.execPath, [join(mount, "server.ts"), join(mount, "config.json")], {
+            env: {
+                PATH: process.env.PATH,
+                NODE_EXTRA_CA_CERTS: root.certFile,
+                GATEKEEPER_OIDC_CLIENT_SECRET: "unused",
+                GATEKEEPER_SESSION_KEY: Buffer.alloc(32, 7).toString("base64"),
+                GATEKEEPER_ORTHANC_PASSWORD: "unused",
+            },
+            logFile: join(dir, "gatekeeper.log"),
+        });
+        await waitUntil("the gatekeeper answers", gatekeeper, async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false)));
+
+        const identity = { groups: renderedRules(dev).groups.filter((g) => g.name === "korthweb.identity") };
+        ({ webhook, prometheus } = await startAlerting(suite, [{ name: "bhs", displayName: "B" }], bearerToken, identity, [
+            { job_name: "envoy-stats", metrics_path: metricsPath, static_configs: [{ targets: [`127.0.0.1:${metricsPort}`], labels: { namespace: names.namespace, pod_name: podName() } }] },
+        ]));
+    });
+
+    after(async function () {
+        await suite.release();
+    });
+
+    async function waitForGauge(expected: number) {
+        const expr = `${identityProviderUpMetric}{namespace="${names.namespace}", pod_name="${podName()}"}`;
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+            const result = await query(prometheus, expr);
+            if (result.length > 0 && Number(result[0].value[1]) === expected) return;
+            if (Date.now() > deadline) throw new Error(`${expr} gave ${JSON.stringify(result)}\n${gatekeeper.logTail(20)}\n${prometheus.child.logTail()}`);
+            await sleep(250);
+        }
+    }
+
+    it("reports the provider up while it answers, and no alert goes out", async function () {
+        await waitForGauge(1);
+        // Several evaluations with the gauge at 1 (each rule's `for` is 1 s here).
+        await sleep(4_000);
+        assert.deepEqual(await query(prometheus, `ALERTS{alertname="IdentityProviderUnreachable"}`), []);
+        assert.ok(!webhook.delivered.some((a) => a.labels.alertname === "IdentityProviderUnreachable"));
+    });
+
+    it("reports it down once the provider stops, and Alertmanager delivers IdentityProviderUnreachable for the tenant", async function () {
+        await idp.stop();
+        await waitForGauge(0);
+        const alert = await webhook.waitFor("IdentityProviderUnreachable", (a) => a.labels.alertname === "IdentityProviderUnreachable" && a.status === "firing");
+        assert.equal(alert.labels.tenant, "bhs");
+        assert.equal(alert.labels.namespace, names.namespace);
+        assert.equal(alert.labels.severity, "critical");
+        assert.match(alert.annotations.description, new RegExp(`^1 replica\\(s\\) of the gatekeeper ${names.namespace}/${names.gatekeeper} \\(tenant bhs\\)`));
+        assert.match(gatekeeper.logTail(20), /identity provider https:\/\/localhost:\d+ does not answer/);
+        assert.equal(webhook.refused, 0);
     });
 });
 
@@ -239,6 +386,96 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
                 alert_rule_test: [{ eval_time: "15m", alertname: "OrthancDown", exp_alerts: [] }],
             },
         ]);
+    });
+
+    it("fires GatekeeperDown, GatekeeperReplicasUnavailable, IdentityProviderUnreachable and AuditRetentionFailed for the objects the dev stack renders, only when due, and routes each to a receiver that notifies", async function () {
+        const dev = await renderStack("dev");
+        const spec = renderedRules(dev);
+        const { namespace, gatekeeper, auditRetention } = renderedIdentityNames(dev, "bhs");
+        const tenant = "bhs";
+        const deployment = (name: string, values: string) => ({ series: `${name}{deployment="${gatekeeper}", namespace="${namespace}"}`, values });
+        const cronJob = (name: string, values: string) => ({ series: `${name}{cronjob="${auditRetention}", namespace="${namespace}"}`, values });
+        // The gatekeeper's gauge as the envoy-stats PodMonitor labels it (namespace, pod_name), one series per replica.
+        const providerUp = (replica: string, values: string) => ({ series: `${identityProviderUpMetric}{namespace="${namespace}", pod_name="${gatekeeper}-${replica}"}`, values });
+        const down = ruleNamed(spec, "GatekeeperDown");
+        const unavailable = ruleNamed(spec, "GatekeeperReplicasUnavailable");
+        const unreachable = ruleNamed(spec, "IdentityProviderUnreachable");
+        const retentionOld = ruleNamed(spec, "AuditRetentionFailed", (r) => r.expr.includes("last_successful_time{"));
+        const retentionNever = ruleNamed(spec, "AuditRetentionFailed", (r) => r.expr.includes("kube_cronjob_created"));
+        const firing = {
+            down: expected(down, labelsOf(down, { deployment: gatekeeper, namespace, tenant })),
+            unavailable: expected(unavailable, labelsOf(unavailable, { deployment: gatekeeper, namespace, tenant }), "1"),
+            unreachable: expected(unreachable, labelsOf(unreachable, { namespace, tenant }), "1"),
+            retentionOld: expected(retentionOld, labelsOf(retentionOld, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
+            retentionNever: expected(retentionNever, labelsOf(retentionNever, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
+        };
+        /** Not firing at `notYet`, firing as `alert` at `due`. */
+        const firesAt = (alertname: string, notYet: string, due: string, alert: ReturnType<typeof expected>) => [
+            { eval_time: notYet, alertname, exp_alerts: [] },
+            { eval_time: due, alertname, exp_alerts: [alert] },
+        ];
+        // The daily retention run's successes: at the start and a day later (age at most 24 h).
+        const dailySuccess = "0x1439 86400x400";
+        await promtoolTest(spec, [
+            {
+                // No replica available: GatekeeperDown after its 2 minutes, not before.
+                interval: "1m",
+                input_series: [deployment("kube_deployment_spec_replicas", "2x20"), deployment("kube_deployment_status_replicas_available", "0x20")],
+                alert_rule_test: firesAt("GatekeeperDown", "1m", "3m", firing.down),
+            },
+            {
+                // One of two replicas missing: GatekeeperReplicasUnavailable after its 10 minutes; the gatekeeper is not down.
+                interval: "1m",
+                input_series: [deployment("kube_deployment_spec_replicas", "2x20"), deployment("kube_deployment_status_replicas_available", "1x20")],
+                alert_rule_test: [...firesAt("GatekeeperReplicasUnavailable", "9m", "11m", firing.unavailable), { eval_time: "11m", alertname: "GatekeeperDown", exp_alerts: [] }],
+            },
+            {
+                // Healthy: both replicas available, the provider answering both, the retention succeeding daily.
+                interval: "1m",
+                input_series: [
+                    deployment("kube_deployment_spec_replicas", "2x1840"),
+                    deployment("kube_deployment_status_replicas_available", "2x1840"),
+                    providerUp("a", "1x1840"),
+                    providerUp("b", "1x1840"),
+                    cronJob("kube_cronjob_created", "0x1840"),
+                    cronJob("kube_cronjob_status_last_successful_time", dailySuccess),
+                ],
+                // Past the 26 hours and 15 minutes after which a stale retention would fire.
+                alert_rule_test: ["20m", "27h", "30h"].flatMap((eval_time) =>
+                    ["GatekeeperDown", "GatekeeperReplicasUnavailable", "IdentityProviderUnreachable", "AuditRetentionFailed"].map((alertname) => ({ eval_time, alertname, exp_alerts: [] })),
+                ),
+            },
+            {
+                // Replica a loses the provider at minute 5: alerted once it has been 0 for 5 minutes.
+                interval: "1m",
+                input_series: [providerUp("a", "1x4 0x30"), providerUp("b", "1x35")],
+                alert_rule_test: firesAt("IdentityProviderUnreachable", "8m", "11m", firing.unreachable),
+            },
+            {
+                // Both replicas: the value counts them.
+                interval: "1m",
+                input_series: [providerUp("a", "0x10"), providerUp("b", "0x10")],
+                alert_rule_test: [{ eval_time: "6m", alertname: "IdentityProviderUnreachable", exp_alerts: [{ ...firing.unreachable, exp_annotations: expected(unreachable, labelsOf(unreachable, { namespace, tenant }), "2").exp_annotations }] }],
+            },
+            {
+                // The last success at the start: past the daily schedule's 26 hours, then 15 minutes more.
+                interval: "1m",
+                input_series: [cronJob("kube_cronjob_created", "0x1600"), cronJob("kube_cronjob_status_last_successful_time", "0x1600")],
+                alert_rule_test: firesAt("AuditRetentionFailed", "26h10m", "26h20m", firing.retentionOld),
+            },
+            {
+                // Never a success since the CronJob was created.
+                interval: "1m",
+                input_series: [cronJob("kube_cronjob_created", "0x1600")],
+                alert_rule_test: firesAt("AuditRetentionFailed", "26h10m", "26h20m", firing.retentionNever),
+            },
+        ]);
+        // Where Alertmanager sends them: the chart's configuration merged with the dev stack's values.
+        const amConfig = (helmCoalesce(kubePrometheusStackDefaults.values, releases(dev).find((r) => r.inputs.chart === "kube-prometheus-stack")!.inputs.values) as any).alertmanager.config;
+        for (const [rule, alert] of [[down, firing.down], [unavailable, firing.unavailable], [unreachable, firing.unreachable], [retentionOld, firing.retentionOld], [retentionNever, firing.retentionNever]] as const) {
+            const receivers = routeReceivers(amConfig.route, { alertname: rule.alert, ...alert.exp_labels });
+            assert.ok(receivers.length > 0 && receivers.every((name) => name !== unroutedReceiver && receiverNotifies(amConfig, name)), `${rule.alert} reaches ${receivers}`);
+        }
     });
 
     it("fires PostgresNotReady for the StatefulSet and CertificateExpiresSoon for the Certificates the dev stack renders", async function () {

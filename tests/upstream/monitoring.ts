@@ -32,6 +32,12 @@
  *   pod's `prometheus.io/*` annotations at the agent's 15020 and keeps the application's in the sidecar, which
  *   fetches them over localhost; under mesh-wide STRICT mutual TLS a client without a sidecar (Prometheus) reaches a
  *   meshed pod only on the ports the sidecar does not capture: 15020 and 15090.
+ * - istio/istio 1.30.3 pkg/kube/inject/webhook.go (`applyPrometheusMerge`, `getPrometheusScrapeConfiguration`): the
+ *   application's part of the merge is the pod's own prometheus.io/{scrape,port,path} annotations, handed to the
+ *   sidecar as ISTIO_PROMETHEUS_ANNOTATIONS only when the pod declares at least one of them (an empty configuration is
+ *   dropped); pilot/cmd/pilot-agent/status/server.go (`NewServer`, `handleStats`): unless scrape is "false", the agent
+ *   fetches `http://localhost:<port><path>` (port 80, path /metrics when unset) and appends it to Envoy's metrics on
+ *   15020, so an application listening on the pod's loopback alone is scraped and reachable from nowhere else.
  * - kube-state-metrics and cert-manager's controller are scraped through ServiceMonitors; their selection is taken as
  *   given, the walls between Prometheus and them (both ends) are modelled (`connectionAdmitted`).
  */
@@ -182,18 +188,24 @@ export interface PodModel {
     annotations: Labels;
     containers: { name: string; ports: { name?: string; containerPort: number }[] }[];
     meshed: boolean;
+    /** Where the sidecar's agent fetches the application's metrics for the merged endpoint (localhost), if anywhere. */
+    applicationMetrics?: { port: number; path: string };
 }
 
 /** Istio's metrics-merging annotations on an injected pod (see the file comment): the agent on 15020 serves all. */
 export const istioMergedMetrics = { port: 15020, path: "/stats/prometheus", envoyPort: { name: "http-envoy-prom", containerPort: 15090 } } as const;
 
 /** A pod as it runs: with a sidecar and rewritten scrape annotations when its namespace injects and it does not opt out. */
-export function asRunning(pod: Omit<PodModel, "meshed">, namespaceInjects: boolean): PodModel {
+export function asRunning(pod: Omit<PodModel, "meshed" | "applicationMetrics">, namespaceInjects: boolean): PodModel {
     const meshed = namespaceInjects && pod.labels["sidecar.istio.io/inject"] !== "false";
     if (!meshed) return { ...pod, meshed };
+    const own = (name: string): string | undefined => pod.annotations[`prometheus.io/${name}`];
+    const declared = ["scrape", "port", "path"].some((name) => own(name) !== undefined);
+    const applicationMetrics = declared && own("scrape") !== "false" ? { port: Number(own("port") ?? "80"), path: own("path") ?? "/metrics" } : undefined;
     return {
         ...pod,
         meshed,
+        ...(applicationMetrics ? { applicationMetrics } : {}),
         annotations: {
             ...pod.annotations,
             "prometheus.io/scrape": "true",

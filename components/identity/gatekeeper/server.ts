@@ -414,6 +414,11 @@ export interface Discovery {
     end_session_endpoint?: string;
 }
 
+/** Where an issuer publishes its discovery document (OpenID Connect Discovery 1.0, section 4). */
+export function issuerDiscoveryUrl(issuer: string): string {
+    return `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+}
+
 /**
  * The tenant's issuer: discovery once, the JWKS on first use and again when a token names an unknown key, at most
  * once per `refreshIntervalMs` (a flood of made-up `kid`s costs the provider one fetch per interval).
@@ -433,7 +438,7 @@ export class IssuerKeys {
         this.issuer = issuer;
         this.fetchJson = fetchJson;
         this.refreshIntervalMs = refreshIntervalMs;
-        this.discoveryUrl = discoveryUrl ?? `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+        this.discoveryUrl = discoveryUrl ?? issuerDiscoveryUrl(issuer);
     }
 
     metadata(): Promise<Discovery> {
@@ -469,6 +474,77 @@ export class IssuerKeys {
         await this.refresh(now);
         return checkJwt(token, this.keys, expect);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Whether the identity provider answers, for Prometheus
+
+/**
+ * The gauge the IdentityProviderUnreachable alert reads: 1 when the gatekeeper's last request for the issuer's
+ * discovery document succeeded, 0 when it failed. Asked on a timer, not only when someone signs in: once discovery is
+ * cached, an outage of the provider would otherwise go unseen by the gatekeeper (and every browser) until sign-in fails.
+ */
+export const identityProviderUpMetric = "korthweb_gatekeeper_identity_provider_up";
+/** The path of the metrics page on the gatekeeper's metrics port (`GatekeeperConfig.metrics`). */
+export const metricsPath = "/metrics";
+
+/** The metrics page (Prometheus text format 0.0.4); empty until the first check has ended. */
+export function providerMetricsText(up: boolean | undefined): string {
+    if (up === undefined) return "";
+    return [
+        `# HELP ${identityProviderUpMetric} 1 when the issuer's discovery document answered the gatekeeper's last request with the configured issuer, else 0.`,
+        `# TYPE ${identityProviderUpMetric} gauge`,
+        `${identityProviderUpMetric} ${up ? 1 : 0}`,
+        "",
+    ].join("\n");
+}
+
+/**
+ * Whether the discovery document, read where the gatekeeper reads it (`url`: under the issuer, or the in-cluster
+ * provider's address), names the issuer (what sign-in needs first).
+ */
+export async function providerAnswers(issuer: string, fetchJson: (url: string) => Promise<unknown>, url: string = issuerDiscoveryUrl(issuer)): Promise<boolean> {
+    try {
+        return ((await fetchJson(url)) as Partial<Discovery> | null)?.issuer === issuer;
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * Asks for the discovery document every `providerCheckSeconds`, where sign-in reads it, and serves the answer on 127.0.0.1:`port`: the sidecar's agent fetches
+ * it over the pod's loopback; nothing outside the pod reaches it (the sidecar delivers inbound traffic to the pod's address).
+ */
+async function startProviderCheck(settings: NonNullable<GatekeeperConfig["metrics"]>, issuer: IssuerKeys, log: (line: string) => void): Promise<{ port: number; close(): Promise<void> }> {
+    let up: boolean | undefined;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = async () => {
+        const answered = await providerAnswers(issuer.issuer, fetchJson, issuer.discoveryUrl);
+        if (answered !== up) log(answered ? `identity provider ${issuer.issuer} answers` : `identity provider ${issuer.issuer} does not answer ${issuer.discoveryUrl}`);
+        up = answered;
+        if (!stopped) timer = setTimeout(check, settings.providerCheckSeconds * 1000).unref();
+    };
+    void check();
+    const server = createServer((request, response) => {
+        const found = request.method === "GET" && (request.url ?? "").split("?")[0] === metricsPath;
+        response.writeHead(found ? 200 : 404, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+        response.end(found ? providerMetricsText(up) : "");
+    });
+    await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(settings.port, "127.0.0.1", () => resolve());
+    });
+    const address = server.address();
+    return {
+        port: typeof address === "object" && address ? address.port : settings.port,
+        close: async () => {
+            stopped = true;
+            clearTimeout(timer);
+            server.closeAllConnections();
+            await new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+    };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1027,6 +1103,8 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, authorization: st
 export interface RunningGatekeeper {
     server: Server;
     port: number;
+    /** The loopback port of the metrics page, when the configuration asks for one. */
+    metricsPort?: number;
     close(): Promise<void>;
 }
 
@@ -1504,10 +1582,13 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
     });
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
+    const metrics = config.metrics ? await startProviderCheck(config.metrics, issuer, output.log) : undefined;
     return {
         server,
         port,
+        metricsPort: metrics?.port,
         close: async () => {
+            await metrics?.close();
             server.closeAllConnections();
             await new Promise<void>((resolve) => server.close(() => resolve()));
             await writer?.flush();

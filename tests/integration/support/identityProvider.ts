@@ -34,6 +34,8 @@ export interface TestIdentityProvider {
     clientToken(client: { clientId: string; secret: string }, resource: string): Promise<string>;
     /** A token signed with the provider's own current key, with these claims (what the provider would sign, e.g. long expired). */
     signWithProviderKey(claims: Record<string, unknown>): string;
+    /** Closes its port and every connection, as a provider that went down (`resources` would at release). */
+    stop(): Promise<void>;
 }
 
 /** Starts the provider on a free port of 127.0.0.1, as `https://localhost:<port>` (released with `resources`). */
@@ -95,17 +97,18 @@ export async function startIdentityProvider(resources: Resources, options: TestI
     const server = createServer({ key: options.tls.keyPem, cert: options.tls.certPem }, provider.callback() as never);
     server.listen(port, "127.0.0.1");
     await once(server, "listening");
-    resources.defer(
-        () =>
-            new Promise<void>((resolve) => {
-                server.closeAllConnections();
-                server.close(() => resolve());
-            }),
-    );
+    let stopped: Promise<void> | undefined;
+    const stop = () =>
+        (stopped ??= new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+        }));
+    resources.defer(stop);
     const target = { port, credentials: null, tls: { ca: options.tls.caPem, host: "localhost" } };
     return {
         issuer,
         port,
+        stop,
         clientToken: async (client, resource) => {
             const answer = await webRequest(target, "/token", {
                 method: "POST",
