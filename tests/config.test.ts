@@ -920,6 +920,14 @@ describe("identity settings (tenants[].identity)", () => {
         assert.doesNotThrow(() => parseStackConfig(twoTenants({}, { clientId: "orthanc-mhr" })), "one issuer, a client per tenant");
     });
 
+    it("refuses a tenant named master on the in-cluster Keycloak (its administration realm)", () => {
+        const config = { ...withIdentity({ keycloak: {} }, { apiServerAddresses: ["10.0.0.1/32"] }) } as any;
+        config.tenants[0].name = "master";
+        assert.match(problemsOf(config), /tenants\[0\]\.name is "master"; allowed: a name other than "master" \(Keycloak's administration realm\)/);
+        config.tenants[0].identity = { oidc: oidc() };
+        assert.doesNotThrow(() => parseStackConfig(config), "a tenant named master with a provider of its own");
+    });
+
     it("asks a NodePort stack's tenant that signs users in for its fixed https node port, which every redirect names", () => {
         const onNodePorts = (nodePorts?: Record<string, number>) => ({ ...withIdentity({ oidc: oidc() }), ingress: { serviceType: "NodePort" }, tenants: [{ ...(withIdentity({ oidc: oidc() }) as any).tenants[0], ...(nodePorts ? { nodePorts } : {}) }] });
         assert.match(problemsOf(onNodePorts()), /tenants\[0\]\.nodePorts\.https missing; allowed: a fixed node port .*redirect URI/);

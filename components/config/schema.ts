@@ -916,6 +916,11 @@ export const stackConfigSchema = z
                         "a fixed node port (30000-32767) with korthweb:ingress.serviceType NodePort and sign-in: the sign-in's redirect URI and the gatekeeper's same-origin checks name the port people type, which an assigned port is not known before the Service exists",
                 });
             }
+            if (tenant.identity?.keycloak && tenant.name === "master") {
+                // Keycloak's own administration realm: the import would skip the tenant's realm as existing, and the
+                // tenant's gateway would be admitted to the administration realm's paths.
+                ctx.addIssue({ code: "custom", path: ["tenants", index, "name"], message: 'a name other than "master" (Keycloak\'s administration realm) for a tenant that signs in through the in-cluster Keycloak' });
+            }
             if (tenant.identity?.keycloak && config.kubernetes.apiServerAddresses === undefined) {
                 ctx.addIssue({
                     code: "custom",
