@@ -15,7 +15,7 @@ import { tenantNames, tenantWebUrl } from "../components/naming/tenantNames";
 import { isSecretValue, plain } from "./support/mocks";
 import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack } from "./support/stacks";
 import { authorizationAllows } from "./upstream/authorizationPolicy";
-import { discoveryDocument, importedRealms, importedText, KeycloakServerSettings } from "./upstream/keycloak";
+import { discoveryDocument, importedRealms, importedText, KeycloakServerSettings, keycloakxServicePorts } from "./upstream/keycloak";
 
 const names = tenantNames("bhs", "example.org");
 // A NodePort gateway's address: the port is part of every URL the browser is sent to.
@@ -122,7 +122,12 @@ for (const stack of ["local", "dev"] as const) {
             const realms = object("Secret", "keycloak", "keycloak-realms")!;
             assert.ok(isSecretValue(realms.inputs.stringData) || Object.values(realms.inputs.stringData).every(isSecretValue));
             assert.deepEqual(Object.keys(plain(realms.inputs.stringData)).sort(), keycloakTenants.map((t) => `${t.name}-realm.json`).sort());
-            assert.equal(values().service.httpsPort, null, "no https port for the mesh to take for TLS");
+            // No https port for the mesh to take for TLS; the gateway's route and the gatekeeper use `http` on 80.
+            assert.deepEqual(keycloakxServicePorts(values()), [
+                { name: "http-internal", port: 9000 },
+                { name: "http", port: keycloakPorts.service },
+            ]);
+            assert.equal(keycloakxServicePorts({}).at(-1)!.name, "https", "the chart's default has one");
         });
 
         it("gives each gatekeeper a discovery document that names its issuer, with keys and tokens inside the mesh and the sign-in page on the tenant's host", () => {

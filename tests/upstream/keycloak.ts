@@ -71,3 +71,19 @@ export function importedText(text: string, environment: Record<string, string>):
 export function importedRealms(existing: ReadonlySet<string>, files: ModelRealm[]): string[] {
     return files.map((file) => file.realm).filter((realm) => !existing.has(realm));
 }
+
+/**
+ * The Service ports codecentric/helm-charts keycloakx-7.1.11 renders (charts/keycloakx/templates/service-http.yaml):
+ * the management port, `http`, and `https` only when `service.httpsPort` is non-empty to Go's template `if` (nil,
+ * false, 0 and "" are empty), each with its name, which Istio reads as the protocol.
+ */
+export function keycloakxServicePorts(values: { service?: { httpPort?: number; httpsPort?: unknown }; http?: { internalPort?: string } }): { name: string; port: number }[] {
+    const goTruthy = (value: unknown) => value !== undefined && value !== null && value !== false && value !== 0 && value !== "";
+    const chartDefaults = { httpPort: 80, httpsPort: 8443 };
+    const service = { ...chartDefaults, ...values.service };
+    return [
+        { name: values.http?.internalPort ?? "http-internal", port: 9000 },
+        { name: "http", port: service.httpPort ?? chartDefaults.httpPort },
+        ...(goTruthy(service.httpsPort) ? [{ name: "https", port: Number(service.httpsPort) }] : []),
+    ];
+}

@@ -131,7 +131,8 @@ export function keycloakValues(realmsChecksum: string): Record<string, unknown> 
         metrics: { enabled: true },
         health: { enabled: true },
         // No TLS port: an `https` port would be taken for TLS by the mesh, and nothing listens there.
-        service: { httpsPort: null },
+        // 0: empty to the chart's `if` (Go templates take 0 as false), where a null might be dropped on the way to Helm.
+        service: { httpsPort: 0 },
         extraEnv: stringify(env),
         extraVolumes: stringify([{ name: "realms", secret: { secretName: keycloakObjects.realmsSecret } }]),
         extraVolumeMounts: stringify([{ name: "realms", mountPath: realmImportDirectory, readOnly: true }]),
