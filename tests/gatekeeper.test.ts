@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomBytes, sign, createHmac, type KeyObject } fr
 import { readFileSync } from "fs";
 import { join } from "path";
 import { createServer as createTcpServer, type AddressInfo } from "net";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "http";
 import { type AuditRecord, defaultRoles, gatekeeperSecretEnv, permissions } from "../components/identity/contract";
 import {
     auditActionFor,
@@ -38,6 +39,7 @@ import {
     trimAuditQueue,
     providerAnswers,
     issuerDiscoveryUrl,
+    startGatekeeper,
 } from "../components/identity/gatekeeper/server";
 import { dicomWebRoot } from "../components/tenant/orthancConfig";
 
@@ -614,5 +616,78 @@ describe("gatekeeper: audit records and the audit database", function () {
         assert.match(auditDatabaseStatements({ database: 'a"b', user: "u" })[0], /"a""b"/);
         // Records travel as one bound parameter ($1), never spliced into the statement.
         assert.match(auditInsertSql, /jsonb_array_elements\(\$1::jsonb\)/);
+    });
+});
+
+describe("gatekeeper: a silent Orthanc, a client that goes away (real sockets on loopback)", function () {
+    const issuer = "https://idp.bhs.example/realms/bhs";
+    const key = signer("ES256", "ec-1", generateKeyPairSync("ec", { namedCurve: "P-256" }));
+    const servers: Server[] = [];
+    const listen = async (server: Server) => {
+        servers.push(server);
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        return (server.address() as AddressInfo).port;
+    };
+    after(async () => {
+        for (const server of servers) {
+            server.closeAllConnections?.();
+            await new Promise((resolve) => server.close(resolve));
+        }
+    });
+
+    /** A provider (discovery and keys, over plain HTTP as an in-mesh backchannel), an Orthanc that never answers, a gatekeeper before it. */
+    async function start(idleSeconds: number) {
+        const provider = await listen(
+            createHttpServer((request, response) => {
+                response.setHeader("Content-Type", "application/json");
+                response.end(JSON.stringify(request.url!.endsWith("/openid-configuration") ? { issuer, jwks_uri: `http://127.0.0.1:${provider}/certs`, authorization_endpoint: `${issuer}/auth`, token_endpoint: `http://127.0.0.1:${provider}/token` } : { keys: [key.jwk] }));
+            }),
+        );
+        const received: IncomingMessage[] = [];
+        const orthanc = await listen(createHttpServer((request) => received.push(request)));
+        const gatekeeper = await startGatekeeper(
+            {
+                tenant: "bhs",
+                port: 0,
+                publicUrl: "https://web.bhs.example",
+                orthancUrl: `http://127.0.0.1:${orthanc}`,
+                orthancUsername: "gatekeeper",
+                orthancIdleTimeoutSeconds: idleSeconds,
+                oidc: { issuer, discoveryUrl: `http://127.0.0.1:${provider}/.well-known/openid-configuration`, clientId: "orthanc", audiences: ["orthanc"], scopes: ["openid"], groupsClaim: "groups", nameClaim: "name" },
+                roles: defaultRoles,
+                apiClients: [{ clientId: "ris", role: "clinician" }],
+                session: { ttlSeconds: 3600 },
+                shareLinks: { maxTtlSeconds: 3600 },
+                audit: { retentionDays: 30 },
+            },
+            { oidcClientSecret: "x", sessionKey: randomBytes(32), orthancPassword: "p" },
+            { audit: () => undefined, log: () => undefined },
+        );
+        servers.push(gatekeeper.server);
+        const now = Math.floor(Date.now() / 1000);
+        const token = jwt(key, { iss: issuer, aud: "orthanc", azp: "ris", sub: "service-account-ris", exp: now + 300, iat: now });
+        return { received, url: `http://127.0.0.1:${gatekeeper.port}`, headers: { Authorization: `Bearer ${token}` } };
+    }
+
+    it("answers 504 when Orthanc stays silent past orthancIdleTimeoutSeconds, and closes its request to Orthanc", async function () {
+        const { received, url, headers } = await start(0.3);
+        const started = Date.now();
+        const answer = await fetch(`${url}/studies`, { headers });
+        assert.equal(answer.status, 504);
+        assert.ok(Date.now() - started < 3000, "within the idle timeout, not the client's patience");
+        assert.equal(received.length, 1);
+        assert.ok(received[0].socket.destroyed || (await new Promise((resolve) => received[0].socket.once("close", () => resolve(true)))));
+    });
+
+    it("closes its request to Orthanc as soon as the client goes away", async function () {
+        const { received, url, headers } = await start(30);
+        const client = new AbortController();
+        const answer = fetch(`${url}/studies`, { headers, signal: client.signal }).catch(() => "aborted");
+        while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        const closed = new Promise((resolve) => received[0].socket.once("close", () => resolve(Date.now())));
+        const abortedAt = Date.now();
+        client.abort();
+        assert.equal(await answer, "aborted");
+        assert.ok(((await closed) as number) - abortedAt < 2000, "long before Orthanc's 30 s");
     });
 });

@@ -68,6 +68,11 @@ export interface GatekeeperConfig {
     orthancUrl: string;
     /** Orthanc's user for the gatekeeper (its password is in the environment). */
     orthancUsername: string;
+    /**
+     * How long Orthanc may stay silent on a request (no byte of its answer, or of a streamed one) before the gatekeeper
+     * gives up with 504 and closes the request; a client that goes away closes its request to Orthanc at once.
+     */
+    orthancIdleTimeoutSeconds: number;
     oidc: {
         /** https only; the tokens' `iss` must equal it exactly. */
         issuer: string;

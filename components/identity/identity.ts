@@ -13,7 +13,7 @@ import * as path from "path";
 import { IdentityConfig, identityRoles, isIpv4Address, OidcConfig } from "../config/schema";
 import { ciliumFqdnPolicy, ClusterNetwork } from "../data/backup/backup";
 import type { DatabaseEndpoint, DatabaseWalls } from "../data/endpoint";
-import { gatewaySelector, orthancPorts, orthancServiceName, WebBackend } from "../tenant/ingress";
+import { gatewaySelector, orthancPorts, orthancServiceName, WebBackend, webRouteTimeoutSeconds } from "../tenant/ingress";
 import { orthancSelector, TenantNames } from "../naming/tenantNames";
 import { namespaceNamed, principal, tcp } from "../k8s/walls";
 import { restrictedContainerSecurity } from "../tenant/orthancWorkload";
@@ -114,6 +114,7 @@ export function gatekeeperConfig(
         publicUrl: webUrl,
         orthancUrl: `http://${orthancServiceName}.${names.namespace}.svc.cluster.local:${orthancPorts.http}`,
         orthancUsername: gatekeeperOrthancUser,
+        orthancIdleTimeoutSeconds: webRouteTimeoutSeconds,
         oidc: {
             issuer: oidc.issuer,
             ...(oidc.discoveryUrl ? { discoveryUrl: oidc.discoveryUrl } : {}),

@@ -163,7 +163,7 @@ export function webVirtualServiceSpec(names: TenantNames, gatewayName: string, b
             {
                 route: [{ destination: { host: backend.host, port: { number: backend.port } } }],
                 // Large studies are uploaded through the REST API; the default 15 s would cut them off.
-                timeout: "600s",
+                timeout: `${webRouteTimeoutSeconds}s`,
                 headers: { response: { set: webResponseHeaders } },
             },
         ],
@@ -217,6 +217,12 @@ export function dicomVirtualServiceSpec(names: TenantNames, gatewayName: string)
 }
 
 /** Where the gateway sends the web route. */
+/**
+ * How long the gateway waits for a web request's whole answer. The gatekeeper gives Orthanc as long to stay silent
+ * (`GatekeeperConfig.orthancIdleTimeoutSeconds`): after that the client has been answered 504 by the gateway anyway.
+ */
+export const webRouteTimeoutSeconds = 600;
+
 export interface WebBackend {
     host: string;
     port: number;

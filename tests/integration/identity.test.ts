@@ -127,6 +127,7 @@ describe("Identity: the tenant's gatekeeper signs users and API clients in, deci
             publicUrl,
             orthancUrl: `http://127.0.0.1:${plugin.port}`,
             orthancUsername: "gatekeeper",
+            orthancIdleTimeoutSeconds: 600,
             oidc: { issuer: idp.issuer, clientId: webClient.clientId, audiences: [apiAudience, webClient.clientId], scopes: ["openid", "profile", "groups"], groupsClaim: "groups", nameClaim: "name" },
             roles: { ...defaultRoles, bridge: { groups: [], permissions: ["search", "view", "upload"] } },
             apiClients: [{ clientId: bridge.clientId, role: "bridge" }],

@@ -404,6 +404,13 @@ export function checkJwt(token: string, keys: readonly Jwk[], expect: TokenExpec
     return { ok: true, claims };
 }
 
+/** Orthanc stayed silent longer than `orthancIdleTimeoutSeconds`: answered 504, not 502. */
+export class OrthancTimeout extends Error {
+    constructor(ms: number) {
+        super(`no answer within ${ms / 1000} s`);
+    }
+}
+
 /** What the gatekeeper reads from the issuer's discovery document. */
 export interface Discovery {
     issuer: string;
@@ -1165,6 +1172,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
     const publicOrigin = new URL(publicUrl).origin;
     const redirectUri = `${publicUrl}/oauth2/callback`;
     const orthanc = new URL(config.orthancUrl);
+    const orthancIdleTimeoutMs = (config.orthancIdleTimeoutSeconds ?? 600) * 1000;
     const orthancAuthorization = `Basic ${Buffer.from(`${config.orthancUsername}:${secrets.orthancPassword}`).toString("base64")}`;
     const database = config.audit.database;
     const writer = database
@@ -1200,6 +1208,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
                     answer.on("error", reject);
                 },
             );
+            call.setTimeout(orthancIdleTimeoutMs, () => call.destroy(new OrthancTimeout(orthancIdleTimeoutMs)));
             call.on("error", reject);
             call.end(body);
         });
@@ -1375,6 +1384,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
             const headers = upstreamHeaders(request.headers, orthancAuthorization);
             if (body !== undefined) headers["content-length"] = String(body.length);
             const upstream = httpRequest({ protocol: orthanc.protocol, hostname: orthanc.hostname, port: orthanc.port, path: target, method: request.method, headers }, (answer) => {
+                answer.on("error", () => response.destroy());
                 const status = answer.statusCode ?? 502;
                 const answerHeaders: IncomingHttpHeaders = {};
                 for (const [name, value] of Object.entries(answer.headers)) {
@@ -1390,12 +1400,19 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
                 answer.on("data", (chunk: Buffer) => chunks.push(chunk));
                 answer.on("end", () => resolve({ status, body: Buffer.concat(chunks), headers: answerHeaders }));
             });
+            // A silent Orthanc (a stalled database, a hung plugin) would hold the request and its socket forever.
+            upstream.setTimeout(orthancIdleTimeoutMs, () => upstream.destroy(new OrthancTimeout(orthancIdleTimeoutMs)));
+            // A client that went away (or the gateway's own timeout) ends the request to Orthanc too.
+            response.on("close", () => {
+                if (!response.writableFinished) upstream.destroy();
+            });
             upstream.on("error", (error) => {
                 output.log(`orthanc: ${error.message}`);
+                const status = error instanceof OrthancTimeout ? 504 : 502;
                 // After the headers, the client must not take a cut answer for a whole one.
-                if (!response.headersSent) send(response, 502, "Orthanc did not answer.");
+                if (!response.headersSent && !response.destroyed) send(response, status, status === 504 ? "Orthanc did not answer in time." : "Orthanc did not answer.");
                 else response.destroy();
-                resolve({ status: 502 });
+                resolve({ status });
             });
             if (body !== undefined) upstream.end(body);
             else request.pipe(upstream);
