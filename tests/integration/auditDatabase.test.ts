@@ -37,6 +37,16 @@ async function assertAppendOnly(writer: PgClient, subject: string): Promise<void
 }
 
 /** Records 31, 29 and 0 days old, the retention script run for 30 days: only the first goes. Returns the script's run. */
+/** The audit table belongs to the owner role, which `owner` is connected as (then closed). */
+async function assertOwnsTable(owner: PgClient): Promise<void> {
+    try {
+        const [table] = await owner.query(`SELECT tableowner FROM pg_tables WHERE tablename = '${auditTable}'`);
+        assert.equal(table.tableowner, auditDatabase.owner);
+    } finally {
+        owner.close();
+    }
+}
+
 async function assertRetention(owner: PgClient, prefix: string, retention: () => Promise<RunResult>): Promise<RunResult> {
     try {
         const day = 86_400_000;
@@ -83,13 +93,7 @@ describe("Audit database: the rendered setup and retention on a real PostgreSQL"
         const second = await setup();
         assert.equal(second.code, 0, second.stderr);
         assert.equal(await postgres.asSuperuser("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'audit'"), auditDatabase.owner);
-        const owner = await connect(auditDatabase.owner, passwords.owner);
-        try {
-            const [table] = await owner.query(`SELECT tableowner FROM pg_tables WHERE tablename = '${auditTable}'`);
-            assert.equal(table.tableowner, auditDatabase.owner);
-        } finally {
-            owner.close();
-        }
+        await assertOwnsTable(await connect(auditDatabase.owner, passwords.owner));
         assert.equal(await postgres.asSuperuser("SELECT string_agg(rolname || ':' || rolsuper || rolcreatedb || rolcreaterole, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('audit_owner', 'gatekeeper_audit')"), "audit_owner:falsefalsefalse,gatekeeper_audit:falsefalsefalse");
         // A new password (a replaced Secret) is set by the next run; the old one no longer works.
         const rotated = randomBytes(18).toString("hex");
@@ -175,13 +179,7 @@ describe("Audit database on CloudNativePG: the rendered setup and retention as t
             await postgres.asSuperuser("SELECT string_agg(rolname || ':' || rolsuper || rolcreatedb || rolcreaterole || rolbypassrls, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('audit_owner', 'gatekeeper_audit')"),
             "audit_owner:falsefalsefalsefalse,gatekeeper_audit:falsefalsefalsefalse",
         );
-        const owner = await connect(auditDatabase.owner, passwords.owner);
-        try {
-            const [table] = await owner.query(`SELECT tableowner FROM pg_tables WHERE tablename = '${auditTable}'`);
-            assert.equal(table.tableowner, auditDatabase.owner);
-        } finally {
-            owner.close();
-        }
+        await assertOwnsTable(await connect(auditDatabase.owner, passwords.owner));
     });
 
     it("the setup Job refuses a server its CA did not sign (verify-full), and gives up without the owner's password", async () => {
