@@ -73,6 +73,7 @@ describe("the in-cluster Keycloak's realm of a tenant", () => {
         assert.equal(realm.bruteForceProtected, true);
         assert.equal(realm.permanentLockout, false);
         assert.equal(realm.eventsEnabled, true);
+        assert.deepEqual(realm.eventsListeners, ["jboss-logging"]);
         assert.equal(realm.registrationAllowed, false);
         assert.equal(realm.ssoSessionMaxLifespan, identity.sessionTtlSeconds);
     });

@@ -138,6 +138,8 @@ export function realmRepresentation(input: RealmInput, secrets: RealmSecrets): R
         // database (the gatekeeper's trail records the sign-ins it completes, too).
         eventsEnabled: true,
         eventsExpiration: 90 * 24 * 3600,
+        // Also to Keycloak's log (JSON, successes at info: KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_SUCCESS_LEVEL).
+        eventsListeners: ["jboss-logging"],
         adminEventsEnabled: true,
         adminEventsDetailsEnabled: false,
         accessTokenLifespan: 300,
