@@ -122,6 +122,7 @@ describe("alerts", () => {
                     "FilesBackupTooOld",
                     "GatekeeperDown",
                     "GatekeeperReplicasUnavailable",
+                    "IdentityProviderCheckMissing",
                     "IdentityProviderUnreachable",
                     "OrthancDown",
                     "OrthancReplicasUnavailable",
@@ -160,6 +161,10 @@ describe("alerts", () => {
                 assert.deepEqual([...new Set([...rule.expr.matchAll(/deployment="([^"]+)"/g)].map((m) => m[1]))], [gatekeeperName], rule.alert);
             }
             assert.equal(named("GatekeeperDown")[0].labels.severity, "critical");
+            const [missing] = named("IdentityProviderCheckMissing");
+            // The running gatekeeper, by its Deployment's name, without any replica's gauge.
+            assert.deepEqual(metricsRead(missing.expr).sort(), ["kube_deployment_status_replicas_available", identityProviderUpMetric].sort());
+            assert.match(missing.expr, new RegExp(`deployment="${gatekeeperName}".*unless on\\(namespace\\)`));
             const [unreachable] = named("IdentityProviderUnreachable");
             // The gatekeeper's own gauge (components/identity/gatekeeper/server.ts), served on its loopback metrics port and
             // scraped through the sidecar's merged endpoint by the envoy-stats PodMonitor, which adds namespace and pod_name.

@@ -291,6 +291,18 @@ export function gatekeeperRules(): AlertRule[] {
             "Tenant {{ $labels.tenant }}: the identity provider is unreachable",
             `{{ $value }} replica(s) of the gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) have not had an answer from the identity provider's discovery document for 5 minutes: sign-in and token checks fail.`,
         ),
+        // The rule above can only fire on a gauge Prometheus has: a gatekeeper that runs while no replica's gauge
+        // arrives (the sidecar's merge, the PodMonitor or a wall broken) would leave an outage of its provider silent.
+        rule(
+            "IdentityProviderCheckMissing",
+            "warning",
+            "15m",
+            withTenant(
+                `count by (namespace) (kube_deployment_status_replicas_available{deployment="${gatekeeperName}", namespace=~"${tenantNamespaces}"} > 0) unless on(namespace) count by (namespace) (${replicas})`,
+            ),
+            "Tenant {{ $labels.tenant }}: nobody sees whether the identity provider answers",
+            `The gatekeeper {{ $labels.namespace }}/${gatekeeperName} (tenant {{ $labels.tenant }}) runs, but Prometheus has had no report from any of its replicas on the identity provider for 15 minutes: IdentityProviderUnreachable cannot fire.`,
+        ),
     ];
 }
 

@@ -388,7 +388,7 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
         ]);
     });
 
-    it("fires GatekeeperDown, GatekeeperReplicasUnavailable, IdentityProviderUnreachable and AuditRetentionFailed for the objects the dev stack renders, only when due, and routes each to a receiver that notifies", async function () {
+    it("fires GatekeeperDown, GatekeeperReplicasUnavailable, IdentityProviderUnreachable, IdentityProviderCheckMissing and AuditRetentionFailed for the objects the dev stack renders, only when due, and routes each to a receiver that notifies", async function () {
         const dev = await renderStack("dev");
         const spec = renderedRules(dev);
         const { namespace, gatekeeper, auditRetention } = renderedIdentityNames(dev, "bhs");
@@ -400,12 +400,14 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
         const down = ruleNamed(spec, "GatekeeperDown");
         const unavailable = ruleNamed(spec, "GatekeeperReplicasUnavailable");
         const unreachable = ruleNamed(spec, "IdentityProviderUnreachable");
+        const missing = ruleNamed(spec, "IdentityProviderCheckMissing");
         const retentionOld = ruleNamed(spec, "AuditRetentionFailed", (r) => r.expr.includes("last_successful_time{"));
         const retentionNever = ruleNamed(spec, "AuditRetentionFailed", (r) => r.expr.includes("kube_cronjob_created"));
         const firing = {
             down: expected(down, labelsOf(down, { deployment: gatekeeper, namespace, tenant })),
             unavailable: expected(unavailable, labelsOf(unavailable, { deployment: gatekeeper, namespace, tenant }), "1"),
             unreachable: expected(unreachable, labelsOf(unreachable, { namespace, tenant }), "1"),
+            missing: expected(missing, labelsOf(missing, { namespace, tenant }), "1"),
             retentionOld: expected(retentionOld, labelsOf(retentionOld, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
             retentionNever: expected(retentionNever, labelsOf(retentionNever, { cronjob: auditRetention, namespace, tenant }), "1d 2h 20m 0s"),
         };
@@ -442,7 +444,7 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
                 ],
                 // Past the 26 hours and 15 minutes after which a stale retention would fire.
                 alert_rule_test: ["20m", "27h", "30h"].flatMap((eval_time) =>
-                    ["GatekeeperDown", "GatekeeperReplicasUnavailable", "IdentityProviderUnreachable", "AuditRetentionFailed"].map((alertname) => ({ eval_time, alertname, exp_alerts: [] })),
+                    ["GatekeeperDown", "GatekeeperReplicasUnavailable", "IdentityProviderUnreachable", "IdentityProviderCheckMissing", "AuditRetentionFailed"].map((alertname) => ({ eval_time, alertname, exp_alerts: [] })),
                 ),
             },
             {
@@ -450,6 +452,18 @@ describe("the rendered rules on series only a cluster has (promtool test rules)"
                 interval: "1m",
                 input_series: [providerUp("a", "1x4 0x30"), providerUp("b", "1x35")],
                 alert_rule_test: firesAt("IdentityProviderUnreachable", "8m", "11m", firing.unreachable),
+            },
+            {
+                // The gatekeeper runs, but no replica's gauge reaches Prometheus (a broken scrape path): after 15 minutes.
+                interval: "1m",
+                input_series: [deployment("kube_deployment_spec_replicas", "2x30"), deployment("kube_deployment_status_replicas_available", "2x30")],
+                alert_rule_test: firesAt("IdentityProviderCheckMissing", "14m", "16m", firing.missing),
+            },
+            {
+                // No gatekeeper running (GatekeeperDown's case): nothing to miss a report from.
+                interval: "1m",
+                input_series: [deployment("kube_deployment_spec_replicas", "2x30"), deployment("kube_deployment_status_replicas_available", "0x30")],
+                alert_rule_test: [{ eval_time: "20m", alertname: "IdentityProviderCheckMissing", exp_alerts: [] }],
             },
             {
                 // Both replicas: the value counts them.
