@@ -79,7 +79,7 @@ export function gatekeeperHost(names: TenantNames): string {
 export type SignInProvider = Omit<OidcConfig, "clientSecret"> & { discoveryUrl?: string };
 
 /** The site's provider (`identity.oidc`), or the tenant's realm of the in-cluster Keycloak (`identity.keycloak`). */
-export function tenantOidc(identity: IdentityConfig, tenant: string, names: TenantNames, webUrl = `https://${names.webHost}`): SignInProvider {
+export function tenantOidc(identity: IdentityConfig, tenant: string, webUrl: string): SignInProvider {
     if (identity.oidc) {
         const { clientSecret: _secret, ...provider } = identity.oidc;
         return provider;
@@ -107,7 +107,7 @@ export function gatekeeperConfig(
     /** `tenantWebUrl`: the node port included where the gateway is a NodePort Service. */
     webUrl = `https://${names.webHost}`,
 ): GatekeeperConfig {
-    const oidc = tenantOidc(identity, tenant, names, webUrl);
+    const oidc = tenantOidc(identity, tenant, webUrl);
     return {
         tenant,
         port: gatekeeperPort,
@@ -380,14 +380,13 @@ export class TenantIdentity extends pulumi.ComponentResource {
         const { tenant, names, identity } = args;
         const ns = names.namespace;
         const inNamespace = { parent: this, dependsOn: args.dependsOn };
-        const oidc = tenantOidc(identity, tenant, names, args.webUrl);
         const clientSecret = args.keycloakRealm?.webClientSecret ?? pulumi.secret(identity.oidc?.clientSecret ?? "");
         if (!args.keycloakRealm && !identity.oidc) throw new Error(`tenants.${tenant}.identity.keycloak: the in-cluster Keycloak's realm was not given to the tenant`);
         const auditDatabase = args.auditDatabase;
         const config = gatekeeperConfig(tenant, names, identity, auditDatabase?.connection, args.webUrl);
         const sources = gatekeeperSourceFiles(args.sourceDirectory);
         // Node takes one file of extra CAs: the provider's and the audit server's, when either is given.
-        const extraCas = [oidc.caCertificate, auditDatabase?.caCertificate].filter((pem): pem is string => pem !== undefined);
+        const extraCas = [identity.oidc?.caCertificate, auditDatabase?.caCertificate].filter((pem): pem is string => pem !== undefined);
         const extraCa = extraCas.length > 0 ? extraCas.map((pem) => pem.trimEnd()).join("\n") + "\n" : undefined;
         const data = gatekeeperConfigMapData(config, sources, extraCa);
 
@@ -427,7 +426,7 @@ export class TenantIdentity extends pulumi.ComponentResource {
         new k8s.core.v1.Service(`${name}-service`, { metadata: { name: gatekeeperName, namespace: ns }, spec: gatekeeperServiceSpec(tenant) }, inNamespace);
         new k8s.policy.v1.PodDisruptionBudget(`${name}-disruption-budget`, { metadata: { name: gatekeeperName, namespace: ns }, spec: gatekeeperDisruptionBudgetSpec(tenant) }, inNamespace);
 
-        this.signIn = { issuer: oidc.issuer, clientId: oidc.clientId, redirectUri: `${config.publicUrl}/oauth2/callback` };
+        this.signIn = { issuer: config.oidc.issuer, clientId: config.oidc.clientId, redirectUri: `${config.publicUrl}/oauth2/callback` };
         this.registerOutputs({ signIn: this.signIn });
     }
 }

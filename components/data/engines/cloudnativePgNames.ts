@@ -18,9 +18,16 @@ export const cnpgNames = {
 export const poolerPort = 5432;
 export const postgresPort = 5432;
 
-/** Labels CloudNativePG puts on its pods (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go, pgbouncer/). */
+/**
+ * The labels CloudNativePG puts on the pods of a Cluster that run PostgreSQL's data directory: its instances and the
+ * operator's initdb/join Jobs (pkg/utils/labels_annotations.go, pkg/specs/pods.go, jobs.go).
+ */
+export function cnpgDatabasePodLabels(cluster: string) {
+    return { "cnpg.io/cluster": cluster, "app.kubernetes.io/component": "database" } as const;
+}
+
+/** Labels CloudNativePG puts on a tenant's pods (and pgbouncer/ on the Pooler's). */
 export const cnpgPodLabels = {
-    /** Instances and the operator's initdb/join Jobs: all run PostgreSQL's data directory. */
-    database: { "cnpg.io/cluster": cnpgNames.cluster, "app.kubernetes.io/component": "database" },
+    database: cnpgDatabasePodLabels(cnpgNames.cluster),
     pooler: { "cnpg.io/poolerName": cnpgNames.pooler },
 } as const;

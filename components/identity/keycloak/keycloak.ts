@@ -21,6 +21,7 @@ import { stringify } from "yaml";
 import type { DnsConfig, IdentityConfig } from "../../config/schema";
 import { apiServerPorts } from "../../config/schema";
 import { clusterAwait, clusterSpec, instanceStatusPort, postgresPort } from "../../data/engines/cloudnativePg";
+import { cnpgDatabasePodLabels } from "../../data/engines/cloudnativePgNames";
 import { pinnedRelease } from "../../k8s/helm";
 import { namespace as createNamespace } from "../../k8s/namespace";
 import { NamespaceWalls } from "../../k8s/namespaceWalls";
@@ -66,7 +67,7 @@ export interface KeycloakTenant {
     identity: IdentityConfig;
 }
 
-export const databasePodLabels = { "cnpg.io/cluster": keycloakObjects.databaseCluster, "app.kubernetes.io/component": "database" } as const;
+export const databasePodLabels = cnpgDatabasePodLabels(keycloakObjects.databaseCluster);
 
 /** The realm file's name: the import takes a `*-realm.json` file's realm from its content, the name keeps them apart. */
 export function realmFileName(tenant: string): string {
