@@ -25,7 +25,7 @@ import { keycloakGroupsClaim, keycloakWebClientId, realmIssuer } from "./keycloa
 import { keycloakNamespace, keycloakPodLabels, keycloakPorts, keycloakServiceHost, realmDiscoveryUrl, realmPathPrefixes } from "./keycloak/names";
 
 import { gatekeeperMetricsPort, gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector } from "./names";
-import { metricsPath } from "./gatekeeper/server";
+import { healthPath, metricsPath } from "./gatekeeper/server";
 
 export { gatekeeperMetricsPort, gatekeeperName, gatekeeperOrthancUser, gatekeeperPort, gatekeeperSelector };
 /** Where the pod finds its source (the ConfigMap's `*.ts` files) and its configuration. */
@@ -46,7 +46,7 @@ export function gatekeeperSourceDirectory(): string {
     return process.env.KORTHWEB_GATEKEEPER_SOURCE ?? path.join(__dirname, "gatekeeper");
 }
 /** The path the gatekeeper answers liveness and readiness on. */
-export const gatekeeperHealthPath = "/healthz";
+export const gatekeeperHealthPath = healthPath;
 /** How often the gatekeeper asks its identity provider whether it answers (the IdentityProviderUnreachable alert waits 5 minutes). */
 export const providerCheckSeconds = 30;
 
@@ -62,7 +62,7 @@ export const gatekeeperScrapeAnnotations = {
 } as const;
 
 export function gatekeeperPodLabels(tenant: string): Record<string, string> {
-    return { app: gatekeeperName, "app.kubernetes.io/name": gatekeeperName, "app.kubernetes.io/instance": tenant };
+    return { app: gatekeeperName, ...gatekeeperSelector(tenant) };
 }
 
 

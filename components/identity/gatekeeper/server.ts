@@ -49,7 +49,7 @@ type Rule = [methods: string, pattern: RegExp, requirement: Requirement];
  */
 const rules: Rule[] = [
     ["GET", /^\/oauth2\/(sign-in|callback|sign-out)$/, "public"],
-    ["GET", /^\/healthz$/, "public"],
+    ["GET", new RegExp(`^${healthPath}$`), "public"],
     ["GET", /^\/share\/[A-Za-z0-9_.-]+$/, "public"],
     ["POST", /^\/share$/, "share"],
     ["GET", /^\/audit$/, "audit"],
@@ -93,14 +93,18 @@ const rules: Rule[] = [
     ["GET", new RegExp(`^/${level}/${seg}(/.*)?$`), "view"],
 ];
 
+/** The table with its methods split once, when the module loads, rather than on every request. */
+const ruleTable = rules.map(([methods, pattern, requirement]) => [new Set(methods.split("|")), pattern, requirement] as const);
+
 /**
  * What `method` on `path` (without its query string) needs. `delete-own` means: `delete`, or `delete-own` on a study
  * carrying the caller's uploader label (the server checks the label). Everything unlisted needs `admin`.
  */
 export function requiredPermission(method: string, path: string): Requirement {
-    const verb = method.toUpperCase() === "HEAD" ? "GET" : method.toUpperCase();
-    for (const [methods, pattern, requirement] of rules) {
-        if (methods.split("|").includes(verb) && pattern.test(path)) {
+    const upper = method.toUpperCase();
+    const verb = upper === "HEAD" ? "GET" : upper;
+    for (const [methods, pattern, requirement] of ruleTable) {
+        if (methods.has(verb) && pattern.test(path)) {
             return requirement;
         }
     }
@@ -359,6 +363,24 @@ function decodeSegment(segment: string): Record<string, unknown> | undefined {
 }
 
 /**
+ * The public key of a JWK, built once per JWK object: the issuer's key set is replaced whole when it is fetched again,
+ * so a key of an old set is dropped with it. `null`: a key Node cannot read (skipped, as before).
+ */
+const publicKeys = new WeakMap<Jwk, KeyObject | null>();
+function publicKeyOf(jwk: Jwk): KeyObject | null {
+    let key = publicKeys.get(jwk);
+    if (key === undefined) {
+        try {
+            key = createPublicKey({ key: jwk as never, format: "jwk" });
+        } catch {
+            key = null;
+        }
+        publicKeys.set(jwk, key);
+    }
+    return key;
+}
+
+/**
  * Checks a JWS-compact JWT: algorithm, issuer (exact, before any key is looked up: a stranger's token costs no JWKS
  * fetch), key (by `kid`, of the algorithm's type and curve), signature, audience, expiry and not-before.
  */
@@ -375,16 +397,12 @@ export function checkJwt(token: string, keys: readonly Jwk[], expect: TokenExpec
         (key) => (header.kid === undefined || key.kid === header.kid) && (key.use === undefined || key.use === "sig") && (key.alg === undefined || key.alg === header.alg),
     );
     let verified = false;
+    const data = Buffer.from(`${parts[0]}.${parts[1]}`);
+    const signature = Buffer.from(parts[2], "base64url");
     for (const jwk of candidates) {
-        let key: KeyObject;
-        try {
-            key = createPublicKey({ key: jwk as never, format: "jwk" });
-        } catch {
-            continue;
-        }
+        const key = publicKeyOf(jwk);
+        if (!key) continue;
         if (key.asymmetricKeyType !== alg.keyType || (alg.curve && key.asymmetricKeyDetails?.namedCurve !== alg.curve)) continue;
-        const data = Buffer.from(`${parts[0]}.${parts[1]}`);
-        const signature = Buffer.from(parts[2], "base64url");
         const options = alg.keyType === "ec"
             ? { key, dsaEncoding: "ieee-p1363" as const }
             : alg.pss ? { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: cryptoConstants.RSA_PSS_SALTLEN_DIGEST } : key;
@@ -448,14 +466,17 @@ export class IssuerKeys {
         this.discoveryUrl = discoveryUrl ?? issuerDiscoveryUrl(issuer);
     }
 
+    /** The discovery document as the provider serves it now, refused unless it names this issuer. Not cached. */
+    async fetchDiscovery(): Promise<Discovery> {
+        const document = (await this.fetchJson(this.discoveryUrl)) as Discovery;
+        if (document.issuer !== this.issuer) {
+            throw new Error(`the discovery document names issuer ${document.issuer}, configured ${this.issuer}`);
+        }
+        return document;
+    }
+
     metadata(): Promise<Discovery> {
-        this.discovery ??= (async () => {
-            const document = (await this.fetchJson(this.discoveryUrl)) as Discovery;
-            if (document.issuer !== this.issuer) {
-                throw new Error(`the discovery document names issuer ${document.issuer}, configured ${this.issuer}`);
-            }
-            return document;
-        })();
+        this.discovery ??= this.fetchDiscovery();
         this.discovery.catch(() => (this.discovery = undefined));
         return this.discovery;
     }
@@ -510,12 +531,11 @@ export function providerMetricsText(up: boolean | undefined): string {
  * Whether the discovery document, read where the gatekeeper reads it (`url`: under the issuer, or the in-cluster
  * provider's address), names the issuer (what sign-in needs first).
  */
-export async function providerAnswers(issuer: string, fetchJson: (url: string) => Promise<unknown>, url: string = issuerDiscoveryUrl(issuer)): Promise<boolean> {
-    try {
-        return ((await fetchJson(url)) as Partial<Discovery> | null)?.issuer === issuer;
-    } catch {
-        return false;
-    }
+export function providerAnswers(issuer: string, fetchJson: (url: string) => Promise<unknown>, url: string = issuerDiscoveryUrl(issuer)): Promise<boolean> {
+    return new IssuerKeys(issuer, fetchJson, undefined, url).fetchDiscovery().then(
+        () => true,
+        () => false,
+    );
 }
 
 /**
@@ -527,7 +547,10 @@ async function startProviderCheck(settings: NonNullable<GatekeeperConfig["metric
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const check = async () => {
-        const answered = await providerAnswers(issuer.issuer, fetchJson, issuer.discoveryUrl);
+        const answered = await issuer.fetchDiscovery().then(
+            () => true,
+            () => false,
+        );
         if (answered !== up) log(answered ? `identity provider ${issuer.issuer} answers` : `identity provider ${issuer.issuer} does not answer ${issuer.discoveryUrl}`);
         up = answered;
         if (!stopped) timer = setTimeout(check, settings.providerCheckSeconds * 1000).unref();
@@ -623,8 +646,11 @@ export function verifyShareToken(key: Buffer, token: string, tenant: string, now
  * Whether a share link's holder may make this request: the viewers' files, and searching or viewing the one study
  * through DICOMweb (OHIF's calls for a study: a QIDO-RS search by its UID, its series, metadata and frames).
  */
-export function shareAllows(grant: ShareGrant, method: string, path: string, query: URLSearchParams): boolean {
-    const requirement = requiredPermission(method, path);
+/** A DICOMweb path of one study, the study's UID captured. */
+const studyPath = new RegExp(`^${dicomWebPrefix}/studies/([^/]+)(/|$)`);
+
+/** `requirement`: what `requiredPermission` says of the request, when the caller has it already. */
+export function shareAllows(grant: ShareGrant, method: string, path: string, query: URLSearchParams, requirement: Requirement = requiredPermission(method, path)): boolean {
     if (requirement === "signed-in") return true;
     if (requirement !== "view" && requirement !== "search") return false;
     // Only the keys the viewer sends, once each (includefield aside): the DICOMweb plugin also reads a tag by its
@@ -632,7 +658,7 @@ export function shareAllows(grant: ShareGrant, method: string, path: string, que
     const keys = [...query.keys()];
     if (keys.some((key) => !shareQueryKeys.has(key)) || keys.some((key, index) => key !== "includefield" && keys.indexOf(key) !== index)) return false;
     if (path === `${dicomWebPrefix}/studies`) return query.get("StudyInstanceUID") === grant.study;
-    const match = new RegExp(`^${dicomWebPrefix}/studies/([^/]+)(/|$)`).exec(path);
+    const match = studyPath.exec(path);
     return match !== null && match[1] === grant.study;
 }
 
@@ -1178,7 +1204,9 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
     const writer = database
         ? new AuditWriter({ host: database.host, port: database.port, database: database.database, user: database.user, password: secrets.auditDatabasePassword ?? "", sslmode: database.sslmode }, output.log)
         : undefined;
-    const apiClients = new Map(config.apiClients.map((client) => [client.clientId, client.role]));
+    // From the configuration once: each API client's permissions, and the groups any role is granted by.
+    const clientPermissions = new Map(config.apiClients.map((client) => [client.clientId, new Set<Permission>(config.roles[client.role]?.permissions ?? [])]));
+    const mappedGroups = new Set(Object.values(config.roles).flatMap((role) => role.groups));
 
     const audit = (input: Omit<AuditInput, "tenant" | "now">) => {
         const record = buildAuditRecord({ ...input, tenant: config.tenant, now: new Date() });
@@ -1214,11 +1242,8 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         });
 
     const permissionsOfClaims = (claims: Record<string, unknown>): { kind: "user" | "client"; permissions: Set<Permission> } => {
-        const clientId = [claims.client_id, claims.azp, claims.appid].find((value): value is string => typeof value === "string" && apiClients.has(value));
-        if (clientId) {
-            const role = config.roles[apiClients.get(clientId)!];
-            return { kind: "client", permissions: new Set(role?.permissions ?? []) };
-        }
+        const clientId = [claims.client_id, claims.azp, claims.appid].find((value): value is string => typeof value === "string" && clientPermissions.has(value));
+        if (clientId) return { kind: "client", permissions: clientPermissions.get(clientId)! };
         return { kind: "user", permissions: permissionsOfGroups(config.roles, groupsOf(claims, config.oidc.groupsClaim)) };
     };
 
@@ -1326,8 +1351,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         const subject = String(claims.sub);
         const name = typeof claims[config.oidc.nameClaim] === "string" ? (claims[config.oidc.nameClaim] as string) : undefined;
         // Only groups that grant a role are kept: the cookie stays small whatever the provider sends.
-        const mapped = new Set(Object.values(config.roles).flatMap((role) => role.groups));
-        const groups = groupsOf(claims, config.oidc.groupsClaim).filter((group) => mapped.has(group));
+        const groups = groupsOf(claims, config.oidc.groupsClaim).filter((group) => mappedGroups.has(group));
         const exp = Math.floor(Date.now() / 1000) + config.session.ttlSeconds;
         const session = seal(keys.cookie, `session:${config.tenant}`, { tenant: config.tenant, sub: subject, name, groups, exp });
         audit({ ...base, action: "sign-in", subject, name, status: 302, outcome: "allowed" });
@@ -1516,7 +1540,7 @@ export async function startGatekeeper(config: GatekeeperConfig, secrets: Gatekee
         }
         let allowed: boolean;
         if (principal.share) {
-            if (!shareAllows(principal.share, method, path, query)) return refuse("outside the shared study");
+            if (!shareAllows(principal.share, method, path, query, requirement)) return refuse("outside the shared study");
             allowed = true;
         } else if (requirement === "signed-in") {
             allowed = true;

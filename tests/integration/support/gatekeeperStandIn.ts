@@ -7,7 +7,6 @@
  * and any other Authorization header (the admin's HTTP Basic included) is an invalid token.
  */
 import { createServer, request as httpRequest, IncomingMessage, ServerResponse } from "http";
-import { Socket } from "net";
 import { Resources } from "./processes";
 
 export interface GatekeeperStandInOptions {
@@ -68,11 +67,6 @@ export async function startGatekeeperStandIn(resources: Resources, options: Gate
         record("anonymous", 401);
         refuse(response, false);
     });
-    const open = new Set<Socket>();
-    server.on("connection", (socket: Socket) => {
-        open.add(socket);
-        socket.once("close", () => open.delete(socket));
-    });
     await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(0, "127.0.0.1", () => resolve());
@@ -80,7 +74,7 @@ export async function startGatekeeperStandIn(resources: Resources, options: Gate
     resources.defer(
         () =>
             new Promise<void>((resolve) => {
-                open.forEach((socket) => socket.destroy());
+                server.closeAllConnections();
                 server.close(() => resolve());
             }),
     );
