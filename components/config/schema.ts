@@ -328,6 +328,9 @@ const oidcSchema = z.strictObject({
 });
 export type OidcConfig = z.infer<typeof oidcSchema>;
 
+/** How long audit records are kept unless the stack says: six years (HIPAA 164.316(b)(2)(i)). */
+export const defaultAuditRetentionDays = 6 * 365;
+
 /**
  * Who signs in to a tenant (README, "Who signs in"): exactly one of `oidc` (the site's identity provider), `keycloak`
  * (an in-cluster Keycloak with a realm for the tenant, for the local and dev stacks: a place to try sign-in and roles
@@ -354,7 +357,7 @@ const identitySchema = z.strictObject({
     audit: z
         .strictObject({
             /** How long audit records are kept: six years by default (HIPAA 164.316(b)(2)(i)); shorter where the law says. */
-            retentionDays: z.int().min(30).max(3650).default(6 * 365),
+            retentionDays: z.int().min(30).max(3650).default(defaultAuditRetentionDays),
             /**
              * The trail goes to the gatekeeper's stdout only, for the platform's log collector to keep: no audit database,
              * no retention job, no `/audit` for the auditor (README warning). The one choice for a database engine whose
@@ -362,7 +365,7 @@ const identitySchema = z.strictObject({
              */
             stdoutOnly: z.literal(true, { error: "true, or leave it out" }).optional(),
         })
-        .default({ retentionDays: 6 * 365 }),
+        .default({ retentionDays: defaultAuditRetentionDays }),
 });
 export type IdentityConfig = z.infer<typeof identitySchema>;
 

@@ -37,7 +37,7 @@ import { orthancDeploymentName } from "../tenant/orthancWorkload";
 import { postgresRelease } from "../data/engines/bitnamiHaValues";
 import { gatekeeperName } from "../identity/names";
 import { identityProviderUpMetric } from "../identity/gatekeeper/server";
-import { auditNames, auditRetentionSchedule } from "../data/engines/bitnamiHaAudit";
+import { auditJobNames, auditRetentionSchedule } from "../data/engines/auditDatabase";
 
 /** The label the backup CronJobs carry; kube-state-metrics is told to export it (see `kubeStateMetricsValues`). */
 export const backupCronJobLabel = { key: "korthweb.io/backup", value: "true" } as const;
@@ -312,8 +312,8 @@ export function gatekeeperRules(): AlertRule[] {
  * are kept (or the job cannot reach the audit database at all).
  */
 export function auditRetentionRules(): AlertRule[] {
-    const cronJob = `{cronjob="${auditNames.retentionCronJob}", namespace=~"${tenantNamespaces}"}`;
-    const maxAge = cronMaxIntervalSeconds(auditRetentionSchedule) + backupSlackSeconds;
+    const cronJob = `{cronjob="${auditJobNames.retentionCronJob}", namespace=~"${tenantNamespaces}"}`;
+    const maxAge = backupMaxAgeSeconds(auditRetentionSchedule);
     const age = promDuration(maxAge);
     const consequence = "audit records older than identity.audit.retentionDays are not being deleted";
     return [

@@ -6,9 +6,8 @@
  *   node -r ts-node/register/transpile-only scripts/tools/auditSql.ts <stack> <tenant>
  */
 import { readStackFile } from "../../components/config/load";
+import { defaultAuditRetentionDays } from "../../components/config/schema";
 import { externalAuditDbaSql } from "../../components/data/engines/external";
-
-const defaultRetentionDays = 6 * 365;
 
 /** The DBA's instructions for one tenant of a stack file's `config:` map, or an error naming what is missing. */
 export function auditSqlInstructions(config: Record<string, unknown>, stack: string, tenantName: string): string {
@@ -20,7 +19,7 @@ export function auditSqlInstructions(config: Record<string, unknown>, stack: str
     if (tenant.database?.engine !== "external" || !audit?.database || !audit?.user) {
         throw new Error(`tenant '${tenantName}' names no audit database on a managed server (tenants[].database.external.audit with database and user)`);
     }
-    const retentionDays = Number(tenant.identity?.audit?.retentionDays ?? defaultRetentionDays);
+    const retentionDays = Number(tenant.identity?.audit?.retentionDays ?? defaultAuditRetentionDays);
     const sql = externalAuditDbaSql(audit, external.database, retentionDays);
     const host = audit.host ?? external.host;
     const port = audit.port ?? external.port ?? 5432;

@@ -36,7 +36,6 @@ async function assertAppendOnly(writer: PgClient, subject: string): Promise<void
     }
 }
 
-/** Records 31, 29 and 0 days old, the retention script run for 30 days: only the first goes. Returns the script's run. */
 /** The audit table belongs to the owner role, which `owner` is connected as (then closed). */
 async function assertOwnsTable(owner: PgClient): Promise<void> {
     try {
@@ -47,6 +46,7 @@ async function assertOwnsTable(owner: PgClient): Promise<void> {
     }
 }
 
+/** Records 31, 29 and 0 days old, the retention script run for 30 days: only the first goes. Returns the script's run. */
 async function assertRetention(owner: PgClient, prefix: string, retention: () => Promise<RunResult>): Promise<RunResult> {
     try {
         const day = 86_400_000;

@@ -395,7 +395,8 @@ const hardened = {
 /** The backup containers' security context, which the audit database's jobs share (engines/bitnamiHaAudit.ts). */
 export const hardenedContainerSecurity = hardened;
 
-const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
+/** An environment variable from a Secret's key (the backup's and the audit database's pods). */
+export const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
 
 export const defaultBackupDeadlineSeconds = 6 * 3600;
 

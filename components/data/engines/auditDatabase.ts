@@ -9,7 +9,9 @@ import { auditDatabaseEngines, TenantConfig } from "../../config/schema";
 import { auditDatabaseStatements, auditTable } from "../../identity/gatekeeper/server";
 import type { ImagePin } from "../../versions";
 import { imageReference } from "../../versions";
-import { cronJobRunPolicy, hardenedContainerSecurity, shellQuote, sidecarQuitUrl } from "../backup/backup";
+import { cronJobRunPolicy, hardenedContainerSecurity, secretEnv, shellQuote, sidecarQuitUrl } from "../backup/backup";
+
+export { secretEnv };
 
 /** The audit database and its two roles. Neither is Orthanc's (`orthanc`), and neither is a superuser. */
 export const auditDatabase = { name: "audit", owner: "audit_owner", writer: "gatekeeper_audit" } as const;
@@ -30,6 +32,18 @@ export function rendersAuditDatabase(tenant: TenantConfig): boolean {
 }
 
 export const auditCredentialKeys = { owner: "owner-password", writer: "gatekeeper-password" } as const;
+
+/**
+ * The setup Job's and the retention CronJob's names, and their accounts', the same on every engine: the alerts select
+ * the CronJob by this name in every tenant namespace (components/platform/alerts.ts `auditRetentionRules`).
+ */
+export const auditJobNames = {
+    setupJob: "audit-database-setup",
+    setupServiceAccount: "audit-database-setup",
+    retentionCronJob: "audit-retention",
+    retentionServiceAccount: "audit-retention",
+    jobsNetworkPolicy: "allow-audit-database-jobs",
+} as const;
 
 /** Labels of the two pods, which the walls select. */
 export const auditPodLabels = {
@@ -99,8 +113,6 @@ export function ownerRetentionScript(server: AuditServer, retentionDays: number)
         `psql -X -v ON_ERROR_STOP=1 ${connection} -c ${shellQuote(auditRetentionSql(retentionDays))}`,
     ].join("\n");
 }
-
-export const secretEnv = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
 
 /** What differs between the engines' audit pods: their image (with psql and bash), its user, the mesh, files. */
 export interface AuditPodImage {

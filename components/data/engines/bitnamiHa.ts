@@ -17,11 +17,11 @@ import {
     auditPgpoolUsers,
     auditRetentionCronJobSpec,
     auditSetupJobSpec,
-    auditSetupScript,
-    postgresNodeHosts,
     rendersAuditDatabase,
+    tenantAuditSetupScript,
 } from "./bitnamiHaAudit";
 import { connectionBudget, orthancDatabase, postgresHaValues, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
+import { createAuditJobs } from "./auditJobs";
 
 /**
  * The tenant's PostgreSQL: Bitnami postgresql-ha (repmgr-managed PostgreSQL behind Pgpool-II), with generated
@@ -128,25 +128,16 @@ export class TenantDatabase extends pulumi.ComponentResource {
         dependsOn: pulumi.Resource[],
     ): NonNullable<DatabaseEndpoint["audit"]> {
         const ns = args.namespace;
-        const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
-        const account = (suffix: string, accountName: string) =>
-            new k8s.core.v1.ServiceAccount(`${name}-${suffix}`, { metadata: { name: accountName, namespace: ns }, automountServiceAccountToken: false }, opts);
-        const setupAccount = account("audit-setup-service-account", auditNames.setupServiceAccount);
-        const retentionAccount = account("audit-retention-service-account", auditNames.retentionServiceAccount);
-        const script = auditSetupScript(postgresNodeHosts(ns, args.tenant.postgres.replicas));
+        const script = tenantAuditSetupScript(ns, args.tenant.postgres.replicas);
         // A digest is no secret: new passwords or a new script replace the Job, which runs the setup again.
         const checksum = pulumi.unsecret(
             pulumi.all([passwords.owner, passwords.writer]).apply(([owner, writer]) => createHash("sha256").update(script).update(owner).update(writer).digest("hex")),
         );
-        const setup = new k8s.batch.v1.Job(
-            `${name}-audit-setup`,
-            { metadata: { name: auditNames.setupJob, namespace: ns }, spec: checksum.apply((sum) => auditSetupJobSpec(ns, args.tenant.postgres.replicas, sum)) },
-            { ...opts, dependsOn: [...opts.dependsOn, setupAccount] },
-        );
-        new k8s.batch.v1.CronJob(
-            `${name}-audit-retention`,
-            { metadata: { name: auditNames.retentionCronJob, namespace: ns }, spec: auditRetentionCronJobSpec(ns, retentionDays) },
-            { ...opts, dependsOn: [...opts.dependsOn, retentionAccount, setup] },
+        const setup = createAuditJobs(
+            name,
+            ns,
+            { setupSpec: checksum.apply((sum) => auditSetupJobSpec(ns, args.tenant.postgres.replicas, sum)), setupDependsOn: [], retentionSpec: auditRetentionCronJobSpec(ns, retentionDays) },
+            { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] },
         );
         return { connection: auditDatabaseConnection(ns), password: passwords.writer, ready: [setup] };
     }

@@ -28,6 +28,7 @@ import {
     auditCredentialKeys,
     auditDatabase,
     auditEnvironment,
+    auditJobNames,
     auditOwnerSql,
     auditPodLabels,
     auditPodTemplate,
@@ -39,7 +40,7 @@ import {
 } from "./auditDatabase";
 import { orthancDatabase, postgresNodeNames, postgresPodLabels, postgresRelease, postgresSecrets, postgresService, pgpoolHost } from "./bitnamiHaValues";
 
-export { auditCredentialKeys, auditDatabase, auditEnvironment, auditPodLabels, auditRetentionSchedule, auditRetentionSql, rendersAuditDatabase } from "./auditDatabase";
+export { auditCredentialKeys, auditDatabase, auditEnvironment, auditRetentionSchedule, auditRetentionSql, rendersAuditDatabase } from "./auditDatabase";
 
 /** Object names in the tenant namespace. */
 export const auditNames = {
@@ -47,11 +48,7 @@ export const auditNames = {
     credentials: "audit-database-credentials",
     /** The chart's `pgpool.customUsersSecret` (keys `usernames`, `passwords`): Pgpool admits the two roles. */
     pgpoolUsers: "pgpool-custom-users",
-    setupJob: "audit-database-setup",
-    setupServiceAccount: "audit-database-setup",
-    retentionCronJob: "audit-retention",
-    retentionServiceAccount: "audit-retention",
-    jobsNetworkPolicy: "allow-audit-database-jobs",
+    ...auditJobNames,
     postgresqlIngress: "allow-audit-setup-to-postgresql",
     pgpoolIngress: "allow-audit-to-pgpool",
     postgresqlAuthorization: "allow-audit-setup-to-postgresql",
@@ -140,6 +137,11 @@ export function auditRetentionScript(host: string, retentionDays: number, port: 
  * the old one first as its name is fixed (v4.32.0 provider/pkg/provider/diff.go `job`, provider.go
  * `deleteBeforeReplace`).
  */
+/** The setup script for the tenant's chart nodes: what the Job runs, and what its checksum covers. */
+export function tenantAuditSetupScript(namespace: string, replicas: number): string {
+    return auditSetupScript(postgresNodeHosts(namespace, replicas));
+}
+
 export function auditSetupJobSpec(namespace: string, replicas: number, checksum: string): k8s.types.input.batch.v1.JobSpec {
     return {
         backoffLimit: 4,
@@ -148,7 +150,7 @@ export function auditSetupJobSpec(namespace: string, replicas: number, checksum:
             bitnamiAuditPod,
             auditPodLabels.setup,
             auditNames.setupServiceAccount,
-            auditSetupScript(postgresNodeHosts(namespace, replicas)),
+            tenantAuditSetupScript(namespace, replicas),
             [
                 secretEnv(auditEnvironment.password, postgresSecrets.postgresql, "postgres-password"),
                 secretEnv(auditEnvironment.ownerPassword, auditNames.credentials, auditCredentialKeys.owner),

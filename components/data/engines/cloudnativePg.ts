@@ -31,7 +31,8 @@ import { cloudnativePgOperatorPodLabels } from "../../platform/cloudnativePg";
 import { orthancServiceAccount, TenantNames } from "../../naming/tenantNames";
 import { orthancDatabase, orthancPeakConnections } from "./bitnamiHaValues";
 import type { DatabaseEndpoint, DatabaseWalls } from "../endpoint";
-import { cnpgNames, cnpgPodLabels, poolerPort, postgresPort } from "./cloudnativePgNames";
+import { cnpgNames, cnpgPodLabels, cnpgPoolerHost, poolerPort, postgresPort } from "./cloudnativePgNames";
+import { createAuditJobs } from "./auditJobs";
 import { auditDatabase, rendersAuditDatabase } from "./auditDatabase";
 import {
     cnpgAuditClients,
@@ -559,7 +560,7 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
         this.ready = [cluster, pooler];
         const audit = auditPasswords && tenant.identity ? this.renderAudit(name, args, tenant.identity.audit.retentionDays, auditPasswords.writer, crdOpts, [cluster, ...auditSecrets], pooler) : undefined;
         this.endpoint = {
-            host: `${cnpgNames.pooler}.${ns}.svc.cluster.local`,
+            host: cnpgPoolerHost(ns),
             port: poolerPort,
             database: orthancDatabase.name,
             user: orthancDatabase.user,
@@ -594,20 +595,11 @@ export class CloudNativePgDatabase extends pulumi.ComponentResource {
             },
             { ...crdOpts, protect: args.tenant.protectData, dependsOn: [...crdOpts.dependsOn, ...dependsOn] },
         );
-        const opts = { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] };
-        const account = (suffix: string, accountName: string) =>
-            new k8s.core.v1.ServiceAccount(`${name}-${suffix}`, { metadata: { name: accountName, namespace: ns }, automountServiceAccountToken: false }, opts);
-        const setupAccount = account("audit-setup-service-account", cnpgAuditNames.setupServiceAccount);
-        const retentionAccount = account("audit-retention-service-account", cnpgAuditNames.retentionServiceAccount);
-        const setup = new k8s.batch.v1.Job(
-            `${name}-audit-setup`,
-            { metadata: { name: cnpgAuditNames.setupJob, namespace: ns }, spec: cnpgAuditSetupJobSpec(ns) },
-            { ...opts, dependsOn: [...opts.dependsOn, database, setupAccount] },
-        );
-        new k8s.batch.v1.CronJob(
-            `${name}-audit-retention`,
-            { metadata: { name: cnpgAuditNames.retentionCronJob, namespace: ns }, spec: cnpgAuditRetentionCronJobSpec(ns, retentionDays) },
-            { ...opts, dependsOn: [...opts.dependsOn, retentionAccount, setup] },
+        const setup = createAuditJobs(
+            name,
+            ns,
+            { setupSpec: cnpgAuditSetupJobSpec(ns), setupDependsOn: [database], retentionSpec: cnpgAuditRetentionCronJobSpec(ns, retentionDays) },
+            { parent: this, dependsOn: [...args.dependsOn, ...dependsOn] },
         );
         return { connection: cnpgAuditConnection(ns), password: writerPassword, ready: [setup, pooler] };
     }

@@ -29,9 +29,9 @@ import { podsLabelled, principal, tcp } from "../../k8s/walls";
 import { cnpgPostgresImage } from "../../versions";
 import { shellQuote } from "../backup/backup";
 import type { DatabaseWalls } from "../endpoint";
-import { AuditPodImage, auditDatabase, auditEnvironment, auditOwnerSql, auditPodLabels, auditPodTemplate, auditRetentionCronJobTemplate, ownerRetentionScript, secretEnv } from "./auditDatabase";
+import { AuditPodImage, auditDatabase, auditEnvironment, auditJobNames, auditOwnerSql, auditPodLabels, auditPodTemplate, auditRetentionCronJobTemplate, ownerRetentionScript, secretEnv } from "./auditDatabase";
 import { orthancDatabase } from "./bitnamiHaValues";
-import { cnpgNames, cnpgPodLabels, poolerPort, postgresPort } from "./cloudnativePgNames";
+import { cnpgNames, cnpgPodLabels, cnpgPoolerHost, poolerPort, postgresPort } from "./cloudnativePgNames";
 
 /** Object names in the tenant namespace. */
 export const cnpgAuditNames = {
@@ -40,11 +40,7 @@ export const cnpgAuditNames = {
     writerSecret: "audit-gatekeeper-credentials",
     /** The `Database` object. */
     database: "audit",
-    setupJob: "audit-database-setup",
-    setupServiceAccount: "audit-database-setup",
-    retentionCronJob: "audit-retention",
-    retentionServiceAccount: "audit-retention",
-    jobsNetworkPolicy: "allow-audit-database-jobs",
+    ...auditJobNames,
     instancesIngress: "allow-audit-jobs-to-cnpg-instances",
     gatekeeperEgress: "allow-gatekeeper-to-audit-database",
     poolerIngress: "allow-gatekeeper-to-cnpg-pooler",
@@ -103,7 +99,7 @@ export const databaseAwait = { "pulumi.com/waitFor": "jsonpath={.status.applied}
 
 /** The gatekeeper's connection: the Pooler's Service, in the mesh's mutual TLS, as Orthanc's. */
 export function cnpgAuditConnection(namespace: string): { host: string; port: number; database: string; user: string; sslmode: "disable" } {
-    return { host: `${cnpgNames.pooler}.${namespace}.svc.cluster.local`, port: poolerPort, database: auditDatabase.name, user: auditDatabase.writer, sslmode: "disable" };
+    return { host: cnpgPoolerHost(namespace), port: poolerPort, database: auditDatabase.name, user: auditDatabase.writer, sslmode: "disable" };
 }
 
 /** Clients of the audit trail: through each pooler pod, the gatekeepers (two and one surging); directly, the two jobs. */

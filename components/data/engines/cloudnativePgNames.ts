@@ -14,6 +14,11 @@ export const cnpgNames = {
     scheduledBackup: "postgresql-scheduled",
 } as const;
 
+/** The Pooler's Service in the tenant namespace: where Orthanc and the gatekeeper connect. */
+export function cnpgPoolerHost(namespace: string): string {
+    return `${cnpgNames.pooler}.${namespace}.svc.cluster.local`;
+}
+
 /** PgBouncer listens on 5432, its port is named "pgbouncer" (pkg/management/pgbouncer/config/config.go). */
 export const poolerPort = 5432;
 export const postgresPort = 5432;
