@@ -28,6 +28,8 @@ import { storageSetup as storageSetupFor } from "./components/data/storage/stora
 const config = stackConfigFromPulumi(pulumi.runtime.allConfig(), pulumi.getProject(), isConfigSecret, readStackFile(pulumi.getStack()));
 requireTenantIdentity(config, pulumi.getProject());
 
+// Where pods' DNS queries go, which every namespace's walls open.
+const dns = clusterDns(config.kubernetes);
 const kubernetes = kubernetesProviderSettings(config.kubernetes, { stack: pulumi.getStack(), isDryRun: pulumi.runtime.isDryRun(), cwd: process.cwd() });
 const provider = new k8s.Provider("kubernetes", {
     context: kubernetes.context,
@@ -52,7 +54,7 @@ const observability = config.observability.enabled
                   return [names.namespace, names.gatewayNamespace];
               }),
               apiServerAddresses: config.kubernetes.apiServerAddresses,
-              network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
+              network: { cni: config.kubernetes.cni, dns },
               dependsOn: mesh.crdsReady,
           },
           platformOpts,
@@ -84,7 +86,7 @@ const objectStore = config.objectStore
               settings: config.objectStore,
               tenants: objectStoreTenants(config),
               istioNamespace: mesh.namespace,
-              dns: clusterDns(config.kubernetes),
+              dns,
               // Meshed pods: after the injector.
               dependsOn: mesh.injectionReady,
               istioCrdsReady: mesh.crdsReady,
@@ -100,7 +102,7 @@ const keycloak =
               {
                   tenants: keycloakTenants,
                   istioNamespace: mesh.namespace,
-                  dns: clusterDns(config.kubernetes),
+                  dns,
                   operator: { namespace: cloudnativePg.namespace, ready: cloudnativePg.ready },
                   // The schema refuses a Keycloak tenant without them.
                   apiServerAddresses: config.kubernetes.apiServerAddresses ?? [],
@@ -141,7 +143,7 @@ const tenants = config.tenants.map(
                 cloudnativePg,
                 backup: config.backup,
                 apiServerAddresses: config.kubernetes.apiServerAddresses,
-                network: { cni: config.kubernetes.cni, dns: clusterDns(config.kubernetes) },
+                network: { cni: config.kubernetes.cni, dns },
                 previousOutputs: previousStack.outputs,
                 istioCrdsReady: mesh.crdsReady,
                 istioInjectionReady: mesh.injectionReady,

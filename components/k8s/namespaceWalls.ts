@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { NamedSpec } from "./walls";
+import { type NamedSpec, strictMtlsSpec } from "./walls";
 
 export interface NamespaceWallsArgs {
     namespace: pulumi.Resource;
@@ -25,7 +25,7 @@ export class NamespaceWalls extends pulumi.ComponentResource {
         const istioObject = (resource: string, kind: string, objectName: string, spec: Record<string, unknown>) =>
             new k8s.apiextensions.CustomResource(resource, { apiVersion: "security.istio.io/v1", kind, metadata: { name: objectName, namespace: namespaceName }, spec }, istioOpts);
         this.ready = [
-            istioObject(`${name}-strict-mtls`, "PeerAuthentication", "default", { mtls: { mode: "STRICT" } }),
+            istioObject(`${name}-strict-mtls`, "PeerAuthentication", "default", strictMtlsSpec()),
             ...args.network.map(
                 (policy) =>
                     new k8s.networking.v1.NetworkPolicy(`${name}-np-${policy.name}`, { metadata: { name: policy.name, namespace: policy.namespace }, spec: policy.spec }, { parent: this, dependsOn: [args.namespace] }),

@@ -65,3 +65,11 @@ export function namespaceFloor(namespace: string, istioNamespace: string, dns: D
         },
     ];
 }
+
+/** STRICT mutual TLS: a PeerAuthentication's spec, mesh-wide or for one namespace. */
+export function strictMtlsSpec(): Record<string, unknown> {
+    return { mtls: { mode: "STRICT" } };
+}
+
+/** An AuthorizationPolicy with no selector and no rules: it allows nothing, so a workload no policy names answers nobody. */
+export const denyByDefault = (namespace: string): NamedSpec => ({ namespace, name: "deny-by-default", spec: {} });

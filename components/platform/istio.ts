@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { pinnedRelease } from "../k8s/helm";
 import { namespace } from "../k8s/namespace";
+import { strictMtlsSpec } from "../k8s/walls";
 import { charts } from "../versions";
 
 export interface IstioMeshArgs {
@@ -157,6 +158,4 @@ export function meshTelemetrySpec(): Record<string, unknown> {
     return { accessLogging: [{ providers: [{ name: accessLogProvider }] }] };
 }
 
-export function strictMtlsSpec(): Record<string, unknown> {
-    return { mtls: { mode: "STRICT" } };
-}
+export { strictMtlsSpec };

@@ -21,7 +21,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { clusterDns, DnsConfig, inClusterObjectStore, StackConfig } from "../config/schema";
 import { pinnedRelease } from "../k8s/helm";
-import { strictMtlsSpec } from "./istio";
+import { denyByDefault, strictMtlsSpec } from "../k8s/walls";
 import { namespace as createNamespace } from "../k8s/namespace";
 import { inClusterObjectStorePodLabels } from "../data/storage/storageWalls";
 import { orthancSelector, orthancServiceAccount, tenantNames } from "../naming/tenantNames";
@@ -110,11 +110,11 @@ export function bucketSetupScript(tenants: ObjectStoreTenant[]): string {
         "done",
     ];
     for (const tenant of tenants) {
-        const variable = tenant.name.toUpperCase().replace(/-/g, "_");
+        const variables = tenantKeyVariables(tenant.name);
         // Unquoted expansions (the generated keys are letters and digits only), so that every credential on the
         // command line is visibly a reference to the environment.
-        const access = `$${variable}_ACCESS_KEY_ID`;
-        const secret = `$${variable}_SECRET_ACCESS_KEY`;
+        const access = `$${variables.accessKeyId}`;
+        const secret = `$${variables.secretAccessKey}`;
         lines.push(
             `${admin} create-user --access ${access} --secret ${secret} --role user || ${admin} update-user --access ${access} --secret ${secret} --role user`,
             `if ! ${admin} list-buckets | grep -qw '${tenant.bucket}'; then ${admin} create-bucket --bucket '${tenant.bucket}' --owner ${access}; fi`,
@@ -206,7 +206,7 @@ export function objectStoreWalls(
             },
         ],
         authorization: [
-            { namespace: ns, name: "deny-by-default", spec: {} },
+            denyByDefault(ns),
             {
                 namespace: ns,
                 name: "allow-orthanc-to-s3",

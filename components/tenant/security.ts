@@ -9,7 +9,7 @@ import { clusterDns, DnsConfig } from "../config/schema";
 import { gatewaySelector, gatewayStatusPort, ingressPorts, orthancPorts } from "./ingress";
 import { orthancSelector, TenantNames } from "../naming/tenantNames";
 import type { DatabaseWalls } from "../data/endpoint";
-import { monitoringNamespaceSelector, NamedSpec, namespaceFloor, namespaceNamed, principal, tcp } from "../k8s/walls";
+import { denyByDefault, monitoringNamespaceSelector, NamedSpec, namespaceFloor, namespaceNamed, principal, tcp } from "../k8s/walls";
 
 export interface PolicyContext {
     tenant: string;
@@ -86,7 +86,6 @@ export function gatewayPrincipal(names: TenantNames): string {
 const ports = (...numbers: number[]) => numbers.map(String);
 
 /** An ALLOW policy with no rules matches nothing: every workload of the namespace denies what other policies don't allow. */
-const denyByDefault = (namespace: string): NamedSpec => ({ namespace, name: "deny-by-default", spec: {} });
 
 export function authorizationPolicies(ctx: PolicyContext): NamedSpec[] {
     const { names } = ctx;

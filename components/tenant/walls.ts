@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { strictMtlsSpec } from "../k8s/walls";
 import { PolicyContext, authorizationPolicies, egressServiceEntries, networkPolicies } from "./security";
 
 export interface TenantWallsArgs {
@@ -35,7 +36,7 @@ export class TenantWalls extends pulumi.ComponentResource {
                 istioOpts,
             );
         const strictMtls = [names.namespace, names.gatewayNamespace].map((namespace) =>
-            istioObject(`${name}-strict-mtls-${namespace}`, "PeerAuthentication", namespace, "default", { mtls: { mode: "STRICT" } }),
+            istioObject(`${name}-strict-mtls-${namespace}`, "PeerAuthentication", namespace, "default", strictMtlsSpec()),
         );
         const authorization = authorizationPolicies(args.context).map((policy) =>
             istioObject(`${name}-authz-${policy.namespace}-${policy.name}`, "AuthorizationPolicy", policy.namespace, policy.name, policy.spec),

@@ -25,7 +25,7 @@ import { cnpgDatabasePodLabels } from "../../data/engines/cloudnativePgNames";
 import { pinnedRelease } from "../../k8s/helm";
 import { namespace as createNamespace } from "../../k8s/namespace";
 import { NamespaceWalls } from "../../k8s/namespaceWalls";
-import { NamedSpec, namespaceFloor, namespaceNamed, podsLabelled, principal, tcp } from "../../k8s/walls";
+import { denyByDefault, NamedSpec, namespaceFloor, namespaceNamed, podsLabelled, principal, tcp } from "../../k8s/walls";
 import { TenantNames } from "../../naming/tenantNames";
 import { cloudnativePgOperatorPodLabels } from "../../platform/cloudnativePg";
 import { gatewaySelector } from "../../tenant/ingress";
@@ -205,8 +205,7 @@ export function keycloakWalls(input: KeycloakWallsInput): { network: NamedSpec<N
             },
         ],
         authorization: [
-            // Allow-nothing: a workload no policy below names answers nobody.
-            { namespace: ns, name: "deny-by-default", spec: {} },
+            denyByDefault(ns),
             {
                 namespace: ns,
                 name: "allow-tenants-to-their-realms",
