@@ -149,13 +149,25 @@ export const externalServiceEntryName = "external-database";
  * - An IPv4 address: resolution STATIC with that address as the endpoint; the entry's host is a name of the tenant's
  *   own, as for modality addresses (security.ts), since `hosts` are names.
  */
-export function externalServiceEntrySpec(names: TenantNames, server: ExternalServer): Record<string, unknown> {
+export function externalServiceEntrySpec(
+    names: TenantNames,
+    server: ExternalServer,
+    /** The mesh's name for a server given by address (the audit server's differs from Orthanc's). */
+    internalHost = `database.external.${names.namespace}.internal`,
+): Record<string, unknown> {
     const ports = [{ number: server.port, name: `tcp-postgresql-${server.port}`, protocol: "TCP" }];
     const common = { addresses: [...server.addresses], ports, location: "MESH_EXTERNAL", exportTo: ["."] };
     if (ipv4ToNumber(server.host) !== undefined) {
-        return { hosts: [`database.external.${names.namespace}.internal`], ...common, resolution: "STATIC", endpoints: [{ address: server.host }] };
+        return { hosts: [internalHost], ...common, resolution: "STATIC", endpoints: [{ address: server.host }] };
     }
     return { hosts: [server.host], ...common, resolution: "NONE" };
+}
+
+/** A server given by address must lie in the addresses its NetworkPolicy opens; the settings are named in the error. */
+function requireHostInAddresses(server: ExternalServer, hostSetting: string, addressesSetting: string): void {
+    if (ipv4ToNumber(server.host) !== undefined && !server.addresses.some((cidr) => ipv4InCidr(server.host, cidr))) {
+        throw new Error(`${hostSetting} ${server.host} is outside ${addressesSetting} (${server.addresses.join(", ")})`);
+    }
 }
 
 /**
@@ -166,9 +178,7 @@ export function externalServiceEntrySpec(names: TenantNames, server: ExternalSer
  * certificate, which libpq checks.
  */
 export function externalWalls(names: TenantNames, _orthancPods: Record<string, string>, server: ExternalServer): DatabaseWalls {
-    if (ipv4ToNumber(server.host) !== undefined && !server.addresses.some((cidr) => ipv4InCidr(server.host, cidr))) {
-        throw new Error(`database.external.host ${server.host} is outside database.external.addresses (${server.addresses.join(", ")})`);
-    }
+    requireHostInAddresses(server, "database.external.host", "database.external.addresses");
     const entry: NamedSpec = { namespace: names.namespace, name: externalServiceEntryName, spec: externalServiceEntrySpec(names, server) };
     return {
         orthancEgress: [{ to: server.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(server.port)] }],
@@ -209,11 +219,8 @@ export const externalAuditEgressName = "allow-gatekeeper-to-audit-database";
 export function externalAuditWalls(tenant: string, names: TenantNames, external: ExternalServer & { audit?: ExternalAuditConfig }): DatabaseWalls {
     const server = externalAuditServer(external);
     if (server === undefined) return { orthancEgress: [], network: [], authorization: [], serviceEntries: [] };
-    if (ipv4ToNumber(server.host) !== undefined && !server.addresses.some((cidr) => ipv4InCidr(server.host, cidr))) {
-        throw new Error(`database.external.audit.host ${server.host} is outside its addresses (${server.addresses.join(", ")})`);
-    }
+    requireHostInAddresses(server, "database.external.audit.host", "its addresses");
     const shared = server.host === external.host && server.port === external.port;
-    const entrySpec = externalServiceEntrySpec(names, server);
     return {
         orthancEgress: [],
         network: [
@@ -230,7 +237,7 @@ export function externalAuditWalls(tenant: string, names: TenantNames, external:
         authorization: [],
         serviceEntries: shared
             ? []
-            : [{ namespace: names.namespace, name: externalAuditServiceEntryName, spec: { ...entrySpec, hosts: (entrySpec.hosts as string[]).map((host) => host.replace(/^database\.external\./, "audit-database.external.")) } }],
+            : [{ namespace: names.namespace, name: externalAuditServiceEntryName, spec: externalServiceEntrySpec(names, server, `audit-database.external.${names.namespace}.internal`) }],
     };
 }
 
