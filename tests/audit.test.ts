@@ -47,13 +47,9 @@ function renderedObjects(name: string): { object: (kind: string, namespace: stri
 }
 
 describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
-    let rendered: RenderedStack;
-    before(async () => {
-        rendered = await renderStack(stack);
-    });
-    const object = (kind: string, namespace: string, name: string) =>
-        kubernetesObjects(rendered).find((r) => r.type.endsWith(`:${kind}`) && r.inputs.metadata?.namespace === namespace && r.inputs.metadata?.name === name);
-    const tenants = () => parsedStackFile(stack).tenants.filter((t) => t.identity?.oidc && t.database.engine === "bitnami-ha");
+    const { object, rendered } = renderedObjects(stack);
+    // Every tenant that signs users in, through its own provider or the in-cluster Keycloak.
+    const tenants = () => parsedStackFile(stack).tenants.filter((t) => t.identity && !t.identity.disabled && t.database.engine === "bitnami-ha");
 
     it("has tenants to check (dev signs users in on bitnami-ha)", () => assert.ok(tenants().length >= 1));
 
@@ -120,7 +116,7 @@ describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
     it("has Pgpool admit the two audit roles (the chart's customUsersSecret) and counts their connections", () => {
         for (const tenant of tenants()) {
             const ns = tenantNames(tenant.name, "x").namespace;
-            const release = releases(rendered).find((r) => r.inputs.namespace === ns && r.inputs.name === "postgresql-ha")!;
+            const release = releases(rendered()).find((r) => r.inputs.namespace === ns && r.inputs.name === "postgresql-ha")!;
             assert.equal(release.inputs.values.pgpool.customUsersSecret, "pgpool-custom-users");
             const users = object("Secret", ns, "pgpool-custom-users")!.inputs.stringData;
             assert.ok(isSecretValue(users) || isSecretValue(users.passwords));
@@ -136,7 +132,7 @@ describe("the audit database in the tenant's PostgreSQL (bitnami-ha)", () => {
     it("connects where the chart's Pgpool admits and looks: the audit roles through Pgpool, the superuser to the nodes Pgpool names (tests/upstream/bitnamiPgpool.ts)", () => {
         for (const tenant of tenants()) {
             const ns = tenantNames(tenant.name, "x").namespace;
-            const values = releases(rendered).find((r) => r.inputs.namespace === ns && r.inputs.name === "postgresql-ha")!.inputs.values;
+            const values = releases(rendered()).find((r) => r.inputs.namespace === ns && r.inputs.name === "postgresql-ha")!.inputs.values;
             const users = pgpoolAdmittedUsers(values, { "pgpool-custom-users": plain(object("Secret", ns, "pgpool-custom-users")!.inputs.stringData) });
             assert.deepEqual(users, ["orthanc", "audit_owner", "gatekeeper_audit"]);
             assert.ok(!users.includes("postgres"), "the setup cannot go through Pgpool as the superuser");
