@@ -424,6 +424,11 @@ export function identityProblems(identity: IdentityConfig, cni: string | undefin
     return problems;
 }
 
+/** Whether a tenant's gatekeeper runs (it signs users in) and keeps its trail in a database, not on stdout alone. */
+export function keepsAuditInDatabase(identity: IdentityConfig | undefined): boolean {
+    return identity !== undefined && !identity.disabled && !identity.audit.stdoutOnly;
+}
+
 /** The engines whose audit database the program renders (components/data/engines/bitnamiHaAudit.ts, cloudnativePgAudit.ts). */
 export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitnami-ha", "cloudnative-pg"];
 
@@ -432,7 +437,7 @@ export const auditDatabaseEngines: readonly DatabaseConfig["engine"][] = ["bitna
  * external engine names an audit database its DBA made (database.external.audit).
  */
 export function auditProblems(identity: IdentityConfig, engine: DatabaseConfig["engine"], externalAudit = false): PathProblem[] {
-    if (identity.disabled || identity.audit.stdoutOnly || auditDatabaseEngines.includes(engine) || externalAudit) return [];
+    if (!keepsAuditInDatabase(identity) || auditDatabaseEngines.includes(engine) || externalAudit) return [];
     return [
         {
             path: ["audit", "stdoutOnly"],
@@ -449,7 +454,7 @@ export function externalAuditProblems(external: ExternalDatabaseConfig, identity
     const audit = external.audit;
     if (audit === undefined) return [];
     const problems: PathProblem[] = [];
-    if (identity === undefined || identity.disabled || identity.audit.stdoutOnly) {
+    if (!keepsAuditInDatabase(identity)) {
         problems.push({ path: ["audit"], message: "left out: only a gatekeeper writes there (identity.oidc or identity.keycloak, without identity.audit.stdoutOnly)" });
     }
     const sameServer = (audit.host ?? external.host) === external.host && (audit.port ?? external.port) === external.port;

@@ -5,7 +5,7 @@
  * cloudnativePgAudit.ts: the operator's managed roles and `Database`, then a Job as the owner).
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { auditDatabaseEngines, TenantConfig } from "../../config/schema";
+import { auditDatabaseEngines, keepsAuditInDatabase, TenantConfig } from "../../config/schema";
 import { auditDatabaseStatements, auditTable } from "../../identity/gatekeeper/server";
 import type { ImagePin } from "../../versions";
 import { imageReference } from "../../versions";
@@ -18,8 +18,7 @@ export const auditDatabase = { name: "audit", owner: "audit_owner", writer: "gat
 
 /** Whether the tenant's gatekeeper keeps its trail in a database: its users sign in through it, not on stdout only. */
 export function signsInThroughGatekeeper(tenant: TenantConfig): boolean {
-    const identity = tenant.identity;
-    return identity !== undefined && !identity.disabled && !identity.audit.stdoutOnly;
+    return keepsAuditInDatabase(tenant.identity);
 }
 
 /**
