@@ -15,7 +15,7 @@ import { tenantNames, tenantWebUrl } from "../components/naming/tenantNames";
 import { isSecretValue, plain } from "./support/mocks";
 import { kubernetesObjects, parsedStackFile, releases, renderStack, RenderedStack } from "./support/stacks";
 import { authorizationAllows } from "./upstream/authorizationPolicy";
-import { discoveryDocument, importedRealms, importedText, KeycloakServerSettings, keycloakxServicePorts } from "./upstream/keycloak";
+import { discoveryDocument, importedRealms, importedText, KeycloakServerSettings, keycloakxRelease, keycloakxServicePorts } from "./upstream/keycloak";
 
 const names = tenantNames("bhs", "example.org");
 // A NodePort gateway's address: the port is part of every URL the browser is sent to.
@@ -114,6 +114,15 @@ for (const stack of ["local", "dev"] as const) {
 
         it("signs some tenants in through it", () => {
             assert.ok(keycloakTenants.length > 0);
+        });
+
+        it("selects Keycloak's pods and Service by the labels and names the chart gives the release (walls, route, backchannel)", () => {
+            const release = releases(rendered).find((r) => r.inputs.name === "keycloak")!;
+            const chart = keycloakxRelease(release.inputs.name, release.inputs.values);
+            assert.deepEqual(chart.podLabels, { ...keycloakPodLabels });
+            assert.equal(`${chart.httpService}.${release.inputs.namespace}.svc.cluster.local`, keycloakServiceHost);
+            // Without the override the chart would name everything keycloak-keycloakx: the model has teeth.
+            assert.equal(keycloakxRelease("keycloak", {}).httpService, "keycloak-keycloakx-http");
         });
 
         it("starts Keycloak importing the realm files, mounted where the import reads, from a Secret", () => {

@@ -87,3 +87,17 @@ export function keycloakxServicePorts(values: { service?: { httpPort?: number; h
         ...(goTruthy(service.httpsPort) ? [{ name: "https", port: Number(service.httpsPort) }] : []),
     ];
 }
+
+/**
+ * The names and pod labels codecentric/helm-charts keycloakx-7.1.11 gives a release (charts/keycloakx/Chart.yaml
+ * `name: keycloakx`; templates/_helpers.tpl `keycloak.fullname`: `fullnameOverride`, else the release name when it
+ * contains the chart's name, else `<release>-<chart>`, each cut to 63 characters; `keycloak.selectorLabels`: the
+ * chart's name (or `nameOverride`) and the release; templates/service-http.yaml: `<fullname>-http`; statefulset.yaml:
+ * the pods carry the selector labels).
+ */
+export function keycloakxRelease(release: string, values: { fullnameOverride?: string; nameOverride?: string }): { fullname: string; httpService: string; podLabels: Record<string, string> } {
+    const chart = "keycloakx";
+    const name = (values.nameOverride || chart).slice(0, 63).replace(/-$/, "");
+    const fullname = (values.fullnameOverride || (release.includes(values.nameOverride || chart) ? release : `${release}-${values.nameOverride || chart}`)).slice(0, 63).replace(/-$/, "");
+    return { fullname, httpService: `${fullname}-http`, podLabels: { "app.kubernetes.io/name": name, "app.kubernetes.io/instance": release } };
+}
