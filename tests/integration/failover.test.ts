@@ -63,6 +63,30 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         );
     }
 
+    /**
+     * Each replica stores one instance before the batch, retrying: under CI's load the first stores after a standby's
+     * WAL is cut have stalled for a while (every instance of both batches unacknowledged, in either case), which would
+     * leave the test nothing to kill or lose; what it asserts is what happens after the kill, not the start-up.
+     * Returns the acknowledged instances, which must survive like the rest.
+     */
+    async function storeOneEach(db: ReplicatedPostgres, replicas: Replica[], dir: string): Promise<TestInstance[]> {
+        const warmUps = await generateInstances(dir, 2 * 30, pixelBytes, "warm-up");
+        const acknowledged: TestInstance[] = [];
+        for (const replica of replicas) {
+            const deadline = Date.now() + 90_000;
+            for (;;) {
+                const result = await store({ port: replica.dicomPort, calledAeTitle: replica.aeTitle }, [warmUps.shift()!]);
+                if (result.acknowledged.length === 1) {
+                    acknowledged.push(...result.acknowledged);
+                    break;
+                }
+                assert.ok(Date.now() < deadline, `replica ${replica.name} stores nothing before the ingest:\n${result.output}\n${replica.child.logTail(10)}\n${db.pgpool.logTail(10)}`);
+                await sleep(1000);
+            }
+        }
+        return acknowledged;
+    }
+
     it(`synchronous (the rendered default): SIGKILL of the primary mid-ingest loses no acknowledged instance, and Orthanc resumes by itself within ${resumeBoundSeconds} s`, async function () {
         const tenant = testStackConfig().tenants[0];
         assert.equal(tenant.postgres.replication, "synchronous");
@@ -84,6 +108,7 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         }
 
         const dir = resources.tempDir("failover-sync");
+        const warmedUp = await storeOneEach(db, replicas, dir);
         const batches = [await generateInstances(dir, 80, pixelBytes, "a"), await generateInstances(dir, 80, pixelBytes, "b")];
         const killAfter = 30;
         let killedAt = 0;
@@ -94,7 +119,7 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
             }
         });
         assert.ok(killedAt > 0, `the kill never happened: ${results.map((r) => r.output.split("\n").slice(-3).join(" | ")).join(" / ")}`);
-        const acknowledged = results.flatMap((result) => result.acknowledged);
+        const acknowledged = [...warmedUp, ...results.flatMap((result) => result.acknowledged)];
         const refused = results.flatMap((result) => result.unacknowledged);
         assert.ok(refused.length > 0, "the kill should land in the middle of the ingest");
 
@@ -153,19 +178,7 @@ describe("database failover on real repmgr, Pgpool-II and PostgreSQL (the Bitnam
         }
 
         const dir = resources.tempDir("failover-async");
-        // Each replica stores one instance before the batch: under CI's load, the first connections after the standbys'
-        // reload have once been refused for a while (every instance of both batches unacknowledged), which would leave
-        // the test nothing to lose; what it asserts is the loss after the kill, not the start-up.
-        const warmUps = await generateInstances(dir, 2 * 30, pixelBytes, "warm-up");
-        for (const replica of replicas) {
-            const deadline = Date.now() + 30_000;
-            for (;;) {
-                const result = await store({ port: replica.dicomPort, calledAeTitle: replica.aeTitle }, [warmUps.shift()!]);
-                if (result.acknowledged.length === 1) break;
-                assert.ok(Date.now() < deadline, `replica ${replica.name} stores nothing with the standbys cut off:\n${result.output}\n${replica.child.logTail(10)}\n${db.pgpool.logTail(10)}`);
-                await sleep(1000);
-            }
-        }
+        await storeOneEach(db, replicas, dir);
         const batches = [await generateInstances(dir, 20, pixelBytes, "a"), await generateInstances(dir, 20, pixelBytes, "b")];
         const results = await ingest(replicas, batches);
         const acknowledged = results.flatMap((result) => result.acknowledged);
